@@ -1,0 +1,3 @@
+"""mirror: a private journal its owner truly owns."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""Small file-system helpers: private folders and atomic writes.
+
+Every file mirror writes for the user (exports, backups, shards, manifests,
+config) goes through :func:`atomic_write`: a temp file in the same folder,
+fsync, ``os.replace``, and the temp removed on any failure, so a killed
+process or a full disk never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from mirror_cli.errors import OperationError
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create *path* (and parents) with mode 0700 if missing; return it."""
+    path = Path(path)
+    if not path.is_dir():
+        try:
+            path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OperationError(
+                f"cannot create folder {path}: {exc.strerror or exc}.",
+                "Check that the parent folder exists and is writable.",
+            ) from None
+    return path
+
+
+def io_error(action: str, path: Path | str, exc: OSError) -> OperationError:
+    """Turn an OSError into a one-line OperationError that names the path."""
+    if exc.errno == errno.ENOSPC:
+        return OperationError(f"cannot {action} {path}: the disk is full.", "Free some space and try again.")
+    reason = exc.strerror or str(exc)
+    return OperationError(f"cannot {action} {path}: {reason}.")
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MODE) -> Iterator[IO]:
+    """Write *path* atomically: temp file in the same folder, fsync, rename.
+
+    Yields an open file object (binary unless *mode* is ``"w"``). On any
+    exception the temp file is removed and the destination is untouched.
+    """
+    path = Path(path)
+    ensure_private_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise io_error("write", path, exc) from None
+    try:
+        os.fchmod(fd, file_mode)
+        if "b" in mode:
+            fh = os.fdopen(fd, mode)
+        else:
+            fh = os.fdopen(fd, mode, encoding="utf-8", newline="")
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise io_error("write", path, exc) from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: str | Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

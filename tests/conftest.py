@@ -1,0 +1,25 @@
+"""Test isolation: every test gets its own MIRROR_HOME and never sees the real keyring."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def mirror_home(tmp_path, monkeypatch):
+    home = tmp_path / "mirror-home"
+    monkeypatch.setenv("MIRROR_HOME", str(home))
+    for var in ("MIRROR_DB", "MIRROR_CONFIG", "MIRROR_PASSPHRASE", "MIRROR_PASSPHRASE_FILE",
+                "MIRROR_NEW_PASSPHRASE", "MIRROR_NEW_PASSPHRASE_FILE", "MIRROR_DEBUG",
+                "VISUAL", "EDITOR"):
+        monkeypatch.delenv(var, raising=False)
+    # No real OS keyring, ever: the "fail" backend raises NoKeyringError, which
+    # mirror treats as "no keyring available". Tests that need a keyring
+    # install an in-memory backend explicitly.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    os.makedirs(tmp_path / "home", exist_ok=True)
+    return home
