@@ -1,0 +1,227 @@
+"""The audit chain: every change appends an event linked to the one before.
+
+Event hash = SHA-256 over the canonical JSON (sorted keys, no spaces, UTF-8) of
+``{seq, id, event_type, timestamp, data, previous_hash, link}``; the first
+event links to 64 zeros. Once the database is encrypted, links are keyed:
+``link = "hmac-sha256"`` and the hash is an HMAC under a key derived (HKDF)
+from the data key, so someone who can write the file but lacks the key cannot
+forge a consistent chain. Every event after the first keyed one must be keyed,
+and an encrypted database's newest event must be keyed.
+
+Events never hold reflection text, only ids and digests. An event *vouches*
+for the records it changed: rows in ``audit_vouches`` give (kind, id, SHA-256
+of the stored row, or NULL for a deletion), and the event's data carries
+``vouches: {count, sha256}`` over that list, so the list is covered by the
+chain. ``verify`` replays the vouches and compares them with the rows in the
+database, catching a reflection edited, added or removed outside mirror.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mirror_cli.ids import now_iso, ulid
+
+GENESIS = "0" * 64
+PLAIN_LINK = "sha256"
+KEYED_LINK = "hmac-sha256"
+
+# The stored columns a reflection digest covers (stored form: ciphertext when encrypted).
+REFLECTION_COLUMNS = ("id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only")
+REFLECTION_SELECT = ", ".join(REFLECTION_COLUMNS)
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    return {"hex": value.hex()} if isinstance(value, bytes) else value
+
+
+def row_digest(row: Sequence[Any]) -> str:
+    """SHA-256 of a stored reflection row (columns in REFLECTION_COLUMNS order)."""
+    return hashlib.sha256(canonical([_jsonable(v) for v in row])).hexdigest()
+
+
+def reflection_digest(conn, record_id: str) -> str | None:
+    row = conn.execute(f"SELECT {REFLECTION_SELECT} FROM reflections WHERE id = ?", (record_id,)).fetchone()
+    return row_digest(row) if row else None
+
+
+def vouch_list_digest(vouches: Iterable[tuple[str, str, str | None]]) -> str:
+    return hashlib.sha256(canonical(sorted([list(v) for v in vouches], key=lambda v: (v[0], v[1])))).hexdigest()
+
+
+def link_hash(fields: dict[str, Any], key: bytes | None) -> str:
+    payload = canonical(fields)
+    if fields["link"] == KEYED_LINK:
+        if key is None:
+            raise _locked()
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _locked():
+    from mirror_cli.errors import LockedError
+
+    return LockedError("the audit chain is keyed and no key is loaded.",
+                       "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    id: str
+    event_type: str
+    timestamp: str
+    data: dict[str, Any]
+    previous_hash: str
+    event_hash: str
+    link: str = PLAIN_LINK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "id": self.id, "event_type": self.event_type, "timestamp": self.timestamp,
+                "data": self.data, "previous_hash": self.previous_hash, "event_hash": self.event_hash}
+
+
+def append(conn, event_type: str, data: dict[str, Any] | None = None,
+           vouches: Sequence[tuple[str, str, str | None]] = (), *, key: bytes | None = None) -> Event:
+    """Append one event. Call inside a write transaction (the lock keeps the chain linear)."""
+    data = dict(data or {})
+    if vouches:
+        data["vouches"] = {"count": len(vouches), "sha256": vouch_list_digest(vouches)}
+    head = conn.execute("SELECT seq, event_hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq = head[0] + 1 if head else 1
+    fields = {"seq": seq, "id": ulid(), "event_type": event_type, "timestamp": now_iso(), "data": data,
+              "previous_hash": head[1] if head else GENESIS, "link": KEYED_LINK if key else PLAIN_LINK}
+    event_hash = link_hash(fields, key)
+    conn.execute(
+        "INSERT INTO audit_events (seq, id, event_type, timestamp, data, previous_hash, event_hash, link)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, fields["id"], event_type, fields["timestamp"], canonical(data).decode(), fields["previous_hash"],
+         event_hash, fields["link"]),
+    )
+    if vouches:
+        conn.executemany(
+            "INSERT INTO audit_vouches (seq, kind, record_id, digest) VALUES (?, ?, ?, ?)",
+            [(seq, kind, rid, digest) for kind, rid, digest in vouches],
+        )
+    return Event(seq, fields["id"], event_type, fields["timestamp"], data, fields["previous_hash"], event_hash,
+                 fields["link"])
+
+
+def _row_to_event(row: Sequence[Any]) -> Event:
+    seq, eid, etype, ts, data, prev, ehash, link = row
+    try:
+        parsed = json.loads(data)
+    except (TypeError, ValueError):
+        parsed = {"unparsable": True}
+    return Event(seq, eid, etype, ts, parsed, prev, ehash, link)
+
+
+def events(conn, *, limit: int | None = None, newest_first: bool = False) -> list[Event]:
+    order = "DESC" if newest_first else "ASC"
+    sql = f"SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq {order}"
+    params: tuple = ()
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = (limit,)
+    return [_row_to_event(r) for r in conn.execute(sql, params)]
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    problem: str | None
+    keyed_events: int = 0
+    records_checked: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "first_bad_seq": self.first_bad_seq, "problem": self.problem,
+                "keyed_events": self.keyed_events, "records_checked": self.records_checked}
+
+
+def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> VerifyReport:
+    """Check every link, then that the data matches what the chain vouches for."""
+    rows = conn.execute(
+        "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq"
+    ).fetchall()
+    report = VerifyReport(ok=True, events=len(rows), first_bad_seq=None, problem=None)
+
+    def bad(seq: int | None, problem: str) -> VerifyReport:
+        report.ok, report.first_bad_seq, report.problem = False, seq, problem
+        return report
+
+    previous = GENESIS
+    expected_seq = rows[0][0] if rows else 1
+    seen_keyed = False
+    for seq, eid, etype, ts, data, prev, ehash, link in rows:
+        if seq != expected_seq:
+            return bad(expected_seq, f"event #{expected_seq} is missing from the chain.")
+        expected_seq += 1
+        if link not in (PLAIN_LINK, KEYED_LINK):
+            return bad(seq, f"event #{seq} has an unknown link type {link!r}.")
+        if seen_keyed and link != KEYED_LINK:
+            return bad(seq, f"event #{seq} is not keyed although earlier events are: the chain was rewritten.")
+        seen_keyed = seen_keyed or link == KEYED_LINK
+        if prev != previous:
+            return bad(seq, f"event #{seq} does not link to the event before it.")
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return bad(seq, f"event #{seq} holds data that is not JSON.")
+        if canonical(parsed).decode() != data:
+            return bad(seq, f"event #{seq} data is not in canonical form: it was edited.")
+        fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": parsed,
+                  "previous_hash": prev, "link": link}
+        if link == KEYED_LINK:
+            report.keyed_events += 1
+        if not hmac.compare_digest(link_hash(fields, key), ehash):
+            return bad(seq, f"event #{seq} ({etype}) was altered: its hash does not match.")
+        previous = ehash
+    if encrypted and rows and rows[-1][7] != KEYED_LINK:
+        return bad(rows[-1][0], "the database is encrypted but its newest audit event is not keyed.")
+
+    # The vouch lists must match what each event's data says about them.
+    declared = {seq: json.loads(data).get("vouches") for seq, _, _, _, data, *_ in rows}
+    listed: dict[int, list[tuple[str, str, str | None]]] = {}
+    for seq, kind, rid, digest in conn.execute("SELECT seq, kind, record_id, digest FROM audit_vouches"):
+        listed.setdefault(seq, []).append((kind, rid, digest))
+    for seq in sorted(set(listed) | {s for s, d in declared.items() if d}):
+        want = declared.get(seq)
+        have = listed.get(seq, [])
+        if not want or want.get("count") != len(have) or want.get("sha256") != vouch_list_digest(have):
+            return bad(seq, f"the records vouched for by event #{seq} were altered.")
+
+    # Replay: the latest vouch for each record is what the database must hold.
+    expected: dict[tuple[str, str], tuple[str | None, int]] = {}
+    for seq in sorted(listed):
+        for kind, rid, digest in listed[seq]:
+            expected[(kind, rid)] = (digest, seq)
+    problems: list[tuple[int, str]] = []
+    head_seq = rows[-1][0] if rows else None
+    for row in conn.execute(f"SELECT {REFLECTION_SELECT} FROM reflections"):
+        report.records_checked += 1
+        rid = row[0]
+        want = expected.pop(("reflection", rid), None)
+        if want is None:
+            problems.append((head_seq or 0, f"reflection {rid} is not vouched for by any event: it was added outside mirror."))
+        elif want[0] is None:
+            problems.append((want[1], f"reflection {rid} was deleted by event #{want[1]} but is present: it was added back outside mirror."))
+        elif want[0] != row_digest(row):
+            problems.append((want[1], f"reflection {rid} differs from what event #{want[1]} recorded: it was changed outside mirror."))
+    for (kind, rid), (digest, seq) in expected.items():
+        if kind == "reflection" and digest is not None:
+            problems.append((seq, f"reflection {rid} recorded by event #{seq} is missing: it was removed outside mirror."))
+    if problems:
+        seq, problem = min(problems, key=lambda p: p[0])
+        return bad(seq or None, problem)
+    return report

@@ -1,0 +1,145 @@
+"""The root Typer app: global options, every command group mounted, errors mapped to exit codes.
+
+Exit status (CONTRACT.md): 0 success, 1 operation failed, 2 usage error,
+3 verification failed, 4 locked (no key / wrong passphrase), 5 invalid input.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from mirror_cli import __version__
+from mirror_cli.errors import ExitCode, MirrorError
+
+EPILOG = ("Exit status: 0 ok, 1 failed, 2 usage error, 3 verification failed, 4 locked (no key or wrong "
+          "passphrase), 5 invalid input. Set MIRROR_DEBUG=1 for tracebacks.")
+
+
+class State:
+    """Per-invocation state on ctx.obj: global options, and Settings resolved once on first use."""
+
+    def __init__(self, db: Optional[Path], config: Optional[Path], quiet: bool) -> None:
+        self.db, self.config, self.quiet = db, config, quiet
+        self._settings = None
+        from mirror_cli.cli.output import Output
+
+        self.out = Output(quiet=quiet)
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            from mirror_cli.settings import resolve
+
+            self._settings = resolve(db=self.db, config=self.config, quiet=self.quiet)
+        return self._settings
+
+    def open_store(self, *, unlock: bool = True, create: bool = True, migrate: bool = True):
+        from mirror_cli.cli.output import stdin_is_tty
+        from mirror_cli.session import open_store
+
+        return open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
+                          migrate=migrate)
+
+
+def report_error(exc: MirrorError) -> None:
+    sys.stderr.write(f"mirror: {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"{exc.hint}\n")
+
+
+class MirrorGroup(TyperGroup):
+    """Maps MirrorError (and stray OS errors) to a message on stderr and the contract's exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MirrorError as exc:
+            if os.environ.get("MIRROR_DEBUG") == "1":
+                raise
+            report_error(exc)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("mirror: interrupted.\n")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # e.g. `mirror export | head`: the reader went away; not an error of ours.
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            except OSError:
+                pass
+            raise typer.Exit(0) from None
+        except OSError as exc:
+            if os.environ.get("MIRROR_DEBUG") == "1":
+                raise
+            from mirror_cli.fsutil import io_error
+
+            report_error(io_error("access", getattr(exc, "filename", None) or "a file", exc))
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+app = typer.Typer(
+    name="mirror",
+    cls=MirrorGroup,
+    help="mirror: a private journal you truly own.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mirror {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[Optional[Path], typer.Option("--db", help="Database file (else MIRROR_DB, config, MIRROR_HOME).", envvar=None)] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (else MIRROR_CONFIG, MIRROR_HOME).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors and requested data.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """mirror: a private journal you truly own."""
+    ctx.obj = State(db, config, quiet)
+
+
+def _mount() -> None:
+    from mirror_cli.cli import audit, config, journal, migrate
+
+    journal.register(app)
+    app.add_typer(migrate.app, name="migrate")
+    app.add_typer(audit.app, name="audit")
+    app.add_typer(config.app, name="config")
+    for name in ("key", "exchange", "backup", "shard", "patterns", "sync"):
+        try:
+            module = __import__(f"mirror_cli.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mirror_cli.cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_mount()
+
+
+def main() -> None:
+    try:
+        app()
+    except MirrorError as exc:  # raised outside a command (e.g. while building the app)
+        report_error(exc)
+        sys.exit(int(exc.exit_code))
+
+
+if __name__ == "__main__":
+    main()

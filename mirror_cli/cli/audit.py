@@ -1,0 +1,47 @@
+"""`mirror audit`: verify the hash chain, read the log."""
+
+from __future__ import annotations
+
+import typer
+
+from mirror_cli.cli.options import JsonOpt, LimitOpt, state
+
+app = typer.Typer(help="The tamper-evident audit log of every change.", no_args_is_help=True)
+
+
+@app.command()
+def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Check the chain and the data it vouches for (exit 3 and the first bad event on a problem)."""
+    from mirror_cli import audit
+
+    st = state(ctx)
+    with st.open_store() as store:
+        report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
+    if as_json:
+        st.out.json(report.to_dict())
+    elif report.ok:
+        st.out.result(f"ok: {report.events} events, {report.records_checked} reflections match the chain.")
+    else:
+        st.out.data(f"FAILED at event #{report.first_bad_seq}: {report.problem}")
+    if not report.ok:
+        raise typer.Exit(3)
+
+
+@app.command()
+def log(ctx: typer.Context, limit: LimitOpt = None, as_json: JsonOpt = False) -> None:
+    """Audit events, newest first."""
+    import json
+
+    from mirror_cli import audit
+
+    st = state(ctx)
+    with st.open_store(unlock=False) as store:
+        events = audit.events(store.conn, limit=limit, newest_first=True)
+    if as_json:
+        st.out.json([e.to_dict() for e in events])
+    else:
+        rows = []
+        for e in events:
+            data = {k: v for k, v in e.data.items() if k != "vouches"}
+            rows.append((e.seq, e.timestamp, e.event_type, json.dumps(data, ensure_ascii=False), e.event_hash[:12]))
+        st.out.table(("seq", "time", "event", "data", "hash"), rows)

@@ -1,0 +1,219 @@
+"""Journal commands: reflect, list, show, edit, search, delete."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reflect")(reflect)
+    app.command("list")(list_)
+    app.command("show")(show)
+    app.command("edit")(edit)
+    app.command("search")(search)
+    app.command("delete")(delete)
+
+
+def _read_text(st, words: list[str], initial: str = "") -> str:
+    from mirror_cli.cli.output import stdin_is_tty
+
+    if words:
+        return " ".join(words)
+    if not stdin_is_tty():
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            from mirror_cli.errors import UsageError
+
+            raise UsageError("the text on stdin is not valid UTF-8; nothing was saved.") from None
+    from mirror_cli.editor import edit_text, editor_command
+
+    command = editor_command(st.settings.env, st.settings.get("editor"))
+    if command:
+        return edit_text(command, initial)
+    st.out.note("Write your reflection; end with Ctrl-D on a line of its own (Ctrl-C to cancel).")
+    return sys.stdin.read()
+
+
+def _render(st, reflections, as_json: bool) -> None:
+    if as_json:
+        st.out.json([r.to_dict() for r in reflections])
+        return
+    rows = []
+    for r in reflections:
+        first = r.content.splitlines()[0] if r.content else ""
+        if st.out.rich and len(first) > 70:
+            first = first[:69] + "…"
+        rows.append((r.id, _local(r.created_at) if st.out.rich else r.created_at, r.mode,
+                     ", ".join(r.tags), first))
+    st.out.table(("id", "when", "mode", "tags", "text"), rows)
+
+
+def _local(stamp: str) -> str:
+    from mirror_cli.ids import parse_iso
+
+    return parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def reflect(
+    ctx: typer.Context,
+    text: Annotated[Optional[list[str]], typer.Argument(help="The text (else stdin, else $VISUAL/$EDITOR).", show_default=False)] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Free-text mode, e.g. POST_ACTION.  [default: REFLECTION]")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="A tag (repeatable); #words in the text are tags too.")] = None,
+    response: Annotated[Optional[str], typer.Option("--response", help="A reply kept with the reflection.")] = None,
+    local_only: Annotated[bool, typer.Option("--local-only", help="Never sync this reflection to any remote.")] = False,
+    at: Annotated[Optional[str], typer.Option("--at", help="Backdate: ISO-8601 or e.g. 'yesterday 21:00'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Save a reflection and print its id."""
+    from mirror_cli import journal
+    from mirror_cli.timeparse import parse_when
+
+    st = state(ctx)
+    when = parse_when(at).at if at else None
+    body = _read_text(st, text or [])
+    if not body.strip():
+        st.out.note("Nothing written; nothing saved.")
+        return
+    with st.open_store() as store:
+        r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
+                        response=response, local_only=local_only, at=when)
+    if as_json:
+        st.out.json(r.to_dict())
+    else:
+        st.out.result(r.id)
+
+
+def list_(
+    ctx: typer.Context,
+    limit: LimitOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: all of them).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Only reflections of this mode.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List reflections, newest first."""
+    from mirror_cli import journal
+    from mirror_cli.timeparse import parse_when
+
+    st = state(ctx)
+    lo = parse_when(since, option="--since").at if since else None
+    hi = parse_when(until, option="--until").day_end if until else None
+    with st.open_store() as store:
+        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tag or [], mode=mode)
+    _render(st, items, as_json)
+
+
+def show(
+    ctx: typer.Context,
+    id: Annotated[str, typer.Argument(help="Reflection id or a unique prefix of at least 6 characters.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one reflection in full."""
+    from mirror_cli import journal
+
+    st = state(ctx)
+    with st.open_store() as store:
+        r = journal.get(store, id)
+    if as_json:
+        st.out.json(r.to_dict())
+        return
+    lines = [f"id:       {r.id}", f"created:  {r.created_at}", f"updated:  {r.updated_at}", f"mode:     {r.mode}"]
+    if r.tags:
+        lines.append(f"tags:     {', '.join(r.tags)}")
+    if r.local_only:
+        lines.append("local-only: yes")
+    lines += ["", r.content]
+    if r.response:
+        lines += ["", "response:", r.response]
+    st.out.data("\n".join(lines))
+
+
+def edit(
+    ctx: typer.Context,
+    id: Annotated[str, typer.Argument(help="Reflection id or unique prefix.")],
+    text: Annotated[Optional[list[str]], typer.Argument(help="New text (else stdin, else your editor).", show_default=False)] = None,
+    response: Annotated[Optional[str], typer.Option("--response", help="Replace the response ('' removes it).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Change the mode.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Replace the tags (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a reflection's text (in your editor when TEXT is absent), response, mode or tags."""
+    from mirror_cli import journal
+
+    st = state(ctx)
+    with st.open_store() as store:
+        current = journal.get(store, id)
+        new_text = None
+        if text or (response is None and mode is None and tag is None):
+            new_text = _read_text(st, text or [], initial=current.content + "\n")
+        r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag)
+    if as_json:
+        st.out.json(r.to_dict())
+    else:
+        st.out.result(r.id)
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[list[str], typer.Argument(help='Words (all must appear); "quoted phrases".')],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N results.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search reflections, best matches first."""
+    from mirror_cli import journal
+
+    st = state(ctx)
+    with st.open_store() as store:
+        items = journal.search(store, " ".join(query), limit=limit)
+    _render(st, items, as_json)
+
+
+def delete(
+    ctx: typer.Context,
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Reflection ids or unique prefixes.", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Delete everything in this database, leaving no trace.")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete reflections, or everything with --all."""
+    from mirror_cli import journal
+    from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.errors import UsageError
+
+    st = state(ctx)
+    if all_ and ids:
+        raise UsageError("give reflection ids or --all, not both.")
+    if not all_ and not ids:
+        raise UsageError("nothing to delete.", "Give reflection ids, or --all to delete everything.")
+    with st.open_store() as store:
+        if all_:
+            question = f"Delete ALL data in {store.path} (every reflection, pattern, tension and audit event)?"
+        else:
+            resolved = [journal.resolve_id(store, ref) for ref in ids]
+            question = f"Delete {len(resolved)} reflection(s): {', '.join(resolved)}?"
+        if not yes:
+            if not stdin_is_tty():
+                raise UsageError("refusing to delete without confirmation.", "Add --yes to delete from a script.")
+            if not confirm(question):
+                st.out.note("Nothing deleted.")
+                raise typer.Exit(0)
+        if all_:
+            counts = journal.delete_all(store)
+            result = {"deleted_all": True, "counts": counts}
+            message = f"Deleted everything: {counts['reflections']} reflections, {counts['patterns']} patterns, {counts['tensions']} tensions."
+        else:
+            done = journal.delete(store, resolved)
+            result = {"deleted": done}
+            message = f"Deleted {len(done)} reflection(s)."
+    if as_json:
+        st.out.json(result)
+    else:
+        st.out.result(message)

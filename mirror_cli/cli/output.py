@@ -1,0 +1,114 @@
+"""The one place that prints.
+
+Data and results go to stdout; notes, warnings and errors to stderr. ``--json``
+prints exactly one JSON value. Rich tables and progress bars only when stdout
+(for tables) or stderr (for progress) is a terminal; ``NO_COLOR`` turns colour
+off. ``-q/--quiet`` silences status output (notes, confirmations, progress).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def stdin_is_tty() -> bool:
+    return is_tty(sys.stdin)
+
+
+class Output:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    # -- machine output ----------------------------------------------------
+    def json(self, value: Any) -> None:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+    def jsonl(self, values: Iterable[Any]) -> None:
+        for v in values:
+            sys.stdout.write(json.dumps(v, ensure_ascii=False) + "\n")
+
+    # -- people ------------------------------------------------------------
+    def data(self, text: str) -> None:
+        """Output the user asked for (always printed)."""
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+    def result(self, text: str) -> None:
+        """A confirmation or status result on stdout (silenced by -q)."""
+        if not self.quiet:
+            self.data(text)
+
+    def note(self, text: str) -> None:
+        """A diagnostic on stderr (silenced by -q)."""
+        if not self.quiet:
+            sys.stderr.write(text.rstrip("\n") + "\n")
+
+    def warn(self, text: str) -> None:
+        sys.stderr.write("warning: " + text.rstrip("\n") + "\n")
+
+    @property
+    def rich(self) -> bool:
+        return is_tty(sys.stdout) and os.environ.get("TERM") != "dumb"
+
+    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+        rows = list(rows)
+        if self.rich:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(*columns, title=title, show_lines=False, header_style="bold")
+            for row in rows:
+                table.add_row(*["" if v is None else str(v) for v in row])
+            Console().print(table)
+        else:
+            for row in rows:
+                sys.stdout.write("\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ")
+                                          for v in row) + "\n")
+
+    def progress(self, description: str, total: int | None):
+        """A progress callback (done, total) -> None, and a context manager; silent unless stderr is a tty."""
+        return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr)
+                        and "NO_COLOR" not in os.environ)
+
+
+class Progress:
+    def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
+        self.description, self.total, self.enabled = description, total, enabled
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TimeRemainingColumn
+            from rich.console import Console
+
+            self._bar = RichProgress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                                     TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self.description, total=self.total)
+        return self
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total or self.total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def confirm(question: str) -> bool:
+    sys.stderr.write(question + " [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")

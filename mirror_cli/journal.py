@@ -1,0 +1,316 @@
+"""Reflections: add, list, show, edit, search, delete.
+
+Works on plaintext and encrypted databases alike: user-content fields go
+through ``store.fields`` (see ``mirror_cli.fields``). Every change runs in one
+write transaction together with its audit event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mirror_cli import audit
+from mirror_cli.errors import UsageError
+from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
+from mirror_cli.store import Store
+
+DEFAULT_MODE = "REFLECTION"
+MIN_PREFIX = 6
+_HASHTAG = re.compile(r"(?<![\w&#/])#([^\W\d_][\w-]*)")
+_COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
+
+
+@dataclass
+class Reflection:
+    id: str
+    created_at: str
+    updated_at: str
+    content: str
+    response: str | None = None
+    mode: str = DEFAULT_MODE
+    tags: list[str] = field(default_factory=list)
+    local_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": self.created_at, "updated_at": self.updated_at,
+                "content": self.content, "response": self.response, "mode": self.mode,
+                "tags": list(self.tags), "local_only": self.local_only}
+
+
+def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
+    """Explicit tags then #hashtags from the text: '#' stripped, lower-cased, de-duplicated."""
+    out: list[str] = []
+    for raw in list(tags) + _HASHTAG.findall(text):
+        tag = raw.strip().lstrip("#@").strip().lower()
+        if not tag:
+            continue
+        if any(ch.isspace() for ch in tag) or len(tag) > 100:
+            raise UsageError(f"invalid tag {raw!r}: tags are single words of at most 100 characters.")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def _decode(store: Store, row: Sequence[Any]) -> Reflection:
+    f = store.fields
+    rid = row[0]
+    return Reflection(
+        id=rid, created_at=row[1], updated_at=row[2],
+        content=f.open("reflections", rid, "content", row[3]),
+        response=None if row[4] is None else f.open("reflections", rid, "response", row[4]),
+        mode=row[5], tags=f.open_tags("reflections", rid, row[6]), local_only=bool(row[7]),
+    )
+
+
+def _vouch(conn, rid: str) -> tuple[str, str, str | None]:
+    return ("reflection", rid, audit.reflection_digest(conn, rid))
+
+
+def insert_row(store: Store, r: Reflection, rev: int) -> None:
+    """Insert (or replace) one reflection's stored row. Call inside store.write()."""
+    f = store.fields
+    store.conn.execute(
+        f"INSERT INTO reflections ({_COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
+        " content = excluded.content, response = excluded.response, mode = excluded.mode,"
+        " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev",
+        (r.id, r.created_at, r.updated_at, f.seal("reflections", r.id, "content", r.content),
+         None if r.response is None else f.seal("reflections", r.id, "response", r.response),
+         r.mode, f.seal_tags("reflections", r.id, r.tags), int(r.local_only), rev),
+    )
+    store.conn.execute("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", (r.id,))
+
+
+def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[str] = (),
+        response: str | None = None, local_only: bool = False, at: datetime | None = None) -> Reflection:
+    text = content.strip()
+    if not text:
+        raise UsageError("a reflection needs some text.")
+    when = iso(at) if at else now_iso()
+    created = at if at else None
+    r = Reflection(id=ulid(created), created_at=when, updated_at=now_iso() if at else when, content=text,
+                   response=response.strip() if response and response.strip() else None,
+                   mode=(mode or DEFAULT_MODE).strip() or DEFAULT_MODE, tags=normalize_tags(tags, text),
+                   local_only=local_only)
+    with store.write() as conn:
+        insert_row(store, r, store.tick())
+        store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(conn, r.id)])
+    return r
+
+
+def resolve_id(store: Store, ref: str) -> str:
+    """Exact id, or a unique prefix of at least 6 characters (else a usage error)."""
+    ref = ref.strip()
+    if not ref or not is_valid_id(ref):
+        raise UsageError(f"{ref!r} is not a reflection id.")
+    if store.conn.execute("SELECT 1 FROM reflections WHERE id = ?", (ref,)).fetchone():
+        return ref
+    if len(ref) < MIN_PREFIX:
+        raise UsageError(f"no reflection {ref}; give the full id or at least {MIN_PREFIX} characters of it.")
+    upper = ref + "\U0010ffff"
+    rows = store.conn.execute(
+        "SELECT id FROM reflections WHERE id >= ? AND id < ? ORDER BY id LIMIT 3", (ref, upper)
+    ).fetchall()
+    if not rows:
+        # ULIDs are upper case; accept a lower-case prefix too.
+        rows = store.conn.execute(
+            "SELECT id FROM reflections WHERE id >= ? AND id < ? ORDER BY id LIMIT 3", (ref.upper(), ref.upper() + "\U0010ffff")
+        ).fetchall()
+    if not rows:
+        raise UsageError(f"no reflection matches {ref}.", "See `mirror list` for ids.")
+    if len(rows) > 1:
+        raise UsageError(f"{ref} matches several reflections ({rows[0][0]}, {rows[1][0]}, ...).",
+                         "Give more characters of the id.")
+    return rows[0][0]
+
+
+def get(store: Store, ref: str) -> Reflection:
+    rid = resolve_id(store, ref)
+    row = store.conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+    return _decode(store, row)
+
+
+def list_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
+                     until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
+                     oldest_first: bool = False) -> list[Reflection]:
+    return list(iter_reflections(store, limit=limit, since=since, until=until, tags=tags, mode=mode,
+                                 oldest_first=oldest_first))
+
+
+def iter_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
+                     until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
+                     oldest_first: bool = False, include_local_only: bool = True) -> Iterator[Reflection]:
+    """Reflections newest first (by created_at), filtered; streams rows."""
+    where, params = [], []
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(iso(since))
+    if until is not None:
+        where.append("created_at < ?")
+        params.append(iso(until))
+    if mode:
+        where.append("mode = ?")
+        params.append(mode)
+    if not include_local_only:
+        where.append("local_only = 0")
+    wanted = [t.lstrip("#@").lower() for t in tags]
+    plain = not store.encrypted
+    if wanted and plain:
+        for tag in wanted:
+            where.append("EXISTS (SELECT 1 FROM json_each(reflections.tags) WHERE value = ?)")
+            params.append(tag)
+    order = "ASC" if oldest_first else "DESC"
+    sql = f"SELECT {_COLUMNS} FROM reflections"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at {order}, id {order}"
+    if limit is not None and (plain or not wanted):
+        sql += " LIMIT ?"
+        params.append(limit)
+    produced = 0
+    for row in store.conn.execute(sql, params):
+        r = _decode(store, row)
+        if wanted and not plain and not all(t in r.tags for t in wanted):
+            continue
+        yield r
+        produced += 1
+        if limit is not None and produced >= limit:
+            return
+
+
+def edit(store: Store, ref: str, *, content: str | None = None, response: str | None = None,
+         mode: str | None = None, tags: Sequence[str] | None = None) -> Reflection:
+    with store.write() as conn:
+        r = get(store, ref)
+        changed = False
+        if content is not None:
+            text = content.strip()
+            if not text:
+                raise UsageError("the new text is empty; nothing was changed.",
+                                 "To remove a reflection use `mirror delete ID`.")
+            if text != r.content:
+                r.content, changed = text, True
+                r.tags = normalize_tags(r.tags, text)
+        if response is not None:
+            new = response.strip() or None
+            if new != r.response:
+                r.response, changed = new, True
+        if mode is not None and mode.strip() and mode.strip() != r.mode:
+            r.mode, changed = mode.strip(), True
+        if tags is not None:
+            new_tags = normalize_tags(tags, r.content)
+            if new_tags != r.tags:
+                r.tags, changed = new_tags, True
+        if not changed:
+            return r
+        r.updated_at = now_iso()
+        insert_row(store, r, store.tick())
+        store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(conn, r.id)])
+    return r
+
+
+def delete(store: Store, refs: Sequence[str]) -> list[str]:
+    """Delete reflections (and what was derived from them); leaves tombstones for sync."""
+    with store.write() as conn:
+        ids = list(dict.fromkeys(resolve_id(store, ref) for ref in refs))
+        rev = store.tick()
+        when = now_iso()
+        for rid in ids:
+            conn.execute("DELETE FROM reflections WHERE id = ?", (rid,))
+            conn.execute(
+                "INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', ?, ?, ?)"
+                " ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at, rev = excluded.rev",
+                (rid, when, rev),
+            )
+        store.append_event("reflection.deleted", {"reflection_ids": ids}, [("reflection", rid, None) for rid in ids])
+    return ids
+
+
+ALL_TABLES = ("pattern_occurrences", "patterns", "tensions", "reflections", "tombstones", "audit_vouches",
+              "audit_events")
+
+
+def delete_all(store: Store) -> dict[str, int]:
+    """Remove every reflection, pattern, tension, audit event and sync state, leaving no trace.
+
+    secure_delete zeroes freed pages, the FTS index is emptied with its
+    content, VACUUM rebuilds the file and the WAL is checkpointed and
+    truncated. Settings (meta: db id, encryption) stay. The audit chain
+    restarts with one event recording the deletion (counts only).
+    """
+    with store.write() as conn:
+        counts = {t: store.count(t) for t in ("reflections", "patterns", "tensions", "audit_events")}
+        for table in ALL_TABLES:
+            conn.execute(f"DELETE FROM {table}")  # noqa: S608
+        conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
+        extra = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('sync_state', 'analysis_state')")]
+        for table in extra:
+            conn.execute(f"DELETE FROM {table}")  # noqa: S608
+        store.tick()
+        store.append_event("data.deleted_all", {"deleted": counts})
+    scrub(store)
+    return counts
+
+
+def scrub(store: Store) -> None:
+    """Rebuild the file so no freed page keeps old bytes, then empty the WAL."""
+    conn = store.conn
+    conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('optimize')")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- search --------------------------------------------------------------------
+_QUERY_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def parse_query(query: str) -> list[list[str]]:
+    """Words and "quoted phrases" -> list of phrases, each a list of lower-case words."""
+    terms: list[list[str]] = []
+    for phrase, word in _QUERY_TOKEN.findall(query):
+        words = _WORD.findall((phrase or word).lower())
+        if words:
+            terms.append(words)
+    return terms
+
+
+def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
+    terms = parse_query(query)
+    if not terms:
+        raise UsageError("the search query has no words.", 'Try `mirror search walk` or `mirror search "long walk"`.')
+    if not store.encrypted:
+        fts = " AND ".join('"' + " ".join(words).replace('"', '""') + '"' for words in terms)
+        rows = store.conn.execute(
+            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM reflections_fts"
+            " JOIN reflections AS r ON r.rowid = reflections_fts.rowid"
+            " WHERE reflections_fts MATCH ? ORDER BY bm25(reflections_fts, 10.0, 3.0, 5.0), r.created_at DESC"
+            " LIMIT ?",
+            (fts, limit),
+        ).fetchall()
+        return [_decode(store, row) for row in rows]
+    return _scan_search(store, terms, limit)
+
+
+def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Reflection]:
+    """Encrypted databases keep no plaintext index: decrypt each row and rank by term frequency."""
+    patterns = [re.compile(r"\b" + r"\W+".join(re.escape(w) for w in words), re.IGNORECASE) for words in terms]
+    scored: list[tuple[float, str, Reflection]] = []
+    for r in iter_reflections(store):
+        haystack = "\n".join([r.content, r.response or "", " ".join(r.tags)])
+        score = 0.0
+        for pat in patterns:
+            hits = len(pat.findall(haystack))
+            if not hits:
+                break
+            score += hits / (1.0 + len(haystack) / 2000.0)
+        else:
+            scored.append((score, r.created_at, r))
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    return [r for _, _, r in scored[:limit]]

@@ -1,0 +1,173 @@
+"""Where mirror's files live, resolved once per process (CONTRACT.md, "Where data lives").
+
+Precedence, first wins:
+
+* config file: ``--config``, ``MIRROR_CONFIG``, ``$MIRROR_HOME/config.yaml``,
+  ``platformdirs.user_config_dir("mirror")/config.yaml``
+* database: ``--db``, ``MIRROR_DB``, ``database:`` in the config file,
+  ``$MIRROR_HOME/mirror.db``, ``platformdirs.user_data_dir("mirror")/mirror.db``
+* backups: ``--output`` (per command), ``backup.dir`` in the config file,
+  ``$MIRROR_HOME/backups``, ``<data dir>/backups``
+
+The result is an immutable :class:`Settings` passed down explicitly; nothing
+here is module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirror_cli.errors import UsageError
+
+APP_NAME = "mirror"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    db_path: Path
+    backups_dir: Path
+    config: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    quiet: bool = False
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        return get_dotted(self.config, dotted, default)
+
+
+def _expand(value: str | os.PathLike[str]) -> Path:
+    return Path(os.path.expanduser(os.fspath(value))).absolute()
+
+
+def resolve(
+    *,
+    db: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    quiet: bool = False,
+) -> Settings:
+    """Resolve every path once. A config file that cannot be parsed is a usage error."""
+    env = dict(os.environ if env is None else env)
+    home = env.get("MIRROR_HOME") or None
+
+    explicit_config = config or env.get("MIRROR_CONFIG") or None
+    if explicit_config:
+        config_path = _expand(explicit_config)
+        if config and not config_path.exists():
+            raise UsageError(f"config file {config_path} does not exist.", "Check the --config path.")
+    elif home:
+        config_path = _expand(home) / "config.yaml"
+    else:
+        config_path = Path(_platformdirs().user_config_dir(APP_NAME)) / "config.yaml"
+
+    cfg = load_config(config_path)
+
+    if db:
+        db_path = _expand(db)
+    elif env.get("MIRROR_DB"):
+        db_path = _expand(env["MIRROR_DB"])
+    elif cfg.get("database"):
+        db_path = _expand(str(cfg["database"]))
+    elif home:
+        db_path = _expand(home) / "mirror.db"
+    else:
+        db_path = Path(_platformdirs().user_data_dir(APP_NAME)) / "mirror.db"
+
+    backup_dir = get_dotted(cfg, "backup.dir")
+    if backup_dir:
+        backups = _expand(str(backup_dir))
+    elif home:
+        backups = _expand(home) / "backups"
+    else:
+        backups = db_path.parent / "backups"
+
+    return Settings(config_path=config_path, db_path=db_path, backups_dir=backups,
+                    config=cfg, env=env, quiet=quiet)
+
+
+def _platformdirs():
+    import platformdirs
+
+    return platformdirs
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read the YAML config; a missing file is an empty config."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}.") from None
+    if not raw.strip():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(
+            f"config file {path} is not valid YAML{where}.", "Fix it or move it aside."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} must hold a YAML mapping (key: value).")
+    return data
+
+
+def get_dotted(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+KNOWN_KEYS = {
+    "database": "path of the SQLite database file",
+    "backup.dir": "folder for `mirror backup create` and `backup list`",
+    "editor": "editor command for `mirror reflect`/`edit` (else $VISUAL, $EDITOR)",
+    "reflect.default_mode": "mode given to new reflections when --mode is absent",
+}
+
+
+def parse_value(raw: str) -> Any:
+    """Interpret a `config set` value as YAML scalar (numbers, true/false), else a string."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return value if isinstance(value, (str, int, float, bool)) or value is None else raw
+
+
+def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
+    """Set *dotted* in the YAML config at *path*, written atomically (0600)."""
+    import yaml
+
+    from mirror_cli.fsutil import atomic_write
+
+    if not dotted or any(not part for part in dotted.split(".")):
+        raise UsageError(f"invalid config key {dotted!r}.", "Use names like `backup.dir`.")
+    cfg = load_config(path)
+    node = cfg
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+    with atomic_write(path, "w") as fh:
+        yaml.safe_dump(cfg, fh, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    return cfg

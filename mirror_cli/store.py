@@ -1,0 +1,235 @@
+"""The SQLite store: one file, one connection per process.
+
+* created on first use: folder 0700, file 0600 (and its -wal/-shm files);
+* ``journal_mode=WAL``, ``busy_timeout``, ``foreign_keys=ON``,
+  ``secure_delete=ON`` (freed pages are zeroed, so deleted text does not linger);
+* writes go through :meth:`Store.write`, a ``BEGIN IMMEDIATE`` transaction, so
+  concurrent writers queue on the lock instead of failing mid-way;
+* pending migrations are applied on open; a database whose schema is newer
+  than this code is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mirror_cli import migrations
+from mirror_cli.errors import MirrorError, OperationError, UsageError
+from mirror_cli.fsutil import FILE_MODE, ensure_private_dir
+from mirror_cli.ids import now_iso, ulid
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Store:
+    """An open mirror database."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._fields = None  # set by unlock(); None means plaintext fields
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str, *, migrate: bool = True,
+             migrations_dir: Path | None = None, create: bool = True) -> Store:
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise UsageError(f"no database at {path}.", "Run `mirror reflect` to create one, or check --db.")
+            ensure_private_dir(path.parent)
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
+                os.close(fd)
+            except OSError as exc:
+                raise OperationError(f"cannot create database {path}: {exc.strerror}.") from None
+        elif path.is_dir():
+            raise UsageError(f"{path} is a folder, not a database file.", "Check --db or MIRROR_DB.")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise OperationError(f"cannot open database {path}: {exc}.") from None
+        store = cls(conn, path)
+        try:
+            store._configure()
+            if migrate:
+                store.migrate_to_latest(migrations_dir)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _db_error(exc, path) from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _configure(self) -> None:
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise OperationError(f"cannot switch {self.path} to WAL mode (got {mode}).")
+        c.execute("PRAGMA foreign_keys = ON")
+        c.execute("PRAGMA secure_delete = ON")
+        c.execute("PRAGMA synchronous = NORMAL")
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(str(self.path) + suffix, FILE_MODE)
+
+    def migrate_to_latest(self, migrations_dir: Path | None = None) -> None:
+        shipped = migrations.discover(migrations_dir)
+        latest = shipped[-1].version if shipped else 0
+        current = migrations.current_version(self.conn)
+        if current > latest:
+            raise OperationError(
+                f"{self.path} has schema version {current}, newer than this mirror knows ({latest}).",
+                "Upgrade mirror (pipx upgrade mirror-cli) to open it.",
+            )
+        for m in migrations.plan_up(self.conn, shipped):
+            migrations.apply(self.conn, m, "up", now_iso())
+        self._ensure_meta()
+
+    def _ensure_meta(self) -> None:
+        if self.conn.execute("SELECT 1 FROM meta WHERE key = 'db_id'").fetchone():
+            return
+        with self.write():
+            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('db_id', ?)", (ulid(),))
+            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('clock', '0')")
+            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions --------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _db_error(exc, self.path) from None
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise _db_error(exc, self.path) from None
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several queries."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("COMMIT")
+
+    def tick(self) -> int:
+        """Advance the per-database change counter; call inside write()."""
+        row = self.conn.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'clock' RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    # -- meta ---------------------------------------------------------------
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def db_id(self) -> str:
+        value = self.meta("db_id")
+        assert value is not None
+        return value
+
+    @property
+    def schema_version(self) -> int:
+        return migrations.current_version(self.conn)
+
+    # -- encryption state ---------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return self.meta("crypto") is not None
+
+    @property
+    def fields(self):
+        """The field codec: plaintext, or sealing with the unlocked data key."""
+        if self._fields is None:
+            if self.encrypted:
+                from mirror_cli.errors import LockedError
+
+                raise LockedError(
+                    "this database is encrypted and no key is loaded.",
+                    "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.",
+                )
+            from mirror_cli.fields import PLAIN
+
+            return PLAIN
+        return self._fields
+
+    def set_fields(self, codec: Any) -> None:
+        self._fields = codec
+
+    audit_key: bytes | None = None  # set by unlock() on an encrypted database
+
+    def append_event(self, event_type: str, data: dict | None = None, vouches=()):
+        """Append an audit event; keyed once the database is encrypted. Call inside write()."""
+        from mirror_cli import audit
+
+        if self.encrypted and self.audit_key is None:
+            from mirror_cli.errors import LockedError
+
+            raise LockedError("this database is encrypted and no key is loaded.",
+                              "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+        return audit.append(self.conn, event_type, data, vouches, key=self.audit_key)
+
+    def count(self, table: str) -> int:
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return OperationError(
+            f"the database {path} is locked by another mirror process.",
+            "Try again in a moment.",
+        )
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        from mirror_cli.errors import VerificationError
+
+        return VerificationError(
+            f"{path} is damaged or not a mirror database ({text}).",
+            "Restore it from a backup: `mirror backup restore FILE`.",
+        )
+    if "disk is full" in text or "database or disk is full" in text:
+        return OperationError(f"cannot write {path}: the disk is full.", "Free some space and try again.")
+    if "readonly" in text or "unable to open" in text:
+        return OperationError(f"cannot write {path}: {text}.", "Check the file's permissions.")
+    return OperationError(f"database error on {path}: {text}.")
