@@ -1,0 +1,334 @@
+"""mirror_cli.shard: create / verify / restore / repair on real files."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mirror_cli.errors import ExitCode, InvalidInputError, OperationError, UsageError, VerificationError
+from mirror_cli.shard import LEVELS, create, repair, resolve_level, restore, verify
+from mirror_cli.shard import format as fmt
+from mirror_cli.shard import manifest as mf
+
+SMALL_STRIPE = 64  # bytes per shard per stripe: many stripes even for small files
+
+
+def make_file(folder: Path, data: bytes, name: str = "journal.mirror") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def flip_bit(path: Path, position: int, bit: int = 0) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[position % len(raw)] ^= 1 << bit
+    path.write_bytes(bytes(raw))
+
+
+def all_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+@pytest.mark.parametrize("size", [0, 1, 1000, 70_000])
+def test_round_trip_at_every_level(tmp_path, level, size):
+    k, n = LEVELS[level]
+    data = os.urandom(size)
+    src = make_file(tmp_path / "src", data)
+    locs = [tmp_path / f"disk{i}" for i in range(3)]
+    result = create(src, locs, k, n, stripe_size=4096)
+    assert (result.k, result.n) == (k, n)
+    assert len(result.shards) == n and len(result.manifests) == 3
+    for i, p in enumerate(result.shards):
+        assert p.is_absolute() and p.parent == locs[i % 3]
+        assert p.stat().st_mode & 0o777 == 0o600
+    report = verify(result.manifests[0])
+    assert report.ok and report.recoverable and report.intact == n
+    assert (report.missing, report.damaged, report.problems) == ([], [], [])
+    # Lose as many shards as the level allows, data shards first (the worst case).
+    for p in result.shards[: n - k]:
+        p.unlink()
+    out = tmp_path / "restored" / "journal.mirror"
+    res = restore(result.manifests[1], out)
+    assert out.read_bytes() == data
+    assert res.bytes == size and res.path == out and len(res.used) == k
+    assert res.used == list(range(n - k, n)) if n - k >= k else True
+
+
+def test_json_shapes_follow_the_contract(tmp_path):
+    src = make_file(tmp_path, b"hello shards" * 100)
+    result = create(src, [tmp_path / "a", tmp_path / "b"], *LEVELS["personal"])
+    j = result.to_json()
+    assert {"k", "n", "manifests", "shards"} <= set(j)
+    assert all(os.path.isabs(p) for p in j["manifests"] + j["shards"])
+    json.dumps(j)
+    v = verify(result.manifests[0]).to_json()
+    assert {"ok", "recoverable", "k", "n", "intact", "missing", "damaged"} <= set(v)
+    assert v["ok"] is True and v["intact"] == 5
+    json.dumps(v)
+    m = json.loads(result.manifests[0].read_text())
+    assert m["format"] == "mirror-shard-manifest" and m["k"] == 3 and m["n"] == 5
+    assert m["original"]["name"] == "journal.mirror" and m["original"]["size"] == 1200
+    assert [s["index"] for s in m["shards"]] == list(range(5))
+    assert m["merkle_root"] == mf.merkle_root([s["sha256"] for s in m["shards"]])
+    assert result.manifests[0].read_text() == result.manifests[1].read_text()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_lost_and_flipped_shards(data):
+    n = data.draw(st.integers(1, 10), label="n")
+    k = data.draw(st.integers(1, n), label="k")
+    payload = data.draw(st.binary(min_size=0, max_size=3000), label="payload")
+    lost = data.draw(st.sets(st.integers(0, n - 1)), label="lost")
+    flipped = data.draw(st.sets(st.integers(0, n - 1)), label="flipped") - lost
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = make_file(tmp / "src", payload)
+        result = create(src, [tmp / "x", tmp / "y"], k, n, stripe_size=SMALL_STRIPE)
+        for i in lost:
+            result.shards[i].unlink()
+        for i in flipped:
+            size = result.shards[i].stat().st_size
+            flip_bit(result.shards[i], data.draw(st.integers(0, size - 1), label=f"pos{i}"),
+                     data.draw(st.integers(0, 7), label=f"bit{i}"))
+        report = verify(result.manifests[0])
+        intact = n - len(lost) - len(flipped)
+        assert report.missing == sorted(lost)
+        assert report.damaged == sorted(flipped)
+        assert report.intact == intact
+        assert report.recoverable == (intact >= k)
+        assert report.ok == (intact == n)
+        out = tmp / "out.bin"
+        if intact >= k:
+            res = restore(result.manifests[1], out)
+            assert out.read_bytes() == payload
+            assert not set(res.used) & (lost | flipped)
+            assert repair(result.manifests[0]).repaired == sorted(lost | flipped)
+            assert verify(result.manifests[1]).ok
+        else:
+            with pytest.raises(VerificationError) as err:
+                restore(result.manifests[1], out)
+            assert err.value.exit_code == ExitCode.VERIFY
+            assert not out.exists()
+            assert not [p for p in tmp.iterdir() if p.name.startswith(".out.bin")]
+            with pytest.raises(VerificationError):
+                repair(result.manifests[0])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(position=st.integers(0, 10**9), bit=st.integers(0, 7), index=st.integers(0, 4))
+def test_a_bit_flip_anywhere_is_detected_and_named(position, bit, index):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        payload = bytes(range(256)) * 20
+        src = make_file(tmp, payload)
+        result = create(src, [tmp / "d"], 3, 5, stripe_size=SMALL_STRIPE)
+        target = result.shards[index]
+        size = target.stat().st_size
+        flip_bit(target, position % size, bit)
+        report = verify(result.manifests[0])
+        assert report.damaged == [index] and report.missing == []
+        assert not report.ok and report.recoverable
+        assert report.problems and f"shard {index}" in report.problems[0]
+        pos = position % size
+        geo = fmt.Geometry(3, len(payload), SMALL_STRIPE)
+        if fmt.HEADER_SIZE <= pos < fmt.HEADER_SIZE + geo.data_length:
+            stripe = (pos - fmt.HEADER_SIZE) // SMALL_STRIPE
+            assert report.shards[index].bad_stripes == [stripe]
+        assert restore(result.manifests[0], tmp / "out").bytes == len(payload)
+        assert (tmp / "out").read_bytes() == payload
+
+
+def test_repair_restores_full_health(tmp_path):
+    data = os.urandom(50_000)
+    src = make_file(tmp_path, data)
+    locs = [tmp_path / f"d{i}" for i in range(5)]
+    result = create(src, locs, 5, 9, stripe_size=1024)
+    result.shards[0].unlink()
+    result.shards[4].unlink()
+    flip_bit(result.shards[7], 5000)
+    before = {i: None for i in (0, 4, 7)}
+    assert verify(result.manifests[0]).intact == 6
+    rep = repair(result.manifests[2])
+    assert rep.repaired == sorted(before)
+    assert all(p.exists() for p in rep.paths)
+    assert verify(result.manifests[0]).ok
+    assert repair(result.manifests[0]).repaired == []  # nothing left to do
+    assert restore(result.manifests[0], tmp_path / "out").sha256 == result.sha256
+
+
+def test_shards_are_found_beside_the_manifest_after_a_move(tmp_path):
+    data = os.urandom(10_000)
+    src = make_file(tmp_path, data)
+    disk_a, disk_b = tmp_path / "mnt-a", tmp_path / "mnt-b"
+    result = create(src, [disk_a, disk_b], 2, 3)
+    moved = tmp_path / "media" / "usb"
+    moved.parent.mkdir()
+    shutil.move(str(disk_a), str(moved))  # the disk now mounts elsewhere
+    manifest = moved / result.manifests[0].name
+    report = verify(manifest)
+    assert report.ok, report.problems
+    assert restore(manifest, tmp_path / "out").bytes == len(data)
+    # Losing a shard of the moved disk: repair writes it back on that disk.
+    (moved / result.shards[0].name).unlink()
+    assert repair(manifest).paths == [moved / result.shards[0].name]
+    assert verify(manifest).ok
+
+
+def test_repair_refuses_a_location_that_is_gone(tmp_path):
+    src = make_file(tmp_path, os.urandom(5000))
+    result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
+    shutil.rmtree(tmp_path / "c")  # shard 2 and one manifest copy gone, folder unplugged
+    with pytest.raises(OperationError) as err:
+        repair(result.manifests[0])
+    assert str(tmp_path / "c") in str(err.value)
+    assert not (tmp_path / "c").exists()  # nothing created on the missing mount point
+
+
+def test_invalid_manifests_are_exit_5(tmp_path):
+    src = make_file(tmp_path, b"x" * 500)
+    result = create(src, [tmp_path / "d"], 2, 3)
+    good = json.loads(result.manifests[0].read_text())
+    cases = {
+        "garbage": b"\x00\xffnot json",
+        "array": b"[]",
+        "wrong format": json.dumps({**good, "format": "other"}).encode(),
+        "bad k": json.dumps({**good, "k": 0}).encode(),
+        "tampered hash": json.dumps({**good, "shards": [
+            {**good["shards"][0], "sha256": "0" * 64}, *good["shards"][1:]]}).encode(),
+        "path in file": json.dumps({**good, "shards": [
+            {**good["shards"][0], "file": "../../etc/passwd"}, *good["shards"][1:]]}).encode(),
+        "missing field": json.dumps({k: v for k, v in good.items() if k != "original"}).encode(),
+    }
+    for name, raw in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(raw)
+        for op in (verify, repair, lambda p: restore(p, tmp_path / "o")):
+            with pytest.raises(InvalidInputError) as err:
+                op(path)
+            assert err.value.exit_code == ExitCode.INVALID_INPUT, name
+    with pytest.raises(InvalidInputError):
+        verify(tmp_path / "does-not-exist.json")
+    assert not (tmp_path / "o").exists()
+
+
+def test_invalid_parameters_are_usage_errors(tmp_path):
+    src = make_file(tmp_path, b"abc")
+    for k, n in [(0, 3), (4, 3), (3, 256)]:
+        with pytest.raises(UsageError):
+            create(src, [tmp_path / "d"], k, n)
+    with pytest.raises(UsageError):
+        create(src, [], 2, 3)
+    with pytest.raises(UsageError):
+        create(tmp_path / "missing", [tmp_path / "d"], 2, 3)
+    assert resolve_level("paranoid") == (7, 15)
+    assert resolve_level(None, 4, 6) == (4, 6)
+    for bad in [("nope", None, None), (None, None, None), ("minimal", 2, 3), (None, 5, 2)]:
+        with pytest.raises(UsageError):
+            resolve_level(*bad)
+    assert not (tmp_path / "d").exists()
+
+
+def test_unwritable_location_leaves_no_shard(tmp_path):
+    src = make_file(tmp_path / "src", os.urandom(20_000))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    good = [tmp_path / "g1", tmp_path / "g2"]
+    with pytest.raises(OperationError) as err:
+        create(src, [*good, blocker / "sub"], 3, 5)
+    assert err.value.exit_code == ExitCode.FAILED
+    assert "not-a-folder" in str(err.value)
+    for folder in good:
+        assert all_files(folder) == [] if folder.exists() else True
+
+
+def test_full_disk_midway_leaves_no_shard(tmp_path, monkeypatch):
+    src = make_file(tmp_path / "src", os.urandom(100_000))
+    calls = {"n": 0}
+    real = fmt.ShardWriter.write_block
+
+    def failing(self, block):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, block)
+
+    monkeypatch.setattr(fmt.ShardWriter, "write_block", failing)
+    locs = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(OperationError) as err:
+        create(src, locs, 2, 3, stripe_size=4096)
+    assert "disk is full" in str(err.value)
+    for folder in locs:
+        assert all_files(folder) == []
+
+
+def test_progress_reports_bytes(tmp_path):
+    data = os.urandom(30_000)
+    src = make_file(tmp_path, data)
+    seen: list[tuple[int, int]] = []
+    result = create(src, [tmp_path / "d"], 3, 5, progress=lambda d, t: seen.append((d, t)), stripe_size=1024)
+    assert seen[0] == (0, 30_000) and seen[-1] == (30_000, 30_000)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    seen.clear()
+    restore(result.manifests[0], tmp_path / "out", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (30_000, 30_000)
+
+
+def test_failed_restore_leaves_no_output(tmp_path, monkeypatch):
+    src = make_file(tmp_path, os.urandom(5000))
+    result = create(src, [tmp_path / "d"], 2, 3)
+    # Damage that the shard hash check cannot see (the manifest's original hash differs).
+    raw = json.loads(result.manifests[0].read_text())
+    raw["original"]["sha256"] = "f" * 64
+    result.manifests[0].write_text(json.dumps(raw))
+    out = tmp_path / "restored.bin"
+    with pytest.raises(VerificationError):
+        restore(result.manifests[0], out)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restored")] == []
+
+
+@pytest.mark.slow
+def test_200_mb_file_with_bounded_memory(tmp_path):
+    script = textwrap.dedent(
+        """
+        import hashlib, os, resource, sys
+        from pathlib import Path
+        from mirror_cli.shard import create, restore, verify
+        tmp = Path(sys.argv[1])
+        src = tmp / "big.bin"
+        h = hashlib.sha256()
+        with open(src, "wb") as fh:
+            block = os.urandom(4 << 20)
+            for i in range(50):  # 200 MiB
+                chunk = block[i:] + block[:i]
+                h.update(chunk)
+                fh.write(chunk)
+        res = create(src, [tmp / "a", tmp / "b", tmp / "c"], 3, 5)
+        for p in res.shards[:2]:
+            p.unlink()
+        out = restore(res.manifests[0], tmp / "out.bin")
+        assert out.sha256 == h.hexdigest() == res.sha256
+        assert out.used == [2, 3, 4]
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    peak_kib = int(proc.stdout.strip().splitlines()[-1])
+    assert peak_kib < 150 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
