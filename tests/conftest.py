@@ -23,3 +23,37 @@ def mirror_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     os.makedirs(tmp_path / "home", exist_ok=True)
     return home
+
+
+# -- shared helpers for CLI tests ------------------------------------------------
+
+@pytest.fixture
+def cli():
+    """Run the CLI in-process: ``cli("reflect", "text", input=...)`` -> click Result (stdout/stderr apart)."""
+    from typer.testing import CliRunner
+
+    from mirror_cli.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None):
+        return runner.invoke(app, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def run_mirror():
+    """Run ``python -m mirror_cli ARGS`` as a real subprocess with the test's environment."""
+    import subprocess
+    import sys
+
+    def run(*args, input=None, env=None, timeout=120, **kwargs):
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        return subprocess.run([sys.executable, "-m", "mirror_cli", *[str(a) for a in args]],
+                              input=input, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, **kwargs)
+
+    return run
