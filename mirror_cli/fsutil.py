@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -51,6 +50,8 @@ def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MO
     Yields an open file object (binary unless *mode* is ``"w"``). On any
     exception the temp file is removed and the destination is untouched.
     """
+    import tempfile
+
     path = Path(path)
     ensure_private_dir(path.parent)
     try:

@@ -38,7 +38,8 @@ def iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.astimezone()
     dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # %Y is not zero-padded for years < 1000 on every platform; ISO-8601 needs four digits.
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def now_iso() -> str:

@@ -21,6 +21,7 @@ from mirror_cli.store import Store
 DEFAULT_MODE = "REFLECTION"
 MIN_PREFIX = 6
 _HASHTAG = re.compile(r"(?<![\w&#/])#([^\W\d_][\w-]*)")
+_TAG_LEAD = re.compile(r"^[#@\s]+")
 _COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
 
 
@@ -41,11 +42,16 @@ class Reflection:
                 "tags": list(self.tags), "local_only": self.local_only}
 
 
+def _clean_tag(raw: str) -> str:
+    """'#' / '@' and surrounding space stripped, lower-cased (idempotent)."""
+    return _TAG_LEAD.sub("", raw).strip().lower()
+
+
 def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
     """Explicit tags then #hashtags from the text: '#' stripped, lower-cased, de-duplicated."""
     out: list[str] = []
     for raw in list(tags) + _HASHTAG.findall(text):
-        tag = raw.strip().lstrip("#@").strip().lower()
+        tag = _clean_tag(raw)
         if not tag:
             continue
         if any(ch.isspace() for ch in tag) or len(tag) > 100:
@@ -157,7 +163,7 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
         params.append(mode)
     if not include_local_only:
         where.append("local_only = 0")
-    wanted = [t.lstrip("#@").lower() for t in tags]
+    wanted = [_clean_tag(t) for t in tags]
     plain = not store.encrypted
     if wanted and plain:
         for tag in wanted:

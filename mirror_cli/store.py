@@ -82,6 +82,10 @@ class Store:
                 os.chmod(str(self.path) + suffix, FILE_MODE)
 
     def migrate_to_latest(self, migrations_dir: Path | None = None) -> None:
+        latest = migrations.latest_shipped(migrations_dir)
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] == latest and latest:
+            self._ensure_meta()  # up to date: one PRAGMA and one SELECT
+            return
         shipped = migrations.discover(migrations_dir)
         latest = shipped[-1].version if shipped else 0
         current = migrations.current_version(self.conn)
@@ -90,8 +94,11 @@ class Store:
                 f"{self.path} has schema version {current}, newer than this mirror knows ({latest}).",
                 "Upgrade mirror (pipx upgrade mirror-cli) to open it.",
             )
-        for m in migrations.plan_up(self.conn, shipped):
+        plan = migrations.plan_up(self.conn, shipped)
+        for m in plan:
             migrations.apply(self.conn, m, "up", now_iso())
+        if not plan and current == latest:
+            self.conn.execute(f"PRAGMA user_version = {int(latest)}")  # databases from before user_version
         self._ensure_meta()
 
     def _ensure_meta(self) -> None:

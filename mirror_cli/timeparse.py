@@ -53,7 +53,22 @@ def _parse_clock(text: str) -> time | None:
     return time(hour, minute, second)
 
 
+# Ids sort by time from the epoch on, and a whole day must still fit after the result.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_when(value: str, *, option: str = "--at", now: datetime | None = None) -> When:
+    try:
+        when = _parse_when(value, option=option, now=now)
+    except OverflowError:
+        raise _bad(value, option) from None
+    if not _EARLIEST <= when.at < _LATEST:
+        raise UsageError(f"{option}: {value!r} is out of range.", "Give a time between 1970 and 9998.")
+    return when
+
+
+def _parse_when(value: str, *, option: str, now: datetime | None) -> When:
     text = " ".join(value.strip().split())
     low = text.lower()
     now = (now or _local_now()).astimezone()

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from mirror_cli import __version__
+from mirror_cli.cli.options import RICH_MODE
 from mirror_cli.errors import ExitCode, MirrorError
 
 EPILOG = ("Exit status: 0 ok, 1 failed, 2 usage error, 3 verification failed, 4 locked (no key or wrong "
@@ -53,8 +54,50 @@ def report_error(exc: MirrorError) -> None:
         sys.stderr.write(f"{exc.hint}\n")
 
 
+# Every command is loaded on demand: Typer builds a Click command from a function's
+# signature each time it is mounted, so building all of them would cost every
+# invocation tens of milliseconds. name -> (module, attribute, kind).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "reflect": ("mirror_cli.cli.journal", "reflect", "command"),
+    "list": ("mirror_cli.cli.journal", "list_", "command"),
+    "show": ("mirror_cli.cli.journal", "show", "command"),
+    "edit": ("mirror_cli.cli.journal", "edit", "command"),
+    "search": ("mirror_cli.cli.journal", "search", "command"),
+    "delete": ("mirror_cli.cli.journal", "delete", "command"),
+    "migrate": ("mirror_cli.cli.migrate", "app", "group"),
+    "audit": ("mirror_cli.cli.audit", "app", "group"),
+    "config": ("mirror_cli.cli.config", "app", "group"),
+}
+
+
+def _load(name: str):
+    import importlib
+
+    import typer.main
+
+    module_name, attr, kind = COMMANDS[name]
+    obj = getattr(importlib.import_module(module_name), attr)
+    if kind == "command":
+        from mirror_cli.cli.options import group
+
+        single = group("")
+        single.command(name)(obj)
+        obj = single
+    command = typer.main.get_command(obj)
+    command.name = name
+    return command
+
+
 class MirrorGroup(TyperGroup):
-    """Maps MirrorError (and stray OS errors) to a message on stderr and the contract's exit code."""
+    """Loads commands lazily and maps MirrorError to a message on stderr and the contract's exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS:
+            return _load(cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -91,6 +134,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=RICH_MODE,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -111,26 +155,6 @@ def root(
 ) -> None:
     """mirror: a private journal you truly own."""
     ctx.obj = State(db, config, quiet)
-
-
-def _mount() -> None:
-    from mirror_cli.cli import audit, config, journal, migrate
-
-    journal.register(app)
-    app.add_typer(migrate.app, name="migrate")
-    app.add_typer(audit.app, name="audit")
-    app.add_typer(config.app, name="config")
-    for name in ("key", "exchange", "backup", "shard", "patterns", "sync"):
-        try:
-            module = __import__(f"mirror_cli.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mirror_cli.cli.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_mount()
 
 
 def main() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from mirror_cli.cli.options import JsonOpt, LimitOpt, state
+from mirror_cli.cli.options import group, JsonOpt, LimitOpt, state
 
-app = typer.Typer(help="The tamper-evident audit log of every change.", no_args_is_help=True)
+app = group("The tamper-evident audit log of every change.")
 
 
 @app.command()

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from mirror_cli.cli.options import JsonOpt, state
+from mirror_cli.cli.options import group, JsonOpt, state
 
-app = typer.Typer(help="Read and change settings; show where files live.", no_args_is_help=True)
+app = group("Read and change settings; show where files live.")
 
 
 @app.command()

@@ -10,15 +10,6 @@ import typer
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
 
 
-def register(app: typer.Typer) -> None:
-    app.command("reflect")(reflect)
-    app.command("list")(list_)
-    app.command("show")(show)
-    app.command("edit")(edit)
-    app.command("search")(search)
-    app.command("delete")(delete)
-
-
 def _read_text(st, words: list[str], initial: str = "") -> str:
     from mirror_cli.cli.output import stdin_is_tty
 

@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from mirror_cli.cli.options import DryRunOpt, JsonOpt, state
+from mirror_cli.cli.options import group, DryRunOpt, JsonOpt, state
 
-app = typer.Typer(help="Inspect and change the database schema.", no_args_is_help=False,
+app = group("Inspect and change the database schema.", no_args_is_help=False,
                   invoke_without_command=True)
 
 

@@ -4,7 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
+import os
+import sys
+
 import typer
+
+
+def _rich_mode():
+    """Rich help and error boxes for people at a terminal; plain text when piped or with NO_COLOR."""
+    try:
+        tty = sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return "rich" if tty and "NO_COLOR" not in os.environ else None
+
+
+RICH_MODE = _rich_mode()
+
+
+def group(help: str, **kwargs) -> typer.Typer:
+    """A command group with mirror's defaults."""
+    kwargs.setdefault("no_args_is_help", True)
+    return typer.Typer(help=help, add_completion=False, rich_markup_mode=RICH_MODE,
+                       pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
+                       **kwargs)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON value on stdout and nothing else.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -11,6 +11,7 @@ failing migration leaves the database exactly as it was.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ class Applied:
     name: str
     checksum: str
     applied_at: str
+
+
+def latest_shipped(folder: Path | None = None) -> int:
+    """The newest version in *folder*, from file names only (cheap: no file is read)."""
+    versions = [int(m.group(1)) for name in os.listdir(folder or PACKAGE_DIR) if (m := _NAME.match(name))]
+    return max(versions, default=0)
 
 
 def discover(folder: Path | None = None) -> list[Migration]:
@@ -163,13 +170,18 @@ def apply(conn: sqlite3.Connection, migration: Migration, direction: str, now: s
             return
         for stmt in statements(sql):
             conn.execute(stmt)
+        # user_version mirrors the newest applied version so that opening an
+        # up-to-date database costs one PRAGMA instead of reading every file.
         if direction == "up":
+            conn.execute(f"PRAGMA user_version = {int(migration.version)}")
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
                 (migration.version, migration.name, migration.checksum, now),
             )
         else:
             conn.execute("DELETE FROM schema_migrations WHERE version = ?", (migration.version,))
+            remaining = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
+            conn.execute(f"PRAGMA user_version = {int(remaining)}")
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK")

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Start-up and everyday-command latency, side by side with the floor (`import typer`).
+
+    python benchmarks/startup.py [--n 100000] [--runs 15]
+
+Prints medians for: `python -c "import typer"` (the floor: any Typer CLI pays it),
+`mirror --version`, and on a database of N reflections `mirror reflect "x"`,
+`mirror list --limit 20` and `mirror search WORD`; each as a ratio to the floor.
+Aims (issue 2): --version within 1.1x the floor, reflect and list within 1.4x,
+search under 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import build_db  # noqa: E402
+
+
+def median_time(argv: list[str], env: dict[str, str], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--workdir", default=str(Path(__file__).parent / ".work"))
+    args = ap.parse_args()
+
+    work = Path(args.workdir)
+    work.mkdir(exist_ok=True)
+    db = work / f"startup-{args.n}.db"
+    t = time.perf_counter()
+    build_db(db, args.n)
+    print(f"database: {db} ({args.n} reflections, {db.stat().st_size / 1e6:.0f} MB, built in {time.perf_counter() - t:.1f} s)")
+
+    home = tempfile.mkdtemp()
+    env = {**os.environ, "MIRROR_HOME": home, "MIRROR_DB": str(db), "NO_COLOR": "1"}
+    py = sys.executable
+    mirror = [py, "-m", "mirror_cli"]
+    script = Path(py).with_name("mirror")
+    if script.exists():
+        mirror = [str(script)]
+
+    cases = [
+        ("python -c 'import typer' (floor)", [py, "-c", "import typer"], None),
+        ("mirror --version", mirror + ["--version"], 1.1),
+        ('mirror reflect "x"', mirror + ["reflect", "x"], 1.4),
+        ("mirror list --limit 20", mirror + ["list", "--limit", "20"], 1.4),
+        ("mirror search river", mirror + ["search", "river"], None),
+    ]
+    # Warm the page cache and any .pyc files once.
+    for _, argv, _ in cases:
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = []
+    for label, argv, _ in cases:
+        results.append(median_time(argv, env, args.runs))
+    floor = results[0]
+    print(f"\n{'command':40} {'median':>9} {'x floor':>8}  aim")
+    for (label, _, aim), secs in zip(cases, results):
+        aim_text = f"<= {aim}x" if aim else ("< 0.3 s" if "search" in label else "")
+        print(f"{label:40} {secs * 1000:7.1f}ms {secs / floor:7.2f}x  {aim_text}")
+
+
+if __name__ == "__main__":
+    main()

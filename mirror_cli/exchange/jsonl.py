@@ -1,0 +1,146 @@
+"""JSON Lines export: the header line first, then one record object per line.
+
+Every line is one compact JSON object with a ``"type"``: ``header`` (first
+line, carrying the same fields as the JSON document's header), then
+``reflection``, ``pattern``, ``tension`` or ``audit_event`` records in that
+kind order. Lines end with ``\\n``; text is UTF-8, unescaped. Readers take
+one line at a time and refuse a line longer than :data:`MAX_LINE` bytes
+without reading further into it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any, TextIO
+
+from mirror_cli.errors import InvalidInputError
+from mirror_cli.exchange.jsondoc import _encode, header_items
+from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, TYPE_KINDS, ImportDocument
+
+MAX_LINE = 64 * 1024 * 1024
+_BATCH = 256
+
+
+def write_jsonl(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
+    """Stream the header line and one line per record to *out*; return records written per kind."""
+    unknown = set(sections) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown section(s): {sorted(unknown)}")
+    items = header_items(header)
+    if any(k == "type" for k, _ in items):
+        raise ValueError("header key 'type' is reserved")
+    out.write(_encode(dict([("type", "header"), *items])) + "\n")
+    written: dict[str, int] = {}
+    for kind in KINDS:
+        if kind not in sections:
+            continue
+        prefix = '{"type":' + _encode(RECORD_TYPES[kind])
+        empty = prefix + "}\n"
+        prefix += ","
+        batch: list[str] = []
+        n = 0
+        for rec in sections[kind]:
+            if "type" in rec:
+                raise ValueError("record key 'type' is reserved in JSON Lines")
+            body = _encode(rec)
+            batch.append(prefix + body[1:] + "\n" if len(body) > 2 else empty)
+            n += 1
+            if len(batch) >= _BATCH:
+                out.write("".join(batch))
+                batch.clear()
+        if batch:
+            out.write("".join(batch))
+        written[kind] = n
+    return written
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def iter_jsonl(fh: IO) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a binary stream.
+
+    Each object is a dict with a string ``"type"``. Raises InvalidInputError
+    for a line over :data:`MAX_LINE` bytes, invalid UTF-8, invalid JSON, deep
+    nesting, or a line that is not an object with a type. Blank lines are skipped.
+    """
+    lineno = 0
+    while True:
+        line = fh.readline(MAX_LINE + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_LINE and len(line.rstrip(b"\r\n" if isinstance(line, bytes) else "\r\n")) > MAX_LINE:
+            raise InvalidInputError(
+                f"line {lineno} is longer than {MAX_LINE // (1024 * 1024)} MiB; this is not a mirror export.",
+                "Nothing was changed.")
+        if isinstance(line, bytes):
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"line {lineno} is not UTF-8 text (invalid byte at column {exc.start + 1}).",
+                    "Nothing was changed.") from None
+        else:
+            text = line.lstrip("\ufeff") if lineno == 1 else line
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"line {lineno} is not valid JSON: {exc.msg} at column {exc.colno}.",
+                                    "Nothing was changed.") from None
+        except RecursionError:
+            raise InvalidInputError(f"line {lineno} nests arrays or objects too deeply.",
+                                    "Nothing was changed.") from None
+        except ValueError as exc:
+            raise InvalidInputError(f"line {lineno} is not valid JSON: {exc}.", "Nothing was changed.") from None
+        if not isinstance(obj, dict):
+            raise InvalidInputError(f"line {lineno} must be a JSON object, not {_describe(obj)}.",
+                                    "Nothing was changed.")
+        if not isinstance(obj.get("type"), str):
+            raise InvalidInputError(f'line {lineno}: "type" is missing or not a string.', "Nothing was changed.")
+        yield lineno, obj
+
+
+def _describe(value: Any) -> str:
+    from mirror_cli.exchange.validate import describe
+
+    return describe(value)
+
+
+def read_jsonl(fh: IO) -> ImportDocument:
+    """Read and validate a JSON Lines export from a binary stream (all or nothing).
+
+    Header counts are checked for every kind: a JSON Lines export names in its
+    header only the kinds it holds, so a missing tail is detected.
+    """
+    from mirror_cli.exchange.validate import check_counts, check_header, validate_records
+
+    header: dict | None = None
+    raw: dict[str, list[dict]] = {k: [] for k in KINDS}
+    lines: dict[str, list[int]] = {k: [] for k in KINDS}
+    for lineno, obj in iter_jsonl(fh):
+        kind_type = obj.pop("type")
+        if header is None:
+            if kind_type != "header":
+                raise InvalidInputError(
+                    f'line {lineno}: the first line must be the header ({{"type": "header", ...}}), '
+                    f"not a {kind_type!r} object.", "Nothing was changed.")
+            header = check_header(obj)
+            continue
+        kind = TYPE_KINDS.get(kind_type)
+        if kind is None:
+            what = "a second header" if kind_type == "header" else f"unknown type {kind_type!r}"
+            raise InvalidInputError(f"line {lineno}: {what}.", "Nothing was changed.")
+        raw[kind].append(obj)
+        lines[kind].append(lineno)
+    if header is None:
+        raise InvalidInputError("the file is empty.", "Nothing was changed.")
+    records = {k: validate_records(k, raw[k], lines=lines[k]) for k in KINDS}
+    check_counts(header, records, KINDS)
+    return ImportDocument(header=header, records=records, source_format="jsonl")

@@ -1,0 +1,359 @@
+"""Where the key comes from: passphrase sources and the OS keyring cache.
+
+Sources, first wins (CONTRACT.md, "Secrets"):
+
+1. ``MIRROR_PASSPHRASE_FILE`` -- the file's first line, without its line end;
+2. ``MIRROR_PASSPHRASE``;
+3. the OS keyring -- service ``mirror``, user name = the database id, holding
+   the passphrase-derived key (KEK, base64), never the passphrase;
+4. a prompt, only when stdin is a terminal (the caller says so: *interactive*).
+
+Otherwise :class:`LockedError` (exit 4) naming these options. A source that
+is present but wrong fails at once (a wrong ``MIRROR_PASSPHRASE`` does not
+fall through to the keyring); a cached key that no longer opens the database
+(the passphrase was changed elsewhere) is skipped with a warning.
+
+The keyring is handled like jrnl does: no backend (``NoKeyringError``, the
+``fail`` or ``null`` backend, an empty chainer) means "unavailable", quietly;
+any other keyring error becomes a warning in the result, or a
+:class:`KeyringFailure` (exit 1) where a command needs the keyring. The
+``keyring`` package is imported only inside :class:`KeyCache`.
+
+Nothing here prints; secrets never appear in messages, reprs or exception
+contexts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirror_cli import crypto
+from mirror_cli.errors import LockedError, OperationError, UsageError
+
+SERVICE = "mirror"
+
+PASSPHRASE_FILE = "MIRROR_PASSPHRASE_FILE"
+PASSPHRASE_ENV = "MIRROR_PASSPHRASE"
+NEW_PASSPHRASE_FILE = "MIRROR_NEW_PASSPHRASE_FILE"
+NEW_PASSPHRASE_ENV = "MIRROR_NEW_PASSPHRASE"
+SOURCE_KEYRING = "keyring"
+SOURCE_PROMPT = "prompt"
+
+PROMPT_ATTEMPTS = 3
+MAX_PASSPHRASE_LINE = 64 * 1024
+
+_NO_KEY_HINT = ("Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                "MIRROR_PASSPHRASE, or run `mirror key unlock` in a terminal to cache the key "
+                "in the OS keyring.")
+_NO_KEYRING_HINT = ("Use MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                    "MIRROR_PASSPHRASE instead.")
+
+Prompt = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Passphrase:
+    """A passphrase and the name of where it came from (never shown: the value)."""
+
+    value: str = field(repr=False)
+    source: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    dek: bytes = field(repr=False)
+    kek: bytes = field(repr=False)
+    source: str  # PASSPHRASE_FILE, PASSPHRASE_ENV, "keyring" or "prompt"
+    warnings: tuple[str, ...] = ()  # for the CLI to show on stderr (keyring trouble, loose file mode)
+
+
+# ---------------------------------------------------------------------------
+# passphrase sources
+# ---------------------------------------------------------------------------
+
+
+def _read_first_line(path: str, var: str) -> Passphrase:
+    """First line of *path* without ``\\n`` / ``\\r\\n`` (a UTF-8 BOM is dropped)."""
+    warnings: list[str] = []
+    problem = None
+    line = b""
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            line = fh.readline(MAX_PASSPHRASE_LINE + 1)
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    if problem is not None:
+        raise UsageError(f"cannot read {var} {path}: {problem}.", "Check the path and its permissions.")
+    if stat.S_ISREG(mode) and mode & 0o077:
+        warnings.append(f"{var} {path} can be read by other users; run `chmod 600 {path}`.")
+    text = None
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if text is None:
+        raise UsageError(f"the first line of {var} {path} is not UTF-8 text.", "Save the file as UTF-8.")
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    if not text:
+        raise UsageError(f"the first line of {var} {path} is empty.", "Put the passphrase on the first line.")
+    return Passphrase(text, var, tuple(warnings))
+
+
+def _from_env(env: Mapping[str, str], file_var: str, env_var: str) -> Passphrase | None:
+    path = env.get(file_var)
+    if path:
+        return _read_first_line(path, file_var)
+    value = env.get(env_var)
+    if value:
+        return Passphrase(value, env_var)
+    return None
+
+
+def passphrase_from_env(env: Mapping[str, str]) -> Passphrase | None:
+    """``MIRROR_PASSPHRASE_FILE``, then ``MIRROR_PASSPHRASE``; None when neither is set."""
+    return _from_env(env, PASSPHRASE_FILE, PASSPHRASE_ENV)
+
+
+def _ask(prompt: Prompt | None, text: str) -> str | None:
+    if prompt is None:
+        import getpass
+
+        prompt = getpass.getpass
+    try:
+        answer = prompt(text)
+    except EOFError:
+        return None
+    return answer or None
+
+
+def current_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None) -> Passphrase:
+    """The current passphrase (``key disable``/``change``/``export``): env sources, then a prompt.
+
+    The keyring is not a source here: it holds the derived key, not the
+    passphrase (use :func:`unlock` when the key is enough).
+    """
+    found = passphrase_from_env(env)
+    if found is not None:
+        return found
+    if interactive:
+        answer = _ask(prompt, "Current passphrase for mirror: ")
+        if answer is not None:
+            return Passphrase(answer, SOURCE_PROMPT)
+    raise LockedError("this needs the current passphrase and none was given.",
+                      "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                      "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.")
+
+
+def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None,
+                   allow_current: bool = False) -> Passphrase:
+    """A new passphrase (``key enable``, ``key change``).
+
+    Sources: ``MIRROR_NEW_PASSPHRASE_FILE``, ``MIRROR_NEW_PASSPHRASE``, then
+    (``key enable`` only, *allow_current*) ``MIRROR_PASSPHRASE_FILE`` and
+    ``MIRROR_PASSPHRASE``, then a prompt asked twice on a terminal.
+    """
+    found = _from_env(env, NEW_PASSPHRASE_FILE, NEW_PASSPHRASE_ENV)
+    if found is None and allow_current:
+        found = passphrase_from_env(env)
+    if found is not None:
+        return found
+    if interactive:
+        first = _ask(prompt, "New passphrase for mirror: ")
+        if first is None:
+            raise UsageError("no passphrase was entered.", "Type a non-empty passphrase.")
+        second = _ask(prompt, "Repeat the new passphrase: ")
+        if second != first:
+            raise UsageError("the two passphrases do not match; nothing was changed.", "Run the command again.")
+        return Passphrase(first, SOURCE_PROMPT)
+    names = "MIRROR_NEW_PASSPHRASE_FILE or MIRROR_NEW_PASSPHRASE"
+    if allow_current:
+        names = "MIRROR_NEW_PASSPHRASE_FILE, MIRROR_NEW_PASSPHRASE, MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE"
+    raise LockedError("a new passphrase is needed and none was given.",
+                      f"Set {names}, or run the command in a terminal to be asked twice.")
+
+
+# ---------------------------------------------------------------------------
+# unlock
+# ---------------------------------------------------------------------------
+
+
+def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, interactive: bool,
+           prompt: Prompt | None = None, cache: KeyCache | None = None) -> UnlockResult:
+    """Find the key of an encrypted database: file, env, keyring, prompt (in that order).
+
+    *crypto_meta* is the store's ``crypto`` meta record (see
+    :class:`mirror_cli.crypto.CryptoMeta`). Does not write to the keyring:
+    ``key unlock``/``enable``/``change`` cache ``result.kek`` themselves.
+    """
+    meta = crypto.CryptoMeta.from_dict(crypto_meta)
+    warnings: list[str] = []
+
+    found = passphrase_from_env(env)
+    if found is not None:
+        warnings.extend(found.warnings)
+        kek = crypto.derive_kek(found.value, meta.kdf)
+        dek = crypto.unwrap_data_key(kek, meta.wrapped_key, db_id, source=found.source)
+        return UnlockResult(dek, kek, found.source, tuple(warnings))
+
+    cache = cache if cache is not None else KeyCache()
+    cached = None
+    try:
+        cached = cache.load(db_id)
+    except KeyringFailure as exc:
+        warnings.append(str(exc))
+    if cached is not None:
+        dek = None
+        try:
+            dek = crypto.unwrap_data_key(cached, meta.wrapped_key, db_id, source=SOURCE_KEYRING)
+        except LockedError:
+            warnings.append("the key cached in the OS keyring no longer opens this database (was the "
+                            "passphrase changed elsewhere?); run `mirror key unlock` to replace it.")
+        if dek is not None:
+            return UnlockResult(dek, cached, SOURCE_KEYRING, tuple(warnings))
+
+    if interactive:
+        wrong: LockedError | None = None
+        for attempt in range(PROMPT_ATTEMPTS):
+            text = "Passphrase for mirror: " if attempt == 0 else "Wrong passphrase, try again: "
+            answer = _ask(prompt, text)
+            if answer is None:
+                break
+            kek = crypto.derive_kek(answer, meta.kdf)
+            try:
+                dek = crypto.unwrap_data_key(kek, meta.wrapped_key, db_id, source=SOURCE_PROMPT)
+            except LockedError as exc:
+                wrong = exc
+                continue
+            return UnlockResult(dek, kek, SOURCE_PROMPT, tuple(warnings))
+        if wrong is not None:
+            raise LockedError(wrong.message, wrong.hint)
+
+    hint = _NO_KEY_HINT
+    if warnings:
+        hint = " ".join([hint, *warnings])
+    raise LockedError("this database is encrypted and no key is available.", hint)
+
+
+# ---------------------------------------------------------------------------
+# keyring cache
+# ---------------------------------------------------------------------------
+
+
+class KeyringFailure(OperationError):
+    """The OS keyring exists but failed (locked, D-Bus error, ...)."""
+
+
+class _Unavailable:
+    pass
+
+
+_UNAVAILABLE = _Unavailable()
+
+
+class KeyCache:
+    """The derived key (KEK) of each database in the OS keyring: service ``mirror``, user = db id.
+
+    *backend* overrides the process-wide keyring (``keyring.get_keyring()``).
+    """
+
+    service = SERVICE
+
+    def __init__(self, backend: Any = None) -> None:
+        self._explicit = backend
+
+    def _backend(self) -> Any:
+        """The usable backend, or None when there is no OS keyring."""
+        try:
+            import keyring
+            from keyring.backends import chainer, fail, null
+        except ImportError:
+            return None
+        backend = self._explicit
+        if backend is None:
+            try:
+                backend = keyring.get_keyring()
+            except Exception as exc:  # a bad PYTHON_KEYRING_BACKEND, a broken plugin
+                raise KeyringFailure(f"the OS keyring could not be loaded ({type(exc).__name__}).",
+                                     "Check PYTHON_KEYRING_BACKEND and the keyring configuration.") from None
+        if isinstance(backend, (fail.Keyring, null.Keyring)):
+            return None
+        if isinstance(backend, chainer.ChainerBackend) and not list(backend.backends):
+            return None
+        return backend
+
+    def _call(self, action: str, fn: Callable[[Any], Any], secret: str | None = None) -> Any:
+        backend = self._backend()
+        if backend is None:
+            return _UNAVAILABLE
+        from keyring.errors import NoKeyringError
+
+        failure = None
+        try:
+            return fn(backend)
+        except NoKeyringError:
+            return _UNAVAILABLE
+        except Exception as exc:  # KeyringError, and backends that leak D-Bus/OS errors
+            detail = str(exc)
+            if secret:
+                detail = detail.replace(secret, "<hidden>")
+            detail = detail.strip()[:200]
+            failure = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        raise KeyringFailure(f"the OS keyring failed to {action} the key ({failure}).",
+                             "Unlock the keyring (or log in to a desktop session), or use "
+                             "MIRROR_PASSPHRASE_FILE instead.")
+
+    def available(self) -> bool:
+        """True when an OS keyring backend is configured (does not touch the keyring itself)."""
+        try:
+            return self._backend() is not None
+        except KeyringFailure:
+            return False
+
+    def require(self) -> None:
+        """For commands that need the keyring (``key unlock``): LockedError (exit 4) when there is none."""
+        if not self.available():
+            raise LockedError("no OS keyring is available here, so the key cannot be cached.", _NO_KEYRING_HINT)
+
+    def load(self, db_id: str) -> bytes | None:
+        """The cached KEK, or None (no keyring, no entry, or an entry that is not a key)."""
+        value = self._call("read", lambda kr: kr.get_password(self.service, db_id))
+        if value is _UNAVAILABLE or not isinstance(value, str):
+            return None
+        kek = None
+        try:
+            kek = base64.b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            pass
+        return kek if kek is not None and len(kek) == crypto.KEY_SIZE else None
+
+    def store(self, db_id: str, kek: bytes, *, required: bool = False) -> bool:
+        """Cache *kek*; False when there is no keyring (LockedError instead when *required*)."""
+        if not isinstance(kek, bytes) or len(kek) != crypto.KEY_SIZE:
+            raise UsageError("only a 32-byte derived key can be cached.")
+        value = base64.b64encode(kek).decode("ascii")
+        result = self._call("store", lambda kr: kr.set_password(self.service, db_id, value), secret=value)
+        if result is _UNAVAILABLE:
+            if required:
+                raise LockedError("no OS keyring is available here, so the key cannot be cached.",
+                                  _NO_KEYRING_HINT)
+            return False
+        return True
+
+    def forget(self, db_id: str) -> bool:
+        """Remove the cached key; True when there was one."""
+        value = self._call("read", lambda kr: kr.get_password(self.service, db_id))
+        if value is _UNAVAILABLE or value is None:
+            return False
+        self._call("remove", lambda kr: kr.delete_password(self.service, db_id), secret=value)
+        return True

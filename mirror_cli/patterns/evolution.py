@@ -1,0 +1,127 @@
+"""How often something shows up over time: counts per period, trend, sparkline.
+
+* :func:`evolution` counts dates per ISO week ("2026-W03": ISO 8601 weeks start on
+  Monday and week 1 holds the year's first Thursday, so 2025-12-29 is "2026-W01")
+  or per month ("2026-01"), oldest first, every period between the first and the
+  last included (empty ones as 0). Aware datetimes are converted to UTC (or to
+  ``tz`` when given); naive ones are taken as they are.
+* :func:`trend` fits a least-squares line through the counts and compares the
+  change it predicts over the whole span (slope x (periods - 1)) with the mean
+  count: more than +25 % of the mean is "rising", less than -25 % "falling",
+  anything else (and fewer than two periods, or no counts at all) "steady".
+* :func:`sparkline` draws counts as one line of block characters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+from mirror_cli.errors import UsageError
+
+__all__ = ["evolution", "period_label", "trend", "sparkline", "TREND_THRESHOLD", "PERIODS"]
+
+PERIODS = ("week", "month")
+TREND_THRESHOLD = 0.25
+SUPPORT_K = 2.0  # same as detect.SUPPORT_K: confidence = S / (S + 2)
+_BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # ▁▂▃▄▅▆▇█
+
+
+def _day(dt: datetime | date, tz: tzinfo | None) -> date:
+    if isinstance(dt, datetime):
+        if dt.tzinfo is not None:
+            dt = dt.astimezone(tz or timezone.utc)
+        return dt.date()
+    return dt
+
+
+def _check(by: str) -> None:
+    if by not in PERIODS:
+        raise UsageError(f"Unknown period {by!r}. Use one of: week, month.")
+
+
+def period_label(day: date, by: str = "week") -> str:
+    _check(by)
+    if by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def _period_start(day: date, by: str) -> date:
+    if by == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _next_period(start: date, by: str) -> date:
+    if by == "week":
+        return start + timedelta(days=7)
+    return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+
+
+def evolution(dates: Sequence[datetime | date], by: str = "week",
+              confidences: Sequence[float] | None = None,
+              tz: tzinfo | None = None) -> list[dict]:
+    """``[{"period", "count"}]`` oldest first, empty periods filled with 0.
+
+    With ``confidences`` (one per date: that occurrence's confidence) each period
+    also gets ``"confidence"``: the pattern's confidence S / (S + 2) counting every
+    occurrence up to the end of that period, i.e. how it grew over time.
+    """
+    _check(by)
+    if confidences is not None and len(confidences) != len(dates):
+        raise UsageError("evolution() needs one confidence per date.")
+    if not dates:
+        return []
+    days = [_day(d, tz) for d in dates]
+    starts = [_period_start(d, by) for d in days]
+    counts = Counter(starts)
+    mass: Counter = Counter()
+    if confidences is not None:
+        for start, c in zip(starts, confidences):
+            mass[start] += int(round(c * 10_000))
+    out = []
+    current, last = min(starts), max(starts)
+    running = 0
+    while current <= last:
+        row = {"period": period_label(current, by), "count": counts.get(current, 0)}
+        if confidences is not None:
+            running += mass.get(current, 0)
+            s = running / 10_000
+            row["confidence"] = round(s / (s + SUPPORT_K), 4) if s > 0 else 0.0
+        out.append(row)
+        current = _next_period(current, by)
+    return out
+
+
+def trend(counts: Sequence[float], threshold: float = TREND_THRESHOLD) -> str:
+    """"rising", "falling" or "steady" (see the module docstring)."""
+    n = len(counts)
+    if n < 2:
+        return "steady"
+    mean = sum(counts) / n
+    if mean <= 0:
+        return "steady"
+    x_mean = (n - 1) / 2
+    sxx = sum((x - x_mean) ** 2 for x in range(n))
+    sxy = sum((x - x_mean) * (y - mean) for x, y in enumerate(counts))
+    change = sxy / sxx * (n - 1) / mean
+    if change > threshold:
+        return "rising"
+    if change < -threshold:
+        return "falling"
+    return "steady"
+
+
+def sparkline(counts: Sequence[float]) -> str:
+    """▁ for zero, ▂..█ for 1..max (linear, so bar heights compare across periods)."""
+    if not counts:
+        return ""
+    low = min(counts)
+    values = [c - low for c in counts] if low < 0 else list(counts)
+    top = max(values)
+    if top <= 0:
+        return _BARS[0] * len(values)
+    return "".join(_BARS[0] if v <= 0 else _BARS[1 + int(round(v / top * 6))] for v in values)
