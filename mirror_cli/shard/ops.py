@@ -190,6 +190,68 @@ def _read_exact(fh, mv: memoryview, path: Path) -> None:
         raise OperationError(f"{path} changed or was truncated while it was being read.", "Run the command again.")
 
 
+def _workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+class _Pipeline:
+    """Run each stripe's I/O and hashing jobs on worker threads while the next stripe is encoded.
+
+    ``submit(jobs)`` first waits for the previous stripe's jobs (so the jobs
+    of one file run in order and a double buffer is enough), then starts
+    these. hashlib, file writes and NumPy release the GIL, so two cores help.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = _workers()
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self._pending: list = []
+
+    def submit(self, jobs: list[Callable[[], None]]) -> None:
+        self.wait()
+        if self._pool is None:
+            for job in jobs:
+                job()
+        else:
+            self._pending = [self._pool.submit(job) for job in jobs]
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        error: BaseException | None = None
+        for fut in pending:
+            exc = fut.exception()
+            if exc is not None and error is None:
+                error = exc
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        # Never leave a job writing to a file that is about to be closed.
+        for fut in self._pending:
+            fut.exception()
+        self._pending = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _map(fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
+    """``[fn(i) for i in items]``, on worker threads when there are several."""
+    if len(items) < 2 or _workers() < 2:
+        return [fn(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(_workers()) as pool:
+        return list(pool.map(fn, items))
+
+
 # -- create -------------------------------------------------------------------
 
 def create(src: Path, locations: Sequence[Path], k: int, n: int, progress: Progress = None, *,
@@ -258,11 +320,20 @@ def _write_shards(src: Path, paths: list[Path], set_id: bytes, geo: fmt.Geometry
     k = geo.k
     codec = Codec(k, n)
     src_hash = hashlib.sha256()
-    buf = np.zeros(n * max(geo.stripe_size, fmt.ALIGN), dtype=np.uint8)
+    bufs = [np.zeros(n * max(geo.stripe_size, fmt.ALIGN), dtype=np.uint8) for _ in range(2)]
     total = geo.size
     done = 0
     if progress:
         progress(0, total)
+
+    def writer_job(w: fmt.ShardWriter, block: np.ndarray, path: Path) -> Callable[[], None]:
+        def job() -> None:
+            try:
+                w.write_block(block)
+            except OSError as exc:
+                raise io_error("write", path, exc) from None
+        return job
+
     with contextlib.ExitStack() as stack:
         try:
             fin = stack.enter_context(open(src, "rb"))
@@ -277,24 +348,24 @@ def _write_shards(src: Path, paths: list[Path], set_id: bytes, geo: fmt.Geometry
                 writers.append(fmt.ShardWriter(fh, header))
             except OSError as exc:
                 raise io_error("write", path, exc) from None
+        pipe = stack.enter_context(_Pipeline())
         for s in range(geo.stripe_count):
+            buf = bufs[s % 2]
             b = geo.block_length(s)
             nbytes = geo.stripe_bytes(s)
             data = buf[: k * b]
             _read_exact(fin, memoryview(data)[:nbytes], src)
             if nbytes < k * b:
                 data[nbytes:] = 0
-            src_hash.update(memoryview(data)[:nbytes])
             blocks = list(buf[: n * b].reshape(n, b))
             codec.encode_blocks(blocks[:k], blocks[k:])
-            for i, w in enumerate(writers):
-                try:
-                    w.write_block(blocks[i])
-                except OSError as exc:
-                    raise io_error("write", paths[i], exc) from None
+            jobs = [writer_job(w, blocks[i], paths[i]) for i, w in enumerate(writers)]
+            jobs.append(lambda mv=memoryview(data)[:nbytes]: src_hash.update(mv))
+            pipe.submit(jobs)
             done += nbytes
             if progress:
                 progress(done, total)
+        pipe.wait()
         if fin.read(1):
             raise OperationError(f"{src} grew while it was being sharded.", "Run the command again.")
         digests = []
@@ -362,20 +433,20 @@ def verify(manifest: Path) -> VerifyReport:
     InvalidInputError (exit 5). The CLI exits 3 when ``not report.recoverable``.
     """
     m, path = _load(manifest)
-    return _report(m, path, [_check(m, path, i) for i in range(m.n)])
+    return _report(m, path, _map(lambda i: _check(m, path, i), range(m.n)))
 
 
 def _pick(m: mf.Manifest, manifest_path: Path, statuses: dict[int, ShardStatus]) -> list[int]:
     """Up to k intact shards, data shards first (they need no decoding); checks lazily."""
     chosen: list[int] = []
-    for i in range(m.n):
-        if len(chosen) == m.k:
-            break
-        if i not in statuses:
-            statuses[i] = _check(m, manifest_path, i)
-        if statuses[i].status == "intact":
-            chosen.append(i)
-    return chosen
+    todo = list(range(m.n))
+    while todo and len(chosen) < m.k:
+        batch, todo = todo[: m.k - len(chosen)], todo[m.k - len(chosen) :]
+        for i, status in zip(batch, _map(lambda i: _check(m, manifest_path, i), batch)):
+            statuses[i] = status
+            if status.status == "intact":
+                chosen.append(i)
+    return sorted(chosen)
 
 
 def _unrecoverable(m: mf.Manifest, intact: int, action: str) -> VerificationError:
@@ -415,8 +486,9 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
     codec = Codec(k, m.n)
     missing = [i for i in range(k) if i not in chosen]
     kernel = codec.transform(chosen, missing) if missing else None
-    inbuf = np.empty((k, max(geo.stripe_size, fmt.ALIGN)), dtype=np.uint8)
-    outbuf = np.empty((max(len(missing), 1), max(geo.stripe_size, fmt.ALIGN)), dtype=np.uint8)
+    width = max(geo.stripe_size, fmt.ALIGN)
+    inbufs = [np.empty((k, width), dtype=np.uint8) for _ in range(2)]
+    outbufs = [np.empty((max(len(missing), 1), width), dtype=np.uint8) for _ in range(2)]
     pos = {idx: p for p, idx in enumerate(chosen)}
     h = hashlib.sha256()
     done = 0
@@ -432,32 +504,46 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
             except OSError as exc:
                 raise io_error("read", p, exc) from None
             fins.append((fh, p))
-        with atomic_write(out, "wb") as fout:
-            for s in range(geo.stripe_count):
-                b = geo.block_length(s)
-                inputs = [inbuf[j, :b] for j in range(k)]
-                for j, (fh, p) in enumerate(fins):
-                    _read_exact(fh, memoryview(inputs[j]), p)
-                outputs = [outbuf[j, :b] for j in range(len(missing))]
-                if kernel is not None:
-                    kernel.apply(inputs, outputs)
-                remaining = geo.stripe_bytes(s)
-                for i in range(k):
-                    if remaining <= 0:
-                        break
-                    block = inputs[pos[i]] if i in pos else outputs[missing.index(i)]
-                    piece = memoryview(block)[: min(b, remaining)]
-                    fout.write(piece)
+        fout = stack.enter_context(atomic_write(out, "wb"))
+        pipe = stack.enter_context(_Pipeline())
+
+        def write_job(pieces: list[memoryview]) -> Callable[[], None]:
+            def job() -> None:
+                for piece in pieces:
+                    try:
+                        fout.write(piece)
+                    except OSError as exc:
+                        raise io_error("write", out, exc) from None
                     h.update(piece)
-                    remaining -= len(piece)
-                done += geo.stripe_bytes(s)
-                if progress:
-                    progress(done, geo.size)
-            if h.hexdigest() != m.original_sha256:
-                raise VerificationError(
-                    "the restored file does not match the SHA-256 recorded in the manifest; nothing was written.",
-                    "A shard may have changed during the restore; run 'mirror shard verify' and try again.",
-                )
+            return job
+
+        for s in range(geo.stripe_count):
+            b = geo.block_length(s)
+            inputs = [inbufs[s % 2][j, :b] for j in range(k)]
+            for j, (fh, p) in enumerate(fins):
+                _read_exact(fh, memoryview(inputs[j]), p)
+            outputs = [outbufs[s % 2][j, :b] for j in range(len(missing))]
+            if kernel is not None:
+                kernel.apply(inputs, outputs)
+            remaining = geo.stripe_bytes(s)
+            pieces = []
+            for i in range(k):
+                if remaining <= 0:
+                    break
+                block = inputs[pos[i]] if i in pos else outputs[missing.index(i)]
+                piece = memoryview(block)[: min(b, remaining)]
+                pieces.append(piece)
+                remaining -= len(piece)
+            pipe.submit([write_job(pieces)])
+            done += geo.stripe_bytes(s)
+            if progress:
+                progress(done, geo.size)
+        pipe.wait()
+        if h.hexdigest() != m.original_sha256:
+            raise VerificationError(
+                "the restored file does not match the SHA-256 recorded in the manifest; nothing was written.",
+                "A shard may have changed during the restore; run 'mirror shard verify' and try again.",
+            )
     return h.hexdigest()
 
 
@@ -466,7 +552,7 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
 def repair(manifest: Path, progress: Progress = None) -> RepairResult:
     """Rewrite missing or damaged shards (atomically) from k intact ones."""
     m, mpath = _load(manifest)
-    report = _report(m, mpath, [_check(m, mpath, i) for i in range(m.n)])
+    report = _report(m, mpath, _map(lambda i: _check(m, mpath, i), range(m.n)))
     if report.ok:
         return RepairResult([], [], [], m.k, m.n)
     if not report.recoverable:
