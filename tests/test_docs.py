@@ -1,0 +1,31 @@
+"""The generated completions, man page and CLI reference must match the app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_docs_are_up_to_date():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_bash_completion_is_valid_and_completes_subcommands(tmp_path):
+    script = ROOT / "completions" / "mirror.bash"
+    probe = (f'source "{script}"; COMP_WORDS=(mirror migrate d); COMP_CWORD=2; _mirror; '
+             'echo "${COMPREPLY[@]}"')
+    result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["down"]
+
+
+def test_man_page_names_every_exit_code():
+    text = (ROOT / "man" / "mirror.1").read_text()
+    for code in range(6):
+        assert f"\\fB{code}\\fR" in text
+    assert ".SH ENVIRONMENT" in text and "MIRROR_PASSPHRASE_FILE" in text
