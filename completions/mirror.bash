@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"reflect"|"search"|"show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit config delete edit list migrate reflect search show --db --config --quiet -q --version --help" ;;
+        "") words="audit config delete edit list migrate reflect search shard show --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -35,6 +35,11 @@ _mirror() {
         "migrate up") words="--to --dry-run --json --help" ;;
         "reflect") words="--mode --tag -t --response --local-only --at --json --help" ;;
         "search") words="--limit -n --json --help" ;;
+        "shard") words="create repair restore verify --help" ;;
+        "shard create") words="--level -l -k -n --to --json --help" ;;
+        "shard repair") words="--json --help" ;;
+        "shard restore") words="--output -o --json --help" ;;
+        "shard verify") words="--json --help" ;;
         "show") words="--json --help" ;;
         *) words="" ;;
     esac

@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "migrate": ("mirror_cli.cli.migrate", "app", "group"),
     "audit": ("mirror_cli.cli.audit", "app", "group"),
     "config": ("mirror_cli.cli.config", "app", "group"),
+    "shard": ("mirror_cli.cli.shard", "app", "group"),
 }
 
 

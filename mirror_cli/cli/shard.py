@@ -1,0 +1,133 @@
+"""`mirror shard`: erasure-coded copies over several folders (any K of N restore the file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mirror_cli.cli.options import JsonOpt, group, state
+
+app = group("Erasure-coded copies of a backup, spread over several disks or folders.")
+
+LEVEL_HELP = "minimal (2 of 3), personal (3 of 5), federation (5 of 9), paranoid (7 of 15)."
+
+
+def record(st, event_type: str, data: dict) -> None:
+    """Add an audit event to the configured database, when there is one (never create it for this)."""
+    if not st.settings.db_path.exists():
+        return
+    with st.open_store(create=False) as store, store.write():
+        store.append_event(event_type, data)
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    file: Annotated[Optional[Path], typer.Argument(help="File to shard (default: a fresh backup).", exists=True, dir_okay=False, show_default=False)] = None,
+    level: Annotated[Optional[str], typer.Option("--level", "-l", help=LEVEL_HELP)] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Shards needed to restore (with -n).")] = None,
+    n: Annotated[Optional[int], typer.Option("-n", help="Shards written (with -k), at most 255.")] = None,
+    to: Annotated[Optional[list[Path]], typer.Option("--to", help="A folder to write shards to (repeat; shards go round-robin).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split FILE into N shards so that any K of them restore it; a manifest goes to every location."""
+    from mirror_cli import shard
+    from mirror_cli.errors import UsageError
+
+    st = state(ctx)
+    kk, nn = shard.resolve_level(level, k, n)
+    if not to:
+        raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 --to /media/usb2 --to ~/Dropbox/mirror")
+    source = file
+    made_backup = None
+    if source is None:
+        from mirror_cli.cli.backup import fresh_backup
+
+        made_backup = fresh_backup(st)
+        source = made_backup
+    size = source.stat().st_size
+    with st.out.progress("sharding", size) as progress:
+        result = shard.create(source, list(to), kk, nn, progress=progress)
+    record(st, "shard.created", {"k": kk, "n": nn, "set_id": result.set_id, "sha256": result.sha256,
+                                 "bytes": result.bytes, "locations": len(set(to))})
+    if as_json:
+        st.out.json(result.to_json())
+        return
+    lvl = f" ({result.level})" if result.level else ""
+    st.out.result(f"{nn} shards of {source.name}, any {kk} restore it{lvl}:")
+    for i, p in enumerate(result.shards):
+        st.out.result(f"  [{i}] {p}")
+    for p in result.manifests:
+        st.out.result(f"  manifest {p}")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    manifest: Annotated[Path, typer.Argument(help="A shard manifest (.manifest.json).", exists=True, dir_okay=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every shard by hash (exit 0 while K intact shards remain, 3 when not)."""
+    from mirror_cli import shard
+
+    st = state(ctx)
+    report = shard.verify(manifest)
+    if as_json:
+        st.out.json(report.to_json())
+    else:
+        rows = [(s.index, s.status, s.path or "", "; ".join(s.problems)) for s in report.shards]
+        st.out.table(("shard", "status", "path", "problem"), rows)
+        if report.ok:
+            verdict = f"ok: all {report.n} shards intact"
+        elif report.recoverable:
+            verdict = (f"recoverable: {report.intact} of {report.n} intact (need {report.k}); "
+                       f"run `mirror shard repair {manifest}`")
+        else:
+            verdict = f"NOT recoverable: {report.intact} of {report.n} intact, {report.k} needed"
+        (st.out.result if report.recoverable else st.out.data)(verdict)
+    if not report.recoverable:
+        raise typer.Exit(3)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    manifest: Annotated[Path, typer.Argument(help="A shard manifest.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the restored file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the original file from any K intact shards (checked against its SHA-256)."""
+    from mirror_cli import shard
+
+    st = state(ctx)
+    with st.out.progress("restoring", None) as progress:
+        result = shard.restore(manifest, output, progress=progress)
+    if as_json:
+        st.out.json(result.to_json())
+    else:
+        st.out.result(f"restored {result.path} ({result.bytes} bytes, sha256 {result.sha256[:16]}…) "
+                      f"from shards {', '.join(map(str, result.used))}")
+
+
+@app.command()
+def repair(
+    ctx: typer.Context,
+    manifest: Annotated[Path, typer.Argument(help="A shard manifest.", exists=True, dir_okay=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rewrite missing or damaged shards in their places."""
+    from mirror_cli import shard
+
+    st = state(ctx)
+    with st.out.progress("repairing", None) as progress:
+        result = shard.repair(manifest, progress=progress)
+    if result.repaired:
+        record(st, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n})
+    if as_json:
+        st.out.json(result.to_json())
+    elif result.repaired:
+        st.out.result(f"rewrote shards {', '.join(map(str, result.repaired))}; all {result.n} intact.")
+    else:
+        st.out.result(f"nothing to repair: all {result.n} shards intact.")
