@@ -1,0 +1,158 @@
+"""store.Store: creation, file modes, pragmas, transactions, refusing newer schemas and non-databases."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+
+from mirror_cli import journal, migrations
+from mirror_cli.errors import OperationError, UsageError, VerificationError
+from mirror_cli.store import Store
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def dump(path) -> tuple[list, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        master = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        return master, list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_created_on_first_use_with_private_modes(tmp_path):
+    db = tmp_path / "new" / "deeper" / "mirror.db"
+    with Store.open(db) as store:
+        journal.add(store, "first words")
+        for suffix in ("", "-wal", "-shm"):
+            f = db.with_name(db.name + suffix)
+            assert f.exists(), suffix
+            assert mode(f) == 0o600, suffix
+        assert mode(db.parent) == 0o700
+        assert store.schema_version == migrations.discover()[-1].version
+    assert mode(db) == 0o600
+
+
+def test_pragmas(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        c = store.conn
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert c.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert c.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_meta_is_stable_across_opens(tmp_path):
+    db = tmp_path / "m.db"
+    with Store.open(db) as store:
+        first = store.db_id
+        created = store.meta("created_at")
+    with Store.open(db) as store:
+        assert store.db_id == first
+        assert store.meta("created_at") == created
+        assert store.meta("missing", "dflt") == "dflt"
+
+
+def test_write_commits_and_rolls_back(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        with store.write():
+            store.set_meta("k", "v")
+            n1 = store.tick()
+        with pytest.raises(RuntimeError), store.write():
+            store.set_meta("k", "changed")
+            store.tick()
+            raise RuntimeError("boom")
+        assert store.meta("k") == "v"
+        with store.write():
+            assert store.tick() == n1 + 1
+            store.set_meta("k", None)
+        assert store.meta("k") is None
+
+
+def test_sqlite_errors_inside_write_become_mirror_errors(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        with pytest.raises(OperationError), store.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('x', NULL)")  # NOT NULL
+        assert store.meta("x") is None
+        assert not store.conn.in_transaction
+
+
+def test_open_without_create(tmp_path):
+    with pytest.raises(UsageError) as err:
+        Store.open(tmp_path / "absent.db", create=False)
+    assert err.value.exit_code == 2
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_folder_is_not_a_database(tmp_path):
+    with pytest.raises(UsageError):
+        Store.open(tmp_path)
+
+
+def test_garbage_file_is_a_verification_error(tmp_path):
+    db = tmp_path / "m.db"
+    db.write_bytes(b"this is not sqlite at all " * 200)
+    before = db.read_bytes()
+    with pytest.raises(VerificationError) as err:
+        Store.open(db)
+    assert err.value.exit_code == 3
+    assert str(db) in err.value.message
+    assert db.read_bytes() == before
+
+
+def test_unwritable_location_is_an_operation_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OperationError) as err:
+        Store.open(blocker / "mirror.db")
+    assert err.value.exit_code == 1
+
+
+def test_newer_schema_is_refused_and_left_alone(tmp_path):
+    db = tmp_path / "m.db"
+    with Store.open(db) as store:
+        journal.add(store, "kept as is")
+        with store.write() as conn:
+            conn.execute("INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+                         " VALUES (999, 'from_the_future', 'x', '2030-01-01T00:00:00.000Z')")
+    before = dump(db)
+    with pytest.raises(OperationError) as err:
+        Store.open(db)
+    assert err.value.exit_code == 1
+    assert "999" in err.value.message and "newer" in err.value.message
+    assert dump(db) == before
+
+
+def test_lock_not_obtained_is_an_operation_error(tmp_path, monkeypatch):
+    import mirror_cli.store as store_mod
+
+    db = tmp_path / "m.db"
+    Store.open(db).close()
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 100)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Store.open(db) as store:
+            with pytest.raises(OperationError) as err:
+                journal.add(store, "cannot get in")
+            assert "locked" in err.value.message
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Store.open(db) as store:
+        assert store.count("reflections") == 0
+
+
+def test_count_and_read_snapshot(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        journal.add(store, "one")
+        journal.add(store, "two")
+        with store.read() as conn:
+            assert conn.execute("SELECT count(*) FROM reflections").fetchone()[0] == 2
+        assert store.count("reflections") == 2
+        assert not store.encrypted
