@@ -10,7 +10,7 @@ Key hierarchy
 ::
 
     passphrase --Argon2id(KdfParams)--> KEK  (32 bytes; the only thing the OS keyring caches)
-    KEK --AES-256-GCM, AD = purpose + db_id--> wrapped data key  (meta "crypto", container headers)
+    KEK --AES-256-GCM, AD = label + db_id--> wrapped data key  (meta "crypto", container headers)
     DEK = data key, 32 random bytes, fixed for the life of a database
         HKDF-SHA256(DEK, info="mirror field envelope v1")       -> field key  (FieldCipher)
         HKDF-SHA256(DEK, info="mirror audit chain v1")          -> audit MAC key (HMAC-SHA256 links)
@@ -28,8 +28,8 @@ so the same passphrase typed on macOS (NFD input) and Linux gives the same key.
 KDF parameters (measured, see docs/formats/encrypted-container.md)
 ------------------------------------------------------------------
 Argon2id (RFC 9106), 128 MiB, 4 iterations, 4 lanes, 16-byte salt: about
-0.3 s on the reference machine (2 shared cores, cryptography 50 / OpenSSL),
-inside the 0.2-1 s budget of an interactive unlock. RFC 9106's second
+0.3 s on the reference machine (2 shared cores, cryptography 50 / OpenSSL;
+0.4-0.9 s while both cores are busy), inside the 0.2-1 s budget of an interactive unlock. RFC 9106's second
 recommended option (64 MiB, t=3, p=4) took ~0.15 s there, so we doubled the
 memory (the cost that matters against GPUs) and added one pass.
 :meth:`KdfParams.from_dict` refuses parameters that would make us allocate
@@ -132,6 +132,7 @@ KEY_ID_INFO = "mirror key id v1"
 STREAM_INFO = "mirror container stream v1 "  # + purpose
 
 FIELD_VERSION = 1
+_NONCE_END = 1 + NONCE_SIZE  # version byte, then the nonce
 WRAP_VERSION = 1
 WRAP_AD_LABEL = "mirror wrapped data key v1"
 CRYPTO_META_VERSION = 1
@@ -410,19 +411,28 @@ def new_key_record(passphrase: str, db_id: str, *, dek: bytes | None = None,
 class FieldCipher:
     """Seal and open single text fields, each bound to (table, record id, field)."""
 
-    __slots__ = ("_aead", "_prefix")
+    __slots__ = ("_aead", "_prefix", "_parts", "_invalid_tag")
 
     def __init__(self, dek: bytes) -> None:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self._aead = AESGCM(subkey(dek, FIELD_INFO))
+        self._invalid_tag = InvalidTag
+
+        self._aead = AESGCM(subkey(dek, FIELD_INFO))  # one AEAD object: no per-call key setup
         self._prefix = bytes([FIELD_VERSION])
+        self._parts: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # (table, field) -> encoded AD parts
 
     def __repr__(self) -> str:
         return "FieldCipher(<key hidden>)"
 
     def _ad(self, table: str, record_id: str, field_name: str) -> bytes:
-        return self._prefix + _lp(table) + _lp(record_id) + _lp(field_name)
+        parts = self._parts.get((table, field_name))
+        if parts is None:
+            if len(self._parts) > 256:  # a handful in practice; never let it grow without bound
+                self._parts.clear()
+            parts = self._parts[(table, field_name)] = (self._prefix + _lp(table), _lp(field_name))
+        return parts[0] + _lp(record_id) + parts[1]
 
     def seal(self, table: str, record_id: str, field: str, value: str) -> bytes:
         nonce = os.urandom(NONCE_SIZE)
@@ -430,15 +440,11 @@ class FieldCipher:
                                                          self._ad(table, record_id, field))
 
     def open(self, table: str, record_id: str, field: str, blob: bytes) -> str:
-        from cryptography.exceptions import InvalidTag
-
-        ok = (isinstance(blob, (bytes, bytearray, memoryview)) and len(blob) >= 1 + NONCE_SIZE + TAG_SIZE
-              and blob[0] == FIELD_VERSION)
-        if ok:
+        if isinstance(blob, bytes) and len(blob) >= 1 + NONCE_SIZE + TAG_SIZE and blob[0] == FIELD_VERSION:
             try:
-                return self._aead.decrypt(blob[1:1 + NONCE_SIZE], blob[1 + NONCE_SIZE:],
+                return self._aead.decrypt(blob[1:_NONCE_END], blob[_NONCE_END:],
                                           self._ad(table, record_id, field)).decode("utf-8")
-            except (InvalidTag, UnicodeDecodeError):
+            except (self._invalid_tag, UnicodeDecodeError):
                 pass
         raise VerificationError(
             f"{table} {record_id}: field {field} cannot be decrypted; it was altered, damaged, "

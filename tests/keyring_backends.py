@@ -1,0 +1,75 @@
+"""Keyring backends for tests: one that remembers in memory, one that always fails.
+
+Select one explicitly with the ``keyring_backend`` helper (or
+``keyring.set_keyring``) and restore the previous one afterwards;
+tests/conftest.py already makes the process default the ``fail`` backend
+(NoKeyringError), i.e. "no OS keyring".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import keyring
+from keyring.backend import KeyringBackend
+from keyring.errors import KeyringError, PasswordDeleteError
+
+
+class MemoryKeyring(KeyringBackend):
+    """Keeps passwords in a dict, like an unlocked OS keyring."""
+
+    priority = 1  # only ever selected explicitly (conftest pins PYTHON_KEYRING_BACKEND)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.entries[(service, username)]
+        except KeyError:
+            raise PasswordDeleteError("no such password") from None
+
+
+class FailingKeyring(KeyringBackend):
+    """A keyring that exists but fails every call (locked keychain, broken D-Bus).
+
+    The error message repeats what it was given, so tests can check that
+    mirror scrubs a secret out of it.
+    """
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.calls += 1
+        raise KeyringError(f"keyring is locked (get {service}/{username})")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.calls += 1
+        raise KeyringError(f"keyring is locked (set {service}/{username} to {password})")
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.calls += 1
+        raise KeyringError(f"keyring is locked (delete {service}/{username})")
+
+
+@contextlib.contextmanager
+def keyring_backend(backend: KeyringBackend) -> Iterator[KeyringBackend]:
+    """Install *backend* process-wide for the block, then restore the previous one."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
