@@ -1,0 +1,327 @@
+"""mirror reflect/list/show/edit/search/delete through the CLI, with the contract's JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import stat
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+REFLECTION_KEYS = ["id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only"]
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def ok(result):
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def as_json(result):
+    ok(result)
+    return json.loads(result.stdout)
+
+
+def check_reflection(obj):
+    assert list(obj) == REFLECTION_KEYS
+    assert STAMP.match(obj["created_at"]) and STAMP.match(obj["updated_at"])
+    assert isinstance(obj["tags"], list) and isinstance(obj["local_only"], bool)
+    assert obj["response"] is None or isinstance(obj["response"], str)
+    return obj
+
+
+def reflect(cli, *args, input=None):
+    return check_reflection(as_json(cli("reflect", "--json", *args, input=input)))
+
+
+def test_reflect_prints_the_id_and_creates_private_files(cli, mirror_home):
+    r = ok(cli("reflect", "hello", "there"))
+    rid = r.stdout.strip()
+    assert re.fullmatch(r"[0-9A-Z]{26}", rid)
+    assert r.stderr == ""
+    shown = as_json(cli("show", rid, "--json"))
+    assert shown["content"] == "hello there"
+    assert stat.S_IMODE((mirror_home / "mirror.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(mirror_home.stat().st_mode) == 0o700
+
+
+def test_reflect_options_and_json_shape(cli):
+    obj = reflect(cli, "--mode", "POST_ACTION", "-t", "Work", "--tag", "#focus", "--response", "well done",
+                  "--local-only", "shipped it #Proud")
+    assert obj["mode"] == "POST_ACTION"
+    assert obj["tags"] == ["work", "focus", "proud"]
+    assert obj["response"] == "well done"
+    assert obj["local_only"] is True
+    assert obj["content"] == "shipped it #Proud"
+    assert as_json(cli("show", obj["id"], "--json")) == obj
+    plain = reflect(cli, "defaults")
+    assert (plain["mode"], plain["tags"], plain["response"], plain["local_only"]) == ("REFLECTION", [], None, False)
+
+
+def test_reflect_from_stdin(cli):
+    obj = reflect(cli, input="from a pipe\nsecond line #piped\n")
+    assert obj["content"] == "from a pipe\nsecond line #piped"
+    assert obj["tags"] == ["piped"]
+
+
+def test_reflect_nothing_saves_nothing(cli):
+    r = ok(cli("reflect", input="   \n"))
+    assert r.stdout == "" and "nothing saved" in r.stderr.lower()
+    assert as_json(cli("list", "--json")) == []
+
+
+def test_reflect_invalid_utf8_on_stdin(cli):
+    r = cli("reflect", input=b"\xff\xfe bad")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert as_json(cli("list", "--json")) == []
+
+
+def test_reflect_at_iso_and_yesterday(cli):
+    obj = reflect(cli, "--at", "2026-01-02T03:04:05Z", "iso")
+    assert obj["created_at"] == "2026-01-02T03:04:05.000Z"
+    obj = reflect(cli, "--at", "2026-01-02T03:04:05+02:00", "offset")
+    assert obj["created_at"] == "2026-01-02T01:04:05.000Z"
+    obj = reflect(cli, "--at", "yesterday 21:00", "last night")
+    expected = datetime.combine(datetime.now().astimezone().date() - timedelta(days=1),
+                                datetime.min.time().replace(hour=21)).astimezone(timezone.utc)
+    assert obj["created_at"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@pytest.mark.parametrize("bad", ["not a time", "2026-02-30", "1960-01-01"])
+def test_reflect_bad_at_is_usage_error(cli, bad):
+    r = cli("reflect", "--at", bad, "text")
+    assert r.exit_code == 2 and r.stdout == "" and "--at" in r.stderr
+    assert as_json(cli("list", "--json")) == []
+
+
+def test_reflect_uses_config_default_mode(cli):
+    ok(cli("config", "set", "reflect.default_mode", "EVENING"))
+    assert reflect(cli, "x")["mode"] == "EVENING"
+    assert reflect(cli, "--mode", "MORNING", "y")["mode"] == "MORNING"
+
+
+def test_list_newest_first_and_filters(cli):
+    a = reflect(cli, "--at", "2026-03-01T10:00:00Z", "-t", "a", "first")
+    c = reflect(cli, "--at", "2026-03-03T10:00:00Z", "--mode", "POST_ACTION", "third #b")
+    b = reflect(cli, "--at", "2026-03-02T10:00:00Z", "-t", "a", "-t", "b", "second")
+    ids = lambda *args: [o["id"] for o in as_json(cli("list", "--json", *args))]  # noqa: E731
+    assert ids() == [c["id"], b["id"], a["id"]]
+    assert ids("--limit", "2") == [c["id"], b["id"]]
+    assert ids("-n", "1") == [c["id"]]
+    assert ids("--tag", "a") == [b["id"], a["id"]]
+    assert ids("--tag", "a", "--tag", "#B") == [b["id"]]
+    assert ids("--mode", "POST_ACTION") == [c["id"]]
+    assert ids("--since", "2026-03-02") == [c["id"], b["id"]]
+    assert ids("--until", "2026-03-02") == [b["id"], a["id"]]  # a date includes that whole day
+    assert ids("--since", "2026-03-02T00:00Z", "--until", "2026-03-02T23:59Z") == [b["id"]]
+    for obj in as_json(cli("list", "--json")):
+        check_reflection(obj)
+    lines = ok(cli("list")).stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [c["id"], b["id"], a["id"]]
+    assert ok(cli("list", "--tag", "nope")).stdout == ""
+    assert as_json(cli("list", "--json", "--tag", "nope")) == []
+
+
+@pytest.mark.parametrize("args", [["--limit", "0"], ["--limit", "x"], ["--since", "whenever"], ["--until", "13:99"]])
+def test_list_bad_options(cli, args):
+    r = cli("list", *args)
+    assert r.exit_code == 2 and r.stdout == ""
+
+
+def test_show_and_edit_by_prefix(cli):
+    a = reflect(cli, "--at", "2026-04-01T00:00:00Z", "first text")
+    b = reflect(cli, "--at", "2026-04-01T00:00:00Z", "second text")
+    assert a["id"][:10] == b["id"][:10]
+    n = next(i for i in range(10, 26) if a["id"][:i] != b["id"][:i]) + 1
+    assert as_json(cli("show", a["id"][:n], "--json"))["id"] == a["id"]
+    assert as_json(cli("show", a["id"][:n].lower(), "--json"))["id"] == a["id"]
+    for ref in (a["id"][:6], a["id"][:5], "ZZZZZZZZZZ", "not valid!"):
+        r = cli("show", ref)
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith("mirror: "), ref
+    r = cli("edit", a["id"][:6], "new")
+    assert r.exit_code == 2
+    text = ok(cli("show", a["id"])).stdout
+    assert a["id"] in text and "first text" in text
+    edited = as_json(cli("edit", a["id"][:n], "--json", "changed", "#now"))
+    assert edited["content"] == "changed #now" and edited["tags"] == ["now"]
+    assert edited["created_at"] == a["created_at"] and edited["updated_at"] > a["updated_at"]
+    out = ok(cli("edit", a["id"], "--response", "a reply", "--mode", "NEW")).stdout.strip()
+    assert out == a["id"]
+    shown = as_json(cli("show", a["id"], "--json"))
+    assert (shown["content"], shown["response"], shown["mode"]) == ("changed #now", "a reply", "NEW")
+    shown = as_json(cli("edit", a["id"], "--response", "", "--json"))
+    assert shown["response"] is None
+    assert as_json(cli("audit", "verify", "--json"))["ok"] is True
+
+
+def test_edit_from_stdin_and_empty_text(cli):
+    a = reflect(cli, "before")
+    assert as_json(cli("edit", a["id"], "--json", input="after\n"))["content"] == "after"
+    r = cli("edit", a["id"], input="  \n")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert as_json(cli("show", a["id"], "--json"))["content"] == "after"
+
+
+def test_search_ranked_with_phrases(cli):
+    few = reflect(cli, "a long day at work and later a short walk with the dog and lots more words here")
+    many = reflect(cli, "walk walk walk in the park")
+    phrase = reflect(cli, "we took a long walk by the sea")
+    found = [o["id"] for o in as_json(cli("search", "walk", "--json"))]
+    assert found[0] == many["id"] and set(found) == {few["id"], many["id"], phrase["id"]}
+    assert [o["id"] for o in as_json(cli("search", '"long walk"', "--json"))] == [phrase["id"]]
+    assert {o["id"] for o in as_json(cli("search", "long", "walk", "--json"))} == {few["id"], phrase["id"]}
+    assert len(as_json(cli("search", "walk", "--limit", "2", "--json"))) == 2
+    assert as_json(cli("search", "nothingmatches", "--json")) == []
+    for obj in as_json(cli("search", "walk", "--json")):
+        check_reflection(obj)
+    assert ok(cli("search", "sea")).stdout.split("\t")[0] == phrase["id"]
+    r = cli("search", '""')
+    assert r.exit_code == 2 and r.stdout == ""
+    edited = as_json(cli("edit", phrase["id"], "--json", "we took a long walk by the lake"))
+    assert [o["id"] for o in as_json(cli("search", '"long walk" lake', "--json"))] == [edited["id"]]
+
+
+def test_delete_ids(cli):
+    a, b, c = (reflect(cli, t) for t in ("one", "two", "three"))
+    r = ok(cli("delete", a["id"], c["id"][:20], "--yes"))
+    assert "2" in r.stdout
+    assert [o["id"] for o in as_json(cli("list", "--json"))] == [b["id"]]
+    assert as_json(cli("delete", b["id"], "-y", "--json")) == {"deleted": [b["id"]]}
+    assert as_json(cli("audit", "verify", "--json"))["ok"] is True
+
+
+def test_delete_refuses_without_yes_when_not_a_terminal(cli):
+    a = reflect(cli, "keep me")
+    for args in ([a["id"]], ["--all"]):
+        r = cli("delete", *args, input="y\n")
+        assert r.exit_code == 2 and r.stdout == "" and "--yes" in r.stderr
+    assert [o["id"] for o in as_json(cli("list", "--json"))] == [a["id"]]
+    assert as_json(cli("audit", "verify", "--json"))["events"] == 1
+
+
+@pytest.mark.parametrize("args", [[], ["SOMEID123", "--all"], ["ZZZZZZZZ", "--yes"]])
+def test_delete_usage_errors(cli, args):
+    reflect(cli, "keep me")
+    r = cli("delete", *args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert len(as_json(cli("list", "--json"))) == 1
+
+
+def test_delete_all(cli):
+    for i in range(3):
+        reflect(cli, f"entry {i} #t")
+    out = as_json(cli("delete", "--all", "--yes", "--json"))
+    assert out["deleted_all"] is True and out["counts"]["reflections"] == 3
+    assert as_json(cli("list", "--json")) == []
+    v = as_json(cli("audit", "verify", "--json"))
+    assert (v["ok"], v["events"], v["first_bad_seq"], v["problem"]) == (True, 1, None, None)
+    log = as_json(cli("audit", "log", "--json"))
+    assert [e["event_type"] for e in log] == ["data.deleted_all"]
+
+
+def test_quiet_silences_confirmations_not_data(cli):
+    r = ok(cli("-q", "reflect", "quiet one"))
+    assert r.stdout == "" and r.stderr == ""
+    assert len(as_json(cli("-q", "list", "--json"))) == 1
+
+
+# -- the editor and the terminal: real subprocesses with a pseudo-terminal as stdin --------------
+
+def _run_on_tty(args, env, answer: bytes | None = None, timeout=60):
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *args], stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        os.close(slave)
+        slave = None
+        if answer is not None:
+            os.write(master, answer)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 1024)
+                except OSError:
+                    break
+        out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+        return proc.returncode, out.decode(), err.decode()
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+
+
+@pytest.fixture
+def editor(tmp_path):
+    """An EDITOR that records what it was given and writes a fixed text."""
+    script = tmp_path / "fake-editor.sh"
+    seen = tmp_path / "editor-saw.txt"
+    script.write_text(f'#!/bin/sh\ncp "$1" "{seen}"\nprintf "written in the editor #edited\\n" > "$1"\n')
+    script.chmod(0o700)
+    return script, seen
+
+
+def test_reflect_and_edit_with_editor_on_a_terminal(editor, run_mirror):
+    script, seen = editor
+    env = dict(os.environ, EDITOR=str(script))
+    code, out, err = _run_on_tty(["reflect", "--json"], env)
+    assert code == 0, err
+    obj = check_reflection(json.loads(out))
+    assert obj["content"] == "written in the editor #edited" and obj["tags"] == ["edited"]
+    assert seen.read_text() == ""
+    ok_proc = run_mirror("edit", obj["id"], "--response", "r")  # no editor needed for option-only edits
+    assert ok_proc.returncode == 0
+    # edit with no TEXT opens the editor on the current text
+    script.write_text(f'#!/bin/sh\ncp "$1" "{seen}"\nprintf "rewritten\\n" > "$1"\n')
+    code, out, err = _run_on_tty(["edit", obj["id"], "--json"], env)
+    assert code == 0, err
+    assert json.loads(out)["content"] == "rewritten"
+    assert seen.read_text() == "written in the editor #edited\n"
+
+
+def test_failing_editor_saves_nothing(tmp_path, run_mirror):
+    script = tmp_path / "bad-editor.sh"
+    script.write_text('#!/bin/sh\nprintf "half" > "$1"\nexit 3\n')
+    script.chmod(0o700)
+    code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert json.loads(run_mirror("list", "--json").stdout) == []
+
+
+def test_delete_asks_on_a_terminal(run_mirror):
+    rid = run_mirror("reflect", "keep me").stdout.strip()
+    code, out, err = _run_on_tty(["delete", rid], dict(os.environ), answer=b"n\n")
+    assert code == 0 and "Nothing deleted" in err
+    assert [o["id"] for o in json.loads(run_mirror("list", "--json").stdout)] == [rid]
+    code, out, err = _run_on_tty(["delete", rid], dict(os.environ), answer=b"y\n")
+    assert code == 0, err
+    assert json.loads(run_mirror("list", "--json").stdout) == []
+
+
+# -- round trips --------------------------------------------------------------------------------
+
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=120)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=text.filter(lambda s: s.strip()), response=st.one_of(st.none(), text.filter(lambda s: s.strip())))
+def test_reflect_show_round_trip(cli, body, response):
+    args = ["reflect", "--json"] + (["--response", response] if response is not None else [])
+    r = cli(*args, input=body.encode("utf-8"))
+    if r.exit_code == 2:  # a #hashtag longer than 100 characters is refused, and says so
+        assert "tag" in r.stderr and r.stdout == ""
+        return
+    saved = as_json(r)
+    shown = as_json(cli("show", saved["id"], "--json"))
+    assert shown == saved
+    assert shown["content"] == body.strip()
+    assert shown["response"] == (response.strip() if response is not None and response.strip() else None)
