@@ -195,7 +195,7 @@ class Codec:
         if self.n > self.k:
             self.encoder.apply(data, parity)
 
-    def transform(self, present: Sequence[int], wanted: Sequence[int]) -> Kernel:
+    def transform(self, present: Sequence[int], wanted: Sequence[int]) -> Kernel | _ParityFixup:
         """A kernel computing shards ``wanted`` from the ``k`` shards ``present`` (in that order)."""
         present = [int(i) for i in present]
         if len(present) != self.k or len(set(present)) != self.k:
@@ -204,7 +204,7 @@ class Codec:
             raise ValueError("shard index out of range")
         return _transform(self.k, self.n, tuple(present), tuple(int(w) for w in wanted))
 
-    def decoder(self, present: Sequence[int]) -> Kernel:
+    def decoder(self, present: Sequence[int]) -> Kernel | _ParityFixup:
         """A kernel computing all ``k`` data blocks from the shards ``present``."""
         return self.transform(present, range(self.k))
 
@@ -238,9 +238,41 @@ class Codec:
         return out.reshape(-1)[:size].tobytes()
 
 
+class _ParityFixup:
+    """Decode all lost data blocks but one with a kernel; the last is a plain XOR.
+
+    Parity shard ``k`` is the XOR of all data shards (the first Cauchy row is
+    all ones), so when it is present the last lost data block equals it XOR
+    every other data block -- one matrix row fewer to multiply.
+    """
+
+    def __init__(self, kernel: Kernel, k: int, present: tuple[int, ...], wanted: tuple[int, ...]) -> None:
+        self.kernel = kernel
+        self.last = len(wanted) - 1
+        pos = {idx: j for j, idx in enumerate(present)}
+        self.parity_in = pos[k]
+        self.data_in = [pos[i] for i in range(k) if i in pos]
+        self.rows, self.cols = len(wanted), k
+
+    def apply(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
+        self.kernel.apply(inputs, outputs[: self.last])
+        out = np.asarray(outputs[self.last]).view("<u8")
+        np.copyto(out, np.asarray(inputs[self.parity_in]).view("<u8"))
+        for block in [inputs[j] for j in self.data_in] + list(outputs[: self.last]):
+            np.bitwise_xor(out, np.asarray(block).view("<u8"), out=out)
+
+
 @lru_cache(maxsize=16)
-def _transform(k: int, n: int, present: tuple[int, ...], wanted: tuple[int, ...]) -> Kernel:
+def _transform(k: int, n: int, present: tuple[int, ...], wanted: tuple[int, ...]) -> Kernel | _ParityFixup:
     gen = gf256.generator_matrix(k, n)
     inverse = gf256.mat_inv(gen[list(present)])
+    data_only = all(w < k and w not in present for w in wanted) and len(set(wanted)) == len(wanted)
+    if n > k and k > 1 and k in present and len(wanted) >= 1 and data_only:
+        # Wanted are exactly some lost data rows; are they *all* the lost ones?
+        lost = {i for i in range(k) if i not in present}
+        if set(wanted) == lost:
+            head = list(wanted[:-1])
+            matrix = gf256.mat_mul(gen[head], inverse) if head else np.zeros((0, k), dtype=np.uint8)
+            return _ParityFixup(Kernel(matrix), k, present, wanted)
     matrix = gf256.mat_mul(gen[list(wanted)], inverse) if wanted else np.zeros((0, k), dtype=np.uint8)
     return Kernel(matrix)
