@@ -75,7 +75,13 @@ TAG_INTENSITY = 0.5
 _SCALE = 10_000  # running sums are kept in integer units of 1e-4: add/remove is exact
 
 # Hit kinds in the lookup table.
-_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE = range(9)
+_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE, _BPHRASE = range(10)
+
+# A phrase is looked up from its first word ("let" -> "go"), except when the first word
+# is this common: then from its second word, looking back ("control" <- "in"), so
+# that "my", "in", "for"... are not visited at all (they are 5-10 % of all words).
+_COMMON_FIRST = frozenset("my for at on in by do day their other keep said say best cold "
+                          "looking failed".split())
 
 # Tokenizing is a chain of str.replace calls and one split (C speed, about 4x faster
 # than a regular expression here): sentence punctuation becomes the token ".",
@@ -99,37 +105,47 @@ def _build() -> dict[str, tuple]:
     carrying {"b": hits}; the phrase's hits replace those of both its words."""
     single: dict[str, list] = {}
     phrases: dict[str, dict[str, list]] = {}
+    back_phrases: dict[str, dict[str, list]] = {}
 
     def add(word: str, hit: tuple) -> None:
         if "_" in word:
-            first, second = word.split("_", 1)
-            phrases.setdefault(first, {}).setdefault(second, []).append(hit)
+            first, second = word.split("_")
+            if first in _COMMON_FIRST:
+                back_phrases.setdefault(second, {}).setdefault(first, []).append(hit)
+            else:
+                phrases.setdefault(first, {}).setdefault(second, []).append(hit)
         else:
             single.setdefault(word, []).append(hit)
 
     for name, words in lexicon.EMOTIONS.items():
         for word, weight in _entries(words):
-            add(word, (_EMO, name, weight))
+            add(word, (_EMO, (EMOTION, name), weight))
     for name, words in lexicon.THEMES.items():
         for word, weight in _entries(words):
-            add(word, (_THEME, name, weight))
+            add(word, (_THEME, (THEME, name), weight))
     for index, (_name, _a, _b, words_a, words_b) in enumerate(lexicon.TENSIONS):
         for pole, words in ((0, words_a), (1, words_b)):
             for word, weight in _entries(words):
                 add(word, (_POLE, (index, pole), weight))
     for kind, words in ((_NEG, lexicon.NEGATORS), (_INT, lexicon.INTENSIFIERS),
-                        (_DOWN, lexicon.DOWNTONERS), (_BREAK, lexicon.SCOPE_BREAKERS),
-                        (_PUNCT, lexicon.PUNCTUATION)):
+                        (_DOWN, lexicon.DOWNTONERS), (_BREAK, lexicon.SCOPE_BREAKERS)):
         for word, _weight in _entries(words):
             add(word, (kind, None, 0.0))
     table: dict[str, tuple] = {word: tuple(hits) for word, hits in single.items()}
-    for first, seconds in phrases.items():
-        frozen = {second: tuple(hits) for second, hits in seconds.items()}
-        table[first] = table.get(first, ()) + ((_PHRASE, frozen, 0.0),)
-    # Put the phrase hit first so the scanner can try it before the single hits.
+    for kind, index in ((_PHRASE, phrases), (_BPHRASE, back_phrases)):
+        for word, others in index.items():
+            frozen = {other: tuple(hits) for other, hits in others.items()}
+            table[word] = table.get(word, ()) + ((kind, frozen, 0.0),)
+    # Phrase hits first (backward, then forward), so the scanner tries them before
+    # the single-word hits; punctuation maps to one shared tuple, tested by identity.
     for word, hits in table.items():
-        table[word] = tuple(sorted(hits, key=lambda hit: hit[0] != _PHRASE))
+        table[word] = tuple(sorted(hits, key=lambda hit: (hit[0] != _BPHRASE, hit[0] != _PHRASE)))
+    for word in lexicon.PUNCTUATION.split():
+        table[word] = _PUNCT_HITS
     return table
+
+
+_PUNCT_HITS = ((_PUNCT, None, 0.0),)
 
 
 _TABLE = _build()
@@ -148,7 +164,7 @@ def tokenize(text: str) -> list[str]:
 class Scan:
     """Raw cue counts of one text, shared by pattern and tension detection.
 
-    ``cues`` maps (kind, name) to [weight sum, mentions, strongest mention, words];
+    ``cues`` maps (pattern type, name) to [weight sum, mentions, strongest mention, words];
     ``poles`` maps a tension index to [weight a, weight b, words a, words b, strength];
     ``negated`` lists cue words cancelled by a negation.
     """
@@ -177,11 +193,26 @@ def scan(text: str) -> Scan:
     skip = -1
     punct = 0
     for i in compress(range(n), table_hits):
+        hits = table_hits[i]
+        if hits is _PUNCT_HITS:
+            punct += 1
+            neg_end = boost_end = -1
+            continue
         if i == skip:
             continue
-        hits = table_hits[i]
         tok = tokens[i]
-        if hits[0][0] == _PHRASE:
+        kind0 = hits[0][0]
+        if kind0 == _BPHRASE:
+            phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
+            if phrase_hits is not None:
+                tok = tokens[i - 1] + " " + tok
+                hits = phrase_hits
+            else:
+                hits = hits[1:]
+                if not hits:
+                    continue
+            kind0 = hits[0][0]
+        if kind0 == _PHRASE:
             phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
             if phrase_hits is not None:
                 tok = tok + " " + tokens[i + 1]
@@ -191,11 +222,7 @@ def scan(text: str) -> Scan:
                 hits = hits[1:]
                 if not hits:
                     continue
-        kind0 = hits[0][0]
-        if kind0 == _PUNCT:
-            punct += 1
-            neg_end = boost_end = -1
-            continue
+            kind0 = hits[0][0]
         if kind0 == _INT or kind0 == _DOWN:
             if i <= neg_end:
                 neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
@@ -205,20 +232,17 @@ def scan(text: str) -> Scan:
                 level = level + 1 if (i <= boost_end and level > 0) else 1
             boost_end = i + BOOST_REACH + (skip == i + 1)
             continue
+        mult = _MULT.get(level, 2.0) if i <= boost_end else 1.0
         for kind, name, weight in hits:
             if kind == _EMO or kind == _POLE:
                 if i <= neg_end:
                     negated.append(tok)
                     continue
-                if i <= boost_end:
-                    mult = _MULT.get(level, 2.0)
-                else:
-                    mult = 1.0
                 if kind == _EMO:
                     strength = 0.5 * mult
-                    entry = cues.get((_EMO, name))
+                    entry = cues.get(name)
                     if entry is None:
-                        cues[(_EMO, name)] = [weight, 1, strength, [tok]]
+                        cues[name] = [weight, 1, strength, [tok]]
                     else:
                         entry[0] += weight
                         entry[1] += 1
@@ -235,9 +259,9 @@ def scan(text: str) -> Scan:
                     entry[4] += weight * mult
                 boost_end = -1  # an intensifier applies to the next cue word only
             elif kind == _THEME:
-                entry = cues.get((_THEME, name))
+                entry = cues.get(name)
                 if entry is None:
-                    cues[(_THEME, name)] = [weight, 1, 0.5, [tok]]
+                    cues[name] = [weight, 1, 0.5, [tok]]
                 else:
                     entry[0] += weight
                     entry[1] += 1
@@ -270,7 +294,7 @@ class Finding(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ReflectionFindings:
-    """All pattern findings of one reflection (emotions and themes by confidence, then tags)."""
+    """All pattern findings of one reflection (in order of first appearance, then tags)."""
 
     findings: tuple[Finding, ...] = ()
     negated: tuple[str, ...] = ()  # cue words a negation cancelled ("anxious" in "not anxious")
@@ -305,20 +329,40 @@ def normalize_tag(tag: str) -> str:
     return tag.strip().lstrip("#@").strip().lower()
 
 
+_CONFIDENCE: dict[float, float] = {}  # weight sum -> confidence (memo: few distinct sums)
+_INTENSITY: dict[tuple[float, int], float] = {}  # (strongest, mentions) -> intensity
+
+
+def _confidence(weight: float) -> float:
+    value = _CONFIDENCE.get(weight)
+    if value is None:
+        value = _CONFIDENCE[weight] = round(1.0 - 0.5 ** weight, 4)
+    return value
+
+
+def _intensity(strength: float, mentions: int) -> float:
+    value = _INTENSITY.get((strength, mentions))
+    if value is None:
+        value = _INTENSITY[(strength, mentions)] = round(min(1.0, strength + 0.1 * (mentions - 1)), 4)
+    return value
+
+
 def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFindings:
+    """Findings in order of first appearance in the text, then the tags."""
     found = []
-    for (kind, name), (weight, mentions, strength, words) in result.cues.items():
-        confidence = round(1.0 - 0.5 ** weight, 4)
-        intensity = round(min(1.0, strength + 0.1 * (mentions - 1)), 4)
-        found.append(Finding(EMOTION if kind == _EMO else THEME, name,
-                             tuple(dict.fromkeys(words)), confidence, intensity, mentions))
-    found.sort(key=lambda f: (f.pattern_type != EMOTION, -f.confidence, -f.intensity, f.name))
-    seen = set()
-    for tag in tags:
-        norm = normalize_tag(tag)
-        if norm and norm not in seen:
-            seen.add(norm)
-            found.append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
+    append = found.append
+    new = tuple.__new__  # Finding(...) minus one Python-level call: ~20 findings per reflection
+    for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items():
+        append(new(Finding, (pattern_type, name,
+                             tuple(dict.fromkeys(words)) if mentions > 1 else (words[0],),
+                             _confidence(weight), _intensity(strength, mentions), mentions)))
+    if tags:
+        seen = set()
+        for tag in tags:
+            norm = normalize_tag(tag)
+            if norm and norm not in seen:
+                seen.add(norm)
+                append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
     return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
 
 
@@ -352,9 +396,14 @@ class Occurrence(NamedTuple):
 
     reflection_id: str
     created_at: datetime
-    evidence: str  # the supporting words, comma-separated
+    evidence_words: tuple[str, ...]  # the supporting words of that reflection
     confidence: float
     intensity: float
+
+    @property
+    def evidence(self) -> str:
+        """The supporting words as one short string: "anxious, stressed"."""
+        return ", ".join(self.evidence_words[:EVIDENCE_WORDS])
 
     def to_dict(self) -> dict:
         return {"reflection_id": self.reflection_id, "evidence": self.evidence,
@@ -400,6 +449,9 @@ class PatternStats:
     def add(self, occurrence: Occurrence) -> None:
         if occurrence.reflection_id in self._occ:
             self.remove(occurrence.reflection_id)
+        self._add_new(occurrence)
+
+    def _add_new(self, occurrence: Occurrence) -> None:
         self._occ[occurrence.reflection_id] = occurrence
         self._units += _units(occurrence.confidence)
         self._strong += occurrence.confidence >= STRONG_CONFIDENCE
@@ -487,12 +539,14 @@ class PatternIndex:
         if reflection_id in self._by_reflection:
             self.remove(reflection_id)
         keys = []
+        new = tuple.__new__
         for f in findings.findings:
             key = (f.pattern_type, f.name)
             stats = self._stats.get(key)
             if stats is None:
                 stats = self._stats[key] = PatternStats(f.pattern_type, f.name)
-            stats.add(Occurrence(reflection_id, created_at, f.evidence, f.confidence, f.intensity))
+            stats._add_new(new(Occurrence, (reflection_id, created_at, f.evidence_words,
+                                            f.confidence, f.intensity)))
             keys.append(key)
         self._by_reflection[reflection_id] = tuple(keys)
 

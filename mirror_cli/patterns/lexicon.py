@@ -6,7 +6,8 @@ spelled out). Conventions inside a string:
 
 * ``word``      a clear cue, weight 1.0;
 * ``~word``     an ambiguous cue (``down``, ``blue``, ``light``), weight 0.5;
-* ``two_words`` a two-word phrase (``let_go`` matches "let go").
+* ``two_words`` a two-word phrase (``let_go`` matches "let go"); phrases have exactly
+  two words.
 
 Names are everyday observations (emotion "sadness", theme "work"), never clinical
 labels: mirror describes what the words say, it does not diagnose.
@@ -19,7 +20,7 @@ EMOTIONS: dict[str, str] = {
         happy happier happiest happily happiness joy joyful joyous joyfully glad gladly
         delighted delight delightful cheerful cheery elated elation thrilled excited
         exciting excitement ecstatic euphoric blissful bliss wonderful fantastic amazing
-        great_day fun laugh laughed laughing laughter smile smiled smiling grin grinned
+        fun laugh laughed laughing laughter smile smiled smiling grin grinned
         beaming overjoyed jubilant content_with playful giddy yay lovely enjoyed enjoy
         enjoying enjoyable ~good ~nice ~awesome ~light
     """,
@@ -225,7 +226,7 @@ TENSIONS: tuple[tuple[str, str, str, str, str], ...] = (
         """
         surrender surrendered surrendering let_go letting_go accept accepted
         accepting acceptance trust trusted trusting flow allow allowed allowing
-        release released releasing yield embrace embraced embracing go_with
+        release released releasing yield embrace embraced embracing
         whatever_happens uncertainty patience patient faith relinquish unclench
         ~relax ~relaxed ~open
         """,
@@ -240,7 +241,7 @@ TENSIONS: tuple[tuple[str, str, str, str, str], ...] = (
         """,
         """
         independent independence alone solitude autonomy autonomous self-reliant
-        self-sufficient freedom ~free own_space my_space on_my_own by_myself solo
+        self-sufficient freedom ~free own_space my_space by_myself solo
         ~space boundaries boundary distance withdraw withdrew privacy private
         ~myself
         """,

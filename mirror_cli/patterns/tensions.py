@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mirror_cli.patterns import lexicon
 from mirror_cli.patterns.detect import Scan, scan
@@ -49,8 +50,9 @@ def seed_tension(name: str) -> Tension | None:
     return _BY_NAME.get(name.strip().lower())
 
 
-@dataclass(frozen=True, slots=True)
-class TensionFinding:
+class TensionFinding(NamedTuple):
+    """One seed tension in one reflection (immutable)."""
+
     name: str
     axis_a: str
     axis_b: str
@@ -77,11 +79,11 @@ def tensions_from_scan(result: Scan) -> list[TensionFinding]:
         if total <= 0:
             continue
         tension = SEED_TENSIONS[index]
-        out.append(TensionFinding(
+        out.append(tuple.__new__(TensionFinding, (
             tension.name, tension.axis_a, tension.axis_b,
             round((b + 0.5) / (total + 1.0), 4),
             round(1.0 - 0.6 ** strength, 4),
-            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b))))
+            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b)))))
     return out
 
 
