@@ -161,7 +161,13 @@ class Store:
 
     # -- meta ---------------------------------------------------------------
     def meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            # Before migration 0001 (a new file, or `migrate down --to 0`) there is no meta table yet.
+            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+                raise
+            return default
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str | None) -> None:

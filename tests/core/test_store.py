@@ -156,3 +156,9 @@ def test_count_and_read_snapshot(tmp_path):
             assert conn.execute("SELECT count(*) FROM reflections").fetchone()[0] == 2
         assert store.count("reflections") == 2
         assert not store.encrypted
+
+
+def test_meta_and_encrypted_before_any_migration(tmp_path):
+    with Store.open(tmp_path / "m.db", migrate=False) as store:
+        assert store.meta("crypto") is None and store.encrypted is False
+        assert store.schema_version == 0

@@ -1,0 +1,118 @@
+"""Exit codes, errors on stderr with nothing on stdout and no traceback, help text everywhere."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import click
+import pytest
+import typer.main
+
+from mirror_cli.cli.app import app
+
+
+def assert_error(proc_or_result, code):
+    rc = getattr(proc_or_result, "returncode", getattr(proc_or_result, "exit_code", None))
+    assert rc == code, (rc, proc_or_result.stdout, proc_or_result.stderr)
+    assert proc_or_result.stdout == ""
+    assert "Traceback" not in proc_or_result.stderr
+    assert proc_or_result.stderr.strip()
+
+
+def test_success_is_0(run_mirror):
+    p = run_mirror("reflect", "fine")
+    assert p.returncode == 0 and p.stderr == ""
+
+
+def test_version(run_mirror):
+    from mirror_cli import __version__
+
+    p = run_mirror("--version")
+    assert p.returncode == 0 and p.stdout == f"mirror {__version__}\n"
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["list", "--frob"], ["reflect", "--at"], ["show"],
+                                  ["list", "--limit", "-3"], ["migrate", "down", "--steps", "x"],
+                                  ["config", "get"], ["audit", "log", "--limit", "0"], ["search"]])
+def test_usage_errors_are_2(run_mirror, args):
+    assert_error(run_mirror(*args), 2)
+
+
+def test_unwritable_database_path_is_1(run_mirror, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    p = run_mirror("--db", blocker / "mirror.db", "reflect", "x")
+    assert_error(p, 1)
+    assert str(blocker) in p.stderr
+
+
+def test_database_locked_is_1(cli, mirror_home, monkeypatch):
+    import mirror_cli.store as store_mod
+
+    assert cli("reflect", "first").exit_code == 0
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(mirror_home / "mirror.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        r = cli("reflect", "second")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert_error(r, 1)
+    assert "locked" in r.stderr and "Try again" in r.stderr
+    assert cli("list").stdout.count("\n") == 1
+
+
+def test_database_is_a_folder_is_2(run_mirror, tmp_path):
+    assert_error(run_mirror("--db", tmp_path, "list"), 2)
+
+
+def test_not_a_database_is_3(run_mirror, tmp_path):
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"definitely not sqlite" * 100)
+    p = run_mirror("--db", bad, "list")
+    assert_error(p, 3)
+    assert str(bad) in p.stderr
+
+
+def test_audit_failure_is_3_with_json_on_stdout(run_mirror, mirror_home):
+    run_mirror("reflect", "x")
+    conn = sqlite3.connect(mirror_home / "mirror.db", isolation_level=None)
+    conn.execute("UPDATE audit_events SET event_type = 'forged'")
+    conn.close()
+    p = run_mirror("audit", "verify", "--json")
+    assert p.returncode == 3 and '"first_bad_seq": 1' in p.stdout and "Traceback" not in p.stderr
+
+
+def test_missing_show_id_message_names_the_id(run_mirror):
+    p = run_mirror("show", "ABCDEFGHJK")
+    assert_error(p, 2)
+    assert "ABCDEFGHJK" in p.stderr
+
+
+def _walk(command: click.Command, path: tuple[str, ...] = ()):
+    yield path, command
+    if hasattr(command, "list_commands"):  # a group (Typer may vendor its own click)
+        ctx = type(command).context_class(command) if hasattr(type(command), "context_class") else click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, path + (name,)
+            yield from _walk(sub, path + (name,))
+
+
+def test_every_command_and_option_has_help(cli):
+    root = typer.main.get_command(app)
+    assert hasattr(root, "list_commands")
+    seen = []
+    for path, command in _walk(root):
+        seen.append(" ".join(path))
+        assert (command.help or command.short_help or "").strip(), f"no help text: mirror {' '.join(path)}"
+        for param in command.params:
+            if getattr(param, "param_type_name", "") == "option" and not getattr(param, "hidden", False):
+                assert (param.help or "").strip(), f"option {param.opts} of mirror {' '.join(path)} has no help"
+        r = cli(*path, "--help")
+        assert r.exit_code == 0 and "Usage" in r.stdout, path
+    for expected in ("reflect", "list", "show", "edit", "search", "delete", "migrate status", "migrate up",
+                     "migrate down", "migrate history", "migrate check", "audit verify", "audit log",
+                     "config show", "config get", "config set", "config path"):
+        assert expected in seen
