@@ -50,11 +50,14 @@ def _clean_tag(raw: str) -> str:
 def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
     """Explicit tags then #hashtags from the text: '#' stripped, lower-cased, de-duplicated."""
     out: list[str] = []
-    for raw in list(tags) + _HASHTAG.findall(text):
+    explicit = list(tags)
+    for i, raw in enumerate(explicit + _HASHTAG.findall(text)):
         tag = _clean_tag(raw)
         if not tag:
             continue
         if any(ch.isspace() for ch in tag) or len(tag) > 100:
+            if i >= len(explicit):
+                continue  # a very long #word in the text is just text, not a tag
             raise UsageError(f"invalid tag {raw!r}: tags are single words of at most 100 characters.")
         if tag not in out:
             out.append(tag)

@@ -125,6 +125,17 @@ class MirrorGroup(TyperGroup):
 
             report_error(io_error("access", getattr(exc, "filename", None) or "a file", exc))
             raise typer.Exit(int(ExitCode.FAILED)) from None
+        except Exception as exc:
+            sqlite3 = sys.modules.get("sqlite3")
+            if sqlite3 is None or not isinstance(exc, sqlite3.Error) or os.environ.get("MIRROR_DEBUG") == "1":
+                raise
+            # A database error outside a write transaction (reads, searches).
+            from mirror_cli.store import _db_error
+
+            db = ctx.obj.settings.db_path if isinstance(ctx.obj, State) else "the database"
+            error = _db_error(exc, db)
+            report_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
 
 
 app = typer.Typer(
@@ -162,6 +173,8 @@ def main() -> None:
     try:
         app()
     except MirrorError as exc:  # raised outside a command (e.g. while building the app)
+        if os.environ.get("MIRROR_DEBUG") == "1":
+            raise
         report_error(exc)
         sys.exit(int(exc.exit_code))
 
