@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit config delete edit list migrate reflect search shard show --db --config --quiet -q --version --help" ;;
+        "") words="audit config delete edit key list migrate reflect search shard show --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -26,6 +26,15 @@ _mirror() {
         "config show") words="--json --help" ;;
         "delete") words="--all --yes -y --json --help" ;;
         "edit") words="--response --mode --tag -t --json --help" ;;
+        "key") words="change disable enable export import lock status unlock --help" ;;
+        "key change") words="--json --help" ;;
+        "key disable") words="--force --json --help" ;;
+        "key enable") words="--force --json --help" ;;
+        "key export") words="--force --json --help" ;;
+        "key import") words="--json --help" ;;
+        "key lock") words="--json --help" ;;
+        "key status") words="--json --help" ;;
+        "key unlock") words="--json --help" ;;
         "list") words="--limit -n --since --until --tag -t --mode --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;

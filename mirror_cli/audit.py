@@ -5,8 +5,26 @@ Event hash = SHA-256 over the canonical JSON (sorted keys, no spaces, UTF-8) of
 event links to 64 zeros. Once the database is encrypted, links are keyed:
 ``link = "hmac-sha256"`` and the hash is an HMAC under a key derived (HKDF)
 from the data key, so someone who can write the file but lacks the key cannot
-forge a consistent chain. Every event after the first keyed one must be keyed,
-and an encrypted database's newest event must be keyed.
+forge a consistent chain.
+
+Keyed runs. ``mirror key enable`` appends ``key.enabled`` as the first keyed
+event; from there on every event is keyed (a plain event after a keyed one is
+refused: the chain was rewritten) until ``mirror key disable`` appends a
+keyed ``key.disabled`` event. That event closes the run: it carries the run's
+MAC key (``data.retired_audit_key``, hex), which is no longer secret once the
+database is plaintext, so ``audit verify`` can still check the run's links
+afterwards, and plain events may follow it. A later ``key enable`` starts a new
+run under the new data key. Hence:
+
+* the last run of an encrypted database must be open (its newest event keyed
+  and not ``key.disabled``) and is checked with the loaded key;
+* a closed run is checked with the key its ``key.disabled`` event published;
+  after publication its links are only as strong as plain links, but every
+  keyed event of a later (open) run still covers them, because each link
+  covers the previous event's hash;
+* a keyed event that is neither in a closed run nor checkable with a loaded
+  key (an unencrypted database whose key record was removed outside mirror)
+  fails verification.
 
 Events never hold reflection text, only ids and digests. An event *vouches*
 for the records it changed: rows in ``audit_vouches`` give (kind, id, SHA-256
@@ -149,6 +167,42 @@ class VerifyReport:
                 "keyed_events": self.keyed_events, "records_checked": self.records_checked}
 
 
+KEY_DISABLED = "key.disabled"
+RETIRED_KEY_FIELD = "retired_audit_key"
+_BAD_CLOSER = b""
+
+
+def _run_keys(rows: Sequence[Sequence[Any]]) -> dict[int, bytes]:
+    """Row index -> MAC key, for every keyed event of a run closed by a keyed ``key.disabled``.
+
+    Walks backwards: a closing event publishes its run's key, which applies to
+    the keyed events before it back to the previous plain event or closing
+    event. A closing event whose key cannot be read maps to ``_BAD_CLOSER``.
+    Events of the open run (none after them closes it) are not in the map.
+    """
+    out: dict[int, bytes] = {}
+    current: bytes | None = None
+    for index in range(len(rows) - 1, -1, -1):
+        etype, data, link = rows[index][2], rows[index][4], rows[index][7]
+        if link != KEYED_LINK:
+            current = None
+            continue
+        if etype == KEY_DISABLED:
+            current = _BAD_CLOSER
+            try:
+                published = json.loads(data).get(RETIRED_KEY_FIELD)
+                candidate = bytes.fromhex(published) if isinstance(published, str) else b""
+            except (ValueError, AttributeError):
+                candidate = b""
+            if len(candidate) == 32:
+                current = candidate
+            out[index] = current
+            continue
+        if current is not None:
+            out[index] = current
+    return out
+
+
 def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> VerifyReport:
     """Check every link, then that the data matches what the chain vouches for."""
     rows = conn.execute(
@@ -162,16 +216,16 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
 
     previous = GENESIS
     expected_seq = rows[0][0] if rows else 1
-    seen_keyed = False
-    for seq, eid, etype, ts, data, prev, ehash, link in rows:
+    run_keys = _run_keys(rows)
+    in_run = False  # inside a keyed run that has not been closed by key.disabled
+    for index, (seq, eid, etype, ts, data, prev, ehash, link) in enumerate(rows):
         if seq != expected_seq:
             return bad(expected_seq, f"event #{expected_seq} is missing from the chain.")
         expected_seq += 1
         if link not in (PLAIN_LINK, KEYED_LINK):
             return bad(seq, f"event #{seq} has an unknown link type {link!r}.")
-        if seen_keyed and link != KEYED_LINK:
+        if in_run and link != KEYED_LINK:
             return bad(seq, f"event #{seq} is not keyed although earlier events are: the chain was rewritten.")
-        seen_keyed = seen_keyed or link == KEYED_LINK
         if prev != previous:
             return bad(seq, f"event #{seq} does not link to the event before it.")
         try:
@@ -182,13 +236,24 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
             return bad(seq, f"event #{seq} data is not in canonical form: it was edited.")
         fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": parsed,
                   "previous_hash": prev, "link": link}
+        link_key = None
         if link == KEYED_LINK:
             report.keyed_events += 1
-        if not hmac.compare_digest(link_hash(fields, key), ehash):
+            link_key = run_keys.get(index)
+            if link_key is None:  # the open run: the loaded key
+                if key is None and not encrypted:
+                    return bad(seq, f"event #{seq} ({etype}) is keyed but the database is not encrypted and no "
+                                    "key.disabled event closes its run: the key record was removed outside mirror.")
+                link_key = key
+            elif link_key is _BAD_CLOSER:
+                return bad(seq, f"event #{seq} ({etype}) closes a keyed run without a valid retired key.")
+            in_run = not (etype == KEY_DISABLED and index in run_keys)
+        if not hmac.compare_digest(link_hash(fields, link_key), ehash):
             return bad(seq, f"event #{seq} ({etype}) was altered: its hash does not match.")
         previous = ehash
-    if encrypted and rows and rows[-1][7] != KEYED_LINK:
-        return bad(rows[-1][0], "the database is encrypted but its newest audit event is not keyed.")
+    if encrypted and rows and not in_run:
+        return bad(rows[-1][0], "the database is encrypted but its newest audit event is not keyed "
+                                "(or closes the keyed run).")
 
     # The vouch lists must match what each event's data says about them.
     declared = {seq: json.loads(data).get("vouches") for seq, _, _, _, data, *_ in rows}

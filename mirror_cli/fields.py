@@ -2,13 +2,51 @@
 
 :data:`PLAIN` stores text as text. When the database is encrypted, the store
 holds a :class:`SealedFields` that seals each value with the data key, bound
-to its table, record id and field (see ``mirror_cli.crypto``).
+to its table, record id and field (see ``mirror_cli.crypto``, "Field
+envelope"): a ciphertext copied to another row, table or column fails to open
+(exit 3, naming the record), so it can never show one record's text as another's.
+
+Sealed columns and the record id each one is bound to (the associated data)
+---------------------------------------------------------------------------
+
+Every module that reads or writes these columns must use exactly these
+``(table, record id, field)`` triples, or the envelopes will not open:
+
+=====================  ===========================================  ==========================
+table                  record id                                    fields
+=====================  ===========================================  ==========================
+``reflections``        the reflection id                            ``content``, ``response``,
+                                                                    ``tags`` (JSON list text)
+``patterns``           the pattern id                               ``name``
+``pattern_occurrences`` ``f"{pattern_id}:{reflection_id}"``         ``evidence``
+                       (:func:`occurrence_record_id`)
+``tensions``           the tension id                               ``data`` (the JSON text)
+=====================  ===========================================  ==========================
+
+A NULL stays NULL (``response``, ``evidence``): only present values are sealed.
+Everything else (ids, times, mode, local_only, visibility, rev, confidence
+numbers, pattern_type, counts) stays in clear so that SQLite can sort, filter
+and sync without the key. :data:`SEALED_COLUMNS` lists the same map for code
+that converts whole tables (``mirror key enable|disable``, ``mirror_cli.keyops``).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+#: table -> (SQL expression of the record id bound into each envelope, sealed columns)
+SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "reflections": ("id", ("content", "response", "tags")),
+    "patterns": ("id", ("name",)),
+    "pattern_occurrences": ("pattern_id || ':' || reflection_id", ("evidence",)),
+    "tensions": ("id", ("data",)),
+}
+
+
+def occurrence_record_id(pattern_id: str, reflection_id: str) -> str:
+    """The record id a ``pattern_occurrences`` envelope is bound to."""
+    return f"{pattern_id}:{reflection_id}"
 
 
 class PlainFields:

@@ -20,14 +20,36 @@ def open_store(settings: Settings, *, unlock: bool = True, interactive: bool = F
 
 
 def unlock_store(store: Store, settings: Settings, *, interactive: bool = False) -> str:
-    """Load the data key into *store* (field codec and audit key). Returns the key's source."""
+    """Load the data key into *store* (field codec and audit key). Returns the key's source.
+
+    Keyring trouble that did not stop the unlock (a failing backend, a stale
+    cached key) is left in ``store.key_warnings`` for the CLI to show.
+    """
     import json
 
-    from mirror_cli import crypto, keys
-    from mirror_cli.fields import SealedFields
+    from mirror_cli import keys
 
     result = keys.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env, interactive=interactive)
-    store.set_fields(SealedFields(crypto.FieldCipher(result.dek)))
-    store.audit_key = crypto.audit_mac_key(result.dek)
-    store.data_key = result.dek
+    install_key(store, result.dek)
+    store.key_source = result.source
+    store.key_warnings = tuple(result.warnings)
     return result.source
+
+
+def install_key(store: Store, dek: bytes) -> None:
+    """Make *store* seal and open fields and key audit links with the data key *dek*."""
+    from mirror_cli import crypto
+    from mirror_cli.fields import SealedFields
+
+    store.set_fields(SealedFields(crypto.FieldCipher(dek)))
+    store.audit_key = crypto.audit_mac_key(dek)
+    store.data_key = dek
+    store.key_id = crypto.key_id(dek)
+
+
+def clear_key(store: Store) -> None:
+    """Back to plaintext fields and plain audit links (after ``key disable``, or a failed enable)."""
+    store.set_fields(None)
+    store.audit_key = None
+    store.data_key = None
+    store.key_id = None

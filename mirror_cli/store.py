@@ -131,6 +131,8 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _db_error(exc, self.path) from None
         try:
+            if self._fields is not None:
+                self._check_key_current()
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -214,6 +216,29 @@ class Store:
         self._fields = codec
 
     audit_key: bytes | None = None  # set by unlock() on an encrypted database
+    data_key: bytes | None = None  # ditto (session.install_key)
+    key_id: str | None = None  # public fingerprint of data_key
+    key_source: str | None = None  # where the key came from (keys.unlock)
+    key_warnings: tuple[str, ...] = ()  # keyring trouble met while unlocking, for the CLI to show
+
+    def _check_key_current(self) -> None:
+        """Inside a write: refuse to seal with a key the database no longer uses.
+
+        Another process may have run `key disable` (or disable + enable) since
+        this one unlocked; writing with the old key would store unreadable data.
+        """
+        import json
+
+        raw = self.meta("crypto")
+        current = None
+        if raw is not None:
+            try:
+                current = json.loads(raw).get("key_id")
+            except (ValueError, AttributeError):
+                current = None
+        if raw is None or (current is not None and current != self.key_id):
+            raise OperationError("the database's encryption was changed by another mirror process while this "
+                                 "one ran; nothing was written.", "Run the command again.")
 
     def append_event(self, event_type: str, data: dict | None = None, vouches=()):
         """Append an audit event; keyed once the database is encrypted. Call inside write()."""

@@ -68,6 +68,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("mirror_cli.cli.audit", "app", "group"),
     "config": ("mirror_cli.cli.config", "app", "group"),
     "shard": ("mirror_cli.cli.shard", "app", "group"),
+    "key": ("mirror_cli.cli.key", "app", "group"),
 }
 
 

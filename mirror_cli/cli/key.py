@@ -1,0 +1,191 @@
+"""`mirror key`: encryption at rest, the passphrase and the cached key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mirror_cli.cli.options import JsonOpt, group, state
+
+app = group(
+    "Encryption at rest: turn it on or off, change the passphrase, cache or forget the key.\n\n"
+    "Passphrases are never taken from the command line: MIRROR_PASSPHRASE_FILE, MIRROR_PASSPHRASE, "
+    "the OS keyring (the derived key) or a prompt; new ones from MIRROR_NEW_PASSPHRASE_FILE, "
+    "MIRROR_NEW_PASSPHRASE or a prompt asked twice. A lost passphrase cannot be recovered by anyone."
+)
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Go ahead even though `mirror audit verify` fails "
+                                                        "(the audit event records it).")]
+
+
+def _interactive() -> bool:
+    from mirror_cli.cli.output import stdin_is_tty
+
+    return stdin_is_tty()
+
+
+def _open(st):
+    return st.open_store(unlock=False)
+
+
+def _warn(st, warnings) -> None:
+    for w in warnings:
+        st.out.warn(w)
+
+
+def _kdf_text(kdf) -> str:
+    if not kdf:
+        return ""
+    return f"{kdf['algorithm']} {kdf['memory_cost'] // 1024} MiB, t={kdf['iterations']}, p={kdf['lanes']}"
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Whether the database is encrypted, unlocked (a key at hand without a prompt), and the keyring."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.status(store, st.settings.env)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    _warn(st, result.warnings)
+    lines = [f"database:  {result.database}"]
+    if result.encrypted:
+        lines.append(f"encrypted: yes (key id {result.key_id}; {_kdf_text(result.kdf)})")
+        lines.append(f"unlocked:  yes (key from {result.source})" if result.unlocked
+                     else f"unlocked:  no ({result.problem})")
+    else:
+        lines.append("encrypted: no")
+    if result.keyring_available:
+        cached = {True: "a key is cached for this database", False: "no key cached", None: "unreadable"}
+        lines.append(f"keyring:   available ({cached[result.key_cached]})")
+    else:
+        lines.append("keyring:   not available (use MIRROR_PASSPHRASE_FILE)")
+    st.out.data("\n".join(lines))
+
+
+@app.command()
+def enable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
+    """Encrypt the database with a new passphrase (every existing row, in one transaction)."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force)
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    n = result.converted.get("reflections", 0)
+    cached = ("the key is cached in the OS keyring" if result.key_cached
+              else "no OS keyring: give the passphrase with MIRROR_PASSPHRASE_FILE or a prompt")
+    st.out.result(f"Encrypted {n} reflection(s) (key id {result.key_id}); {cached}.")
+    st.out.note("Keep the passphrase safe: if it is lost, nobody can recover this journal. "
+                "`mirror key export FILE` writes a key-recovery file (useless without the passphrase).")
+
+
+@app.command()
+def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
+    """Decrypt the database back to plaintext (asks for the current passphrase)."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.disable(store, st.settings.env, interactive=_interactive(), force=force)
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    st.out.result(f"Decrypted {result.converted.get('reflections', 0)} reflection(s); the database is no "
+                  "longer encrypted" + ("; the cached key was forgotten." if result.key_forgotten else "."))
+
+
+@app.command()
+def change(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Change the passphrase (re-wraps the data key; nothing else is re-encrypted)."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.change(store, st.settings.env, interactive=_interactive())
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    st.out.result("Passphrase changed" + ("; the cached key was replaced." if result.key_cached else "."))
+
+
+@app.command()
+def lock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Forget the key cached in the OS keyring for this database."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.lock(store)
+    if as_json:
+        st.out.json(result.to_dict())
+    elif result.forgotten:
+        st.out.result("Locked: the cached key was removed from the OS keyring.")
+    elif result.keyring_available:
+        st.out.result("Locked: no key was cached for this database.")
+    else:
+        st.out.result("Locked: there is no OS keyring here, so no key was cached.")
+
+
+@app.command()
+def unlock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Derive the key from the passphrase and cache it in the OS keyring (exit 4 without one)."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.unlock(store, st.settings.env, interactive=_interactive())
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+    else:
+        st.out.result("Unlocked: the key is cached in the OS keyring until `mirror key lock`.")
+
+
+@app.command("export")
+def export_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Where to write the key-recovery file (mode 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a key-recovery file: the wrapped data key, KDF parameters and database id."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.export_key(store, path, st.settings.env, interactive=_interactive(), overwrite=force)
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+    else:
+        st.out.result(f"Wrote {result.path} (opens only with the passphrase).")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file written by `mirror key export`.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Adopt a key-recovery file on a fresh, empty database (after the passphrase opens it)."""
+    from mirror_cli import keyops
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyops.import_key(store, path, st.settings.env, interactive=_interactive())
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+    else:
+        st.out.result(f"Imported the key of database {result.db_id}; this database is now encrypted with it.")
