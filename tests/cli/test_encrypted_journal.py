@@ -1,0 +1,193 @@
+"""Every journal command keeps working on an encrypted database; tampering is caught (exit 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from mirror_cli import audit, crypto, keyops
+from mirror_cli.store import Store
+
+PW = "lighthouse keeper 42"
+ENV = {"MIRROR_PASSPHRASE": PW}
+MARK_A = "Quokkamarmalade"
+MARK_B = "Zeppelinwaffles"
+
+
+def cheap() -> crypto.KdfParams:
+    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+
+
+@pytest.fixture
+def db(mirror_home):
+    return mirror_home / "mirror.db"
+
+
+@pytest.fixture
+def ids(cli, db):
+    a = cli("reflect", f"alpha {MARK_A} by the sea #walk", "--response", "kind words").stdout.strip()
+    b = cli("reflect", f"beta {MARK_B} in the city", "-t", "work").stdout.strip()
+    with Store.open(db) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    return a, b
+
+
+def raw_bytes(path) -> bytes:
+    out = b""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(str(path) + suffix):
+            with open(str(path) + suffix, "rb") as fh:
+                out += fh.read()
+    return out
+
+
+def test_journal_commands_work_encrypted(cli, ids, db):
+    a, b = ids
+    r = cli("reflect", "gamma under the lanterns #night", "--json", env=ENV)
+    assert r.exit_code == 0, r.stderr
+    c = json.loads(r.stdout)["id"]
+    r = cli("list", "--json", env=ENV)
+    assert [x["id"] for x in json.loads(r.stdout)] == [c, b, a]
+    assert [x["id"] for x in json.loads(cli("list", "--tag", "walk", "--json", env=ENV).stdout)] == [a]
+    r = cli("show", a[:10], "--json", env=ENV)
+    assert json.loads(r.stdout)["response"] == "kind words"
+    assert cli("edit", b, f"beta rewritten {MARK_B} again", env=ENV).exit_code == 0
+    assert json.loads(cli("show", b, "--json", env=ENV).stdout)["content"] == f"beta rewritten {MARK_B} again"
+    r = cli("search", MARK_B.lower(), "--json", env=ENV)
+    assert [x["id"] for x in json.loads(r.stdout)] == [b]
+    assert [x["id"] for x in json.loads(cli("search", '"under the lanterns"', "--json", env=ENV).stdout)] == [c]
+    assert cli("delete", c, "--yes", env=ENV).exit_code == 0
+    r = cli("audit", "verify", "--json", env=ENV)
+    assert r.exit_code == 0, r.stdout
+    report = json.loads(r.stdout)
+    assert report["ok"] and report["keyed_events"] >= 4
+    with Store.open(db) as s:
+        for (content,) in s.conn.execute("SELECT content FROM reflections"):
+            assert isinstance(content, bytes)
+        assert s.conn.execute("SELECT count(*) FROM reflections_fts_idx").fetchone()[0] == 0
+
+
+def test_commands_without_key_are_locked(cli, ids):
+    for args in (("list",), ("show", ids[0]), ("search", "alpha"), ("reflect", "x"), ("audit", "verify")):
+        r = cli(*args)
+        assert r.exit_code == 4, args
+        assert "MIRROR_PASSPHRASE_FILE" in r.stderr and r.stdout == ""
+
+
+def test_cli_enable_leaves_no_plaintext_in_the_files(cli, db):
+    cli("reflect", f"alpha {MARK_A} by the sea", "--response", f"reply {MARK_B}", "-t", "Kumquatish")
+    rid = json.loads(cli("list", "--json").stdout)[0]["id"]
+    cli("edit", rid, f"alpha {MARK_A} edited once")
+    assert MARK_A.encode() in raw_bytes(db)
+    r = cli("key", "enable", env={"MIRROR_NEW_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    data = raw_bytes(db)
+    for needle in (MARK_A, MARK_A.lower(), MARK_B, MARK_B.lower(), "kumquatish", "by the sea"):
+        assert needle.encode() not in data, needle
+
+
+def test_delete_all_keeps_encryption_and_verifies(cli, ids, db):
+    r = cli("delete", "--all", "--yes", env=ENV)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(cli("key", "status", "--json", env=ENV).stdout)["encrypted"] is True
+    assert cli("reflect", "after the purge", env=ENV).exit_code == 0
+    assert cli("audit", "verify", env=ENV).exit_code == 0
+    for needle in (MARK_A, MARK_B):
+        assert needle.encode() not in raw_bytes(db)
+
+
+def test_swapped_ciphertext_is_refused_naming_the_record(cli, ids, db):
+    a, b = ids
+    con = sqlite3.connect(db)
+    (ca,), (cb,) = (con.execute("SELECT content FROM reflections WHERE id = ?", (x,)).fetchone() for x in (a, b))
+    con.execute("UPDATE reflections SET content = ? WHERE id = ?", (cb, a))
+    con.execute("UPDATE reflections SET content = ? WHERE id = ?", (ca, b))
+    con.commit()
+    con.close()
+    for args in (("show", a), ("list",), ("search", "beta")):
+        r = cli(*args, env=ENV)
+        assert r.exit_code == 3, args
+        assert a in r.stderr or b in r.stderr
+        assert MARK_A not in r.stdout + r.stderr and MARK_B not in r.stdout + r.stderr
+    r = cli("show", a, env=ENV)
+    assert a in r.stderr and "content" in r.stderr
+    r = cli("audit", "verify", "--json", env=ENV)
+    assert r.exit_code == 3 and not json.loads(r.stdout)["ok"]
+
+
+@pytest.mark.parametrize("column", ["content", "tags", "response"])
+def test_tampered_envelope_is_refused(cli, ids, db, column):
+    a, _ = ids
+    con = sqlite3.connect(db)
+    blob = bytearray(con.execute(f"SELECT {column} FROM reflections WHERE id = ?", (a,)).fetchone()[0])
+    blob[-5] ^= 0x01
+    con.execute(f"UPDATE reflections SET {column} = ? WHERE id = ?", (bytes(blob), a))
+    con.commit()
+    con.close()
+    r = cli("show", a, env=ENV)
+    assert r.exit_code == 3 and a in r.stderr and column in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_plaintext_planted_in_an_encrypted_database_is_refused(cli, ids, db):
+    a, _ = ids
+    con = sqlite3.connect(db)
+    con.execute("UPDATE reflections SET content = 'planted text' WHERE id = ?", (a,))
+    con.commit()
+    con.close()
+    r = cli("show", a, env=ENV)
+    assert r.exit_code == 3 and "in clear" in r.stderr
+
+
+def test_rewritten_keyed_event_fails_audit_verify(cli, ids, db):
+    cli("reflect", "one more", env=ENV)
+    con = sqlite3.connect(db)
+    seq, eid, etype, ts, data, prev, link = con.execute(
+        "SELECT seq, id, event_type, timestamp, data, previous_hash, link FROM audit_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    assert link == audit.KEYED_LINK
+    forged = json.loads(data)
+    forged["reflection_id"] = ids[0]
+    fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": forged,
+              "previous_hash": prev, "link": audit.PLAIN_LINK}
+    con.execute("UPDATE audit_events SET data = ?, link = ?, event_hash = ? WHERE seq = ?",
+                (audit.canonical(forged).decode(), audit.PLAIN_LINK, audit.link_hash(fields, None), seq))
+    con.commit()
+    con.close()
+    r = cli("audit", "verify", "--json", env=ENV)
+    assert r.exit_code == 3
+    assert json.loads(r.stdout)["first_bad_seq"] == seq
+
+
+def test_audit_verify_passes_after_enable_change_and_disable(cli, db):
+    cli("reflect", "plain start")
+    assert cli("audit", "verify").exit_code == 0
+    with Store.open(db) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    assert cli("audit", "verify", env=ENV).exit_code == 0
+    with Store.open(db) as s:
+        keyops.change(s, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": "second"}, interactive=False,
+                      kdf_params=cheap())
+    cli("reflect", "after change", env={"MIRROR_PASSPHRASE": "second"})
+    assert cli("audit", "verify", env={"MIRROR_PASSPHRASE": "second"}).exit_code == 0
+    assert cli("key", "disable", env={"MIRROR_PASSPHRASE": "second"}).exit_code == 0
+    cli("reflect", "plain end")
+    r = cli("audit", "verify", "--json")
+    assert r.exit_code == 0, r.stdout
+    assert json.loads(r.stdout)["keyed_events"] == 4  # enabled, changed, saved, disabled
+
+
+def test_cron_style_subprocess_with_passphrase_file(run_mirror, ids, tmp_path):
+    f = tmp_path / "pass"
+    f.write_text(PW + "\n")
+    os.chmod(f, 0o600)
+    env = {"MIRROR_PASSPHRASE_FILE": str(f)}
+    r = run_mirror("reflect", "from cron", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_mirror("list", "--json", env=env)
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 3
+    r = run_mirror("list", env={"MIRROR_PASSPHRASE": "nope"})
+    assert r.returncode == 4 and "Traceback" not in r.stderr
