@@ -41,6 +41,9 @@ SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "patterns": ("id", ("name",)),
     "pattern_occurrences": ("pattern_id || ':' || reflection_id", ("evidence",)),
     "tensions": ("id", ("data",)),
+    # caches of the pattern analysis (migration 0005, mirror_cli.patterns.engine)
+    "analysis_state": ("reflection_id", ("findings",)),
+    "pattern_stats": ("pattern_id", ("timeline",)),
 }
 
 
