@@ -69,6 +69,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("mirror_cli.cli.config", "app", "group"),
     "shard": ("mirror_cli.cli.shard", "app", "group"),
     "key": ("mirror_cli.cli.key", "app", "group"),
+    "patterns": ("mirror_cli.cli.patterns", "patterns_app", "group"),
+    "tensions": ("mirror_cli.cli.patterns", "tensions_app", "group"),
 }
 
 
