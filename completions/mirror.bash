@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit config delete edit key list migrate reflect search shard show --db --config --quiet -q --version --help" ;;
+        "") words="audit config delete edit key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -42,6 +42,11 @@ _mirror() {
         "migrate history") words="--json --help" ;;
         "migrate status") words="--json --help" ;;
         "migrate up") words="--to --dry-run --json --help" ;;
+        "patterns") words="analyze evolution list show --min-confidence --type --limit -n --json --help" ;;
+        "patterns analyze") words="--full --json --help" ;;
+        "patterns evolution") words="--by --min-confidence --type --limit -n --json --help" ;;
+        "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
+        "patterns show") words="--json --help" ;;
         "reflect") words="--mode --tag -t --response --local-only --at --json --help" ;;
         "search") words="--limit -n --json --help" ;;
         "shard") words="create repair restore verify --help" ;;
@@ -50,6 +55,11 @@ _mirror() {
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;
         "show") words="--json --help" ;;
+        "tensions") words="analyze list map show --json --help" ;;
+        "tensions analyze") words="--full --json --help" ;;
+        "tensions list") words="--json --help" ;;
+        "tensions map") words="--json --help" ;;
+        "tensions show") words="--by --json --help" ;;
         *) words="" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
