@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pattern and tension detection speed, side by side with the floor (`text.lower().split()`).
 
-    python benchmarks/patterns.py [--n 20000]
+    python benchmarks/patterns.py [--n 20000] [--db-n 100000] [--skip-memory]
 
 Three journals of 50-300 word reflections: the synthetic one of the other benchmarks
 (words drawn almost only from mirror's lexicon: a worst case, ~70 % of words are cues),
@@ -13,6 +13,12 @@ one reflection, one pass), and for adding the result to `PatternIndex` + `Tensio
 then the extrapolation to 100,000 reflections of 175 words. Aim (issue 7): detection
 under 40 us per 100 words, the whole in-memory analysis of 100,000 reflections well
 under 10 s (leaving room for database I/O).
+
+Then through the database (``--db-n``, default 100,000 reflections built with
+``_corpus.build_db``): ``mirror_cli.patterns.engine.analyze`` from scratch (read, analyse in
+as many processes as there are CPUs, write the totals, evidence and per-reflection cache in
+one transaction), again with nothing changed, after one new reflection, after one edit and
+after one deletion. Aims (issue 7): full < 10 s, incremental after one new reflection < 0.2 s.
 """
 
 from __future__ import annotations
@@ -97,14 +103,65 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     print(f"  100,000 x 175 words ~{total_100k:.1f} s in memory")
 
 
+def measure_db(n: int) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    from _corpus import build_db
+
+    from mirror_cli import journal
+    from mirror_cli.patterns import engine
+    from mirror_cli.store import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="mirror-bench-"))
+    try:
+        t0 = time.perf_counter()
+        path = build_db(folder / "mirror.db", n)
+        built = time.perf_counter() - t0
+        print(f"database   {n} reflections (synthetic), built in {built:.1f} s, {os.cpu_count()} CPUs")
+        with Store.open(path) as store:
+            def run(label: str, **kwargs) -> None:
+                t = time.perf_counter()
+                r = engine.analyze(store, **kwargs)
+                wall = time.perf_counter() - t
+                print(f"  {label:<28} {wall:7.3f} s  (analyzed {r.analyzed}, skipped {r.skipped}, "
+                      f"removed {r.removed}, refolded {r.refolded}, {r.patterns} patterns)")
+
+            run("full analysis", full=True)
+            run("full analysis, 1 process", full=True, workers=1)
+            run("nothing changed")
+            journal.add(store, "Anxious about the deadline at work, but grateful for a long walk by the river.")
+            run("after 1 new reflection")
+            newest = store.conn.execute("SELECT id FROM reflections ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+            journal.edit(store, newest, content="Anxious about the deadline at work and tired.")
+            run("after 1 edit")
+            middle = store.conn.execute("SELECT id FROM reflections ORDER BY created_at LIMIT 1 OFFSET ?",
+                                        (n // 2,)).fetchone()[0]
+            journal.delete(store, [middle])
+            run("after 1 deletion (re-fold)")
+            t = time.perf_counter()
+            engine.list_patterns(store)
+            engine.list_tensions(store)
+            engine.evolution(store, by="month")
+            print(f"  {'list + tensions + evolution':<28} {time.perf_counter() - t:7.3f} s")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--db-n", type=int, default=100_000)
+    parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
-    measure("synthetic", reflection_texts(args.n))
-    measure("labelled", prose_texts(args.n))
-    measure("plain", prose_texts(args.n, plain=True))
-    measure("plain", prose_texts(args.n, plain=True), gc_frozen=True)
+    if not args.skip_memory:
+        measure("synthetic", reflection_texts(args.n))
+        measure("labelled", prose_texts(args.n))
+        measure("plain", prose_texts(args.n, plain=True))
+        measure("plain", prose_texts(args.n, plain=True), gc_frozen=True)
+    if args.db_n:
+        measure_db(args.db_n)
 
 
 if __name__ == "__main__":
