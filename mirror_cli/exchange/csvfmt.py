@@ -15,7 +15,7 @@ Decisions (documented for users in the README of phase 2):
 - **Lists and nulls.** ``tags`` is a JSON array cell (``["work","idea"]``):
   lossless even for tags holding commas or semicolons. Audit ``data`` is its
   JSON text. ``null`` (no response, no evidence, no reflection) is an empty
-  cell; booleans are ``true``/``false``; numbers as Python writes them.
+  cell, as is an empty string (the two read back alike); booleans are ``true``/``false``; numbers as Python writes them.
 - **Formula injection guard.** A text cell that starts with ``=``, ``+``,
   ``-``, ``@``, a tab or a carriage return would be run as a formula by
   spreadsheets; such a cell is written with a leading ``'`` (the OWASP
@@ -101,9 +101,8 @@ def _tension_row(t: Mapping[str, Any]) -> list:
 
 def _audit_row(e: Mapping[str, Any]) -> list:
     row = [_cell(e.get(c)) for c in AUDIT_COLUMNS]
-    data = e.get("data")
-    if isinstance(data, str):  # data is always JSON text in the file, even when it came as a string
-        row[4] = guard(json.dumps(data, ensure_ascii=False))
+    # data is always JSON text in the file (an object, or a string holding JSON, or null)
+    row[4] = guard(json.dumps(e.get("data"), ensure_ascii=False, separators=(",", ":")))
     return row
 
 
@@ -130,11 +129,56 @@ def write_csv(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Ite
     return {"reflections": write_reflections_csv(out, sections.get("reflections", ()), bom=bom)}
 
 
+def write_csv_streams(outs: Mapping[str, TextIO], sections: Mapping[str, Iterable[dict]],
+                      *, bom: bool = False) -> dict[str, int]:
+    """Write each kind of *sections* to the open text streams named in :data:`FILES`.
+
+    *outs* maps file names (``reflections.csv``, ``patterns.csv``, ...) to
+    streams opened with ``newline=""``; returns the records written per kind.
+    """
+    written: dict[str, int] = {}
+    for kind in KINDS:
+        if kind not in sections:
+            continue
+        writers = []
+        for name in FILES[kind]:
+            if bom:
+                outs[name].write("\ufeff")
+            writers.append(csv.writer(outs[name]))
+        n = 0
+        if kind == "reflections":
+            writers[0].writerow(REFLECTION_COLUMNS)
+            for r in sections[kind]:
+                writers[0].writerow(_reflection_row(r))
+                n += 1
+        elif kind == "patterns":
+            writers[0].writerow(PATTERN_COLUMNS)
+            writers[1].writerow(OCCURRENCE_COLUMNS)
+            for p in sections[kind]:
+                writers[0].writerow(_pattern_row(p))
+                writers[1].writerows(_occurrence_rows(p))
+                n += 1
+        elif kind == "tensions":
+            writers[0].writerow(TENSION_COLUMNS)
+            for t in sections[kind]:
+                writers[0].writerow(_tension_row(t))
+                n += 1
+        else:
+            writers[0].writerow(AUDIT_COLUMNS)
+            for e in sections[kind]:
+                writers[0].writerow(_audit_row(e))
+                n += 1
+        written[kind] = n
+    return written
+
+
 def write_csv_folder(folder: Path | str, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]],
                      *, bom: bool = False) -> list[Path]:
     """Write one CSV file per kind in *sections* into *folder* (created 0700 if missing).
 
-    Every file goes through :func:`mirror_cli.fsutil.atomic_write`. Returns the paths written.
+    Every file goes through :func:`mirror_cli.fsutil.atomic_write` (all of a
+    kind's files are replaced together, after its records were all written).
+    Returns the paths written.
     """
     from mirror_cli.fsutil import atomic_write, ensure_private_dir
 
@@ -143,32 +187,9 @@ def write_csv_folder(folder: Path | str, header: Mapping[str, Any], sections: Ma
     for kind in KINDS:
         if kind not in sections:
             continue
-        records = sections[kind]
         paths = [folder / name for name in FILES[kind]]
         with contextlib.ExitStack() as stack:
-            fhs = [stack.enter_context(atomic_write(p, "w")) for p in paths]
-            writers = []
-            for fh in fhs:
-                if bom:
-                    fh.write("\ufeff")
-                writers.append(csv.writer(fh))
-            if kind == "reflections":
-                writers[0].writerow(REFLECTION_COLUMNS)
-                for r in records:
-                    writers[0].writerow(_reflection_row(r))
-            elif kind == "patterns":
-                writers[0].writerow(PATTERN_COLUMNS)
-                writers[1].writerow(OCCURRENCE_COLUMNS)
-                for p in records:
-                    writers[0].writerow(_pattern_row(p))
-                    writers[1].writerows(_occurrence_rows(p))
-            elif kind == "tensions":
-                writers[0].writerow(TENSION_COLUMNS)
-                for t in records:
-                    writers[0].writerow(_tension_row(t))
-            else:
-                writers[0].writerow(AUDIT_COLUMNS)
-                for e in records:
-                    writers[0].writerow(_audit_row(e))
+            outs = {p.name: stack.enter_context(atomic_write(p, "w")) for p in paths}
+            write_csv_streams(outs, {kind: sections[kind]}, bom=bom)
         written.extend(paths)
     return written

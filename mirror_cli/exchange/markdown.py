@@ -19,8 +19,10 @@ document or break its outline: top-level ATX heading lines, lines that
 would open an HTML block that only ends at a closing tag (``<script``,
 ``<pre``, ``<style``, ``<textarea``, ``<!--``, ``<?``, ``<!X``,
 ``<![CDATA[``) and link reference definitions get a backslash; an unclosed
-code fence is closed. Headings and one-line fields escape the characters
-Markdown would act on.
+code fence is closed. Text that still holds a fence or HTML is checked
+with markdown-it (a dependency of rich); if it would run past its entry
+or add a heading to the outline, it is written as an indented code block.
+Headings and one-line fields escape the characters Markdown would act on.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ _FENCE_OPEN = re.compile(r"( {0,3})(`{3,}|~{3,})(.*)")
 _ATX = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")
 _HTML_LONG = re.compile(r" {0,3}<(?:(?:script|pre|style|textarea)(?:[\s>]|$)|!|\?)", re.IGNORECASE)
 _LINK_DEF = re.compile(r" {0,3}\[")
+_SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
+_RISKY = ("```", "~~~", "<")
+_SENTINEL = "###### mirror-end-of-entry"
 
 Write = Callable[[str], Any]
 
@@ -51,7 +56,7 @@ def inline(text: Any) -> str:
 
 def block(text: str) -> list[str]:
     """The lines of a free text as a self-contained Markdown block (see the module docstring)."""
-    lines = _NEWLINES.split(text)
+    lines = _trim(_NEWLINES.split(text))
     out: list[str] = []
     fence: tuple[str, int] | None = None  # (char, length) of the open fence
     for line in lines:
@@ -66,18 +71,53 @@ def block(text: str) -> list[str]:
         if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
             fence = (m.group(2)[0], len(m.group(2)))
             out.append(line)
-        elif _ATX.match(line) or _HTML_LONG.match(line) or (_LINK_DEF.match(line) and "]:" in line):
+        elif (_ATX.match(line) or _HTML_LONG.match(line) or (_LINK_DEF.match(line) and "]:" in line)
+              or (_SETEXT.match(line) and out and out[-1].strip())):
             indent = len(line) - len(line.lstrip(" "))
             out.append(line[:indent] + "\\" + line[indent:])
         else:
             out.append(line)
     if fence is not None:
         out.append(fence[0] * fence[1])
-    while out and not out[-1].strip():
-        out.pop()
-    while out and not out[0].strip():
-        out.pop(0)
     return out
+
+
+def _trim(lines: list[str]) -> list[str]:
+    """Without leading and trailing blank lines."""
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def safe_block(text: str) -> list[str]:
+    """:func:`block`, verified: text that could still open a block running past its end
+    (fences, HTML) is parsed with markdown-it, and if it would swallow what follows or add
+    a top-level heading, it is written as an indented code block instead (always safe)."""
+    lines = block(text)
+    if lines and any(r in text for r in _RISKY) and not _self_contained(lines):
+        raw = _trim(_NEWLINES.split(text))
+        return ["    " + line if line.strip() else "" for line in raw]
+    return lines
+
+
+def _self_contained(lines: list[str]) -> bool:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:  # pragma: no cover - markdown-it-py comes with rich
+        return False
+    global _MD
+    if _MD is None:
+        _MD = MarkdownIt("commonmark")
+    tokens = _MD.parse("\n".join(lines) + "\n\n" + _SENTINEL + "\n")
+    heads = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.level == 0]
+    return (len(heads) == 1 and tokens[heads[0]].tag == "h6"
+            and tokens[heads[0] + 1].content == _SENTINEL.lstrip("# "))
+
+
+_MD = None
 
 
 def _parse(value: Any, tz: tzinfo | None) -> datetime | None:
@@ -85,11 +125,9 @@ def _parse(value: Any, tz: tzinfo | None) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(value)
-    except ValueError:
+        return dt.astimezone(tz) if dt.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    if dt.tzinfo is None:
-        return None
-    return dt.astimezone(tz)
 
 
 def _when(value: Any, tz: tzinfo | None) -> str:
@@ -141,7 +179,7 @@ def _reflections(write: Write, records: Iterable[Mapping[str, Any]], tz: tzinfo 
         updated = r.get("updated_at")
         if updated and updated != r.get("created_at"):
             chunks.append(f"*Edited {_when(updated, tz)}.*\n\n")
-        body = block(r.get("content") or "")
+        body = safe_block(r.get("content") or "")
         if body:
             chunks.append("\n".join(body) + "\n\n")
         response = r.get("response")

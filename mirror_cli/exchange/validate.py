@@ -48,6 +48,7 @@ _TIME_RE = re.compile(
     r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)",
     re.ASCII,
 )
+_CANONICAL_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 _COUNT_KEYS = {"reflections": "reflections", "patterns": "patterns", "tensions": "tensions",
                "audit_events": "audit_events", "audit": "audit_events"}
 
@@ -81,6 +82,12 @@ def describe(value: Any) -> str:
 
 def normalize_time(value: str) -> str | None:
     """Return *value* as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``, or None if it is not an ISO-8601 time with a zone."""
+    if _CANONICAL_RE.fullmatch(value):  # fast path: already normalised; only the ranges need checking
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return value
     m = _TIME_RE.fullmatch(value)
     if m is None:
         return None

@@ -1,0 +1,105 @@
+"""Import entry point: detect the format and load a validated document.
+
+``detect_format`` looks only at the first bytes: a first line that is a
+complete JSON object with ``"type": "header"`` is JSON Lines; a document
+whose first key is ``"tags"`` or ``"entries"`` is jrnl's export; anything
+else is treated as the JSON export document (and validation then says what
+is wrong with it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import IO
+
+from mirror_cli.errors import InvalidInputError, UsageError
+from mirror_cli.exchange.kinds import ImportDocument
+
+FORMATS = ("auto", "json", "jsonl", "jrnl")
+PEEK = 64 * 1024
+_FIRST_KEY = re.compile(rb'\s*\{\s*"([A-Za-z_]{1,32})"\s*:')
+
+
+def detect_format(first_bytes: bytes) -> str:
+    """``"json"``, ``"jsonl"`` or ``"jrnl"`` from the first bytes of a file."""
+    data = first_bytes[3:] if first_bytes.startswith(b"\xef\xbb\xbf") else first_bytes
+    data = data.lstrip(b" \t\r\n")
+    newline = data.find(b"\n")
+    if newline != -1:
+        try:
+            first = json.loads(data[:newline].decode("utf-8"))
+        except (ValueError, RecursionError):
+            first = None
+        if isinstance(first, dict) and first.get("type") == "header":
+            return "jsonl"
+    m = _FIRST_KEY.match(data)
+    if m:
+        key = m.group(1)
+        if key == b"type":
+            return "jsonl"
+        if key in (b"tags", b"entries"):
+            return "jrnl"
+    return "json"
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that replays already-read bytes before the rest of *fh*."""
+
+    def __init__(self, prefix: bytes, fh: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buf), len(self._prefix))
+            buf[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._fh.read(len(buf))
+        n = len(data)
+        buf[:n] = data
+        return n
+
+
+def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocument:
+    """Read, convert and validate an import from bytes or a binary stream (all or nothing).
+
+    *fmt* is one of :data:`FORMATS`. JSON Lines is read line by line from a
+    stream; the JSON document and jrnl formats are read whole. ``--only`` is
+    the caller's job (:meth:`ImportDocument.only`).
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown import format {fmt!r}.", "Use one of auto, json, jsonl, jrnl.")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        stream: IO[bytes] | None = None
+        head = data[:PEEK]
+    else:
+        head = source.read(PEEK)
+        if isinstance(head, str):
+            raise TypeError("load_document needs a binary stream (e.g. sys.stdin.buffer)")
+        stream, data = source, None
+    if len(head) < PEEK and not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise InvalidInputError("the file is empty.", "Nothing was changed.")
+    if fmt == "auto":
+        fmt = detect_format(head)
+    if fmt == "jsonl":
+        from mirror_cli.exchange.jsonl import read_jsonl
+
+        fh = io.BytesIO(data) if stream is None else io.BufferedReader(_Prefixed(head, stream), 1 << 20)
+        return read_jsonl(fh)
+    if data is None:
+        data = head + stream.read()
+    if fmt == "jrnl":
+        from mirror_cli.exchange.jrnl import read_jrnl
+
+        return read_jrnl(data)
+    from mirror_cli.exchange.jsondoc import read_json
+
+    return read_json(data)
+

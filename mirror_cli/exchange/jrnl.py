@@ -1,0 +1,153 @@
+"""Import from jrnl's JSON export (``jrnl --export json``).
+
+jrnl writes ``{"tags": {...}, "entries": [{"title", "body", "date", "time",
+"tags", "starred"}]}`` with ``date`` ``YYYY-MM-DD`` and ``time`` ``HH:MM``
+in the journal's local wall time. Per CONTRACT.md each entry becomes a
+reflection:
+
+- ``created_at`` = ``updated_at``: date and time read as local time of the
+  importing process (its ``TZ``), stored as UTC;
+- ``content``: the title, a newline and the body (just the title when the
+  body is empty), trailing whitespace removed;
+- ``tags``: jrnl's tags without their leading ``@``/``#``, in order, without
+  repeats; ``starred`` adds the tag ``starred``;
+- ``mode`` ``REFLECTION``, no response, not local-only;
+- ``id``: ``jrnl-`` + the first 26 characters of the base32 SHA-256 of date,
+  time and content, so importing the same export again (in any time zone)
+  adds nothing. Two entries identical in all three are one reflection
+  (their tags are merged).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from mirror_cli.errors import InvalidInputError
+from mirror_cli.exchange.kinds import KINDS, ImportDocument
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?", re.ASCII)
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+_HINT = "Nothing was changed; export again with `jrnl --export json`."
+
+
+def jrnl_id(date: str, time: str, content: str) -> str:
+    """The deterministic reflection id of a jrnl entry."""
+    digest = hashlib.sha256(f"jrnl\x00{date}\x00{time}\x00{content}".encode("utf-8", "surrogatepass")).digest()
+    return "jrnl-" + base64.b32encode(digest).decode("ascii")[:26]
+
+
+def _fail(where: str, field: str, text: str) -> InvalidInputError:
+    return InvalidInputError(f'{where}: "{field}" {text}', _HINT)
+
+
+def _local_to_utc(date: str, time: str, where: str) -> str:
+    dm = _DATE.fullmatch(date)
+    if not dm:
+        raise _fail(where, "date", "is not a date (YYYY-MM-DD).")
+    tm = _TIME.fullmatch(time.strip())
+    if not tm:
+        raise _fail(where, "time", "is not a time (HH:MM).")
+    hour, minute, second = int(tm.group(1)), int(tm.group(2)), int(tm.group(3) or 0)
+    if tm.group(4):
+        if not 1 <= hour <= 12:
+            raise _fail(where, "time", "is not a time (HH:MM).")
+        hour = hour % 12 + (12 if tm.group(4).lower() == "pm" else 0)
+    try:
+        naive = datetime(int(dm.group(1)), int(dm.group(2)), int(dm.group(3)), hour, minute, second)
+    except ValueError:
+        raise _fail(where, "date", f"and \"time\" are not a valid local time ({date} {time}).") from None
+    try:
+        utc = naive.astimezone(timezone.utc)  # naive = local time of this process (TZ)
+    except (OverflowError, OSError, ValueError):
+        raise _fail(where, "date", f"is out of range ({date}).") from None
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _string(entry: dict, key: str, where: str, default: str | None = None) -> str:
+    value = entry.get(key, default)
+    if value is None and default is not None:
+        value = default
+    if not isinstance(value, str):
+        if key not in entry:
+            raise _fail(where, key, "is missing.")
+        raise _fail(where, key, "must be a string.")
+    return value
+
+
+def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
+    """Convert a parsed jrnl export to reflection records (not yet validated or de-duplicated)."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("entries"), list):
+        if isinstance(obj, dict) and obj.get("format") == "mirror-export":
+            raise InvalidInputError("the file is a mirror export, not a jrnl export.",
+                                    "Import it with --format json (or auto).")
+        raise InvalidInputError('the file is not a jrnl JSON export: it has no "entries" list.', _HINT)
+    for i, entry in enumerate(obj["entries"]):
+        where = f"entries[{i}]"
+        if not isinstance(entry, dict):
+            raise InvalidInputError(f"{where} must be an object.", _HINT)
+        date = _string(entry, "date", where)
+        time = _string(entry, "time", where)
+        title = _string(entry, "title", where, "")
+        body = _string(entry, "body", where, "")
+        content = (f"{title}\n{body}" if body.strip() else title).rstrip()
+        for field, value in (("title", title), ("body", body)):
+            bad = _BAD_CHARS.search(value)
+            if bad:
+                what = "a NUL character" if bad.group() == "\x00" else "an invalid character (a lone surrogate)"
+                raise _fail(where, field, f"contains {what}.")
+        raw_tags = entry.get("tags") or []
+        if (not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags)
+                or any(_BAD_CHARS.search(t) for t in raw_tags)):
+            raise _fail(where, "tags", "must be a list of strings (without NUL characters).")
+        starred = entry.get("starred", False)
+        if not isinstance(starred, bool):
+            raise _fail(where, "starred", "must be true or false.")
+        tags: list[str] = []
+        for t in raw_tags:
+            name = t.strip().lstrip("@#").strip()
+            if name and name not in tags:
+                tags.append(name)
+        if starred and "starred" not in tags:
+            tags.append("starred")
+        created = _local_to_utc(date, time, where)
+        yield {
+            "id": jrnl_id(date.strip(), time.strip(), content),
+            "created_at": created,
+            "updated_at": created,
+            "content": content,
+            "response": None,
+            "mode": "REFLECTION",
+            "tags": tags,
+            "local_only": False,
+        }
+
+
+def jrnl_to_reflections(obj: Any) -> list[dict]:
+    """Converted, de-duplicated (by id, tags merged) and validated reflection records."""
+    from mirror_cli.exchange.validate import validate_records
+
+    by_id: dict[str, dict] = {}
+    for rec in iter_jrnl_reflections(obj):
+        seen = by_id.get(rec["id"])
+        if seen is None:
+            by_id[rec["id"]] = rec
+        else:
+            seen["tags"].extend(t for t in rec["tags"] if t not in seen["tags"])
+    return validate_records("reflections", list(by_id.values()))
+
+
+def read_jrnl(raw: bytes) -> ImportDocument:
+    """Parse, convert and validate a jrnl JSON export (all or nothing)."""
+    from mirror_cli.exchange.jsondoc import decode_utf8, parse_json_text
+
+    obj = parse_json_text(decode_utf8(raw))
+    records = {k: [] for k in KINDS}
+    records["reflections"] = jrnl_to_reflections(obj)
+    header = {"format": "jrnl", "counts": {"reflections": len(records["reflections"])}}
+    return ImportDocument(header=header, records=records, source_format="jrnl")
