@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Encryption at rest: the same journal plain and encrypted, side by side, in one run.
+
+    python benchmarks/crypto.py [--n 100000] [--runs 7]
+
+Builds N reflections (benchmarks/_corpus.py), copies the file and runs
+``key enable`` on the copy (real Argon2id parameters), then times, as
+subprocesses, on both files: ``mirror list --limit 20``, ``mirror search WORD``
+and an export of every reflection. The encrypted file is timed twice: with the
+derived key cached in a keyring (a file-backed keyring backend standing in for
+the OS keyring, so no KDF per command), and with MIRROR_PASSPHRASE (one
+Argon2id derivation per command, the cron case). Also: the KDF alone
+(`key unlock` cost), `key enable` on N reflections, and `key change` on N
+versus 10 reflections (it re-wraps only).
+
+`mirror export` did not exist when this was written; "export" is therefore a
+core iteration of every reflection, decrypted and serialised to JSON Lines,
+in a subprocess that opens the database like a command does.
+
+Aims (issue 3): encrypted within 1.5x of plain for list and export, search
+under 1 s, unlock 0.2-1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _corpus import build_db  # noqa: E402
+
+PW = "benchmark passphrase"
+
+EXPORT_SNIPPET = """
+import json, os
+from mirror_cli.settings import resolve
+from mirror_cli.session import open_store
+from mirror_cli import journal
+with open_store(resolve()) as s, open(os.devnull, "w") as out:
+    for r in journal.iter_reflections(s, oldest_first=True):
+        out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\\n")
+"""
+
+KEYRING_MODULE = '''
+"""A file-backed keyring for the benchmark only (stands in for the OS keyring)."""
+import json, os
+from keyring.backend import KeyringBackend
+
+class FileKeyring(KeyringBackend):
+    priority = 1
+    path = os.environ["BENCH_KEYRING_FILE"]
+
+    def _load(self):
+        try:
+            with open(self.path) as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return {}
+
+    def get_password(self, service, username):
+        return self._load().get(service + "/" + username)
+
+    def set_password(self, service, username, password):
+        data = self._load()
+        data[service + "/" + username] = password
+        with open(self.path, "w") as fh:
+            json.dump(data, fh)
+
+    def delete_password(self, service, username):
+        data = self._load()
+        data.pop(service + "/" + username, None)
+        with open(self.path, "w") as fh:
+            json.dump(data, fh)
+'''
+
+
+def median_time(argv: list[str], env: dict[str, str], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--word", default="mountain")
+    ap.add_argument("--workdir", default=str(HERE / ".work"))
+    args = ap.parse_args()
+
+    from mirror_cli import crypto, keyops
+    from mirror_cli.store import Store
+
+    work = Path(args.workdir)
+    work.mkdir(exist_ok=True)
+    plain = work / f"crypto-plain-{args.n}.db"
+    t = time.perf_counter()
+    build_db(plain, args.n)
+    print(f"plain database: {plain.stat().st_size / 1e6:.0f} MB, {args.n} reflections "
+          f"(built in {time.perf_counter() - t:.1f} s)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="mirror-crypto-bench-"))
+    enc = tmp / "encrypted.db"
+    shutil.copyfile(plain, enc)
+    with Store.open(enc) as s:
+        t = time.perf_counter()
+        result = keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False)
+        enable_s = time.perf_counter() - t
+    print(f"key enable on {result.converted['reflections']} reflections: {enable_s:.1f} s "
+          f"(KDF, seal every field, one transaction, VACUUM); encrypted file {enc.stat().st_size / 1e6:.0f} MB")
+
+    (tmp / "bench_keyring.py").write_text(KEYRING_MODULE)
+    base = {**os.environ, "MIRROR_HOME": str(tmp / "home"), "NO_COLOR": "1"}
+    for var in ("MIRROR_PASSPHRASE", "MIRROR_PASSPHRASE_FILE", "MIRROR_DB"):
+        base.pop(var, None)
+    env_plain = {**base, "MIRROR_DB": str(plain), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env_keyring = {**base, "MIRROR_DB": str(enc), "PYTHON_KEYRING_BACKEND": "bench_keyring.FileKeyring",
+                   "BENCH_KEYRING_FILE": str(tmp / "keyring.json"),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), os.environ.get("PYTHONPATH")]))}
+    env_pass = {**base, "MIRROR_DB": str(enc), "MIRROR_PASSPHRASE": PW,
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+    py = sys.executable
+    mirror = [py, "-m", "mirror_cli"]
+    script = Path(py).with_name("mirror")
+    if script.exists():
+        mirror = [str(script)]
+    t = time.perf_counter()
+    subprocess.run(mirror + ["key", "unlock"], env={**env_keyring, "MIRROR_PASSPHRASE": PW}, check=True,
+                   stdout=subprocess.DEVNULL)
+    unlock_cli = time.perf_counter() - t
+
+    params = crypto.new_kdf_params()
+    kdf = []
+    for _ in range(5):
+        t = time.perf_counter()
+        crypto.derive_kek(PW, params)
+        kdf.append(time.perf_counter() - t)
+
+    cases = [
+        ("list --limit 20", mirror + ["list", "--limit", "20"], 1.5),
+        (f"search {args.word}", mirror + ["search", args.word], None),
+        ("export (core, all reflections)", [py, "-c", EXPORT_SNIPPET], 1.5),
+    ]
+    for _, argv, _ in cases:  # warm caches
+        for env in (env_plain, env_keyring):
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    print(f"\nmedians of {args.runs} runs; ratio = encrypted / plain")
+    print(f"{'command':32} {'plain':>9} {'enc+keyring':>12} {'ratio':>6} {'enc+passphrase':>15} {'ratio':>6}  aim")
+    for label, argv, aim in cases:
+        p = median_time(argv, env_plain, args.runs)
+        k = median_time(argv, env_keyring, args.runs)
+        w = median_time(argv, env_pass, args.runs)
+        aim_text = f"<= {aim}x (keyring)" if aim else "< 1 s"
+        print(f"{label:32} {p * 1000:7.0f}ms {k * 1000:10.0f}ms {k / p:5.2f}x {w * 1000:13.0f}ms {w / p:5.2f}x  {aim_text}")
+
+    print(f"\nArgon2id {params.memory_cost // 1024} MiB, t={params.iterations}, p={params.lanes}: "
+          f"median {statistics.median(kdf) * 1000:.0f} ms (min {min(kdf) * 1000:.0f}, max {max(kdf) * 1000:.0f});"
+          f" `mirror key unlock` end to end {unlock_cli * 1000:.0f} ms  (aim 0.2-1 s)")
+
+    small = tmp / "small.db"
+    build_db(small, 10)
+    timings = {}
+    for label, path in (("10", small), (str(args.n), enc)):
+        with Store.open(path) as s:
+            if not s.encrypted:
+                keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False)
+            t = time.perf_counter()
+            keyops.change(s, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": PW}, interactive=False)
+            timings[label] = time.perf_counter() - t
+    print("key change (2 KDFs + re-wrap): " + ", ".join(f"{k} reflections {v * 1000:.0f} ms" for k, v in timings.items()))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
