@@ -21,7 +21,11 @@ table                  record id                                    fields
 ``pattern_occurrences`` ``f"{pattern_id}:{reflection_id}"``         ``evidence``
                        (:func:`occurrence_record_id`)
 ``tensions``           the tension id                               ``data`` (the JSON text)
+``analysis_state``     the reflection id                            ``findings`` (JSON text)
+``pattern_stats``      the pattern id                               ``timeline`` (JSON text)
 =====================  ===========================================  ==========================
+
+(The last two are the pattern engine's caches, migration 0005.)
 
 A NULL stays NULL (``response``, ``evidence``): only present values are sealed.
 Everything else (ids, times, mode, local_only, visibility, rev, confidence

@@ -239,7 +239,10 @@ def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
     """Re-store every user-content field: open with *source*, seal with *target*. Inside a write."""
     conn = store.conn
     counts: dict[str, int] = {}
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, (id_expr, columns) in SEALED_COLUMNS.items():
+        if table not in present:
+            continue
         cols = ", ".join(columns)
         rows = conn.execute(f"SELECT rowid, {id_expr}, {cols} FROM {table}").fetchall()  # noqa: S608
         updates = []

@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from mirror_cli import audit, crypto, keyops
+from mirror_cli.fields import SEALED_COLUMNS
 from mirror_cli.store import Store
 
 PW = "lighthouse keeper 42"
@@ -191,3 +192,27 @@ def test_cron_style_subprocess_with_passphrase_file(run_mirror, ids, tmp_path):
     assert r.returncode == 0 and len(json.loads(r.stdout)) == 3
     r = run_mirror("list", env={"MIRROR_PASSPHRASE": "nope"})
     assert r.returncode == 4 and "Traceback" not in r.stderr
+
+
+def test_enable_and_disable_convert_the_pattern_analysis(cli, db):
+    for text in ("I felt anxious and worried about the deadline at work, so tired",
+                 "Calm walk, grateful for my family and the quiet morning",
+                 "Worried again, anxious about money and control"):
+        assert cli("reflect", text).exit_code == 0
+    assert cli("patterns", "analyze").exit_code == 0
+    before = json.loads(cli("patterns", "--json").stdout)
+    assert before
+    with Store.open(db) as s:
+        result = keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+        assert result.converted["patterns"] >= len(before) and result.converted["analysis_state"] == 3
+        for table, (_, columns) in SEALED_COLUMNS.items():
+            for column in columns:
+                kinds = {r[0] for r in s.conn.execute(f"SELECT typeof({column}) FROM {table}")}
+                assert kinds <= {"blob", "null"}, (table, column, kinds)
+    for needle in ("anxious", "worried", "deadline", "grateful"):
+        assert needle.encode() not in raw_bytes(db), needle
+    after = json.loads(cli("patterns", "--json", env=ENV).stdout)
+    assert sorted(p["name"] for p in after) == sorted(p["name"] for p in before)
+    assert cli("key", "disable", env=ENV).exit_code == 0
+    assert sorted(p["name"] for p in json.loads(cli("patterns", "--json").stdout)) == sorted(p["name"] for p in before)
+    assert cli("audit", "verify").exit_code == 0

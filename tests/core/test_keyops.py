@@ -195,7 +195,7 @@ def test_patterns_occurrences_and_tensions_are_sealed_with_their_record_ids(stor
     c.execute("INSERT INTO tensions (id, reflection_id, detected_at, data, rev) VALUES ('T1', ?, 'x', ?, 1)",
               (rid, json.dumps({"name": "Control vs Surrender"})))
     result = enable(store)
-    assert result.converted == {"reflections": 3, "patterns": 1, "pattern_occurrences": 1, "tensions": 1}
+    assert {"reflections": 3, "patterns": 1, "pattern_occurrences": 1, "tensions": 1}.items() <= result.converted.items()
     cipher = crypto.FieldCipher(store.data_key)
     name = c.execute("SELECT name FROM patterns").fetchone()[0]
     evidence = c.execute("SELECT evidence FROM pattern_occurrences").fetchone()[0]
