@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,20 @@ from mirror_cli import audit, journal, migrations, schema
 from mirror_cli.errors import OperationError, UsageError
 from mirror_cli.store import Store
 
-BROKEN = Path(__file__).resolve().parent.parent / "data" / "migrations_broken"
 LATEST = migrations.discover()[-1].version
+
+
+def _broken_folder() -> Path:
+    """A test-only migrations folder: every shipped migration, then a broken one as the next version."""
+    folder = Path(tempfile.mkdtemp(prefix="mirror-broken-migrations-"))
+    for m in migrations.discover():
+        shutil.copy(m.path, folder / m.path.name)
+    template = Path(__file__).resolve().parent.parent / "data" / "broken_on_purpose.sql"
+    shutil.copy(template, folder / f"{LATEST + 1:04d}_broken_on_purpose.sql")
+    return folder
+
+
+BROKEN = _broken_folder()
 
 
 def dump(path) -> tuple[list, list[str], int]:
