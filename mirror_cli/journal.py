@@ -308,18 +308,45 @@ def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
 
 
 def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Reflection]:
-    """Encrypted databases keep no plaintext index: decrypt each row and rank by term frequency."""
-    patterns = [re.compile(r"\b" + r"\W+".join(re.escape(w) for w in words), re.IGNORECASE) for words in terms]
-    scored: list[tuple[float, str, Reflection]] = []
-    for r in iter_reflections(store):
-        haystack = "\n".join([r.content, r.response or "", " ".join(r.tags)])
+    """Encrypted databases keep no plaintext index: decrypt each row and rank by term frequency.
+
+    Each row's text is decrypted and lower-cased once; a cheap substring test
+    rejects most rows before any regular expression runs, and whole
+    Reflection objects are built only for the best hits.
+    """
+    import heapq
+
+    f = store.fields
+    needles = [" ".join(words) for words in terms]
+    patterns = [re.compile(r"\b" + r"\W+".join(re.escape(w) for w in words)) for words in terms]
+    best: list[tuple[float, str, str]] = []  # min-heap of (score, created_at, id)
+    rows = store.conn.execute("SELECT id, created_at, content, response, tags FROM reflections")
+    for rid, created_at, content, response, tags in rows:
+        text = f.open("reflections", rid, "content", content)
+        if response is not None:
+            text += "\n" + f.open("reflections", rid, "response", response)
+        text += "\n" + " ".join(f.open_tags("reflections", rid, tags))
+        low = text.lower()
+        if not all(words[0] in low for words in terms):
+            continue
         score = 0.0
-        for pat in patterns:
-            hits = len(pat.findall(haystack))
-            if not hits:
+        for needle, pat in zip(needles, patterns):
+            # A word must start a word (so "walk" finds "walking" but not "sidewalk");
+            # the substring count is a cheap stand-in for the term frequency.
+            if not pat.search(low):
                 break
-            score += hits / (1.0 + len(haystack) / 2000.0)
+            score += max(low.count(needle), 1) / (1.0 + len(text) / 2000.0)
         else:
-            scored.append((score, r.created_at, r))
-    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    return [r for _, _, r in scored[:limit]]
+            item = (score, created_at, rid)
+            if len(best) < limit:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    ranked = sorted(best, reverse=True)
+    if not ranked:
+        return []
+    by_id = {}
+    for rid in (r for _, _, r in ranked):
+        row = store.conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+        by_id[rid] = _decode(store, row)
+    return [by_id[rid] for _, _, rid in ranked]
