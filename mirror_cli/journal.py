@@ -150,10 +150,8 @@ def list_reflections(store: Store, *, limit: int | None = None, since: datetime 
                                  oldest_first=oldest_first))
 
 
-def iter_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
-                     until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
-                     oldest_first: bool = False, include_local_only: bool = True) -> Iterator[Reflection]:
-    """Reflections newest first (by created_at), filtered; streams rows."""
+def time_window(since: datetime | None, until: datetime | None) -> tuple[list[str], list[str]]:
+    """SQL conditions (and their parameters) for created_at in [since, until)."""
     where, params = [], []
     if since is not None:
         where.append("created_at >= ?")
@@ -161,6 +159,20 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
     if until is not None:
         where.append("created_at < ?")
         params.append(iso(until))
+    return where, params
+
+
+def count_reflections(store: Store, since: datetime | None = None, until: datetime | None = None) -> int:
+    where, params = time_window(since, until)
+    sql = "SELECT count(*) FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
+    return int(store.conn.execute(sql, params).fetchone()[0])
+
+
+def iter_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
+                     until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
+                     oldest_first: bool = False, include_local_only: bool = True) -> Iterator[Reflection]:
+    """Reflections newest first (by created_at), filtered; streams rows."""
+    where, params = time_window(since, until)
     if mode:
         where.append("mode = ?")
         params.append(mode)

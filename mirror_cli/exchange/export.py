@@ -66,15 +66,7 @@ def counts(store: Store, kinds: Sequence[str], since: datetime | None = None,
     out: dict[str, int] = {}
     for kind in kinds:
         if kind == "reflections":
-            where, params = [], []
-            if since is not None:
-                where.append("created_at >= ?")
-                params.append(iso(since))
-            if until is not None:
-                where.append("created_at < ?")
-                params.append(iso(until))
-            sql = "SELECT count(*) FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
-            out[kind] = int(store.conn.execute(sql, params).fetchone()[0])
+            out[kind] = journal.count_reflections(store, since, until)
         else:
             out[kind] = store.count(kind)
     return out
