@@ -71,6 +71,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "key": ("mirror_cli.cli.key", "app", "group"),
     "patterns": ("mirror_cli.cli.patterns", "patterns_app", "group"),
     "tensions": ("mirror_cli.cli.patterns", "tensions_app", "group"),
+    "export": ("mirror_cli.cli.exchange", "export_cmd", "command"),
+    "import": ("mirror_cli.cli.exchange", "import_cmd", "command"),
 }
 
 

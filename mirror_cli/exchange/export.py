@@ -4,15 +4,25 @@ Every iterator here streams rows (memory stays flat as the journal grows) and
 decrypts through ``store.fields``, so an encrypted database exports plaintext
 with its key. Reflections come oldest first, patterns by confidence, tensions
 by time, audit events by sequence.
+
+:func:`write_stream` and :func:`write_folder` take an optional *progress*
+callback (records written so far) and report the records written per kind;
+:func:`write_encrypted` seals whatever a writer produces into the streaming
+container of :mod:`mirror_cli.crypto` through a pipe (no plaintext on disk),
+and :func:`container_keys` picks the key material for ``--encrypt``.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from mirror_cli import __version__, audit, journal
 from mirror_cli.exchange.kinds import KINDS
@@ -91,16 +101,43 @@ def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
     return {k: makers[k]() for k in KINDS if k in kinds}
 
 
+class _Tally:
+    """Counts the records drawn from each section and reports the running total."""
+
+    def __init__(self, progress: Callable[[int], None] | None, every: int = 1000) -> None:
+        self.counts: dict[str, int] = {}
+        self.done = 0
+        self.progress = progress
+        self.every = every
+
+    def wrap(self, secs: Mapping[str, Iterable[dict]]) -> dict[str, Iterator[dict]]:
+        return {kind: self._count(kind, it) for kind, it in secs.items()}
+
+    def _count(self, kind: str, records: Iterable[dict]) -> Iterator[dict]:
+        self.counts[kind] = 0
+        for rec in records:
+            yield rec
+            self.counts[kind] += 1
+            self.done += 1
+            if self.progress is not None and self.done % self.every == 0:
+                self.progress(self.done)
+        if self.progress is not None:
+            self.progress(self.done)
+
+
 def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequence[str] = KINDS,
-                 since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
+                 since: datetime | None = None, until: datetime | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write one export document to a text stream (json, jsonl, markdown, or csv = reflections.csv).
 
     Runs inside one read transaction, so the document is a consistent snapshot
-    even while other processes write.
+    even while other processes write. Returns the records written per kind;
+    *progress* gets the running total of records.
     """
     with store.read():
         head = header(store, kinds, since, until)
-        secs = sections(store, kinds, since, until)
+        tally = _Tally(progress)
+        secs = tally.wrap(sections(store, kinds, since, until))
         if fmt == "json":
             from mirror_cli.exchange.jsondoc import write_json
 
@@ -122,11 +159,27 @@ def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequenc
 
 
 def write_folder(store: Store, folder: Path, *, fmt: str, kinds: Sequence[str] = KINDS,
-                 since: datetime | None = None, until: datetime | None = None) -> list[Path]:
-    """Markdown or CSV into a folder (created 0700 if missing), each file written atomically."""
+                 since: datetime | None = None, until: datetime | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 counts_out: dict[str, int] | None = None) -> list[Path]:
+    """Markdown or CSV into a folder (created 0700 if missing), each file written atomically.
+
+    Returns the files written; *counts_out*, when given, receives the records
+    written per kind.
+    """
+    tally = _Tally(progress)
+    try:
+        return _write_folder(store, folder, fmt, kinds, since, until, tally)
+    finally:
+        if counts_out is not None:
+            counts_out.update(tally.counts)
+
+
+def _write_folder(store: Store, folder: Path, fmt: str, kinds: Sequence[str], since: datetime | None,
+                  until: datetime | None, tally: _Tally) -> list[Path]:
     with store.read():
         head = header(store, kinds, since, until)
-        secs = sections(store, kinds, since, until)
+        secs = tally.wrap(sections(store, kinds, since, until))
         if fmt == "markdown":
             from mirror_cli.exchange.markdown import write_markdown_folder
 
@@ -136,3 +189,97 @@ def write_folder(store: Store, folder: Path, *, fmt: str, kinds: Sequence[str] =
 
             return write_csv_folder(folder, head, secs)
     raise ValueError(f"format {fmt!r} does not write folders")
+
+
+# --------------------------------------------------------------------------- --encrypt
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ContainerKeys:
+    """What ``--encrypt`` seals an export with: a data key and how the passphrase opens it."""
+
+    dek: bytes
+    kdf_params: Any  # crypto.KdfParams
+    wrapped_key: str
+    db_id: str
+    from_database: bool  # the database's own key (else a fresh one wrapped by a new passphrase)
+
+    def __repr__(self) -> str:
+        return f"ContainerKeys(db_id={self.db_id!r}, from_database={self.from_database})"
+
+
+def container_keys(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: Any = None,
+                   kdf_params: Any = None) -> ContainerKeys:
+    """Key material for ``export --encrypt``.
+
+    An encrypted database uses its data key and its key record (KDF parameters
+    and wrapped key), so the passphrase that opens the database opens the
+    export. A plain database takes a passphrase from MIRROR_NEW_PASSPHRASE[_FILE],
+    MIRROR_PASSPHRASE[_FILE] or a prompt asked twice, and wraps a fresh data key with it.
+    """
+    from mirror_cli import crypto, keys
+
+    if store.encrypted:
+        meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto") or "null"))
+        if store.data_key is None:
+            from mirror_cli.errors import LockedError
+
+            raise LockedError("this database is encrypted and no key is loaded.",
+                              "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+        return ContainerKeys(store.data_key, meta.kdf, meta.wrapped_key, store.db_id, True)
+    found = keys.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
+    record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
+    meta = crypto.CryptoMeta.from_dict(record.meta)
+    return ContainerKeys(record.dek, meta.kdf, meta.wrapped_key, store.db_id, False)
+
+
+def write_encrypted(produce: Callable[[TextIO], T], dst: BinaryIO, keys: ContainerKeys,
+                    progress: Callable[[int], None] | None = None) -> tuple[T, int]:
+    """Run ``produce(text_stream)`` and seal everything it writes into *dst*; returns (its result, bytes written).
+
+    The writer runs in this thread and writes UTF-8 into a pipe; a second
+    thread reads the other end and encrypts it chunk by chunk into *dst*, so
+    memory stays at about two chunks and no plaintext reaches the disk. If
+    the writer fails, the error is raised after the container is closed
+    (callers write *dst* through ``atomic_write``, which then discards it).
+    """
+    from mirror_cli import crypto
+
+    rfd, wfd = os.pipe()
+    reader = os.fdopen(rfd, "rb", buffering=0)
+    sink = os.fdopen(wfd, "wb", buffering=1 << 16)
+    text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=False)
+    outcome: dict[str, Any] = {}
+
+    def encrypt() -> None:
+        try:
+            outcome["result"] = crypto.encrypt_stream(
+                reader, dst, dek=keys.dek, kdf_params=keys.kdf_params, wrapped_key=keys.wrapped_key,
+                db_id=keys.db_id, purpose="export", progress=progress)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            outcome["error"] = exc
+        finally:
+            reader.close()  # a writer still writing now gets EPIPE instead of blocking
+
+    thread = threading.Thread(target=encrypt, name="mirror-export-encrypt", daemon=True)
+    thread.start()
+    produced: Any = None
+    failure: BaseException | None = None
+    try:
+        produced = produce(text)
+        text.flush()
+    except BaseException as exc:  # noqa: BLE001 - decided below
+        failure = exc
+    finally:
+        try:
+            text.close()
+        except OSError:
+            pass
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    if failure is not None:
+        raise failure
+    return produced, outcome["result"].container_bytes

@@ -1,0 +1,232 @@
+"""`mirror export` and `mirror import`: your data, out and in (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mirror_cli.cli.options import DryRunOpt, JsonOpt, OnlyOpt, SinceOpt, UntilOpt, YesOpt, state
+
+EXPORT_FORMATS = ("json", "jsonl", "markdown", "csv")
+IMPORT_FORMATS = ("auto", "json", "jsonl", "jrnl")
+PROGRESS_DELAY = 0.5  # seconds before a progress bar appears
+
+
+class _LazyProgress:
+    """A progress callback that shows a bar (stderr, terminal only) once the work takes a moment."""
+
+    def __init__(self, out, description: str, total: int | None) -> None:
+        self.out, self.description, self.total = out, description, total
+        self.started = time.monotonic()
+        self.bar = None
+
+    def __call__(self, done: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.started < PROGRESS_DELAY:
+                return
+            self.bar = self.out.progress(self.description, self.total).__enter__()
+        self.bar(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _folder_target(path: Path, fmt: str, encrypt: bool) -> bool:
+    """Whether ``-o PATH`` means a folder: markdown/csv and PATH is a folder, ends with a
+    separator, or has no file extension and does not exist yet."""
+    if fmt not in ("markdown", "csv") or encrypt:
+        return False
+    if path.is_dir():
+        return True
+    raw = str(path)
+    if raw.endswith(("/", "\\")):
+        return True
+    return not path.exists() and not path.suffix
+
+
+def export_cmd(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown or csv.")] = "json",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File, or folder for markdown/csv (default: stdout).", show_default=False)] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    only: OnlyOpt = None,
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal the export with a passphrase (mirror's encrypted container).")] = False,
+) -> None:
+    """Export reflections, patterns, tensions and audit events (default: JSON on stdout)."""
+    from mirror_cli.cli.output import is_tty, stdin_is_tty
+    from mirror_cli.errors import UsageError
+    from mirror_cli.exchange import export
+    from mirror_cli.exchange.kinds import parse_kinds
+    from mirror_cli.timeparse import parse_when
+
+    st = state(ctx)
+    fmt = fmt.strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}.", "Use one of json, jsonl, markdown, csv.")
+    kinds = parse_kinds(only)
+    if not kinds:
+        raise UsageError("--only names no kind.", "Use a comma list of reflections, patterns, tensions, audit.")
+    lo = parse_when(since, option="--since").at if since else None
+    hi = parse_when(until, option="--until").day_end if until else None
+    folder = output is not None and _folder_target(output, fmt, encrypt)
+    if output is not None and not folder and output.is_dir():
+        raise UsageError(f"{output} is a folder; {fmt} export writes one file.",
+                         "Give a file name, e.g. -o journal.json (markdown and csv write folders without --encrypt).")
+    if encrypt and output is None and is_tty(sys.stdout):
+        raise UsageError("refusing to write an encrypted (binary) export to the terminal.",
+                         "Redirect it (> journal.mirrorenc) or give -o FILE.")
+
+    with st.open_store() as store:
+        keys = None
+        if encrypt:
+            keys = export.container_keys(store, st.settings.env, interactive=stdin_is_tty())
+        with store.read():
+            total = sum(export.counts(store, kinds, lo, hi).values())
+        progress = _LazyProgress(st.out, f"exporting {fmt}", total) if output is not None else None
+        counts: dict[str, int] = {}
+        written_bytes = None
+        try:
+            if folder:
+                paths = export.write_folder(store, output, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                                            progress=progress, counts_out=counts)
+                destination = "folder"
+            else:
+                def produce(text):
+                    return export.write_stream(store, text, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                                               progress=progress)
+
+                if output is not None:
+                    from mirror_cli.fsutil import atomic_write
+
+                    with atomic_write(output, "wb" if encrypt else "w") as fh:
+                        if encrypt:
+                            counts, written_bytes = export.write_encrypted(produce, fh, keys)
+                        else:
+                            counts = produce(fh)
+                    paths = [output]
+                    destination = "file"
+                else:
+                    if encrypt:
+                        counts, written_bytes = export.write_encrypted(produce, sys.stdout.buffer, keys)
+                        sys.stdout.buffer.flush()
+                    else:
+                        counts = produce(sys.stdout)
+                        sys.stdout.flush()
+                    paths = []
+                    destination = "stdout"
+        finally:
+            if progress is not None:
+                progress.close()
+        event = {"format": fmt, "kinds": list(kinds), "counts": counts, "encrypted": encrypt,
+                 "destination": destination}
+        if lo is not None or hi is not None:
+            event["filtered"] = True
+        with store.write():
+            store.append_event("export.completed", event)
+    if output is not None:
+        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
+        where = str(output.resolve()) if folder else str(paths[0].resolve())
+        st.out.note(f"Exported {summary or 'nothing'} to {where}" + (" (encrypted)." if encrypt else "."))
+
+
+def import_cmd(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A mirror export (json, jsonl, or --encrypt), a jrnl JSON export, or - for stdin.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="auto, json, jsonl or jrnl.")] = "auto",
+    mode: Annotated[str, typer.Option("--mode", help="merge (idempotent; newer updated_at wins) or replace (delete first).")] = "merge",
+    only: OnlyOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a file: all or nothing (a bad file changes nothing, exit 5)."""
+    from mirror_cli import keys as keymod
+    from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.errors import UsageError
+    from mirror_cli.exchange import importer
+    from mirror_cli.exchange.kinds import parse_kinds
+
+    st = state(ctx)
+    fmt = fmt.strip().lower()
+    if fmt not in IMPORT_FORMATS:
+        raise UsageError(f"unknown import format {fmt!r}.", "Use one of auto, json, jsonl, jrnl.")
+    mode = mode.strip().lower()
+    if mode not in importer.MODES:
+        raise UsageError(f"unknown import mode {mode!r}.", "Use merge or replace.")
+    kinds = parse_kinds(only)
+    data_kinds = tuple(k for k in kinds if k in importer.DATA_KINDS)
+    if not data_kinds:
+        raise UsageError("--only names no kind that can be imported.",
+                         "Audit events are never imported; use reflections, patterns or tensions.")
+    from_stdin = path == "-"
+    if not from_stdin:
+        p = Path(path)
+        if not p.exists():
+            raise UsageError(f"no file {path}.", "Check the path, or give - to read stdin.")
+        if p.is_dir():
+            raise UsageError(f"{path} is a folder, not an export file.")
+    # Asking on a terminal only works when the file does not come through stdin.
+    interactive = stdin_is_tty() and not from_stdin
+
+    with st.open_store() as store:
+        def passphrase() -> str:
+            return keymod.current_passphrase(st.settings.env, interactive).value
+
+        if from_stdin:
+            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.data_key,
+                                                    passphrase=passphrase)
+        else:
+            try:
+                fh = open(path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise UsageError(f"cannot read {path}: {exc.strerror}.") from None
+            with fh:
+                doc, encrypted = importer.read_document(fh, fmt, dek=store.data_key, passphrase=passphrase)
+        if mode == "replace" and not dry_run and not yes:
+            if not interactive:
+                raise UsageError("refusing to replace the journal without confirmation.",
+                                 "Add --yes to replace from a script (or try --dry-run first).")
+            question = (f"Replace every {', '.join(k for k in data_kinds)} in {store.path} with the "
+                        f"{sum(len(doc.records[k]) for k in data_kinds)} records of {path}?")
+            if not confirm(question):
+                st.out.note("Nothing imported.")
+                raise typer.Exit(0)
+        n = len(doc.records["reflections"]) if "reflections" in data_kinds else 0
+        progress = _LazyProgress(st.out, "importing", n) if n else None
+        try:
+            result = importer.apply_import(store, doc, mode=mode, kinds=data_kinds, dry_run=dry_run,
+                                           progress=progress, source="stdin" if from_stdin else "file")
+        finally:
+            if progress is not None:
+                progress.close()
+        result.encrypted_source = encrypted
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    shown = importer.DATA_KINDS
+
+    def line(label: str, values: dict) -> str:
+        return f"{label}: " + ", ".join(f"{values.get(k, 0)} {k}" for k in shown)
+
+    prefix = "Would import (dry run) — " if dry_run else ""
+    st.out.result(prefix + line("added", result.added))
+    st.out.result(line("updated", result.updated))
+    st.out.result(line("skipped", result.skipped))
+    if mode == "replace":
+        st.out.result(line("deleted first", result.deleted))
+    if result.skipped.get("audit_events"):
+        st.out.note(f"{result.skipped['audit_events']} audit events in the file were not copied "
+                    "(this import is recorded as one event of its own).")
+    if result.dropped_occurrences:
+        st.out.note(f"{result.dropped_occurrences} pattern occurrences name reflections that are not in "
+                    "this journal and were left out.")
+    if (result.added["patterns"] or result.updated["patterns"] or result.added["tensions"]
+            or result.updated["tensions"]) and not dry_run:
+        st.out.note("Run `mirror patterns analyze` to bring patterns and tensions up to date.")

@@ -1,0 +1,452 @@
+"""Import: plan and apply a validated document, all or nothing (CONTRACT.md, "Your data, out and in").
+
+Reading (:func:`read_document`) turns bytes or a binary stream -- plain, or
+a ``mirror export --encrypt`` container -- into a validated
+:class:`~mirror_cli.exchange.kinds.ImportDocument`; every record is checked
+before anything is written (phase-1 ``validate``). :func:`apply_import` then
+plans what each record does and, unless it is a dry run, writes everything
+in ONE ``store.write()`` transaction together with ONE audit event
+(``data.imported``, counts only) that vouches for the stored digest of every
+reflection it added, updated or (``replace``) removed. Nothing is written
+when anything fails.
+
+Rules
+-----
+
+``merge`` (the default) is idempotent:
+
+* reflections: an id not in the database is added; an id that is, is
+  replaced when the file's ``updated_at`` is newer, else skipped;
+* patterns: matched by id; replaced when the file's ``last_seen`` is newer,
+  else skipped. A pattern whose type and name the database already holds
+  under another id is skipped (the analysis keys patterns by type and name);
+* tensions: matched by id; replaced when ``detected_at`` is newer, else skipped.
+
+``replace`` first removes every stored record of the kinds being imported
+(all three by default; ``--only`` narrows it) -- reflections leave
+tombstones, as ``mirror delete`` does -- then adds every record of the file.
+
+Either way: imported ids are kept; audit events in a file are never copied
+into the local chain (they are counted as skipped); a pattern occurrence
+whose reflection is not in the database after the import is dropped (an
+export made with ``--since``), and so is a tension tied to such a reflection
+(counted as skipped). When patterns or tensions are written, the pattern
+engine's caches (``analysis_state``, ``pattern_stats``, meta ``analysis``)
+are reset so the next ``mirror patterns analyze`` starts from scratch;
+imported patterns get provisional stats (their occurrences) so that
+``patterns list`` shows them until then.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from mirror_cli import audit, journal
+from mirror_cli.errors import InvalidInputError, UsageError
+from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.validate import normalize_time
+from mirror_cli.fields import occurrence_record_id
+from mirror_cli.ids import now_iso
+from mirror_cli.store import Store
+
+MODES = ("merge", "replace")
+DATA_KINDS = ("reflections", "patterns", "tensions")
+_SCALE = 10_000
+_ENGINE_META = "analysis"
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, for a dry run, would do), per kind."""
+
+    dry_run: bool
+    mode: str
+    source_format: str
+    added: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
+    updated: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
+    skipped: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
+    deleted: dict[str, int] = field(default_factory=lambda: {k: 0 for k in DATA_KINDS})
+    dropped_occurrences: int = 0
+    encrypted_source: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "mode": self.mode, "format": self.source_format,
+                "added": dict(self.added), "updated": dict(self.updated), "skipped": dict(self.skipped),
+                "deleted": dict(self.deleted), "dropped_occurrences": self.dropped_occurrences,
+                "encrypted": self.encrypted_source}
+
+    @property
+    def changed(self) -> int:
+        return sum(self.added.values()) + sum(self.updated.values()) + sum(self.deleted.values())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that replays already-read bytes before the rest of *fh*."""
+
+    def __init__(self, prefix: bytes, fh: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buf), len(self._prefix))
+            buf[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._fh.read(len(buf))
+        n = len(data or b"")
+        buf[:n] = data or b""
+        return n
+
+
+class _Recorder:
+    """Reads from *fh* and remembers what it read (to replay a container header)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.seen = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n) or b""
+        self.seen += data
+        return data
+
+
+def _read_head(fh: IO[bytes], n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        chunk = fh.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | None = None,
+                  passphrase: Callable[[], str] | None = None) -> tuple[ImportDocument, bool]:
+    """Load and validate an import from bytes or a binary stream; returns (document, was_encrypted).
+
+    A ``mirror export --encrypt`` container is opened with *dek* when it is
+    the right key (the same database), else with the passphrase from the
+    *passphrase* callable (asked only then). The plaintext never touches the
+    disk: a thread decrypts into a pipe that the format reader consumes, and
+    a damaged container (exit 3) wins over whatever the reader made of the
+    verified prefix it saw.
+    """
+    from mirror_cli import crypto
+    from mirror_cli.exchange.detect import load_document
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    head = _read_head(source, 8)
+    stream = io.BufferedReader(_Prefixed(head, source), 1 << 20)
+    if not crypto.is_container(head):
+        return load_document(stream, fmt), False
+
+    recorder = _Recorder(stream)
+    header = crypto.read_container_header(recorder)  # type: ignore[arg-type]
+    if header.purpose != "export":
+        raise InvalidInputError("this encrypted file holds a mirror backup, not an export.",
+                                "Restore it with `mirror backup restore FILE`; nothing was changed.")
+    key = crypto.container_key(header, dek=dek, passphrase=passphrase)
+    replay = io.BufferedReader(_Prefixed(bytes(recorder.seen), stream), 1 << 20)
+    rfd, wfd = os.pipe()
+    reader = os.fdopen(rfd, "rb", buffering=1 << 20)
+    writer = os.fdopen(wfd, "wb", buffering=1 << 20)
+    failure: list[BaseException] = []
+
+    def decrypt() -> None:
+        try:
+            crypto.decrypt_stream(replay, writer, dek=key, expected_purpose="export")
+        except BrokenPipeError:
+            pass  # the reader stopped early; its own error explains why
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            failure.append(exc)
+        finally:
+            try:
+                writer.close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=decrypt, name="mirror-import-decrypt", daemon=True)
+    thread.start()
+    doc: ImportDocument | None = None
+    read_error: BaseException | None = None
+    try:
+        doc = load_document(reader, fmt)
+    except BaseException as exc:  # noqa: BLE001 - decided below, after the decryption's outcome
+        read_error = exc
+    finally:
+        reader.close()
+        thread.join()
+    if failure:
+        raise failure[0]
+    if read_error is not None:
+        raise read_error
+    assert doc is not None
+    return doc, True
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass
+class _Plan:
+    result: ImportResult
+    reflections: list[tuple[dict, bool]] = field(default_factory=list)  # (record, is_update)
+    patterns: list[tuple[dict, list[dict]]] = field(default_factory=list)  # (record, kept occurrences)
+    tensions: list[dict] = field(default_factory=list)
+    removed_reflections: list[str] = field(default_factory=list)  # replace: ids removed and not re-added
+
+
+def _newer(file_value: str | None, local_value: str | None) -> bool:
+    if file_value is None:
+        return False
+    if local_value is None:
+        return True
+    return file_value > (normalize_time(local_value) or local_value)
+
+
+def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:
+    conn = store.conn
+    f = store.fields
+    result = ImportResult(dry_run=dry_run, mode=mode, source_format=doc.source_format)
+    plan = _Plan(result)
+    result.skipped["audit_events"] = len(doc.records.get("audit_events", ()))
+    replace = mode == "replace"
+
+    local_refl: dict[str, str] = {}
+    if "reflections" in kinds or not replace:
+        local_refl = dict(conn.execute("SELECT id, updated_at FROM reflections"))
+    # Reflections: decide per record.
+    file_refl = doc.records["reflections"] if "reflections" in kinds else []
+    if replace and "reflections" in kinds:
+        result.deleted["reflections"] = len(local_refl)
+        incoming = {r["id"] for r in file_refl}
+        plan.removed_reflections = [rid for rid in local_refl if rid not in incoming]
+        plan.reflections = [(r, False) for r in file_refl]
+        result.added["reflections"] = len(file_refl)
+        present = set(incoming)
+    else:
+        for r in file_refl:
+            local = local_refl.get(r["id"])
+            if local is None:
+                plan.reflections.append((r, False))
+                result.added["reflections"] += 1
+            elif _newer(r["updated_at"], local):
+                plan.reflections.append((r, True))
+                result.updated["reflections"] += 1
+            else:
+                result.skipped["reflections"] += 1
+        present = set(local_refl) | {r["id"] for r, _ in plan.reflections}
+
+    # Patterns.
+    if "patterns" in kinds:
+        local_pat: dict[str, tuple[str, str | None]] = {}
+        by_key: dict[tuple[str, str], str] = {}
+        rows = conn.execute("SELECT id, pattern_type, name, last_seen FROM patterns").fetchall()
+        if replace:
+            result.deleted["patterns"] = len(rows)
+        else:
+            for pid, ptype, name, last_seen in rows:
+                local_pat[pid] = (ptype, last_seen)
+                by_key[(ptype, f.open("patterns", pid, "name", name))] = pid
+        for p in doc.records["patterns"]:
+            key = (p["pattern_type"], p["name"])
+            owner = by_key.get(key)
+            if p["id"] in local_pat:
+                if owner not in (None, p["id"]) or not _newer(p["last_seen"], local_pat[p["id"]][1]):
+                    result.skipped["patterns"] += 1
+                    continue
+                result.updated["patterns"] += 1
+            elif owner is not None:
+                result.skipped["patterns"] += 1  # same type and name under another id (or twice in the file)
+                continue
+            else:
+                result.added["patterns"] += 1
+            by_key[key] = p["id"]
+            kept = [o for o in p["occurrences"] if o["reflection_id"] in present]
+            result.dropped_occurrences += len(p["occurrences"]) - len(kept)
+            plan.patterns.append((p, kept))
+
+    # Tensions.
+    if "tensions" in kinds:
+        local_ten: dict[str, str] = {}
+        if replace:
+            result.deleted["tensions"] = store.count("tensions")
+        else:
+            local_ten = dict(conn.execute("SELECT id, detected_at FROM tensions"))
+        for t in doc.records["tensions"]:
+            if t["reflection_id"] is not None and t["reflection_id"] not in present:
+                result.skipped["tensions"] += 1
+                continue
+            if t["id"] in local_ten:
+                if not _newer(t["detected_at"], local_ten[t["id"]]):
+                    result.skipped["tensions"] += 1
+                    continue
+                result.updated["tensions"] += 1
+            else:
+                result.added["tensions"] += 1
+            plan.tensions.append(t)
+    return plan
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progress) -> None:
+    conn = store.conn
+    digest = audit.reflection_digest
+    done = 0
+    for rec, _update in plan.reflections:
+        r = journal.Reflection(id=rec["id"], created_at=rec["created_at"], updated_at=rec["updated_at"],
+                               content=rec["content"], response=rec["response"], mode=rec["mode"],
+                               tags=list(rec["tags"]), local_only=rec["local_only"])
+        journal.insert_row(store, r, rev)
+        if "visibility" in rec:
+            conn.execute("UPDATE reflections SET visibility = ? WHERE id = ?", (rec["visibility"], r.id))
+        vouches.append(("reflection", r.id, digest(conn, r.id)))
+        done += 1
+        if progress is not None and done % 2048 == 0:
+            progress(done)
+
+
+def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
+    from mirror_cli.patterns.detect import STRONG_CONFIDENCE
+
+    conn = store.conn
+    f = store.fields
+    now = now_iso()
+    created = {}
+    for p, kept in plan.patterns:
+        pid = p["id"]
+        conn.execute(
+            "INSERT INTO patterns (id, pattern_type, name, confidence, first_seen, last_seen, created_at,"
+            " updated_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " pattern_type = excluded.pattern_type, name = excluded.name, confidence = excluded.confidence,"
+            " first_seen = excluded.first_seen, last_seen = excluded.last_seen, updated_at = excluded.updated_at,"
+            " rev = excluded.rev",
+            (pid, p["pattern_type"], f.seal("patterns", pid, "name", p["name"]), p["confidence"],
+             p["first_seen"], p["last_seen"], now, now, rev))
+        conn.execute("DELETE FROM pattern_occurrences WHERE pattern_id = ?", (pid,))
+        days: dict[str, list[int]] = {}
+        units = strong = 0
+        for o in kept:
+            rid = o["reflection_id"]
+            evidence = o["evidence"]
+            conn.execute(
+                "INSERT INTO pattern_occurrences (pattern_id, reflection_id, evidence, confidence, intensity)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (pid, rid, None if evidence is None else
+                 f.seal("pattern_occurrences", occurrence_record_id(pid, rid), "evidence", evidence),
+                 o["confidence"], o.get("intensity")))
+            u = int(round(o["confidence"] * _SCALE))
+            units += u
+            strong += o["confidence"] >= STRONG_CONFIDENCE
+            at = created.get(rid)
+            if at is None:
+                row = conn.execute("SELECT created_at FROM reflections WHERE id = ?", (rid,)).fetchone()
+                at = created[rid] = row[0] if row else now
+            d = days.setdefault(at[:10], [0, 0])
+            d[0] += 1
+            d[1] += u
+        # Provisional stats (a cache; the next analysis rebuilds them) so `patterns list` shows it.
+        timeline = json.dumps(days, separators=(",", ":"))
+        conn.execute("INSERT OR REPLACE INTO pattern_stats (pattern_id, support, evidence_units, strong, timeline)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     (pid, len(kept), units, strong, f.seal("pattern_stats", pid, "timeline", timeline)))
+
+
+def _write_tensions(store: Store, plan: _Plan, rev: int) -> None:
+    conn = store.conn
+    f = store.fields
+    for t in plan.tensions:
+        tid = t["id"]
+        data: dict[str, Any] = {"name": t["name"], "axis_a": t["axis_a"], "axis_b": t["axis_b"],
+                                "position": t["position"], "intensity": t["intensity"]}
+        if t["reflection_id"] is None:
+            # The engine's aggregate shape, so `tensions list` shows it until the next analysis.
+            data.update({"count": 1, "first_seen": t["detected_at"], "last_seen": t["detected_at"],
+                         "days": {t["detected_at"][:10]: [1, int(round(t["position"] * _SCALE)),
+                                                          int(round(t["intensity"] * _SCALE))]}})
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        conn.execute(
+            "INSERT INTO tensions (id, reflection_id, detected_at, data, rev) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET reflection_id = excluded.reflection_id,"
+            " detected_at = excluded.detected_at, data = excluded.data, rev = excluded.rev",
+            (tid, t["reflection_id"], t["detected_at"], f.seal("tensions", tid, "data", text), rev))
+
+
+def _reset_engine_cache(store: Store) -> None:
+    """Forget the pattern engine's incremental state: the next analysis starts from scratch."""
+    conn = store.conn
+    tables = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('analysis_state', 'pattern_stats')")}
+    if "analysis_state" in tables:
+        conn.execute("DELETE FROM analysis_state")
+    store.set_meta(_ENGINE_META, None)
+
+
+def apply_import(store: Store, doc: ImportDocument, *, mode: str = "merge", kinds: tuple[str, ...] | None = None,
+                 dry_run: bool = False, progress: Callable[[int], None] | None = None,
+                 source: str | None = None) -> ImportResult:
+    """Import *doc* into *store* (all or nothing, one transaction and one audit event).
+
+    *kinds*: the data kinds to import (``--only``; audit events never are).
+    A dry run plans inside a read transaction and writes nothing.
+    """
+    if mode not in MODES:
+        raise UsageError(f"unknown import mode {mode!r}.", "Use merge or replace.")
+    chosen = tuple(k for k in DATA_KINDS if kinds is None or k in kinds)
+    if dry_run:
+        with store.read():
+            return _plan(store, doc, mode, chosen, True).result
+    with store.write() as conn:
+        plan = _plan(store, doc, mode, chosen, False)
+        result = plan.result
+        rev = store.tick()
+        vouches: list[tuple[str, str, str | None]] = []
+        replace = mode == "replace"
+        if replace:
+            if "reflections" in chosen:
+                when = now_iso()
+                conn.executemany(
+                    "INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', ?, ?, ?)"
+                    " ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at, rev = excluded.rev",
+                    [(rid, when, rev) for rid in plan.removed_reflections])
+                conn.execute("DELETE FROM reflections")
+                vouches.extend(("reflection", rid, None) for rid in plan.removed_reflections)
+            if "patterns" in chosen:
+                conn.execute("DELETE FROM patterns")
+            if "tensions" in chosen:
+                conn.execute("DELETE FROM tensions")
+        _write_reflections(store, plan, rev, vouches, progress)
+        if plan.patterns:
+            _write_patterns(store, plan, rev)
+        if plan.tensions:
+            _write_tensions(store, plan, rev)
+        if plan.patterns or plan.tensions or (replace and (result.deleted["patterns"] or result.deleted["tensions"])):
+            _reset_engine_cache(store)
+        data: dict[str, Any] = {"mode": mode, "format": doc.source_format,
+                                "added": {k: result.added[k] for k in DATA_KINDS},
+                                "updated": {k: result.updated[k] for k in DATA_KINDS},
+                                "skipped": dict(result.skipped)}
+        if replace:
+            data["deleted"] = dict(result.deleted)
+        if source is not None:
+            data["source"] = source
+        store.append_event("data.imported", data, vouches)
+    return result
