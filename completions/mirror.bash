@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit config delete edit key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
+        "") words="audit config delete edit export import key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -26,6 +26,8 @@ _mirror() {
         "config show") words="--json --help" ;;
         "delete") words="--all --yes -y --json --help" ;;
         "edit") words="--response --mode --tag -t --json --help" ;;
+        "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
+        "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
         "key") words="change disable enable export import lock status unlock --help" ;;
         "key change") words="--json --help" ;;
         "key disable") words="--force --json --help" ;;
