@@ -1,0 +1,442 @@
+"""The importer: plan + apply, all or nothing, merge/replace, dry run, audit, engine caches, --encrypt."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mirror_cli import audit, crypto, journal, keyops
+from mirror_cli.errors import InvalidInputError, LockedError, VerificationError
+from mirror_cli.exchange import export, importer
+from mirror_cli.exchange.detect import load_document
+from mirror_cli.patterns import engine
+from mirror_cli.session import install_key
+from mirror_cli.store import Store
+
+PW = "correct horse battery staple"
+SECTIONS = ("reflections", "patterns", "tensions")
+
+
+def cheap() -> crypto.KdfParams:
+    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+
+
+def export_text(store: Store, fmt: str = "json", **kw) -> str:
+    buf = io.StringIO()
+    export.write_stream(store, buf, fmt=fmt, **kw)
+    return buf.getvalue()
+
+
+def export_obj(store: Store) -> dict:
+    return json.loads(export_text(store))
+
+
+def do_import(store: Store, data: str | bytes, **kw) -> importer.ImportResult:
+    raw = data.encode() if isinstance(data, str) else data
+    doc, _ = importer.read_document(raw, kw.pop("fmt", "auto"))
+    return importer.apply_import(store, doc, **kw)
+
+
+def snapshot(store: Store) -> dict:
+    """Everything an import could touch, as stored (for 'nothing changed' checks)."""
+    c = store.conn
+    return {t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("reflections", "patterns", "pattern_occurrences", "tensions", "audit_events",
+                      "tombstones", "analysis_state", "pattern_stats", "meta")}
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "a.db") as s:
+        yield s
+
+
+@pytest.fixture
+def other(tmp_path):
+    with Store.open(tmp_path / "b.db") as s:
+        yield s
+
+
+def populate(s: Store) -> None:
+    journal.add(s, "Anxious before the #work meeting, stressed and tired.", response="Breathe.")
+    journal.add(s, "Long walk with my sister, calm and grateful. #family")
+    journal.add(s, "Anxious again about work; I must control every detail.", tags=["work"])
+    journal.add(s, "Let go today, rested and calm.", mode="POST_ACTION")
+    engine.analyze(s)
+
+
+def rec(rid: str, created: str = "2024-05-01T09:30:00.000Z", updated: str | None = None, content: str = "text",
+        **kw) -> dict:
+    out = {"id": rid, "created_at": created, "updated_at": updated or created, "content": content,
+           "response": None, "mode": "REFLECTION", "tags": [], "local_only": False}
+    out.update(kw)
+    return out
+
+
+def doc(reflections=(), patterns=(), tensions=(), audit_events=None) -> str:
+    d = {"format": "mirror-export", "version": 1, "reflections": list(reflections), "patterns": list(patterns),
+         "tensions": list(tensions)}
+    if audit_events is not None:
+        d["audit_events"] = audit_events
+    return json.dumps(d)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def _sections(obj: dict) -> dict:
+    return {k: obj.get(k) for k in SECTIONS}
+
+
+def test_export_import_export_is_identical_with_patterns_and_tensions(store, other):
+    populate(store)
+    first = export_obj(store)
+    assert first["patterns"] and first["tensions"]
+    result = do_import(other, json.dumps(first))
+    assert result.added["reflections"] == 4 and result.added["patterns"] == len(first["patterns"])
+    assert result.skipped["audit_events"] == len(first["audit_events"])
+    second = export_obj(other)
+    assert _sections(second) == _sections(first)
+    assert audit.verify(other.conn).ok
+
+
+def test_jsonl_round_trip(store, other):
+    populate(store)
+    text = export_text(store, "jsonl")
+    do_import(other, text)
+    assert _sections(export_obj(other)) == _sections(export_obj(store))
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+_word = st.text("abcdefghijklmnopqrstuvwxyzé-_", min_size=1, max_size=12)
+_time = st.datetimes(min_value=__import__("datetime").datetime(1990, 1, 1),
+                     max_value=__import__("datetime").datetime(2090, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z")
+_unit = st.floats(min_value=0, max_value=1, allow_nan=False)
+
+
+@st.composite
+def documents(draw):
+    n = draw(st.integers(0, 6))
+    refl = []
+    for i in range(n):
+        created = draw(_time)
+        refl.append({"id": f"r{i}-{draw(st.text('ABCDEFGHJK0123', min_size=1, max_size=8))}",
+                     "created_at": created, "updated_at": draw(st.sampled_from([created, draw(_time)])),
+                     "content": draw(_text), "response": draw(st.one_of(st.none(), _text)),
+                     "mode": draw(st.sampled_from(["REFLECTION", "POST_ACTION", "rêve"])),
+                     "tags": draw(st.lists(_word, max_size=3, unique=True)), "local_only": draw(st.booleans())})
+    ids = [r["id"] for r in refl]
+    pats = []
+    for i in range(draw(st.integers(0, 3))):
+        occ_ids = draw(st.lists(st.sampled_from(ids), unique=True, max_size=3)) if ids else []
+        pats.append({"id": f"p{i}", "pattern_type": draw(st.sampled_from(["tag", "theme", "emotion"])),
+                     "name": f"{draw(_word)}{i}", "confidence": draw(_unit),
+                     "first_seen": draw(st.one_of(st.none(), _time)), "last_seen": draw(st.one_of(st.none(), _time)),
+                     "occurrences": [{"reflection_id": r, "evidence": draw(st.one_of(st.none(), _text)),
+                                      "confidence": draw(_unit)} for r in occ_ids]})
+    tens = []
+    for i in range(draw(st.integers(0, 3))):
+        tens.append({"id": f"t{i}", "name": f"{draw(_word)} vs {draw(_word)}", "axis_a": draw(_word),
+                     "axis_b": draw(_word), "position": draw(_unit), "intensity": draw(_unit),
+                     "reflection_id": draw(st.one_of(st.none(), st.sampled_from(ids))) if ids else None,
+                     "detected_at": draw(_time)})
+    return {"format": "mirror-export", "version": 1, "reflections": refl, "patterns": pats, "tensions": tens}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.sampled_from(["json", "jsonl"]), st.booleans())
+def test_round_trip_property(d, fmt, encrypted):
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store.open(Path(tmp) / "a.db") as a, Store.open(Path(tmp) / "b.db") as b:
+            if encrypted:
+                keyops.enable(a, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+            res = do_import(a, json.dumps(d))
+            assert res.added["reflections"] == len(d["reflections"])
+            first = export_text(a, fmt)
+            do_import(b, first)
+            second = export_text(b, fmt)
+            one, two = (json.loads(first), json.loads(second)) if fmt == "json" else (first, second)
+            if fmt == "json":
+                assert _sections(one) == _sections(two)
+                # What went in is what comes out (in export order).
+                assert sorted(one["reflections"], key=lambda r: r["id"]) == sorted(d["reflections"], key=lambda r: r["id"])
+            else:
+                body = [ln for ln in one.splitlines()[1:] if '"type":"audit_event"' not in ln]
+                assert body == [ln for ln in two.splitlines()[1:] if '"type":"audit_event"' not in ln]
+            assert audit.verify(b.conn).ok
+
+
+# --------------------------------------------------------------------------- merge rules
+
+
+def test_merge_is_idempotent(store):
+    text = doc([rec("a1"), rec("a2", content="two")])
+    first = do_import(store, text)
+    assert first.added["reflections"] == 2
+    before = snapshot(store)["reflections"]
+    second = do_import(store, text)
+    assert second.added["reflections"] == 0 and second.updated["reflections"] == 0
+    assert second.skipped["reflections"] == 2
+    assert snapshot(store)["reflections"] == before
+    assert audit.verify(store.conn).ok
+
+
+def test_newer_updated_at_replaces_older_and_same_or_older_is_skipped(store):
+    do_import(store, doc([rec("a1", updated="2024-05-02T00:00:00.000Z", content="v2")]))
+    r = do_import(store, doc([rec("a1", updated="2024-05-01T12:00:00.000Z", content="older")]))
+    assert r.skipped["reflections"] == 1 and journal.get(store, "a1").content == "v2"
+    r = do_import(store, doc([rec("a1", updated="2024-05-02T00:00:00.000Z", content="same time")]))
+    assert r.skipped["reflections"] == 1 and journal.get(store, "a1").content == "v2"
+    r = do_import(store, doc([rec("a1", updated="2024-05-03T01:00:00+01:00", content="v3")]))
+    assert r.updated["reflections"] == 1 and journal.get(store, "a1").content == "v3"
+    assert journal.get(store, "a1").updated_at == "2024-05-03T00:00:00.000Z"
+    assert audit.verify(store.conn).ok
+
+
+def test_merge_keeps_local_reflections_and_ids(store):
+    mine = journal.add(store, "my own reflection")
+    do_import(store, doc([rec("imported-1")]))
+    ids = {r.id for r in journal.list_reflections(store)}
+    assert ids == {mine.id, "imported-1"}
+
+
+def test_replace_deletes_first_and_leaves_tombstones(store):
+    populate(store)
+    old_ids = {r.id for r in journal.list_reflections(store)}
+    r = do_import(store, doc([rec("new-1")]), mode="replace")
+    assert r.deleted["reflections"] == 4 and r.deleted["patterns"] > 0
+    assert r.added["reflections"] == 1
+    assert {x.id for x in journal.list_reflections(store)} == {"new-1"}
+    assert store.count("patterns") == 0 and store.count("tensions") == 0
+    stones = {row[0] for row in store.conn.execute("SELECT id FROM tombstones")}
+    assert stones == old_ids
+    assert audit.verify(store.conn).ok
+    # The engine copes: analysis starts again from the new reflections.
+    res = engine.analyze(store)
+    assert res.analyzed == 1
+
+
+def test_replace_only_reflections_keeps_other_kinds_of_the_file_out(store):
+    populate(store)
+    r = do_import(store, doc([rec("n1")], tensions=[{"id": "t1", "name": "A vs B", "axis_a": "A", "axis_b": "B",
+                                                   "position": 0.5, "intensity": 0.5, "reflection_id": None,
+                                                   "detected_at": "2024-05-01T00:00:00Z"}]),
+                  mode="replace", kinds=("reflections",))
+    assert r.added["tensions"] == 0 and r.deleted["tensions"] == 0
+    assert store.conn.execute("SELECT count(*) FROM tensions WHERE id = 't1'").fetchone()[0] == 0
+
+
+def test_dry_run_changes_nothing(store):
+    populate(store)
+    before = snapshot(store)
+    for mode in ("merge", "replace"):
+        r = do_import(store, doc([rec("x1"), rec("x2")]), mode=mode, dry_run=True)
+        assert r.dry_run and r.added["reflections"] == 2
+    assert snapshot(store) == before
+
+
+def test_only_reflections(store, other):
+    populate(store)
+    r = do_import(other, export_text(store), kinds=("reflections",))
+    assert r.added == {"reflections": 4, "patterns": 0, "tensions": 0, "audit_events": 0}
+    assert other.count("patterns") == 0
+
+
+def test_audit_events_of_a_file_are_never_copied_and_one_event_records_the_import(store, other):
+    populate(store)
+    before = other.count("audit_events")
+    do_import(other, export_text(store))
+    events = audit.events(other.conn)
+    assert len(events) == before + 1
+    last = events[-1]
+    assert last.event_type == "data.imported"
+    assert last.data["added"]["reflections"] == 4 and last.data["vouches"]["count"] == 4
+    text = json.dumps(last.data)
+    assert "Anxious" not in text and "sister" not in text
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def test_bad_record_in_the_middle_changes_nothing(store):
+    populate(store)
+    before = snapshot(store)
+    records = [rec(f"ok{i}") for i in range(5)]
+    records[3]["created_at"] = "yesterday"
+    with pytest.raises(InvalidInputError) as info:
+        do_import(store, doc(records))
+    msg = info.value.message
+    assert "reflections[3]" in msg and "ok3" in msg and '"created_at"' in msg
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"\xff\xfe{not utf-8", "UTF-8"),
+    (b'{"format":"mirror-export","version":1,"reflections":[' + b"[" * 100000 + b"]" * 100000 + b"]}", "deep"),
+    (b'{"format":"mirror-export","version":1,"reflections":[{"id":"a","created_at":"2024-01-01T00:00:00Z",'
+     b'"content":"x\\u0000y","mode":"M"}]}', "NUL"),
+    (b'{"format":"mirror-export","version":1,"reflections":[{"id":"a","created_at":"2024-01-01T00:00:00Z",'
+     b'"content":5,"mode":"M"}]}', "content"),
+    (b'{"type":"header","format":"mirror-export","version":1}\n{"type":"reflection","id":"a"}\n', "created_at"),
+    (b"\x00\x00\x00binary", "JSON"),
+    (b"", "empty"),
+])
+def test_hostile_input_is_refused_cleanly(store, raw, fragment):
+    before = snapshot(store)
+    with pytest.raises(InvalidInputError) as info:
+        do_import(store, raw)
+    assert fragment.lower() in info.value.message.lower()
+    assert snapshot(store) == before
+
+
+def test_counts_mismatch_is_refused(store, other):
+    populate(store)
+    obj = export_obj(store)
+    obj["reflections"].pop()
+    with pytest.raises(InvalidInputError, match="truncated"):
+        do_import(other, json.dumps(obj))
+
+
+def test_occurrences_of_absent_reflections_are_dropped(store, other):
+    populate(store)
+    obj = export_obj(store)
+    n = sum(len(p["occurrences"]) for p in obj["patterns"])
+    r = do_import(other, json.dumps(obj), kinds=("patterns", "tensions"))
+    assert r.added["patterns"] == len(obj["patterns"])
+    assert r.dropped_occurrences == n
+    assert other.count("pattern_occurrences") == 0
+
+
+def test_same_pattern_name_under_another_id_is_skipped(store):
+    populate(store)
+    obj = export_obj(store)
+    p = obj["patterns"][0]
+    clone = dict(p, id="ANOTHERID")
+    r = do_import(store, doc(patterns=[clone]))
+    assert r.skipped["patterns"] == 1 and r.added["patterns"] == 0
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def test_patterns_analyze_works_after_importing_patterns(store, other):
+    populate(store)
+    do_import(other, export_text(store))
+    assert engine.status(other)["analyzed_at"] is None  # caches were reset
+    listed = {(p.pattern_type, p.name) for p in engine.list_patterns(other)}
+    assert listed  # provisional stats make them visible before the analysis
+    res = engine.analyze(other)
+    assert res.full and res.patterns > 0
+    after = {(p.pattern_type, p.name) for p in engine.list_patterns(other)}
+    assert after == {(p.pattern_type, p.name) for p in engine.list_patterns(store)}
+    # ids of patterns kept by the analysis are the imported ones
+    ids_a = {p.name: p.id for p in engine.list_patterns(store)}
+    ids_b = {p.name: p.id for p in engine.list_patterns(other)}
+    assert ids_a == ids_b
+    # and an incremental run after a new reflection still works
+    journal.add(other, "anxious again")
+    assert engine.analyze(other).analyzed == 1
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+def test_import_into_an_encrypted_database_seals_everything(store, other):
+    populate(store)
+    keyops.enable(other, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    do_import(other, export_text(store))
+    plain_rows = other.conn.execute(
+        "SELECT count(*) FROM reflections WHERE typeof(content) = 'text'").fetchone()[0]
+    assert plain_rows == 0
+    assert other.conn.execute("SELECT count(*) FROM patterns WHERE typeof(name) = 'text'").fetchone()[0] == 0
+    assert other.conn.execute("SELECT count(*) FROM tensions WHERE typeof(data) = 'text'").fetchone()[0] == 0
+    assert _sections(export_obj(other)) == _sections(export_obj(store))
+    assert audit.verify(other.conn, key=other.audit_key, encrypted=True).ok
+
+
+def _sealed(store: Store, keys: export.ContainerKeys) -> bytes:
+    buf = io.BytesIO()
+    export.write_encrypted(lambda text: export.write_stream(store, text), buf, keys)
+    return buf.getvalue()
+
+
+def test_encrypted_export_of_a_plain_database_opens_with_the_passphrase(store, other):
+    populate(store)
+    keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    assert not keys.from_database
+    blob = _sealed(store, keys)
+    assert crypto.is_container(blob) and b"Anxious" not in blob
+    d, enc = importer.read_document(blob, passphrase=lambda: PW)
+    assert enc and len(d.records["reflections"]) == 4
+    with pytest.raises(LockedError):
+        importer.read_document(blob, passphrase=lambda: "wrong")
+    with pytest.raises(LockedError):
+        importer.read_document(blob)
+    bad = bytearray(blob)
+    bad[-40] ^= 1
+    with pytest.raises(VerificationError):
+        importer.read_document(bytes(bad), passphrase=lambda: PW)
+
+
+def test_encrypted_export_of_an_encrypted_database_uses_its_key(store, other):
+    populate(store)
+    keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    keys = export.container_keys(store, {}, interactive=False)
+    assert keys.from_database and keys.dek == store.data_key
+    blob = _sealed(store, keys)
+    # same database: the data key opens it, no passphrase needed
+    d, _ = importer.read_document(blob, dek=store.data_key)
+    assert len(d.records["reflections"]) == 4
+    # another machine: the database's passphrase opens it
+    d, _ = importer.read_document(blob, passphrase=lambda: PW)
+    assert len(d.records["reflections"]) == 4
+    truncated = blob[:-10]
+    with pytest.raises(VerificationError):
+        importer.read_document(truncated, passphrase=lambda: PW)
+
+
+def test_encrypted_jsonl_streams_through_the_pipe(store):
+    populate(store)
+    keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    buf = io.BytesIO()
+    export.write_encrypted(lambda text: export.write_stream(store, text, fmt="jsonl"), buf, keys)
+    d, _ = importer.read_document(io.BytesIO(buf.getvalue()), "jsonl", passphrase=lambda: PW)
+    assert d.source_format == "jsonl" and len(d.records["reflections"]) == 4
+
+
+def test_writer_failure_inside_write_encrypted_is_raised(store):
+    keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+
+    def produce(text):
+        text.write("x" * 300_000)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        export.write_encrypted(produce, io.BytesIO(), keys)
+
+
+def test_locked_store_cannot_export(tmp_path):
+    with Store.open(tmp_path / "e.db") as s:
+        journal.add(s, "secret")
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    with Store.open(tmp_path / "e.db") as s:
+        with pytest.raises(LockedError):
+            export_text(s)
+        meta = crypto.CryptoMeta.from_dict(json.loads(s.meta("crypto")))
+        dek = crypto.unwrap_data_key(crypto.derive_kek(PW, meta.kdf), meta.wrapped_key, s.db_id)
+        install_key(s, dek)
+        assert json.loads(export_text(s))["reflections"][0]["content"] == "secret"
+
+
+def test_load_document_and_importer_agree_on_formats(store):
+    populate(store)
+    for fmt in ("json", "jsonl"):
+        text = export_text(store, fmt)
+        assert load_document(text.encode()).source_format == fmt
