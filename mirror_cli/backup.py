@@ -1,0 +1,1307 @@
+"""Backups: one self-checking file per snapshot; create, list, verify, restore, prune.
+
+The byte layout is documented in ``docs/formats/backup.md``; in short::
+
+    backup file  = "MIRRBAK\\x01" | u32 H | clear header JSON (H bytes) | body | u64 body length | SHA-256
+    body         = the archive (plain backup) or a MIRRENC container of it (encrypted backup)
+    archive      = "MIRRARC\\x01" | u32 M | manifest JSON (M bytes) | SHA-256 of the above | zstd stream
+    zstd stream  = one zstd frame: the members' bytes, one after another, in manifest order
+    members      = "mirror.db" (the SQLite snapshot, full-text index emptied), "export.json"
+
+* **create** copies the live database with SQLite's online backup API (one
+  step, so one consistent snapshot while other processes write), empties the
+  rebuildable full-text index in the copy, and writes the JSON export from
+  that same copy in a thread while the snapshot is compressed; both members
+  go through one zstd stream with long-distance matching, so the text the
+  export repeats costs little. The file is written under a temp name and
+  renamed (``fsutil.atomic_write``), under a lock on the backups folder.
+* **verify** checks the whole-file SHA-256 (no key needed), the container's
+  header, and with a key: every chunk, the manifest, each member's size and
+  SHA-256, ``PRAGMA integrity_check`` on the snapshot, and that the snapshot,
+  the manifest and the export agree on the counts.
+* **restore** does all of that while unpacking the snapshot next to the
+  database, rebuilds the full-text index (plaintext rows only), keeps the
+  replaced database as ``<db>.before-restore-<UTC time>`` and swaps with
+  ``os.replace``.
+* **prune** applies restic's ``--keep-*`` rules (:func:`select_prune`).
+
+Nothing here prints; errors are MirrorError subclasses (CONTRACT.md codes):
+damaged -> VerificationError (3), not a backup / hostile -> InvalidInputError
+(5), no key or wrong passphrase -> LockedError (4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from mirror_cli import __version__
+from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
+from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error
+
+# -- format constants ------------------------------------------------------
+MAGIC = b"MIRRBAK\x01"
+ARCHIVE_MAGIC = b"MIRRARC\x01"
+FORMAT = "mirror-backup"
+MANIFEST_FORMAT = "mirror-backup-manifest"
+VERSION = 1
+MAX_HEADER = 64 * 1024
+MAX_MANIFEST = 1024 * 1024
+TRAILER = struct.Struct(">Q")  # body length, then the SHA-256
+DIGEST = 32
+DB_MEMBER = "mirror.db"
+EXPORT_MEMBER = "export.json"
+MEMBERS = (DB_MEMBER, EXPORT_MEMBER)
+COUNT_KINDS = ("reflections", "patterns", "tensions", "audit_events")
+COMPRESSION = "zstd"
+ZSTD_LEVEL = 3
+MAX_WINDOW_LOG = 28  # 256 MiB: the decompressor's memory bound; long-distance matching reaches this far
+MAX_RATIO = 1000  # declared uncompressed bytes per compressed byte, beyond a 64 MiB allowance
+RATIO_ALLOWANCE = 64 * 1024 * 1024
+BLOCK = 1024 * 1024
+SUFFIX = ".backup"
+NAME_RE = re.compile(r"^mirror-(\d{8}T\d{6}\.\d{3})Z-([0-9a-f]{6})\.backup$")
+LOCK_NAME = ".mirror-backup.lock"
+TEMP_PREFIX = ".mirror-backup-"
+EVENT_CREATED = "backup.created"
+EVENT_RESTORED = "backup.restored"
+
+_NOT_BACKUP_HINT = "Give a file made by `mirror backup create` (`mirror backup list` shows them)."
+_DAMAGED_HINT = "Use another backup (`mirror backup list`); this one cannot be trusted."
+
+Progress = Callable[[int, "int | None"], None]
+
+
+def _zstd():
+    import zstandard
+
+    return zstandard
+
+
+def _damaged(what: str) -> VerificationError:
+    return VerificationError(f"the backup is damaged: {what}.", _DAMAGED_HINT)
+
+
+def _invalid(what: str) -> InvalidInputError:
+    return InvalidInputError(f"this is not a valid mirror backup: {what}; nothing was changed.", _NOT_BACKUP_HINT)
+
+
+class NoKeyError(LockedError):
+    """The backup is encrypted and no key source was available (verify then checks less)."""
+
+
+# ---------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class BackupInfo:
+    path: str
+    bytes: int
+    sha256: str
+    encrypted: bool
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CreateResult(BackupInfo):
+    counts: dict[str, int] = field(default_factory=dict)
+    db_bytes: int = 0
+    export_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    problem: str | None
+    path: str
+    encrypted: bool | None = None
+    complete: bool = False  # False: something could not be checked (no key)
+    not_checked: str | None = None
+    checked: list[str] = field(default_factory=list)
+    created_at: str | None = None
+    counts: dict[str, int] | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("exit_code")
+        return d
+
+
+@dataclass
+class RestoreResult:
+    database: str
+    backup: str
+    before: str | None
+    encrypted: bool
+    counts: dict[str, int]
+    created_at: str
+    key_cached: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PruneResult:
+    kept: list[str]
+    removed: list[str]
+    dry_run: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kept": self.kept, "removed": self.removed, "dry_run": self.dry_run}
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+
+
+def _canon(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def backup_name(at: datetime) -> str:
+    """``mirror-YYYYmmddTHHMMSS.fffZ-xxxxxx.backup`` (UTC, milliseconds, 24 random bits)."""
+    stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.") + f"{at.microsecond // 1000:03d}"
+    return f"mirror-{stamp}Z-{secrets.token_hex(3)}{SUFFIX}"
+
+
+def _created_from_name(name: str) -> datetime | None:
+    m = NAME_RE.match(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _iso_ms(at: datetime) -> str:
+    at = at.astimezone(timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(BLOCK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _HashingWriter:
+    """Writes through to *fh*, hashing and counting the bytes."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.hash, self.count = fh, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.hash.update(data)
+        self.count += len(data)
+        return len(data)
+
+
+class _Bounded:
+    """A read-only view of the next *n* bytes of *fh*."""
+
+    def __init__(self, fh: BinaryIO, n: int) -> None:
+        self.fh, self.left = fh, n
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        if size is None or size < 0 or size > self.left:
+            size = self.left
+        data = self.fh.read(size)
+        self.left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, timeout: float):
+    """An exclusive flock on the backups folder's lock file; OperationError after *timeout* s."""
+    import fcntl
+
+    ensure_private_dir(folder)
+    path = folder / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise io_error("lock", path, exc) from None
+    try:
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationError(f"another backup is running (lock {path} is held).",
+                                         "Wait for it to finish and try again.") from None
+                time.sleep(0.05)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Under the lock no other backup runs, so temp files left by a killed one can go."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith((TEMP_PREFIX, ".mirror-")) and entry.name.endswith(".tmp"):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+# ---------------------------------------------------------------------------
+# the export member (same document as `mirror export`, reflections encoded faster)
+# ---------------------------------------------------------------------------
+
+
+_REFLECTION_JSON_SQL = (
+    "SELECT json_object('id', id, 'created_at', created_at, 'updated_at', updated_at, 'content', content,"
+    " 'response', response, 'mode', mode, 'tags', json(tags),"
+    " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END))"
+    " FROM reflections ORDER BY created_at ASC, id ASC")
+
+
+def _reflection_lines(store: Any) -> Iterable[str]:
+    """Each reflection as one compact JSON object (the export shape), oldest first.
+
+    Plaintext rows are encoded by SQLite's json_object (C speed); sealed rows
+    are opened with the data key and encoded by Python's json.
+    """
+    from mirror_cli.exchange.jsondoc import _encode
+
+    conn = store.conn
+    if not store.encrypted:
+        for (line,) in conn.execute(_REFLECTION_JSON_SQL):
+            yield line
+        return
+    f = store.fields
+    op = f.cipher.open
+    rows = conn.execute("SELECT id, created_at, updated_at, content, response, mode, tags, local_only"
+                        " FROM reflections ORDER BY created_at ASC, id ASC")
+    loads = json.loads
+    for rid, created, updated, content, response, mode, tags, local in rows:
+        yield _encode({"id": rid, "created_at": created, "updated_at": updated,
+                       "content": op("reflections", rid, "content", content),
+                       "response": None if response is None else op("reflections", rid, "response", response),
+                       "mode": mode, "tags": loads(op("reflections", rid, "tags", tags)),
+                       "local_only": bool(local)})
+
+
+def write_export(store: Any, out: Any) -> dict[str, int]:
+    """The JSON export of *store* (layout of ``exchange.jsondoc``) to a text stream; returns counts."""
+    from mirror_cli.exchange import export as ex
+    from mirror_cli.exchange.jsondoc import _encode, header_items
+    from mirror_cli.exchange.kinds import KINDS
+
+    head = ex.header(store, KINDS)
+    write = out.write
+    write("{" + ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in header_items(head)))
+    written: dict[str, int] = {}
+    for kind in KINDS:
+        write(f",\n{_encode(kind)}:[")
+        if kind == "reflections":
+            items: Iterable[str] = _reflection_lines(store)
+        else:
+            items = (_encode(rec) for rec in ex.sections(store, [kind])[kind])
+        n = 0
+        batch: list[str] = []
+        for line in items:
+            batch.append(line)
+            n += 1
+            if len(batch) >= 512:
+                write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
+                batch.clear()
+        if batch:
+            write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
+        write("\n]")
+        written[kind] = n
+    write("}\n")
+    return written
+
+
+# ---------------------------------------------------------------------------
+# create
+# ---------------------------------------------------------------------------
+
+
+def _snapshot(store: Any, path: Path) -> None:
+    """A consistent copy of the live database (online backup API, all pages in one step)."""
+    dst = sqlite3.connect(path, isolation_level=None)
+    try:
+        store.conn.backup(dst)  # pages=-1: one step, one read transaction on the source
+        dst.execute("PRAGMA journal_mode = DELETE")
+        dst.execute("PRAGMA secure_delete = ON")  # freed index pages become zeros (compress to nothing)
+        has_fts = dst.execute("SELECT 1 FROM sqlite_master WHERE name = 'reflections_fts'").fetchone()
+        if has_fts:
+            # The index is rebuilt on restore; an encrypted database keeps it empty anyway.
+            dst.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
+    except sqlite3.Error as exc:
+        raise OperationError(f"cannot snapshot the database: {exc}.") from None
+    finally:
+        dst.close()
+    os.chmod(path, FILE_MODE)
+
+
+def _snapshot_store(path: Path, dek: bytes | None):
+    from mirror_cli.session import install_key
+    from mirror_cli.store import Store
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    store = Store(conn, path)
+    if dek is not None:
+        install_key(store, dek)
+    return store
+
+
+class _ExportThread(threading.Thread):
+    """Writes the export of the snapshot to a file, publishing how much is on disk."""
+
+    def __init__(self, snap: Path, dek: bytes | None, out: Path) -> None:
+        super().__init__(daemon=True)
+        self.snap, self.dek, self.out = snap, dek, out
+        self.flushed = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.counts: dict[str, int] = {}
+
+    def run(self) -> None:
+        try:
+            store = _snapshot_store(self.snap, self.dek)
+            try:
+                with open(self.out, "wb") as raw:
+                    thread = self
+
+                    class _Sink:
+                        def __init__(self) -> None:
+                            self.parts: list[str] = []
+                            self.size = 0
+
+                        def write(self, text: str) -> None:
+                            self.parts.append(text)
+                            self.size += len(text)
+                            if self.size >= BLOCK:
+                                self.flush()
+
+                        def flush(self) -> None:
+                            if self.parts:
+                                raw.write("".join(self.parts).encode("utf-8"))
+                                raw.flush()
+                                self.parts.clear()
+                                self.size = 0
+                                thread.flushed = raw.tell()
+
+                    sink = _Sink()
+                    with store.read():
+                        self.counts = write_export(store, sink)
+                    sink.flush()
+            finally:
+                store.close()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def _window_log(db_bytes: int) -> int:
+    return max(20, min(MAX_WINDOW_LOG, (2 * db_bytes + 1).bit_length()))
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {k: int(conn.execute(f"SELECT count(*) FROM {k}").fetchone()[0]) for k in COUNT_KINDS}  # noqa: S608
+
+
+def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeout: float = 60.0,
+           progress: Progress | None = None, now: datetime | None = None) -> CreateResult:
+    """Snapshot *store* into one backup file; *output* is a folder (file name chosen) or a file path.
+
+    *store* must be unlocked when the database is encrypted. *encrypt* defaults
+    to whether the database is; a plaintext database cannot make an encrypted
+    backup (there is no key).
+    """
+    encrypted_db = store.encrypted
+    if encrypt is None:
+        encrypt = encrypted_db
+    if encrypt and not encrypted_db:
+        raise UsageError("this database is not encrypted, so there is no key to encrypt the backup with.",
+                         "Run `mirror key enable` first, or leave out --encrypt.")
+    dek = None
+    if encrypted_db:
+        dek = store.data_key
+        if dek is None:
+            raise LockedError("this database is encrypted and no key is loaded.",
+                              "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+    output = Path(output).absolute()
+    at = now or datetime.now(timezone.utc)
+    if output.is_dir() or not output.suffix:
+        folder, target = output, output / backup_name(at)
+    else:
+        folder, target = output.parent, output
+    zstd = _zstd()
+    with folder_lock(folder, lock_timeout):
+        _remove_stale_temps(folder)
+        work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder))
+        try:
+            snap = work / DB_MEMBER
+            _snapshot(store, snap)
+            with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
+                counts = _counts(c)
+                schema = int(c.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
+                db_id = c.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()[0]
+                crypto_meta = c.execute("SELECT value FROM meta WHERE key = 'crypto'").fetchone()
+            c.close()
+            db_size = snap.stat().st_size
+            exporter = _ExportThread(snap, dek, work / EXPORT_MEMBER)
+            exporter.start()
+            stream_path = work / "stream.zst"
+            hashes = {DB_MEMBER: hashlib.sha256(), EXPORT_MEMBER: hashlib.sha256()}
+            sizes = {DB_MEMBER: 0, EXPORT_MEMBER: 0}
+            params = zstd.ZstdCompressionParameters.from_level(
+                ZSTD_LEVEL, enable_ldm=True, window_log=_window_log(db_size), threads=2)
+            total_guess = db_size * 2
+            done = 0
+            with open(stream_path, "wb") as zf:
+                writer = zstd.ZstdCompressor(compression_params=params).stream_writer(zf, closefd=False)
+                with open(snap, "rb") as fh:
+                    while chunk := fh.read(BLOCK):
+                        writer.write(chunk)
+                        hashes[DB_MEMBER].update(chunk)
+                        sizes[DB_MEMBER] += len(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, max(total_guess, done))
+                with open(work / EXPORT_MEMBER, "rb") as ef:  # follow the exporter as it writes
+                    while True:
+                        finished = exporter.done.is_set()
+                        avail = exporter.flushed - sizes[EXPORT_MEMBER]
+                        if avail <= 0:
+                            if finished:
+                                break
+                            exporter.done.wait(0.01)
+                            continue
+                        chunk = ef.read(min(avail, 4 * BLOCK))
+                        writer.write(chunk)
+                        hashes[EXPORT_MEMBER].update(chunk)
+                        sizes[EXPORT_MEMBER] += len(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, max(total_guess, done))
+                exporter.join()
+                if exporter.error is not None:
+                    raise exporter.error
+                writer.flush(zstd.FLUSH_FRAME)
+                writer.close()
+            if exporter.counts != counts:
+                raise OperationError("the export written for the backup does not match the snapshot's counts.",
+                                     "Run `mirror migrate check`, then try again.")
+            created_at = _iso_ms(at)
+            manifest = {
+                "format": MANIFEST_FORMAT, "version": VERSION, "created_at": created_at,
+                "tool_version": __version__, "schema_version": schema, "db_id": db_id,
+                "db_encrypted": encrypted_db, "fts": "excluded", "compression": COMPRESSION,
+                "counts": counts,
+                "members": [{"name": n, "type": "file", "size": sizes[n], "sha256": hashes[n].hexdigest()}
+                            for n in MEMBERS],
+                "stream_bytes": stream_path.stat().st_size,
+            }
+            header = {"format": FORMAT, "version": VERSION, "created_at": created_at,
+                      "tool_version": __version__, "encrypted": bool(encrypt), "db_id": db_id}
+            meta = json.loads(crypto_meta[0]) if (encrypt and crypto_meta) else None
+            digest, size = _write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
+                          sizes[EXPORT_MEMBER])
+    with store.write():
+        store.append_event(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
+                                           "encrypted": bool(encrypt), "counts": counts})
+    return result
+
+
+def _archive_head(manifest: Mapping[str, Any]) -> bytes:
+    body = _canon(manifest)
+    head = ARCHIVE_MAGIC + struct.pack(">I", len(body)) + body
+    return head + hashlib.sha256(head).digest()
+
+
+class _Concat:
+    """A readable stream of some bytes followed by a file's content."""
+
+    def __init__(self, first: bytes, fh: BinaryIO) -> None:
+        self.first, self.fh = first, fh
+
+    def read(self, n: int = -1) -> bytes:
+        if self.first:
+            if n is None or n < 0:
+                out, self.first = self.first + self.fh.read(), b""
+                return out
+            out, self.first = self.first[:n], self.first[n:]
+            if len(out) < n:
+                out += self.fh.read(n - len(out))
+            return out
+        return self.fh.read(n)
+
+
+def _write_file(target: Path, header: Mapping[str, Any], manifest: Mapping[str, Any], stream_path: Path,
+                dek: bytes | None, crypto_meta: Mapping[str, Any] | None) -> tuple[str, int]:
+    """The backup file (atomically, 0600): header, body (encrypted when *dek*), trailer. -> (sha256, bytes)."""
+    head_json = _canon(header)
+    archive_head = _archive_head(manifest)
+    with atomic_write(target, "wb") as raw:
+        out = _HashingWriter(raw)
+        out.write(MAGIC + struct.pack(">I", len(head_json)) + head_json)
+        start = out.count
+        with open(stream_path, "rb") as zs:
+            src = _Concat(archive_head, zs)
+            if dek is not None:
+                from mirror_cli import crypto
+
+                assert crypto_meta is not None
+                cm = crypto.CryptoMeta.from_dict(crypto_meta)
+                crypto.encrypt_stream(src, out, dek=dek, kdf_params=cm.kdf, wrapped_key=cm.wrapped_key,
+                                      db_id=header["db_id"], purpose="backup")
+            else:
+                while chunk := src.read(4 * BLOCK):
+                    out.write(chunk)
+        out.write(TRAILER.pack(out.count - start))
+        digest = out.hash.digest()
+        whole = out.hash.copy()
+        whole.update(digest)
+        raw.write(digest)
+        total = out.count + DIGEST
+    return whole.hexdigest(), total
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Outer:
+    header: dict[str, Any]
+    body_offset: int
+    body_len: int
+    size: int
+
+
+def read_header(fh: BinaryIO, size: int) -> _Outer:
+    """Check magic, whole-file SHA-256 and clear header; leave *fh* anywhere. No key needed."""
+    magic = fh.read(len(MAGIC))
+    if magic != MAGIC:
+        if magic and MAGIC.startswith(magic) and len(magic) < len(MAGIC):
+            raise _damaged("it ends inside its first bytes")
+        if magic[:7] == MAGIC[:7]:
+            raise InvalidInputError(f"this backup has format version {magic[7]}, which this mirror cannot read.",
+                                    "Upgrade mirror.")
+        raise _invalid("it does not start like one")
+    raw_len = fh.read(4)
+    if len(raw_len) < 4:
+        raise _damaged("it ends inside the header")
+    (hlen,) = struct.unpack(">I", raw_len)
+    if not 2 <= hlen <= MAX_HEADER:
+        raise _damaged("the header length is implausible")
+    body_offset = 12 + hlen
+    if size < body_offset + TRAILER.size + DIGEST:
+        raise _damaged("it is truncated")
+    fh.seek(0)
+    h = hashlib.sha256()
+    left = size - DIGEST
+    while left > 0:
+        chunk = fh.read(min(BLOCK * 4, left))
+        if not chunk:
+            raise _damaged("it is truncated")
+        h.update(chunk)
+        left -= len(chunk)
+    stored = fh.read(DIGEST)
+    if not hmac.compare_digest(h.digest(), stored):
+        raise _damaged("its checksum does not match (a byte was changed, or the file was cut short)")
+    fh.seek(12)
+    head_raw = fh.read(hlen)
+    fh.seek(size - DIGEST - TRAILER.size)
+    (body_len,) = TRAILER.unpack(fh.read(TRAILER.size))
+    if body_len != size - body_offset - TRAILER.size - DIGEST:
+        raise _invalid("its recorded length does not match its size")
+    try:
+        header = json.loads(head_raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _invalid("its header is not JSON") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise _invalid("its header does not name the mirror-backup format, version 1")
+    if not isinstance(header.get("encrypted"), bool) or not isinstance(header.get("created_at"), str):
+        raise _invalid("its header lacks `encrypted` or `created_at`")
+    return _Outer(header, body_offset, body_len, size)
+
+
+def _check_name(name: Any, seen: set[str]) -> str:
+    if not isinstance(name, str) or not name:
+        raise _invalid("a member has no name")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise _invalid(f"member {name!r} has an absolute path")
+    if ".." in re.split(r"[/\\]", name) or "\x00" in name:
+        raise _invalid(f"member {name!r} points outside the archive")
+    if name in seen:
+        raise _invalid(f"member {name!r} appears twice")
+    if name not in MEMBERS:
+        raise _invalid(f"unexpected member {name!r}")
+    seen.add(name)
+    return name
+
+
+def _check_manifest(m: Any) -> dict[str, Any]:
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT or m.get("version") != VERSION:
+        raise _invalid("the manifest does not name the mirror-backup-manifest format, version 1")
+    if m.get("compression") != COMPRESSION:
+        raise _invalid(f"unknown compression {m.get('compression')!r}")
+    members = m.get("members")
+    if not isinstance(members, list) or not members:
+        raise _invalid("the manifest lists no members")
+    seen: set[str] = set()
+    for mem in members:
+        if not isinstance(mem, dict):
+            raise _invalid("a manifest entry is not an object")
+        name = _check_name(mem.get("name"), seen)
+        if mem.get("type", "file") != "file":
+            raise _invalid(f"member {name!r} is a {mem.get('type')!r}, not a regular file "
+                           "(links and devices are refused)")
+        size, digest = mem.get("size"), mem.get("sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise _invalid(f"member {name!r} has no valid size")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise _invalid(f"member {name!r} has no valid sha256")
+    if [mem["name"] for mem in members] != list(MEMBERS):
+        missing = [n for n in MEMBERS if n not in seen]
+        raise _invalid(f"missing member {missing[0]!r}" if missing else "members are out of order")
+    counts = m.get("counts")
+    if not isinstance(counts, dict) or any(not isinstance(counts.get(k), int) for k in COUNT_KINDS):
+        raise _invalid("the manifest has no counts")
+    if not isinstance(m.get("stream_bytes"), int) or not isinstance(m.get("db_id"), str):
+        raise _invalid("the manifest lacks stream_bytes or db_id")
+    return m
+
+
+class _KeyRequest:
+    """How to get the data key of an encrypted backup (see :func:`backup_key`)."""
+
+    def __init__(self, env: Mapping[str, str], *, interactive: bool = False, prompt: Any = None,
+                 cache: Any = None, dek: bytes | None = None, local_meta: Mapping[str, Any] | None = None,
+                 local_db_id: str | None = None) -> None:
+        self.env, self.interactive, self.prompt, self.cache = env, interactive, prompt, cache
+        self.dek, self.local_meta, self.local_db_id = dek, local_meta, local_db_id
+        self.kek: bytes | None = None  # a passphrase-derived key that opens the backup's own key record
+        self.source: str | None = None
+
+
+def backup_key(header: Any, req: _KeyRequest) -> bytes:
+    """The data key of an encrypted backup's container *header*.
+
+    Sources: a loaded data key with the same key id; MIRROR_PASSPHRASE_FILE /
+    MIRROR_PASSPHRASE; the key cached in the OS keyring for the backup's
+    database id; a prompt on a terminal. The passphrase is tried against the
+    backup's own key record, then against the local database's record when
+    that database is the same one (a passphrase changed since the backup
+    re-wrapped the same data key). None available -> NoKeyError; wrong -> LockedError.
+    """
+    from mirror_cli import crypto, keys
+
+    kid = header.key_id
+    if req.dek is not None and hmac.compare_digest(crypto.key_id(req.dek), kid):
+        req.source = "loaded key"
+        return req.dek
+    records = [(header.kdf, header.wrapped_key)]
+    if req.local_meta and req.local_db_id == header.db_id:
+        with contextlib.suppress(Exception):
+            lm = crypto.CryptoMeta.from_dict(req.local_meta)
+            if lm.key_id in (None, kid):
+                records.append((lm.kdf, lm.wrapped_key))
+
+    def try_passphrase(value: str, source: str) -> bytes | None:
+        for i, (kdf, wrapped) in enumerate(records):
+            kek = crypto.derive_kek(value, kdf)
+            try:
+                dek = crypto.unwrap_data_key(kek, wrapped, header.db_id, source=source)
+            except LockedError:
+                continue
+            if not hmac.compare_digest(crypto.key_id(dek), kid):
+                raise _damaged("the encrypted header's key id does not match its wrapped key")
+            if i == 0:
+                req.kek = kek
+            req.source = source
+            return dek
+        return None
+
+    found = keys.passphrase_from_env(req.env)
+    if found is not None:
+        dek = try_passphrase(found.value, found.source)
+        if dek is None:
+            raise LockedError(f"wrong passphrase (from {found.source}): it does not open this backup.",
+                              "Give the passphrase that was current when the backup was made.")
+        return dek
+    cache = req.cache if req.cache is not None else keys.KeyCache()
+    cached = None
+    with contextlib.suppress(keys.KeyringFailure):
+        cached = cache.load(header.db_id)
+    if cached is not None:
+        for i, (_kdf, wrapped) in enumerate(records):
+            try:
+                dek = crypto.unwrap_data_key(cached, wrapped, header.db_id, source=keys.SOURCE_KEYRING)
+            except LockedError:
+                continue
+            if hmac.compare_digest(crypto.key_id(dek), kid):
+                if i == 0:
+                    req.kek = cached
+                req.source = keys.SOURCE_KEYRING
+                return dek
+    if req.interactive:
+        for attempt in range(keys.PROMPT_ATTEMPTS):
+            answer = keys._ask(req.prompt, "Passphrase for this backup: " if attempt == 0
+                               else "Wrong passphrase, try again: ")
+            if answer is None:
+                break
+            dek = try_passphrase(answer, keys.SOURCE_PROMPT)
+            if dek is not None:
+                return dek
+        else:
+            raise LockedError("wrong passphrase (from prompt): it does not open this backup.",
+                              "Give the passphrase that was current when the backup was made.")
+    raise NoKeyError("this backup is encrypted and no passphrase was given.",
+                     "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                     "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.")
+
+
+class _PipeDecrypt:
+    """Decrypt a container in a thread into a pipe, so the archive can be read pull-style."""
+
+    def __init__(self, src: BinaryIO, dek: bytes) -> None:
+        r, w = os.pipe()
+        self.reader = os.fdopen(r, "rb", buffering=BLOCK)
+        self._w = os.fdopen(w, "wb", buffering=BLOCK)
+        self.error: BaseException | None = None
+        self.result = None
+
+        def run() -> None:
+            from mirror_cli import crypto
+
+            try:
+                self.result = crypto.decrypt_stream(src, self._w, dek=dek, expected_purpose="backup")
+            except BrokenPipeError:
+                pass
+            except BaseException as exc:
+                self.error = exc
+            finally:
+                with contextlib.suppress(OSError):
+                    self._w.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reader.close()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class _Unpacked:
+    manifest: dict[str, Any]
+    export_counts: dict[str, int]
+    export_records: int
+
+
+def _read_exact(fh: Any, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        b = fh.read(n - got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+def _unpack_archive(src: Any, body_len: int, db_out: BinaryIO | None, checked: list[str]) -> _Unpacked:
+    """Read the archive from *src*: manifest, then the members (db to *db_out*), all checked."""
+    magic = _read_exact(src, len(ARCHIVE_MAGIC))
+    if magic != ARCHIVE_MAGIC:
+        if len(magic) < len(ARCHIVE_MAGIC):
+            raise _damaged("it ends before its manifest")
+        raise _invalid("its content is not a mirror archive")
+    raw_len = _read_exact(src, 4)
+    if len(raw_len) < 4:
+        raise _damaged("it ends before its manifest")
+    (mlen,) = struct.unpack(">I", raw_len)
+    if not 2 <= mlen <= MAX_MANIFEST:
+        raise _invalid("its manifest length is implausible")
+    body = _read_exact(src, mlen)
+    digest = _read_exact(src, DIGEST)
+    if len(body) < mlen or len(digest) < DIGEST:
+        raise _damaged("it ends inside its manifest")
+    if not hmac.compare_digest(hashlib.sha256(magic + raw_len + body).digest(), digest):
+        raise _damaged("the manifest does not match its checksum")
+    try:
+        manifest = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _invalid("its manifest is not JSON") from None
+    manifest = _check_manifest(manifest)
+    checked.append("manifest")
+    stream_bytes = manifest["stream_bytes"]
+    if body_len is not None and stream_bytes != body_len - (12 + mlen + DIGEST):
+        raise _invalid("the manifest's stream length does not match the file")
+    declared = sum(m["size"] for m in manifest["members"])
+    if declared > RATIO_ALLOWANCE + MAX_RATIO * stream_bytes:
+        raise _invalid(f"its members declare {declared} bytes from {stream_bytes} compressed bytes "
+                       "(a decompression bomb?)")
+    zstd = _zstd()
+    limited = _Bounded(src, stream_bytes)
+    first = limited.read(18)
+    try:
+        params = zstd.get_frame_parameters(first)
+    except zstd.ZstdError:
+        raise _damaged("the compressed data does not start with a zstd frame") from None
+    if params.window_size > (1 << MAX_WINDOW_LOG):
+        raise _invalid("its compressed data needs more memory than mirror allows")
+    if params.content_size not in (0, declared) and params.content_size != zstd.CONTENTSIZE_UNKNOWN:
+        raise _invalid("the compressed data's size does not match the members' sizes")
+    dctx = zstd.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
+    reader = dctx.stream_reader(_Concat(first, limited), read_size=BLOCK, read_across_frames=False)
+    export_head = b""
+    records = 0
+    prev = b""
+    try:
+        for mem in manifest["members"]:
+            name, left = mem["name"], mem["size"]
+            h = hashlib.sha256()
+            while left > 0:
+                chunk = reader.read(min(left, BLOCK))
+                if not chunk:
+                    raise _invalid(f"member {name!r} is shorter than the {mem['size']} bytes it declares")
+                h.update(chunk)
+                left -= len(chunk)
+                if name == DB_MEMBER:
+                    if db_out is not None:
+                        db_out.write(chunk)
+                else:
+                    if len(export_head) < 1 << 16:
+                        export_head += chunk[: (1 << 16) - len(export_head)]
+                    records += (prev + chunk).count(b"\n{")
+                    prev = chunk[-1:]
+            if not hmac.compare_digest(h.hexdigest(), mem["sha256"]):
+                raise _damaged(f"member {name!r} does not match its SHA-256")
+            checked.append(f"{name} sha256")
+        if reader.read(1):
+            raise _invalid("the members hold more data than they declare (a decompression bomb?)")
+    except zstd.ZstdError as exc:
+        raise _damaged(f"the compressed data is corrupt ({exc})") from None
+    if limited.left > 0 or limited.read(1):
+        raise _invalid("unexpected data follows the members")
+    first_line = export_head.split(b"\n", 1)[0].rstrip(b",")
+    try:
+        head = json.loads(first_line.decode("utf-8") + "}")
+        export_counts = {k: int(v) for k, v in head["counts"].items()}
+        if head.get("format") != "mirror-export":
+            raise ValueError
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise _damaged("the export inside it has no readable header") from None
+    return _Unpacked(manifest, export_counts, records)
+
+
+def _check_snapshot(db_path: Path, unpacked: _Unpacked, checked: list[str]) -> None:
+    m = unpacked.manifest
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+            if result != ["ok"]:
+                raise _damaged(f"the database snapshot fails PRAGMA integrity_check ({'; '.join(result[:3])})")
+            checked.append("integrity_check")
+            counts = _counts(conn)
+            db_id = conn.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(f"the database snapshot cannot be opened ({exc})") from None
+    if db_id is None or db_id[0] != m["db_id"]:
+        raise _damaged("the snapshot's database id does not match the manifest")
+    want = {k: m["counts"][k] for k in COUNT_KINDS}
+    if counts != want:
+        raise _damaged(f"the snapshot holds {counts} but the manifest says {want}")
+    exp = {k: unpacked.export_counts.get(k) for k in COUNT_KINDS}
+    if exp != want:
+        raise _damaged(f"the export's counts {exp} do not match the snapshot's {want}")
+    if unpacked.export_records != sum(want.values()):
+        raise _damaged(f"the export holds {unpacked.export_records} records, not the {sum(want.values())} "
+                       "its header counts")
+    checked.append("counts")
+
+
+def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path | None,
+                    checked: list[str]) -> tuple[_Outer, _Unpacked | None, bytes | None]:
+    """Everything but the snapshot's SQLite checks. Returns (outer, unpacked or None when no key, dek)."""
+    try:
+        size = path.stat().st_size
+        fh = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise io_error("read", path, exc) from None
+    with fh:
+        outer = read_header(fh, size)
+        checked.append("file sha256")
+        fh.seek(outer.body_offset)
+        body = _Bounded(fh, outer.body_len)
+        dek = None
+        if outer.header["encrypted"]:
+            from mirror_cli import crypto
+
+            if not crypto.is_container(fh.read(8)):
+                raise _invalid("it says it is encrypted but holds no encrypted container")
+            fh.seek(outer.body_offset)
+            ch = crypto.read_container_header(_Bounded(fh, outer.body_len))
+            if ch.purpose != "backup":
+                raise _invalid("its encrypted container does not hold a backup")
+            checked.append("container header")
+            if req is None:
+                raise NoKeyError("no key was offered.")
+            dek = backup_key(ch, req)
+            fh.seek(outer.body_offset)
+            pipe = _PipeDecrypt(_Bounded(fh, outer.body_len), dek)
+            out = open(db_out_path, "wb") if db_out_path else None  # noqa: SIM115
+            try:
+                try:
+                    unpacked = _unpack_archive(pipe.reader, None, out, checked)
+                    pipe.reader.read()  # drain: the decrypting thread must see the end
+                except BaseException:
+                    with contextlib.suppress(BaseException):
+                        pipe.finish()
+                    raise
+                pipe.finish()
+                checked.append("decryption")
+            finally:
+                if out:
+                    out.flush()
+                    os.fsync(out.fileno())
+                    out.close()
+        else:
+            out = open(db_out_path, "wb") if db_out_path else None  # noqa: SIM115
+            try:
+                unpacked = _unpack_archive(body, outer.body_len, out, checked)
+            finally:
+                if out:
+                    out.flush()
+                    os.fsync(out.fileno())
+                    out.close()
+        if unpacked.manifest["db_id"] != outer.header.get("db_id", unpacked.manifest["db_id"]):
+            raise _damaged("the clear header and the manifest name different databases")
+        return outer, unpacked, dek
+
+
+# ---------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------
+
+
+def verify(path: Path, req: _KeyRequest | None = None) -> VerifyReport:
+    """Check a backup as far as possible; never raises for damage (the report says), nor for want of a key.
+
+    A wrong passphrase raises LockedError (exit 4).
+    """
+    path = Path(path).absolute()
+    report = VerifyReport(ok=False, problem=None, path=str(path))
+    checked = report.checked
+    work = Path(tempfile.mkdtemp(prefix="mirror-verify-"))
+    try:
+        try:
+            outer, unpacked, _dek = _open_and_check(path, req, work / DB_MEMBER, checked)
+            report.encrypted = outer.header["encrypted"]
+            report.created_at = outer.header["created_at"]
+            assert unpacked is not None
+            _check_snapshot(work / DB_MEMBER, unpacked, checked)
+            report.counts = dict(unpacked.manifest["counts"])
+            report.ok, report.complete = True, True
+        except NoKeyError as exc:
+            report.ok, report.encrypted, report.complete = True, True, False
+            with contextlib.suppress(Exception), open(path, "rb") as fh:
+                report.created_at = read_header(fh, path.stat().st_size).header["created_at"]
+            report.not_checked = ("the encrypted content (chunks, manifest, members, snapshot): "
+                                  f"{exc.message} {exc.hint or ''}".strip())
+        except (VerificationError, InvalidInputError) as exc:
+            report.problem = exc.message
+            report.exit_code = 3
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+# ---------------------------------------------------------------------------
+# list
+# ---------------------------------------------------------------------------
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    """mirror's own backups in *folder* (by file name), oldest first."""
+    folder = Path(folder).absolute()
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise io_error("read", folder, exc) from None
+    for entry in entries:
+        at = _created_from_name(entry.name)
+        if at is None or not entry.is_file(follow_symlinks=False):
+            continue
+        p = Path(entry.path)
+        try:
+            with open(p, "rb") as fh:
+                first = fh.read(512)
+            encrypted = _encrypted_flag(first)
+            found.append(BackupInfo(str(p), p.stat().st_size, file_sha256(p), encrypted, _iso_ms(at)))
+        except OSError:
+            continue
+    found.sort(key=lambda b: (b.created_at, b.path))
+    return found
+
+
+def _encrypted_flag(first: bytes) -> bool:
+    if first[:8] != MAGIC:
+        return False
+    try:
+        (hlen,) = struct.unpack(">I", first[8:12])
+        return bool(json.loads(first[12:12 + hlen].decode("utf-8")).get("encrypted"))
+    except (ValueError, struct.error, UnicodeDecodeError, AttributeError):
+        return False
+
+
+# ---------------------------------------------------------------------------
+# restore
+# ---------------------------------------------------------------------------
+
+
+def _rebuild_fts(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reflections_fts'").fetchone():
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
+            conn.execute("INSERT INTO reflections_fts (rowid, content, response, tags)"
+                         " SELECT rowid, content, response, tags FROM reflections WHERE typeof(content) = 'text'")
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        conn.close()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _set_aside(db: Path, stamp: str) -> Path | None:
+    """Keep the database about to be replaced as ``<db>.before-restore-<stamp>`` (with its WAL)."""
+    if not db.exists():
+        return None
+    before = db.with_name(f"{db.name}.before-restore-{stamp}")
+    with contextlib.suppress(sqlite3.Error):
+        c = sqlite3.connect(db, timeout=10)
+        try:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            c.close()
+    try:
+        try:
+            os.link(db, before)
+        except OSError:
+            shutil.copy2(db, before)
+        wal = Path(f"{db}-wal")
+        if wal.exists():
+            if wal.stat().st_size:
+                os.replace(wal, f"{before}-wal")  # uncheckpointed changes stay with the old copy
+            else:
+                wal.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{db}-shm").unlink()
+    except OSError as exc:
+        raise io_error("set aside", db, exc) from None
+    return before
+
+
+def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = None) -> RestoreResult:
+    """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside)."""
+    from mirror_cli import migrations
+
+    path, db = Path(path).absolute(), Path(db).absolute()
+    ensure_private_dir(db.parent)
+    at = now or datetime.now(timezone.utc)
+    tmp = db.with_name(f".{db.name}.restore-{secrets.token_hex(4)}.tmp")
+    checked: list[str] = []
+    try:
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+            os.close(fd)
+        except OSError as exc:
+            raise io_error("write", tmp, exc) from None
+        try:
+            outer, unpacked, dek = _open_and_check(path, req, tmp, checked)
+        except NoKeyError as exc:
+            raise LockedError(exc.message, exc.hint) from None
+        assert unpacked is not None
+        _check_snapshot(tmp, unpacked, checked)
+        latest = migrations.latest_shipped()
+        if unpacked.manifest.get("schema_version", 0) > latest:
+            raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "
+                                 f"than this mirror knows ({latest}).", "Upgrade mirror to restore it.")
+        _rebuild_fts(tmp)
+        stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        before = _set_aside(db, stamp)
+        os.replace(tmp, db)
+        from mirror_cli.fsutil import _fsync_dir
+
+        _fsync_dir(db.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
+                           dict(unpacked.manifest["counts"]), outer.header["created_at"])
+    _after_restore(db, dek, req, result)
+    return result
+
+
+def _after_restore(db: Path, dek: bytes | None, req: _KeyRequest, result: RestoreResult) -> None:
+    """Record the restore in the restored database; cache the key when a keyring is there."""
+    from mirror_cli import crypto, keys
+    from mirror_cli.session import install_key
+    from mirror_cli.store import Store
+
+    with Store.open(db, create=False) as store:
+        if store.encrypted:
+            if dek is None:  # a plaintext backup of an encrypted database cannot happen; be safe
+                raise LockedError("the restored database is encrypted and no key is loaded.",
+                                  "Run `mirror key unlock`.")
+            install_key(store, dek)
+        with store.write():
+            store.append_event(EVENT_RESTORED, {"file": Path(result.backup).name, "created_at": result.created_at,
+                                                "counts": result.counts, "before": Path(result.before).name
+                                                if result.before else None})
+        if store.encrypted and req.kek is not None:
+            meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto")))
+            try:
+                crypto.unwrap_data_key(req.kek, meta.wrapped_key, store.db_id)
+            except LockedError:
+                return
+            cache = req.cache if req.cache is not None else keys.KeyCache()
+            try:
+                result.key_cached = cache.store(store.db_id, req.kek)
+            except keys.KeyringFailure as exc:
+                result.warnings.append(str(exc))
+
+
+# ---------------------------------------------------------------------------
+# prune (restic's --keep-* rules)
+# ---------------------------------------------------------------------------
+
+
+def _bucket(kind: str, t: datetime, index: int) -> Any:
+    if kind == "last":
+        return index
+    if kind == "daily":
+        return (t.year, t.month, t.day)
+    if kind == "weekly":
+        y, w, _ = t.isocalendar()
+        return (y, w)
+    return (t.year, t.month)
+
+
+def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, daily: int = 0, weekly: int = 0,
+                 monthly: int = 0) -> tuple[list[Any], list[Any]]:
+    """restic's policy: (kept, removed) keys, newest first.
+
+    Walk the snapshots newest first; each rule with budget left keeps a
+    snapshot whose bucket (itself, its day, ISO week, month) differs from the
+    last bucket that rule kept, and spends one. A snapshot kept by any rule is
+    kept. Times are taken as given (pass local times).
+    """
+    rules = {"last": last, "daily": daily, "weekly": weekly, "monthly": monthly}
+    if any(n < 0 for n in rules.values()):
+        raise UsageError("--keep-* values must be 0 or more.")
+    ordered = sorted(snapshots, key=lambda s: s[1], reverse=True)
+    budget = dict(rules)
+    seen: dict[str, Any] = {k: object() for k in rules}
+    kept, removed = [], []
+    for i, (key, t) in enumerate(ordered):
+        keep = False
+        for kind in rules:
+            if budget[kind] <= 0:
+                continue
+            b = _bucket(kind, t, i)
+            if b != seen[kind]:
+                seen[kind] = b
+                budget[kind] -= 1
+                keep = True
+        (kept if keep else removed).append(key)
+    return kept, removed
+
+
+def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
+          dry_run: bool = False, lock_timeout: float = 60.0) -> PruneResult:
+    """Remove mirror's backups in *folder* that no --keep-* rule keeps (none when *dry_run*)."""
+    if not any((last, daily, weekly, monthly)):
+        raise UsageError("give at least one --keep-* rule (e.g. --keep-daily 7); pruning without one "
+                         "would remove every backup.")
+    folder = Path(folder).absolute()
+    if not folder.is_dir():
+        return PruneResult([], [], dry_run)
+    with folder_lock(folder, lock_timeout):
+        infos = []
+        for entry in os.scandir(folder):
+            at = _created_from_name(entry.name)
+            if at is not None and entry.is_file(follow_symlinks=False):
+                infos.append((str(Path(entry.path)), at.astimezone()))  # local time, like restic
+        kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
+        if not dry_run:
+            for p in removed:
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise io_error("remove", p, exc) from None
+    order = {p: t for p, t in infos}
+    return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run)
