@@ -33,8 +33,21 @@ FORMATS = ("json", "jsonl", "markdown", "csv")
 
 
 def iter_reflections(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
-    for r in journal.iter_reflections(store, since=since, until=until, oldest_first=True):
-        yield r.to_dict()
+    """Reflections oldest first, as export dicts (the shape of ``journal.Reflection.to_dict``).
+
+    The field codec is looked up once (``store.fields`` reads the key record
+    on every access), and rows go straight to dicts.
+    """
+    f = store.fields
+    where, params = journal.time_window(since, until)
+    sql = ("SELECT id, created_at, updated_at, content, response, mode, tags, local_only FROM reflections"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at ASC, id ASC")
+    fopen, open_tags = f.open, f.open_tags
+    for rid, created, updated, content, response, mode, tags, local_only in store.conn.execute(sql, params):
+        yield {"id": rid, "created_at": created, "updated_at": updated,
+               "content": fopen("reflections", rid, "content", content),
+               "response": None if response is None else fopen("reflections", rid, "response", response),
+               "mode": mode, "tags": open_tags("reflections", rid, tags), "local_only": bool(local_only)}
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:

@@ -307,21 +307,52 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
 # --------------------------------------------------------------------------- applying
 
 
+_FTS_INSERT_TRIGGER = "reflections_fts_insert"
+BULK_MIN = 500  # from this many new reflections, the full-text index is filled in one statement
+
+
 def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progress) -> None:
+    """Write the planned reflections with ``journal.insert_row`` and vouch for each stored row.
+
+    For a large import the full-text index is filled in one ``INSERT ... SELECT``
+    after the rows (about 3x faster than its per-row trigger): the insert
+    trigger is dropped for the duration and re-created from its own stored SQL,
+    all inside the import's transaction, so a failure rolls the schema back too.
+    """
     conn = store.conn
-    digest = audit.reflection_digest
+    trigger = None
+    if sum(1 for _, update in plan.reflections if not update) >= BULK_MIN:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                           (_FTS_INSERT_TRIGGER,)).fetchone()
+        trigger = row[0] if row else None
+    first_new = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM reflections").fetchone()[0])
+    if trigger is not None:
+        conn.execute(f"DROP TRIGGER {_FTS_INSERT_TRIGGER}")
+    updated: list[str] = []
     done = 0
-    for rec, _update in plan.reflections:
+    for rec, update in plan.reflections:
         r = journal.Reflection(id=rec["id"], created_at=rec["created_at"], updated_at=rec["updated_at"],
                                content=rec["content"], response=rec["response"], mode=rec["mode"],
                                tags=list(rec["tags"]), local_only=rec["local_only"])
         journal.insert_row(store, r, rev)
         if "visibility" in rec:
             conn.execute("UPDATE reflections SET visibility = ? WHERE id = ?", (rec["visibility"], r.id))
-        vouches.append(("reflection", r.id, digest(conn, r.id)))
+        if update:
+            updated.append(r.id)
         done += 1
         if progress is not None and done % 2048 == 0:
             progress(done)
+    if trigger is not None:
+        # Same rows and condition as the trigger (and migration 0004's rebuild).
+        conn.execute("INSERT INTO reflections_fts (rowid, content, response, tags)"
+                     " SELECT rowid, content, response, tags FROM reflections"
+                     " WHERE rowid > ? AND typeof(content) = 'text'", (first_new,))
+        conn.execute(trigger)
+    # Vouch for what is stored now: new rows (rowid above the old maximum) in one scan, updates by id.
+    for row in conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections WHERE rowid > ?", (first_new,)):
+        vouches.append(("reflection", row[0], audit.row_digest(row)))
+    for rid in updated:
+        vouches.append(("reflection", rid, audit.reflection_digest(conn, rid)))
 
 
 def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
