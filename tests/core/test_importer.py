@@ -440,3 +440,43 @@ def test_load_document_and_importer_agree_on_formats(store):
     for fmt in ("json", "jsonl"):
         text = export_text(store, fmt)
         assert load_document(text.encode()).source_format == fmt
+
+
+def test_large_import_fills_the_search_index_and_keeps_the_trigger(store):
+    n = importer.BULK_MIN + 20
+    records = [rec(f"bulk{i:04d}", content=f"entry {i} about harbour lanterns" if i % 2 else f"entry {i} plain")
+               for i in range(n)]
+    sql_before = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()
+    r = do_import(store, doc(records))
+    assert r.added["reflections"] == n
+    hits = journal.search(store, "lanterns", limit=1000)
+    assert len(hits) == n // 2
+    sql_after = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()
+    assert sql_after == sql_before
+    journal.add(store, "a new note about zeppelins")
+    assert [x.content for x in journal.search(store, "zeppelins")] == ["a new note about zeppelins"]
+    assert audit.verify(store.conn).ok
+    # A failing large import rolls the trigger change back too.
+    bad = [rec(f"more{i:04d}") for i in range(n)]
+    bad[-1]["tags"] = ["x"] * 2 + [""]
+    with pytest.raises(InvalidInputError):
+        do_import(store, doc(bad))
+    assert store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone() == sql_before
+
+
+def test_failure_during_apply_rolls_everything_back(store, monkeypatch):
+    populate(store)
+    before = snapshot(store)
+    records = [rec(f"roll{i:04d}") for i in range(importer.BULK_MIN + 5)]
+    d, _ = importer.read_document(doc(records).encode())
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(importer, "_reset_engine_cache", boom)
+    d.records["tensions"] = [{"id": "t9", "name": "A vs B", "axis_a": "A", "axis_b": "B", "position": 0.1,
+                              "intensity": 0.2, "reflection_id": None, "detected_at": "2024-01-01T00:00:00.000Z"}]
+    with pytest.raises(RuntimeError):
+        importer.apply_import(store, d)
+    assert snapshot(store) == before
+    assert store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()[0] == 1

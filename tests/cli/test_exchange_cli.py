@@ -1,0 +1,377 @@
+"""`mirror export` and `mirror import` through the CLI: formats, exit codes, encryption, pipes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mirror_cli import crypto, keyops
+from mirror_cli.store import Store
+
+PW = "river stones and tea"
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def cheap() -> crypto.KdfParams:
+    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+
+
+@pytest.fixture
+def journal_home(cli):
+    cli("reflect", "Anxious before the #work meeting, stressed and tired.", "--response", "Breathe.")
+    cli("reflect", "Long walk with my sister, calm and grateful. #family")
+    cli("reflect", "=SUM(A1) looks like a formula; commas, \"quotes\" and\nnew lines.", "-t", "odd")
+    cli("reflect", "# Not a heading\n```\nunclosed fence", "--mode", "POST_ACTION")
+    r = cli("patterns", "analyze")
+    assert r.exit_code == 0, r.stderr
+
+
+def audit_types(cli) -> list[str]:
+    r = cli("audit", "log", "--json")
+    return [e["event_type"] for e in json.loads(r.stdout)]
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_default_export_is_json_on_stdout(cli, journal_home):
+    r = cli("export")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "mirror-export" and doc["version"] == 1
+    assert doc["counts"]["reflections"] == 4 == len(doc["reflections"])
+    assert set(doc) >= {"reflections", "patterns", "tensions", "audit_events"}
+    assert r.stderr == ""
+    last = json.loads(cli("audit", "log", "--json", "--limit", "1").stdout)
+    event = last[0] if isinstance(last, list) else last
+    assert event["event_type"] == "export.completed"
+    assert event["data"]["format"] == "json" and event["data"]["counts"]["reflections"] == 4
+    assert "Anxious" not in json.dumps(event)
+
+
+def test_jsonl_export(cli, journal_home):
+    r = cli("export", "--format", "jsonl", "--only", "reflections,tensions")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[0]["type"] == "header"
+    assert {x["type"] for x in lines[1:]} <= {"reflection", "tension"}
+    assert sum(x["type"] == "reflection" for x in lines) == 4
+
+
+def test_only_since_until(cli, journal_home):
+    cli("reflect", "old one", "--at", "2020-01-02T10:00:00Z")
+    r = cli("export", "--only", "reflections", "--until", "2021-01-01")
+    doc = json.loads(r.stdout)
+    assert [x["content"] for x in doc["reflections"]] == ["old one"]
+    assert "patterns" not in doc and doc["until"].startswith("2021-01-02")
+    r = cli("export", "--only", "reflections", "--since", "2021-01-01")
+    assert len(json.loads(r.stdout)["reflections"]) == 4
+    assert cli("export", "--only", "bogus").exit_code == 2
+    assert cli("export", "--format", "xml").exit_code == 2
+
+
+def test_markdown_document_parses_and_keeps_its_outline(cli, journal_home):
+    from markdown_it import MarkdownIt
+
+    r = cli("export", "--format", "markdown")
+    assert r.exit_code == 0, r.stderr
+    tokens = MarkdownIt("commonmark").parse(r.stdout)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert not any(h.startswith("Not a heading") for h in headings)
+    assert sum(1 for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h3") >= 4
+    assert "Long walk with my sister" in r.stdout
+
+
+def test_markdown_folder(cli, journal_home, tmp_path):
+    out = tmp_path / "md-export"
+    r = cli("export", "--format", "markdown", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "patterns.md", "reflections.md", "tensions.md"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
+    assert r.stdout == "" and "Exported 4 reflections" in r.stderr
+    # A path with an extension is one document.
+    one = tmp_path / "journal.md"
+    assert cli("export", "--format", "markdown", "-o", one).exit_code == 0
+    assert one.is_file() and "Long walk" in one.read_text()
+
+
+def test_csv_to_stdout_reads_back_with_the_csv_module(cli, journal_home):
+    r = cli("export", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(r.stdout, newline="")))
+    assert len(rows) == 4
+    odd = next(x for x in rows if "formula" in x["content"])
+    assert odd["content"].startswith("'=SUM(A1)")  # the formula guard
+    assert "\nnew lines." in odd["content"]
+    assert json.loads(odd["tags"]) == ["odd"]
+
+
+def test_csv_folder(cli, journal_home, tmp_path):
+    out = tmp_path / "csv-out"
+    out.mkdir()
+    r = cli("export", "--format", "csv", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert "reflections.csv" in files and "patterns.csv" in files
+    with open(out / "reflections.csv", newline="", encoding="utf-8") as fh:
+        assert len(list(csv.DictReader(fh))) == 4
+
+
+def test_json_to_a_file_is_private_and_a_folder_is_refused(cli, journal_home, tmp_path):
+    target = tmp_path / "j.json"
+    r = cli("export", "-o", target)
+    assert r.exit_code == 0 and r.stdout == ""
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert json.loads(target.read_text())["counts"]["reflections"] == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".j.json")]  # no temp left
+    assert cli("export", "-o", tmp_path).exit_code == 2
+
+
+# --------------------------------------------------------------------------- import
+
+
+def test_import_json_result_and_idempotent_merge(cli, journal_home, tmp_path, monkeypatch):
+    exported = tmp_path / "e.json"
+    cli("export", "-o", exported)
+    monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "second"))
+    r = cli("import", exported, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) >= {"dry_run", "added", "updated", "skipped"}
+    assert out["dry_run"] is False and out["added"]["reflections"] == 4
+    assert out["added"]["patterns"] > 0 and out["skipped"]["audit_events"] > 0
+    again = json.loads(cli("import", exported, "--json").stdout)
+    assert sum(again["added"].values()) == 0 and sum(again["updated"].values()) == 0
+    assert again["skipped"]["reflections"] == 4
+    assert cli("audit", "verify").exit_code == 0
+    assert audit_types(cli).count("data.imported") == 2
+    assert cli("patterns", "analyze").exit_code == 0
+
+
+def test_newer_updated_at_replaces(cli, tmp_path):
+    def write(content, updated):
+        p = tmp_path / f"{updated}.json"
+        p.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
+            {"id": "same-id", "created_at": "2024-01-01T00:00:00Z", "updated_at": updated,
+             "content": content, "mode": "REFLECTION"}]}))
+        return p
+
+    cli("import", write("first", "2024-01-01T00:00:00Z"))
+    r = json.loads(cli("import", write("second", "2024-02-01T00:00:00Z"), "--json").stdout)
+    assert r["updated"]["reflections"] == 1
+    r = json.loads(cli("import", write("older", "2024-01-15T00:00:00Z"), "--json").stdout)
+    assert r["skipped"]["reflections"] == 1
+    assert json.loads(cli("show", "same-id", "--json").stdout)["content"] == "second"
+
+
+def test_dry_run_changes_nothing(cli, journal_home, tmp_path):
+    exported = tmp_path / "e.json"
+    cli("export", "-o", exported, "--only", "reflections")
+    before = cli("export", "--only", "reflections").stdout
+    events = audit_types(cli)
+    r = cli("import", exported, "--mode", "replace", "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["dry_run"] is True
+    after = cli("export", "--only", "reflections").stdout
+    assert json.loads(after)["reflections"] == json.loads(before)["reflections"]
+    now = audit_types(cli)  # newest first: the export just above, then what was there
+    assert now[1:] == events and now[0] == "export.completed"
+    assert "data.imported" not in now
+
+
+def test_replace_needs_yes_when_not_at_a_terminal(cli, journal_home, tmp_path):
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
+        {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
+    r = cli("import", f, "--mode", "replace")
+    assert r.exit_code == 2 and "--yes" in r.stderr
+    assert len(json.loads(cli("list", "--json").stdout)) == 4
+    r = cli("import", f, "--mode", "replace", "--yes", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["deleted"]["reflections"] == 4
+    assert [x["id"] for x in json.loads(cli("list", "--json").stdout)] == ["only-one"]
+    assert cli("audit", "verify").exit_code == 0
+
+
+def test_bad_record_in_the_middle_exit_5_names_record_and_field(cli, journal_home, tmp_path):
+    recs = [{"id": f"r{i}", "created_at": "2024-01-01T00:00:00Z", "content": f"t{i}", "mode": "M"} for i in range(5)]
+    recs[2]["local_only"] = "yes"
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": recs}))
+    before = cli("export", "--only", "reflections").stdout
+    r = cli("import", f)
+    assert r.exit_code == 5
+    assert "reflections[2]" in r.stderr and "r2" in r.stderr and '"local_only"' in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert json.loads(cli("export", "--only", "reflections").stdout)["reflections"] == json.loads(before)["reflections"]
+
+
+@pytest.mark.parametrize("raw", [
+    b"\xc3\x28 not utf-8",
+    b"[" * 50000,
+    b'{"format":"mirror-export","version":1,"reflections":[{"id":"a\\u0000","created_at":"x"}]}',
+    b'{"type":"header","format":"mirror-export","version":1}\n{"type":"reflection","id":7}\n',
+    b'{"format":"mirror-export","version":1,"reflections":{"not":"a list"}}',
+    b"\x00" * 1000,
+    b"MIRRENC\x01garbage",
+])
+def test_hostile_input_exit_5_or_3_without_traceback(run_mirror, tmp_path, raw):
+    f = tmp_path / "hostile.bin"
+    f.write_bytes(raw)
+    r = run_mirror("import", f)
+    assert r.returncode in (3, 5), r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.startswith("mirror: ")
+
+
+def test_huge_line_is_refused(run_mirror, tmp_path):
+    f = tmp_path / "huge.jsonl"
+    with open(f, "wb") as fh:
+        fh.write(b'{"type":"header","format":"mirror-export","version":1}\n{"type":"reflection","content":"')
+        fh.write(b"a" * (65 * 1024 * 1024))
+        fh.write(b'"}\n')
+    r = run_mirror("import", f)
+    assert r.returncode == 5 and "longer than" in r.stderr
+
+
+def test_missing_file_and_bad_options_are_usage_errors(cli, tmp_path):
+    assert cli("import", tmp_path / "nope.json").exit_code == 2
+    f = tmp_path / "x.json"
+    f.write_text("{}")
+    assert cli("import", f, "--mode", "sideways").exit_code == 2
+    assert cli("import", f, "--format", "yaml").exit_code == 2
+    assert cli("import", f, "--only", "audit").exit_code == 2
+
+
+def test_import_from_stdin(cli, journal_home, tmp_path, monkeypatch):
+    text = cli("export", "--format", "jsonl").stdout
+    monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "second"))
+    r = cli("import", "-", "--json", input=text)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["format"] == "jsonl"
+    assert len(json.loads(cli("list", "--json").stdout)) == 4
+
+
+def test_real_jrnl_export_with_tz(run_mirror):
+    env = {"TZ": "EST5EDT,M3.2.0,M11.1.0"}
+    r = run_mirror("import", DATA / "jrnl_export.json", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["format"] == "jrnl" and out["added"]["reflections"] == 5
+    listed = json.loads(run_mirror("list", "--json", env=env).stdout)
+    first = next(x for x in listed if x["content"].startswith("Started the new job"))
+    assert first["created_at"] == "2024-03-01T14:15:00.000Z" and first["tags"] == ["career", "work"]
+    # Importing again in another time zone adds nothing (ids come from date, time and text).
+    again = json.loads(run_mirror("import", DATA / "jrnl_export.json", "--json", env={"TZ": "UTC0"}).stdout)
+    assert again["added"]["reflections"] == 0 and again["skipped"]["reflections"] == 5
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+@pytest.fixture
+def encrypted_home(cli, journal_home, mirror_home):
+    with Store.open(mirror_home / "mirror.db") as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    return mirror_home
+
+
+def test_encrypted_database_export_needs_the_key(cli, encrypted_home):
+    r = cli("export")
+    assert r.exit_code == 4 and r.stdout == ""
+    r = cli("export", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any("Long walk" in x["content"] for x in doc["reflections"])
+
+
+def test_plain_database_export_never_asks_for_a_key(cli, journal_home):
+    assert cli("export", "--format", "jsonl").exit_code == 0
+
+
+def test_encrypt_round_trip_from_a_plain_database(cli, journal_home, tmp_path, monkeypatch):
+    sealed = tmp_path / "journal.mirrorenc"
+    r = cli("export", "--encrypt", "-o", sealed, env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    blob = sealed.read_bytes()
+    assert blob.startswith(b"MIRRENC\x01") and b"sister" not in blob
+    monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "elsewhere"))
+    assert cli("import", sealed).exit_code == 4  # no passphrase
+    assert cli("import", sealed, env={"MIRROR_PASSPHRASE": "wrong"}).exit_code == 4
+    damaged = tmp_path / "damaged.mirrorenc"
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 0x40
+    damaged.write_bytes(bytes(bad))
+    r = cli("import", damaged, env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 3, r.stderr
+    assert json.loads(cli("list", "--json").stdout) == []
+    r = cli("import", sealed, "--json", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["encrypted"] is True and out["added"]["reflections"] == 4
+
+
+def test_encrypt_round_trip_from_an_encrypted_database(cli, encrypted_home, tmp_path, monkeypatch):
+    sealed = tmp_path / "enc.mirrorenc"
+    r = cli("export", "--encrypt", "--format", "jsonl", "-o", sealed, env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    with open(sealed, "rb") as fh:
+        header = crypto.read_container_header(fh)
+    with Store.open(encrypted_home / "mirror.db") as s:
+        meta = json.loads(s.meta("crypto"))
+    assert header.wrapped_key == meta["wrapped_key"] and header.purpose == "export"
+    # A fresh machine: the database's passphrase opens the export.
+    monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "fresh"))
+    r = cli("import", sealed, "--json", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["added"]["reflections"] == 4
+    assert cli("import", sealed, env={"MIRROR_PASSPHRASE": "not it"}).exit_code == 4
+
+
+def test_encrypt_to_stdout_is_binary(run_mirror, tmp_path):
+    env = {"MIRROR_HOME": str(tmp_path / "h"), "MIRROR_PASSPHRASE": PW}
+    run_mirror("reflect", "piped secret", env=env)
+    r = subprocess.run([sys.executable, "-m", "mirror_cli", "export", "--encrypt"], capture_output=True,
+                       env={**os.environ, **env}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"MIRRENC\x01") and b"piped secret" not in r.stdout
+    env2 = {"MIRROR_HOME": str(tmp_path / "h2"), "MIRROR_PASSPHRASE": PW}
+    r2 = subprocess.run([sys.executable, "-m", "mirror_cli", "import", "-", "--json"], input=r.stdout,
+                        capture_output=True, env={**os.environ, **env2}, timeout=120)
+    assert r2.returncode == 0, r2.stderr
+    assert json.loads(r2.stdout)["added"]["reflections"] == 1
+
+
+# --------------------------------------------------------------------------- the pipe
+
+
+def test_move_a_journal_through_a_pipe(run_mirror, tmp_path):
+    a = {**os.environ, "MIRROR_HOME": str(tmp_path / "old-machine")}
+    b = {**os.environ, "MIRROR_HOME": str(tmp_path / "new-machine")}
+    for text in ("first thought #work", "second thought, anxious #work", "third: calm walk"):
+        subprocess.run([sys.executable, "-m", "mirror_cli", "reflect", text], env=a, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "mirror_cli", "patterns", "analyze"], env=a, check=True, capture_output=True)
+    exporter = subprocess.Popen([sys.executable, "-m", "mirror_cli", "export"], env=a, stdout=subprocess.PIPE)
+    importer = subprocess.run([sys.executable, "-m", "mirror_cli", "import", "-", "--json"], env=b,
+                              stdin=exporter.stdout, capture_output=True, text=True, timeout=120)
+    exporter.stdout.close()
+    assert exporter.wait(timeout=120) == 0
+    assert importer.returncode == 0, importer.stderr
+    assert json.loads(importer.stdout)["added"]["reflections"] == 3
+
+    def sections(env):
+        out = subprocess.run([sys.executable, "-m", "mirror_cli", "export"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        doc = json.loads(out)
+        return {k: doc[k] for k in ("reflections", "patterns", "tensions")}
+
+    assert sections(a) == sections(b)
+    verify = subprocess.run([sys.executable, "-m", "mirror_cli", "audit", "verify"], env=b, capture_output=True)
+    assert verify.returncode == 0
