@@ -71,6 +71,8 @@ MEMBERS = (DB_MEMBER, EXPORT_MEMBER)
 COUNT_KINDS = ("reflections", "patterns", "tensions", "audit_events")
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3
+ZSTD_THREADS = 1
+LDM = True
 MAX_WINDOW_LOG = 28  # 256 MiB: the decompressor's memory bound; long-distance matching reaches this far
 MAX_RATIO = 1000  # declared uncompressed bytes per compressed byte, beyond a 64 MiB allowance
 RATIO_ALLOWANCE = 64 * 1024 * 1024
@@ -390,53 +392,142 @@ def _snapshot_store(path: Path, dek: bytes | None):
     return store
 
 
-class _ExportThread(threading.Thread):
-    """Writes the export of the snapshot to a file, publishing how much is on disk."""
+class _TextSink:
+    """A text stream that writes UTF-8 to a file descriptor in ~1 MiB blocks."""
+
+    def __init__(self, fd: int, on_flush: Callable[[], None] | None = None) -> None:
+        self.fd, self.on_flush = fd, on_flush
+        self.parts: list[str] = []
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            data = memoryview("".join(self.parts).encode("utf-8"))
+            self.parts.clear()
+            self.size = 0
+            while data:
+                data = data[os.write(self.fd, data):]
+            if self.on_flush is not None:
+                self.on_flush()
+
+
+def _export_to(snap: Path, dek: bytes | None, fd: int, on_flush: Callable[[], None] | None = None) -> dict[str, int]:
+    store = _snapshot_store(snap, dek)
+    try:
+        sink = _TextSink(fd, on_flush)
+        with store.read():
+            counts = write_export(store, sink)
+        sink.flush()
+        return counts
+    finally:
+        store.close()
+
+
+class _Exporter:
+    """Writes the export of the snapshot to *out* in a child process (a thread where fork is missing).
+
+    The export is Python-bound (JSON encoding, field decryption) and the
+    compressor runs meanwhile; a separate process keeps them off one GIL. The
+    parent follows the file as it grows (:attr:`available`) and learns the
+    outcome from a pipe when the child exits.
+    """
 
     def __init__(self, snap: Path, dek: bytes | None, out: Path) -> None:
-        super().__init__(daemon=True)
-        self.snap, self.dek, self.out = snap, dek, out
-        self.flushed = 0
-        self.done = threading.Event()
-        self.error: BaseException | None = None
+        self.out = out
         self.counts: dict[str, int] = {}
+        self.error: BaseException | None = None
+        self._fd = os.open(out, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
+        self._done = threading.Event()
+        self.pid = 0
+        if hasattr(os, "fork"):
+            r, w = os.pipe()
+            parent = os.getpid()
+            pid = os.fork()
+            if pid == 0:  # child: export, report, exit without running the parent's cleanups
+                code = 0
+                try:
+                    os.close(r)
 
-    def run(self) -> None:
+                    def orphaned() -> None:
+                        if os.getppid() != parent:  # the backup was killed: stop too
+                            os._exit(3)
+
+                    msg = json.dumps({"counts": _export_to(snap, dek, self._fd, orphaned)})
+                except BaseException as exc:  # noqa: BLE001
+                    code = 1
+                    msg = json.dumps({"error": getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}",
+                                      "hint": getattr(exc, "hint", None),
+                                      "exit": int(getattr(exc, "exit_code", 1))})
+                try:
+                    os.write(w, msg.encode("utf-8"))
+                finally:
+                    os._exit(code)
+            os.close(w)
+            self.pid, self._r = pid, r
+        else:  # pragma: no cover - every supported platform has fork
+            def run() -> None:
+                try:
+                    self.counts = _export_to(snap, dek, self._fd)
+                except BaseException as exc:  # noqa: BLE001
+                    self.error = exc
+                finally:
+                    self._done.set()
+
+            threading.Thread(target=run, daemon=True).start()
+
+    def finished(self) -> bool:
+        if self._done.is_set():
+            return True
+        if self.pid:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._collect(status)
+                return True
+        return False
+
+    def _collect(self, status: int) -> None:
+        raw = b""
+        while chunk := os.read(self._r, 65536):
+            raw += chunk
+        os.close(self._r)
+        self.pid = 0
         try:
-            store = _snapshot_store(self.snap, self.dek)
-            try:
-                with open(self.out, "wb") as raw:
-                    thread = self
+            msg = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            msg = {"error": f"the export process ended unexpectedly (status {status})"}
+        if "counts" in msg:
+            self.counts = msg["counts"]
+        else:
+            from mirror_cli.errors import ExitCode, MirrorError
 
-                    class _Sink:
-                        def __init__(self) -> None:
-                            self.parts: list[str] = []
-                            self.size = 0
+            err = MirrorError(f"cannot write the export for the backup: {msg.get('error')}", msg.get("hint"))
+            err.exit_code = ExitCode(msg.get("exit", 1)) if msg.get("exit", 1) in range(1, 6) else ExitCode.FAILED
+            self.error = err
+        self._done.set()
 
-                        def write(self, text: str) -> None:
-                            self.parts.append(text)
-                            self.size += len(text)
-                            if self.size >= BLOCK:
-                                self.flush()
+    def wait(self, timeout: float) -> None:
+        if self.pid:
+            time.sleep(timeout)
+        else:
+            self._done.wait(timeout)
 
-                        def flush(self) -> None:
-                            if self.parts:
-                                raw.write("".join(self.parts).encode("utf-8"))
-                                raw.flush()
-                                self.parts.clear()
-                                self.size = 0
-                                thread.flushed = raw.tell()
-
-                    sink = _Sink()
-                    with store.read():
-                        self.counts = write_export(store, sink)
-                    sink.flush()
-            finally:
-                store.close()
-        except BaseException as exc:  # handed to the main thread
-            self.error = exc
-        finally:
-            self.done.set()
+    def close(self) -> None:
+        if self.pid:  # still running (the parent failed): stop it
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, 9)
+            with contextlib.suppress(OSError):
+                os.waitpid(self.pid, 0)
+            with contextlib.suppress(OSError):
+                os.close(self._r)
+            self.pid = 0
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def _window_log(db_bytes: int) -> int:
@@ -487,46 +578,46 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                 crypto_meta = c.execute("SELECT value FROM meta WHERE key = 'crypto'").fetchone()
             c.close()
             db_size = snap.stat().st_size
-            exporter = _ExportThread(snap, dek, work / EXPORT_MEMBER)
-            exporter.start()
-            stream_path = work / "stream.zst"
             hashes = {DB_MEMBER: hashlib.sha256(), EXPORT_MEMBER: hashlib.sha256()}
             sizes = {DB_MEMBER: 0, EXPORT_MEMBER: 0}
-            params = zstd.ZstdCompressionParameters.from_level(
-                ZSTD_LEVEL, enable_ldm=True, window_log=_window_log(db_size), threads=2)
-            total_guess = db_size * 2
-            done = 0
-            with open(stream_path, "wb") as zf:
-                writer = zstd.ZstdCompressor(compression_params=params).stream_writer(zf, closefd=False)
-                with open(snap, "rb") as fh:
-                    while chunk := fh.read(BLOCK):
-                        writer.write(chunk)
-                        hashes[DB_MEMBER].update(chunk)
-                        sizes[DB_MEMBER] += len(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, max(total_guess, done))
-                with open(work / EXPORT_MEMBER, "rb") as ef:  # follow the exporter as it writes
-                    while True:
-                        finished = exporter.done.is_set()
-                        avail = exporter.flushed - sizes[EXPORT_MEMBER]
-                        if avail <= 0:
-                            if finished:
-                                break
-                            exporter.done.wait(0.01)
-                            continue
-                        chunk = ef.read(min(avail, 4 * BLOCK))
-                        writer.write(chunk)
-                        hashes[EXPORT_MEMBER].update(chunk)
-                        sizes[EXPORT_MEMBER] += len(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, max(total_guess, done))
-                exporter.join()
-                if exporter.error is not None:
-                    raise exporter.error
-                writer.flush(zstd.FLUSH_FRAME)
-                writer.close()
+            exporter = _Exporter(snap, dek, work / EXPORT_MEMBER)
+            try:
+                stream_path = work / "stream.zst"
+                params = zstd.ZstdCompressionParameters.from_level(
+                    ZSTD_LEVEL, enable_ldm=LDM, window_log=_window_log(db_size), threads=ZSTD_THREADS)
+                total_guess = db_size * 2
+                done = 0
+                with open(stream_path, "wb") as zf:
+                    writer = zstd.ZstdCompressor(compression_params=params).stream_writer(zf, closefd=False)
+                    with open(snap, "rb") as fh:
+                        while chunk := fh.read(BLOCK):
+                            writer.write(chunk)
+                            hashes[DB_MEMBER].update(chunk)
+                            sizes[DB_MEMBER] += len(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(done, max(total_guess, done))
+                    with open(work / EXPORT_MEMBER, "rb") as ef:  # follow the exporter as it writes
+                        while True:
+                            finished = exporter.finished()
+                            chunk = ef.read(4 * BLOCK)
+                            if not chunk:
+                                if finished:
+                                    break
+                                exporter.wait(0.005)
+                                continue
+                            writer.write(chunk)
+                            hashes[EXPORT_MEMBER].update(chunk)
+                            sizes[EXPORT_MEMBER] += len(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(done, max(total_guess, done))
+                    if exporter.error is not None:
+                        raise exporter.error
+                    writer.flush(zstd.FLUSH_FRAME)
+                    writer.close()
+            finally:
+                exporter.close()
             if exporter.counts != counts:
                 raise OperationError("the export written for the backup does not match the snapshot's counts.",
                                      "Run `mirror migrate check`, then try again.")
@@ -857,7 +948,8 @@ def _read_exact(fh: Any, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _unpack_archive(src: Any, body_len: int, db_out: BinaryIO | None, checked: list[str]) -> _Unpacked:
+def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, checked: list[str],
+                    after_db: Callable[[], None] | None = None) -> _Unpacked:
     """Read the archive from *src*: manifest, then the members (db to *db_out*), all checked."""
     magic = _read_exact(src, len(ARCHIVE_MAGIC))
     if magic != ARCHIVE_MAGIC:
@@ -926,6 +1018,11 @@ def _unpack_archive(src: Any, body_len: int, db_out: BinaryIO | None, checked: l
             if not hmac.compare_digest(h.hexdigest(), mem["sha256"]):
                 raise _damaged(f"member {name!r} does not match its SHA-256")
             checked.append(f"{name} sha256")
+            if name == DB_MEMBER:
+                if db_out is not None:
+                    db_out.flush()
+                if after_db is not None:
+                    after_db()
         if reader.read(1):
             raise _invalid("the members hold more data than they declare (a decompression bomb?)")
     except zstd.ZstdError as exc:
@@ -943,38 +1040,66 @@ def _unpack_archive(src: Any, body_len: int, db_out: BinaryIO | None, checked: l
     return _Unpacked(manifest, export_counts, records)
 
 
-def _check_snapshot(db_path: Path, unpacked: _Unpacked, checked: list[str]) -> None:
-    m = unpacked.manifest
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+class _SnapshotCheck:
+    """``PRAGMA integrity_check`` and counts of the unpacked snapshot, in a thread (SQLite drops the GIL)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.problem: str | None = None
+        self.counts: dict[str, int] = {}
+        self.db_id: str | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
         try:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
-            if result != ["ok"]:
-                raise _damaged(f"the database snapshot fails PRAGMA integrity_check ({'; '.join(result[:3])})")
-            checked.append("integrity_check")
-            counts = _counts(conn)
-            db_id = conn.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise _damaged(f"the database snapshot cannot be opened ({exc})") from None
-    if db_id is None or db_id[0] != m["db_id"]:
-        raise _damaged("the snapshot's database id does not match the manifest")
-    want = {k: m["counts"][k] for k in COUNT_KINDS}
-    if counts != want:
-        raise _damaged(f"the snapshot holds {counts} but the manifest says {want}")
-    exp = {k: unpacked.export_counts.get(k) for k in COUNT_KINDS}
-    if exp != want:
-        raise _damaged(f"the export's counts {exp} do not match the snapshot's {want}")
-    if unpacked.export_records != sum(want.values()):
-        raise _damaged(f"the export holds {unpacked.export_records} records, not the {sum(want.values())} "
-                       "its header counts")
-    checked.append("counts")
+            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                result = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+                if result != ["ok"]:
+                    self.problem = f"the database snapshot fails PRAGMA integrity_check ({'; '.join(result[:3])})"
+                    return
+                self.counts = _counts(conn)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()
+                self.db_id = row[0] if row else None
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            self.problem = f"the database snapshot cannot be opened ({exc})"
+
+    def result(self, unpacked: _Unpacked, checked: list[str]) -> None:
+        if self.thread is None:
+            self.run()
+        else:
+            self.thread.join()
+        if self.problem:
+            raise _damaged(self.problem)
+        checked.append("integrity_check")
+        m = unpacked.manifest
+        if self.db_id != m["db_id"]:
+            raise _damaged("the snapshot's database id does not match the manifest")
+        want = {k: m["counts"][k] for k in COUNT_KINDS}
+        if self.counts != want:
+            raise _damaged(f"the snapshot holds {self.counts} but the manifest says {want}")
+        exp = {k: unpacked.export_counts.get(k) for k in COUNT_KINDS}
+        if exp != want:
+            raise _damaged(f"the export's counts {exp} do not match the snapshot's {want}")
+        if unpacked.export_records != sum(want.values()):
+            raise _damaged(f"the export holds {unpacked.export_records} records, not the {sum(want.values())} "
+                           "its header counts")
+        checked.append("counts")
 
 
-def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path | None,
-                    checked: list[str]) -> tuple[_Outer, _Unpacked | None, bytes | None]:
-    """Everything but the snapshot's SQLite checks. Returns (outer, unpacked or None when no key, dek)."""
+def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, checked: list[str], *,
+                    sync: bool = False) -> tuple[_Outer, _Unpacked, bytes | None]:
+    """Every check: file, container, manifest, members, and the snapshot (unpacked to *db_out_path*).
+
+    Returns (outer header, unpacked archive, data key or None).
+    """
+    snap = _SnapshotCheck(db_out_path)
     try:
         size = path.stat().st_size
         fh = open(path, "rb")  # noqa: SIM115
@@ -1001,10 +1126,10 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path | Non
             dek = backup_key(ch, req)
             fh.seek(outer.body_offset)
             pipe = _PipeDecrypt(_Bounded(fh, outer.body_len), dek)
-            out = open(db_out_path, "wb") if db_out_path else None  # noqa: SIM115
+            out = open(db_out_path, "wb")  # noqa: SIM115
             try:
                 try:
-                    unpacked = _unpack_archive(pipe.reader, None, out, checked)
+                    unpacked = _unpack_archive(pipe.reader, None, out, checked, snap.start)
                     pipe.reader.read()  # drain: the decrypting thread must see the end
                 except BaseException:
                     with contextlib.suppress(BaseException):
@@ -1013,21 +1138,22 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path | Non
                 pipe.finish()
                 checked.append("decryption")
             finally:
-                if out:
-                    out.flush()
+                out.flush()
+                if sync:
                     os.fsync(out.fileno())
-                    out.close()
+                out.close()
         else:
-            out = open(db_out_path, "wb") if db_out_path else None  # noqa: SIM115
+            out = open(db_out_path, "wb")  # noqa: SIM115
             try:
-                unpacked = _unpack_archive(body, outer.body_len, out, checked)
+                unpacked = _unpack_archive(body, outer.body_len, out, checked, snap.start)
             finally:
-                if out:
-                    out.flush()
+                out.flush()
+                if sync:
                     os.fsync(out.fileno())
-                    out.close()
+                out.close()
         if unpacked.manifest["db_id"] != outer.header.get("db_id", unpacked.manifest["db_id"]):
             raise _damaged("the clear header and the manifest name different databases")
+        snap.result(unpacked, checked)
         return outer, unpacked, dek
 
 
@@ -1050,8 +1176,6 @@ def verify(path: Path, req: _KeyRequest | None = None) -> VerifyReport:
             outer, unpacked, _dek = _open_and_check(path, req, work / DB_MEMBER, checked)
             report.encrypted = outer.header["encrypted"]
             report.created_at = outer.header["created_at"]
-            assert unpacked is not None
-            _check_snapshot(work / DB_MEMBER, unpacked, checked)
             report.counts = dict(unpacked.manifest["counts"])
             report.ok, report.complete = True, True
         except NoKeyError as exc:
@@ -1178,11 +1302,9 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
         except OSError as exc:
             raise io_error("write", tmp, exc) from None
         try:
-            outer, unpacked, dek = _open_and_check(path, req, tmp, checked)
+            outer, unpacked, dek = _open_and_check(path, req, tmp, checked, sync=True)
         except NoKeyError as exc:
             raise LockedError(exc.message, exc.hint) from None
-        assert unpacked is not None
-        _check_snapshot(tmp, unpacked, checked)
         latest = migrations.latest_shipped()
         if unpacked.manifest.get("schema_version", 0) > latest:
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "
