@@ -1262,6 +1262,10 @@ def _set_aside(db: Path, stamp: str) -> Path | None:
     if not db.exists():
         return None
     before = db.with_name(f"{db.name}.before-restore-{stamp}")
+    n = 1
+    while before.exists() or Path(f"{before}-wal").exists():
+        n += 1
+        before = db.with_name(f"{db.name}.before-restore-{stamp}-{n}")
     with contextlib.suppress(sqlite3.Error):
         c = sqlite3.connect(db, timeout=10)
         try:
@@ -1271,6 +1275,8 @@ def _set_aside(db: Path, stamp: str) -> Path | None:
     try:
         try:
             os.link(db, before)
+        except FileExistsError:
+            raise
         except OSError:
             shutil.copy2(db, before)
         wal = Path(f"{db}-wal")

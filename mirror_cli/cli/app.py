@@ -68,6 +68,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("mirror_cli.cli.audit", "app", "group"),
     "config": ("mirror_cli.cli.config", "app", "group"),
     "shard": ("mirror_cli.cli.shard", "app", "group"),
+    "backup": ("mirror_cli.cli.backup", "app", "group"),
     "key": ("mirror_cli.cli.key", "app", "group"),
     "patterns": ("mirror_cli.cli.patterns", "patterns_app", "group"),
     "tensions": ("mirror_cli.cli.patterns", "tensions_app", "group"),

@@ -1,0 +1,204 @@
+"""`mirror backup`: snapshot, list, verify, restore and prune backups (safe to run from cron)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mirror_cli.cli.options import DryRunOpt, JsonOpt, YesOpt, group, state
+
+app = group("Backups: one self-checking (and, for an encrypted database, encrypted) file per snapshot.")
+
+PROGRESS_MIN_BYTES = 32 * 1024 * 1024
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+def _lock_timeout(st) -> float:
+    try:
+        return float(st.settings.get("backup.lock_timeout", DEFAULT_LOCK_TIMEOUT))
+    except (TypeError, ValueError):
+        return DEFAULT_LOCK_TIMEOUT
+
+
+def _warn(st, warnings) -> None:
+    for w in warnings:
+        st.out.warn(w)
+
+
+def _make(st, output: Optional[Path], no_encrypt: bool):
+    from mirror_cli import backup
+
+    with st.open_store(create=False) as store:
+        _warn(st, store.key_warnings)
+        size = store.path.stat().st_size if store.path.exists() else 0
+        target = output if output is not None else st.settings.backups_dir
+        with st.out.progress("backing up", None) as bar:
+            progress = bar if size >= PROGRESS_MIN_BYTES else None
+            return backup.create(store, target, encrypt=False if no_encrypt else None,
+                                 lock_timeout=_lock_timeout(st), progress=progress)
+
+
+def fresh_backup(st) -> Path:
+    """A backup with the default settings (for `mirror shard create` without FILE); its absolute path."""
+    return Path(_make(st, None, False).path).absolute()
+
+
+def _key_request(st):
+    """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
+    from mirror_cli import backup
+    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.errors import MirrorError
+    from mirror_cli.store import Store
+
+    local_meta = local_id = None
+    db = st.settings.db_path
+    if db.is_file():
+        import json
+
+        try:
+            with Store.open(db, migrate=False, create=False) as store:
+                raw = store.meta("crypto")
+                local_meta = json.loads(raw) if raw else None
+                local_id = store.meta("db_id")
+        except (MirrorError, ValueError, OSError):
+            pass
+        except Exception as exc:  # a damaged database must not stop a restore
+            import sqlite3
+
+            if not isinstance(exc, sqlite3.Error):
+                raise
+    return backup._KeyRequest(st.settings.env, interactive=stdin_is_tty(), local_meta=local_meta,
+                              local_db_id=local_id)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for the backup (a name is chosen), or a file path. Default: the backups folder.")] = None,
+    no_encrypt: Annotated[bool, typer.Option("--no-encrypt", help="Write a plaintext backup even though the database is encrypted (it holds the export in clear).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Snapshot the database (safe while other mirror commands write) into one verified file."""
+    st = state(ctx)
+    result = _make(st, output, no_encrypt)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    kind = "encrypted " if result.encrypted else ""
+    st.out.result(f"{kind}backup {result.path} ({_mb(result.bytes)}, {result.counts.get('reflections', 0)} "
+                  "reflections)")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """mirror's backups in the backups folder, oldest first."""
+    from mirror_cli import backup
+
+    st = state(ctx)
+    items = backup.list_backups(st.settings.backups_dir)
+    if as_json:
+        st.out.json([b.to_dict() for b in items])
+        return
+    if not items:
+        st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
+        return
+    st.out.table(("created", "size", "encrypted", "path"),
+                 [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", b.path) for b in items])
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a backup: checksums, decryption, the snapshot's integrity and counts (exit 3 when it is not intact).
+
+    Without a key, an encrypted backup's checksum and header are checked and the rest is reported as not checked.
+    """
+    from mirror_cli import backup
+    from mirror_cli.errors import VerificationError
+
+    st = state(ctx)
+    report = backup.verify(file, _key_request(st))
+    if as_json:
+        st.out.json(report.to_dict())
+        if not report.ok:
+            raise typer.Exit(3)
+        return
+    if not report.ok:
+        raise VerificationError(f"{file}: {report.problem}", "Use another backup (`mirror backup list`).")
+    if report.complete:
+        counts = report.counts or {}
+        st.out.result(f"ok: {file} is intact ({counts.get('reflections', 0)} reflections, "
+                      f"{counts.get('audit_events', 0)} audit events, made {report.created_at})")
+    else:
+        st.out.result(f"ok so far: {file} matches its checksum and its encrypted header is intact")
+        st.out.note(f"not checked: {report.not_checked}")
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the database with a backup (verified first; the replaced one is kept beside it)."""
+    from mirror_cli import backup
+    from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.errors import UsageError
+
+    st = state(ctx)
+    db = st.settings.db_path
+    if not yes:
+        if not stdin_is_tty():
+            raise UsageError("restore replaces the database and needs confirmation.",
+                             "Add --yes to restore without being asked.")
+        what = f"Replace {db} with {file}? (the current one is kept beside it)" if db.exists() \
+            else f"Restore {file} into {db}?"
+        if not confirm(what):
+            raise UsageError("restore cancelled; nothing was changed.")
+    result = backup.restore(file, db, _key_request(st))
+    _warn(st, result.warnings)
+    if result.before:
+        import sys
+
+        sys.stderr.write(f"the replaced database is kept as {result.before}\n")
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    st.out.result(f"restored {result.database} from {file} ({result.counts.get('reflections', 0)} reflections, "
+                  f"made {result.created_at})")
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    keep_last: Annotated[int, typer.Option("--keep-last", min=0, help="Keep the N newest backups.")] = 0,
+    keep_daily: Annotated[int, typer.Option("--keep-daily", min=0, help="Keep the newest backup of each of the last N days that have one.")] = 0,
+    keep_weekly: Annotated[int, typer.Option("--keep-weekly", min=0, help="Keep the newest of each of the last N ISO weeks that have one.")] = 0,
+    keep_monthly: Annotated[int, typer.Option("--keep-monthly", min=0, help="Keep the newest of each of the last N months that have one.")] = 0,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove old backups by restic's rules (a backup kept by any rule stays; local time)."""
+    from mirror_cli import backup
+
+    st = state(ctx)
+    result = backup.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
+                          monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
+    if as_json:
+        st.out.json({"kept": result.kept, "removed": result.removed, "dry_run": dry_run})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for p in result.removed:
+        st.out.result(f"{verb} {p}")
+    tail = "would be removed" if dry_run else "removed"
+    st.out.result(f"{len(result.kept)} kept, {len(result.removed)} {tail}")
