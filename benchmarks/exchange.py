@@ -70,6 +70,7 @@ def jrnl_journal(folder: Path, n: int) -> dict:
     from datetime import datetime, timedelta
 
     texts = reflection_texts(n)
+    folder.mkdir(parents=True, exist_ok=True)
     journal = folder / "journal.txt"
     start = datetime(2020, 1, 1)
     with open(journal, "w", encoding="utf-8") as fh:
