@@ -1,0 +1,495 @@
+"""mirror_cli.backup: round trips, damage, hostile archives, keys, prune (restic's rules), lock."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from keyring_backends import MemoryKeyring, keyring_backend
+
+from mirror_cli import audit, backup, crypto, journal, keyops
+from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
+from mirror_cli.session import install_key
+from mirror_cli.store import Store
+
+PW = "correct horse battery staple"
+
+
+def cheap() -> crypto.KdfParams:
+    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+
+
+def fill(store: Store, n: int = 5) -> None:
+    for i in range(n):
+        journal.add(store, f"Entry {i} about the river and #walk number {i}", response=f"reply {i}" if i % 2 else None,
+                    tags=["t"] if i % 3 == 0 else ())
+
+
+def req(env=None, **kw) -> backup._KeyRequest:
+    return backup._KeyRequest(env or {}, **kw)
+
+
+@pytest.fixture
+def plain(tmp_path):
+    s = Store.open(tmp_path / "live" / "mirror.db")
+    fill(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def encrypted(tmp_path):
+    s = Store.open(tmp_path / "live" / "mirror.db")
+    fill(s)
+    keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    yield s
+    s.close()
+
+
+def reflections(path: Path, dek: bytes | None = None) -> list[dict]:
+    with Store.open(path, create=False) as s:
+        if dek is not None:
+            install_key(s, dek)
+        return [r.to_dict() for r in journal.iter_reflections(s, oldest_first=True)]
+
+
+def make(store: Store, tmp_path: Path, **kw) -> Path:
+    return Path(backup.create(store, tmp_path / "backups", **kw).path)
+
+
+# ---------------------------------------------------------------------------
+# round trips
+# ---------------------------------------------------------------------------
+
+
+def test_round_trip_plain_into_a_fresh_home(plain, tmp_path):
+    result = backup.create(plain, tmp_path / "backups")
+    path = Path(result.path)
+    assert path.parent == tmp_path / "backups" and backup.NAME_RE.match(path.name)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result.bytes == path.stat().st_size and result.encrypted is False
+    assert result.counts["reflections"] == 5
+
+    report = backup.verify(path)
+    assert report.ok and report.complete and report.problem is None
+    assert {"file sha256", "integrity_check", "counts", "mirror.db sha256", "export.json sha256"} <= set(report.checked)
+
+    target = tmp_path / "fresh" / "home" / "mirror.db"
+    res = backup.restore(path, target, req())
+    assert res.before is None
+    assert reflections(target) == reflections(plain.path)
+    with Store.open(target) as s:  # full-text index rebuilt, audit chain intact with the restore event
+        assert [r.content for r in journal.search(s, "river")]
+        assert audit.verify(s.conn).ok
+        types = [e.event_type for e in audit.events(s.conn)]
+        assert types[-1] == backup.EVENT_RESTORED
+    with Store.open(plain.path) as s:
+        assert backup.EVENT_CREATED in [e.event_type for e in audit.events(s.conn)]
+
+
+def test_restore_keeps_the_replaced_database(plain, tmp_path):
+    path = make(plain, tmp_path)
+    journal.add(plain, "written after the backup")
+    before_rows = reflections(plain.path)
+    plain.close()
+    res = backup.restore(path, plain.path, req())
+    assert res.before and Path(res.before).name.startswith("mirror.db.before-restore-")
+    assert reflections(Path(res.before)) == before_rows
+    assert len(reflections(plain.path)) == 5
+    assert not Path(f"{plain.path}-shm").exists() or Path(f"{plain.path}-wal").stat().st_size == 0
+    # a second restore in the same second gets its own name
+    res2 = backup.restore(path, plain.path, req())
+    assert res2.before != res.before and Path(res2.before).exists()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200)
+                      .filter(lambda t: t.strip()), min_size=0, max_size=6))
+def test_round_trip_property(tmp_path_factory, texts):
+    tmp = tmp_path_factory.mktemp("rt")
+    with Store.open(tmp / "a.db") as s:
+        for t in texts:
+            journal.add(s, t)
+        path = Path(backup.create(s, tmp / "b").path)
+    assert backup.verify(path).ok
+    backup.restore(path, tmp / "c.db", req())
+    assert reflections(tmp / "c.db") == reflections(tmp / "a.db")
+
+
+def test_export_member_is_the_export(plain):
+    """The backup's export.json is `mirror export`'s document (same records, same header counts)."""
+    from mirror_cli.exchange.export import write_stream
+
+    mine, theirs = io.StringIO(), io.StringIO()
+    with plain.read():
+        backup.write_export(plain, mine)
+    write_stream(plain, theirs)
+    a, b = json.loads(mine.getvalue()), json.loads(theirs.getvalue())
+    a.pop("exported_at"), b.pop("exported_at")
+    assert a == b and len(a["reflections"]) == 5
+
+
+def test_export_member_of_an_encrypted_database(encrypted):
+    from mirror_cli.exchange.export import write_stream
+
+    mine, theirs = io.StringIO(), io.StringIO()
+    with encrypted.read():
+        backup.write_export(encrypted, mine)
+    write_stream(encrypted, theirs)
+    a, b = json.loads(mine.getvalue()), json.loads(theirs.getvalue())
+    a.pop("exported_at"), b.pop("exported_at")
+    assert a == b and a["reflections"][0]["content"].startswith("Entry 0")
+
+
+def test_names_are_unique_within_one_second(plain, tmp_path):
+    at = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    paths = {backup.create(plain, tmp_path / "b", now=at).path for _ in range(4)}
+    assert len(paths) == 4
+    listed = backup.list_backups(tmp_path / "b")
+    assert [b.created_at for b in listed] == ["2024-05-01T12:00:00.123Z"] * 4
+    assert {b.path for b in listed} == paths
+
+
+def test_list_oldest_first_and_only_own_files(plain, tmp_path):
+    folder = tmp_path / "b"
+    late = backup.create(plain, folder, now=datetime(2024, 5, 2, tzinfo=timezone.utc)).path
+    early = backup.create(plain, folder, now=datetime(2024, 5, 1, tzinfo=timezone.utc)).path
+    (folder / "notes.txt").write_text("not a backup")
+    (folder / ".mirror-backup-x.tmp").write_text("temp")
+    items = backup.list_backups(folder)
+    assert [b.path for b in items] == [early, late]
+    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in items)
+
+
+def test_output_may_name_a_file(plain, tmp_path):
+    target = tmp_path / "x" / "mine.backup"
+    result = backup.create(plain, target)
+    assert result.path == str(target) and backup.verify(target).ok
+
+
+# ---------------------------------------------------------------------------
+# encryption
+# ---------------------------------------------------------------------------
+
+
+def test_encrypted_round_trip_on_a_fresh_machine(encrypted, tmp_path):
+    path = make(encrypted, tmp_path)
+    assert crypto.is_container(path.read_bytes()[path.read_bytes().index(b"MIRRENC"):][:8])
+    assert b"river" not in path.read_bytes()
+
+    blind = backup.verify(path)  # no key: what can be checked is, and it says what was not
+    assert blind.ok and not blind.complete and blind.encrypted and "not" not in (blind.problem or "")
+    assert blind.not_checked and "container header" in blind.checked
+
+    full = backup.verify(path, req({"MIRROR_PASSPHRASE": PW}))
+    assert full.ok and full.complete
+
+    target = tmp_path / "newmachine" / "mirror.db"
+    with pytest.raises(LockedError):
+        backup.restore(path, target, req())
+    with pytest.raises(LockedError):
+        backup.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
+    assert not target.exists()
+    with pytest.raises(LockedError):
+        backup.verify(path, req({"MIRROR_PASSPHRASE": "wrong"}))
+
+    res = backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    assert res.encrypted
+    assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
+    with Store.open(target) as s:
+        install_key(s, encrypted.data_key)
+        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+
+
+def test_restore_caches_the_key_when_a_keyring_exists(encrypted, tmp_path):
+    path = make(encrypted, tmp_path)
+    with keyring_backend(MemoryKeyring()) as kr:
+        res = backup.restore(path, tmp_path / "n" / "m.db", req({"MIRROR_PASSPHRASE": PW}))
+        assert res.key_cached
+        # and the keyring alone now opens the backup
+        assert backup.verify(path, req()).complete
+        assert kr.get_password("mirror", encrypted.db_id)
+
+
+def test_old_backup_opens_after_a_passphrase_change(encrypted, tmp_path):
+    path = make(encrypted, tmp_path)
+    keyops.change(encrypted, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": "new one"}, interactive=False,
+                  kdf_params=cheap())
+    meta = json.loads(encrypted.meta("crypto"))
+    assert backup.verify(path, req({"MIRROR_PASSPHRASE": PW})).complete  # the old passphrase
+    r = req({"MIRROR_PASSPHRASE": "new one"}, local_meta=meta, local_db_id=encrypted.db_id)
+    assert backup.verify(path, r).complete  # the new one, through the database's current key record
+
+
+def test_no_encrypt_writes_a_plain_file_of_an_encrypted_database(encrypted, tmp_path):
+    result = backup.create(encrypted, tmp_path / "b", encrypt=False)
+    assert not result.encrypted
+    report = backup.verify(Path(result.path))  # no key needed
+    assert report.complete and report.encrypted is False
+
+
+def test_a_plain_database_cannot_make_an_encrypted_backup(plain, tmp_path):
+    with pytest.raises(UsageError):
+        backup.create(plain, tmp_path / "b", encrypt=True)
+
+
+# ---------------------------------------------------------------------------
+# damage
+# ---------------------------------------------------------------------------
+
+
+def _flip(path: Path, offset: int, out: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["plain", "encrypted"])
+def test_any_flipped_byte_or_truncation_is_caught(kind, plain, tmp_path):
+    store = plain
+    env: dict[str, str] = {}
+    if kind == "encrypted":
+        keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+        env = {"MIRROR_PASSPHRASE": PW}
+    path = make(store, tmp_path)
+    size = path.stat().st_size
+    live = store.path.read_bytes()
+    target = tmp_path / "restore" / "mirror.db"
+    offsets = sorted({9, 20, 60, size // 3, size // 2, 2 * size // 3, size - 40, size - 33, size - 1})
+    for off in offsets:
+        bad = _flip(path, off, tmp_path / f"flip{off}.backup")
+        for r in (req(), req(env)):
+            report = backup.verify(bad, r)
+            assert not report.ok and report.problem and report.exit_code == 3, off
+        with pytest.raises(VerificationError):
+            backup.restore(bad, target, req(env))
+        assert not target.exists()
+    for cut in (5, 12, 100, size // 2, size - 32, size - 1):
+        bad = tmp_path / f"cut{cut}.backup"
+        bad.write_bytes(path.read_bytes()[:cut])
+        assert not backup.verify(bad, req(env)).ok, cut
+        with pytest.raises(VerificationError):
+            backup.restore(bad, target, req(env))
+    assert store.path.read_bytes() == live  # nothing changed the live database
+    assert not target.parent.exists() or not any(target.parent.iterdir())  # no temp left behind
+
+
+def test_a_changed_magic_or_another_file_is_not_a_backup(plain, tmp_path):
+    path = make(plain, tmp_path)
+    target = tmp_path / "t" / "mirror.db"
+    for name, data in [("magic", b"X" + path.read_bytes()[1:]), ("text", b"hello\n" * 100),
+                       ("empty", b""), ("sqlite", plain.path.read_bytes())]:
+        bad = tmp_path / f"{name}.backup"
+        bad.write_bytes(data)
+        report = backup.verify(bad)
+        assert not report.ok and report.exit_code == 3
+        with pytest.raises(InvalidInputError):
+            backup.restore(bad, target, req())
+    assert not target.exists()
+
+
+# ---------------------------------------------------------------------------
+# hostile archives (checksums valid, content crafted)
+# ---------------------------------------------------------------------------
+
+
+def craft(path: Path, members: list[dict], payload: bytes, *, manifest_extra: dict | None = None,
+          raw_stream: bytes | None = None) -> Path:
+    """A plain backup file with correct checksums around whatever manifest and members we like."""
+    import zstandard
+
+    stream = raw_stream if raw_stream is not None else \
+        zstandard.ZstdCompressor(write_content_size=False).compress(payload)  # like the streaming writer
+    manifest = {"format": backup.MANIFEST_FORMAT, "version": 1, "created_at": "2024-01-01T00:00:00.000Z",
+                "tool_version": "0", "schema_version": 1, "db_id": "X", "db_encrypted": False,
+                "fts": "excluded", "compression": "zstd",
+                "counts": {"reflections": 0, "patterns": 0, "tensions": 0, "audit_events": 0},
+                "members": members, "stream_bytes": len(stream), **(manifest_extra or {})}
+    header = json.dumps({"format": "mirror-backup", "version": 1, "created_at": "2024-01-01T00:00:00.000Z",
+                         "encrypted": False, "db_id": "X"}).encode()
+    body = backup._archive_head(manifest) + stream
+    data = backup.MAGIC + struct.pack(">I", len(header)) + header + body + struct.pack(">Q", len(body))
+    path.write_bytes(data + hashlib.sha256(data).digest())
+    return path
+
+
+def member(name: str, data: bytes, **kw) -> dict:
+    return {"name": name, "type": "file", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), **kw}
+
+
+DB, EX = b"D" * 1000, b'{"format":"mirror-export"}\n'
+HOSTILE = {
+    "absolute path": ([member("/etc/passwd", DB), member("export.json", EX)], DB + EX),
+    "dot-dot": ([member("../../mirror.db", DB), member("export.json", EX)], DB + EX),
+    "symlink": ([member("mirror.db", DB, type="symlink", target="/etc/passwd"), member("export.json", EX)], DB + EX),
+    "hardlink": ([member("mirror.db", DB, type="hardlink"), member("export.json", EX)], DB + EX),
+    "device": ([member("mirror.db", DB, type="chardev"), member("export.json", EX)], DB + EX),
+    "duplicate": ([member("mirror.db", DB), member("mirror.db", DB), member("export.json", EX)], DB + DB + EX),
+    "unexpected": ([member("mirror.db", DB), member("export.json", EX), member("run.sh", b"rm -rf /")],
+                   DB + EX + b"rm -rf /"),
+    "missing": ([member("mirror.db", DB)], DB),
+    "declares less": ([dict(member("mirror.db", DB), size=10), member("export.json", EX)], DB + EX),
+    "declares more": ([dict(member("mirror.db", DB), size=5000), member("export.json", EX)], DB + EX),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archives_are_refused(case, tmp_path):
+    members, payload = HOSTILE[case]
+    bad = craft(tmp_path / "evil.backup", members, payload)
+    home = tmp_path / "target"
+    home.mkdir()
+    before = sorted(p for p in tmp_path.rglob("*"))
+    report = backup.verify(bad)
+    assert not report.ok and report.exit_code == 3
+    with pytest.raises(InvalidInputError):
+        backup.restore(bad, home / "mirror.db", req())
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    assert not Path("/etc/passwd").read_bytes().startswith(b"D" * 10)
+
+
+def test_decompression_bomb_is_refused_before_inflating(tmp_path):
+    import zstandard
+
+    huge = 2 * 1024**3  # declares 2 GiB from a few hundred bytes
+    cctx = zstandard.ZstdCompressor()
+    stream = cctx.compress(b"\0" * (1024 * 1024))
+    members = [{"name": "mirror.db", "type": "file", "size": huge, "sha256": "0" * 64}, member("export.json", EX)]
+    bad = craft(tmp_path / "bomb.backup", members, b"", raw_stream=stream)
+    with pytest.raises(InvalidInputError, match="bomb"):
+        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+    assert not (tmp_path / "h" / "mirror.db").exists()
+
+
+def test_bomb_within_the_ratio_but_lying_about_size(tmp_path):
+    import zstandard
+
+    data = b"\0" * (8 * 1024 * 1024)  # 8 MiB of zeros, declared as 1 KiB
+    stream = zstandard.ZstdCompressor().compress(data + EX)
+    members = [dict(member("mirror.db", data), size=1024), member("export.json", EX)]
+    bad = craft(tmp_path / "bomb2.backup", members, b"", raw_stream=stream)
+    with pytest.raises((InvalidInputError, VerificationError)):
+        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+
+
+def test_a_crafted_but_honest_archive_still_needs_a_sane_snapshot(tmp_path):
+    """Valid framing, but the 'database' is junk: integrity fails -> damaged (3), nothing swapped in."""
+    bad = craft(tmp_path / "junk.backup", [member("mirror.db", DB), member("export.json", EX)], DB + EX)
+    target = tmp_path / "h" / "mirror.db"
+    with pytest.raises(MirrorErrorTypes):
+        backup.restore(bad, target, req())
+    assert not target.exists()
+
+
+MirrorErrorTypes = (VerificationError, InvalidInputError)
+
+
+# ---------------------------------------------------------------------------
+# lock, stale temps, atomicity
+# ---------------------------------------------------------------------------
+
+
+def test_a_second_backup_waits_for_the_lock_then_gives_up(plain, tmp_path):
+    folder = tmp_path / "b"
+    with backup.folder_lock(folder, 1):
+        with pytest.raises(OperationError, match="another backup is running"):
+            backup.create(plain, folder, lock_timeout=0.2)
+    assert backup.create(plain, folder, lock_timeout=0.2).path
+
+
+def test_stale_temp_files_are_removed_by_the_next_backup(plain, tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / ".mirror-backup-abc.tmp").mkdir()
+    (folder / ".mirror-x.backup.123.tmp").write_bytes(b"partial")
+    backup.create(plain, folder)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".mirror-backup.lock")) \
+        == [b.name for b in map(lambda i: Path(i.path), backup.list_backups(folder))]
+
+
+def test_a_failed_create_leaves_nothing(plain, tmp_path, monkeypatch):
+    folder = tmp_path / "b"
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(backup, "_archive_head", boom)
+    with pytest.raises((OperationError, OSError)):
+        backup.create(plain, folder)
+    assert [p.name for p in folder.iterdir()] == [backup.LOCK_NAME]
+
+
+# ---------------------------------------------------------------------------
+# prune: restic's rules on a fixed calendar
+# ---------------------------------------------------------------------------
+
+
+def t(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+CAL = [t(x) for x in ["2024-01-31T10:00", "2024-02-01T09:00", "2024-02-01T18:00", "2024-02-05T12:00",
+                      "2024-02-11T12:00", "2024-02-12T08:00", "2024-02-12T20:00"]]
+
+
+def keep(**rules) -> list[str]:
+    kept, removed = backup.select_prune([(d.isoformat(timespec="minutes"), d) for d in CAL], **rules)
+    assert set(kept) | set(removed) == {d.isoformat(timespec="minutes") for d in CAL}
+    return sorted(kept)
+
+
+def test_prune_keep_last():
+    assert keep(last=2) == ["2024-02-12T08:00", "2024-02-12T20:00"]
+
+
+def test_prune_keep_daily_counts_days_that_have_a_snapshot():
+    assert keep(daily=3) == ["2024-02-05T12:00", "2024-02-11T12:00", "2024-02-12T20:00"]
+    assert keep(daily=5) == ["2024-01-31T10:00", "2024-02-01T18:00", "2024-02-05T12:00", "2024-02-11T12:00",
+                             "2024-02-12T20:00"]
+
+
+def test_prune_keep_weekly_uses_iso_weeks():
+    # 2024-02-11 is a Sunday (ISO week 6), 2024-02-12 a Monday (week 7)
+    assert keep(weekly=2) == ["2024-02-11T12:00", "2024-02-12T20:00"]
+    assert keep(weekly=3) == ["2024-02-01T18:00", "2024-02-11T12:00", "2024-02-12T20:00"]
+
+
+def test_prune_keep_monthly():
+    assert keep(monthly=2) == ["2024-01-31T10:00", "2024-02-12T20:00"]
+
+
+def test_prune_rules_combine_as_a_union():
+    assert keep(daily=3, monthly=2) == ["2024-01-31T10:00", "2024-02-05T12:00", "2024-02-11T12:00",
+                                        "2024-02-12T20:00"]
+    assert keep(last=1, weekly=1) == ["2024-02-12T20:00"]
+    assert keep(last=100) == sorted(d.isoformat(timespec="minutes") for d in CAL)
+
+
+def test_prune_iso_week_across_new_year():
+    snaps = [("a", t("2020-12-28T12:00")), ("b", t("2021-01-01T12:00")), ("c", t("2021-01-03T12:00")),
+             ("d", t("2021-01-04T12:00"))]
+    kept, removed = backup.select_prune(snaps, weekly=2)
+    assert kept == ["d", "c"] and removed == ["b", "a"]  # 2020-W53 runs to Sunday 2021-01-03
+
+
+def test_prune_needs_a_rule_and_removes_files(plain, tmp_path):
+    folder = tmp_path / "b"
+    with pytest.raises(UsageError):
+        backup.prune(folder)
+    base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    made = [backup.create(plain, folder, now=base + timedelta(days=i)).path for i in range(4)]
+    dry = backup.prune(folder, last=2, dry_run=True)
+    assert dry.removed == made[:2] and dry.kept == made[2:] and all(Path(p).exists() for p in made)
+    real = backup.prune(folder, last=2)
+    assert real.removed == made[:2]
+    assert [b.path for b in backup.list_backups(folder)] == made[2:]
