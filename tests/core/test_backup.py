@@ -338,7 +338,7 @@ HOSTILE = {
     "unexpected": ([member("mirror.db", DB), member("export.json", EX), member("run.sh", b"rm -rf /")],
                    DB + EX + b"rm -rf /"),
     "missing": ([member("mirror.db", DB)], DB),
-    "declares less": ([dict(member("mirror.db", DB), size=10), member("export.json", EX)], DB + EX),
+    "declares less": ([member("mirror.db", DB[:10]), member("export.json", EX)], DB[:10] + EX + b"\0" * 100_000),
     "declares more": ([dict(member("mirror.db", DB), size=5000), member("export.json", EX)], DB + EX),
 }
 
