@@ -1,0 +1,243 @@
+"""mirror backup create|list|verify|restore|prune: JSON keys, exit codes, cron use, concurrency, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mirror_cli import crypto, journal, keyops
+from mirror_cli.store import Store
+
+PW = "correct horse battery staple"
+
+
+def cheap() -> crypto.KdfParams:
+    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+
+
+@pytest.fixture
+def journal_db(mirror_home):
+    path = mirror_home / "mirror.db"
+    with Store.open(path) as s:
+        for i in range(4):
+            journal.add(s, f"entry {i} about #walks by the river")
+    return path
+
+
+@pytest.fixture
+def encrypted_db(journal_db):
+    with Store.open(journal_db) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    return journal_db
+
+
+def create_json(cli, *args, env=None) -> dict:
+    r = cli("backup", "create", "--json", *args, env=env)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_create_list_verify_json_keys(cli, journal_db, mirror_home):
+    made = create_json(cli)
+    assert {"path", "bytes", "sha256", "encrypted"} <= set(made)
+    assert os.path.isabs(made["path"]) and Path(made["path"]).parent == mirror_home / "backups"
+    assert made["encrypted"] is False
+    listed = json.loads(cli("backup", "list", "--json").stdout)
+    assert [b["path"] for b in listed] == [made["path"]]
+    assert set(listed[0]) == {"path", "bytes", "sha256", "encrypted", "created_at"}
+    assert listed[0]["sha256"] == made["sha256"]
+    r = cli("backup", "verify", "--json", made["path"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True and json.loads(r.stdout)["problem"] is None
+
+
+def test_quiet_create_prints_nothing(cli, journal_db):
+    r = cli("-q", "backup", "create")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_output_folder_or_file(cli, journal_db, tmp_path):
+    a = create_json(cli, "-o", tmp_path / "elsewhere")
+    assert Path(a["path"]).parent == tmp_path / "elsewhere"
+    b = create_json(cli, "-o", tmp_path / "one" / "named.backup")
+    assert b["path"] == str(tmp_path / "one" / "named.backup")
+
+
+def test_create_without_a_database_is_a_usage_error(cli):
+    r = cli("backup", "create")
+    assert r.exit_code == 2
+
+
+def test_verify_damaged_prints_json_and_exits_3(cli, journal_db, tmp_path):
+    made = create_json(cli)
+    data = bytearray(Path(made["path"]).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.backup"
+    bad.write_bytes(bytes(data))
+    r = cli("backup", "verify", "--json", bad)
+    assert r.exit_code == 3
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and "checksum" in out["problem"]
+    r = cli("backup", "verify", bad)
+    assert r.exit_code == 3 and r.stdout == "" and "damaged" in r.stderr
+    assert cli("backup", "verify", tmp_path / "missing.backup").exit_code == 2
+
+
+def test_restore_exit_codes_and_before_copy(cli, journal_db, tmp_path):
+    made = create_json(cli)
+    r = cli("backup", "restore", made["path"])  # not a terminal, no --yes
+    assert r.exit_code == 2 and "--yes" in r.stderr
+
+    bad = tmp_path / "bad.backup"
+    raw = bytearray(Path(made["path"]).read_bytes())
+    raw[-5] ^= 1
+    bad.write_bytes(bytes(raw))
+    live = journal_db.read_bytes()
+    assert cli("backup", "restore", "--yes", bad).exit_code == 3
+    other = tmp_path / "notes.txt"
+    other.write_text("just some notes\n")
+    assert cli("backup", "restore", "--yes", other).exit_code == 5
+    assert journal_db.read_bytes() == live
+
+    cli("reflect", "after the backup")
+    r = cli("backup", "restore", "--yes", made["path"])
+    assert r.exit_code == 0, r.stderr
+    assert "before-restore-" in r.stderr
+    before = r.stderr.split("kept as ", 1)[1].split()[0]
+    assert Path(before).exists()
+    listed = json.loads(cli("list", "--json").stdout)
+    assert len(listed) == 4
+    assert cli("audit", "verify").exit_code == 0
+    log = json.loads(cli("audit", "log", "--json").stdout)
+    assert "backup.restored" in json.dumps(log)
+
+
+def test_encrypted_backup_restores_on_a_fresh_machine(cli, encrypted_db, tmp_path, monkeypatch):
+    env = {"MIRROR_PASSPHRASE": PW}
+    made = create_json(cli, env=env)
+    assert made["encrypted"] is True
+    # verify without any key: exit 0, says what was not checked, never exit 4
+    r = cli("backup", "verify", made["path"])
+    assert r.exit_code == 0 and "not checked" in r.stderr
+    r = cli("backup", "verify", "--json", made["path"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["complete"] is False
+    r = cli("backup", "verify", "--json", made["path"], env=env)
+    assert json.loads(r.stdout)["complete"] is True
+
+    fresh = tmp_path / "new-machine"
+    monkeypatch.setenv("MIRROR_HOME", str(fresh))
+    assert cli("backup", "restore", "--yes", made["path"]).exit_code == 4
+    assert cli("backup", "restore", "--yes", made["path"], env={"MIRROR_PASSPHRASE": "nope"}).exit_code == 4
+    assert not (fresh / "mirror.db").exists()
+    pwfile = tmp_path / "pw"
+    pwfile.write_text(PW + "\n")
+    pwfile.chmod(0o600)
+    r = cli("backup", "restore", "--yes", made["path"], env={"MIRROR_PASSPHRASE_FILE": str(pwfile)})
+    assert r.exit_code == 0, r.stderr
+    listed = json.loads(cli("list", "--json", env={"MIRROR_PASSPHRASE_FILE": str(pwfile)}).stdout)
+    assert sorted(x["content"] for x in listed)[0].startswith("entry 0")
+
+
+def test_prune_cli(cli, journal_db):
+    assert cli("backup", "prune").exit_code == 2
+    paths = [create_json(cli)["path"] for _ in range(3)]
+    r = cli("backup", "prune", "--keep-last", "1", "--dry-run", "--json")
+    out = json.loads(r.stdout)
+    assert out["kept"] == paths[2:] and out["removed"] == paths[:2]
+    assert all(Path(p).exists() for p in paths)
+    out = json.loads(cli("backup", "prune", "--keep-last", "1", "--json").stdout)
+    assert out["removed"] == paths[:2] and not any(Path(p).exists() for p in paths[:2])
+
+
+def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path):
+    from mirror_cli.cli.backup import fresh_backup
+    from mirror_cli.cli.app import State
+
+    st = State(None, None, True)
+    path = fresh_backup(st)
+    assert path.is_absolute() and path.exists()
+    r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--json")
+    assert r.exit_code == 0, r.stderr
+
+
+# ---------------------------------------------------------------------------
+# real processes: backups while 40 writers run; SIGKILL at random moments
+# ---------------------------------------------------------------------------
+
+
+def _mirror(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mirror_cli", *args]
+
+
+@pytest.mark.slow
+def test_backups_taken_while_40_reflect_processes_write_all_verify(journal_db, mirror_home, run_mirror):
+    env = dict(os.environ)
+    writers = [subprocess.Popen(_mirror("reflect", f"concurrent entry {i} #busy"), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(40)]
+    made = []
+    try:
+        while any(w.poll() is None for w in writers) or len(made) < 3:
+            r = run_mirror("backup", "create", "--json")
+            assert r.returncode == 0, r.stderr
+            made.append(json.loads(r.stdout)["path"])
+            if len(made) > 12:
+                break
+    finally:
+        for w in writers:
+            w.wait(timeout=120)
+    assert all(w.returncode == 0 for w in writers), [w.stderr.read() for w in writers if w.returncode]
+    counts = []
+    for path in made:
+        r = run_mirror("backup", "verify", "--json", path)
+        out = json.loads(r.stdout)
+        assert r.returncode == 0 and out["ok"] and out["complete"], out
+        counts.append(out["counts"]["reflections"])
+    assert counts == sorted(counts) and 4 <= counts[0] and counts[-1] <= 44
+
+
+@pytest.mark.slow
+def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirror_home, run_mirror, tmp_path):
+    from mirror_cli import backup
+
+    with Store.open(mirror_home / "mirror.db") as s, s.write():
+        rev = s.tick()
+        for i in range(4000):
+            journal.insert_row(s, journal.Reflection(id=f"r{i:06d}", created_at=f"2024-01-01T00:00:{i % 60:02d}.000Z",
+                                                     updated_at="2024-01-01T00:00:00.000Z",
+                                                     content=f"text {i} " * 40), rev)
+    out = tmp_path / "killed"
+    rng = random.Random(5)
+    env = dict(os.environ)
+    # how long one backup takes here, to spread the kills over it
+    t0 = time.monotonic()
+    assert run_mirror("backup", "create", "-o", tmp_path / "timing").returncode == 0
+    span = time.monotonic() - t0
+    for trial in range(20):
+        proc = subprocess.Popen(_mirror("backup", "create", "-o", out), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, span))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for p in out.iterdir() if out.exists() else []:
+            if p.name == backup.LOCK_NAME:
+                continue
+            if backup.NAME_RE.match(p.name):  # only a finished backup gets its final name
+                report = backup.verify(p)
+                assert report.ok and report.complete, (trial, p.name, report.problem)
+            elif p.is_file():
+                assert not backup.verify(p).ok, (trial, p.name)
+            else:  # the work folder of a killed run: nothing inside verifies either
+                for q in p.rglob("*"):
+                    if q.is_file():
+                        assert not backup.verify(q).ok, (trial, q)
+    # the next backup clears what killed ones left behind
+    assert run_mirror("backup", "create", "-o", out).returncode == 0
+    leftovers = [p.name for p in out.iterdir() if p.name != backup.LOCK_NAME and not backup.NAME_RE.match(p.name)]
+    assert leftovers == []
