@@ -8,17 +8,23 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit config delete edit export import key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
+        "") words="audit backup config delete edit export import key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
+        "backup") words="create list prune restore verify --help" ;;
+        "backup create") words="--output -o --no-encrypt --json --help" ;;
+        "backup list") words="--json --help" ;;
+        "backup prune") words="--keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --json --help" ;;
+        "backup restore") words="--yes -y --json --help" ;;
+        "backup verify") words="--json --help" ;;
         "config") words="get path set show --help" ;;
         "config get") words="--json --help" ;;
         "config path") words="--json --help" ;;
