@@ -314,17 +314,20 @@ def _reflection_lines(store: Any) -> Iterable[str]:
         for (line,) in conn.execute(_REFLECTION_JSON_SQL):
             yield line
         return
-    f = store.fields
-    op = f.cipher.open
-    rows = conn.execute("SELECT id, created_at, updated_at, content, response, mode, tags, local_only"
+    from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
+
+    op = store.fields.cipher.open
+    rows = conn.execute("SELECT id, json_quote(id), json_quote(created_at), json_quote(updated_at), content,"
+                        " response, json_quote(mode), tags, local_only"
                         " FROM reflections ORDER BY created_at ASC, id ASC")
-    loads = json.loads
-    for rid, created, updated, content, response, mode, tags, local in rows:
-        yield _encode({"id": rid, "created_at": created, "updated_at": updated,
-                       "content": op("reflections", rid, "content", content),
-                       "response": None if response is None else op("reflections", rid, "response", response),
-                       "mode": mode, "tags": loads(op("reflections", rid, "tags", tags)),
-                       "local_only": bool(local)})
+    for rid, qid, qcreated, qupdated, content, response, qmode, tags, local in rows:
+        tag_text = op("reflections", rid, "tags", tags)
+        tag_json = "[]" if tag_text == "[]" else _encode(json.loads(tag_text))
+        yield "".join((
+            '{"id":', qid, ',"created_at":', qcreated, ',"updated_at":', qupdated,
+            ',"content":', quote(op("reflections", rid, "content", content)),
+            ',"response":', "null" if response is None else quote(op("reflections", rid, "response", response)),
+            ',"mode":', qmode, ',"tags":', tag_json, ',"local_only":', "true" if local else "false", "}"))
 
 
 def write_export(store: Any, out: Any) -> dict[str, int]:
@@ -1005,6 +1008,61 @@ def _read_exact(fh: Any, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _Inflater:
+    """Decompress in a thread (zstd drops the GIL) while the caller hashes: 1 MiB chunks, bounded queue.
+
+    Never inflates more than *limit* + 1 bytes, whatever the stream says.
+    """
+
+    _END = b""
+
+    def __init__(self, reader: Any, limit: int, zstd_error: type[Exception]) -> None:
+        import queue
+
+        self.q: Any = queue.Queue(maxsize=8)
+        self._stop = threading.Event()
+        self._error = zstd_error
+
+        def run() -> None:
+            total = 0
+            try:
+                while not self._stop.is_set():
+                    chunk = reader.read(min(BLOCK, limit + 1 - total))
+                    total += len(chunk)
+                    self._put(chunk)
+                    if not chunk or total > limit:
+                        if chunk:
+                            self._put(self._END)
+                        return
+            except BaseException as exc:  # handed to the reading thread
+                self._put(exc)
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def _put(self, item: Any) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes:
+        item = self.q.get()
+        if isinstance(item, BaseException):
+            if isinstance(item, self._error):
+                raise _damaged(f"the compressed data is corrupt ({item})")
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
 def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, checked: list[str],
                     after_db: Callable[[], None] | None = None) -> _Unpacked:
     """Read the archive from *src*: manifest, then the members (db to *db_out*), all checked."""
@@ -1050,28 +1108,33 @@ def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, che
     if params.content_size not in (0, declared) and params.content_size != zstd.CONTENTSIZE_UNKNOWN:
         raise _invalid("the compressed data's size does not match the members' sizes")
     dctx = zstd.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
-    reader = dctx.stream_reader(_Concat(first, limited), read_size=BLOCK, read_across_frames=False)
+    reader = dctx.stream_reader(_Concat(first, limited), read_size=BLOCK, read_across_frames=True)
+    chunks = _Inflater(reader, declared, zstd.ZstdError)
     export_head = b""
     records = 0
     prev = b""
+    pending = memoryview(b"")
     try:
         for mem in manifest["members"]:
             name, left = mem["name"], mem["size"]
             h = hashlib.sha256()
             while left > 0:
-                chunk = reader.read(min(left, BLOCK))
-                if not chunk:
-                    raise _invalid(f"member {name!r} is shorter than the {mem['size']} bytes it declares")
+                if not pending:
+                    pending = memoryview(chunks.get())
+                    if not pending:
+                        raise _invalid(f"member {name!r} is shorter than the {mem['size']} bytes it declares")
+                chunk, pending = pending[:left], pending[left:]
                 h.update(chunk)
                 left -= len(chunk)
                 if name == DB_MEMBER:
                     if db_out is not None:
                         db_out.write(chunk)
                 else:
+                    data = bytes(chunk)
                     if len(export_head) < 1 << 16:
-                        export_head += chunk[: (1 << 16) - len(export_head)]
-                    records += (prev + chunk).count(b"\n{")
-                    prev = chunk[-1:]
+                        export_head += data[: (1 << 16) - len(export_head)]
+                    records += data.count(b"\n{") + (prev == b"\n" and data[:1] == b"{")
+                    prev = data[-1:]
             if not hmac.compare_digest(h.hexdigest(), mem["sha256"]):
                 raise _damaged(f"member {name!r} does not match its SHA-256")
             checked.append(f"{name} sha256")
@@ -1080,10 +1143,10 @@ def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, che
                     db_out.flush()
                 if after_db is not None:
                     after_db()
-        if reader.read(1):
+        if pending or chunks.get():
             raise _invalid("the members hold more data than they declare (a decompression bomb?)")
-    except zstd.ZstdError as exc:
-        raise _damaged(f"the compressed data is corrupt ({exc})") from None
+    finally:
+        chunks.stop()
     if limited.left > 0 or limited.read(1):
         raise _invalid("unexpected data follows the members")
     first_line = export_head.split(b"\n", 1)[0].rstrip(b",")
