@@ -298,10 +298,23 @@ _REFLECTION_JSON_SQL = (
     "SELECT json_object('id', id, 'created_at', created_at, 'updated_at', updated_at, 'content', content,"
     " 'response', response, 'mode', mode, 'tags', json(tags),"
     " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END))"
-    " FROM reflections ORDER BY created_at ASC, id ASC")
+    " FROM reflections{where} ORDER BY created_at ASC, id ASC")
+
+Bound = "tuple[str, str] | None"  # (created_at, id) of a reflection: export ranges [lo, hi)
 
 
-def _reflection_lines(store: Any) -> Iterable[str]:
+def _range_sql(lo: Any, hi: Any) -> tuple[str, list[str]]:
+    where, params = [], []
+    if lo is not None:
+        where.append("(created_at, id) >= (?, ?)")
+        params += list(lo)
+    if hi is not None:
+        where.append("(created_at, id) < (?, ?)")
+        params += list(hi)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def _reflection_lines(store: Any, lo: Any = None, hi: Any = None) -> Iterable[str]:
     """Each reflection as one compact JSON object (the export shape), oldest first.
 
     Plaintext rows are encoded by SQLite's json_object (C speed); sealed rows
@@ -310,8 +323,9 @@ def _reflection_lines(store: Any) -> Iterable[str]:
     from mirror_cli.exchange.jsondoc import _encode
 
     conn = store.conn
+    where, params = _range_sql(lo, hi)
     if not store.encrypted:
-        for (line,) in conn.execute(_REFLECTION_JSON_SQL):
+        for (line,) in conn.execute(_REFLECTION_JSON_SQL.format(where=where), params):
             yield line
         return
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
@@ -319,7 +333,7 @@ def _reflection_lines(store: Any) -> Iterable[str]:
     op = store.fields.cipher.open
     rows = conn.execute("SELECT id, json_quote(id), json_quote(created_at), json_quote(updated_at), content,"
                         " response, json_quote(mode), tags, local_only"
-                        " FROM reflections ORDER BY created_at ASC, id ASC")
+                        f" FROM reflections{where} ORDER BY created_at ASC, id ASC", params)
     for rid, qid, qcreated, qupdated, content, response, qmode, tags, local in rows:
         tag_text = op("reflections", rid, "tags", tags)
         tag_json = "[]" if tag_text == "[]" else _encode(json.loads(tag_text))
@@ -330,35 +344,48 @@ def _reflection_lines(store: Any) -> Iterable[str]:
             ',"mode":', qmode, ',"tags":', tag_json, ',"local_only":', "true" if local else "false", "}"))
 
 
-def write_export(store: Any, out: Any) -> dict[str, int]:
-    """The JSON export of *store* (layout of ``exchange.jsondoc``) to a text stream; returns counts."""
+def write_export(store: Any, out: Any, *, lo: Any = None, hi: Any = None) -> dict[str, int]:
+    """The JSON export of *store* (layout of ``exchange.jsondoc``) to a text stream; returns counts.
+
+    With *lo* / *hi* it writes one piece of the document, so that pieces
+    written in parallel and joined in order make the whole: the piece with
+    ``lo=None`` starts the document (header, the reflections before *hi*), the
+    piece with ``hi=None`` ends it (its reflections, then the other sections).
+    Every piece but the first must hold at least one reflection.
+    """
     from mirror_cli.exchange import export as ex
     from mirror_cli.exchange.jsondoc import _encode, header_items
     from mirror_cli.exchange.kinds import KINDS
 
-    head = ex.header(store, KINDS)
     write = out.write
-    write("{" + ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in header_items(head)))
+    first, last = lo is None, hi is None
+    if first:
+        head = ex.header(store, KINDS)
+        write("{" + ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in header_items(head)))
     written: dict[str, int] = {}
-    for kind in KINDS:
-        write(f",\n{_encode(kind)}:[")
+    for kind in KINDS if last else KINDS[:1]:
+        if kind != "reflections" or first:
+            write(f",\n{_encode(kind)}:[")
         if kind == "reflections":
-            items: Iterable[str] = _reflection_lines(store)
+            items: Iterable[str] = _reflection_lines(store, lo, hi)
         else:
             items = (_encode(rec) for rec in ex.sections(store, [kind])[kind])
+        lead = "\n" if kind != "reflections" or first else ",\n"
         n = 0
         batch: list[str] = []
         for line in items:
             batch.append(line)
             n += 1
             if len(batch) >= 512:
-                write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
+                write((lead if n == len(batch) else ",\n") + ",\n".join(batch))
                 batch.clear()
         if batch:
-            write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
-        write("\n]")
+            write((lead if n == len(batch) else ",\n") + ",\n".join(batch))
         written[kind] = n
-    write("}\n")
+        if kind != "reflections" or last:
+            write("\n]")
+    if last:
+        write("}\n")
     return written
 
 
@@ -421,12 +448,13 @@ class _TextSink:
                 self.on_flush()
 
 
-def _export_to(snap: Path, dek: bytes | None, fd: int, on_flush: Callable[[], None] | None = None) -> dict[str, int]:
+def _export_to(snap: Path, dek: bytes | None, fd: int, on_flush: Callable[[], None] | None = None,
+               lo: Any = None, hi: Any = None) -> dict[str, int]:
     store = _snapshot_store(snap, dek)
     try:
         sink = _TextSink(fd, on_flush)
         with store.read():
-            counts = write_export(store, sink)
+            counts = write_export(store, sink, lo=lo, hi=hi)
         sink.flush()
         return counts
     finally:
@@ -442,7 +470,7 @@ class _Exporter:
     outcome from a pipe when the child exits.
     """
 
-    def __init__(self, snap: Path, dek: bytes | None, out: Path) -> None:
+    def __init__(self, snap: Path, dek: bytes | None, out: Path, lo: Any = None, hi: Any = None) -> None:
         self.out = out
         self.counts: dict[str, int] = {}
         self.error: BaseException | None = None
@@ -462,7 +490,7 @@ class _Exporter:
                         if os.getppid() != parent:  # the backup was killed: stop too
                             os._exit(3)
 
-                    msg = json.dumps({"counts": _export_to(snap, dek, self._fd, orphaned)})
+                    msg = json.dumps({"counts": _export_to(snap, dek, self._fd, orphaned, lo, hi)})
                 except BaseException as exc:  # noqa: BLE001
                     code = 1
                     msg = json.dumps({"error": getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}",
@@ -477,7 +505,7 @@ class _Exporter:
         else:  # pragma: no cover - every supported platform has fork
             def run() -> None:
                 try:
-                    self.counts = _export_to(snap, dek, self._fd)
+                    self.counts = _export_to(snap, dek, self._fd, None, lo, hi)
                 except BaseException as exc:  # noqa: BLE001
                     self.error = exc
                 finally:
@@ -534,6 +562,26 @@ class _Exporter:
             os.close(self._fd)
 
 
+EXPORT_SPLIT_MIN = 10_000  # reflections: from here on the export is written by two processes
+
+
+def _start_exporters(snap: Path, dek: bytes | None, work: Path, n: int) -> list[_Exporter]:
+    """One exporter, or two writing the halves of the reflections in parallel (joined in order)."""
+    if n < EXPORT_SPLIT_MIN or not hasattr(os, "fork"):
+        return [_Exporter(snap, dek, work / EXPORT_MEMBER)]
+    with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
+        mid = tuple(c.execute("SELECT created_at, id FROM reflections ORDER BY created_at, id LIMIT 1 OFFSET ?",
+                              (n // 2,)).fetchone())
+    c.close()
+    first = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.0", None, mid)
+    try:
+        second = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.1", mid, None)
+    except BaseException:
+        first.close()
+        raise
+    return [first, second]
+
+
 def _window_log(db_bytes: int) -> int:
     return max(20, min(MAX_WINDOW_LOG, (2 * db_bytes + 1).bit_length()))
 
@@ -584,7 +632,7 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
             db_size = snap.stat().st_size
             hashes = {DB_MEMBER: hashlib.sha256(), EXPORT_MEMBER: hashlib.sha256()}
             sizes = {DB_MEMBER: 0, EXPORT_MEMBER: 0}
-            exporter = _Exporter(snap, dek, work / EXPORT_MEMBER)
+            exporters = _start_exporters(snap, dek, work, counts["reflections"])
             try:
                 stream_path = work / "stream.zst"
                 params = zstd.ZstdCompressionParameters.from_level(
@@ -601,28 +649,34 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                             done += len(chunk)
                             if progress:
                                 progress(done, max(total_guess, done))
-                    with open(work / EXPORT_MEMBER, "rb") as ef:  # follow the exporter as it writes
-                        while True:
-                            finished = exporter.finished()
-                            chunk = ef.read(4 * BLOCK)
-                            if not chunk:
-                                if finished:
-                                    break
-                                exporter.wait(0.005)
-                                continue
-                            writer.write(chunk)
-                            hashes[EXPORT_MEMBER].update(chunk)
-                            sizes[EXPORT_MEMBER] += len(chunk)
-                            done += len(chunk)
-                            if progress:
-                                progress(done, max(total_guess, done))
-                    if exporter.error is not None:
-                        raise exporter.error
+                    for exporter in exporters:  # the pieces in order, each followed as it grows
+                        with open(exporter.out, "rb") as ef:
+                            while True:
+                                finished = exporter.finished()
+                                chunk = ef.read(4 * BLOCK)
+                                if not chunk:
+                                    if finished:
+                                        break
+                                    exporter.wait(0.005)
+                                    continue
+                                writer.write(chunk)
+                                hashes[EXPORT_MEMBER].update(chunk)
+                                sizes[EXPORT_MEMBER] += len(chunk)
+                                done += len(chunk)
+                                if progress:
+                                    progress(done, max(total_guess, done))
+                        if exporter.error is not None:
+                            raise exporter.error
                     writer.flush(zstd.FLUSH_FRAME)
                     writer.close()
             finally:
-                exporter.close()
-            if exporter.counts != counts:
+                for exporter in exporters:
+                    exporter.close()
+            exported: dict[str, int] = {}
+            for exporter in exporters:
+                for k, v in exporter.counts.items():
+                    exported[k] = exported.get(k, 0) + v
+            if exported != counts:
                 raise OperationError("the export written for the backup does not match the snapshot's counts.",
                                      "Run `mirror migrate check`, then try again.")
             created_at = _iso_ms(at)
