@@ -72,6 +72,7 @@ MEMBERS = (DB_MEMBER, EXPORT_MEMBER)
 COUNT_KINDS = ("reflections", "patterns", "tensions", "audit_events")
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3
+ZSTD_LEVEL_SEALED = 1  # an encrypted database's snapshot is mostly ciphertext: spend less time on it
 ZSTD_THREADS = 1
 LDM = True
 MAX_WINDOW_LOG = 28  # 256 MiB: the decompressor's memory bound; long-distance matching reaches this far
@@ -629,14 +630,25 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                 db_id = c.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()[0]
                 crypto_meta = c.execute("SELECT value FROM meta WHERE key = 'crypto'").fetchone()
             c.close()
+            if encrypted_db:
+                from mirror_cli import crypto
+
+                snap_key = json.loads(crypto_meta[0]).get("key_id") if crypto_meta else None
+                if crypto_meta is None or (snap_key is not None and snap_key != crypto.key_id(dek)):
+                    raise OperationError("the database's encryption was changed by another mirror process while "
+                                         "this backup ran; nothing was written.", "Run the command again.")
             db_size = snap.stat().st_size
             hashes = {DB_MEMBER: hashlib.sha256(), EXPORT_MEMBER: hashlib.sha256()}
             sizes = {DB_MEMBER: 0, EXPORT_MEMBER: 0}
             exporters = _start_exporters(snap, dek, work, counts["reflections"])
             try:
                 stream_path = work / "stream.zst"
-                params = zstd.ZstdCompressionParameters.from_level(
-                    ZSTD_LEVEL, enable_ldm=LDM, window_log=_window_log(db_size), threads=ZSTD_THREADS)
+                if encrypted_db:  # sealed fields: no text for long-distance matching to find twice
+                    params = zstd.ZstdCompressionParameters.from_level(
+                        ZSTD_LEVEL_SEALED, window_log=min(_window_log(db_size), 23), threads=ZSTD_THREADS)
+                else:
+                    params = zstd.ZstdCompressionParameters.from_level(
+                        ZSTD_LEVEL, enable_ldm=LDM, window_log=_window_log(db_size), threads=ZSTD_THREADS)
                 total_guess = db_size * 2
                 done = 0
                 with open(stream_path, "wb") as zf:
