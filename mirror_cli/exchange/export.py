@@ -32,22 +32,66 @@ from mirror_cli.store import Store
 FORMATS = ("json", "jsonl", "markdown", "csv")
 
 
+_REFLECTION_COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
+
+# One reflection as the JSON object Python's encoder writes for its export dict (same keys, same
+# order, same escapes), built by SQLite for a plaintext row. Rows it cannot encode faithfully
+# (a BLOB -- ciphertext in a plain database -- or tags that are not valid JSON) give NULL and
+# take the Python path, which reports them as before.
+_REFLECTION_JSON = (
+    "CASE WHEN typeof(content) = 'text' AND typeof(response) IN ('text', 'null')"
+    " AND typeof(tags) = 'text' AND json_valid(tags)"
+    " AND 'blob' NOT IN (typeof(id), typeof(created_at), typeof(updated_at), typeof(mode))"
+    " THEN json_object('id', id, 'created_at', created_at, 'updated_at', updated_at, 'content', content,"
+    " 'response', response, 'mode', mode, 'tags', json(tags),"
+    " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END)) END")
+
+
+def _reflection_query(columns: str, since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    where, params = journal.time_window(since, until)
+    return (f"SELECT {columns} FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY created_at ASC, id ASC"), params
+
+
+def _reflection_dicts(store: Store, rows: Iterable[Sequence[Any]]) -> Iterator[dict]:
+    f = store.fields
+    fopen, open_tags = f.open, f.open_tags
+    for rid, created, updated, content, response, mode, tags, local_only in rows:
+        yield {"id": rid, "created_at": created, "updated_at": updated,
+               "content": fopen("reflections", rid, "content", content),
+               "response": None if response is None else fopen("reflections", rid, "response", response),
+               "mode": mode, "tags": open_tags("reflections", rid, tags), "local_only": bool(local_only)}
+
+
 def iter_reflections(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
     """Reflections oldest first, as export dicts (the shape of ``journal.Reflection.to_dict``).
 
     The field codec is looked up once (``store.fields`` reads the key record
     on every access), and rows go straight to dicts.
     """
-    f = store.fields
-    where, params = journal.time_window(since, until)
-    sql = ("SELECT id, created_at, updated_at, content, response, mode, tags, local_only FROM reflections"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at ASC, id ASC")
-    fopen, open_tags = f.open, f.open_tags
-    for rid, created, updated, content, response, mode, tags, local_only in store.conn.execute(sql, params):
-        yield {"id": rid, "created_at": created, "updated_at": updated,
-               "content": fopen("reflections", rid, "content", content),
-               "response": None if response is None else fopen("reflections", rid, "response", response),
-               "mode": mode, "tags": open_tags("reflections", rid, tags), "local_only": bool(local_only)}
+    sql, params = _reflection_query(_REFLECTION_COLUMNS, since, until)
+    return _reflection_dicts(store, store.conn.execute(sql, params))
+
+
+def iter_reflection_json(store: Store, since: datetime | None = None,
+                         until: datetime | None = None) -> Iterator[str]:
+    """The records of :func:`iter_reflections`, each as its compact JSON object text.
+
+    A plaintext database has SQLite build the text (no Python objects per
+    field); an encrypted one opens each row and encodes the dict.
+    """
+    from mirror_cli.exchange.jsondoc import _encode
+
+    if store.encrypted:
+        yield from map(_encode, iter_reflections(store, since, until))
+        return
+    sql, params = _reflection_query(f"{_REFLECTION_JSON}, rowid", since, until)
+    conn = store.conn
+    for text, rowid in conn.execute(sql, params):
+        if text is None:
+            row = conn.execute(f"SELECT {_REFLECTION_COLUMNS} FROM reflections WHERE rowid = ?", (rowid,))
+            text = _encode(next(_reflection_dicts(store, row)))
+        yield text
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:
@@ -108,8 +152,20 @@ def header(store: Store, kinds: Sequence[str], since: datetime | None = None,
 
 
 def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
-             until: datetime | None = None) -> dict[str, Iterator[dict]]:
-    makers = {"reflections": lambda: iter_reflections(store, since, until), "patterns": lambda: iter_patterns(store),
+             until: datetime | None = None, *, encoded: bool = False) -> dict[str, Iterable[dict]]:
+    """The record iterators of the given kinds, in export order.
+
+    *encoded*: reflections come as a :class:`~mirror_cli.exchange.jsondoc.Encoded`
+    section (JSON texts, for the JSON writers) instead of dicts.
+    """
+    def reflections() -> Iterable[Any]:
+        if encoded:
+            from mirror_cli.exchange.jsondoc import Encoded
+
+            return Encoded(iter_reflection_json(store, since, until))
+        return iter_reflections(store, since, until)
+
+    makers = {"reflections": reflections, "patterns": lambda: iter_patterns(store),
               "tensions": lambda: iter_tensions(store), "audit_events": lambda: iter_audit_events(store)}
     return {k: makers[k]() for k in KINDS if k in kinds}
 
@@ -123,19 +179,26 @@ class _Tally:
         self.progress = progress
         self.every = every
 
-    def wrap(self, secs: Mapping[str, Iterable[dict]]) -> dict[str, Iterator[dict]]:
-        return {kind: self._count(kind, it) for kind, it in secs.items()}
+    def wrap(self, secs: Mapping[str, Iterable[Any]]) -> dict[str, Iterable[Any]]:
+        from mirror_cli.exchange.jsondoc import Encoded
 
-    def _count(self, kind: str, records: Iterable[dict]) -> Iterator[dict]:
-        self.counts[kind] = 0
-        for rec in records:
-            yield rec
-            self.counts[kind] += 1
-            self.done += 1
-            if self.progress is not None and self.done % self.every == 0:
-                self.progress(self.done)
-        if self.progress is not None:
-            self.progress(self.done)
+        return {kind: Encoded(self._count(kind, it)) if isinstance(it, Encoded) else self._count(kind, it)
+                for kind, it in secs.items()}
+
+    def _count(self, kind: str, records: Iterable[Any]) -> Iterator[Any]:
+        progress, every, start = self.progress, self.every, self.done
+        n = 0
+        try:
+            for rec in records:
+                yield rec
+                n += 1
+                if progress is not None and (start + n) % every == 0:
+                    self.counts[kind], self.done = n, start + n
+                    progress(self.done)
+        finally:
+            self.counts[kind], self.done = n, start + n
+        if progress is not None:
+            progress(self.done)
 
 
 def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequence[str] = KINDS,
@@ -150,7 +213,7 @@ def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequenc
     with store.read():
         head = header(store, kinds, since, until)
         tally = _Tally(progress)
-        secs = tally.wrap(sections(store, kinds, since, until))
+        secs = tally.wrap(sections(store, kinds, since, until, encoded=fmt in ("json", "jsonl")))
         if fmt == "json":
             from mirror_cli.exchange.jsondoc import write_json
 

@@ -16,12 +16,15 @@ Header keys come first (``format`` and ``version`` leading), then only the
 sections that were given, in the order reflections, patterns, tensions,
 audit_events. Text is written as UTF-8 (``ensure_ascii=False``); records are
 encoded one at a time, so memory stays flat whatever the number of records.
+A section may also come already encoded (:class:`Encoded`: each record as
+the text ``_encode(record)`` gives), which is copied as is.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
@@ -30,7 +33,35 @@ from mirror_cli.exchange.kinds import KINDS, ImportDocument
 _encode = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
 ).encode
-_BATCH = 256
+_BATCH = 512
+
+
+class Encoded:
+    """A section whose records are already encoded: each one compact JSON object text.
+
+    Writers of the JSON formats copy such text as is (it must parse to the
+    record ``_encode`` would have written); other writers need plain records.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: Iterable[str]) -> None:
+        self.records = records
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.records)
+
+
+def encoded_records(records: Iterable[Any]) -> Iterable[str]:
+    """The records of a section as compact JSON texts (an :class:`Encoded` section as it is)."""
+    return records if isinstance(records, Encoded) else map(_encode, records)
+
+
+def batches(items: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
+    """*items* in lists of up to *size* (the writers join and write one list at a time)."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def header_items(header: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -61,15 +92,10 @@ def write_json(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, It
         write(("" if first_key else ",") + f"\n{_encode(kind)}:[")
         first_key = False
         n = 0
-        batch: list[str] = []
-        for rec in sections[kind]:
-            batch.append(_encode(rec))
-            n += 1
-            if len(batch) >= _BATCH:
-                write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
-                batch.clear()
-        if batch:
-            write(("\n" if n == len(batch) else ",\n") + ",\n".join(batch))
+        for batch in batches(encoded_records(sections[kind])):
+            write("\n" if n == 0 else ",\n")
+            write(",\n".join(batch))
+            n += len(batch)
         write("\n]")
         written[kind] = n
     write("}\n")

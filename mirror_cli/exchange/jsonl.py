@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.jsondoc import _encode, header_items
+from mirror_cli.exchange.jsondoc import Encoded, _encode, batches, header_items
 from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, TYPE_KINDS, ImportDocument
 
 MAX_LINE = 64 * 1024 * 1024
-_BATCH = 256
 
 
 def write_jsonl(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
@@ -38,21 +37,21 @@ def write_jsonl(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, I
         prefix = '{"type":' + _encode(RECORD_TYPES[kind])
         empty = prefix + "}\n"
         prefix += ","
-        batch: list[str] = []
+        records = sections[kind]
+        bodies = records if isinstance(records, Encoded) else map(_untyped, records)
         n = 0
-        for rec in sections[kind]:
-            if "type" in rec:
-                raise ValueError("record key 'type' is reserved in JSON Lines")
-            body = _encode(rec)
-            batch.append(prefix + body[1:] + "\n" if len(body) > 2 else empty)
-            n += 1
-            if len(batch) >= _BATCH:
-                out.write("".join(batch))
-                batch.clear()
-        if batch:
-            out.write("".join(batch))
+        for batch in batches(bodies):
+            out.write("".join([prefix + body[1:] + "\n" if len(body) > 2 else empty for body in batch]))
+            n += len(batch)
         written[kind] = n
     return written
+
+
+def _untyped(rec: Mapping[str, Any]) -> str:
+    """A record's compact JSON text; its own ``type`` key would clash with the line's."""
+    if "type" in rec:
+        raise ValueError("record key 'type' is reserved in JSON Lines")
+    return _encode(rec)
 
 
 def _reject_constant(name: str) -> Any:
