@@ -35,12 +35,16 @@ FORMATS = ("json", "jsonl", "markdown", "csv")
 _REFLECTION_COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
 
 # One reflection as the JSON object Python's encoder writes for its export dict (same keys, same
-# order, same escapes), built by SQLite for a plaintext row. Rows it cannot encode faithfully
-# (a BLOB -- ciphertext in a plain database -- or tags that are not valid JSON) give NULL and
-# take the Python path, which reports them as before.
+# order, same escapes), built by SQLite for a plaintext row. json_quote escapes text exactly as
+# the encoder does (tests/core/test_exchange_export.py checks every code point), but json(tags)
+# copies string escapes as stored ("\u00e9" stays so), so tags take this path only when they are
+# an array of strings without a backslash (mirror stores them so: json.dumps, ensure_ascii=False).
+# Other rows -- a BLOB (ciphertext in a plain database), tags that are not such an array --
+# give NULL and take the Python path, which reports or re-encodes them as before.
 _REFLECTION_JSON = (
     "CASE WHEN typeof(content) = 'text' AND typeof(response) IN ('text', 'null')"
-    " AND typeof(tags) = 'text' AND json_valid(tags)"
+    " AND typeof(tags) = 'text' AND (tags = '[]' OR (instr(tags, '\\') = 0 AND json_valid(tags)"
+    " AND json_type(tags) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(tags) WHERE type <> 'text')))"
     " AND 'blob' NOT IN (typeof(id), typeof(created_at), typeof(updated_at), typeof(mode))"
     " THEN json_object('id', id, 'created_at', created_at, 'updated_at', updated_at, 'content', content,"
     " 'response', response, 'mode', mode, 'tags', json(tags),"
