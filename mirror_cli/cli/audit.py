@@ -19,12 +19,17 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
     if as_json:
         st.out.json(report.to_dict())
-    elif report.ok:
-        st.out.result(f"ok: {report.events} events, {report.records_checked} reflections match the chain.")
+        if not report.ok:
+            raise typer.Exit(3)
+    elif not report.ok:
+        # CONTRACT.md: on an error nothing goes to stdout (only --json prints its object and exits 3).
+        from mirror_cli.errors import VerificationError
+
+        raise VerificationError(f"the audit chain is broken at event #{report.first_bad_seq}: {report.problem}",
+                                "Restore the database from a backup (`mirror backup list`) if you did not make "
+                                "this change yourself.")
     else:
-        st.out.data(f"FAILED at event #{report.first_bad_seq}: {report.problem}")
-    if not report.ok:
-        raise typer.Exit(3)
+        st.out.result(f"ok: {report.events} events, {report.records_checked} reflections match the chain.")
 
 
 @app.command()

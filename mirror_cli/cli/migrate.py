@@ -133,13 +133,15 @@ def check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     elif report.ok:
         st.out.result("ok: integrity, foreign keys, orphans and migration checksums all fine.")
     else:
-        for line in report.integrity:
-            st.out.data(f"integrity: {line}")
-        for fk in report.foreign_keys:
-            st.out.data(f"foreign key: {fk['table']} row {fk['rowid']} points at a missing {fk['parent']}")
-        for o in report.orphans:
-            st.out.data(f"orphans: {o['count']} {o['what']}")
-        for d in report.drift:
-            st.out.data(f"migration {d['version']:04d}_{d['name']}: {d['problem']}")
+        # CONTRACT.md: on an error nothing goes to stdout (only --json prints its object and exits 3).
+        import sys
+
+        lines = [f"integrity: {line}" for line in report.integrity]
+        lines += [f"foreign key: {fk['table']} row {fk['rowid']} points at a missing {fk['parent']}"
+                  for fk in report.foreign_keys]
+        lines += [f"orphans: {o['count']} {o['what']}" for o in report.orphans]
+        lines += [f"migration {d['version']:04d}_{d['name']}: {d['problem']}" for d in report.drift]
+        sys.stderr.write("mirror: the database check found problems:\n" + "".join(f"  {x}\n" for x in lines)
+                         + "Restore the database from a backup (`mirror backup list`).\n")
     if not report.ok:
         raise typer.Exit(3)

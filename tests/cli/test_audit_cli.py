@@ -58,7 +58,9 @@ def _expect_failure(cli, seq, *words):
     for w in words:
         assert w in v["problem"]
     r = cli("audit", "verify")
-    assert r.exit_code == 3 and f"#{seq}" in r.stdout
+    # Without --json the failure is an error: stderr only, nothing on stdout (CONTRACT.md).
+    assert r.exit_code == 3 and f"#{seq}" in r.stderr and r.stdout == ""
+    assert "backup" in r.stderr  # names the next step
 
 
 def test_audit_row_edited(cli, mirror_home, three):

@@ -100,7 +100,7 @@ def test_check_detects_changed_checksum(cli, mirror_home):
     report = js(cli("migrate", "check", "--json"), code=3)
     assert report["ok"] is False and report["drift"][0]["version"] == 1
     r = cli("migrate", "check")
-    assert r.exit_code == 3 and "0001_initial" in r.stdout and "checksum" in r.stdout
+    assert r.exit_code == 3 and "0001_initial" in r.stderr and "checksum" in r.stderr and r.stdout == ""
 
 
 def test_check_detects_foreign_key_violation(cli, mirror_home):
@@ -111,7 +111,7 @@ def test_check_detects_foreign_key_violation(cli, mirror_home):
     assert report["foreign_keys"][0]["table"] == "tensions"
     assert report["orphans"][0]["what"] == "tensions without reflection"
     r = cli("migrate", "check")
-    assert r.exit_code == 3 and "foreign key" in r.stdout
+    assert r.exit_code == 3 and "foreign key" in r.stderr and r.stdout == ""
 
 
 def test_check_detects_orphan(cli, mirror_home):
@@ -119,7 +119,7 @@ def test_check_detects_orphan(cli, mirror_home):
     raw(mirror_home / "mirror.db",
         f"INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', '{rid}', 'x', 1)")
     r = cli("migrate", "check")
-    assert r.exit_code == 3 and "orphans" in r.stdout
+    assert r.exit_code == 3 and "orphans" in r.stderr and r.stdout == ""
 
 
 def test_newer_database_is_refused_and_unchanged(cli, run_mirror, mirror_home):
