@@ -2,8 +2,9 @@
 
 Data and results go to stdout; notes, warnings and errors to stderr. ``--json``
 prints exactly one JSON value. Rich tables and progress bars only when stdout
-(for tables) or stderr (for progress) is a terminal; ``NO_COLOR`` turns colour
-off. ``-q/--quiet`` silences status output (notes, confirmations, progress).
+(for tables) or stderr (for progress) is a terminal and ``NO_COLOR`` is not
+set; otherwise plain lines (tab-separated for tables). ``-q/--quiet`` silences
+status output (notes, confirmations, progress).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def is_tty(stream) -> bool:
 
 def stdin_is_tty() -> bool:
     return is_tty(sys.stdin)
+
+
+def colour_wanted() -> bool:
+    """False when ``NO_COLOR`` is set (https://no-color.org) or the terminal is ``dumb``."""
+    return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 class Output:
@@ -58,7 +64,8 @@ class Output:
 
     @property
     def rich(self) -> bool:
-        return is_tty(sys.stdout) and os.environ.get("TERM") != "dumb"
+        """Rich tables for people at a terminal; plain tab-separated lines when piped or with NO_COLOR."""
+        return is_tty(sys.stdout) and colour_wanted()
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         rows = list(rows)
@@ -77,8 +84,7 @@ class Output:
 
     def progress(self, description: str, total: int | None):
         """A progress callback (done, total) -> None, and a context manager; silent unless stderr is a tty."""
-        return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr)
-                        and "NO_COLOR" not in os.environ)
+        return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr) and colour_wanted())
 
 
 class Progress:

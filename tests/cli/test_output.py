@@ -1,0 +1,83 @@
+"""Rich tables for people at a terminal; plain output when piped or with NO_COLOR (real subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+
+import pytest
+
+ESC = re.compile(rb"\x1b\[")
+BOX = "┃".encode()  # rich's heavy table border
+
+
+def _on_tty(args, env, timeout=60) -> tuple[int, bytes]:
+    """Run mirror with stdout and stderr on a pseudo-terminal; return (code, everything printed)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *args], stdin=subprocess.DEVNULL,
+                                stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        slave = None
+        out = b""
+        while True:
+            ready = select.select([master], [], [], timeout)[0]
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        return proc.wait(timeout=timeout), out
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+
+
+@pytest.fixture
+def journal(run_mirror):
+    for text in ("first entry #walk", "second entry"):
+        assert run_mirror("reflect", text).returncode == 0
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm-256color"
+    env["COLUMNS"] = "120"
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["migrate", "history"]])
+def test_terminal_gets_a_rich_table(journal, args):
+    code, out = _on_tty(args, _env())
+    assert code == 0
+    assert BOX in out and b"\t" not in out
+
+
+@pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["migrate", "history"], ["--help"],
+                                  ["list", "--bogus"]])
+def test_no_color_on_a_terminal_is_plain(journal, args):
+    code, out = _on_tty(args, _env(NO_COLOR="1"))
+    assert code == (2 if "--bogus" in args else 0)
+    assert not ESC.search(out), out[:200]
+    assert BOX not in out
+    if args == ["list"]:
+        lines = out.decode().splitlines()
+        assert len(lines) == 2 and all(line.count("\t") == 4 for line in lines)
+
+
+@pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["search", "entry"], ["--help"]])
+def test_piped_output_is_plain_even_without_no_color(journal, args):
+    proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], env=_env(), capture_output=True, timeout=60)
+    assert proc.returncode == 0
+    assert not ESC.search(proc.stdout) and not ESC.search(proc.stderr)
+    assert BOX not in proc.stdout
