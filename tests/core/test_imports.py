@@ -25,8 +25,34 @@ sys.stderr.write(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+ALL_CORE_PROBE = """
+import importlib, json, pkgutil, sys
+import mirror_cli
+names = []
+for info in pkgutil.walk_packages(mirror_cli.__path__, "mirror_cli."):
+    if info.name == "mirror_cli.cli" or info.name.startswith("mirror_cli.cli.") or info.name == "mirror_cli.__main__":
+        continue
+    importlib.import_module(info.name)
+    names.append(info.name)
+print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
+"""
+
+COMMAND_PROBE = """
+import json, sys, runpy
+sys.argv = ["mirror"] + sys.argv[1:]
+try:
+    runpy.run_module("mirror_cli", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def _run(code: str, *args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                          check=True, env=env)
 
 
 def _top(modules) -> set[str]:
@@ -49,3 +75,38 @@ def test_version_loads_nothing_heavy():
     assert "typer" in top or "click" in top  # the probe went through the CLI
     for heavy in ("sqlite3", "_sqlite3", "yaml", "cryptography", "keyring", "rich", "numpy", "platformdirs"):
         assert heavy not in top, heavy
+
+
+def test_no_core_module_imports_the_cli_stack():
+    """Every module outside mirror_cli.cli (patterns, backup, shard, exchange too) is free of typer and rich."""
+    result = json.loads(_run(ALL_CORE_PROBE).stdout)
+    assert {"mirror_cli.journal", "mirror_cli.settings", "mirror_cli.migrations", "mirror_cli.backup",
+            "mirror_cli.exchange.export", "mirror_cli.shard.codec"} <= set(result["imported"])
+    top = _top(result["modules"])
+    for cli_stack in ("typer", "click", "rich"):
+        assert cli_stack not in top, cli_stack
+
+
+# What the everyday commands may load beyond the standard library and typer: nothing heavy.
+HEAVY = ("yaml", "cryptography", "keyring", "rich", "numpy", "platformdirs", "sqlite_utils", "zstandard")
+
+
+def _command_modules(*args: str) -> set[str]:
+    import os
+
+    proc = subprocess.run([sys.executable, "-c", COMMAND_PROBE, *args], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ))
+    result = json.loads(proc.stderr.rsplit("\n", 1)[-1])
+    assert result["code"] in (0, None), proc.stderr
+    return _top(result["modules"])
+
+
+def test_plain_reflect_and_list_load_nothing_heavy():
+    top = _command_modules("reflect", "a plain reflection #tag")
+    assert "sqlite3" in top and "mirror_cli" in top  # it really saved through the store
+    for heavy in HEAVY:
+        assert heavy not in top, heavy
+    for args in (("list", "--limit", "20"), ("search", "plain"), ("show", "--help")):
+        top = _command_modules(*args)
+        for heavy in HEAVY:
+            assert heavy not in top, (args, heavy)
