@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mirror_cli import __version__
-from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
+from mirror_cli.errors import (InvalidInputError, LockedError, MirrorError, OperationError, UsageError,
+                               VerificationError)
 from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error
 
 # -- format constants ------------------------------------------------------
@@ -1318,8 +1319,13 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
                     unpacked = _unpack_archive(pipe.reader, None, out, checked, snap.start)
                     pipe.reader.read()  # drain: the decrypting thread must see the end
                 except BaseException:
+                    # Only authenticated plaintext reaches the archive reader, so when a chunk fails
+                    # (flipped, reordered, dropped) the reader just sees the archive end early.
+                    # The decryption's own error names the cause: report that (damaged, exit 3).
                     with contextlib.suppress(BaseException):
                         pipe.finish()
+                    if isinstance(pipe.error, MirrorError):
+                        raise pipe.error from None
                     raise
                 pipe.finish()
                 checked.append("decryption")
@@ -1339,6 +1345,8 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
                 out.close()
         if unpacked.manifest["db_id"] != outer.header.get("db_id", unpacked.manifest["db_id"]):
             raise _damaged("the clear header and the manifest name different databases")
+        if unpacked.manifest.get("created_at") != outer.header["created_at"]:
+            raise _damaged("the clear header and the manifest give different creation times")
         snap.result(unpacked, checked)
         return outer, unpacked, dek
 
@@ -1565,12 +1573,14 @@ def _bucket(kind: str, t: datetime, index: int) -> Any:
 
 def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, daily: int = 0, weekly: int = 0,
                  monthly: int = 0) -> tuple[list[Any], list[Any]]:
-    """restic's policy: (kept, removed) keys, newest first.
+    """restic's policy (``restic forget``, 0.16 and later): (kept, removed) keys, newest first.
 
     Walk the snapshots newest first; each rule with budget left keeps a
     snapshot whose bucket (itself, its day, ISO week, month) differs from the
-    last bucket that rule kept, and spends one. A snapshot kept by any rule is
-    kept. Times are taken as given (pass local times).
+    last bucket that rule kept, and spends one. A rule that still has budget
+    at the oldest snapshot keeps it too (restic keeps the oldest "to maximize
+    the history length kept"; restic 0.14 and earlier did not). A snapshot kept
+    by any rule is kept. Times are taken as given (pass local times).
     """
     rules = {"last": last, "daily": daily, "weekly": weekly, "monthly": monthly}
     if any(n < 0 for n in rules.values()):
@@ -1585,7 +1595,7 @@ def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, da
             if budget[kind] <= 0:
                 continue
             b = _bucket(kind, t, i)
-            if b != seen[kind]:
+            if b != seen[kind] or i == len(ordered) - 1:
                 seen[kind] = b
                 budget[kind] -= 1
                 keep = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -372,13 +373,30 @@ def test_decompression_bomb_is_refused_before_inflating(tmp_path):
 
 
 def test_bomb_within_the_ratio_but_lying_about_size(tmp_path):
+    """Members declared (and hashed) honestly, then 64 MiB of zeros more in the stream: 5, and inflating stops."""
     import zstandard
 
-    data = b"\0" * (8 * 1024 * 1024)  # 8 MiB of zeros, declared as 1 KiB
-    stream = zstandard.ZstdCompressor().compress(data + EX)
-    members = [dict(member("mirror.db", data), size=1024), member("export.json", EX)]
-    bad = craft(tmp_path / "bomb2.backup", members, b"", raw_stream=stream)
-    with pytest.raises((InvalidInputError, VerificationError)):
+    stream = zstandard.ZstdCompressor(write_content_size=False).compress(DB + EX + b"\0" * (64 * 1024 * 1024))
+    assert len(stream) * 1000 > len(DB + EX)  # within the declared-size ratio: only inflating can tell
+    bad = craft(tmp_path / "bomb2.backup", [member("mirror.db", DB), member("export.json", EX)], b"",
+                raw_stream=stream)
+    report = backup.verify(bad)
+    assert not report.ok and report.exit_code == 3 and "bomb" in report.problem
+    with pytest.raises(InvalidInputError, match="bomb"):
+        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+    assert not (tmp_path / "h" / "mirror.db").exists()
+
+
+def test_a_frame_that_needs_a_huge_window_is_refused(tmp_path):
+    import zstandard
+
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=30, enable_ldm=True)
+    cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()  # streaming: no content size
+    stream = cobj.compress(DB + EX) + cobj.flush()
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << 30
+    bad = craft(tmp_path / "wide.backup", [member("mirror.db", DB), member("export.json", EX)], b"",
+                raw_stream=stream)
+    with pytest.raises(InvalidInputError, match="memory"):
         backup.restore(bad, tmp_path / "h" / "mirror.db", req())
 
 
@@ -438,41 +456,49 @@ def t(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-CAL = [t(x) for x in ["2024-01-31T10:00", "2024-02-01T09:00", "2024-02-01T18:00", "2024-02-05T12:00",
-                      "2024-02-11T12:00", "2024-02-12T08:00", "2024-02-12T20:00"]]
+# A fixed calendar (2024-02-11 is a Sunday of ISO week 6, 2024-02-12 a Monday of week 7) and what
+# `restic forget --dry-run --json RULES` keeps of it. The table was produced by running restic 0.14.0
+# (Debian's package, TZ=UTC) on snapshots made with `restic backup --time T`; the rows marked OLDEST
+# differ only by the rule restic added in 0.16 (internal/restic/snapshot_policy.go: a rule that still
+# has budget at the oldest snapshot keeps it, "to maximize the history length kept").
+CAL = ["2024-01-31T08:00", "2024-01-31T10:00", "2024-02-01T09:00", "2024-02-01T18:00", "2024-02-05T12:00",
+       "2024-02-11T12:00", "2024-02-12T08:00", "2024-02-12T20:00"]
+OLDEST = "2024-01-31T08:00"
+RESTIC = [
+    ({"last": 2}, ["2024-02-12T08:00", "2024-02-12T20:00"], False),
+    ({"daily": 3}, ["2024-02-05T12:00", "2024-02-11T12:00", "2024-02-12T20:00"], False),
+    ({"daily": 5}, ["2024-01-31T10:00", "2024-02-01T18:00", "2024-02-05T12:00", "2024-02-11T12:00",
+                    "2024-02-12T20:00"], False),
+    ({"daily": 10}, ["2024-01-31T10:00", "2024-02-01T18:00", "2024-02-05T12:00", "2024-02-11T12:00",
+                     "2024-02-12T20:00"], True),
+    ({"weekly": 2}, ["2024-02-11T12:00", "2024-02-12T20:00"], False),
+    ({"weekly": 3}, ["2024-02-01T18:00", "2024-02-11T12:00", "2024-02-12T20:00"], False),
+    ({"weekly": 5}, ["2024-02-01T18:00", "2024-02-11T12:00", "2024-02-12T20:00"], True),
+    ({"monthly": 2}, ["2024-01-31T10:00", "2024-02-12T20:00"], False),
+    ({"monthly": 5}, ["2024-01-31T10:00", "2024-02-12T20:00"], True),
+    ({"daily": 3, "monthly": 2}, ["2024-01-31T10:00", "2024-02-05T12:00", "2024-02-11T12:00",
+                                  "2024-02-12T20:00"], False),
+    ({"last": 1, "weekly": 1}, ["2024-02-12T20:00"], False),
+    ({"last": 100}, CAL, False),
+]
 
 
-def keep(**rules) -> list[str]:
-    kept, removed = backup.select_prune([(d.isoformat(timespec="minutes"), d) for d in CAL], **rules)
-    assert set(kept) | set(removed) == {d.isoformat(timespec="minutes") for d in CAL}
-    return sorted(kept)
+@pytest.mark.parametrize(("rules", "restic_kept", "plus_oldest"), RESTIC,
+                         ids=[",".join(f"{k}={v}" for k, v in r[0].items()) for r in RESTIC])
+def test_prune_selection_matches_restic_on_a_fixed_calendar(rules, restic_kept, plus_oldest):
+    shuffled = CAL[3:] + CAL[:3]  # input order does not matter, only the times
+    kept, removed = backup.select_prune([(x, t(x)) for x in shuffled], **rules)
+    want = sorted(set(restic_kept) | ({OLDEST} if plus_oldest else set()))
+    assert sorted(kept) == want
+    assert sorted(removed) == sorted(set(CAL) - set(want))
+    assert kept == sorted(kept, reverse=True) and removed == sorted(removed, reverse=True)  # newest first
 
 
-def test_prune_keep_last():
-    assert keep(last=2) == ["2024-02-12T08:00", "2024-02-12T20:00"]
-
-
-def test_prune_keep_daily_counts_days_that_have_a_snapshot():
-    assert keep(daily=3) == ["2024-02-05T12:00", "2024-02-11T12:00", "2024-02-12T20:00"]
-    assert keep(daily=5) == ["2024-01-31T10:00", "2024-02-01T18:00", "2024-02-05T12:00", "2024-02-11T12:00",
-                             "2024-02-12T20:00"]
-
-
-def test_prune_keep_weekly_uses_iso_weeks():
-    # 2024-02-11 is a Sunday (ISO week 6), 2024-02-12 a Monday (week 7)
-    assert keep(weekly=2) == ["2024-02-11T12:00", "2024-02-12T20:00"]
-    assert keep(weekly=3) == ["2024-02-01T18:00", "2024-02-11T12:00", "2024-02-12T20:00"]
-
-
-def test_prune_keep_monthly():
-    assert keep(monthly=2) == ["2024-01-31T10:00", "2024-02-12T20:00"]
-
-
-def test_prune_rules_combine_as_a_union():
-    assert keep(daily=3, monthly=2) == ["2024-01-31T10:00", "2024-02-05T12:00", "2024-02-11T12:00",
-                                        "2024-02-12T20:00"]
-    assert keep(last=1, weekly=1) == ["2024-02-12T20:00"]
-    assert keep(last=100) == sorted(d.isoformat(timespec="minutes") for d in CAL)
+def test_prune_keeps_the_oldest_only_while_a_rule_has_budget_left():
+    snaps = [(x, t(x)) for x in CAL]
+    assert OLDEST in backup.select_prune(snaps, daily=6)[0]  # 5 days hold backups: one day of budget left
+    assert OLDEST not in backup.select_prune(snaps, daily=5)[0]
+    assert backup.select_prune(snaps[:1], last=1) == ([OLDEST], [])
 
 
 def test_prune_iso_week_across_new_year():
@@ -539,3 +565,104 @@ def test_encrypted_export_in_two_pieces(encrypted, tmp_path, monkeypatch):
     assert sorted(r["content"] for r in rows) == [f"Entry {i} about the river and #walk number {i}" for i in range(5)]
     assert rows == sorted(rows, key=lambda r: (r["created_at"], r["id"]))  # one order across both pieces
     assert backup.verify(Path(path)).complete
+
+
+# ---------------------------------------------------------------------------
+# the encrypted layer on its own: the keyless SHA-256 trailer recomputed, as anyone could
+# ---------------------------------------------------------------------------
+
+
+def reseal(head: bytes, body: bytes, out: Path) -> Path:
+    """A backup file around *body* with a correct length field and SHA-256 trailer."""
+    data = head + body + struct.pack(">Q", len(body))
+    out.write_bytes(data + hashlib.sha256(data).digest())
+    return out
+
+
+def split_container(path: Path) -> tuple[bytes, bytes, list[bytes]]:
+    """(backup head, container head, chunks) of an encrypted backup."""
+    data = path.read_bytes()
+    (h,) = struct.unpack(">I", data[8:12])
+    head, body = data[:12 + h], data[12 + h:-40]
+    (ch,) = struct.unpack(">I", body[8:12])
+    chead = body[:12 + ch + 32]
+    size = json.loads(body[12:12 + ch])["chunk_size"] + 16
+    rest = body[len(chead):]
+    return head, chead, [rest[i:i + size] for i in range(0, len(rest), size)]
+
+
+@pytest.fixture
+def small_chunks(encrypted, tmp_path, monkeypatch):
+    """An encrypted backup written in 1 KiB chunks (so a small journal spans many)."""
+    import functools
+
+    monkeypatch.setattr(crypto, "encrypt_stream", functools.partial(crypto.encrypt_stream, chunk_size=1024))
+    path = make(encrypted, tmp_path)
+    head, chead, chunks = split_container(path)
+    assert len(chunks) >= 3 and reseal(head, chead + b"".join(chunks), tmp_path / "same.backup").read_bytes() \
+        == path.read_bytes()
+    return path, head, chead, chunks
+
+
+def _swap(c: list[bytes]) -> list[bytes]:
+    return [c[1], c[0], *c[2:]]
+
+
+def _flip_in(c: list[bytes], i: int) -> list[bytes]:
+    b = bytearray(c[i])
+    b[len(b) // 2] ^= 0x04
+    return [*c[:i], bytes(b), *c[i + 1:]]
+
+
+CHUNK_ATTACKS = {
+    "bit flip in a chunk": lambda c: _flip_in(c, 1),
+    "bit flip in a tag": lambda c: [*c[:-1], c[-1][:-1] + bytes([c[-1][-1] ^ 1])],
+    "two chunks swapped": _swap,
+    "last chunk dropped": lambda c: c[:-1],
+    "middle chunk dropped": lambda c: [c[0], *c[2:]],
+    "chunk duplicated": lambda c: [c[0], c[0], *c[1:]],
+    "chunk appended": lambda c: [*c, c[-1]],
+    "cut inside the last chunk": lambda c: [*c[:-1], c[-1][:5]],
+}
+
+
+@pytest.mark.parametrize("attack", sorted(CHUNK_ATTACKS))
+def test_encrypted_chunks_tampered_under_a_valid_checksum_are_damage(attack, small_chunks, tmp_path):
+    path, head, chead, chunks = small_chunks
+    bad = reseal(head, chead + b"".join(CHUNK_ATTACKS[attack](chunks)), tmp_path / "bad.backup")
+    blind = backup.verify(bad)  # without a key only the checksum and header can be checked
+    assert blind.ok and not blind.complete
+    report = backup.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
+    assert not report.ok and report.exit_code == 3 and report.problem, attack
+    target = tmp_path / "home" / "mirror.db"
+    with pytest.raises(VerificationError):
+        backup.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
+    assert not target.exists() and not any(target.parent.iterdir())
+
+
+def test_encrypted_header_edited_and_redigested_is_damage(small_chunks, tmp_path):
+    """The container header is the chunks' associated data: editing it, even with a new digest, breaks them."""
+    path, head, chead, chunks = small_chunks
+    (ch,) = struct.unpack(">I", chead[8:12])
+    meta = json.loads(chead[12:12 + ch])
+    meta["nonce_prefix"] = base64.b64encode(bytes(7)).decode()
+    body = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    top = chead[:8] + struct.pack(">I", len(body)) + body
+    bad = reseal(head, top + hashlib.sha256(top).digest() + b"".join(chunks), tmp_path / "hdr.backup")
+    report = backup.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
+    assert not report.ok and report.exit_code == 3
+    with pytest.raises(VerificationError):
+        backup.restore(bad, tmp_path / "h" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
+
+
+def test_clear_header_edited_under_a_valid_checksum_is_damage(plain, tmp_path):
+    path = make(plain, tmp_path)
+    data = path.read_bytes()
+    (h,) = struct.unpack(">I", data[8:12])
+    header = json.loads(data[12:12 + h])
+    header["created_at"] = "1999" + header["created_at"][4:]  # same length, another date
+    raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    assert len(raw) == h
+    bad = reseal(data[:12] + raw, data[12 + h:-40], tmp_path / "when.backup")
+    report = backup.verify(bad)
+    assert not report.ok and report.exit_code == 3 and "header" in report.problem
