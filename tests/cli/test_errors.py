@@ -84,6 +84,29 @@ def test_audit_failure_is_3_with_json_on_stdout(run_mirror, mirror_home):
     assert p.returncode == 3 and '"first_bad_seq": 1' in p.stdout and "Traceback" not in p.stderr
 
 
+def test_mirror_debug_shows_the_traceback(run_mirror, tmp_path):
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"definitely not sqlite" * 100)
+    quiet = run_mirror("--db", bad, "list")
+    assert quiet.returncode == 3 and "Traceback" not in quiet.stderr
+    assert len(quiet.stderr.strip().splitlines()) <= 2  # one or two plain lines
+    loud = run_mirror("--db", bad, "list", env={"MIRROR_DEBUG": "1"})
+    assert loud.returncode != 0 and "Traceback" in loud.stderr and "VerificationError" in loud.stderr
+
+
+def test_python_dash_m_and_the_console_script_agree(run_mirror):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("mirror")
+    assert script.exists() or shutil.which("mirror"), "the console script `mirror` is installed"
+    via_script = subprocess.run([str(script if script.exists() else shutil.which("mirror")), "--version"],
+                                capture_output=True, text=True, timeout=60)
+    assert via_script.returncode == 0 and via_script.stdout == run_mirror("--version").stdout
+
+
 def test_missing_show_id_message_names_the_id(run_mirror):
     p = run_mirror("show", "ABCDEFGHJK")
     assert_error(p, 2)
