@@ -17,7 +17,10 @@ PROGRESS_DELAY = 0.5  # seconds before a progress bar appears
 
 
 class _LazyProgress:
-    """A progress callback that shows a bar (stderr, terminal only) once the work takes a moment."""
+    """A progress callback that shows a bar (stderr, terminal only) once the work takes a moment.
+
+    The bar counts records (``1500/4000 records``), where ``output.Progress`` counts bytes.
+    """
 
     def __init__(self, out, description: str, total: int | None) -> None:
         self.out, self.description, self.total = out, description, total
@@ -28,13 +31,43 @@ class _LazyProgress:
         if self.bar is None:
             if time.monotonic() - self.started < PROGRESS_DELAY:
                 return
-            self.bar = self.out.progress(self.description, self.total).__enter__()
+            # Output.progress decides whether a bar is wanted (stderr a terminal, not -q, no NO_COLOR).
+            enabled = self.out.progress(self.description, self.total).enabled
+            self.bar = _RecordProgress(self.description, self.total, enabled=enabled).__enter__()
         self.bar(done)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+class _RecordProgress:
+    """A transient rich bar on stderr counting records; does nothing unless *enabled*."""
+
+    def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
+        self.description, self.total, self.enabled = description, total, enabled
+        self._bar = self._task = None
+
+    def __enter__(self) -> _RecordProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("records"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self.description, total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def _folder_target(path: Path, fmt: str, encrypt: bool) -> bool:

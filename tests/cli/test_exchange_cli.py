@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -375,3 +376,86 @@ def test_move_a_journal_through_a_pipe(run_mirror, tmp_path):
     assert sections(a) == sections(b)
     verify = subprocess.run([sys.executable, "-m", "mirror_cli", "audit", "verify"], env=b, capture_output=True)
     assert verify.returncode == 0
+
+
+# --------------------------------------------------------------------------- progress bar
+
+# Runs the real CLI with the bar's delay set to zero (the journals here export in milliseconds).
+_NO_DELAY = ("import sys, mirror_cli.cli.exchange as e; e.PROGRESS_DELAY = 0.0; "
+             "from mirror_cli.cli.app import main; sys.argv[0] = 'mirror'; main()")
+
+
+def _stderr_on_tty(args, env, timeout=120) -> tuple[int, bytes, bytes]:
+    """Run mirror with stderr on a pseudo-terminal; return (code, stdout, what the terminal got, less ANSI codes)."""
+    import pty
+    import select
+
+    import tempfile
+
+    master, slave = pty.openpty()
+    stdout = tempfile.TemporaryFile()  # not a pipe: a large stdout must not wait for this reader
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _NO_DELAY, *map(str, args)], stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=slave, env=env)
+        os.close(slave)
+        slave = None
+        seen = b""
+        while select.select([master], [], [], timeout)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = proc.wait(timeout=timeout)
+        stdout.seek(0)
+        return code, stdout.read(), re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", seen)
+    finally:
+        stdout.close()
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+
+
+def _tty_env(tmp_path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "120", "MIRROR_HOME": str(tmp_path / "home")}, **extra)
+    return env
+
+
+@pytest.fixture
+def big_file(tmp_path) -> Path:
+    """An export of 2,100 reflections (the importer reports progress every 2,048)."""
+    recs = [{"id": f"r{i:05d}", "created_at": f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i // 3600:03d}Z",
+             "content": f"entry {i}", "mode": "REFLECTION"} for i in range(2100)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": recs}))
+    return path
+
+
+def test_progress_bar_counts_records_on_a_terminal(tmp_path, big_file):
+    env = _tty_env(tmp_path)
+    code, _, seen = _stderr_on_tty(["import", big_file], env)
+    assert code == 0, seen
+    assert b"importing" in seen and b"2048/2100 records" in seen
+    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "out.json"], env)
+    assert code == 0, seen
+    assert b"exporting json" in seen and b"records" in seen and b"kB" not in seen
+    assert b"Exported 2100 reflections" in seen
+
+
+def test_no_progress_bar_when_piped_to_stdout_with_no_color_or_quiet(tmp_path, big_file):
+    env = _tty_env(tmp_path)
+    assert _stderr_on_tty(["import", big_file], env)[0] == 0
+    code, out, seen = _stderr_on_tty(["export"], env)  # the document goes to stdout (a pipe here)
+    assert code == 0 and json.loads(out)["counts"]["reflections"] == 2100
+    assert seen == b""
+    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "a.json"], {**env, "NO_COLOR": "1"})
+    assert code == 0 and b"records" not in seen and b"Exported 2100 reflections" in seen
+    code, _, seen = _stderr_on_tty(["-q", "export", "-o", tmp_path / "b.json"], env)
+    assert code == 0 and seen == b""
+    # stderr not a terminal: no bar, only the note
+    r = subprocess.run([sys.executable, "-c", _NO_DELAY, "export", "-o", str(tmp_path / "c.json")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr.startswith("Exported 2100 reflections") and r.stderr.count("\n") == 1
