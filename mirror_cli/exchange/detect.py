@@ -66,6 +66,23 @@ class _Prefixed(io.RawIOBase):
         return n
 
 
+def _refuse_other_files(head: bytes) -> None:
+    """A Markdown or CSV export (made for reading, not for import) or a backup is named as such."""
+    if head.startswith((b"MIRRBAK", b"MIRRARC")):
+        raise InvalidInputError("the file is a mirror backup, not an export.",
+                                "Restore it with `mirror backup restore FILE`; nothing was changed.")
+    data = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    data = data.lstrip(b" \t\r\n")
+    if data.startswith(b"#"):
+        what = "a Markdown export"
+    elif data.startswith(b"id,created_at,") or data.startswith(b"id,pattern_type,") or data.startswith(b"seq,id,"):
+        what = "a CSV export"
+    else:
+        return
+    raise InvalidInputError(f"the file looks like {what}, which is for reading and cannot be imported.",
+                            "Import a JSON or JSON Lines export (`mirror export --format json`); nothing was changed.")
+
+
 def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocument:
     """Read, convert and validate an import from bytes or a binary stream (all or nothing).
 
@@ -86,6 +103,8 @@ def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocumen
         stream, data = source, None
     if len(head) < PEEK and not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise InvalidInputError("the file is empty.", "Nothing was changed.")
+    if fmt != "jsonl":
+        _refuse_other_files(head)
     if fmt == "auto":
         fmt = detect_format(head)
     if fmt == "jsonl":

@@ -82,3 +82,21 @@ def test_hostile_input_always_invalid_input(raw, as_stream):
 def test_unknown_format_is_a_usage_error():
     with pytest.raises(UsageError):
         load_document(b"{}", "yaml")
+
+
+def test_markdown_csv_and_backup_files_are_named_for_what_they_are(tmp_path):
+    from mirror_cli.exchange.csvfmt import write_reflections_csv
+    from mirror_cli.exchange.markdown import write_markdown
+
+    recs = records()
+    md, csv_text = io.StringIO(), io.StringIO()
+    write_markdown(md, header_for(recs), sections(recs))
+    write_reflections_csv(csv_text, recs["reflections"])
+    for raw, what in ((md.getvalue().encode(), "a Markdown export"), (csv_text.getvalue().encode(), "a CSV export"),
+                      (b"\xef\xbb\xbf" + csv_text.getvalue().encode(), "a CSV export")):
+        for fmt in ("auto", "json", "jrnl"):
+            with pytest.raises(InvalidInputError, match=f"looks like {what}, which is for reading") as info:
+                load_document(io.BytesIO(raw), fmt)
+            assert info.value.exit_code == 5
+    with pytest.raises(InvalidInputError, match="is a mirror backup, not an export"):
+        load_document(b"MIRRBAK\x01\x00\x00\x00\x9c{}")
