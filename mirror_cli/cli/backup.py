@@ -28,14 +28,21 @@ def _warn(st, warnings) -> None:
 
 
 def _make(st, output: Optional[Path], no_encrypt: bool):
+    import contextlib
+    import sys
+
     from mirror_cli import backup
+    from mirror_cli.cli.output import is_tty
 
     with st.open_store(create=False) as store:
         _warn(st, store.key_warnings)
         size = store.path.stat().st_size if store.path.exists() else 0
         target = output if output is not None else st.settings.backups_dir
-        with st.out.progress("backing up", None) as bar:
-            progress = bar if size >= PROGRESS_MIN_BYTES else None
+        # A bar for large databases on a terminal; none under cron or into a pipe (CONTRACT: a
+        # non-terminal stdout turns progress bars off; out.progress also needs a terminal stderr).
+        want = size >= PROGRESS_MIN_BYTES and is_tty(sys.stdout)
+        with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
+            progress = bar if bar is not None and bar.enabled else None
             return backup.create(store, target, encrypt=False if no_encrypt else None,
                                  lock_timeout=_lock_timeout(st), progress=progress)
 

@@ -178,52 +178,94 @@ def _mirror(*args: str) -> list[str]:
 
 @pytest.mark.slow
 def test_backups_taken_while_40_reflect_processes_write_all_verify(journal_db, mirror_home, run_mirror):
+    """40 `mirror reflect` processes (text on stdin, released one by one) commit while backups run."""
+    import threading
+
     env = dict(os.environ)
-    writers = [subprocess.Popen(_mirror("reflect", f"concurrent entry {i} #busy"), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(40)]
+    writers = [subprocess.Popen(_mirror("reflect"), env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE) for _ in range(40)]
+
+    def release() -> None:  # each writer saves when its stdin closes: spread the commits over the backups
+        for i, w in enumerate(writers):
+            w.stdin.write(f"concurrent entry {i} #busy\n".encode())
+            w.stdin.close()
+            time.sleep(0.2)
+
+    releaser = threading.Thread(target=release)
     made = []
     try:
+        releaser.start()
         while any(w.poll() is None for w in writers) or len(made) < 3:
             r = run_mirror("backup", "create", "--json")
             assert r.returncode == 0, r.stderr
             made.append(json.loads(r.stdout)["path"])
-            if len(made) > 12:
+            if len(made) > 30:
                 break
     finally:
+        releaser.join()
         for w in writers:
             w.wait(timeout=120)
     assert all(w.returncode == 0 for w in writers), [w.stderr.read() for w in writers if w.returncode]
+    r = run_mirror("backup", "create", "--json")  # and one after they all finished
+    made.append(json.loads(r.stdout)["path"])
     counts = []
     for path in made:
         r = run_mirror("backup", "verify", "--json", path)
         out = json.loads(r.stdout)
         assert r.returncode == 0 and out["ok"] and out["complete"], out
         counts.append(out["counts"]["reflections"])
-    assert counts == sorted(counts) and 4 <= counts[0] and counts[-1] <= 44
+    assert counts == sorted(counts) and 4 <= counts[0] and counts[-1] == 44, counts
+    assert any(4 < c < 44 for c in counts), counts  # some backups caught the writers half-way
+    home = mirror_home.parent / "restored-home"  # the last one restores to all 44, searchable
+    r = run_mirror("backup", "restore", "--yes", made[-1], env={"MIRROR_HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    r = run_mirror("search", "busy", "--limit", "100", "--json", env={"MIRROR_HOME": str(home)})
+    assert len(json.loads(r.stdout)) == 40
+
+
+def _kill_when_named(proc: subprocess.Popen, folder: Path, before: set[str], delay: float) -> None:
+    """SIGKILL *proc* *delay* s after a new file with a backup's name shows up in *folder* (polled)."""
+    from mirror_cli import backup
+
+    while proc.poll() is None:
+        names = set(os.listdir(folder)) if folder.exists() else set()
+        if any(backup.NAME_RE.match(n) for n in names - before):
+            time.sleep(delay)
+            break
+        time.sleep(0.0002)
+    proc.send_signal(signal.SIGKILL)
 
 
 @pytest.mark.slow
 def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirror_home, run_mirror, tmp_path):
+    """20 backups killed with SIGKILL: half at random moments of a run, half the instant a file named like a
+    backup appears (a writer that wrote under the final name would be caught there, half-written)."""
     from mirror_cli import backup
 
+    rng = random.Random(5)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,"
     with Store.open(mirror_home / "mirror.db") as s, s.write():
         rev = s.tick()
-        for i in range(4000):
+        for i in range(6000):  # mostly incompressible text: the backup file is several MB, its writing takes a while
             journal.insert_row(s, journal.Reflection(id=f"r{i:06d}", created_at=f"2024-01-01T00:00:{i % 60:02d}.000Z",
                                                      updated_at="2024-01-01T00:00:00.000Z",
-                                                     content=f"text {i} " * 40), rev)
+                                                     content="".join(rng.choices(alphabet, k=1000))), rev)
     out = tmp_path / "killed"
-    rng = random.Random(5)
     env = dict(os.environ)
     # how long one backup takes here, to spread the kills over it
     t0 = time.monotonic()
-    assert run_mirror("backup", "create", "-o", tmp_path / "timing").returncode == 0
+    r = run_mirror("backup", "create", "--json", "-o", tmp_path / "timing")
     span = time.monotonic() - t0
+    assert r.returncode == 0 and json.loads(r.stdout)["bytes"] > 4_000_000
     for trial in range(20):
+        before = set(os.listdir(out)) if out.exists() else set()
         proc = subprocess.Popen(_mirror("backup", "create", "-o", out), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0, span))
-        proc.send_signal(signal.SIGKILL)
+        if trial % 2:
+            _kill_when_named(proc, out, before, rng.uniform(0, 0.001))
+        else:
+            time.sleep(rng.uniform(0, span))
+            proc.send_signal(signal.SIGKILL)
         proc.wait()
         for p in out.iterdir() if out.exists() else []:
             if p.name == backup.LOCK_NAME:
@@ -241,3 +283,66 @@ def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirr
     assert run_mirror("backup", "create", "-o", out).returncode == 0
     leftovers = [p.name for p in out.iterdir() if p.name != backup.LOCK_NAME and not backup.NAME_RE.match(p.name)]
     assert leftovers == []
+
+
+def _run_on_a_terminal(argv: list[str], env: dict[str, str], timeout: float = 120, *,
+                       stdout_to_file: Path | None = None) -> tuple[int, bytes]:
+    """Run *argv* with stdin, stdout and stderr on one pseudo-terminal; (exit code, everything it wrote).
+
+    With *stdout_to_file*, stdout goes to that file instead (a terminal session piping its output).
+    """
+    import pty
+    import select
+
+    main, side = pty.openpty()
+    out_fh = open(stdout_to_file, "wb") if stdout_to_file else None  # noqa: SIM115
+    proc = subprocess.Popen(argv, env=env, stdin=side, stdout=out_fh or side, stderr=side, close_fds=True)
+    if out_fh:
+        out_fh.close()
+    os.close(side)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(main)
+    return proc.wait(timeout=10), out
+
+
+@pytest.mark.slow
+def test_progress_bar_on_a_terminal_for_a_large_database_and_never_under_cron(mirror_home, run_mirror, tmp_path):
+    from mirror_cli.cli.backup import PROGRESS_MIN_BYTES
+
+    db = mirror_home / "mirror.db"
+    rng = random.Random(3)
+    with Store.open(db) as s, s.write():
+        rev = s.tick()
+        for i in range(5000):
+            text = "".join(rng.choices("abcdefghij klmnop", k=7000))
+            journal.insert_row(s, journal.Reflection(id=f"r{i:06d}", created_at="2024-01-01T00:00:00.000Z",
+                                                     updated_at="2024-01-01T00:00:00.000Z", content=text), rev)
+    assert db.stat().st_size >= PROGRESS_MIN_BYTES
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+    code, seen = _run_on_a_terminal(_mirror("backup", "create", "-o", tmp_path / "tty"), env)
+    assert code == 0, seen
+    assert b"backing up" in seen and b"\x1b[" in seen  # rich drew (and then cleared) a bar
+    assert b"backup " in seen  # and the result line still came
+
+    r = run_mirror("backup", "create", "-o", tmp_path / "cron")  # pipes, as under cron
+    assert r.returncode == 0 and "backing up" not in r.stderr and "\x1b[" not in r.stdout + r.stderr
+    code, seen = _run_on_a_terminal(_mirror("-q", "backup", "create", "-o", tmp_path / "quiet"), env)
+    assert code == 0 and seen == b""
+    # `mirror backup create --json > file` on a terminal: stdout is not one, so no bar either
+    code, seen = _run_on_a_terminal(_mirror("backup", "create", "--json", "-o", tmp_path / "piped"), env,
+                                    stdout_to_file=tmp_path / "out.json")
+    assert code == 0 and seen == b"" and json.loads((tmp_path / "out.json").read_text())["path"]
