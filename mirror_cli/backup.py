@@ -958,8 +958,12 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
     """
     from mirror_cli import crypto, keys
 
-    kid = header.key_id
-    if req.dek is not None and hmac.compare_digest(crypto.key_id(req.dek), kid):
+    kid = header.key_id  # None only for a database key record written before key ids existed
+
+    def matches(dek: bytes) -> bool:
+        return kid is None or hmac.compare_digest(crypto.key_id(dek), kid)
+
+    if req.dek is not None and kid is not None and matches(req.dek):
         req.source = "loaded key"
         return req.dek
     records = [(header.kdf, header.wrapped_key)]
@@ -976,7 +980,7 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
                 dek = crypto.unwrap_data_key(kek, wrapped, header.db_id, source=source)
             except LockedError:
                 continue
-            if not hmac.compare_digest(crypto.key_id(dek), kid):
+            if not matches(dek):
                 raise _damaged("the encrypted header's key id does not match its wrapped key")
             if i == 0:
                 req.kek = kek
@@ -1001,7 +1005,7 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
                 dek = crypto.unwrap_data_key(cached, wrapped, header.db_id, source=keys.SOURCE_KEYRING)
             except LockedError:
                 continue
-            if hmac.compare_digest(crypto.key_id(dek), kid):
+            if matches(dek):
                 if i == 0:
                     req.kek = cached
                 req.source = keys.SOURCE_KEYRING
@@ -1235,6 +1239,7 @@ class _SnapshotCheck:
         self.problem: str | None = None
         self.counts: dict[str, int] = {}
         self.db_id: str | None = None
+        self.encrypted: bool | None = None
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -1252,6 +1257,7 @@ class _SnapshotCheck:
                 self.counts = _counts(conn)
                 row = conn.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()
                 self.db_id = row[0] if row else None
+                self.encrypted = conn.execute("SELECT 1 FROM meta WHERE key = 'crypto'").fetchone() is not None
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
@@ -1268,6 +1274,8 @@ class _SnapshotCheck:
         m = unpacked.manifest
         if self.db_id != m["db_id"]:
             raise _damaged("the snapshot's database id does not match the manifest")
+        if self.encrypted != bool(m.get("db_encrypted")):
+            raise _damaged("the manifest and the snapshot disagree on whether the database is encrypted")
         want = {k: m["counts"][k] for k in COUNT_KINDS}
         if self.counts != want:
             raise _damaged(f"the snapshot holds {self.counts} but the manifest says {want}")
@@ -1486,6 +1494,37 @@ def _set_aside(db: Path, stamp: str) -> Path | None:
     return before
 
 
+def _snapshot_key(snap: Path, db_id: str, req: _KeyRequest) -> bytes:
+    """The data key of an encrypted database inside a plain (``--no-encrypt``) backup, from its own key record.
+
+    Restoring it needs the key to record the restore in its audit chain, so
+    it is asked for before the swap: without it nothing changes (exit 4).
+    """
+    from types import SimpleNamespace
+
+    from mirror_cli import crypto
+
+    conn = sqlite3.connect(f"file:{snap}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'crypto'").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise _damaged("the manifest says the database is encrypted but the snapshot holds no key record")
+    try:
+        meta = crypto.CryptoMeta.from_dict(json.loads(row[0]))
+    except ValueError:
+        raise _damaged("the snapshot's key record is not JSON") from None
+    record = SimpleNamespace(key_id=meta.key_id, kdf=meta.kdf, wrapped_key=meta.wrapped_key, db_id=db_id)
+    try:
+        return backup_key(record, req)
+    except NoKeyError:
+        raise LockedError("the database in this backup is encrypted (the backup was made with --no-encrypt), "
+                          "and restoring it needs its passphrase; nothing was changed.",
+                          "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                          "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.") from None
+
+
 def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = None) -> RestoreResult:
     """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside)."""
     from mirror_cli import migrations
@@ -1505,6 +1544,8 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
             outer, unpacked, dek = _open_and_check(path, req, tmp, checked, sync=True)
         except NoKeyError as exc:
             raise LockedError(exc.message, exc.hint) from None
+        if dek is None and unpacked.manifest.get("db_encrypted"):
+            dek = _snapshot_key(tmp, unpacked.manifest["db_id"], req)  # before anything is swapped
         latest = migrations.latest_shipped()
         if unpacked.manifest.get("schema_version", 0) > latest:
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "

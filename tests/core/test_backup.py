@@ -316,8 +316,8 @@ def craft(path: Path, members: list[dict], payload: bytes, *, manifest_extra: di
                 "fts": "excluded", "compression": "zstd",
                 "counts": {"reflections": 0, "patterns": 0, "tensions": 0, "audit_events": 0},
                 "members": members, "stream_bytes": len(stream), **(manifest_extra or {})}
-    header = json.dumps({"format": "mirror-backup", "version": 1, "created_at": "2024-01-01T00:00:00.000Z",
-                         "encrypted": False, "db_id": "X"}).encode()
+    header = json.dumps({"format": "mirror-backup", "version": 1, "created_at": manifest["created_at"],
+                         "encrypted": False, "db_id": manifest["db_id"]}).encode()
     body = backup._archive_head(manifest) + stream
     data = backup.MAGIC + struct.pack(">I", len(header)) + header + body + struct.pack(">Q", len(body))
     path.write_bytes(data + hashlib.sha256(data).digest())
@@ -666,3 +666,38 @@ def test_clear_header_edited_under_a_valid_checksum_is_damage(plain, tmp_path):
     bad = reseal(data[:12] + raw, data[12 + h:-40], tmp_path / "when.backup")
     report = backup.verify(bad)
     assert not report.ok and report.exit_code == 3 and "header" in report.problem
+
+
+def test_plain_backup_of_an_encrypted_database_needs_the_passphrase_before_anything_changes(encrypted, tmp_path):
+    path = Path(backup.create(encrypted, tmp_path / "b", encrypt=False).path)
+    target = tmp_path / "fresh" / "mirror.db"
+    with pytest.raises(LockedError, match="--no-encrypt"):
+        backup.restore(path, target, req())
+    with pytest.raises(LockedError):
+        backup.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
+    assert not target.exists() and not any(target.parent.iterdir())
+    with keyring_backend(MemoryKeyring()):
+        res = backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+        assert res.key_cached
+    with Store.open(target) as s:
+        install_key(s, encrypted.data_key)
+        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+        assert [e.event_type for e in audit.events(s.conn)][-1] == backup.EVENT_RESTORED
+    assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
+
+
+def test_a_manifest_that_hides_the_snapshots_encryption_is_damage(encrypted, tmp_path):
+    """A plain backup re-packed with db_encrypted false around an encrypted snapshot: refused before the swap."""
+    path = Path(backup.create(encrypted, tmp_path / "b", encrypt=False).path)
+    parts = members_of(path)
+    m = backup.verify(path)
+    assert m.complete
+    bad = craft(tmp_path / "hidden.backup", [member(n, parts[n]) for n in backup.MEMBERS],
+                parts["mirror.db"] + parts["export.json"],
+                manifest_extra={"db_id": encrypted.db_id, "counts": m.counts, "db_encrypted": False})
+    report = backup.verify(bad)
+    assert not report.ok and report.exit_code == 3 and "encrypted" in report.problem
+    target = tmp_path / "h" / "mirror.db"
+    with pytest.raises(VerificationError):
+        backup.restore(bad, target, req())
+    assert not target.exists()
