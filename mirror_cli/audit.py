@@ -156,7 +156,7 @@ def events(conn, *, limit: int | None = None, newest_first: bool = False) -> lis
 @dataclass
 class VerifyReport:
     ok: bool
-    events: int
+    events: int | None  # None when the database could not be read at all
     first_bad_seq: int | None
     problem: str | None
     keyed_events: int = 0

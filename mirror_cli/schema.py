@@ -118,6 +118,14 @@ _ORPHAN_QUERIES = {
 
 
 def check(store: Store, migrations_dir: Path | None = None) -> CheckReport:
+    """Integrity, foreign keys, orphans and migration drift; a file too damaged to query is reported, not raised."""
+    try:
+        return _check(store, migrations_dir)
+    except sqlite3.DatabaseError as exc:
+        return CheckReport(False, [f"the database cannot be read: {exc}"], [], [], [])
+
+
+def _check(store: Store, migrations_dir: Path | None) -> CheckReport:
     conn = store.conn
     integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     if integrity == ["ok"]:

@@ -14,9 +14,21 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check the chain and the data it vouches for (exit 3 and the first bad event on a problem)."""
     from mirror_cli import audit
 
+    import sqlite3
+
+    from mirror_cli.errors import VerificationError
+    from mirror_cli.store import _db_error
+
     st = state(ctx)
-    with st.open_store() as store:
-        report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
+    try:
+        with st.open_store() as store:
+            report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
+    except (VerificationError, sqlite3.DatabaseError) as exc:
+        error = exc if isinstance(exc, VerificationError) else _db_error(exc, st.settings.db_path)
+        if not as_json or not isinstance(error, VerificationError):
+            raise error from None
+        # A damaged file is a failed verification too: --json still prints its object (exit 3).
+        report = audit.VerifyReport(ok=False, events=None, first_bad_seq=None, problem=str(error))
     if as_json:
         st.out.json(report.to_dict())
         if not report.ok:

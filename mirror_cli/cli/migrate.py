@@ -125,9 +125,17 @@ def check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Integrity check, foreign keys, orphaned rows, changed migrations (exit 3 on a problem)."""
     from mirror_cli import schema
 
+    from mirror_cli.errors import VerificationError
+
     st = state(ctx)
-    with _open(ctx) as store:
-        report = schema.check(store)
+    try:
+        with _open(ctx) as store:
+            report = schema.check(store)
+    except VerificationError as exc:
+        if not as_json:
+            raise
+        # A file SQLite cannot read fails the check: --json still prints its object (exit 3).
+        report = schema.CheckReport(ok=False, integrity=[str(exc)], foreign_keys=[], orphans=[], drift=[])
     if as_json:
         st.out.json(report.to_dict())
     elif report.ok:

@@ -139,3 +139,41 @@ def test_every_command_and_option_has_help(cli):
                      "migrate down", "migrate history", "migrate check", "audit verify", "audit log",
                      "config show", "config get", "config set", "config path"):
         assert expected in seen
+
+
+def _damaged_copies(run_mirror, mirror_home, tmp_path):
+    """A real journal, then two damaged copies: cut in half, and three pages overwritten mid-file."""
+    for i in range(30):
+        assert run_mirror("reflect", f"entry {i} " + "words " * 400).returncode == 0
+    data = (mirror_home / "mirror.db").read_bytes()
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbled = bytearray(data)
+    pages = len(data) // 4096
+    for page in range(pages // 2, pages // 2 + 3):
+        garbled[page * 4096 + 100: page * 4096 + 4000] = b"\xab" * 3900
+    scribbled = tmp_path / "scribbled.db"
+    scribbled.write_bytes(bytes(garbled))
+    return truncated, scribbled
+
+
+def test_verify_and_check_on_a_damaged_file(run_mirror, mirror_home, tmp_path):
+    """Exit 3; with --json the report object still comes out on stdout, without it only stderr."""
+    import json
+
+    truncated, scribbled = _damaged_copies(run_mirror, mirror_home, tmp_path)
+    for args in (("list",), ("reflect", "x")):
+        assert_error(run_mirror("--db", truncated, *args), 3)
+    for bad in (truncated, scribbled):
+        before = bad.read_bytes()
+        v = run_mirror("--db", bad, "audit", "verify", "--json")
+        assert v.returncode == 3 and "Traceback" not in v.stderr, v.stderr
+        report = json.loads(v.stdout)
+        assert report["ok"] is False and report["problem"] and str(bad) in report["problem"]
+        c = run_mirror("--db", bad, "migrate", "check", "--json")
+        assert c.returncode == 3 and "Traceback" not in c.stderr, c.stderr
+        report = json.loads(c.stdout)
+        assert report["ok"] is False and report["integrity"]
+        for args in (("audit", "verify"), ("migrate", "check")):
+            assert_error(run_mirror("--db", bad, *args), 3)
+        assert bad.read_bytes() == before  # checking changed nothing
