@@ -311,37 +311,91 @@ _FTS_INSERT_TRIGGER = "reflections_fts_insert"
 BULK_MIN = 500  # from this many new reflections, the full-text index is filled in one statement
 
 
-def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progress) -> None:
-    """Write the planned reflections with ``journal.insert_row`` and vouch for each stored row.
+# journal.insert_row's statement, run with executemany (one call per chunk, not per row).
+_UPSERT = (
+    f"INSERT INTO reflections ({journal._COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
+    " content = excluded.content, response = excluded.response, mode = excluded.mode,"
+    " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev")
+_CHUNK = 2048
+# The stored tags text of fields.seal_tags (json.dumps(tags, ensure_ascii=False)), encoder built once.
+_tags_text = json.JSONEncoder(ensure_ascii=False).encode
 
-    For a large import the full-text index is filled in one ``INSERT ... SELECT``
-    after the rows (about 3x faster than its per-row trigger): the insert
-    trigger is dropped for the duration and re-created from its own stored SQL,
-    all inside the import's transaction, so a failure rolls the schema back too.
+
+def _digest_column(column: str) -> str:
+    return f"CASE typeof({column}) WHEN 'blob' THEN json_object('hex', lower(hex({column}))) ELSE {column} END"
+
+
+# audit.canonical([audit._jsonable(v) for v in row]) built by SQLite: json_array escapes text as
+# Python's encoder does (ensure_ascii=False), a BLOB becomes {"hex": lowercase hex}. A REAL (never
+# written by mirror; SQLite formats it differently) gives NULL and is digested in Python.
+_DIGEST_TEXT = (
+    "CASE WHEN 'real' NOT IN (" + ", ".join(f"typeof({c})" for c in audit.REFLECTION_COLUMNS) + ")"
+    " THEN json_array(" + ", ".join(map(_digest_column, audit.REFLECTION_COLUMNS)) + ") END")
+
+
+def stored_digests(conn, first_rowid: int) -> list[tuple[str, str]]:
+    """``(id, audit.row_digest(row))`` of every reflection with a rowid above *first_rowid*, in one scan.
+
+    The canonical text is built by SQLite and only hashed here (tests check it
+    against :func:`mirror_cli.audit.row_digest` for plain and sealed rows).
+    """
+    from hashlib import sha256
+
+    out = []
+    for rid, text, rowid in conn.execute(f"SELECT id, {_DIGEST_TEXT}, rowid FROM reflections WHERE rowid > ?",
+                                         (first_rowid,)):
+        if text is None:
+            row = conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections WHERE rowid = ?", (rowid,))
+            out.append((rid, audit.row_digest(row.fetchone())))
+        else:
+            out.append((rid, sha256(text.encode("utf-8")).hexdigest()))
+    return out
+
+
+def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progress) -> None:
+    """Write the planned reflections as ``journal.insert_row`` does and vouch for each stored row.
+
+    Rows go in with ``executemany`` in chunks (sealed by the store's field
+    codec when it is encrypted). For a large import the full-text index is
+    filled in one ``INSERT ... SELECT`` after the rows (about 3x faster than
+    its per-row trigger): the insert trigger is dropped for the duration and
+    re-created from its own stored SQL, all inside the import's transaction,
+    so a failure rolls the schema back too.
     """
     conn = store.conn
+    f = store.fields
+    seal = f.seal
     trigger = None
     if sum(1 for _, update in plan.reflections if not update) >= BULK_MIN:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                            (_FTS_INSERT_TRIGGER,)).fetchone()
         trigger = row[0] if row else None
     first_new = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM reflections").fetchone()[0])
+    tombstones = conn.execute("SELECT 1 FROM tombstones WHERE kind = 'reflection' LIMIT 1").fetchone() is not None
     if trigger is not None:
         conn.execute(f"DROP TRIGGER {_FTS_INSERT_TRIGGER}")
     updated: list[str] = []
-    done = 0
-    for rec, update in plan.reflections:
-        r = journal.Reflection(id=rec["id"], created_at=rec["created_at"], updated_at=rec["updated_at"],
-                               content=rec["content"], response=rec["response"], mode=rec["mode"],
-                               tags=list(rec["tags"]), local_only=rec["local_only"])
-        journal.insert_row(store, r, rev)
-        if "visibility" in rec:
-            conn.execute("UPDATE reflections SET visibility = ? WHERE id = ?", (rec["visibility"], r.id))
-        if update:
-            updated.append(r.id)
-        done += 1
-        if progress is not None and done % 2048 == 0:
-            progress(done)
+    recs = plan.reflections
+    for start in range(0, len(recs), _CHUNK):
+        chunk = recs[start:start + _CHUNK]
+        rows = []
+        for rec, _ in chunk:
+            rid, response, tags = rec["id"], rec["response"], rec["tags"]
+            rows.append((rid, rec["created_at"], rec["updated_at"], seal("reflections", rid, "content", rec["content"]),
+                         None if response is None else seal("reflections", rid, "response", response),
+                         rec["mode"], seal("reflections", rid, "tags", _tags_text(list(tags)) if tags else "[]"),
+                         int(rec["local_only"]), rev))
+        conn.executemany(_UPSERT, rows)
+        if tombstones:  # an imported reflection is alive again (as journal.insert_row does)
+            conn.executemany("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", [(r[0],) for r in rows])
+        for rec, update in chunk:
+            if "visibility" in rec:
+                conn.execute("UPDATE reflections SET visibility = ? WHERE id = ?", (rec["visibility"], rec["id"]))
+            if update:
+                updated.append(rec["id"])
+        if progress is not None and len(chunk) == _CHUNK:
+            progress(start + _CHUNK)
     if trigger is not None:
         # Same rows and condition as the trigger (and migration 0004's rebuild).
         conn.execute("INSERT INTO reflections_fts (rowid, content, response, tags)"
@@ -349,8 +403,7 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
                      " WHERE rowid > ? AND typeof(content) = 'text'", (first_new,))
         conn.execute(trigger)
     # Vouch for what is stored now: new rows (rowid above the old maximum) in one scan, updates by id.
-    for row in conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections WHERE rowid > ?", (first_new,)):
-        vouches.append(("reflection", row[0], audit.row_digest(row)))
+    vouches.extend(("reflection", rid, digest) for rid, digest in stored_digests(conn, first_new))
     for rid in updated:
         vouches.append(("reflection", rid, audit.reflection_digest(conn, rid)))
 
