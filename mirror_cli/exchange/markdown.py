@@ -44,6 +44,8 @@ _LINK_DEF = re.compile(r" {0,3}\[")
 _SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
 _RISKY = ("```", "~~~", "<")
 _SENTINEL = "###### mirror-end-of-entry"
+# A line can need care only if its first non-space character is one of these (or it is blank).
+_MARKERS = frozenset("`~#<[=-")
 
 Write = Callable[[str], Any]
 
@@ -54,12 +56,20 @@ def inline(text: Any) -> str:
     return _INLINE_ACTIVE.sub(lambda m: "\\" + m.group(0), text)
 
 
+def _lines(text: str) -> list[str]:
+    """*text* split at CommonMark line endings (\\n, \\r\\n, \\r; not str.splitlines' others)."""
+    return _NEWLINES.split(text) if "\r" in text else text.split("\n")
+
+
 def block(text: str) -> list[str]:
     """The lines of a free text as a self-contained Markdown block (see the module docstring)."""
-    lines = _trim(_NEWLINES.split(text))
+    lines = _trim(_lines(text))
     out: list[str] = []
     fence: tuple[str, int] | None = None  # (char, length) of the open fence
     for line in lines:
+        if fence is None and line.lstrip(" ")[:1] not in _MARKERS:
+            out.append(line)  # plain text: none of the rules below can apply
+            continue
         if fence is not None:
             out.append(line)
             stripped = line.lstrip(" ")
@@ -98,7 +108,7 @@ def safe_block(text: str) -> list[str]:
     a top-level heading, it is written as an indented code block instead (always safe)."""
     lines = block(text)
     if lines and any(r in text for r in _RISKY) and not _self_contained(lines):
-        raw = _trim(_NEWLINES.split(text))
+        raw = _trim(_lines(text))
         return ["    " + line if line.strip() else "" for line in raw]
     return lines
 
@@ -159,6 +169,17 @@ def _reflections(write: Write, records: Iterable[Mapping[str, Any]], tz: tzinfo 
     h_day, h_entry = "#" * level, "#" * (level + 1)
     current_day = None
     n = 0
+    escaped: dict[Any, str] = {}  # modes and tags repeat: each is escaped once
+
+    def once(value: Any) -> str:
+        try:
+            return escaped[value]
+        except KeyError:
+            out = escaped[value] = inline(value)
+            return out
+        except TypeError:  # not hashable
+            return inline(value)
+
     for r in records:
         n += 1
         created = _parse(r.get("created_at"), tz)
@@ -167,12 +188,12 @@ def _reflections(write: Write, records: Iterable[Mapping[str, Any]], tz: tzinfo 
             current_day = day
             title = f"{_DAYS[day.weekday()]}, {day.isoformat()}" if day else "Unknown date"
             write(f"{h_day} {title}\n\n")
-        parts = [created.strftime("%H:%M") if created else inline(r.get("created_at") or "")]
+        parts = [f"{created.hour:02d}:{created.minute:02d}" if created else inline(r.get("created_at") or "")]
         if r.get("mode"):
-            parts.append(inline(r["mode"]))
+            parts.append(once(r["mode"]))
         tags = [t for t in (r.get("tags") or []) if str(t).strip()]
         if tags:
-            parts.append(" ".join("#" + inline(t) for t in tags))
+            parts.append(" ".join("#" + once(t) for t in tags))
         if r.get("local_only"):
             parts.append("local only")
         chunks = [f"{h_entry} {' · '.join(parts)}\n\n"]

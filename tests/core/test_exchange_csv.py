@@ -167,3 +167,52 @@ def test_tags_cell_is_lossless_json(tags):
     buf = io.StringIO(newline="")
     write_csv(buf, {}, {"reflections": iter([rec])})
     assert json.loads(_rows(buf.getvalue())[0]["tags"]) == tags
+
+
+# The reflections file is written with str methods, not csv.writer: the same bytes, always.
+
+_anything = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_anything)
+def test_csv_field_is_what_csv_writer_writes(text):
+    from mirror_cli.exchange.csvfmt import csv_field
+
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerow([text, "x"])
+    assert csv_field(text) + ",x\r\n" == buf.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({
+    "id": st.text("abcXYZ019_-", min_size=1, max_size=8), "created_at": st.just("2024-05-01T09:30:00.000Z"),
+    "updated_at": st.sampled_from(["2024-05-01T09:30:00.000Z", "2024-06-01T00:00:00.000Z"]),
+    "content": _anything, "response": st.one_of(st.none(), _anything), "mode": _anything.filter(bool),
+    "tags": st.lists(_anything.filter(str.strip), max_size=3), "local_only": st.booleans()}), max_size=5),
+    st.booleans())
+def test_reflections_file_is_byte_identical_to_csv_writer(recs, folder):
+    from mirror_cli.exchange.csvfmt import _reflection_row, write_reflections_csv
+
+    want = io.StringIO(newline="")
+    w = csv.writer(want)
+    w.writerow(REFLECTION_COLUMNS)
+    w.writerows(_reflection_row(r) for r in recs)
+    got = io.StringIO(newline="")
+    if folder:
+        assert write_csv_streams({"reflections.csv": got}, {"reflections": recs}) == {"reflections": len(recs)}
+    else:
+        assert write_reflections_csv(got, recs) == len(recs)
+    assert got.getvalue() == want.getvalue()
+    assert [decode_reflection(r) for r in _rows(got.getvalue())] == [
+        {**r, "response": r["response"] or None} for r in recs]
+
+
+def test_a_number_where_text_belongs_is_written_as_csv_writer_would():
+    from mirror_cli.exchange.csvfmt import write_reflections_csv
+
+    rec = {"id": "n1", "created_at": "2024-05-01T09:30:00.000Z", "updated_at": None, "content": 1e300,
+           "response": 7, "mode": "M", "tags": [], "local_only": False}
+    got = io.StringIO(newline="")
+    write_reflections_csv(got, [rec])
+    assert got.getvalue().splitlines()[1] == "n1,2024-05-01T09:30:00.000Z,2024-05-01T09:30:00.000Z,M,[],false,1e+300,7"
