@@ -308,11 +308,14 @@ def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
         raise UsageError("the search query has no words.", 'Try `mirror search walk` or `mirror search "long walk"`.')
     if not store.encrypted:
         fts = " AND ".join('"' + " ".join(words).replace('"', '""') + '"' for words in terms)
+        # Rank inside the index first and read only the winners' rows: joining every match to
+        # its (large) reflection row before the sort cost as much as the ranking itself.
+        # Equal scores go newest first (rowid order is only a proxy for that, hence the outer sort).
         rows = store.conn.execute(
-            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM reflections_fts"
-            " JOIN reflections AS r ON r.rowid = reflections_fts.rowid"
-            " WHERE reflections_fts MATCH ? ORDER BY bm25(reflections_fts, 10.0, 3.0, 5.0), r.created_at DESC"
-            " LIMIT ?",
+            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM"
+            " (SELECT rowid, bm25(reflections_fts, 10.0, 3.0, 5.0) AS score FROM reflections_fts"
+            "  WHERE reflections_fts MATCH ? ORDER BY score, rowid DESC LIMIT ?) AS hit"
+            " JOIN reflections AS r ON r.rowid = hit.rowid ORDER BY hit.score, r.created_at DESC",
             (fts, limit),
         ).fetchall()
         return [_decode(store, row) for row in rows]

@@ -157,9 +157,13 @@ app = typer.Typer(
 )
 
 
+def _version_text() -> str:
+    return f"mirror {__version__}\n"
+
+
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"mirror {__version__}\n")
+        sys.stdout.write(_version_text())
         raise typer.Exit()
 
 
@@ -176,6 +180,10 @@ def root(
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        # Nothing to parse: skip building Typer's command tree (the eager --version option prints the same).
+        sys.stdout.write(_version_text())
+        return
     try:
         app()
     except MirrorError as exc:  # raised outside a command (e.g. while building the app)

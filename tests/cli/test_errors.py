@@ -29,6 +29,9 @@ def test_version(run_mirror):
 
     p = run_mirror("--version")
     assert p.returncode == 0 and p.stdout == f"mirror {__version__}\n"
+    # the same through Typer's eager option (any other argument list than exactly --version)
+    p = run_mirror("-q", "--version")
+    assert p.returncode == 0 and p.stdout == f"mirror {__version__}\n"
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], ["list", "--frob"], ["reflect", "--at"], ["show"],
