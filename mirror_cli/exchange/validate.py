@@ -310,6 +310,24 @@ _VALIDATORS = {
 }
 
 
+class _Where:
+    """Names a record in messages (``line 7: reflections[3] (id r1)``); the text is built only for an error."""
+
+    __slots__ = ("kind", "index", "line", "rid")
+
+    def __init__(self, kind: str, index: int, line: int | None) -> None:
+        self.kind, self.index, self.line, self.rid = kind, index, line, None
+
+    def __str__(self) -> str:
+        where = f"{self.kind}[{self.index}]"
+        if self.line is not None:
+            where = f"line {self.line}: {where}"
+        return where if self.rid is None else f"{where} (id {self.rid})"
+
+    def __format__(self, spec: str) -> str:  # f"{where}" in messages
+        return format(str(self), spec)
+
+
 def validate_records(kind: str, records: Iterable[Any], *, lines: Sequence[int] | None = None) -> list[dict]:
     """Validate and normalise the records of one kind; raise on the first problem.
 
@@ -321,13 +339,11 @@ def validate_records(kind: str, records: Iterable[Any], *, lines: Sequence[int] 
     seen: dict[str, int] = {}
     seqs: dict[int, int] = {}
     for index, rec in enumerate(records):
-        where = f"{kind}[{index}]"
-        if lines is not None:
-            where = f"line {lines[index]}: {where}"
+        where = _Where(kind, index, None if lines is None else lines[index])
         if not isinstance(rec, dict):
             raise problem(where, None, f"must be an object, not {describe(rec)}.")
         rid = _ident(_need(rec, "id", where), where, "id")
-        where = f"{where} (id {rid})"
+        where.rid = rid
         if rid in seen:
             raise problem(where, "id", f"repeats {kind}[{seen[rid]}]; ids must be unique.")
         seen[rid] = index

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirror_cli import audit, crypto, journal, keyops
-from mirror_cli.errors import InvalidInputError, LockedError, VerificationError
+from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.exchange import export, importer
 from mirror_cli.exchange.detect import load_document
 from mirror_cli.patterns import engine
@@ -531,18 +532,44 @@ def test_imported_rows_are_stored_as_journal_insert_row_stores_them(rows, encryp
             assert audit.verify(a.conn, key=a.audit_key, encrypted=encrypted).ok
 
 
-def test_stored_digests_match_audit_row_digest_for_plain_sealed_and_odd_rows(store, tmp_path):
-    journal.add(store, "plain \x01 \u2028 é 😀 \"q\" \\ text", tags=["a", "b"], response="r")
-    journal.add(store, "second")
-    store.conn.execute("UPDATE reflections SET response = 2.5 WHERE content = 'second'")  # a REAL: Python path
-    with Store.open(tmp_path / "enc.db") as enc:
-        keyops.enable(enc, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
-        journal.add(enc, "sealed text", tags=["t"], response="sealed reply")
-        assert enc.conn.execute("SELECT typeof(content) FROM reflections").fetchone()[0] == "blob"
-        for s in (store, enc):
-            rows = s.conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections ORDER BY rowid").fetchall()
-            assert importer.stored_digests(s.conn, 0) == [(r[0], audit.row_digest(r)) for r in rows]
-            assert len(rows) >= 1
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_large_import_vouches_for_exactly_what_is_stored(tmp_path, encrypted):
+    with Store.open(tmp_path / "v.db") as s:
+        if encrypted:
+            keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+        journal.add(s, "already here")
+        recs = [rec(f"v{i:04d}", content=f"text {i} \x01 é 😀 \"q\" \\", tags=["a", "b\"c"] if i % 2 else [],
+                    response=None if i % 3 else "r") for i in range(importer.BULK_MIN + 10)]
+        do_import(s, doc(recs))
+        recs[5]["updated_at"] = "2030-01-01T00:00:00.000Z"
+        recs[5]["content"] = "changed"
+        assert do_import(s, doc(recs)).updated["reflections"] == 1
+        event = json.loads(s.conn.execute("SELECT data FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()[0]
+                           ) if not encrypted else None
+        assert audit.verify(s.conn, key=s.audit_key, encrypted=encrypted).ok
+        if event is not None:
+            assert event["updated"]["reflections"] == 1
+        assert [r.content for r in journal.search(s, "changed")] == ["changed"] if not encrypted else True
+
+
+def test_a_failure_while_indexing_rolls_everything_back(store, monkeypatch):
+    populate(store)
+    before = snapshot(store)
+    original = importer._Background
+
+    class Failing(original):
+        def __init__(self, fn):
+            def fn_then_fail():
+                fn()
+                raise sqlite3.OperationalError("disk I/O error")
+            super().__init__(fn_then_fail)
+
+    monkeypatch.setattr(importer, "_Background", Failing)
+    with pytest.raises(OperationError):  # the store's name for a failed write
+        do_import(store, doc([rec(f"ix{i:04d}") for i in range(importer.BULK_MIN)]))
+    assert snapshot(store) == before
+    assert store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()[0] == 1
+    assert audit.verify(store.conn).ok
 
 
 def test_importing_a_deleted_reflection_removes_its_tombstone(store):
@@ -554,3 +581,13 @@ def test_importing_a_deleted_reflection_removes_its_tombstone(store):
     assert result.added["reflections"] == 1 and result.skipped["reflections"] == n - 1
     assert store.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
     assert audit.verify(store.conn).ok
+
+
+_stored_value = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",))), st.binary(max_size=40),
+                          st.integers(-2**63, 2**63 - 1), st.booleans(), st.floats(allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_stored_value, min_size=8, max_size=8).map(tuple))
+def test_row_digest_is_audit_row_digest(row):
+    assert importer.row_digest(row) == audit.row_digest(row)
