@@ -459,3 +459,55 @@ def test_no_progress_bar_when_piped_to_stdout_with_no_color_or_quiet(tmp_path, b
     r = subprocess.run([sys.executable, "-c", _NO_DELAY, "export", "-o", str(tmp_path / "c.json")], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stderr.startswith("Exported 2100 reflections") and r.stderr.count("\n") == 1
+
+
+def _answer_on_tty(args, env, answer: bytes, timeout=120) -> tuple[int, bytes, bytes]:
+    """Run mirror with stdin and stderr on a pseudo-terminal, type *answer* at the question."""
+    import pty
+    import select
+    import tempfile
+
+    master, slave = pty.openpty()
+    stdout = tempfile.TemporaryFile()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *map(str, args)], stdin=slave,
+                                stdout=stdout, stderr=slave, env=env)
+        os.close(slave)
+        slave = None
+        seen = b""
+        while b"[y/N]" not in seen and select.select([master], [], [], timeout)[0]:
+            seen += os.read(master, 65536)
+        os.write(master, answer)
+        while select.select([master], [], [], timeout)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = proc.wait(timeout=timeout)
+        stdout.seek(0)
+        return code, stdout.read(), seen
+    finally:
+        stdout.close()
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+
+
+def test_replace_asks_on_a_terminal(run_mirror, tmp_path):
+    env = {**os.environ, "MIRROR_HOME": str(tmp_path / "home")}
+    for text in ("kept unless I say yes", "another one"):
+        assert run_mirror("reflect", text, env=env).returncode == 0
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
+        {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
+    code, out, seen = _answer_on_tty(["import", f, "--mode", "replace"], env, b"n\n")
+    assert code == 0 and b"Replace every reflections, patterns, tensions" in seen and b"Nothing imported." in seen
+    assert len(json.loads(run_mirror("list", "--json", env=env).stdout)) == 2
+    code, out, seen = _answer_on_tty(["import", f, "--mode", "replace"], env, b"y\n")
+    assert code == 0, seen
+    assert b"deleted first: 2 reflections" in out
+    assert [x["id"] for x in json.loads(run_mirror("list", "--json", env=env).stdout)] == ["only-one"]
+    assert run_mirror("audit", "verify", env=env).returncode == 0
