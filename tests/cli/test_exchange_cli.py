@@ -511,3 +511,26 @@ def test_replace_asks_on_a_terminal(run_mirror, tmp_path):
     assert b"deleted first: 2 reflections" in out
     assert [x["id"] for x in json.loads(run_mirror("list", "--json", env=env).stdout)] == ["only-one"]
     assert run_mirror("audit", "verify", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("args", [["-f", "json", "-o", "out.json"], ["-f", "jsonl", "-o", "out.json"],
+                                  ["-f", "markdown", "-o", "folder"], ["-f", "csv", "-o", "folder"]])
+def test_an_export_that_fails_midway_leaves_files_as_they_were(cli, tmp_path, args):
+    for i in range(3):
+        cli("reflect", f"entry {i}")
+    db = Store.open(Path(os.environ["MIRROR_HOME"]) / "mirror.db")
+    with db:
+        last = db.conn.execute("SELECT id FROM reflections ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+        db.conn.execute("UPDATE reflections SET content = ? WHERE id = ?", (b"\x01" + b"\x00" * 40, last))
+    target = tmp_path / args[-1]
+    if target.suffix:
+        target.write_text("the previous export\n")
+    else:
+        target.mkdir()
+        (target / "reflections.md").write_text("previous\n")
+        (target / "reflections.csv").write_text("previous\n")
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    r = cli("export", *args[:-1], str(target))
+    assert r.exit_code == 3 and last in r.stderr and "Traceback" not in r.stderr
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert "export.completed" not in audit_types(cli)
