@@ -84,6 +84,8 @@ SUFFIX = ".backup"
 NAME_RE = re.compile(r"^mirror-(\d{8}T\d{6}\.\d{3})Z-([0-9a-f]{6})\.backup$")
 LOCK_NAME = ".mirror-backup.lock"
 TEMP_PREFIX = ".mirror-backup-"
+OPENED = 0x81  # first byte of an opened field envelope (only inside an encrypted backup's snapshot)
+FIELDS_STORED, FIELDS_OPENED = "stored", "opened"  # manifest "fields": as in the database, or opened
 EVENT_CREATED = "backup.created"
 EVENT_RESTORED = "backup.restored"
 
@@ -302,6 +304,14 @@ _REFLECTION_JSON_SQL = (
     " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END))"
     " FROM reflections{where} ORDER BY created_at ASC, id ASC")
 
+_OPENED_JSON_SQL = (  # the same objects from an opened snapshot: plaintext = bytes [13, -16) of each envelope
+    "SELECT json_object('id', id, 'created_at', created_at, 'updated_at', updated_at,"
+    " 'content', CAST(substr(content, 14, length(content) - 29) AS TEXT),"
+    " 'response', CAST(substr(response, 14, length(response) - 29) AS TEXT), 'mode', mode,"
+    " 'tags', json(CAST(substr(tags, 14, length(tags) - 29) AS TEXT)),"
+    " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END))"
+    " FROM reflections{where} ORDER BY created_at ASC, id ASC")
+
 Bound = "tuple[str, str] | None"  # (created_at, id) of a reflection: export ranges [lo, hi)
 
 
@@ -326,8 +336,10 @@ def _reflection_lines(store: Any, lo: Any = None, hi: Any = None) -> Iterable[st
 
     conn = store.conn
     where, params = _range_sql(lo, hi)
-    if not store.encrypted:
-        for (line,) in conn.execute(_REFLECTION_JSON_SQL.format(where=where), params):
+    opened = isinstance(getattr(store.fields, "cipher", None), _OpenedReader)
+    if not store.encrypted or opened:
+        sql = _OPENED_JSON_SQL if opened else _REFLECTION_JSON_SQL
+        for (line,) in conn.execute(sql.format(where=where), params):
             yield line
         return
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
@@ -414,7 +426,8 @@ def _snapshot(store: Any, path: Path) -> None:
     os.chmod(path, FILE_MODE)
 
 
-def _snapshot_store(path: Path, dek: bytes | None):
+def _snapshot_store(path: Path, dek: bytes | None, opened: bool = False):
+    from mirror_cli.fields import SealedFields
     from mirror_cli.session import install_key
     from mirror_cli.store import Store
 
@@ -422,7 +435,124 @@ def _snapshot_store(path: Path, dek: bytes | None):
     store = Store(conn, path)
     if dek is not None:
         install_key(store, dek)
+        if opened:
+            store.set_fields(SealedFields(_OpenedReader()))
     return store
+
+
+# ---------------------------------------------------------------------------
+# opened fields: an encrypted backup's snapshot carries its sealed fields opened
+# ---------------------------------------------------------------------------
+#
+# A sealed field is 0x01 | nonce (12) | AES-256-GCM ciphertext | tag (16) (crypto.FieldCipher). Inside
+# an encrypted backup the snapshot holds it "opened": 0x81 | the same nonce | the plaintext | the same
+# tag, a blob of the same length. The container already encrypts the whole backup, so nothing is in
+# clear on disk; the plaintext compresses, and long-distance matching finds it again in the export,
+# instead of storing incompressible ciphertext beside a plaintext export. Restore seals each field
+# again with its own nonce, which gives back the very same ciphertext, and checks that the tag it
+# computes is the stored one (so every field is authenticated again before the swap).
+
+_NONCE_END = 13
+_TAG = 16
+
+
+def _field_udf(dek: bytes, make: Callable[..., bytes], errors: list[str]):
+    from mirror_cli import crypto
+
+    cipher = crypto.FieldCipher(dek)
+    aead, ad = cipher._aead, cipher._ad  # the field cipher's own AEAD and associated data
+
+    def udf(table: str, record_id: str, field_name: str, blob: Any) -> Any:
+        if blob is None:
+            return None
+        try:
+            if not isinstance(blob, bytes) or len(blob) < _NONCE_END + _TAG:
+                raise _FieldError(f"{table} {record_id}: field {field_name} is not an envelope")
+            return make(aead, ad(table, str(record_id), field_name), blob, table, record_id, field_name)
+        except _FieldError as exc:
+            errors.append(str(exc))  # SQLite only says "user-defined function raised exception"
+            raise
+
+    return udf
+
+
+class _FieldError(Exception):
+    pass
+
+
+def _open_one(aead: Any, ad: bytes, blob: bytes, table: str, rid: Any, name: str) -> bytes:
+    from cryptography.exceptions import InvalidTag
+
+    if blob[0] != 0x01:
+        raise _FieldError(f"{table} {rid}: field {name} is not sealed")
+    try:
+        plain = aead.decrypt(blob[1:_NONCE_END], blob[_NONCE_END:], ad)
+    except InvalidTag:
+        raise _FieldError(f"{table} {rid}: field {name} cannot be decrypted") from None
+    return bytes([OPENED]) + blob[1:_NONCE_END] + plain + blob[-_TAG:]
+
+
+def _seal_one(aead: Any, ad: bytes, blob: bytes, table: str, rid: Any, name: str) -> bytes:
+    if blob[0] != OPENED:
+        raise _FieldError(f"{table} {rid}: field {name} is not an opened envelope")
+    sealed = aead.encrypt(blob[1:_NONCE_END], blob[_NONCE_END:-_TAG], ad)
+    if not hmac.compare_digest(sealed[-_TAG:], blob[-_TAG:]):
+        raise _FieldError(f"{table} {rid}: field {name} does not match its tag")
+    return b"\x01" + blob[1:_NONCE_END] + sealed
+
+
+def _map_fields(path: Path, dek: bytes, make: Callable[..., bytes]) -> None:
+    """Rewrite every sealed column of the database at *path* through *make* (one transaction)."""
+    from mirror_cli.fields import SEALED_COLUMNS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    errors: list[str] = []
+    try:
+        # A private temp copy (the snapshot being packed, or the file restore is about to swap in): no
+        # rollback journal, no fsyncs; a crash leaves a temp file that is thrown away anyway.
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.create_function("mirror_field", 4, _field_udf(dek, make, errors), deterministic=True)
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        conn.execute("BEGIN IMMEDIATE")
+        for table, (rid, cols) in SEALED_COLUMNS.items():
+            if table not in have:
+                continue
+            sets = ", ".join(f"{c} = mirror_field('{table}', {rid}, '{c}', {c})" for c in cols)
+            conn.execute(f"UPDATE {table} SET {sets}")  # noqa: S608 - names from SEALED_COLUMNS
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise _FieldError(errors[0] if errors else str(exc)) from None
+    finally:
+        conn.close()
+
+
+def _open_fields(path: Path, dek: bytes) -> None:
+    try:
+        _map_fields(path, dek, _open_one)
+    except _FieldError as exc:
+        raise VerificationError(f"cannot back up: a sealed field of the database does not open ({exc}).",
+                                "Run `mirror audit verify`; the database was changed outside mirror.") from None
+
+
+def _reseal_fields(path: Path, dek: bytes) -> None:
+    try:
+        _map_fields(path, dek, _seal_one)
+    except _FieldError as exc:
+        raise _damaged(f"a field of its snapshot does not seal back to its tag ({exc})") from None
+
+
+class _OpenedReader:
+    """Reads opened envelopes where the field codec expects a cipher (the export of an opened snapshot)."""
+
+    def open(self, table: str, record_id: str, field_name: str, blob: Any) -> str:
+        if isinstance(blob, bytes) and len(blob) >= _NONCE_END + _TAG and blob[0] == OPENED:
+            with contextlib.suppress(UnicodeDecodeError):
+                return blob[_NONCE_END:-_TAG].decode("utf-8")
+        raise _damaged(f"{table} {record_id}: field {field_name} of the snapshot is not an opened envelope")
 
 
 class _TextSink:
@@ -451,8 +581,8 @@ class _TextSink:
 
 
 def _export_to(snap: Path, dek: bytes | None, fd: int, on_flush: Callable[[], None] | None = None,
-               lo: Any = None, hi: Any = None) -> dict[str, int]:
-    store = _snapshot_store(snap, dek)
+               lo: Any = None, hi: Any = None, opened: bool = False) -> dict[str, int]:
+    store = _snapshot_store(snap, dek, opened)
     try:
         sink = _TextSink(fd, on_flush)
         with store.read():
@@ -472,7 +602,8 @@ class _Exporter:
     outcome from a pipe when the child exits.
     """
 
-    def __init__(self, snap: Path, dek: bytes | None, out: Path, lo: Any = None, hi: Any = None) -> None:
+    def __init__(self, snap: Path, dek: bytes | None, out: Path, lo: Any = None, hi: Any = None,
+                 opened: bool = False) -> None:
         self.out = out
         self.counts: dict[str, int] = {}
         self.error: BaseException | None = None
@@ -492,7 +623,7 @@ class _Exporter:
                         if os.getppid() != parent:  # the backup was killed: stop too
                             os._exit(3)
 
-                    msg = json.dumps({"counts": _export_to(snap, dek, self._fd, orphaned, lo, hi)})
+                    msg = json.dumps({"counts": _export_to(snap, dek, self._fd, orphaned, lo, hi, opened)})
                 except BaseException as exc:  # noqa: BLE001
                     code = 1
                     msg = json.dumps({"error": getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}",
@@ -507,7 +638,7 @@ class _Exporter:
         else:  # pragma: no cover - every supported platform has fork
             def run() -> None:
                 try:
-                    self.counts = _export_to(snap, dek, self._fd, None, lo, hi)
+                    self.counts = _export_to(snap, dek, self._fd, None, lo, hi, opened)
                 except BaseException as exc:  # noqa: BLE001
                     self.error = exc
                 finally:
@@ -567,17 +698,17 @@ class _Exporter:
 EXPORT_SPLIT_MIN = 10_000  # reflections: from here on the export is written by two processes
 
 
-def _start_exporters(snap: Path, dek: bytes | None, work: Path, n: int) -> list[_Exporter]:
+def _start_exporters(snap: Path, dek: bytes | None, work: Path, n: int, opened: bool = False) -> list[_Exporter]:
     """One exporter, or two writing the halves of the reflections in parallel (joined in order)."""
     if n < EXPORT_SPLIT_MIN or not hasattr(os, "fork"):
-        return [_Exporter(snap, dek, work / EXPORT_MEMBER)]
+        return [_Exporter(snap, dek, work / EXPORT_MEMBER, opened=opened)]
     with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
         mid = tuple(c.execute("SELECT created_at, id FROM reflections ORDER BY created_at, id LIMIT 1 OFFSET ?",
                               (n // 2,)).fetchone())
     c.close()
-    first = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.0", None, mid)
+    first = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.0", None, mid, opened)
     try:
-        second = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.1", mid, None)
+        second = _Exporter(snap, dek, work / f"{EXPORT_MEMBER}.1", mid, None, opened)
     except BaseException:
         first.close()
         raise
@@ -638,13 +769,16 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                 if crypto_meta is None or (snap_key is not None and snap_key != crypto.key_id(dek)):
                     raise OperationError("the database's encryption was changed by another mirror process while "
                                          "this backup ran; nothing was written.", "Run the command again.")
+            opened = bool(encrypted_db and encrypt)
+            if opened:  # the container will encrypt it all: carry the fields opened (compressible)
+                _open_fields(snap, dek)
             db_size = snap.stat().st_size
             hashes = {DB_MEMBER: hashlib.sha256(), EXPORT_MEMBER: hashlib.sha256()}
             sizes = {DB_MEMBER: 0, EXPORT_MEMBER: 0}
-            exporters = _start_exporters(snap, dek, work, counts["reflections"])
+            exporters = _start_exporters(snap, dek, work, counts["reflections"], opened)
             try:
                 stream_path = work / "stream.zst"
-                if encrypted_db:  # sealed fields: no text for long-distance matching to find twice
+                if encrypted_db and not opened:  # sealed fields: no text for long-distance matching to find twice
                     params = zstd.ZstdCompressionParameters.from_level(
                         ZSTD_LEVEL_SEALED, window_log=min(_window_log(db_size), 23), threads=ZSTD_THREADS)
                 else:
@@ -697,6 +831,7 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                 "format": MANIFEST_FORMAT, "version": VERSION, "created_at": created_at,
                 "tool_version": __version__, "schema_version": schema, "db_id": db_id,
                 "db_encrypted": encrypted_db, "fts": "excluded", "compression": COMPRESSION,
+                "fields": FIELDS_OPENED if opened else FIELDS_STORED,
                 "counts": counts,
                 "members": [{"name": n, "type": "file", "size": sizes[n], "sha256": hashes[n].hexdigest()}
                             for n in MEMBERS],
@@ -926,6 +1061,11 @@ def _check_manifest(m: Any) -> dict[str, Any]:
     if [mem["name"] for mem in members] != list(MEMBERS):
         missing = [n for n in MEMBERS if n not in seen]
         raise _invalid(f"missing member {missing[0]!r}" if missing else "members are out of order")
+    if m.get("fields", FIELDS_STORED) not in (FIELDS_STORED, FIELDS_OPENED):
+        raise InvalidInputError(f"this backup stores its fields as {m.get('fields')!r}, which this mirror "
+                                "cannot read.", "Upgrade mirror.")
+    if m.get("fields") == FIELDS_OPENED and m.get("db_encrypted") is not True:
+        raise _invalid("its manifest says the fields are opened, but not that the database is encrypted")
     counts = m.get("counts")
     if not isinstance(counts, dict) or any(not isinstance(counts.get(k), int) for k in COUNT_KINDS):
         raise _invalid("the manifest has no counts")
@@ -1353,6 +1493,8 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
                 out.close()
         if unpacked.manifest["db_id"] != outer.header.get("db_id", unpacked.manifest["db_id"]):
             raise _damaged("the clear header and the manifest name different databases")
+        if unpacked.manifest.get("fields") == FIELDS_OPENED and not outer.header["encrypted"]:
+            raise _invalid("it holds opened fields outside an encrypted container")
         if unpacked.manifest.get("created_at") != outer.header["created_at"]:
             raise _damaged("the clear header and the manifest give different creation times")
         snap.result(unpacked, checked)
@@ -1546,6 +1688,9 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
             raise LockedError(exc.message, exc.hint) from None
         if dek is None and unpacked.manifest.get("db_encrypted"):
             dek = _snapshot_key(tmp, unpacked.manifest["db_id"], req)  # before anything is swapped
+        if unpacked.manifest.get("fields") == FIELDS_OPENED:
+            assert dek is not None  # an opened snapshot only comes inside an encrypted container
+            _reseal_fields(tmp, dek)
         latest = migrations.latest_shipped()
         if unpacked.manifest.get("schema_version", 0) > latest:
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
 import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -701,3 +702,110 @@ def test_a_manifest_that_hides_the_snapshots_encryption_is_damage(encrypted, tmp
     with pytest.raises(VerificationError):
         backup.restore(bad, target, req())
     assert not target.exists()
+
+
+# ---------------------------------------------------------------------------
+# an encrypted backup carries the fields opened inside its container; restore seals them back
+# ---------------------------------------------------------------------------
+
+
+def archive_of(path: Path, dek: bytes) -> tuple[bytes, bytes, dict, dict[str, bytes]]:
+    """(backup head, container header bytes, manifest, members) of an encrypted backup, by hand."""
+    import zstandard
+
+    data = path.read_bytes()
+    (h,) = struct.unpack(">I", data[8:12])
+    body = data[12 + h:-40]
+    out = io.BytesIO()
+    crypto.decrypt_stream(io.BytesIO(body), out, dek=dek, expected_purpose="backup")
+    arc = out.getvalue()
+    (m,) = struct.unpack(">I", arc[8:12])
+    manifest = json.loads(arc[12:12 + m])
+    payload = zstandard.ZstdDecompressor(max_window_size=1 << 28).stream_reader(arc[44 + m:]).read()
+    members, pos = {}, 0
+    for mem in manifest["members"]:
+        members[mem["name"]] = payload[pos:pos + mem["size"]]
+        pos += mem["size"]
+    return data[:12 + h], body, manifest, members
+
+
+def sealed_columns(path: Path) -> list[tuple]:
+    from mirror_cli.fields import SEALED_COLUMNS
+
+    conn = sqlite3.connect(path)
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    rows = []
+    for table, (rid, cols) in SEALED_COLUMNS.items():
+        if table in have:
+            rows += [(table, *r) for r in conn.execute(f"SELECT {rid}, {', '.join(cols)} FROM {table} ORDER BY 1")]
+    conn.close()
+    return rows
+
+
+def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_ciphertext(encrypted, tmp_path):
+    from mirror_cli.exchange.export import write_stream
+
+    path = make(encrypted, tmp_path)
+    _, _, manifest, members = archive_of(path, encrypted.data_key)
+    assert manifest["fields"] == "opened" and manifest["db_encrypted"] is True
+    snap = tmp_path / "snap.db"
+    snap.write_bytes(members["mirror.db"])
+    blobs = [v for row in sealed_columns(snap) for v in row[2:] if v is not None]
+    assert blobs and all(isinstance(v, bytes) and v[0] == backup.OPENED for v in blobs)
+    assert any(b"Entry 0 about the river" in v for v in blobs)  # plaintext, inside the container only
+    doc, ref = json.loads(members["export.json"]), io.StringIO()
+    write_stream(encrypted, ref)
+    ref = json.loads(ref.getvalue())
+    doc.pop("exported_at"), ref.pop("exported_at")
+    ref["audit_events"] = ref["audit_events"][:len(doc["audit_events"])]  # the backup's own event came after
+    ref["counts"]["audit_events"] = doc["counts"]["audit_events"]
+    assert doc == ref
+
+    live = sealed_columns(encrypted.path)
+    target = tmp_path / "fresh" / "mirror.db"
+    backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    assert sealed_columns(target) == live  # byte for byte the same envelopes
+
+
+def test_an_opened_field_that_does_not_match_its_tag_is_refused_before_the_swap(encrypted, tmp_path):
+    """Even under a valid container (made with the key), a changed plaintext fails its tag: 3, nothing swapped."""
+    import zstandard
+
+    path = make(encrypted, tmp_path)
+    head, body, manifest, members = archive_of(path, encrypted.data_key)
+    snap = tmp_path / "snap.db"
+    snap.write_bytes(members["mirror.db"])
+    conn = sqlite3.connect(snap)
+    blob = conn.execute("SELECT content FROM reflections ORDER BY id LIMIT 1").fetchone()[0]
+    changed = blob[:13] + blob[13:-16].replace(b"river", b"RIVER") + blob[-16:]
+    conn.execute("UPDATE reflections SET content = ? WHERE content = ?", (changed, blob))
+    conn.commit()
+    conn.close()
+    db = snap.read_bytes()
+    manifest["members"][0].update(size=len(db), sha256=hashlib.sha256(db).hexdigest())
+    stream = zstandard.ZstdCompressor(write_content_size=False).compress(db + members["export.json"])
+    manifest["stream_bytes"] = len(stream)
+    meta = json.loads(encrypted.meta("crypto"))
+    cm = crypto.CryptoMeta.from_dict(meta)
+    out = io.BytesIO()
+    crypto.encrypt_stream(io.BytesIO(backup._archive_head(manifest) + stream), out, dek=encrypted.data_key,
+                          kdf_params=cm.kdf, wrapped_key=cm.wrapped_key, db_id=encrypted.db_id, purpose="backup")
+    bad = reseal(head, out.getvalue(), tmp_path / "forged.backup")
+    assert backup.verify(bad, req({"MIRROR_PASSPHRASE": PW})).ok  # well-formed: verify does not re-seal
+    target = tmp_path / "fresh" / "mirror.db"
+    with pytest.raises(VerificationError, match="tag"):
+        backup.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
+    assert not target.exists() and not any(target.parent.iterdir())
+
+
+def test_a_plain_backup_claiming_opened_fields_is_refused(plain, tmp_path):
+    path = make(plain, tmp_path)
+    parts = members_of(path)
+    counts = backup.verify(path).counts
+    for extra in ({"fields": "opened", "db_encrypted": True}, {"fields": "opened"}, {"fields": "rot13"}):
+        bad = craft(tmp_path / "claims.backup", [member(n, parts[n]) for n in backup.MEMBERS],
+                    parts["mirror.db"] + parts["export.json"],
+                    manifest_extra={"db_id": plain.db_id, "counts": counts, **extra})
+        assert backup.verify(bad).exit_code == 3
+        with pytest.raises(InvalidInputError):
+            backup.restore(bad, tmp_path / "h" / "mirror.db", req())
