@@ -4,8 +4,8 @@ Exit status (CONTRACT.md): 0 success, 1 operation failed, 2 usage error,
 3 verification failed, 4 locked (no key / wrong passphrase), 5 invalid input.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads these signatures on every run, and
+# string annotations would cost an eval (a compile) each.
 import os
 import sys
 from pathlib import Path

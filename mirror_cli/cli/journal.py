@@ -1,7 +1,7 @@
 """Journal commands: reflect, list, show, edit, search, delete."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads these signatures on every run, and
+# string annotations would cost an eval (a compile) each.
 import sys
 from typing import Annotated, Optional
 

@@ -10,7 +10,6 @@ failing migration leaves the database exactly as it was.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sqlite3
@@ -70,9 +69,14 @@ def discover(folder: Path | None = None) -> list[Migration]:
         seen.add(version)
         text = path.read_text(encoding="utf-8")
         up, down = _split(text, path)
-        found.append(Migration(version, match.group(2), up, down,
-                               hashlib.sha256(text.encode()).hexdigest(), path))
+        found.append(Migration(version, match.group(2), up, down, _sha256(text), path))
     return found
+
+
+def _sha256(text: str) -> str:
+    import hashlib  # not needed to open an up-to-date database
+
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _split(text: str, path: Path) -> tuple[str, str]:
