@@ -26,16 +26,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import build_db  # noqa: E402
 
 
-def medians(cases: list[list[str]], env: dict[str, str], runs: int) -> list[float]:
-    """Median wall time of each command. Runs are interleaved (round-robin over the commands), so a
-    change in machine load while the benchmark runs affects every command alike, not just one."""
-    samples: list[list[float]] = [[] for _ in cases]
+def medians(cases: list[list[str]], env: dict[str, str], runs: int) -> list[tuple[float, float]]:
+    """(median wall time, median CPU time) of each command.
+
+    Runs are interleaved (round-robin over the commands), so a change in machine load while the
+    benchmark runs affects every command alike. CPU time (user + system, from wait4) is printed
+    beside the wall time: on a busy shared machine it varies far less, since it does not count
+    the time the process waited for a core.
+    """
+    wall: list[list[float]] = [[] for _ in cases]
+    cpu: list[list[float]] = [[] for _ in cases]
     for _ in range(runs):
         for i, argv in enumerate(cases):
             t = time.perf_counter()
-            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            samples[i].append(time.perf_counter() - t)
-    return [statistics.median(s) for s in samples]
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall[i].append(time.perf_counter() - t)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise SystemExit(f"{' '.join(argv)} failed with exit code {proc.returncode}")
+            cpu[i].append(usage.ru_utime + usage.ru_stime)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
 
 
 def main() -> None:
@@ -76,11 +87,12 @@ def main() -> None:
     for _, argv, _ in cases:
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = medians([argv for _, argv, _ in cases], env, args.runs)
-    floor = results[0]
-    print(f"\n{'command':40} {'median':>9} {'x floor':>8}  aim")
-    for (label, _, aim), secs in zip(cases, results):
+    floor, floor_cpu = results[0]
+    print(f"\n{args.runs} runs each, interleaved; medians")
+    print(f"{'command':34} {'wall':>9} {'x floor':>8} {'cpu':>9} {'x floor':>8}  aim (wall)")
+    for (label, _, aim), (secs, cpu) in zip(cases, results):
         aim_text = f"<= {aim}x" if aim else ("< 0.3 s" if "search" in label else "")
-        print(f"{label:40} {secs * 1000:7.1f}ms {secs / floor:7.2f}x  {aim_text}")
+        print(f"{label:34} {secs * 1000:7.1f}ms {secs / floor:7.2f}x {cpu * 1000:7.1f}ms {cpu / floor_cpu:7.2f}x  {aim_text}")
     import sqlite3
 
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
