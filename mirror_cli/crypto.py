@@ -133,6 +133,7 @@ STREAM_INFO = "mirror container stream v1 "  # + purpose
 
 FIELD_VERSION = 1
 _NONCE_END = 1 + NONCE_SIZE  # version byte, then the nonce
+_MIN_ENVELOPE = _NONCE_END + TAG_SIZE
 WRAP_VERSION = 1
 WRAP_AD_LABEL = "mirror wrapped data key v1"
 CRYPTO_META_VERSION = 1
@@ -446,10 +447,40 @@ class FieldCipher:
                                           self._ad(table, record_id, field)).decode("utf-8")
             except (self._invalid_tag, UnicodeDecodeError):
                 pass
-        raise VerificationError(
-            f"{table} {record_id}: field {field} cannot be decrypted; it was altered, damaged, "
-            "or moved from another record or field.",
-            "Run `mirror audit verify` and restore the record from a backup.")
+        raise _undecryptable(table, record_id, field)
+
+    def open_row(self, table: str, record_id: str, fields: tuple[str, ...],
+                 blobs: tuple[bytes | None, ...]) -> list[str | None]:
+        """:meth:`open` for several fields of one record (None stays None); the same checks, less overhead.
+
+        The record id's part of the associated data is encoded once for the
+        row, which matters when a command opens every row (search, export).
+        """
+        rid = _lp(record_id)
+        decrypt = self._aead.decrypt
+        out: list[str | None] = []
+        for field, blob in zip(fields, blobs):
+            if blob is None:
+                out.append(None)
+                continue
+            parts = self._parts.get((table, field))
+            if parts is None:
+                self._ad(table, record_id, field)  # fills the cache
+                parts = self._parts[(table, field)]
+            try:
+                if blob[0] != FIELD_VERSION or len(blob) < _MIN_ENVELOPE:
+                    raise ValueError
+                out.append(decrypt(blob[1:_NONCE_END], blob[_NONCE_END:], parts[0] + rid + parts[1]).decode("utf-8"))
+            except (self._invalid_tag, UnicodeDecodeError, ValueError, TypeError, IndexError):
+                raise _undecryptable(table, record_id, field) from None
+        return out
+
+
+def _undecryptable(table: str, record_id: str, field: str) -> VerificationError:
+    return VerificationError(
+        f"{table} {record_id}: field {field} cannot be decrypted; it was altered, damaged, "
+        "or moved from another record or field.",
+        "Run `mirror audit verify` and restore the record from a backup.")
 
 
 # ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
     from mirror_cli.exchange.jsondoc import _encode
 
     if store.encrypted:
-        yield from map(_encode, iter_reflections(store, since, until))
+        yield from _sealed_reflection_json(store, since, until)
         return
     sql, params = _reflection_query(f"{_REFLECTION_JSON}, rowid", since, until)
     conn = store.conn
@@ -96,6 +96,39 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
             row = conn.execute(f"SELECT {_REFLECTION_COLUMNS} FROM reflections WHERE rowid = ?", (rowid,))
             text = _encode(next(_reflection_dicts(store, row)))
         yield text
+
+
+_SEALED_FIELDS = ("content", "response", "tags")
+_CLEAR_TEXT = "typeof(id) || typeof(created_at) || typeof(updated_at) || typeof(mode) = 'texttexttexttext'"
+
+
+def _sealed_reflection_json(store: Store, since: datetime | None, until: datetime | None) -> Iterator[str]:
+    """The text ``_encode`` gives for each sealed row, built without a dict per row.
+
+    Each row is opened in one call; SQLite quotes the clear columns
+    (``json_quote`` escapes as Python's encoder does) and the C string encoder
+    the opened text. Only tags go through ``json`` (their stored text is not compact).
+    """
+    from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
+
+    from mirror_cli.exchange.jsondoc import _encode
+
+    open_row = store.fields.open_row
+    quoted = ", ".join(f"CASE WHEN {_CLEAR_TEXT} THEN json_quote({c}) END" for c in ("id", "created_at", "updated_at"))
+    sql, params = _reflection_query(f"id, {quoted}, content, response, CASE WHEN {_CLEAR_TEXT} THEN json_quote(mode)"
+                                    " END, tags, local_only", since, until)
+    for rid, qid, qcreated, qupdated, content, response, qmode, tags, local in store.conn.execute(sql, params):
+        if qid is None:
+            # a clear column that is not text (changed outside mirror): the dict path, as before
+            row = store.conn.execute(f"SELECT {_REFLECTION_COLUMNS} FROM reflections WHERE id = ?", (rid,))
+            yield _encode(next(_reflection_dicts(store, row)))
+            continue
+        content, response, tags = open_row("reflections", rid, _SEALED_FIELDS, (content, response, tags))
+        yield "".join((
+            '{"id":', qid, ',"created_at":', qcreated, ',"updated_at":', qupdated, ',"content":', quote(content),
+            ',"response":', "null" if response is None else quote(response), ',"mode":', qmode,
+            ',"tags":', "[]" if tags == "[]" else _encode(json.loads(tags)),
+            ',"local_only":', "true" if local else "false", "}"))
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mirror_cli import audit, crypto, keyops
 from mirror_cli.fields import SEALED_COLUMNS
@@ -216,3 +219,57 @@ def test_enable_and_disable_convert_the_pattern_analysis(cli, db):
     assert cli("key", "disable", env=ENV).exit_code == 0
     assert sorted(p["name"] for p in json.loads(cli("patterns", "--json").stdout)) == sorted(p["name"] for p in before)
     assert cli("audit", "verify").exit_code == 0
+
+
+def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
+    from mirror_cli import journal
+
+    with Store.open(tmp_path / "e.db") as s:
+        tag_only = journal.add(s, "nothing else to see", tags=["Kumquat"]).id
+        walking = journal.add(s, "We went walking by the shore").id
+        sidewalk = journal.add(s, "the sidewalk was wet").id
+        phrase = journal.add(s, "a long, winding walk").id
+        reply = journal.add(s, "plain words", response="an answer about a Quasar").id
+        thrice = journal.add(s, "walk, walk and walk again").id
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+        assert s.encrypted
+
+        def hits(query, limit=20):
+            return [r.id for r in journal.search(s, query, limit=limit)]
+
+        assert hits("kumquat") == [tag_only]  # found in the tags only
+        assert hits("QUASAR") == [reply]  # in the response only, any case
+        assert set(hits("walk")) == {walking, phrase, thrice}  # "walking" yes, "sidewalk" no
+        assert hits("walk")[0] == thrice and hits("walk", limit=1) == [thrice]  # most occurrences first
+        assert hits("sidewalk") == [sidewalk]
+        assert hits('"long winding"') == [phrase]  # a phrase across punctuation
+        assert hits('"winding long"') == [] and hits("walk long") == [phrase]
+        assert hits("walk zebra") == []  # every term must match
+        assert journal.search(s, "kumquat")[0].tags == ["kumquat"]
+
+
+@given(rows=st.lists(st.tuples(st.text(max_size=40), st.none() | st.text(max_size=20),
+                               st.lists(st.text(min_size=1, max_size=8), max_size=3), st.booleans()),
+                     min_size=1, max_size=4))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_encrypted_export_lines_equal_the_plain_ones(tmp_path, rows):
+    """The sealed export path builds the same JSON text as the dict encoder and the plain path."""
+    from mirror_cli import journal
+    from mirror_cli.exchange.export import iter_reflection_json
+    from mirror_cli.exchange.jsondoc import _encode
+
+    records = [journal.Reflection(id=f"R{i}", created_at=f"2024-01-0{i + 1}T00:00:00.000Z",
+                                  updated_at="2024-02-01T00:00:00.000Z", content=c, response=r, tags=t,
+                                  mode="MODE \"x\"", local_only=lo)
+               for i, (c, r, t, lo) in enumerate(rows)]
+    lines = {}
+    for name in ("plain", "sealed"):
+        path = tmp_path / f"{name}-{uuid.uuid4().hex}.db"
+        with Store.open(path) as s:
+            if name == "sealed":
+                keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+            with s.write():
+                for rec in records:
+                    journal.insert_row(s, rec, s.tick())
+            lines[name] = list(iter_reflection_json(s))
+    assert lines["sealed"] == lines["plain"] == [_encode(rec.to_dict()) for rec in records]

@@ -333,6 +333,56 @@ def test_field_cipher_rejects_a_bad_key():
         crypto.FieldCipher(b"short")
 
 
+ROW_FIELDS = ("content", "response", "tags")
+
+
+@given(record_id=names, values=st.tuples(st.text(), st.none() | st.text(), st.text()))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_open_row_round_trip_matches_open(cipher, record_id, values):
+    blobs = tuple(None if v is None else cipher.seal("reflections", record_id, f, v)
+                  for f, v in zip(ROW_FIELDS, values))
+    assert cipher.open_row("reflections", record_id, ROW_FIELDS, blobs) == list(values)
+    assert [None if b is None else cipher.open("reflections", record_id, f, b)
+            for f, b in zip(ROW_FIELDS, blobs)] == list(values)
+
+
+def _row(cipher, record_id="R1"):
+    return tuple(cipher.seal("reflections", record_id, f, f"private {f}") for f in ROW_FIELDS)
+
+
+@pytest.mark.parametrize("swap", ["fields", "records"])
+def test_open_row_refuses_moved_ciphertext_naming_record_and_field(cipher, swap):
+    row = _row(cipher)
+    if swap == "fields":  # content and response exchanged inside the record
+        moved, bad_field = (row[1], row[0], row[2]), "content"
+    else:  # tags taken from another record
+        moved, bad_field = (row[0], row[1], _row(cipher, "R2")[2]), "tags"
+    with pytest.raises(VerificationError) as info:
+        cipher.open_row("reflections", "R1", ROW_FIELDS, moved)
+    message = str(info.value)
+    assert info.value.exit_code == ExitCode.VERIFY
+    assert "reflections R1" in message and f"field {bad_field}" in message and "private" not in message
+
+
+@given(data=st.data())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+def test_open_row_refuses_any_flipped_bit(cipher, data):
+    row = list(_row(cipher))
+    which = data.draw(st.integers(0, 2))
+    blob = bytearray(row[which])
+    blob[data.draw(st.integers(0, len(blob) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    row[which] = bytes(blob)
+    with pytest.raises(VerificationError, match=f"field {ROW_FIELDS[which]} cannot be decrypted"):
+        cipher.open_row("reflections", "R1", ROW_FIELDS, tuple(row))
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x01", b"\x01" + b"\0" * 27, b"\x02" + b"\0" * 40, "text", 7])
+def test_open_row_refuses_malformed_envelopes(cipher, blob):
+    row = _row(cipher)
+    with pytest.raises(VerificationError, match="field response"):
+        cipher.open_row("reflections", "R1", ROW_FIELDS, (row[0], blob, row[2]))
+
+
 # ---------------------------------------------------------------------------
 # streaming container
 # ---------------------------------------------------------------------------
