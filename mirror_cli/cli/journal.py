@@ -46,6 +46,13 @@ def _render(st, reflections, as_json: bool) -> None:
     st.out.table(("id", "when", "mode", "tags", "text"), rows)
 
 
+def _parse_when(value: str, *, option: str = "--at", end: bool = False):
+    from mirror_cli.timeparse import parse_when  # only when a time was given
+
+    when = parse_when(value, option=option)
+    return when.day_end if end else when.at
+
+
 def _local(stamp: str) -> str:
     from mirror_cli.ids import parse_iso
 
@@ -64,10 +71,9 @@ def reflect(
 ) -> None:
     """Save a reflection and print its id."""
     from mirror_cli import journal
-    from mirror_cli.timeparse import parse_when
 
     st = state(ctx)
-    when = parse_when(at).at if at else None
+    when = _parse_when(at) if at else None
     body = _read_text(st, text or [])
     if not body.strip():
         st.out.note("Nothing written; nothing saved.")
@@ -92,11 +98,10 @@ def list_(
 ) -> None:
     """List reflections, newest first."""
     from mirror_cli import journal
-    from mirror_cli.timeparse import parse_when
 
     st = state(ctx)
-    lo = parse_when(since, option="--since").at if since else None
-    hi = parse_when(until, option="--until").day_end if until else None
+    lo = _parse_when(since, option="--since") if since else None
+    hi = _parse_when(until, option="--until", end=True) if until else None
     with st.open_store() as store:
         items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tag or [], mode=mode)
     _render(st, items, as_json)

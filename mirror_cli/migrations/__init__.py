@@ -124,13 +124,6 @@ def current_version(conn: sqlite3.Connection) -> int:
     return done[-1].version if done else 0
 
 
-@dataclass
-class Step:
-    version: int
-    name: str
-    direction: str  # "up" or "down"
-
-
 def plan_up(conn: sqlite3.Connection, migrations: list[Migration], to: int | None = None) -> list[Migration]:
     latest = migrations[-1].version if migrations else 0
     target = latest if to is None else to
