@@ -745,6 +745,19 @@ def sealed_columns(path: Path) -> list[tuple]:
 def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_ciphertext(encrypted, tmp_path):
     from mirror_cli.exchange.export import write_stream
 
+    f, rid = encrypted.fields, encrypted.conn.execute("SELECT id FROM reflections LIMIT 1").fetchone()[0]
+    with encrypted.write():  # one row in each other sealed table the export carries
+        encrypted.conn.execute("INSERT INTO patterns (id, pattern_type, name, confidence, created_at, updated_at, rev)"
+                               " VALUES ('p1', 'theme', ?, 0.5, '2024-01-01T00:00:00.000Z',"
+                               " '2024-01-01T00:00:00.000Z', 1)", (f.seal("patterns", "p1", "name", "river"),))
+        encrypted.conn.execute("INSERT INTO pattern_occurrences (pattern_id, reflection_id, evidence, confidence)"
+                               " VALUES ('p1', ?, ?, 0.5)", (rid, f.seal("pattern_occurrences", f"p1:{rid}",
+                                                                        "evidence", "the river")))
+        data = json.dumps({"name": "Control vs Surrender", "axis_a": "Control", "axis_b": "Surrender",
+                           "position": 0.25, "intensity": 0.5})
+        encrypted.conn.execute("INSERT INTO tensions (id, reflection_id, detected_at, data, rev)"
+                               " VALUES ('t1', ?, '2024-01-01T00:00:00.000Z', ?, 1)",
+                               (rid, f.seal("tensions", "t1", "data", data)))
     path = make(encrypted, tmp_path)
     _, _, manifest, members = archive_of(path, encrypted.data_key)
     assert manifest["fields"] == "opened" and manifest["db_encrypted"] is True
@@ -759,9 +772,11 @@ def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_
     doc.pop("exported_at"), ref.pop("exported_at")
     ref["audit_events"] = ref["audit_events"][:len(doc["audit_events"])]  # the backup's own event came after
     ref["counts"]["audit_events"] = doc["counts"]["audit_events"]
-    assert doc == ref
+    assert doc == ref and doc["patterns"][0]["name"] == "river" and doc["tensions"][0]["name"] == "Control vs Surrender"
+    assert doc["patterns"][0]["occurrences"][0]["evidence"] == "the river"
 
     live = sealed_columns(encrypted.path)
+    assert {row[0] for row in live} >= {"reflections", "patterns", "pattern_occurrences", "tensions"}
     target = tmp_path / "fresh" / "mirror.db"
     backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert sealed_columns(target) == live  # byte for byte the same envelopes
