@@ -10,7 +10,8 @@ The byte layout is documented in ``docs/formats/backup.md``; in short::
 
 * **create** copies the live database with SQLite's online backup API (one
   step, so one consistent snapshot while other processes write), empties the
-  rebuildable full-text index in the copy, and writes the JSON export from
+  rebuildable full-text index in the copy, opens its sealed fields when the
+  backup will be encrypted (see "opened fields" below), and writes the JSON export from
   that same copy in a thread while the snapshot is compressed; both members
   go through one zstd stream with long-distance matching, so the text the
   export repeats costs little. The file is written under a temp name and
@@ -20,7 +21,8 @@ The byte layout is documented in ``docs/formats/backup.md``; in short::
   SHA-256, ``PRAGMA integrity_check`` on the snapshot, and that the snapshot,
   the manifest and the export agree on the counts.
 * **restore** does all of that while unpacking the snapshot next to the
-  database, rebuilds the full-text index (plaintext rows only), keeps the
+  database, seals opened fields back (checking every tag), rebuilds the
+  full-text index (plaintext rows only), keeps the
   replaced database as ``<db>.before-restore-<UTC time>`` and swaps with
   ``os.replace``.
 * **prune** applies restic's ``--keep-*`` rules (:func:`select_prune`).
