@@ -174,10 +174,8 @@ def restore(
             raise UsageError("restore cancelled; nothing was changed.")
     result = backup.restore(file, db, _key_request(st))
     _warn(st, result.warnings)
-    if result.before:
-        import sys
-
-        sys.stderr.write(f"the replaced database is kept as {result.before}\n")
+    if result.before:  # on stderr, so that --json stays one value; -q silences it like every note
+        st.out.note(f"the replaced database is kept as {result.before}")
     if as_json:
         st.out.json(result.to_dict())
         return

@@ -61,6 +61,11 @@ def test_create_list_verify_json_keys(cli, journal_db, mirror_home):
 def test_quiet_create_prints_nothing(cli, journal_db):
     r = cli("-q", "backup", "create")
     assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+    path = json.loads(cli("backup", "list", "--json").stdout)[0]["path"]
+    for args in (("backup", "verify", path), ("backup", "restore", "--yes", path),
+                 ("backup", "prune", "--keep-last", "1")):  # the nightly cron line prints nothing either
+        r = cli("-q", *args)
+        assert r.exit_code == 0 and r.stdout == "" and r.stderr == "", args
 
 
 def test_output_folder_or_file(cli, journal_db, tmp_path):
