@@ -44,6 +44,9 @@ from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.detect import (
     EVIDENCE_WORDS, MIN_SUPPORT, PATTERN_TYPES, STRONG_CONFIDENCE, SUPPORT_K, normalize_tag,
 )
+from mirror_cli.patterns.detect import _confidence as _detect_confidence
+from mirror_cli.patterns.detect import _intensity as _detect_intensity
+from mirror_cli.patterns.detect import scan as _scan
 from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
 
 __all__ = ["EVIDENCE_LIMIT", "AnalyzeResult", "PatternInfo", "Excerpt", "analyze", "list_patterns",
@@ -54,6 +57,7 @@ PARALLEL_MIN = 4000  # below this many reflections to analyse, stay in one proce
 _SCALE = 10_000
 _META = "analysis"  # meta key: {"rev": newest rev analysed, "count": rows in analysis_state}
 _TENSION_BY_NAME = {t.name: t for t in SEED_TENSIONS}
+_SHARED: list | None = None  # the items a forked worker reads its range of (see _run_batches)
 
 
 # --------------------------------------------------------------------------- results
@@ -231,22 +235,146 @@ def _findings(text: str, tags) -> dict:
                   for t in a.tensions]}
 
 
-def _analyze_batch(batch: list[tuple[str, str, int, str, list]]) -> tuple[list, dict, dict]:
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_PREFIX: dict = {}  # (pattern type, name) -> '["type","name","'  (lexicon words need no escaping)
+_FLOAT: dict = {}  # float -> its JSON text (json writes repr(float))
+_CONF_INFO: dict = {}  # weight sum -> (confidence, its units of 1e-4, '",0.75,', strong 0/1)
+_INT_INFO: dict = {}  # (strongest mention, mentions) -> (intensity, '0.6]')
+
+
+def _prefix(key: tuple[str, str]) -> str:
+    value = _PREFIX.get(key)
+    if value is None:
+        value = _PREFIX[key] = "[" + _ENCODE(key[0]) + "," + _ENCODE(key[1]) + ',"'
+    return value
+
+
+def _float(x: float) -> str:
+    value = _FLOAT.get(x)
+    if value is None:
+        value = _FLOAT[x] = _ENCODE(x)
+    return value
+
+
+def _conf_info(weight: float) -> tuple:
+    conf = _detect_confidence(weight)
+    value = _CONF_INFO[weight] = (conf, int(round(conf * _SCALE)), '",' + _ENCODE(conf) + ",",
+                                  int(conf >= STRONG_CONFIDENCE))
+    return value
+
+
+def _int_info(strength: float, mentions: int) -> tuple:
+    intensity = _detect_intensity(strength, mentions)
+    value = _INT_INFO[(strength, mentions)] = (intensity, _ENCODE(intensity) + "]")
+    return value
+
+
+def _analyze_batch(batch) -> tuple[list, dict, dict]:
     """Worker: analyse (rid, created_at, rev, text, tags) items; return their rows for
-    analysis_state and the partial totals."""
+    analysis_state (the JSON of :func:`_findings`, byte for byte) and the partial totals
+    (what :func:`_fold` would make of them).
+
+    One loop per reflection over the scan's cues writes the cached row and folds the
+    totals at once, without the intermediate Finding objects, dicts and lists."""
+    if isinstance(batch, range):  # fork: the items were inherited from the parent
+        batch = _SHARED[batch.start:batch.stop]
+    frozen = gc.isenabled()
     gc.disable()
     try:
         pat: dict = {}
         ten: dict = {}
         rows = []
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        append_row = rows.append
+        slots: dict = {}  # (type, name) -> (its _PAgg, '["type","name","')
+        conf_info, int_info, fromkeys = _CONF_INFO, _INT_INFO, dict.fromkeys
+        enc, float_of = _ENCODE, _float
+        push, replace = heapq.heappush, heapq.heapreplace
+        limit, max_words = EVIDENCE_LIMIT, EVIDENCE_WORDS
         for rid, created_at, rev, text, tags in batch:
-            found = _findings(text, tags)
-            rows.append((rid, rev, dumps(found)))
-            _fold(pat, ten, rid, created_at, found)
+            s = _scan(text or "")
+            day = created_at[:10]
+            parts = []
+            add_part = parts.append
+            for key, (weight, mentions, strength, words) in s.cues.items():
+                ci = conf_info.get(weight)
+                if ci is None:
+                    ci = _conf_info(weight)
+                conf, u, conf_json, strong = ci
+                ii = int_info.get((strength, mentions))
+                if ii is None:
+                    ii = _int_info(strength, mentions)
+                inten, int_json = ii
+                if mentions == 1:
+                    ev = words[0]
+                else:
+                    distinct = fromkeys(words)
+                    ev = ", ".join(distinct if len(distinct) <= max_words else list(distinct)[:max_words])
+                slot = slots.get(key)
+                if slot is None:
+                    agg = pat[key] = _PAgg()
+                    agg.first = agg.last = created_at
+                    slot = slots[key] = (agg, _prefix(key))
+                agg, head = slot
+                add_part(head + ev + conf_json + int_json)
+                agg.support += 1
+                agg.units += u
+                agg.strong += strong
+                if created_at < agg.first:
+                    agg.first = created_at
+                elif created_at > agg.last:
+                    agg.last = created_at
+                d = agg.days.get(day)
+                if d is None:
+                    agg.days[day] = [1, u]
+                else:
+                    d[0] += 1
+                    d[1] += u
+                top = agg.top
+                if len(top) < limit:
+                    push(top, (conf, created_at, rid, ev, inten))
+                else:
+                    low = top[0]
+                    if conf > low[0] or (conf == low[0] and (created_at > low[1] or (
+                            created_at == low[1] and rid > low[2]))):
+                        replace(top, (conf, created_at, rid, ev, inten))
+            if tags:
+                seen = set()
+                for tag in tags:
+                    norm = normalize_tag(tag)
+                    if norm and norm not in seen:
+                        seen.add(norm)
+                        q = enc(norm)
+                        add_part('["tag",' + q + "," + q + ",1.0,0.5]")
+                        _fold_one(pat, ("tag", norm), rid, created_at, norm, 1.0, 0.5)
+            tparts = []
+            poles = s.poles
+            for index in sorted(poles):
+                a, b, words_a, words_b, strength = poles[index]
+                total = a + b
+                if total <= 0:
+                    continue
+                name = SEED_TENSIONS[index].name
+                position = round((b + 0.5) / (total + 1.0), 4)
+                intensity = round(1.0 - 0.6 ** strength, 4)
+                tparts.append("[" + enc(name) + "," + float_of(position) + "," + float_of(intensity) + ',"'
+                              + ", ".join(fromkeys(words_a)) + '","' + ", ".join(fromkeys(words_b)) + '"]')
+                agg = ten.get(name)
+                if agg is None:
+                    agg = ten[name] = _TAgg()
+                agg.add(created_at, position, intensity)
+            append_row((rid, rev, '{"p":[' + ",".join(parts) + '],"t":[' + ",".join(tparts) + "]}"))
         return rows, pat, ten
     finally:
-        gc.enable()
+        if frozen:
+            gc.enable()
+
+
+def _fold_one(pat: dict, key: tuple[str, str], rid: str, created_at: str, words: str, conf: float,
+              intensity: float) -> None:
+    agg = pat.get(key)
+    if agg is None:
+        agg = pat[key] = _PAgg()
+    agg.add(rid, created_at, words, conf, intensity)
 
 
 def _run_batches(items: list, workers: int | None, progress: Callable | None) -> tuple[list, dict, dict]:
@@ -260,32 +388,39 @@ def _run_batches(items: list, workers: int | None, progress: Callable | None) ->
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    global _SHARED
     size = max(500, min(5000, n // (workers * 4) or 1))
-    batches = [items[i:i + size] for i in range(0, n, size)]
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    # With fork the workers inherit the items: each is sent only a range (no pickling of
+    # the texts); with spawn, the batches themselves.
+    batches = [range(i, min(i + size, n)) if fork else items[i:i + size] for i in range(0, n, size)]
     rows: list = []
     pat: dict = {}
     ten: dict = {}
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for batch, (r, p, t) in zip(batches, pool.map(_analyze_batch, batches)):
-            rows.extend(r)
-            for key, agg in p.items():
-                mine = pat.get(key)
-                if mine is None:
-                    pat[key] = agg
-                else:
-                    mine.merge(agg)
-            for key, agg in t.items():
-                mine = ten.get(key)
-                if mine is None:
-                    ten[key] = agg
-                else:
-                    mine.merge(agg)
-            done += len(batch)
-            if progress:
-                progress(done, n)
+    _SHARED = items if fork else None
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for batch, (r, p, t) in zip(batches, pool.map(_analyze_batch, batches)):
+                rows.extend(r)
+                for key, agg in p.items():
+                    mine = pat.get(key)
+                    if mine is None:
+                        pat[key] = agg
+                    else:
+                        mine.merge(agg)
+                for key, agg in t.items():
+                    mine = ten.get(key)
+                    if mine is None:
+                        ten[key] = agg
+                    else:
+                        mine.merge(agg)
+                done += len(batch)
+                if progress:
+                    progress(done, n)
+    finally:
+        _SHARED = None
     return rows, pat, ten
 
 

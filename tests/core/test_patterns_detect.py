@@ -325,3 +325,130 @@ def test_finding_is_immutable_and_has_a_key():
     assert f.key == ("emotion", "joy") and f.evidence == "happy"
     with pytest.raises(AttributeError):
         f.name = "x"  # type: ignore[misc]
+
+
+
+# ---------------------------------------------------------------- the scanner's short way
+
+import itertools  # noqa: E402
+
+from mirror_cli.patterns import detect as d  # noqa: E402
+
+compress = itertools.compress
+# The table without the no-op hits that route words like "nobody" the long way.
+_REF_TABLE = {w: hits if hits is d._PUNCT_HITS else tuple(h for h in hits if h[0] != d._NOOP)
+              for w, hits in d._TABLE.items()}
+
+
+def reference_scan(text: str) -> d.Scan:
+    # The scanner as it was before its short way for plain cue words, verbatim.
+    tokens = d.tokenize(text)
+    table_hits = list(map(_REF_TABLE.get, tokens))
+    n = len(tokens)
+    cues: dict = {}
+    poles: dict = {}
+    negated: list = []
+    neg_end = -1  # last position a negator still reaches
+    boost_end = -1  # last position an intensifier/softener still reaches
+    level = 0  # number of stacked intensifiers, -1 for a softener
+    skip = -1
+    punct = 0
+    for i in compress(range(n), table_hits):
+        hits = table_hits[i]
+        if hits is d._PUNCT_HITS:
+            punct += 1
+            neg_end = boost_end = -1
+            continue
+        if i == skip:
+            continue
+        tok = tokens[i]
+        kind0 = hits[0][0]
+        if kind0 == d._BPHRASE:
+            phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
+            if phrase_hits is not None:
+                tok = tokens[i - 1] + " " + tok
+                hits = phrase_hits
+            else:
+                hits = hits[1:]
+                if not hits:
+                    continue
+            kind0 = hits[0][0]
+        if kind0 == d._PHRASE:
+            phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
+            if phrase_hits is not None:
+                tok = tok + " " + tokens[i + 1]
+                hits = phrase_hits
+                skip = i + 1
+            else:
+                hits = hits[1:]
+                if not hits:
+                    continue
+            kind0 = hits[0][0]
+        if kind0 == d._INT or kind0 == d._DOWN:
+            if i <= neg_end:
+                neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
+            if kind0 == d._DOWN:
+                level = -1
+            else:
+                level = level + 1 if (i <= boost_end and level > 0) else 1
+            boost_end = i + d.BOOST_REACH + (skip == i + 1)
+            continue
+        mult = d._MULT.get(level, 2.0) if i <= boost_end else 1.0
+        for kind, name, weight in hits:
+            if kind == d._EMO or kind == d._POLE:
+                if i <= neg_end:
+                    negated.append(tok)
+                    continue
+                if kind == d._EMO:
+                    strength = 0.5 * mult
+                    entry = cues.get(name)
+                    if entry is None:
+                        cues[name] = [weight, 1, strength, [tok]]
+                    else:
+                        entry[0] += weight
+                        entry[1] += 1
+                        if strength > entry[2]:
+                            entry[2] = strength
+                        entry[3].append(tok)
+                else:
+                    index, pole = name
+                    entry = poles.get(index)
+                    if entry is None:
+                        entry = poles[index] = [0.0, 0.0, [], [], 0.0]
+                    entry[pole] += weight
+                    entry[2 + pole].append(tok)
+                    entry[4] += weight * mult
+                boost_end = -1  # an intensifier applies to the next cue word only
+            elif kind == d._THEME:
+                entry = cues.get(name)
+                if entry is None:
+                    cues[name] = [weight, 1, 0.5, [tok]]
+                else:
+                    entry[0] += weight
+                    entry[1] += 1
+                    entry[3].append(tok)
+            elif kind == d._NEG:
+                neg_end = i + d.NEGATION_WINDOW + (skip == i + 1)
+            elif kind == d._BREAK:
+                neg_end = -1
+    return d.Scan(cues, poles, negated, n - punct)
+
+
+_SCAN_WORDS = sorted({w for w in d._TABLE if w.isalpha()})[::60] + [
+    "not", "no", "never", "nobody", "without", "don't", "very", "so", "really", "bit", "a", "slightly", "kind", "of",
+    "but", "though", "stop", "let", "go", "in", "control", "at", "ease", "on", "edge", "tired", "work", "out",
+    "sad", "anxious", "happy", "alone", "together", "rest", ".", ",", "!", "the", "i", "felt"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SCAN_WORDS), max_size=60))
+def test_scan_equals_the_reference_scanner(words):
+    text = " ".join(words)
+    assert d.scan(text) == reference_scan(text)
+
+
+def test_scan_equals_the_reference_on_the_corpus():
+    for r in CORPUS["reflections"]:
+        assert d.scan(r["text"]) == reference_scan(r["text"]), r["id"]
+    assert d.scan("a bit sad, then sad again. nobody came, not lonely") == reference_scan(
+        "a bit sad, then sad again. nobody came, not lonely")

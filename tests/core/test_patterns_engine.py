@@ -311,3 +311,49 @@ def test_encrypted_database(store, corpus):
     raw = b"".join(p.read_bytes() for p in store.path.parent.glob("m.db*"))
     assert b"anxious" not in raw and b"Control vs Surrender" not in raw
 
+
+
+_VOCAB = sorted({w.lstrip("~").replace("_", " ") for words in
+                 [*__import__("mirror_cli.patterns.lexicon", fromlist=["x"]).EMOTIONS.values(),
+                  *__import__("mirror_cli.patterns.lexicon", fromlist=["x"]).THEMES.values()]
+                 for w in words.split()})[::7] + [
+    "not", "never", "very", "so", "a", "bit", "but", "can't", "stop", "let", "go", "in", "control", ".", ",",
+    "the", "day", "I", "Anxious", "don't", "tired", "of", "work", "out", "alone", "together", "rest"]
+
+
+def _agg_state(pat: dict, ten: dict) -> tuple:
+    return ({k: (a.support, a.units, a.strong, a.first, a.last, a.days, sorted(a.top)) for k, a in pat.items()},
+            {k: (a.days, a.first, a.last) for k, a in ten.items()})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(_VOCAB), max_size=40),
+                          st.lists(st.sampled_from(["work", "#Work", " café ", 'say "hi"', "back\\slash", "", "x\ny"]),
+                                   max_size=3),
+                          st.integers(0, 40)), max_size=12))
+def test_batch_worker_writes_the_same_rows_and_totals_as_the_plain_path(docs):
+    """The full analysis' fused worker: its cached rows are the JSON of _findings byte for
+    byte, and its totals are what _fold makes of those findings."""
+    items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
+             for n, (words, tags, day) in enumerate(docs)]
+    rows, pat, ten = engine._analyze_batch(items)
+    ref_pat, ref_ten = {}, {}
+    for (rid, created_at, rev, text, tags), (row_id, row_rev, row) in zip(items, rows, strict=True):
+        found = engine._findings(text, tags)
+        assert (row_id, row_rev) == (rid, rev)
+        assert row == json.dumps(found, ensure_ascii=False, separators=(",", ":"))
+        engine._fold(ref_pat, ref_ten, rid, created_at, found)
+    assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
+    assert list(pat) == list(ref_pat)
+
+
+def test_lexicon_words_need_no_json_escaping():
+    """The fused worker writes evidence words between quotes as they are."""
+    from mirror_cli.patterns.detect import _TABLE
+
+    words = set(_TABLE)
+    for hits in _TABLE.values():
+        for _kind, payload, _w in hits:
+            if isinstance(payload, dict):
+                words.update(payload)
+    assert all(json.dumps(w, ensure_ascii=False) == f'"{w}"' for w in words)
