@@ -351,3 +351,19 @@ def test_progress_bar_on_a_terminal_for_a_large_database_and_never_under_cron(mi
     code, seen = _run_on_a_terminal(_mirror("backup", "create", "--json", "-o", tmp_path / "piped"), env,
                                     stdout_to_file=tmp_path / "out.json")
     assert code == 0 and seen == b"" and json.loads((tmp_path / "out.json").read_text())["path"]
+
+
+def test_cron_with_the_key_in_the_keyring_needs_no_passphrase_and_prints_nothing(cli, encrypted_db, mirror_home):
+    from keyring_backends import MemoryKeyring, keyring_backend
+
+    with keyring_backend(MemoryKeyring()):
+        r = cli("key", "unlock", env={"MIRROR_PASSPHRASE": PW})  # caches the derived key, as a user would once
+        assert r.exit_code == 0, r.stderr
+        r = cli("-q", "backup", "create")  # no MIRROR_PASSPHRASE[_FILE], stdin not a terminal: the keyring's key
+        assert r.exit_code == 0 and r.stdout == "" and r.stderr == "", r.stderr
+        path = json.loads(cli("backup", "list", "--json").stdout)[0]["path"]
+        out = json.loads(cli("backup", "verify", "--json", path).stdout)
+        assert out["ok"] and out["complete"] and out["encrypted"]  # opened with the keyring's key too
+        assert cli("-q", "backup", "prune", "--keep-daily", "7").exit_code == 0
+    r = cli("backup", "create")  # no keyring, no passphrase: exit 4, with a message naming the sources
+    assert r.exit_code == 4 and "MIRROR_PASSPHRASE_FILE" in r.stderr
