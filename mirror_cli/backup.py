@@ -726,12 +726,16 @@ def _counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeout: float = 60.0,
-           progress: Progress | None = None, now: datetime | None = None) -> CreateResult:
+           progress: Progress | None = None, now: datetime | None = None,
+           unlock: Callable[[], Any] | None = None) -> CreateResult:
     """Snapshot *store* into one backup file; *output* is a folder (file name chosen) or a file path.
 
-    *store* must be unlocked when the database is encrypted. *encrypt* defaults
-    to whether the database is; a plaintext database cannot make an encrypted
-    backup (there is no key).
+    *store* must be unlocked when the database is encrypted, unless *unlock* is
+    given: a function returning a ``keys.UnlockResult`` without touching
+    *store*, run in a thread while the snapshot is taken (the passphrase's key
+    derivation and the copy overlap), its key installed before anything else
+    needs it. *encrypt* defaults to whether the database is; a plaintext
+    database cannot make an encrypted backup (there is no key).
     """
     encrypted_db = store.encrypted
     if encrypt is None:
@@ -739,12 +743,12 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
     if encrypt and not encrypted_db:
         raise UsageError("this database is not encrypted, so there is no key to encrypt the backup with.",
                          "Run `mirror key enable` first, or leave out --encrypt.")
-    dek = None
-    if encrypted_db:
-        dek = store.data_key
-        if dek is None:
+    deriving = None
+    if encrypted_db and store.data_key is None:
+        if unlock is None:
             raise LockedError("this database is encrypted and no key is loaded.",
                               "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+        deriving = _Background(unlock)
     output = Path(output).absolute()
     at = now or datetime.now(timezone.utc)
     if output.is_dir() or not output.suffix:
@@ -758,6 +762,14 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
         try:
             snap = work / DB_MEMBER
             _snapshot(store, snap)
+            if deriving is not None:  # the snapshot is taken: now the key is needed
+                from mirror_cli.session import install_key
+
+                found = deriving.result()
+                install_key(store, found.dek)
+                store.key_source, store.key_warnings = found.source, tuple(found.warnings)
+                deriving = None
+            dek = store.data_key if encrypted_db else None
             with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
                 counts = _counts(c)
                 schema = int(c.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
@@ -846,12 +858,40 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
             digest, size = _write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            if deriving is not None:  # the snapshot failed: let the derivation finish, drop its result
+                deriving.join()
     result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
                           sizes[EXPORT_MEMBER])
     with store.write():
         store.append_event(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
                                            "encrypted": bool(encrypt), "counts": counts})
     return result
+
+
+class _Background:
+    """Run *fn* in a thread; :meth:`result` returns its value or raises its exception."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # handed to the caller of result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _archive_head(manifest: Mapping[str, Any]) -> bytes:

@@ -34,17 +34,34 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
     from mirror_cli import backup
     from mirror_cli.cli.output import is_tty
 
-    with st.open_store(create=False) as store:
-        _warn(st, store.key_warnings)
+    from mirror_cli.cli.output import stdin_is_tty
+
+    interactive = stdin_is_tty()
+    # Under cron (no terminal to prompt on) the passphrase's key derivation runs while the snapshot is
+    # taken; on a terminal the key is loaded first, so that a prompt never races the copy.
+    with st.open_store(create=False, unlock=interactive) as store:
+        unlock = None
+        if store.encrypted and store.data_key is None:
+            import json
+
+            from mirror_cli import keys
+
+            meta, db_id, env = json.loads(store.meta("crypto")), store.db_id, st.settings.env
+
+            def unlock():
+                return keys.unlock(meta, db_id, env, interactive=False)
         size = store.path.stat().st_size if store.path.exists() else 0
         target = output if output is not None else st.settings.backups_dir
         # A bar for large databases on a terminal; none under cron or into a pipe (CONTRACT: a
         # non-terminal stdout turns progress bars off; out.progress also needs a terminal stderr).
         want = size >= PROGRESS_MIN_BYTES and is_tty(sys.stdout)
-        with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
-            progress = bar if bar is not None and bar.enabled else None
-            return backup.create(store, target, encrypt=False if no_encrypt else None,
-                                 lock_timeout=_lock_timeout(st), progress=progress)
+        try:
+            with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
+                progress = bar if bar is not None and bar.enabled else None
+                return backup.create(store, target, encrypt=False if no_encrypt else None,
+                                     lock_timeout=_lock_timeout(st), progress=progress, unlock=unlock)
+        finally:
+            _warn(st, store.key_warnings)
 
 
 def fresh_backup(st) -> Path:

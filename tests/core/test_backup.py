@@ -824,3 +824,27 @@ def test_a_plain_backup_claiming_opened_fields_is_refused(plain, tmp_path):
         assert backup.verify(bad).exit_code == 3
         with pytest.raises(InvalidInputError):
             backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+
+
+def test_the_key_can_be_derived_while_the_snapshot_is_taken(encrypted, tmp_path):
+    from mirror_cli import keys
+    from mirror_cli.session import clear_key
+
+    meta, dek = json.loads(encrypted.meta("crypto")), encrypted.data_key
+    clear_key(encrypted)
+    with pytest.raises(LockedError):  # locked and nothing to unlock with
+        backup.create(encrypted, tmp_path / "b")
+
+    def wrong():
+        return keys.unlock(meta, encrypted.db_id, {"MIRROR_PASSPHRASE": "wrong"}, interactive=False)
+
+    with pytest.raises(LockedError):
+        backup.create(encrypted, tmp_path / "b", unlock=wrong)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [backup.LOCK_NAME]  # the snapshot taken meanwhile is gone
+
+    def right():
+        return keys.unlock(meta, encrypted.db_id, {"MIRROR_PASSPHRASE": PW}, interactive=False)
+
+    result = backup.create(encrypted, tmp_path / "b", unlock=right)
+    assert result.encrypted and encrypted.data_key == dek and encrypted.key_source == "MIRROR_PASSPHRASE"
+    assert backup.verify(Path(result.path), req({"MIRROR_PASSPHRASE": PW})).complete
