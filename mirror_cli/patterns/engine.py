@@ -500,9 +500,25 @@ def analyze(store, *, full: bool = False, event: str = "patterns.analyzed", work
 def _decode_reflections(store, rows) -> list[tuple[str, str, int, str, list]]:
     f = store.fields
     items = []
+    append = items.append
+    if not f.encrypted:
+        # Plaintext: the stored text is the text; tags lists are parsed once per distinct
+        # value ("[]", '["work"]' recur). Anything but text goes through fields.open, which
+        # refuses it as the encrypted path would.
+        loads, parsed, plain = json.loads, {}, str
+        for rid, created_at, rev, content, tags in rows:
+            if content.__class__ is not plain or tags.__class__ is not plain:
+                append((rid, created_at, rev, f.open("reflections", rid, "content", content),
+                        f.open_tags("reflections", rid, tags)))
+                continue
+            tag_list = parsed.get(tags)
+            if tag_list is None:
+                tag_list = parsed[tags] = loads(tags)
+            append((rid, created_at, rev, content, tag_list))
+        return items
     for rid, created_at, rev, content, tags in rows:
-        items.append((rid, created_at, rev, f.open("reflections", rid, "content", content),
-                      f.open_tags("reflections", rid, tags)))
+        append((rid, created_at, rev, f.open("reflections", rid, "content", content),
+                f.open_tags("reflections", rid, tags)))
     return items
 
 
@@ -970,7 +986,8 @@ def _pattern_evolution(store, p: _Pattern, by: str) -> list[dict]:
 def evolution(store, name: str | None = None, *, by: str = "week", min_confidence: float = 0.0,
               pattern_type: str | None = None, limit: int | None = None) -> dict:
     """``{"series": [...], "trend": ...}`` for one pattern, or ``{"patterns": {key: {...}}}``
-    for every reported pattern (key: its name, or ``type:name`` where two types share it)."""
+    for every reported pattern (key: its name, or ``type:name`` where reported patterns of
+    two types share it, even when the filters leave only one of them)."""
     evo._check(by)
     if name is not None:
         p = find_pattern(store, name)
@@ -978,7 +995,9 @@ def evolution(store, name: str | None = None, *, by: str = "week", min_confidenc
         return {"name": p.name, "pattern_type": p.pattern_type, "series": series,
                 "trend": evo.trend([r["count"] for r in series])}
     chosen = list_patterns(store, min_confidence=min_confidence, pattern_type=pattern_type, limit=limit)
-    names = [p.name for p in chosen]
+    # A name that several reported patterns share (tag "work", theme "work") is keyed
+    # type:name, whatever the filters leave in: the keys stay the same from run to run.
+    names = [p.name for p in list_patterns(store)]
     out = {}
     by_id = {p.id: p for p in _load_patterns(store).values()}
     for info in chosen:

@@ -158,3 +158,14 @@ def test_charts_are_pure_strings():
     assert bars.splitlines()[0].startswith("2026-01  ########") and "####" in bars.splitlines()[1]
     assert "rising" in charts.evolution_line("x", [{"period": "a", "count": 0}, {"period": "b", "count": 3}],
                                              "rising", unicode=False)
+
+
+def test_evolution_keys_do_not_depend_on_the_filters(cli, ids):
+    cli("patterns", "analyze")
+    every = run_json(cli, "patterns", "evolution", "--by", "month")
+    assert {"tag:work", "theme:work"} <= set(every) and "work" not in every
+    only_tags = run_json(cli, "patterns", "evolution", "--by", "month", "--type", "tag")
+    assert "tag:work" in only_tags and "work" not in only_tags
+    assert only_tags["tag:work"] == every["tag:work"]
+    top = run_json(cli, "patterns", "evolution", "--by", "month", "--limit", "1")
+    assert len(top) == 1 and set(top) <= set(every)

@@ -357,3 +357,14 @@ def test_lexicon_words_need_no_json_escaping():
             if isinstance(payload, dict):
                 words.update(payload)
     assert all(json.dumps(w, ensure_ascii=False) == f'"{w}"' for w in words)
+
+
+def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
+    from mirror_cli.errors import VerificationError
+
+    rid = journal.add(store, "anxious about work", tags=["work"]).id
+    journal.add(store, "happy with family", tags=["work"])
+    assert engine.analyze(store, full=True).analyzed == 2
+    store.conn.execute("UPDATE reflections SET content = ? WHERE id = ?", (b"\x00sealed?", rid))
+    with pytest.raises(VerificationError, match=rid):
+        engine.analyze(store, full=True)
