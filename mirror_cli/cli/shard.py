@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,39 @@ from mirror_cli.cli.options import JsonOpt, group, state
 app = group("Erasure-coded copies of a backup, spread over several disks or folders.")
 
 LEVEL_HELP = "minimal (2 of 3), personal (3 of 5), federation (5 of 9), paranoid (7 of 15)."
+
+PROGRESS_MIN_BYTES = 4 << 20  # no bar for files that take a blink
+
+
+class _Bar:
+    """Progress callback for the core: a bar on stderr only for files over PROGRESS_MIN_BYTES.
+
+    The rich bar (``Output.progress``: stderr a terminal, no ``NO_COLOR``, not ``-q``) is started
+    on the first report whose total is large enough, and never when stdout is not a terminal
+    (CONTRACT.md: a non-terminal stdout turns progress bars off).
+    """
+
+    def __init__(self, out, description: str) -> None:
+        from mirror_cli.cli.output import is_tty
+
+        self.out, self.description = out, description
+        self.enabled = is_tty(sys.stdout)
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if not self.enabled or total < PROGRESS_MIN_BYTES:
+                return
+            self._bar = self.out.progress(self.description, total)
+            self._bar.__enter__()
+        self._bar(done, total)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
 
 
 def record(st, event_type: str, data: dict) -> None:
@@ -47,8 +81,7 @@ def create(
 
         made_backup = fresh_backup(st)
         source = made_backup
-    size = source.stat().st_size
-    with st.out.progress("sharding", size) as progress:
+    with _Bar(st.out, "sharding") as progress:
         result = shard.create(source, list(to), kk, nn, progress=progress)
     record(st, "shard.created", {"k": kk, "n": nn, "set_id": result.set_id, "sha256": result.sha256,
                                  "bytes": result.bytes, "locations": len(set(to))})
@@ -102,7 +135,7 @@ def restore(
     from mirror_cli import shard
 
     st = state(ctx)
-    with st.out.progress("restoring", None) as progress:
+    with _Bar(st.out, "restoring") as progress:
         result = shard.restore(manifest, output, progress=progress)
     if as_json:
         st.out.json(result.to_json())
@@ -121,7 +154,7 @@ def repair(
     from mirror_cli import shard
 
     st = state(ctx)
-    with st.out.progress("repairing", None) as progress:
+    with _Bar(st.out, "repairing") as progress:
         result = shard.repair(manifest, progress=progress)
     if result.repaired:
         record(st, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n})

@@ -57,6 +57,7 @@ HASH_SIZE = 32
 ALIGN = 8
 MAX_STRIPE = 1 << 20
 MIN_STRIPE = 64 << 10
+MAX_STRIPE_SET = 32 << 20  # n * stripe size: what one stripe of the whole set may hold in memory
 READ_CHUNK = 1 << 20
 
 
@@ -111,6 +112,20 @@ def default_stripe_size(k: int, n: int) -> int:
     size = (16 << 20) // max(n, 1)
     size = max(MIN_STRIPE, min(MAX_STRIPE, size))
     return size // 4096 * 4096
+
+
+def stripe_problem(stripe_size: int, n: int) -> str | None:
+    """Why ``stripe_size`` cannot be used for a set of ``n`` shards (None when it can).
+
+    A stripe is a positive multiple of 8 bytes, at most 1 MiB per shard and at most 32 MiB over
+    all n shards, so that encoding, restoring or repairing a set -- including one described by a
+    hostile manifest -- holds a bounded amount of memory.
+    """
+    if stripe_size <= 0 or stripe_size % ALIGN:
+        return f"the stripe size must be a positive multiple of {ALIGN} bytes"
+    if stripe_size > MAX_STRIPE or n * stripe_size > MAX_STRIPE_SET:
+        return f"the stripe size must be at most {MAX_STRIPE} bytes and at most {MAX_STRIPE_SET} bytes over all shards"
+    return None
 
 
 @dataclass(frozen=True)

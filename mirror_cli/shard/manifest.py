@@ -31,6 +31,7 @@ from typing import Any
 from mirror_cli.errors import InvalidInputError
 
 FORMAT = "mirror-shard-manifest"
+SHARD_SUFFIX = ".shard"
 VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -209,8 +210,11 @@ def parse(data: Any) -> Manifest:
     if matrix != MATRIX_NAME:
         raise _Invalid(f"unknown coding matrix {matrix!r}")
     stripe_size = _get(data, "stripe_size", int)
-    if stripe_size <= 0 or stripe_size % 8 or stripe_size > (1 << 30):
-        raise _Invalid("'stripe_size' is not valid")
+    from mirror_cli.shard.format import stripe_problem
+
+    problem = stripe_problem(stripe_size, n)
+    if problem:
+        raise _Invalid(f"'stripe_size' is not valid ({problem})")
     original = _get(data, "original", dict)
     name = _get(original, "name", str, "original.")
     size = _get(original, "size", int, "original.")
@@ -228,8 +232,10 @@ def parse(data: Any) -> Manifest:
         if index != i:
             raise _Invalid(f"shards[{i}] has index {index}")
         file = _get(s, "file", str, where)
-        if not file or "/" in file or "\\" in file or file in (".", ".."):
-            raise _Invalid(f"shards[{i}].file is not a plain file name")
+        if "/" in file or "\\" in file or "\x00" in file or not file.endswith(SHARD_SUFFIX) or file == SHARD_SUFFIX:
+            # Only a plain "*.shard" name: repair rewrites damaged shards in place, so a manifest
+            # must never be able to point it at any other file.
+            raise _Invalid(f"shards[{i}].file is not a plain file name ending in {SHARD_SUFFIX!r}")
         location = _get(s, "location", str, where)
         nbytes = _get(s, "bytes", int, where)
         digest = _get(s, "sha256", str, where)

@@ -32,7 +32,7 @@ LEVELS: dict[str, tuple[int, int]] = {
 }
 
 MANIFEST_SUFFIX = ".manifest.json"
-SHARD_SUFFIX = ".shard"
+SHARD_SUFFIX = mf.SHARD_SUFFIX
 
 
 def resolve_level(level: str | None = None, k: int | None = None, n: int | None = None) -> tuple[int, int]:
@@ -268,8 +268,9 @@ def create(src: Path, locations: Sequence[Path], k: int, n: int, progress: Progr
         if loc.exists() and not loc.is_dir():
             raise UsageError(f"the shard location {loc} is not a folder.")
     stripe = stripe_size or fmt.default_stripe_size(k, n)
-    if stripe % fmt.ALIGN or stripe <= 0:
-        raise UsageError(f"the stripe size must be a positive multiple of {fmt.ALIGN}.")
+    problem = fmt.stripe_problem(stripe, n)
+    if problem:
+        raise UsageError(f"{problem}.")
 
     # A set id whose file names are free in every location.
     while True:

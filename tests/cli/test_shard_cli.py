@@ -94,3 +94,106 @@ def test_shard_create_is_audited_when_a_database_exists(cli, source, tmp_path):
     log = json.loads(cli("audit", "log", "--json").stdout)
     assert log[0]["event_type"] == "shard.created"
     assert cli("audit", "verify").exit_code == 0
+
+
+PW = "correct horse battery staple"
+SECRET = "xyzzy-plugh-the-river-secret"
+
+
+def _journal(mirror_home, encrypted: bool):
+    from mirror_cli import crypto, journal, keyops
+    from mirror_cli.store import Store
+
+    with Store.open(mirror_home / "mirror.db") as s:
+        for i in range(200):
+            journal.add(s, f"entry {i}: {SECRET} by the water, {SECRET.upper()} again")
+        if encrypted:
+            params = crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
+            keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=params)
+
+
+def _shard_body(path) -> bytes:
+    """The blocks of a shard file (between the header and the stripe table)."""
+    from mirror_cli.shard import format as fmt
+
+    raw = open(path, "rb").read()
+    header = fmt.ShardHeader.unpack(raw[: fmt.HEADER_SIZE])
+    return raw[fmt.HEADER_SIZE : fmt.HEADER_SIZE + header.data_length]
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_create_without_file_shards_a_fresh_backup(cli, mirror_home, tmp_path, encrypted):
+    _journal(mirror_home, encrypted)
+    disks = [tmp_path / f"usb{i}" for i in (1, 2, 3)]
+    args = ["shard", "create", "--level", "personal", "--json"]
+    for d in disks:
+        args += ["--to", d]
+    result = cli(*args, env={"MIRROR_PASSPHRASE": PW} if encrypted else None)
+    assert result.exit_code == 0, result.stderr
+    made = json.loads(result.stdout)
+    backups = sorted((mirror_home / "backups").glob("*.backup"))
+    assert len(backups) == 1 and made["source"] == str(backups[0])
+    info = json.loads(cli("backup", "list", "--json").stdout)
+    assert info[0]["encrypted"] is encrypted
+    # Systematic code: the data shards are the backup file itself, cut in stripes.
+    backup_bytes = backups[0].read_bytes()
+    joined = b"".join(_shard_body(p) for p in made["shards"][:3])
+    assert joined[: len(backup_bytes)] == backup_bytes
+    if encrypted:
+        # Shards of an encrypted backup carry only ciphertext: no word of the journal in any
+        # shard (data or parity) nor in the manifests, in any case.
+        for path in made["shards"] + made["manifests"]:
+            raw = open(path, "rb").read().lower()
+            assert SECRET.encode() not in raw and b"by the water" not in raw, path
+    out = tmp_path / "restored.backup"
+    for p in made["shards"][:2]:
+        os.remove(p)
+    assert cli("shard", "restore", made["manifests"][2], "-o", out).exit_code == 0
+    assert out.read_bytes() == backup_bytes
+    r = cli("backup", "verify", out, "--json", env={"MIRROR_PASSPHRASE": PW} if encrypted else None)
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
+
+
+def test_create_without_file_or_database_is_a_usage_error(cli, tmp_path):
+    result = cli("shard", "create", "--level", "minimal", "--to", tmp_path / "d")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert not (tmp_path / "d").exists()
+
+
+def test_progress_bar_only_for_big_files_on_a_terminal(monkeypatch):
+    from mirror_cli.cli import output, shard as shard_cli
+
+    started = []
+
+    class FakeOut:
+        def progress(self, description, total):
+            bar = output.Progress(description, total, enabled=False)
+            started.append((description, total))
+            return bar
+
+    monkeypatch.setattr(output, "is_tty", lambda stream: True)
+    with shard_cli._Bar(FakeOut(), "sharding") as bar:
+        bar(0, 1000)
+        bar(1000, 1000)
+    assert started == []  # a small file: no bar
+    big = shard_cli.PROGRESS_MIN_BYTES * 3
+    with shard_cli._Bar(FakeOut(), "restoring") as bar:
+        for done in range(0, big + 1, big // 3):
+            bar(done, big)
+    assert started == [("restoring", big)]  # one bar, started once
+    started.clear()
+    monkeypatch.setattr(output, "is_tty", lambda stream: False)  # stdout piped
+    with shard_cli._Bar(FakeOut(), "sharding") as bar:
+        bar(0, big)
+    assert started == []
+
+
+def test_quiet_and_json_print_only_what_they_should(cli, source, tmp_path):
+    r = cli("-q", "shard", "create", source, "--level", "minimal", "--to", tmp_path / "q")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+    manifest = next((tmp_path / "q").glob("*.manifest.json"))
+    for cmd in (["verify", manifest], ["restore", manifest, "-o", tmp_path / "o.bin"], ["repair", manifest]):
+        r = cli("shard", *cmd, "--json")
+        assert r.exit_code == 0, r.stderr
+        json.loads(r.stdout)  # exactly one JSON value
+        assert r.stderr == ""

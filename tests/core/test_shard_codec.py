@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import numpy as np
@@ -153,3 +154,43 @@ def test_parameters_are_checked():
     with pytest.raises(ValueError):
         Codec(3, 5).transform([0, 1], [2])
     assert Codec(1, 1).encode(b"abc")[0][:3] == b"abc"
+
+
+@pytest.mark.parametrize("k,n", [(4, 6), (10, 14), (17, 40), (64, 128), (100, 255), (128, 255), (200, 255), (254, 255)])
+def test_random_k_subsets_of_custom_codes_are_invertible(k, n):
+    """MDS for custom sizes up to n = 255: random k-subsets of the generator rows are invertible,
+    and the inverse really is one (a wrong Gauss-Jordan would not give the identity)."""
+    gen = gf256.generator_matrix(k, n)
+    assert np.array_equal(gen[:k], np.eye(k, dtype=np.uint8))  # systematic
+    rng = random.Random(f"{k}/{n}")
+    subsets = {tuple(range(n - k, n))}  # every parity row, as few data rows as possible
+    while len(subsets) < min(40, math.comb(n, k)):
+        subsets.add(tuple(sorted(rng.sample(range(n), k))))
+    for subset in subsets:
+        sub = gen[list(subset)]
+        inverse = gf256.mat_inv(sub)  # raises ValueError if singular
+        assert np.array_equal(gf256.mat_mul(sub, inverse), np.eye(k, dtype=np.uint8)), subset
+
+
+def test_a_plain_vandermonde_matrix_would_not_pass_this_proof():
+    """The check can fail: the ISA-L style [I; Vandermonde] at 7/15 has singular 7-subsets; ours has none."""
+    k, n = 7, 15
+    vand = np.zeros((n, k), dtype=np.uint8)
+    vand[:k] = np.eye(k, dtype=np.uint8)
+    for i in range(k, n):  # gf_gen_rs_matrix: row i = gen^j for gen = 2^(i-k)
+        g, p = 1, 1
+        for _ in range(i - k):
+            g = gf256.mul(g, 2)
+        for j in range(k):
+            vand[i, j] = p
+            p = gf256.mul(p, g)
+    singular = 0
+    for subset in itertools.combinations(range(n), k):
+        try:
+            gf256.mat_inv(vand[list(subset)])
+        except ValueError:
+            singular += 1
+    assert singular == 36  # of 6435, as ISA-L's gf_gen_rs_matrix
+    cauchy = gf256.generator_matrix(k, n)
+    for subset in itertools.combinations(range(n), k):
+        gf256.mat_inv(cauchy[list(subset)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -212,6 +213,11 @@ def test_invalid_manifests_are_exit_5(tmp_path):
         "path in file": json.dumps({**good, "shards": [
             {**good["shards"][0], "file": "../../etc/passwd"}, *good["shards"][1:]]}).encode(),
         "missing field": json.dumps({k: v for k, v in good.items() if k != "original"}).encode(),
+        # Repair rewrites a damaged shard in place: a manifest must not aim it at any other file.
+        "not a shard name": json.dumps({**good, "shards": [
+            {**good["shards"][0], "file": "passwd", "location": "/etc"}, *good["shards"][1:]]}).encode(),
+        "huge stripes": json.dumps({**good, "stripe_size": 1 << 30}).encode(),
+        "stripes not aligned": json.dumps({**good, "stripe_size": 1001}).encode(),
     }
     for name, raw in cases.items():
         path = tmp_path / f"{name}.json"
@@ -273,6 +279,42 @@ def test_full_disk_midway_leaves_no_shard(tmp_path, monkeypatch):
     assert "disk is full" in str(err.value)
     for folder in locs:
         assert all_files(folder) == []
+
+
+def test_a_manifest_that_cannot_be_written_removes_the_whole_set(tmp_path, monkeypatch):
+    """The disk of the last location fills up while its manifest is written: no shard stays behind."""
+    from mirror_cli.shard import ops
+
+    src = make_file(tmp_path / "src", os.urandom(30_000))
+    locs = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    real = ops.atomic_write
+
+    @contextlib.contextmanager
+    def atomic_write(path, mode="wb", **kw):
+        with real(path, mode, **kw) as fh:  # the temp file exists when the write fails
+            if str(path).endswith(".manifest.json") and Path(path).parent == locs[2]:
+                fh.write("{")
+                raise OSError(errno.ENOSPC, "No space left on device")
+            yield fh
+
+    monkeypatch.setattr(ops, "atomic_write", atomic_write)
+    with pytest.raises(OperationError) as err:
+        create(src, locs, 3, 5, stripe_size=4096)
+    assert err.value.exit_code == ExitCode.FAILED and "disk is full" in str(err.value)
+    assert str(locs[2]) in str(err.value)
+    for folder in locs:
+        assert all_files(folder) == []
+
+
+def test_oversized_stripes_are_refused(tmp_path):
+    src = make_file(tmp_path, b"x" * 100)
+    with pytest.raises(UsageError):
+        create(src, [tmp_path / "d"], 2, 3, stripe_size=fmt.MAX_STRIPE * 2)
+    with pytest.raises(UsageError):
+        create(src, [tmp_path / "d"], 2, 200, stripe_size=fmt.MAX_STRIPE)  # 200 MiB per stripe
+    with pytest.raises(UsageError):
+        create(src, [tmp_path / "d"], 2, 3, stripe_size=12)
+    assert not (tmp_path / "d").exists()
 
 
 def test_progress_reports_bytes(tmp_path):
