@@ -323,58 +323,14 @@ def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
     return _scan_search(store, terms, limit)
 
 
-def _word_start(words: list[str]) -> re.Pattern[str]:
-    """``\\bw1\\W+w2...`` written so the regex engine can jump to the literal first word.
-
-    ``w1(?<!\\ww1)`` matches where ``\\bw1`` does (every word is made of word
-    characters), but starts with a literal, which ``re`` finds with a fast scan.
-    """
-    first = re.escape(words[0])
-    return re.compile(first + r"(?<!\w" + first + ")" + "".join(r"\W+" + re.escape(w) for w in words[1:]))
-
-
-_SCAN_FIELDS = ("content", "response", "tags")
-
-
 def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Reflection]:
-    """Encrypted databases keep no plaintext index: decrypt each row and rank by term frequency.
+    """Encrypted databases keep no plaintext index: ``mirror_cli.scan`` decrypts every row and ranks it.
 
-    Each row is opened in one call (``fields.open_row``) and lower-cased once;
-    the tags are searched as their stored JSON text (quotes and commas are not
-    word characters); a cheap substring test rejects most rows before any
-    regular expression runs, and whole Reflection objects are built only for
-    the best hits.
+    Whole Reflection objects are built only for the best hits.
     """
-    import heapq
+    from mirror_cli import scan
 
-    open_row = store.fields.open_row
-    needles = [" ".join(words) for words in terms]
-    firsts = [words[0] for words in terms]
-    patterns = [_word_start(words) for words in terms]
-    best: list[tuple[float, str, str]] = []  # min-heap of (score, created_at, id)
-    rows = store.conn.execute("SELECT id, created_at, content, response, tags FROM reflections")
-    for rid, created_at, *stored in rows:
-        content, response, tags = open_row("reflections", rid, _SCAN_FIELDS, stored)
-        text = content + "\n" + tags if response is None else "\n".join((content, response, tags))
-        low = text.lower()
-        for first in firsts:
-            if first not in low:
-                break
-        else:
-            score = 0.0
-            for needle, pat in zip(needles, patterns):
-                # A word must start a word (so "walk" finds "walking" but not "sidewalk");
-                # the substring count is a cheap stand-in for the term frequency.
-                if not pat.search(low):
-                    break
-                score += max(low.count(needle), 1) / (1.0 + len(text) / 2000.0)
-            else:
-                item = (score, created_at, rid)
-                if len(best) < limit:
-                    heapq.heappush(best, item)
-                elif item > best[0]:
-                    heapq.heapreplace(best, item)
-    ranked = sorted(best, reverse=True)
+    ranked = scan.best_hits(store, terms, limit)
     if not ranked:
         return []
     by_id = {}

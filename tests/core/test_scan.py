@@ -1,0 +1,119 @@
+"""mirror_cli.scan: search on an encrypted database, in one process or two."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mirror_cli import crypto, journal, keyops, scan
+from mirror_cli.errors import VerificationError
+from mirror_cli.store import Store
+
+PW = "scan test passphrase"
+WORDS = "sea walk mountain trust river letter quiet storm garden".split()
+QUERIES = ["sea", "walk mountain", '"quiet storm"', "letter garden river", "zebra"]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "scan.db")
+    for i in range(40):
+        words = [WORDS[(i * k) % len(WORDS)] for k in range(1, 2 + i % 7)]
+        journal.add(s, " ".join(words) + f" entry{i}", tags=[WORDS[i % len(WORDS)]] if i % 3 else [],
+                    response="a quiet storm" if i % 5 == 0 else None)
+    keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False,
+                  kdf_params=crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8))
+    yield s
+    s.close()
+
+
+def terms(query):
+    return journal.parse_query(query)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("limit", [1, 5, 50])
+def test_two_processes_find_exactly_what_one_finds(store, query, limit):
+    serial = scan.best_hits(store, terms(query), limit, parallel_min_rows=10**9)
+    parallel = scan.best_hits(store, terms(query), limit, parallel_min_rows=2)
+    assert parallel == serial
+    assert serial == sorted(serial, reverse=True) and len(serial) <= limit
+    if query != "zebra":
+        assert serial
+
+
+def test_helper_reports_a_damaged_row_in_its_half(store):
+    last = store.conn.execute("SELECT id, content FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
+    blob = bytearray(last[1])
+    blob[-3] ^= 0x10
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE reflections SET content = ? WHERE id = ?", (bytes(blob), last[0]))
+    con.commit()
+    con.close()
+    calls = []
+    real_finish = scan._Helper.finish
+
+    def finish(self, timeout=120.0):
+        calls.append(self)
+        return real_finish(self, timeout)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scan._Helper, "finish", finish)
+        with pytest.raises(VerificationError) as info:
+            scan.best_hits(store, terms("entry39"), 5, parallel_min_rows=2)
+    assert calls, "the helper ran"
+    assert last[0] in info.value.message and "content" in info.value.message
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_a_helper_that_cannot_answer_is_replaced_by_a_local_scan(store, monkeypatch, executable):
+    expected = scan.best_hits(store, terms("walk"), 10, parallel_min_rows=10**9)
+    monkeypatch.setattr(scan.sys, "executable", executable)
+    assert scan.best_hits(store, terms("walk"), 10, parallel_min_rows=2) == expected
+
+
+def test_the_key_travels_on_stdin_only(store, monkeypatch):
+    seen = []
+    real_popen = subprocess.Popen
+
+    def popen(args, **kwargs):
+        seen.append((args, kwargs.get("env") or {}))
+        return real_popen(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    scan.best_hits(store, terms("sea"), 5, parallel_min_rows=2)
+    assert seen
+    secret = store.data_key.hex()
+    for args, env in seen:
+        assert secret not in " ".join(args)
+        assert not any(secret in v for v in env.values())
+
+
+@given(text=st.text(alphabet="ab_é1 .-\n", max_size=30), word=st.from_regex(r"\A[ab_é1]{1,3}\Z"))
+def test_word_start_matches_where_a_word_boundary_does(text, word):
+    assert bool(scan.word_start([word]).search(text)) == bool(re.search(r"\b" + re.escape(word), text))
+
+
+def test_a_damaged_row_in_this_half_stops_the_helper(store):
+    first = store.conn.execute("SELECT id, tags FROM reflections ORDER BY rowid LIMIT 1").fetchone()
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE reflections SET tags = ? WHERE id = ?", (first[1][:-1] + bytes([first[1][-1] ^ 1]), first[0]))
+    con.commit()
+    con.close()
+    helpers = []
+    real_start = scan._Helper.start.__func__
+
+    def start(cls, *args):
+        helpers.append(real_start(cls, *args))
+        return helpers[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scan._Helper, "start", classmethod(start))
+        with pytest.raises(VerificationError, match=f"{first[0]}: field tags"):
+            scan.best_hits(store, terms("sea"), 5, parallel_min_rows=2)
+    assert helpers and helpers[0].proc.returncode is not None  # reaped, not left running
