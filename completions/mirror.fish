@@ -187,7 +187,7 @@ complete -c mirror -n '__fish_seen_subcommand_from create' -s n -r -d 'Shards wr
 complete -c mirror -n '__fish_seen_subcommand_from create' -l to -r -d 'A folder to write shards to (repeat; shards go round-robin).'
 complete -c mirror -n '__fish_seen_subcommand_from create' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from create' -l help -d 'Show this message and exit.'
-complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_subcommand_from create repair restore verify' -a repair -d 'Rewrite missing or damaged shards in their places.'
+complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_subcommand_from create repair restore verify' -a repair -d 'Rewrite missing or damaged shards in their places (and missing copies of the manifest).'
 complete -c mirror -n '__fish_seen_subcommand_from repair' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from repair' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_subcommand_from create repair restore verify' -a restore -d 'Rebuild the original file from any K intact shards (checked against its SHA-256).'

@@ -150,17 +150,21 @@ def repair(
     manifest: Annotated[Path, typer.Argument(help="A shard manifest.", exists=True, dir_okay=False)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Rewrite missing or damaged shards in their places."""
+    """Rewrite missing or damaged shards in their places (and missing copies of the manifest)."""
     from mirror_cli import shard
 
     st = state(ctx)
     with _Bar(st.out, "repairing") as progress:
         result = shard.repair(manifest, progress=progress)
-    if result.repaired:
-        record(st, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n})
+    if result.repaired or result.manifests:
+        record(st, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n,
+                                      "manifests": len(result.manifests)})
     if as_json:
         st.out.json(result.to_json())
-    elif result.repaired:
+        return
+    if result.repaired:
         st.out.result(f"rewrote shards {', '.join(map(str, result.repaired))}; all {result.n} intact.")
     else:
         st.out.result(f"nothing to repair: all {result.n} shards intact.")
+    for path in result.manifests:
+        st.out.result(f"rewrote the manifest {path}")

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mirror_cli.errors import OperationError, UsageError, VerificationError
+from mirror_cli.errors import InvalidInputError, OperationError, UsageError, VerificationError
 from mirror_cli.fsutil import atomic_write, io_error
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
@@ -157,10 +157,11 @@ class RepairResult:
     used: list[int] = field(default_factory=list)
     k: int = 0
     n: int = 0
+    manifests: list[Path] = field(default_factory=list)  # manifest copies written again
 
     def to_json(self) -> dict[str, Any]:
         return {"repaired": self.repaired, "paths": [str(p) for p in self.paths], "used": self.used,
-                "k": self.k, "n": self.n}
+                "k": self.k, "n": self.n, "manifests": [str(p) for p in self.manifests]}
 
 
 # -- helpers ------------------------------------------------------------------
@@ -508,6 +509,7 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
         fout = stack.enter_context(atomic_write(out, "wb"))
         pipe = stack.enter_context(_Pipeline())
 
+        # Writing and hashing a stripe are two jobs, so they run side by side (both release the GIL).
         def write_job(pieces: list[memoryview]) -> Callable[[], None]:
             def job() -> None:
                 for piece in pieces:
@@ -515,6 +517,11 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
                         fout.write(piece)
                     except OSError as exc:
                         raise io_error("write", out, exc) from None
+            return job
+
+        def hash_job(pieces: list[memoryview]) -> Callable[[], None]:
+            def job() -> None:
+                for piece in pieces:
                     h.update(piece)
             return job
 
@@ -535,7 +542,7 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
                 piece = memoryview(block)[: min(b, remaining)]
                 pieces.append(piece)
                 remaining -= len(piece)
-            pipe.submit([write_job(pieces)])
+            pipe.submit([write_job(pieces), hash_job(pieces)])
             done += geo.stripe_bytes(s)
             if progress:
                 progress(done, geo.size)
@@ -551,11 +558,16 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
 # -- repair -------------------------------------------------------------------
 
 def repair(manifest: Path, progress: Progress = None) -> RepairResult:
-    """Rewrite missing or damaged shards (atomically) from k intact ones."""
+    """Rewrite missing or damaged shards (atomically) from k intact ones.
+
+    Copies of the manifest that are missing or unreadable in an available location are
+    written again too. A location that is not there (disk unplugged) is never created:
+    the other shards are repaired and OperationError (exit 1) names it.
+    """
     m, mpath = _load(manifest)
     report = _report(m, mpath, _map(lambda i: _check(m, mpath, i), range(m.n)))
     if report.ok:
-        return RepairResult([], [], [], m.k, m.n)
+        return RepairResult([], [], [], m.k, m.n, _repair_manifests(m, mpath))
     if not report.recoverable:
         raise _unrecoverable(m, report.intact, "repair the shard set")
     statuses = report.shards
@@ -581,6 +593,7 @@ def repair(manifest: Path, progress: Progress = None) -> RepairResult:
     if wanted:
         _encode_missing(m, chosen, [statuses[i].path for i in chosen], wanted, [targets[i] for i in wanted],
                         progress)
+    manifests = _repair_manifests(m, mpath)
     if unplaced:
         locs = sorted({m.shards[i].location for i in unplaced})
         raise OperationError(
@@ -588,7 +601,27 @@ def repair(manifest: Path, progress: Progress = None) -> RepairResult:
             f"{', '.join(locs)} is not available.",
             "Attach or mount that location and run the repair again.",
         )
-    return RepairResult(wanted, [targets[i] for i in wanted], chosen, m.k, m.n)
+    return RepairResult(wanted, [targets[i] for i in wanted], chosen, m.k, m.n, manifests)
+
+
+def _repair_manifests(m: mf.Manifest, mpath: Path) -> list[Path]:
+    """Write the manifest again in every available location whose copy is missing or unreadable."""
+    text = m.dumps()
+    fixed: list[Path] = []
+    for location in dict.fromkeys(s.location for s in m.shards):
+        folder = Path(location)
+        target = folder / mpath.name
+        if not folder.is_dir() or target == mpath:
+            continue
+        try:
+            mf.load(target)
+            continue  # a readable copy is left as it is
+        except InvalidInputError:
+            pass
+        with atomic_write(target, "w") as fh:
+            fh.write(text)
+        fixed.append(target)
+    return fixed
 
 
 def _encode_missing(m: mf.Manifest, chosen: list[int], paths: list[Path | None], wanted: list[int],

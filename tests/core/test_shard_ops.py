@@ -189,6 +189,27 @@ def test_shards_are_found_beside_the_manifest_after_a_move(tmp_path):
     assert verify(manifest).ok
 
 
+def test_a_replaced_disk_gets_its_shards_and_manifest_back(tmp_path):
+    data = os.urandom(40_000)
+    src = make_file(tmp_path, data)
+    disks = [tmp_path / f"usb{i}" for i in (1, 2, 3)]
+    result = create(src, disks, 3, 5, stripe_size=4096)
+    original = result.manifests[1].read_bytes()
+    shutil.rmtree(disks[1])  # usb2 (shards 1 and 4, a manifest) is lost...
+    with pytest.raises(OperationError):
+        repair(result.manifests[0])  # ...and not replaced yet: nothing can go there
+    assert not disks[1].exists()
+    disks[1].mkdir()  # a new, empty disk mounted in its place
+    flip_bit(result.manifests[2], 40)  # and the copy on usb3 got damaged
+    rep = repair(result.manifests[0])
+    assert rep.repaired == [1, 4]
+    assert sorted(rep.manifests) == sorted([result.manifests[1], result.manifests[2]])
+    assert result.manifests[1].read_bytes() == original == result.manifests[2].read_bytes()
+    assert verify(result.manifests[1]).ok and verify(result.manifests[2]).ok
+    assert repair(result.manifests[2]).manifests == []  # nothing left to do
+    assert restore(result.manifests[1], tmp_path / "out").sha256 == result.sha256
+
+
 def test_repair_refuses_a_location_that_is_gone(tmp_path):
     src = make_file(tmp_path, os.urandom(5000))
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
