@@ -109,19 +109,24 @@ def verify(
     report = shard.verify(manifest)
     if as_json:
         st.out.json(report.to_json())
-    else:
-        rows = [(s.index, s.status, s.path or "", "; ".join(s.problems)) for s in report.shards]
-        st.out.table(("shard", "status", "path", "problem"), rows)
-        if report.ok:
-            verdict = f"ok: all {report.n} shards intact"
-        elif report.recoverable:
-            verdict = (f"recoverable: {report.intact} of {report.n} intact (need {report.k}); "
-                       f"run `mirror shard repair {manifest}`")
-        else:
-            verdict = f"NOT recoverable: {report.intact} of {report.n} intact, {report.k} needed"
-        (st.out.result if report.recoverable else st.out.data)(verdict)
+        if not report.recoverable:
+            raise typer.Exit(3)
+        return
     if not report.recoverable:
-        raise typer.Exit(3)
+        # CONTRACT.md: on an error nothing goes to stdout (only --json prints its object and exits 3).
+        from mirror_cli.errors import VerificationError
+
+        raise VerificationError(
+            f"NOT recoverable: only {report.intact} of the {report.n} shards are intact and {report.k} are needed.",
+            "\n".join(report.problems + ["Find the missing shards (other disks, older copies) and run verify again."]),
+        )
+    rows = [(s.index, s.status, s.path or "", "; ".join(s.problems)) for s in report.shards]
+    st.out.table(("shard", "status", "path", "problem"), rows)
+    if report.ok:
+        st.out.result(f"ok: all {report.n} shards intact")
+    else:
+        st.out.result(f"recoverable: {report.intact} of {report.n} intact (need {report.k}); "
+                      f"run `mirror shard repair {manifest}`")
 
 
 @app.command()

@@ -69,6 +69,10 @@ def test_unrecoverable_exits_3_and_restore_writes_nothing(cli, source, tmp_path)
     result = cli("shard", "verify", data["manifests"][0], "--json")
     assert result.exit_code == 3
     assert json.loads(result.stdout)["recoverable"] is False
+    # Without --json the failure is an error like any other: stderr only, naming what is lost.
+    result = cli("shard", "verify", data["manifests"][0])
+    assert result.exit_code == 3 and result.stdout == ""
+    assert "NOT recoverable" in result.stderr and "shard 0" in result.stderr and "shard 1" in result.stderr
     out = tmp_path / "never.bin"
     result = cli("shard", "restore", data["manifests"][0], "-o", out)
     assert result.exit_code == 3
