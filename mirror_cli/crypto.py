@@ -422,7 +422,8 @@ class FieldCipher:
 
         self._aead = AESGCM(subkey(dek, FIELD_INFO))  # one AEAD object: no per-call key setup
         self._prefix = bytes([FIELD_VERSION])
-        self._parts: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # (table, field) -> encoded AD parts
+        # (table, field) -> encoded AD parts; (table, (field, ...)) -> a tuple of them (open_row)
+        self._parts: dict[tuple[Any, Any], Any] = {}
 
     def __repr__(self) -> str:
         return "FieldCipher(<key hidden>)"
@@ -456,23 +457,24 @@ class FieldCipher:
         The record id's part of the associated data is encoded once for the
         row, which matters when a command opens every row (search, export).
         """
+        ads = self._parts.get((table, fields))  # per field: (AD before the record id, AD after it)
+        if ads is None:
+            if len(self._parts) > 256:
+                self._parts.clear()
+            ads = self._parts[(table, fields)] = tuple((self._prefix + _lp(table), _lp(f)) for f in fields)
         rid = _lp(record_id)
         decrypt = self._aead.decrypt
         out: list[str | None] = []
-        for field, blob in zip(fields, blobs):
+        for (before, after), blob in zip(ads, blobs):
             if blob is None:
                 out.append(None)
                 continue
-            parts = self._parts.get((table, field))
-            if parts is None:
-                self._ad(table, record_id, field)  # fills the cache
-                parts = self._parts[(table, field)]
             try:
                 if blob[0] != FIELD_VERSION or len(blob) < _MIN_ENVELOPE:
                     raise ValueError
-                out.append(decrypt(blob[1:_NONCE_END], blob[_NONCE_END:], parts[0] + rid + parts[1]).decode("utf-8"))
+                out.append(decrypt(blob[1:_NONCE_END], blob[_NONCE_END:], before + rid + after).decode("utf-8"))
             except (self._invalid_tag, UnicodeDecodeError, ValueError, TypeError, IndexError):
-                raise _undecryptable(table, record_id, field) from None
+                raise _undecryptable(table, record_id, fields[len(out)]) from None
         return out
 
 

@@ -127,8 +127,24 @@ def _sealed_reflection_json(store: Store, since: datetime | None, until: datetim
         yield "".join((
             '{"id":', qid, ',"created_at":', qcreated, ',"updated_at":', qupdated, ',"content":', quote(content),
             ',"response":', "null" if response is None else quote(response), ',"mode":', qmode,
-            ',"tags":', "[]" if tags == "[]" else _encode(json.loads(tags)),
+            ',"tags":', _compact_tags(tags, _encode),
             ',"local_only":', "true" if local else "false", "}"))
+
+
+def _compact_tags(text: str, encode: Callable[[Any], str]) -> str:
+    """Stored tags text (``json.dumps(list)``: ``["a", "b"]``) in the export's compact form (``["a","b"]``).
+
+    Without a backslash no string holds a quote, so every ``", "`` is a
+    separator; anything else (a space left over, not a list of strings) is
+    parsed and re-encoded.
+    """
+    if text == "[]":
+        return text
+    if "\\" not in text and text.startswith('["') and text.endswith('"]'):
+        compact = text.replace('", "', '","')
+        if ", " not in compact:
+            return compact
+    return encode(json.loads(text))
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:
