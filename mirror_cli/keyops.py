@@ -478,7 +478,10 @@ def read_key_file(path: Path | str) -> tuple[str, crypto.CryptoMeta]:
         raise InvalidInputError(f"{path}: field db_id is missing or not an id; nothing was changed.")
     if not isinstance(doc.get("wrapped_key"), str):
         raise InvalidInputError(f"{path}: field wrapped_key is missing; nothing was changed.")
-    kdf = crypto.KdfParams.from_dict(doc.get("kdf"))  # InvalidInputError on hostile parameters
+    try:
+        kdf = crypto.KdfParams.from_dict(doc.get("kdf"))  # InvalidInputError on hostile parameters
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{path}: {exc.message.rstrip('.')}; nothing was changed.", exc.hint) from None
     kid = doc.get("key_id")
     return db_id, crypto.CryptoMeta(crypto.CRYPTO_META_VERSION, kdf, doc["wrapped_key"],
                                     kid if isinstance(kid, str) else None)
@@ -505,6 +508,9 @@ def import_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
         dek = crypto.unwrap_data_key(kek, meta.wrapped_key, db_id, source=found.source)
     except VerificationError as exc:
         raise InvalidInputError(f"{Path(path)}: {exc.message} Nothing was changed.") from None
+    except LockedError as exc:
+        raise LockedError(exc.message, "Nothing was changed. Give the passphrase that was current when the "
+                                       "file was exported (MIRROR_PASSPHRASE_FILE, MIRROR_PASSPHRASE or a prompt).") from None
     if meta.key_id is not None and crypto.key_id(dek) != meta.key_id:
         raise InvalidInputError(f"{Path(path)}: its key id does not match its key; nothing was changed.")
     meta = crypto.CryptoMeta(meta.version, meta.kdf, meta.wrapped_key, crypto.key_id(dek))

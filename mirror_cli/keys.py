@@ -51,6 +51,9 @@ MAX_PASSPHRASE_LINE = 64 * 1024
 _NO_KEY_HINT = ("Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
                 "MIRROR_PASSPHRASE, or run `mirror key unlock` in a terminal to cache the key "
                 "in the OS keyring.")
+_NO_KEY_NO_KEYRING_HINT = ("Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                           "MIRROR_PASSPHRASE, or run the command in a terminal to be asked (there is no "
+                           "OS keyring here to cache the key).")
 _NO_KEYRING_HINT = ("Use MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
                     "MIRROR_PASSPHRASE instead.")
 
@@ -239,9 +242,9 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
         if wrong is not None:
             raise LockedError(wrong.message, wrong.hint)
 
-    hint = _NO_KEY_HINT
+    hint = _NO_KEY_HINT if cache.available() else _NO_KEY_NO_KEYRING_HINT
     if warnings:
-        hint = " ".join([hint, *warnings])
+        hint = " ".join([hint, *(w[:1].upper() + w[1:] for w in warnings)])
     raise LockedError("this database is encrypted and no key is available.", hint)
 
 

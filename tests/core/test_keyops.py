@@ -420,7 +420,23 @@ def test_import_refuses_non_empty_or_encrypted_databases_and_junk(tmp_path, db, 
         with pytest.raises(InvalidInputError) as err:
             keyops.import_key(store, junk, env_cur(), interactive=False)
         assert err.value.exit_code == 5
+        assert str(junk) in err.value.message and "nothing was changed" in err.value.message
     assert not store.encrypted
+
+
+def test_import_with_a_wrong_passphrase_is_locked_and_changes_nothing(tmp_path):
+    out = tmp_path / "k.json"
+    with Store.open(tmp_path / "src.db") as s:
+        enable(s)
+        keyops.export_key(s, out, env_cur(), interactive=False)
+    with Store.open(tmp_path / "fresh.db") as fresh:
+        before = (fresh.db_id, fresh.meta("crypto"), fresh.count("audit_events"))
+        with pytest.raises(LockedError) as info:
+            keyops.import_key(fresh, out, env_cur("not it"), interactive=False)
+        assert info.value.exit_code == 4 and "Nothing was changed" in info.value.hint
+        assert "key unlock" not in info.value.hint
+        assert (fresh.db_id, fresh.meta("crypto"), fresh.count("audit_events")) == before
+        assert not fresh.encrypted
 
 
 # ---------------------------------------------------------------------------

@@ -131,9 +131,18 @@ def test_no_source_and_no_terminal_names_the_options(record):
     with pytest.raises(LockedError) as info:
         keys.unlock(record.meta, DB_ID, {}, interactive=False, prompt=no_prompt)
     message = str(info.value)
+    for option in ("MIRROR_PASSPHRASE_FILE", "MIRROR_PASSPHRASE", "no OS keyring here"):
+        assert option in message
+    assert "mirror key unlock" not in message  # it would only fail without a keyring
+    assert "keyring failed" not in message  # no keyring is not a problem worth reporting
+
+
+def test_no_source_with_a_keyring_suggests_key_unlock(record, memory_keyring):
+    with pytest.raises(LockedError) as info:
+        keys.unlock(record.meta, DB_ID, {}, interactive=False, prompt=no_prompt)
+    message = str(info.value)
     for option in ("MIRROR_PASSPHRASE_FILE", "MIRROR_PASSPHRASE", "mirror key unlock"):
         assert option in message
-    assert "keyring failed" not in message  # no keyring is not a problem worth reporting
 
 
 def test_empty_variables_count_as_unset(record):
@@ -363,6 +372,13 @@ def test_failing_keyring_is_reported(record, failing_keyring):
     assert_no_secret(info.value, secret, record.kek.hex())
     with pytest.raises(keys.KeyringFailure):
         cache.forget(DB_ID)
+
+
+def test_failing_keyring_is_named_when_no_key_is_found(record, failing_keyring):
+    with pytest.raises(LockedError) as info:
+        keys.unlock(record.meta, DB_ID, {}, interactive=False, prompt=no_prompt)
+    assert "MIRROR_PASSPHRASE_FILE" in info.value.hint
+    assert ". The OS keyring failed to read the key" in info.value.hint  # a sentence of its own
 
 
 def test_failing_keyring_becomes_a_warning_during_unlock(record, failing_keyring):
