@@ -591,3 +591,24 @@ _stored_value = st.one_of(st.none(), st.text(st.characters(blacklist_categories=
 @given(st.lists(_stored_value, min_size=8, max_size=8).map(tuple))
 def test_row_digest_is_audit_row_digest(row):
     assert importer.row_digest(row) == audit.row_digest(row)
+
+
+def test_a_large_import_writes_with_a_larger_page_cache_and_restores_it(store, monkeypatch):
+    seen = []
+    original = importer._write_reflections
+
+    def spy(s, *a, **k):
+        seen.append(s.conn.execute("PRAGMA cache_size").fetchone()[0])
+        return original(s, *a, **k)
+
+    monkeypatch.setattr(importer, "_write_reflections", spy)
+    before = store.conn.execute("PRAGMA cache_size").fetchone()[0]
+    do_import(store, doc([rec(f"c{i:04d}") for i in range(importer.BULK_MIN)]))
+    do_import(store, doc([rec("small")]))
+    bad = [rec(f"d{i:04d}") for i in range(importer.BULK_MIN)]
+    d, _ = importer.read_document(doc(bad).encode())
+    d.records["reflections"][-1]["tags"] = 5  # past validation: fails while writing
+    with pytest.raises(TypeError):
+        importer.apply_import(store, d)
+    assert seen == [-importer.IMPORT_CACHE_KIB, before, -importer.IMPORT_CACHE_KIB]
+    assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == before
