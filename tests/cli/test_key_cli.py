@@ -221,3 +221,34 @@ def test_key_help_lists_every_subcommand(cli):
     assert r.exit_code == 0
     for name in ("status", "enable", "disable", "change", "lock", "unlock", "export", "import"):
         assert name in r.stdout
+
+
+def test_disable_needs_the_passphrase_even_with_a_cached_key(cli, encrypted, memory_keyring):
+    assert cli("key", "unlock", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+    assert cli("list").exit_code == 0  # the cached key opens the journal...
+    r = cli("key", "disable")
+    assert r.exit_code == 4 and "current passphrase" in r.stderr  # ...but does not confirm a disable
+    r = cli("key", "disable", env={"MIRROR_PASSPHRASE": "a wrong guess"})
+    assert r.exit_code == 4
+    assert json.loads(cli("key", "status", "--json").stdout)["encrypted"] is True
+    assert cli("key", "disable", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+
+
+def test_passphrases_appear_in_no_file_output_or_audit_event(cli, encrypted, db, memory_keyring, tmp_path):
+    runs = [cli("reflect", "after enable", env={"MIRROR_PASSPHRASE": PW}),
+            cli("key", "change", "--json", env={"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": NEW_PW})]
+    cached = list(memory_keyring.entries.values())
+    assert len(cached) == 1  # the derived key of the new passphrase
+    runs += [cli("key", "export", tmp_path / "k.json", env={"MIRROR_PASSPHRASE": NEW_PW}),
+            cli("key", "status", "--json"),
+            cli("list", "--json", env={"MIRROR_PASSPHRASE": "a wrong guess"}),
+            cli("audit", "log", "--json", "--limit", "50"),
+            cli("key", "disable", "--json", env={"MIRROR_PASSPHRASE": NEW_PW})]
+    assert [r.exit_code for r in runs] == [0, 0, 0, 0, 4, 0, 0]
+    texts = [r.stdout + r.stderr for r in runs]
+    texts.append((tmp_path / "k.json").read_text())
+    texts += cached
+    con_bytes = b"".join(open(str(db) + s, "rb").read() for s in ("", "-wal") if os.path.exists(str(db) + s))
+    for secret in (PW, NEW_PW, "a wrong guess"):
+        assert all(secret not in t for t in texts), secret
+        assert secret.encode() not in con_bytes, secret
