@@ -10,7 +10,8 @@ one made of the labelled test corpus's sentences (short, emotion-laden: ~55 %), 
 bulk re-analysis might run. For each: microseconds per 100 words for the floor (lowercase
 and split: what any word-based analysis pays), for `analyze` (patterns and tensions of
 one reflection, one pass), and for adding the result to `PatternIndex` + `TensionStats`;
-then the extrapolation to 100,000 reflections of 175 words. Aim (issue 7): detection
+then the extrapolation to 100,000 reflections of 175 words; last, what one worker of a full
+analysis does per reflection (analysis, the cached JSON row and the running totals). Aim (issue 7): detection
 under 40 us per 100 words, the whole in-memory analysis of 100,000 reflections well
 under 10 s (leaving room for database I/O).
 
@@ -92,6 +93,13 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     index.summaries()
     tensions.summaries()
     t4 = time.process_time()
+    from mirror_cli.patterns import engine
+
+    items = [(f"r{n:06d}", (base + timedelta(hours=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), 1, t, ["tag"])
+             for n, t in enumerate(texts)]
+    t5 = time.process_time()
+    engine._analyze_batch(items)  # what each worker of a full analysis does: cache rows + totals
+    t6 = time.process_time()
     gc.enable()
     floor, detect, add = (t1 - t0) * per100, (t2 - t1) * per100, (t3 - t2) * per100
     total_100k = ((t2 - t1) + (t3 - t2)) / words * 100_000 * 175 + (t4 - t3) * 100_000 / len(texts)
@@ -101,6 +109,17 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     print(f"  analyze             {detect:7.1f} us/100 words  ({detect / floor:.1f}x floor)")
     print(f"  index add           {add:7.1f} us/100 words")
     print(f"  100,000 x 175 words ~{total_100k:.1f} s in memory")
+    worker = (t6 - t5) * per100
+    print(f"  engine worker       {worker:7.1f} us/100 words  (analysis, cached row and totals: "
+          f"{(t6 - t5) / len(texts) * 1e6:.0f} us per reflection; 100,000 x 175 words ~"
+          f"{(t6 - t5) / words * 100_000 * 175:.1f} s of CPU)")
+
+
+def _cpu() -> float:
+    import resource
+
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def measure_db(n: int) -> None:
@@ -119,13 +138,15 @@ def measure_db(n: int) -> None:
         t0 = time.perf_counter()
         path = build_db(folder / "mirror.db", n)
         built = time.perf_counter() - t0
-        print(f"database   {n} reflections (synthetic), built in {built:.1f} s, {os.cpu_count()} CPUs")
+        print(f"database   {n} reflections (synthetic), built in {built:.1f} s, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print("  (cpu: user + system seconds of this process and its worker processes)")
         with Store.open(path) as store:
             def run(label: str, **kwargs) -> None:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), _cpu()
                 r = engine.analyze(store, **kwargs)
-                wall = time.perf_counter() - t
-                print(f"  {label:<28} {wall:7.3f} s  (analyzed {r.analyzed}, skipped {r.skipped}, "
+                wall, cpu = time.perf_counter() - t, _cpu() - c
+                print(f"  {label:<28} {wall:7.3f} s  cpu {cpu:6.2f} s  (analyzed {r.analyzed}, skipped {r.skipped}, "
                       f"removed {r.removed}, refolded {r.refolded}, {r.patterns} patterns)")
 
             run("full analysis", full=True)
