@@ -201,3 +201,28 @@ def test_quiet_and_json_print_only_what_they_should(cli, source, tmp_path):
         assert r.exit_code == 0, r.stderr
         json.loads(r.stdout)  # exactly one JSON value
         assert r.stderr == ""
+
+
+def test_a_real_write_failure_midway_leaves_nothing(run_mirror, tmp_path):
+    """The kernel refuses a write half-way (RLIMIT_FSIZE, no mocking): exit 1, a clear message
+    naming the shard, and no shard, temp file or manifest left in any location."""
+    import resource
+    import signal
+
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 << 20))
+    disks = [tmp_path / f"usb{i}" for i in (1, 2, 3)]
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+
+    args = ["shard", "create", src, "--level", "personal"]
+    for d in disks:
+        args += ["--to", d]
+    proc = run_mirror(*args, preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert "cannot write" in proc.stderr and ".shard" in proc.stderr and "Traceback" not in proc.stderr
+    for d in disks:
+        assert sorted(p.name for p in d.iterdir()) == []
