@@ -120,6 +120,12 @@ def verify(
             f"NOT recoverable: only {report.intact} of the {report.n} shards are intact and {report.k} are needed.",
             "\n".join(report.problems + ["Find the missing shards (other disks, older copies) and run verify again."]),
         )
+    if st.out.quiet:
+        # -q (cron): nothing when all is well, one warning on stderr when shards need a repair.
+        if not report.ok:
+            st.out.warn(f"{report.n - report.intact} of the {report.n} shards are missing or damaged "
+                        f"(still recoverable); run `mirror shard repair {manifest}`.")
+        return
     rows = [(s.index, s.status, s.path or "", "; ".join(s.problems)) for s in report.shards]
     st.out.table(("shard", "status", "path", "problem"), rows)
     if report.ok:

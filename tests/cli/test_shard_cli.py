@@ -196,11 +196,19 @@ def test_quiet_and_json_print_only_what_they_should(cli, source, tmp_path):
     r = cli("-q", "shard", "create", source, "--level", "minimal", "--to", tmp_path / "q")
     assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
     manifest = next((tmp_path / "q").glob("*.manifest.json"))
+    for cmd in (["verify", manifest], ["restore", manifest, "-o", tmp_path / "q.bin"], ["repair", manifest]):
+        r = cli("-q", "shard", *cmd)
+        assert r.exit_code == 0 and r.stdout == "" and r.stderr == "", cmd
     for cmd in (["verify", manifest], ["restore", manifest, "-o", tmp_path / "o.bin"], ["repair", manifest]):
         r = cli("shard", *cmd, "--json")
         assert r.exit_code == 0, r.stderr
         json.loads(r.stdout)  # exactly one JSON value
         assert r.stderr == ""
+    # -q from cron: a set that needs a repair is said on stderr, still exit 0 (recoverable).
+    next((tmp_path / "q").glob("*.000.shard")).unlink()
+    r = cli("-q", "shard", "verify", manifest)
+    assert r.exit_code == 0 and r.stdout == ""
+    assert "1 of the 3 shards" in r.stderr and "shard repair" in r.stderr
 
 
 def test_a_real_write_failure_midway_leaves_nothing(run_mirror, tmp_path):
