@@ -473,7 +473,18 @@ def restore(manifest: Path, output: Path, progress: Progress = None) -> RestoreR
     if out.is_dir():
         out = out / m.original_name
     shard_paths = [statuses[i].path for i in chosen]
-    digest = _decode_to(m, chosen, shard_paths, out, progress)
+    new_dirs: list[Path] = []  # folders of -o that do not exist yet, deepest first
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        new_dirs.append(parent)
+        parent = parent.parent
+    try:
+        digest = _decode_to(m, chosen, shard_paths, out, progress)
+    except BaseException:
+        for folder in new_dirs:  # a failed restore leaves nothing, not even its folders
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return RestoreResult(out, m.original_size, digest, chosen)
 
 

@@ -362,6 +362,9 @@ def test_failed_restore_leaves_no_output(tmp_path, monkeypatch):
         restore(result.manifests[0], out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restored")] == []
+    with pytest.raises(VerificationError):
+        restore(result.manifests[0], tmp_path / "new" / "deeper" / "restored.bin")
+    assert not (tmp_path / "new").exists()  # not even the folders it made for the output
 
 
 @pytest.mark.slow
