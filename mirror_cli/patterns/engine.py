@@ -225,6 +225,56 @@ def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
         agg.add(created_at, position, intensity)
 
 
+def _fold_cached(pat: dict, ten: dict, rows, fields) -> None:
+    """What :func:`_fold` makes of cached rows (reflection id, created_at, stored findings),
+    in one loop: the re-fold after a deletion reads every cached row. ``fields`` opens
+    them (on a plaintext database, anything but text is refused as fields.open does)."""
+    loads, units_of = json.loads, _CONF_UNITS
+    push, replace, limit = heapq.heappush, heapq.heapreplace, EVIDENCE_LIMIT
+    sealed = fields.encrypted
+    for rid, created_at, stored in rows:
+        if sealed or stored.__class__ is not str:
+            stored = fields.open("analysis_state", rid, "findings", stored)
+        found = loads(stored)
+        day = created_at[:10]
+        for ptype, name, words, conf, intensity in found["p"]:
+            key = (ptype, name)
+            agg = pat.get(key)
+            if agg is None:
+                agg = pat[key] = _PAgg()
+                agg.first = agg.last = created_at
+            us = units_of.get(conf)  # few distinct values: detect rounds them
+            if us is None:
+                us = units_of[conf] = (int(round(conf * _SCALE)), int(conf >= STRONG_CONFIDENCE))
+            u, strong = us
+            agg.support += 1
+            agg.units += u
+            agg.strong += strong
+            if created_at < agg.first:
+                agg.first = created_at
+            elif created_at > agg.last:
+                agg.last = created_at
+            d = agg.days.get(day)
+            if d is None:
+                agg.days[day] = [1, u]
+            else:
+                d[0] += 1
+                d[1] += u
+            top = agg.top
+            if len(top) < limit:
+                push(top, (conf, created_at, rid, words, intensity))
+            else:
+                low = top[0]
+                if conf > low[0] or (conf == low[0] and (created_at > low[1] or (
+                        created_at == low[1] and rid > low[2]))):
+                    replace(top, (conf, created_at, rid, words, intensity))
+        for name, position, intensity, *_ in found["t"]:
+            agg = ten.get(name)
+            if agg is None:
+                agg = ten[name] = _TAgg()
+            agg.add(created_at, position, intensity)
+
+
 def _findings(text: str, tags) -> dict:
     a = analyze_text(text, tags)
     # Evidence words as one string ("anxious, stressed"): about 3x cheaper to encode than
@@ -240,6 +290,7 @@ _PREFIX: dict = {}  # (pattern type, name) -> '["type","name","'  (lexicon words
 _FLOAT: dict = {}  # float -> its JSON text (json writes repr(float))
 _CONF_INFO: dict = {}  # weight sum -> (confidence, its units of 1e-4, '",0.75,', strong 0/1)
 _INT_INFO: dict = {}  # (strongest mention, mentions) -> (intensity, '0.6]')
+_CONF_UNITS: dict = {}  # a cached confidence -> (its units of 1e-4, strong 0/1)
 
 
 def _prefix(key: tuple[str, str]) -> str:
@@ -688,10 +739,15 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
         if refold:
             pat: dict = {}
             ten: dict = {}
-            for rid, created_at, stored in conn.execute(
-                    "SELECT a.reflection_id, r.created_at, a.findings FROM analysis_state a"
-                    " JOIN reflections r ON r.id = a.reflection_id"):
-                _fold(pat, ten, rid, created_at, _open_json(store, "analysis_state", rid, "findings", stored))
+            rows = conn.execute("SELECT a.reflection_id, r.created_at, a.findings FROM analysis_state a"
+                                " JOIN reflections r ON r.id = a.reflection_id")
+            frozen = gc.isenabled()
+            gc.disable()  # millions of small objects, none of them cyclic
+            try:
+                _fold_cached(pat, ten, rows, f)
+            finally:
+                if frozen:
+                    gc.enable()
             reported, tensions = _write_totals(store, pat, ten)
         else:
             reported, tensions = _apply_delta(store, old_found, new_rows, created)

@@ -368,3 +368,23 @@ def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
     store.conn.execute("UPDATE reflections SET content = ? WHERE id = ?", (b"\x00sealed?", rid))
     with pytest.raises(VerificationError, match=rid):
         engine.analyze(store, full=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(_VOCAB), max_size=40),
+                          st.lists(st.sampled_from(["work", "#Work", " café "]), max_size=2),
+                          st.integers(0, 40)), max_size=12))
+def test_refold_of_cached_rows_equals_the_plain_fold(docs):
+    """The re-fold after a deletion (one loop over the cached rows) gives _fold's totals."""
+    from mirror_cli.fields import PLAIN
+
+    items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
+             for n, (words, tags, day) in enumerate(docs)]
+    rows, _pat, _ten = engine._analyze_batch(items)
+    cached = [(rid, created_at, row) for (rid, created_at, *_), (_r, _v, row) in zip(items, rows, strict=True)]
+    pat, ten, ref_pat, ref_ten = {}, {}, {}, {}
+    engine._fold_cached(pat, ten, cached, PLAIN)
+    for rid, created_at, row in cached:
+        engine._fold(ref_pat, ref_ten, rid, created_at, json.loads(row))
+    assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
+    assert list(pat) == list(ref_pat)
