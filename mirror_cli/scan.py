@@ -16,7 +16,7 @@ Two cores
 Decrypting is most of the time and holds the GIL, so a journal of at least
 :data:`PARALLEL_MIN_ROWS` reflections is scanned in two halves at once: this
 process takes the lower half of the rowids, a helper process (``python -m
-mirror_cli.scan``) the upper half. The helper gets the database path, the data
+mirror_cli.scan``) the upper half (only when this process may use two CPUs or more). The helper gets the database path, the data
 key, the terms and the bounds as JSON on its stdin (never in argv or the
 environment), opens the file read-only, and answers one JSON object on stdout:
 ``{"hits": [[score, created_at, id], ...]}`` or, for a row that fails to
@@ -94,7 +94,7 @@ def best_hits(store: Any, terms: list[list[str]], limit: int, *,
     open_row = store.fields.open_row
     n = conn.execute("SELECT count(*) FROM reflections").fetchone()[0]
     helper = None
-    if n >= max(parallel_min_rows, 2) and limit > 0:
+    if n >= max(parallel_min_rows, 2) and limit > 0 and _cores() >= 2:
         (mid,) = conn.execute("SELECT rowid FROM reflections ORDER BY rowid LIMIT 1 OFFSET ?", (n // 2,)).fetchone()
         helper = _Helper.start(store, terms, limit, mid)
     if helper is None:
@@ -108,6 +108,14 @@ def best_hits(store: Any, terms: list[list[str]], limit: int, *,
     if upper is None:  # no answer from the helper: scan its half here
         upper = scan_rows(conn.execute(_SELECT + " WHERE rowid >= ?", (mid,)), open_row, terms, limit)
     return heapq.nlargest(limit, best + upper)
+
+
+def _cores() -> int:
+    """CPUs this process may run on (a helper on a single core would only add its start-up)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class _Helper:

@@ -19,6 +19,12 @@ WORDS = "sea walk mountain trust river letter quiet storm garden".split()
 QUERIES = ["sea", "walk mountain", '"quiet storm"', "letter garden river", "zebra"]
 
 
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch):
+    """The helper runs only with two CPUs or more; pretend to have them (the tests compare results)."""
+    monkeypatch.setattr(scan, "_cores", lambda: 2)
+
+
 @pytest.fixture
 def store(tmp_path):
     s = Store.open(tmp_path / "scan.db")
@@ -117,3 +123,10 @@ def test_a_damaged_row_in_this_half_stops_the_helper(store):
         with pytest.raises(VerificationError, match=f"{first[0]}: field tags"):
             scan.best_hits(store, terms("sea"), 5, parallel_min_rows=2)
     assert helpers and helpers[0].proc.returncode is not None  # reaped, not left running
+
+
+def test_no_helper_on_a_single_core(store, monkeypatch):
+    monkeypatch.setattr(scan, "_cores", lambda: 1)
+    monkeypatch.setattr(scan._Helper, "start", classmethod(lambda cls, *a: pytest.fail("helper started")))
+    assert scan.best_hits(store, terms("sea"), 5, parallel_min_rows=2) == \
+        scan.best_hits(store, terms("sea"), 5, parallel_min_rows=10**9)
