@@ -284,7 +284,11 @@ def folder_lock(folder: Path, timeout: float):
 
 
 def _remove_stale_temps(folder: Path) -> None:
-    """Under the lock no other backup runs, so temp files left by a killed one can go."""
+    """Under the lock no other backup runs, so temp files left by a killed one can go.
+
+    (Backups no longer work in their folder: this also clears the working folders that earlier
+    versions left there, which could hold an encrypted database's plaintext.)
+    """
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             if entry.name.startswith((TEMP_PREFIX, ".mirror-")) and entry.name.endswith(".tmp"):
@@ -293,6 +297,113 @@ def _remove_stale_temps(folder: Path) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+
+
+# ---------------------------------------------------------------------------
+# private working folders: never the backups folder, never a shared temp dir
+# ---------------------------------------------------------------------------
+#
+# create's snapshot (with an encrypted database's fields opened), export and zstd stream, and
+# verify's unpacked snapshot, are plaintext of the journal. They go to a private (0700) folder in
+# RAM (/dev/shm) when it has room, else beside the database (a local folder that already holds
+# it); never into the backups folder (a USB disk or a synced folder) nor into /tmp. A folder is
+# held with flock while in use; one whose lock is free and whose process is gone was left by a
+# killed run, and the next run removes it.
+
+RAM_DIR = Path("/dev/shm")
+WORK_PREFIX = ".mirror-work-"
+RAM_MARGIN = 64 * 1024 * 1024  # free space asked of RAM beyond 1.5 times the expected size
+
+
+def _ram_has_room(expected: int) -> bool:
+    try:
+        if not (RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK | os.X_OK)):
+            return False
+        st = os.statvfs(RAM_DIR)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize >= expected + expected // 2 + RAM_MARGIN
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
+def _remove_stale_work(parent: Path) -> None:
+    """Remove this user's working folders in *parent* whose process is gone and whose lock is free."""
+    import fcntl
+
+    uid = os.getuid()
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(WORK_PREFIX) and name.endswith(".tmp")):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+            pid = int(name[len(WORK_PREFIX):].split("-", 1)[0])
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(pid):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its exporter processes still run
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def private_work(expected: int, local: Path, *, ram: bool = True):
+    """A fresh 0700 working folder, removed on exit: in RAM when *ram* and it has room for *expected*
+    bytes (with margin), else in *local* (the database's folder). Stale ones of killed runs go first."""
+    import fcntl
+
+    local = Path(local).absolute()
+    _remove_stale_work(local)  # a killed run may have used either place
+    _remove_stale_work(RAM_DIR)
+    if ram and _ram_has_room(expected):
+        parent = RAM_DIR
+    else:
+        parent = ensure_private_dir(local)
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise io_error("create a working folder in", parent, exc) from None
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def _default_local() -> Path:
+    """The configured database's folder (where working files go when RAM has no room)."""
+    from mirror_cli.settings import resolve
+
+    return resolve().db_path.parent
 
 
 # ---------------------------------------------------------------------------
@@ -434,6 +545,7 @@ def _snapshot_store(path: Path, dek: bytes | None, opened: bool = False):
     from mirror_cli.store import Store
 
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA temp_store = MEMORY")  # a sort never spills the snapshot's rows into /tmp
     store = Store(conn, path)
     if dek is not None:
         install_key(store, dek)
@@ -515,6 +627,8 @@ def _map_fields(path: Path, dek: bytes, make: Callable[..., bytes]) -> None:
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA secure_delete = ON")  # no freed page keeps opened text (restore's reseal)
         conn.create_function("mirror_field", 4, _field_udf(dek, make, errors), deterministic=True)
         have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         conn.execute("BEGIN IMMEDIATE")
@@ -756,9 +870,12 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
     else:
         folder, target = output.parent, output
     zstd = _zstd()
-    with folder_lock(folder, lock_timeout):
+    # The snapshot, the export and the stream are plaintext: a private folder in RAM or beside the
+    # database, never the backups folder (see private_work).
+    live = Path(store.path).absolute()
+    expected = 3 * sum(p.stat().st_size for p in (live, Path(f"{live}-wal")) if p.exists())
+    with folder_lock(folder, lock_timeout), private_work(expected, live.parent) as work:
         _remove_stale_temps(folder)
-        work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder))
         try:
             snap = work / DB_MEMBER
             _snapshot(store, snap)
@@ -857,7 +974,6 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
             meta = json.loads(crypto_meta[0]) if (encrypt and crypto_meta) else None
             digest, size = _write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
             if deriving is not None:  # the snapshot failed: let the derivation finish, drop its result
                 deriving.join()
     result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
@@ -1317,7 +1433,7 @@ class _Inflater:
         self.thread.join()
 
 
-def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, checked: list[str],
+def _unpack_archive(src: Any, body_len: int | None, db_out: _DbOut | None, checked: list[str],
                     after_db: Callable[[], None] | None = None) -> _Unpacked:
     """Read the archive from *src*: manifest, then the members (db to *db_out*), all checked."""
     magic = _read_exact(src, len(ARCHIVE_MAGIC))
@@ -1350,6 +1466,8 @@ def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, che
     if declared > RATIO_ALLOWANCE + MAX_RATIO * stream_bytes:
         raise _invalid(f"its members declare {declared} bytes from {stream_bytes} compressed bytes "
                        "(a decompression bomb?)")
+    if db_out is not None:
+        db_out.begin(next(m["size"] for m in manifest["members"] if m["name"] == DB_MEMBER))
     zstd = _zstd()
     limited = _Bounded(src, stream_bytes)
     first = limited.read(18)
@@ -1414,11 +1532,45 @@ def _unpack_archive(src: Any, body_len: int | None, db_out: BinaryIO | None, che
     return _Unpacked(manifest, export_counts, records)
 
 
+class _DbOut:
+    """The file the snapshot member is unpacked to, opened by :meth:`begin` once the manifest gives the
+    member's size: *place* is a path, or a function of that size returning one (verify's working folder)."""
+
+    def __init__(self, place: Path | Callable[[int], Path], sync: bool = False) -> None:
+        self.place, self.sync = place, sync
+        self.path: Path | None = None
+        self.fh: BinaryIO | None = None
+
+    def begin(self, size: int) -> None:
+        self.path = self.place(size) if callable(self.place) else self.place
+        try:
+            self.fh = open(self.path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            raise io_error("write", self.path, exc) from None
+
+    def write(self, data: Any) -> None:
+        assert self.fh is not None
+        self.fh.write(data)
+
+    def flush(self) -> None:
+        if self.fh is not None:
+            self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            try:
+                self.fh.flush()
+                if self.sync:
+                    os.fsync(self.fh.fileno())
+            finally:
+                self.fh.close()
+
+
 class _SnapshotCheck:
     """``PRAGMA integrity_check`` and counts of the unpacked snapshot, in a thread (SQLite drops the GIL)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
+    def __init__(self, out: _DbOut) -> None:
+        self.out = out
         self.problem: str | None = None
         self.counts: dict[str, int] = {}
         self.db_id: str | None = None
@@ -1431,8 +1583,9 @@ class _SnapshotCheck:
 
     def run(self) -> None:
         try:
-            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
+            conn = sqlite3.connect(f"file:{self.out.path}?mode=ro", uri=True, check_same_thread=False)
             try:
+                conn.execute("PRAGMA temp_store = MEMORY")  # no spill of the snapshot's rows into /tmp
                 result = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
                 if result != ["ok"]:
                     self.problem = f"the database snapshot fails PRAGMA integrity_check ({'; '.join(result[:3])})"
@@ -1471,13 +1624,15 @@ class _SnapshotCheck:
         checked.append("counts")
 
 
-def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, checked: list[str], *,
-                    sync: bool = False) -> tuple[_Outer, _Unpacked, bytes | None]:
-    """Every check: file, container, manifest, members, and the snapshot (unpacked to *db_out_path*).
+def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path | Callable[[int], Path],
+                    checked: list[str], *, sync: bool = False) -> tuple[_Outer, _Unpacked, bytes | None]:
+    """Every check: file, container, manifest, members, and the snapshot (unpacked to *db_out_path*, or to
+    the path that function returns for the snapshot's size).
 
     Returns (outer header, unpacked archive, data key or None).
     """
-    snap = _SnapshotCheck(db_out_path)
+    out = _DbOut(db_out_path, sync)
+    snap = _SnapshotCheck(out)
     try:
         size = path.stat().st_size
         fh = open(path, "rb")  # noqa: SIM115
@@ -1504,7 +1659,6 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
             dek = backup_key(ch, req)
             fh.seek(outer.body_offset)
             pipe = _PipeDecrypt(_Bounded(fh, outer.body_len), dek)
-            out = open(db_out_path, "wb")  # noqa: SIM115
             try:
                 try:
                     unpacked = _unpack_archive(pipe.reader, None, out, checked, snap.start)
@@ -1521,18 +1675,11 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
                 pipe.finish()
                 checked.append("decryption")
             finally:
-                out.flush()
-                if sync:
-                    os.fsync(out.fileno())
                 out.close()
         else:
-            out = open(db_out_path, "wb")  # noqa: SIM115
             try:
                 unpacked = _unpack_archive(body, outer.body_len, out, checked, snap.start)
             finally:
-                out.flush()
-                if sync:
-                    os.fsync(out.fileno())
                 out.close()
         if unpacked.manifest["db_id"] != outer.header.get("db_id", unpacked.manifest["db_id"]):
             raise _damaged("the clear header and the manifest name different databases")
@@ -1549,18 +1696,24 @@ def _open_and_check(path: Path, req: _KeyRequest | None, db_out_path: Path, chec
 # ---------------------------------------------------------------------------
 
 
-def verify(path: Path, req: _KeyRequest | None = None) -> VerifyReport:
+def verify(path: Path, req: _KeyRequest | None = None, *, local: Path | None = None) -> VerifyReport:
     """Check a backup as far as possible; never raises for damage (the report says), nor for want of a key.
 
-    A wrong passphrase raises LockedError (exit 4).
+    A wrong passphrase raises LockedError (exit 4). The snapshot is unpacked into a private working
+    folder (:func:`private_work`): RAM when it has room, else *local* (default: the configured
+    database's folder); never the system temp dir.
     """
     path = Path(path).absolute()
     report = VerifyReport(ok=False, problem=None, path=str(path))
     checked = report.checked
-    work = Path(tempfile.mkdtemp(prefix="mirror-verify-"))
-    try:
+    work = contextlib.ExitStack()
+
+    def place(size: int) -> Path:
+        return work.enter_context(private_work(size, local or _default_local())) / DB_MEMBER
+
+    with work:
         try:
-            outer, unpacked, _dek = _open_and_check(path, req, work / DB_MEMBER, checked)
+            outer, unpacked, _dek = _open_and_check(path, req, place, checked)
             report.encrypted = outer.header["encrypted"]
             report.created_at = outer.header["created_at"]
             report.counts = dict(unpacked.manifest["counts"])
@@ -1574,8 +1727,6 @@ def verify(path: Path, req: _KeyRequest | None = None) -> VerifyReport:
         except (VerificationError, InvalidInputError) as exc:
             report.problem = exc.message
             report.exit_code = 3
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return report
 
 
@@ -1717,14 +1868,11 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
     path, db = Path(path).absolute(), Path(db).absolute()
     ensure_private_dir(db.parent)
     at = now or datetime.now(timezone.utc)
-    tmp = db.with_name(f".{db.name}.restore-{secrets.token_hex(4)}.tmp")
     checked: list[str] = []
-    try:
-        try:
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
-            os.close(fd)
-        except OSError as exc:
-            raise io_error("write", tmp, exc) from None
+    # Unpacked (an encrypted backup's fields opened until resealed) into a private working folder beside
+    # the database, which a killed restore's next run removes; the same file system, for os.replace.
+    with private_work(0, db.parent, ram=False) as work:
+        tmp = work / db.name
         try:
             outer, unpacked, dek = _open_and_check(path, req, tmp, checked, sync=True)
         except NoKeyError as exc:
@@ -1745,10 +1893,6 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
         from mirror_cli.fsutil import _fsync_dir
 
         _fsync_dir(db.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
                            dict(unpacked.manifest["counts"]), outer.header["created_at"])
     _after_restore(db, dek, req, result)

@@ -150,7 +150,7 @@ def verify(
     from mirror_cli.errors import VerificationError
 
     st = state(ctx)
-    report = backup.verify(file, _key_request(st))
+    report = backup.verify(file, _key_request(st), local=st.settings.db_path.parent)
     if as_json:
         st.out.json(report.to_dict())
         if not report.ok:

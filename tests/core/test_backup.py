@@ -848,3 +848,206 @@ def test_the_key_can_be_derived_while_the_snapshot_is_taken(encrypted, tmp_path)
     result = backup.create(encrypted, tmp_path / "b", unlock=right)
     assert result.encrypted and encrypted.data_key == dek and encrypted.key_source == "MIRROR_PASSPHRASE"
     assert backup.verify(Path(result.path), req({"MIRROR_PASSPHRASE": PW})).complete
+
+
+# ---------------------------------------------------------------------------
+# plaintext of an encrypted database: never in the backups folder, never in the temp dir
+# ---------------------------------------------------------------------------
+
+MARKER = b"plaintext-marker-quokka"
+
+
+def _holding(root: Path, needle: bytes = MARKER) -> list[str]:
+    """Files under *root* (recursively) whose bytes contain *needle*."""
+    hits = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath, name)
+            try:
+                if needle in p.read_bytes():
+                    hits.append(str(p))
+            except OSError:  # removed meanwhile
+                pass
+    return hits
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """RAM and the system temp dir redirected to folders of the test, so that both can be scanned."""
+    import tempfile
+
+    ram, systmp = tmp_path / "shm", tmp_path / "systmp"
+    ram.mkdir()
+    systmp.mkdir()
+    monkeypatch.setattr(backup, "RAM_DIR", ram)
+    monkeypatch.setenv("TMPDIR", str(systmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() looks at TMPDIR again
+    assert tempfile.gettempdir() == str(systmp)
+    return {"ram": ram, "tmp": systmp}
+
+
+@pytest.fixture
+def secret(encrypted):
+    journal.add(encrypted, f"my {MARKER.decode()} diary", response=f"a reply with {MARKER.decode()}")
+    return encrypted
+
+
+@pytest.mark.parametrize("ram", [True, False], ids=["ram", "no-ram"])
+def test_an_encrypted_backup_never_writes_plaintext_into_the_backups_folder(secret, tmp_path, places, monkeypatch,
+                                                                             ram):
+    import threading
+
+    if not ram:  # no RAM folder: the working files go beside the database
+        monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")
+    folder = tmp_path / "synced"
+    seen: list[str] = []
+    work_seen: dict = {}
+    stop = threading.Event()
+
+    def watch() -> None:  # what a sync client would upload, sampled all along
+        while not stop.is_set():
+            seen.extend(_holding(folder))
+
+    real_write = backup._write_file
+
+    def write_file(target, header, manifest, stream_path, *a, **k):  # every working file exists now
+        work = stream_path.parent
+        work_seen.update(path=work, mode=work.stat().st_mode & 0o777, plain=_holding(work),
+                         folder=_holding(folder), tmp=_holding(places["tmp"]))
+        return real_write(target, header, manifest, stream_path, *a, **k)
+
+    monkeypatch.setattr(backup, "_write_file", write_file)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = backup.create(secret, folder)
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.encrypted
+    # the working files did hold the plaintext (so the scans would have found it anywhere else) ...
+    assert {Path(p).name for p in work_seen["plain"]} >= {backup.DB_MEMBER, backup.EXPORT_MEMBER}
+    # ... in a private folder in RAM, or beside the database: never in the backups folder nor in /tmp
+    assert work_seen["path"].parent == (places["ram"] if ram else secret.path.parent)
+    assert work_seen["mode"] == 0o700
+    assert work_seen["folder"] == [] and work_seen["tmp"] == [] and seen == []
+    assert _holding(folder) == [] and MARKER not in Path(result.path).read_bytes()
+    assert not work_seen["path"].exists()  # and it is gone afterwards
+    assert os.listdir(places["tmp"]) == [] and os.listdir(places["ram"] if ram else tmp_path / "shm") == []
+
+
+def test_ram_is_used_only_with_room_to_spare(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(backup, "RAM_DIR", tmp_path)
+    free = {"bytes": 0}
+    monkeypatch.setattr(backup.os, "statvfs", lambda p: SimpleNamespace(f_bavail=free["bytes"] // 4096,
+                                                                        f_frsize=4096))
+    need = 100 * 2**20
+    free["bytes"] = need + need // 2 + backup.RAM_MARGIN + 4096
+    assert backup._ram_has_room(need)
+    free["bytes"] = need + backup.RAM_MARGIN  # room for the files, but not the margin
+    assert not backup._ram_has_room(need)
+    monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "missing")
+    free["bytes"] = 2**40
+    assert not backup._ram_has_room(need)
+    local = tmp_path / "db"
+    with backup.private_work(need, local) as work:
+        assert work.parent == local and (work.stat().st_mode & 0o777) == 0o700
+
+
+def test_verify_of_an_encrypted_backup_writes_no_plaintext_to_the_temp_dir(secret, tmp_path, places, monkeypatch):
+    path = make(secret, tmp_path)
+    unpacked: dict = {}
+    real_result = backup._SnapshotCheck.result
+
+    def result(self, *a, **k):  # the snapshot is unpacked (fields opened) and being checked now
+        unpacked.update(path=self.out.path, plain=MARKER in self.out.path.read_bytes(),
+                        tmp=_holding(places["tmp"]) + os.listdir(places["tmp"]))
+        return real_result(self, *a, **k)
+
+    monkeypatch.setattr(backup._SnapshotCheck, "result", result)
+    report = backup.verify(path, req({"MIRROR_PASSPHRASE": PW}))
+    assert report.ok and report.complete
+    assert unpacked["plain"]  # the unpacked snapshot holds plaintext ...
+    assert unpacked["path"].parent.parent == places["ram"]  # ... in a private folder in RAM
+    assert unpacked["tmp"] == []  # and nothing at all went to the system temp dir
+    assert os.listdir(places["ram"]) == [] and os.listdir(places["tmp"]) == []
+
+    monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")  # no RAM: beside the database
+    local = tmp_path / "dbdir"
+    assert backup.verify(path, req({"MIRROR_PASSPHRASE": PW}), local=local).complete
+    assert unpacked["path"].parent.parent == local and unpacked["tmp"] == []
+    assert os.listdir(local) == [] and os.listdir(places["tmp"]) == []
+
+    target = tmp_path / "restored" / "mirror.db"  # restore: beside the target database, nothing in /tmp
+    backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    assert unpacked["path"].parent.parent == target.parent and unpacked["tmp"] == []
+    assert os.listdir(places["tmp"]) == [] and MARKER not in target.read_bytes()
+
+
+def _killed_in_private_work(local: Path, monkeypatch_ram: Path) -> Path:
+    """Fork a process that writes plaintext in a working folder and is SIGKILLed there; the folder."""
+    import signal
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            with backup.private_work(1000, local) as work:
+                (work / "export.json").write_bytes(MARKER)
+                os.write(w, str(work).encode())
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.close(w)
+    where = Path(os.read(r, 4096).decode())
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    return where
+
+
+@pytest.mark.parametrize("ram", [True, False], ids=["ram", "no-ram"])
+def test_the_next_run_removes_the_working_folder_of_a_killed_one(secret, tmp_path, places, monkeypatch, ram):
+    if not ram:
+        monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")
+    live = secret.path.parent
+    left = _killed_in_private_work(live, places["ram"])
+    assert left.parent == (places["ram"] if ram else live) and _holding(left)
+    # a folder still in use (its lock held, as by a running backup's exporters) is left alone
+    with backup.private_work(1000, live) as busy:
+        backup.create(secret, tmp_path / "b")  # and a backup cleans up what the killed run left
+        assert busy.exists() and not left.exists()
+    left = _killed_in_private_work(live, places["ram"])
+    backup.verify(make(secret, tmp_path), req({"MIRROR_PASSPHRASE": PW}), local=live)
+    assert not left.exists()
+    left = _killed_in_private_work(live, places["ram"])
+    backup.restore(make(secret, tmp_path), tmp_path / "r" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
+    assert not left.exists()  # (restore works beside its target, and cleans both places)
+    assert _holding(places["ram"]) == [] and _holding(live) == []
+
+
+def test_stale_work_needs_a_dead_process_and_a_free_lock(tmp_path):
+    import fcntl
+    import subprocess
+
+    tmp_path = tmp_path / "parent"
+    tmp_path.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid now names no process
+    names = {"dead": f"{backup.WORK_PREFIX}{dead.pid}-a.tmp", "alive": f"{backup.WORK_PREFIX}{os.getppid()}-b.tmp",
+             "mine": f"{backup.WORK_PREFIX}{os.getpid()}-c.tmp", "locked": f"{backup.WORK_PREFIX}{dead.pid}-d.tmp",
+             "other": f".other-{dead.pid}-e.tmp"}
+    for n in names.values():
+        (tmp_path / n).mkdir()
+        (tmp_path / n / "f").write_bytes(MARKER)
+    fd = os.open(tmp_path / names["locked"], os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        backup._remove_stale_work(tmp_path)
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(v for k, v in names.items() if k != "dead")
+    backup._remove_stale_work(tmp_path)  # the lock is free now
+    assert not (tmp_path / names["locked"]).exists() and (tmp_path / names["alive"]).exists()
