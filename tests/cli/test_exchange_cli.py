@@ -385,11 +385,33 @@ _NO_DELAY = ("import sys, mirror_cli.cli.exchange as e; e.PROGRESS_DELAY = 0.0; 
              "from mirror_cli.cli.app import main; sys.argv[0] = 'mirror'; main()")
 
 
+def _drain(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
+    """Everything the child writes to the terminal, until it exits and nothing more comes.
+
+    The parent keeps its own copy of the slave end open meanwhile: a Linux pty
+    whose last slave is closed can report EIO before the kernel has handed
+    over the last bytes the child wrote (seen under load).
+    """
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            seen += os.read(master, 65536)
+            quiet_since = None
+        elif proc.poll() is not None:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 0.3:
+                break
+    return seen
+
+
 def _stderr_on_tty(args, env, timeout=120) -> tuple[int, bytes, bytes]:
     """Run mirror with stderr on a pseudo-terminal; return (code, stdout, what the terminal got, less ANSI codes)."""
     import pty
-    import select
-
     import tempfile
 
     master, slave = pty.openpty()
@@ -397,24 +419,13 @@ def _stderr_on_tty(args, env, timeout=120) -> tuple[int, bytes, bytes]:
     try:
         proc = subprocess.Popen([sys.executable, "-c", _NO_DELAY, *map(str, args)], stdin=subprocess.DEVNULL,
                                 stdout=stdout, stderr=slave, env=env)
-        os.close(slave)
-        slave = None
-        seen = b""
-        while select.select([master], [], [], timeout)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen = _drain(master, proc, timeout)
         code = proc.wait(timeout=timeout)
         stdout.seek(0)
         return code, stdout.read(), re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", seen)
     finally:
         stdout.close()
-        if slave is not None:
-            os.close(slave)
+        os.close(slave)
         os.close(master)
 
 
@@ -472,27 +483,17 @@ def _answer_on_tty(args, env, answer: bytes, timeout=120) -> tuple[int, bytes, b
     try:
         proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *map(str, args)], stdin=slave,
                                 stdout=stdout, stderr=slave, env=env)
-        os.close(slave)
-        slave = None
         seen = b""
         while b"[y/N]" not in seen and select.select([master], [], [], timeout)[0]:
             seen += os.read(master, 65536)
         os.write(master, answer)
-        while select.select([master], [], [], timeout)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen += _drain(master, proc, timeout)
         code = proc.wait(timeout=timeout)
         stdout.seek(0)
         return code, stdout.read(), seen
     finally:
         stdout.close()
-        if slave is not None:
-            os.close(slave)
+        os.close(slave)
         os.close(master)
 
 
