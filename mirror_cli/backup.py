@@ -27,6 +27,11 @@ The byte layout is documented in ``docs/formats/backup.md``; in short::
   ``os.replace``.
 * **prune** applies restic's ``--keep-*`` rules (:func:`select_prune`).
 
+Working files that hold the journal in clear (create's snapshot, export and
+stream; verify's and restore's unpacked snapshot) live in a private folder in
+RAM or beside the database (:func:`private_work`), never in the backups folder
+nor in the shared temp dir.
+
 Nothing here prints; errors are MirrorError subclasses (CONTRACT.md codes):
 damaged -> VerificationError (3), not a backup / hostile -> InvalidInputError
 (5), no key or wrong passphrase -> LockedError (4).
