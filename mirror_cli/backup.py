@@ -1549,7 +1549,7 @@ class _DbOut:
     def begin(self, size: int) -> None:
         self.path = self.place(size) if callable(self.place) else self.place
         try:
-            self.fh = open(self.path, "wb")  # noqa: SIM115
+            self.fh = os.fdopen(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb")
         except OSError as exc:
             raise io_error("write", self.path, exc) from None
 

@@ -984,6 +984,7 @@ def test_verify_of_an_encrypted_backup_writes_no_plaintext_to_the_temp_dir(secre
     backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert unpacked["path"].parent.parent == target.parent and unpacked["tmp"] == []
     assert os.listdir(places["tmp"]) == [] and MARKER not in target.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o600
 
 
 def _killed_in_private_work(local: Path, monkeypatch_ram: Path) -> Path:
