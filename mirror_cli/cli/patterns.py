@@ -85,6 +85,18 @@ def patterns_main(ctx: typer.Context, min_confidence: MinConfOpt = 0.0, type_: T
     """List patterns (the default), or run a patterns subcommand."""
     if ctx.invoked_subcommand is None:
         list_patterns(ctx, min_confidence, type_, limit, as_json)
+    elif min_confidence or type_ is not None or limit is not None or as_json:
+        _options_after(ctx, "patterns")
+
+
+def _options_after(ctx: typer.Context, group: str) -> None:
+    """Options given before a subcommand belong to the default listing: refuse them rather
+    than drop them silently (``mirror patterns --type tag list``)."""
+    from mirror_cli.errors import UsageError
+
+    sub = ctx.invoked_subcommand
+    raise UsageError(f"options before `{sub}` are for `mirror {group}` alone.",
+                     f"Put them after it, e.g. `mirror {group} {sub} --json`.")
 
 
 @patterns_app.command("list")
@@ -207,6 +219,8 @@ def tensions_main(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List tensions (the default), or run a tensions subcommand."""
     if ctx.invoked_subcommand is None:
         list_tensions(ctx, as_json)
+    elif as_json:
+        _options_after(ctx, "tensions")
 
 
 @tensions_app.command("list")

@@ -169,3 +169,19 @@ def test_evolution_keys_do_not_depend_on_the_filters(cli, ids):
     assert only_tags["tag:work"] == every["tag:work"]
     top = run_json(cli, "patterns", "evolution", "--by", "month", "--limit", "1")
     assert len(top) == 1 and set(top) <= set(every)
+
+
+@pytest.mark.parametrize("args", [("patterns", "--type", "tag", "list"), ("patterns", "--json", "show", "anxiety"),
+                                  ("patterns", "--limit", "2", "evolution"), ("tensions", "--json", "map")])
+def test_group_options_before_a_subcommand_are_refused_not_dropped(cli, ids, args):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "after" in result.stderr
+
+
+def test_group_options_without_a_subcommand_list(cli, ids):
+    cli("patterns", "analyze")
+    assert [p["pattern_type"] for p in run_json(cli, "patterns", "--type", "tag")] == \
+        [p["pattern_type"] for p in run_json(cli, "patterns", "list", "--type", "tag")]
+    assert cli("patterns", "--type", "tag").exit_code == 0 and cli("tensions", "--json").exit_code == 0
