@@ -285,3 +285,38 @@ def test_migration_0004_repairs_an_index_broken_by_the_old_triggers(tmp_path):
         schema.up(store)
         assert schema.check(store).ok
         assert [x.id for x in journal.search(store, "hello world")] == [r.id]
+
+
+def _tension_row(conn, tid):
+    return conn.execute("SELECT detected_at, created_at, updated_at FROM tensions WHERE id = ?", (tid,)).fetchone()
+
+
+def test_migration_0006_gives_tensions_created_and_updated_times(tmp_path):
+    db = tmp_path / "m.db"
+    with Store.open(db, migrate=False) as store:
+        schema.up(store, to=5)
+        store._ensure_meta()
+        conn = store.conn
+        conn.execute("INSERT INTO tensions (id, reflection_id, detected_at, data, rev)"
+                     " VALUES ('old', NULL, '2024-03-01T10:00:00.000Z', '{}', 1)")
+        schema.up(store, to=6)
+        # an existing row takes its detected_at
+        assert _tension_row(conn, "old") == ("2024-03-01T10:00:00.000Z",) * 3
+        # a new row is stamped now, in mirror's time format
+        conn.execute("INSERT INTO tensions (id, reflection_id, detected_at, data, rev)"
+                     " VALUES ('new', NULL, '2020-01-01T00:00:00.000Z', '{}', 2)")
+        _, created, updated = _tension_row(conn, "new")
+        assert created == updated and created > "2026" and created.endswith("Z") and len(created) == 24
+        # a real change moves updated_at; rewriting the same values, or stamping it explicitly, does not
+        conn.execute("UPDATE tensions SET updated_at = '2025-01-01T00:00:00.000Z' WHERE id = 'old'")
+        conn.execute("UPDATE tensions SET data = '{}' WHERE id = 'old'")
+        assert _tension_row(conn, "old")[2] == "2025-01-01T00:00:00.000Z"
+        conn.execute("UPDATE tensions SET data = '{\"position\": 0.4}' WHERE id = 'old'")
+        detected, created, updated = _tension_row(conn, "old")
+        assert created == detected and updated > "2026"
+        # and down takes the columns and triggers away again
+        schema.down(store, to=5)
+        cols = [c[1] for c in conn.execute("PRAGMA table_info(tensions)")]
+        assert "created_at" not in cols and "updated_at" not in cols
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tensions_%'"
+                                ).fetchall()
