@@ -98,53 +98,29 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
         yield text
 
 
-_SEALED_FIELDS = ("content", "response", "tags")
-_CLEAR_TEXT = "typeof(id) || typeof(created_at) || typeof(updated_at) || typeof(mode) = 'texttexttexttext'"
-
-
 def _sealed_reflection_json(store: Store, since: datetime | None, until: datetime | None) -> Iterator[str]:
-    """The text ``_encode`` gives for each sealed row, built without a dict per row.
+    """The text ``_encode`` gives for each sealed row, built without a dict per row (``mirror_cli.sealedrows``).
 
-    Each row is opened in one call; SQLite quotes the clear columns
-    (``json_quote`` escapes as Python's encoder does) and the C string encoder
-    the opened text. Only tags go through ``json`` (their stored text is not compact).
+    Each row is opened in one call and its strings escaped by the C string
+    encoder; a large journal is built on two cores.
     """
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
 
+    from mirror_cli import sealedrows
     from mirror_cli.exchange.jsondoc import _encode
 
     open_row = store.fields.open_row
-    quoted = ", ".join(f"CASE WHEN {_CLEAR_TEXT} THEN json_quote({c}) END" for c in ("id", "created_at", "updated_at"))
-    sql, params = _reflection_query(f"id, {quoted}, content, response, CASE WHEN {_CLEAR_TEXT} THEN json_quote(mode)"
-                                    " END, tags, local_only", since, until)
-    for rid, qid, qcreated, qupdated, content, response, qmode, tags, local in store.conn.execute(sql, params):
-        if qid is None:
-            # a clear column that is not text (changed outside mirror): the dict path, as before
-            row = store.conn.execute(f"SELECT {_REFLECTION_COLUMNS} FROM reflections WHERE id = ?", (rid,))
-            yield _encode(next(_reflection_dicts(store, row)))
-            continue
-        content, response, tags = open_row("reflections", rid, _SEALED_FIELDS, (content, response, tags))
-        yield "".join((
-            '{"id":', qid, ',"created_at":', qcreated, ',"updated_at":', qupdated, ',"content":', quote(content),
-            ',"response":', "null" if response is None else quote(response), ',"mode":', qmode,
-            ',"tags":', _compact_tags(tags, _encode),
-            ',"local_only":', "true" if local else "false", "}"))
+    sql, params = _reflection_query(_REFLECTION_COLUMNS, since, until)
 
+    def local(block: list[Sequence[Any]]) -> Iterator[str]:
+        for row in block:
+            if sealedrows.clear_text(row):
+                yield sealedrows.row_json(row, open_row, quote, _encode)
+            else:  # a clear column that is not text (changed outside mirror): the dict path, as before
+                yield _encode(next(_reflection_dicts(store, [row])))
 
-def _compact_tags(text: str, encode: Callable[[Any], str]) -> str:
-    """Stored tags text (``json.dumps(list)``: ``["a", "b"]``) in the export's compact form (``["a","b"]``).
-
-    Without a backslash no string holds a quote, so every ``", "`` is a
-    separator; anything else (a space left over, not a list of strings) is
-    parsed and re-encoded.
-    """
-    if text == "[]":
-        return text
-    if "\\" not in text and text.startswith('["') and text.endswith('"]'):
-        compact = text.replace('", "', '","')
-        if ", " not in compact:
-            return compact
-    return encode(json.loads(text))
+    n = journal.count_reflections(store, since, until)
+    yield from sealedrows.two_cores(store.conn.execute(sql, params), n, local, getattr(store, "data_key", None))
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:
