@@ -101,8 +101,7 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
 def _sealed_reflection_json(store: Store, since: datetime | None, until: datetime | None) -> Iterator[str]:
     """The text ``_encode`` gives for each sealed row, built without a dict per row (``mirror_cli.sealedrows``).
 
-    Each row is opened in one call and its strings escaped by the C string
-    encoder; a large journal is built on two cores.
+    Each row is opened in one call and its strings escaped by the C string encoder.
     """
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
 
@@ -112,15 +111,12 @@ def _sealed_reflection_json(store: Store, since: datetime | None, until: datetim
     open_row = store.fields.open_row
     sql, params = _reflection_query(_REFLECTION_COLUMNS, since, until)
 
-    def local(block: list[Sequence[Any]]) -> Iterator[str]:
-        for row in block:
-            if sealedrows.clear_text(row):
-                yield sealedrows.row_json(row, open_row, quote, _encode)
-            else:  # a clear column that is not text (changed outside mirror): the dict path, as before
-                yield _encode(next(_reflection_dicts(store, [row])))
-
-    n = journal.count_reflections(store, since, until)
-    yield from sealedrows.two_cores(store.conn.execute(sql, params), n, local, getattr(store, "data_key", None))
+    clear_text, row_json = sealedrows.clear_text, sealedrows.row_json
+    for row in store.conn.execute(sql, params):
+        if clear_text(row):
+            yield row_json(row, open_row, quote, _encode)
+        else:  # a clear column that is not text (changed outside mirror): the dict path, as before
+            yield _encode(next(_reflection_dicts(store, [row])))
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:

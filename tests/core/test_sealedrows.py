@@ -1,4 +1,4 @@
-"""mirror_cli.sealedrows: the export's reflection texts of an encrypted database, built on two cores."""
+"""mirror_cli.sealedrows: the export's reflection texts of an encrypted database."""
 
 from __future__ import annotations
 
@@ -16,13 +16,6 @@ from mirror_cli.exchange.jsondoc import _encode
 from mirror_cli.store import Store
 
 TEXTS = ['plain', 'quote " and \\ backslash', "new\nline\ttab\x00nul", "émoji 🙂 \u2028 sep", "</script>", "x" * 300]
-
-
-@pytest.fixture(autouse=True)
-def small_blocks(monkeypatch):
-    monkeypatch.setattr(sealedrows, "PARALLEL_MIN_ROWS", 2)
-    monkeypatch.setattr(sealedrows, "BLOCK", 3)
-    monkeypatch.setattr(sealedrows, "_cores", lambda: 2)
 
 
 @pytest.fixture
@@ -43,83 +36,37 @@ def store(tmp_path):
     s.close()
 
 
-def spy(monkeypatch):
-    answers = []
-    real = sealedrows._Helper.receive
-
-    def receive(self):
-        answers.append(real(self))
-        return answers[-1]
-
-    monkeypatch.setattr(sealedrows._Helper, "receive", receive)
-    return answers
-
-
-def test_two_cores_give_the_same_text_as_the_plain_encoder(store, monkeypatch):
-    answers = spy(monkeypatch)
-    assert list(iter_reflection_json(store)) == store.expected
-    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)  # rows 3-8 and 12-17 of 0-19
-
-
-def test_one_core_gives_the_same_text(store, monkeypatch):
-    monkeypatch.setattr(sealedrows, "_cores", lambda: 1)
-    monkeypatch.setattr(sealedrows._Helper, "start", classmethod(lambda cls, dek: pytest.fail("helper started")))
-    assert list(iter_reflection_json(store)) == store.expected
-
-
-@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
-def test_a_helper_that_cannot_answer_is_replaced(store, monkeypatch, executable):
-    monkeypatch.setattr(sealedrows.sys, "executable", executable)
-    assert list(iter_reflection_json(store)) == store.expected
-
-
-def test_a_damaged_row_in_the_helpers_block_is_reported(store, monkeypatch):
-    answers = spy(monkeypatch)
-    con = sqlite3.connect(store.path)
-    blob = bytearray(con.execute("SELECT content FROM reflections WHERE id = 'R004'").fetchone()[0])  # helper's
-    blob[-1] ^= 0x80
-    con.execute("UPDATE reflections SET content = ? WHERE id = 'R004'", (bytes(blob),))
-    con.commit()
-    con.close()
-    with pytest.raises(VerificationError, match="reflections R004: field content"):
-        list(iter_reflection_json(store))
-    assert answers == []  # raised from the helper's answer, not a local fallback
-
-
-def test_stopping_early_ends_the_helper(store, monkeypatch):
-    helpers = []
-    real_start = sealedrows._Helper.start.__func__
-
-    def start(cls, dek):
-        helpers.append(real_start(cls, dek))
-        return helpers[-1]
-
-    monkeypatch.setattr(sealedrows._Helper, "start", classmethod(start))
-    lines = iter_reflection_json(store)
-    assert next(lines) == store.expected[0]
-    lines.close()
-    assert helpers and helpers[0].proc.returncode is not None
-
-
 @given(st.lists(st.text(max_size=12), max_size=5))
 def test_compact_tags_equals_the_encoder(tags):
     stored = json.dumps(tags, ensure_ascii=False)
     assert sealedrows.compact_tags(stored, _encode) == _encode(tags)
 
 
-def test_rows_with_a_clear_column_that_is_not_text_take_the_dict_path(store, monkeypatch):
+def test_sealed_rows_give_the_text_of_the_plain_encoder(store):
+    assert list(iter_reflection_json(store)) == store.expected
+
+
+def test_a_damaged_row_is_reported_by_name(store):
+    con = sqlite3.connect(store.path)
+    blob = bytearray(con.execute("SELECT content FROM reflections WHERE id = 'R004'").fetchone()[0])
+    blob[-1] ^= 0x80
+    con.execute("UPDATE reflections SET content = ? WHERE id = 'R004'", (bytes(blob),))
+    con.commit()
+    con.close()
+    with pytest.raises(VerificationError, match="reflections R004: field content"):
+        list(iter_reflection_json(store))
+
+
+def test_rows_with_a_clear_column_that_is_not_text_take_the_dict_path(store):
     """Only a BLOB can land in these TEXT columns (from outside mirror); the dict encoder decides, as before."""
     from mirror_cli.exchange.export import iter_reflections
 
     con = sqlite3.connect(store.path)
-    con.execute("UPDATE reflections SET mode = X'6869' WHERE id = 'R004'")  # a block the helper would take
+    con.execute("UPDATE reflections SET mode = X'6869' WHERE id = 'R004'")
     con.commit()
     con.close()
-    seen = []
-    monkeypatch.setattr(sealedrows, "row_json", lambda row, *a, real=sealedrows.row_json: seen.append(row[0]) or real(row, *a))
     with pytest.raises(TypeError) as dict_path:
         list(iter_reflections(store)) and [_encode(d) for d in iter_reflections(store)]
     with pytest.raises(TypeError) as sealed_path:
         list(iter_reflection_json(store))
     assert str(sealed_path.value) == str(dict_path.value)
-    assert "R004" not in seen
