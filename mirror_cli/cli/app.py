@@ -110,8 +110,7 @@ class MirrorGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MirrorError as exc:
-            if os.environ.get("MIRROR_DEBUG") == "1":
-                raise
+            _debug_traceback()
             report_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
@@ -125,23 +124,38 @@ class MirrorGroup(TyperGroup):
                 pass
             raise typer.Exit(0) from None
         except OSError as exc:
-            if os.environ.get("MIRROR_DEBUG") == "1":
-                raise
+            _debug_traceback()
             from mirror_cli.fsutil import io_error
 
             report_error(io_error("access", getattr(exc, "filename", None) or "a file", exc))
             raise typer.Exit(int(ExitCode.FAILED)) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
         except Exception as exc:
-            sqlite3 = sys.modules.get("sqlite3")
-            if sqlite3 is None or not isinstance(exc, sqlite3.Error) or os.environ.get("MIRROR_DEBUG") == "1":
+            if "click" in type(exc).__module__:  # Click's (Typer's vendored copy's) usage errors and exits
                 raise
-            # A database error outside a write transaction (reads, searches).
-            from mirror_cli.store import _db_error
+            _debug_traceback()
+            sqlite3 = sys.modules.get("sqlite3")
+            if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+                # A database error outside a write transaction (reads, searches).
+                from mirror_cli.store import _db_error
 
-            db = ctx.obj.settings.db_path if isinstance(ctx.obj, State) else "the database"
-            error = _db_error(exc, db)
-            report_error(error)
-            raise typer.Exit(int(error.exit_code)) from None
+                db = ctx.obj.settings.db_path if isinstance(ctx.obj, State) else "the database"
+                error = _db_error(exc, db)
+                report_error(error)
+                raise typer.Exit(int(error.exit_code)) from None
+            # A bug of ours: no traceback (it could quote data), only its kind and what to do.
+            sys.stderr.write(f"mirror: unexpected internal error ({type(exc).__name__}); nothing more is known.\n"
+                             "Run the command again with MIRROR_DEBUG=1 to see the traceback, and report it.\n")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+def _debug_traceback() -> None:
+    """With MIRROR_DEBUG=1, print the traceback of the error being handled; the exit code stays the contract's."""
+    if os.environ.get("MIRROR_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
 
 
 app = typer.Typer(
@@ -187,8 +201,7 @@ def main() -> None:
     try:
         app()
     except MirrorError as exc:  # raised outside a command (e.g. while building the app)
-        if os.environ.get("MIRROR_DEBUG") == "1":
-            raise
+        _debug_traceback()
         report_error(exc)
         sys.exit(int(exc.exit_code))
 

@@ -94,7 +94,24 @@ def test_mirror_debug_shows_the_traceback(run_mirror, tmp_path):
     assert quiet.returncode == 3 and "Traceback" not in quiet.stderr
     assert len(quiet.stderr.strip().splitlines()) <= 2  # one or two plain lines
     loud = run_mirror("--db", bad, "list", env={"MIRROR_DEBUG": "1"})
-    assert loud.returncode != 0 and "Traceback" in loud.stderr and "VerificationError" in loud.stderr
+    assert "Traceback" in loud.stderr and "VerificationError" in loud.stderr
+    assert loud.returncode == 3  # the traceback is extra: the exit code stays the contract's
+    assert loud.stderr.strip().splitlines()[-2:] == quiet.stderr.strip().splitlines()[-2:]
+
+
+def test_an_internal_error_is_exit_1_without_traceback_or_its_message(cli, monkeypatch):
+    from mirror_cli import journal
+
+    def broken(*args, **kwargs):
+        raise ValueError("private words from a reflection")
+
+    monkeypatch.setattr(journal, "list_reflections", broken)
+    r = cli("list")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "Traceback" not in r.stderr and "private words" not in r.stderr
+    assert "ValueError" in r.stderr and "MIRROR_DEBUG=1" in r.stderr
+    loud = cli("list", env={"MIRROR_DEBUG": "1"})
+    assert loud.exit_code == 1 and "Traceback" in loud.stderr and "private words" in loud.stderr
 
 
 def test_python_dash_m_and_the_console_script_agree(run_mirror):
