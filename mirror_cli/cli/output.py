@@ -83,8 +83,14 @@ class Output:
                                           for v in row) + "\n")
 
     def progress(self, description: str, total: int | None):
-        """A progress callback (done, total) -> None, and a context manager; silent unless stderr is a tty."""
-        return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr) and colour_wanted())
+        """A progress callback (done, total) -> None, and a context manager.
+
+        Drawn on stderr, and only for a person at a terminal: stdout and stderr both
+        terminals (CONTRACT: a non-terminal stdout turns progress bars off), no
+        ``NO_COLOR``, no ``-q``.
+        """
+        return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr) and is_tty(sys.stdout)
+                        and colour_wanted())
 
 
 class Progress:

@@ -409,8 +409,12 @@ def _drain(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
     return seen
 
 
-def _stderr_on_tty(args, env, timeout=120) -> tuple[int, bytes, bytes]:
-    """Run mirror with stderr on a pseudo-terminal; return (code, stdout, what the terminal got, less ANSI codes)."""
+def _stderr_on_tty(args, env, timeout=120, *, stdout_tty=False) -> tuple[int, bytes, bytes]:
+    """Run mirror with stderr on a pseudo-terminal; return (code, stdout, what the terminal got, less ANSI codes).
+
+    *stdout_tty*: stdout on the same terminal too (a person at a terminal); its
+    output is then part of what the terminal got.
+    """
     import pty
     import tempfile
 
@@ -418,7 +422,7 @@ def _stderr_on_tty(args, env, timeout=120) -> tuple[int, bytes, bytes]:
     stdout = tempfile.TemporaryFile()  # not a pipe: a large stdout must not wait for this reader
     try:
         proc = subprocess.Popen([sys.executable, "-c", _NO_DELAY, *map(str, args)], stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=slave, env=env)
+                                stdout=slave if stdout_tty else stdout, stderr=slave, env=env)
         seen = _drain(master, proc, timeout)
         code = proc.wait(timeout=timeout)
         stdout.seek(0)
@@ -447,10 +451,10 @@ def big_file(tmp_path) -> Path:
 
 def test_progress_bar_counts_records_on_a_terminal(tmp_path, big_file):
     env = _tty_env(tmp_path)
-    code, _, seen = _stderr_on_tty(["import", big_file], env)
+    code, _, seen = _stderr_on_tty(["import", big_file], env, stdout_tty=True)
     assert code == 0, seen
     assert b"importing" in seen and b"2048/2100 records" in seen
-    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "out.json"], env)
+    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "out.json"], env, stdout_tty=True)
     assert code == 0, seen
     assert b"exporting json" in seen and b"records" in seen and b"kB" not in seen
     assert b"Exported 2100 reflections" in seen
@@ -462,10 +466,14 @@ def test_no_progress_bar_when_piped_to_stdout_with_no_color_or_quiet(tmp_path, b
     code, out, seen = _stderr_on_tty(["export"], env)  # the document goes to stdout (a pipe here)
     assert code == 0 and json.loads(out)["counts"]["reflections"] == 2100
     assert seen == b""
-    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "a.json"], {**env, "NO_COLOR": "1"})
+    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "a.json"], {**env, "NO_COLOR": "1"}, stdout_tty=True)
     assert code == 0 and b"records" not in seen and b"Exported 2100 reflections" in seen
-    code, _, seen = _stderr_on_tty(["-q", "export", "-o", tmp_path / "b.json"], env)
+    code, _, seen = _stderr_on_tty(["-q", "export", "-o", tmp_path / "b.json"], env, stdout_tty=True)
     assert code == 0 and seen == b""
+    # stdout redirected to a file (`mirror export -o x > log`): no bar, only the note (CONTRACT: a
+    # non-terminal stdout turns progress bars off)
+    code, _, seen = _stderr_on_tty(["export", "-o", tmp_path / "d.json"], env)
+    assert code == 0 and b"records" not in seen and b"Exported 2100 reflections" in seen
     # stderr not a terminal: no bar, only the note
     r = subprocess.run([sys.executable, "-c", _NO_DELAY, "export", "-o", str(tmp_path / "c.json")], env=env,
                        capture_output=True, text=True, timeout=120)
