@@ -699,7 +699,12 @@ def container_key(header: ContainerHeader, *, dek: bytes | None = None,
                           "current when it was made.")
     text = passphrase() if callable(passphrase) else passphrase
     kek = derive_kek(text, header.kdf)
-    found = unwrap_data_key(kek, header.wrapped_key, header.db_id)
+    try:
+        found = unwrap_data_key(kek, header.wrapped_key, header.db_id)
+    except LockedError:  # about this file, not the database: `mirror key unlock` would not help
+        raise LockedError("wrong passphrase: it does not open this encrypted file.",
+                          "Give the passphrase that was current when the file was made, in "
+                          "MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE.") from None
     if not hmac.compare_digest(key_id(found), header.key_id):
         raise _damaged("the header's key id does not match its wrapped key")
     return found

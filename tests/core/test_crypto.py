@@ -482,7 +482,8 @@ def test_wrong_or_missing_key(record):
     blob = make_container(record, b"secret backup data")
     with pytest.raises(LockedError) as info:
         open_container(blob, passphrase="not the passphrase")
-    assert "wrong passphrase" in str(info.value)
+    assert "wrong passphrase" in str(info.value) and "encrypted file" in str(info.value)
+    assert "key unlock" not in str(info.value)  # about the file: unlocking the database would not help
     assert_no_secret(info.value, secrets_of(record, "not the passphrase"))
     with pytest.raises(LockedError) as info:
         open_container(blob)
