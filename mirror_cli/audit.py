@@ -41,6 +41,7 @@ import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from mirror_cli.ids import now_iso, ulid
@@ -72,8 +73,33 @@ def reflection_digest(conn, record_id: str) -> str | None:
     return row_digest(row) if row else None
 
 
+_KIND_AND_ID = itemgetter(0, 1)
+
+
 def vouch_list_digest(vouches: Iterable[tuple[str, str, str | None]]) -> str:
-    return hashlib.sha256(canonical(sorted([list(v) for v in vouches], key=lambda v: (v[0], v[1])))).hexdigest()
+    """SHA-256 of the canonical JSON of the vouches as lists, sorted (stably) by kind and id.
+
+    Tuples encode as JSON arrays exactly as lists do, so the entries are only
+    turned into tuples (a no-op for a tuple), not copied into lists.
+    """
+    if isinstance(vouches, DigestedVouches):
+        return vouches.sha256
+    return hashlib.sha256(canonical(sorted(map(tuple, vouches), key=_KIND_AND_ID))).hexdigest()
+
+
+class DigestedVouches(tuple):
+    """An immutable vouch list with its :func:`vouch_list_digest` computed once, when it is made.
+
+    Lets a caller compute the digest ahead of :func:`append`, e.g. while
+    another thread is busy with the database.
+    """
+
+    sha256: str
+
+    def __new__(cls, vouches: Iterable[tuple[str, str, str | None]]) -> DigestedVouches:
+        self = super().__new__(cls, map(tuple, vouches))
+        self.sha256 = hashlib.sha256(canonical(sorted(self, key=_KIND_AND_ID))).hexdigest()
+        return self
 
 
 def link_hash(fields: dict[str, Any], key: bytes | None) -> str:
@@ -126,10 +152,8 @@ def append(conn, event_type: str, data: dict[str, Any] | None = None,
          event_hash, fields["link"]),
     )
     if vouches:
-        conn.executemany(
-            "INSERT INTO audit_vouches (seq, kind, record_id, digest) VALUES (?, ?, ?, ?)",
-            [(seq, kind, rid, digest) for kind, rid, digest in vouches],
-        )
+        conn.executemany(  # seq is the integer just read: bound as a literal, the rows need no copy
+            f"INSERT INTO audit_vouches (seq, kind, record_id, digest) VALUES ({int(seq)}, ?, ?, ?)", vouches)
     return Event(seq, fields["id"], event_type, fields["timestamp"], data, fields["previous_hash"], event_hash,
                  fields["link"])
 
