@@ -61,10 +61,27 @@ def _reflection_dicts(store: Store, rows: Iterable[Sequence[Any]]) -> Iterator[d
     f = store.fields
     fopen, open_tags = f.open, f.open_tags
     for rid, created, updated, content, response, mode, tags, local_only in rows:
+        if not (str is type(rid) is type(created) is type(updated) is type(mode)):
+            _foreign_value(rid, created, updated, mode)
         yield {"id": rid, "created_at": created, "updated_at": updated,
                "content": fopen("reflections", rid, "content", content),
                "response": None if response is None else fopen("reflections", rid, "response", response),
                "mode": mode, "tags": open_tags("reflections", rid, tags), "local_only": bool(local_only)}
+
+
+def _foreign_value(rid: Any, created: Any, updated: Any, mode: Any) -> None:
+    """A clear column that mirror never writes as anything but text: exit 3, naming the record and field."""
+    from mirror_cli.errors import VerificationError
+
+    for field, value in (("id", rid), ("created_at", created), ("updated_at", updated), ("mode", mode)):
+        if type(value) is not str:
+            kind = "binary" if isinstance(value, bytes) else "null" if value is None else type(value).__name__
+            who = rid if type(rid) is str else "with a non-text id"
+            raise VerificationError(
+                f"reflection {who} holds a {kind} value in its {field} field, which mirror never writes: "
+                "the database was changed outside mirror.",
+                "Run `mirror audit verify`; restore from a backup (`mirror backup list`) if you did not make "
+                "this change.")
 
 
 def iter_reflections(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:

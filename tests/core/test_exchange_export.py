@@ -107,6 +107,19 @@ def test_ciphertext_in_a_plain_database_is_reported_not_copied(store):
         export.write_stream(store, io.StringIO(), fmt="json")
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "markdown"])
+@pytest.mark.parametrize("field", ["mode", "created_at", "updated_at"])
+def test_a_blob_in_a_clear_column_is_exit_3_naming_record_and_field(store, fmt, field):
+    """(TEXT affinity turns a number into text: a blob is the one foreign value SQLite keeps there.)"""
+    put(store, "c1", "fine")
+    put(store, "c2", "tampered", created="2024-05-02T09:30:00.000Z")
+    store.conn.execute(f"UPDATE reflections SET {field} = ? WHERE id = 'c2'", (b"\x00\x01",))
+    kinds = ("reflections",) if fmt == "csv" else export.KINDS
+    with pytest.raises(VerificationError, match=f"reflection c2 holds a binary value in its {field} field") as info:
+        export.write_stream(store, io.StringIO(), fmt=fmt, kinds=kinds)
+    assert info.value.exit_code == 3
+
+
 def test_numbers_stored_as_content_keep_pythons_form(store):
     put(store, "n1", "x")
     store.conn.execute("UPDATE reflections SET content = 1e300 WHERE id = 'n1'")
