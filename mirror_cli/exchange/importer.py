@@ -135,6 +135,21 @@ class _Recorder:
         return data
 
 
+def _position(fh: IO[bytes]) -> int | None:
+    """Where a seekable stream stands (None for a pipe or anything that cannot seek back)."""
+    try:
+        return fh.tell() if fh.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _rewound(fh: IO[bytes], position: int) -> bool:
+    try:
+        return fh.seek(position) == position
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def _read_head(fh: IO[bytes], n: int) -> bytes:
     parts, got = [], 0
     while got < n:
@@ -187,8 +202,14 @@ def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes |
     from mirror_cli.exchange.detect import load_document
 
     if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+        data = bytes(source)
+        if not crypto.is_container(data[:8]):
+            return load_document(data, fmt), False  # read as it is, no copy through a stream
+        source = io.BytesIO(data)
+    start = _position(source)
     head = _read_head(source, 8)
+    if not crypto.is_container(head) and start is not None and _rewound(source, start):
+        return load_document(source, fmt), False  # a regular file: read directly, without the replay layer
     stream = io.BufferedReader(_Prefixed(head, source), 1 << 20)
     if not crypto.is_container(head):
         return load_document(stream, fmt), False

@@ -612,3 +612,70 @@ def test_a_large_import_writes_with_a_larger_page_cache_and_restores_it(store, m
         importer.apply_import(store, d)
     assert seen == [-importer.IMPORT_CACHE_KIB, before, -importer.IMPORT_CACHE_KIB]
     assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == before
+
+
+# --------------------------------------------------------------------------- reading paths and the paused collector
+
+
+class _Pipe(io.RawIOBase):
+    """A stream that cannot seek (like stdin from a pipe), handing out at most 7 bytes per read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        chunk = self._data.read(min(len(buf), 7))
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_every_way_of_handing_over_a_file_reads_the_same_document(store, tmp_path, fmt):
+    for i in range(3):
+        journal.add(store, f"entry {i} é #tag{i}", response="r" if i else None)
+    raw = export_text(store, fmt).encode()
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(b"skip me" + raw)
+    want, _ = importer.read_document(raw)
+    with open(path, "rb") as fh:  # a regular file, read from where it stands (after 7 bytes)
+        fh.seek(7)
+        from_file, enc = importer.read_document(fh)
+        assert fh.tell() == len(b"skip me") + len(raw) and not enc
+    from_pipe, _ = importer.read_document(_Pipe(raw))
+    from_buffered_pipe, _ = importer.read_document(io.BufferedReader(_Pipe(raw), 16))
+    for got in (from_file, from_pipe, from_buffered_pipe):
+        assert got.records == want.records and got.source_format == want.source_format == fmt
+
+
+def test_the_replay_layer_reads_everything_in_one_call():
+    stream = io.BufferedReader(importer._Prefixed(b"head", io.BytesIO(b"-and the rest")), 4)
+    assert stream.read(2) == b"he"
+    assert stream.read() == b"ad-and the rest" and stream.read() == b""
+    assert io.BufferedReader(importer._Prefixed(b"", io.BytesIO(b""))).read() == b""
+
+
+def test_the_collector_is_paused_while_reading_and_writing_then_restored(store, monkeypatch):
+    import gc
+
+    from mirror_cli.exchange import validate
+
+    seen = []
+    real_validate, real_write = validate.validate_document, importer._write_reflections
+    monkeypatch.setattr(validate, "validate_document", lambda *a, **k: (seen.append(gc.isenabled()), real_validate(*a, **k))[1])
+    monkeypatch.setattr(importer, "_write_reflections", lambda *a, **k: (seen.append(gc.isenabled()), real_write(*a, **k))[1])
+    assert gc.isenabled()
+    do_import(store, doc([rec("a1")]))
+    assert seen == [False, False] and gc.isenabled()
+    with pytest.raises(InvalidInputError):
+        importer.read_document(doc([rec("bad id!")]).encode())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        do_import(store, doc([rec("a2")]))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+    assert seen == [False, False, False, False, False]
