@@ -57,9 +57,7 @@ class Store:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
         try:
-            store._configure()
-            if migrate:
-                store.migrate_to_latest(migrations_dir)
+            store._set_up(migrate, migrations_dir)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise _db_error(exc, path) from None
@@ -67,6 +65,34 @@ class Store:
             conn.close()
             raise
         return store
+
+    def _set_up(self, migrate: bool, migrations_dir: Path | None) -> None:
+        """Configure the connection and migrate, retrying while another process holds the file.
+
+        Most waits are SQLite's busy handler. But switching a new file to WAL
+        escalates a shared lock, and SQLite answers "locked" at once, without
+        waiting, when two processes do that together (it would deadlock): seen
+        when several ``mirror reflect`` create the database at the same moment.
+        Both steps are idempotent, so they are simply tried again.
+        """
+        import time
+
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        attempt = 0
+        while True:
+            try:
+                self._configure()
+                if migrate:
+                    self.migrate_to_latest(migrations_dir)
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if not ("locked" in text or "busy" in text) or time.monotonic() >= deadline:
+                    raise
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                attempt += 1
+                time.sleep(min(0.005 * attempt, 0.1))
 
     def _configure(self) -> None:
         c = self.conn

@@ -58,15 +58,17 @@ def test_a_damaged_row_is_reported_by_name(store):
 
 
 def test_rows_with_a_clear_column_that_is_not_text_take_the_dict_path(store):
-    """Only a BLOB can land in these TEXT columns (from outside mirror); the dict encoder decides, as before."""
+    """Only a BLOB can land in these TEXT columns (from outside mirror); the dict path reports it (exit 3)."""
+    from mirror_cli.errors import VerificationError
     from mirror_cli.exchange.export import iter_reflections
 
     con = sqlite3.connect(store.path)
     con.execute("UPDATE reflections SET mode = X'6869' WHERE id = 'R004'")
     con.commit()
     con.close()
-    with pytest.raises(TypeError) as dict_path:
-        list(iter_reflections(store)) and [_encode(d) for d in iter_reflections(store)]
-    with pytest.raises(TypeError) as sealed_path:
+    with pytest.raises(VerificationError) as dict_path:
+        list(iter_reflections(store))
+    with pytest.raises(VerificationError) as sealed_path:
         list(iter_reflection_json(store))
     assert str(sealed_path.value) == str(dict_path.value)
+    assert "reflection R004 holds a binary value in its mode field" in str(dict_path.value)

@@ -162,3 +162,40 @@ def test_meta_and_encrypted_before_any_migration(tmp_path):
     with Store.open(tmp_path / "m.db", migrate=False) as store:
         assert store.meta("crypto") is None and store.encrypted is False
         assert store.schema_version == 0
+
+
+def test_open_tries_again_while_another_process_holds_the_new_file(tmp_path, monkeypatch):
+    """SQLite answers "locked" at once (no busy wait) when two processes switch a new file to WAL together."""
+    import sqlite3
+
+    calls = []
+    real = Store._configure
+
+    def contended(self):
+        calls.append(1)
+        if len(calls) <= 3:
+            raise sqlite3.OperationalError("database is locked")
+        real(self)
+
+    monkeypatch.setattr(Store, "_configure", contended)
+    with Store.open(tmp_path / "new.db") as store:
+        assert len(calls) == 4
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.schema_version > 0
+
+
+def test_open_does_not_retry_other_errors(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mirror_cli.errors import MirrorError
+
+    calls = []
+
+    def broken(self):
+        calls.append(1)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Store, "_configure", broken)
+    with pytest.raises(MirrorError):
+        Store.open(tmp_path / "new.db")
+    assert calls == [1]
