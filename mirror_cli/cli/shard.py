@@ -56,10 +56,31 @@ def record(st, event_type: str, data: dict) -> None:
         store.append_event(event_type, data)
 
 
+def _file_and_locations(paths: list[Path]) -> tuple[Path | None, list[Path]]:
+    """Split the positional paths of ``shard create``: an existing file first is FILE, the rest are locations.
+
+    ``--to A B C`` reads as ``--to A`` and the positionals B, C (Click options take one value each);
+    a location is a folder, existing or to be made, so the only path that can be FILE is a file.
+    """
+    from mirror_cli.errors import UsageError
+
+    if not paths:
+        return None, []
+    first, rest = paths[0], paths[1:]
+    if first.is_file():
+        return first, rest
+    if first.is_dir() or rest:
+        return None, list(paths)
+    raise UsageError(f"no such file: {first}.", "Give an existing file to shard, or none for a fresh backup.")
+
+
 @app.command()
 def create(
     ctx: typer.Context,
-    file: Annotated[Optional[Path], typer.Argument(help="File to shard (default: a fresh backup).", exists=True, dir_okay=False, show_default=False)] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="[FILE] [LOCATION]...",
+        help="File to shard (default: a fresh backup); folders after --to are more locations (--to A B C).",
+        show_default=False)] = None,
     level: Annotated[Optional[str], typer.Option("--level", "-l", help=LEVEL_HELP)] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Shards needed to restore (with -n).")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Shards written (with -k), at most 255.")] = None,
@@ -72,8 +93,10 @@ def create(
 
     st = state(ctx)
     kk, nn = shard.resolve_level(level, k, n)
+    file, extra = _file_and_locations(paths or [])
     if not to:
-        raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 --to /media/usb2 --to ~/Dropbox/mirror")
+        raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 /media/usb2 ~/Dropbox/mirror")
+    to = [*to, *extra]
     source = file
     made_backup = None
     if source is None:

@@ -36,6 +36,30 @@ def test_create_json_shape_and_round_robin(cli, source, tmp_path):
         assert os.path.isabs(path) and os.path.exists(path)
 
 
+@pytest.mark.parametrize("order", ["file-first", "file-last"])
+def test_to_takes_several_locations_at_once(cli, source, tmp_path, order):
+    """`--to A B C`, as the contract writes it (`--to LOCATION...`), is the same as repeating --to."""
+    disks = [tmp_path / f"usb{i}" for i in range(3)]
+    disks[0].mkdir()  # existing or not yet made, both are locations
+    args = (["shard", "create", source, "--level", "personal", "--to", *disks] if order == "file-first"
+            else ["shard", "create", "--level", "personal", "--to", *disks[:1], source, *disks[1:]])
+    r = cli(*args, "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    for i, path in enumerate(data["shards"]):
+        assert path.startswith(str(disks[i % 3]) + os.sep)
+    assert sorted(os.path.dirname(m) for m in data["manifests"]) == sorted(map(str, disks))
+
+
+def test_create_refuses_a_missing_file_and_folders_without_to(cli, tmp_path):
+    missing = cli("shard", "create", tmp_path / "nope.bin", "--level", "minimal", "--to", tmp_path / "d")
+    assert missing.exit_code == 2 and "nope.bin" in missing.stderr and missing.stdout == ""
+    (tmp_path / "d1").mkdir()
+    no_to = cli("shard", "create", tmp_path / "d1", "--level", "minimal")
+    assert no_to.exit_code == 2 and "--to" in no_to.stderr
+    assert not any((tmp_path / "d1").iterdir())
+
+
 def test_verify_restore_repair_cycle(cli, source, tmp_path):
     data, _ = _create(cli, source, tmp_path, "-k", "2", "-n", "4")
     manifest = data["manifests"][0]
