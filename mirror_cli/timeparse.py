@@ -95,6 +95,9 @@ def _parse_when(value: str, *, option: str, now: datetime | None) -> When:
     clock = _parse_clock(low)
     if clock is not None:
         return When(_localize(datetime.combine(now.date(), clock)).astimezone(timezone.utc))
+    # 2026-3-7 (as people write it) is 2026-03-07; a date and a clock may be parted by a space
+    text = re.sub(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=$|[ Tt])",
+                  lambda m: f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}", text)
     iso_text = text.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", text) else text
     if iso_text.endswith(("Z", "z")):
         iso_text = iso_text[:-1] + "+00:00"

@@ -64,6 +64,12 @@ def test_naive_iso_is_local_time(new_york):
     assert parse_when("2026-11-20 21:00").at == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
+def test_dates_without_leading_zeros(new_york):
+    assert parse_when("2026-11-2 08:00").at == parse_when("2026-11-02T08:00").at
+    assert parse_when("2026-7-4").at == parse_when("2026-07-04").at and parse_when("2026-7-4").whole_day
+    assert parse_when("2026-1-05T21:30Z").at == datetime(2026, 1, 5, 21, 30, tzinfo=UTC)
+
+
 def test_date_only_is_a_whole_local_day(new_york):
     w = parse_when("2026-07-04")
     assert w.whole_day
@@ -101,7 +107,7 @@ def test_default_now_is_the_real_clock():
 
 
 @pytest.mark.parametrize("text", ["", "   ", "someday", "yesterday at noon", "25:00", "yesterday 24:00",
-                                  "13pm", "2026-13-01", "2026-02-30", "7", "3 fortnights ago",
+                                  "13pm", "2026-13-01", "2026-02-30", "2026-2-30", "2026-1-123", "7", "3 fortnights ago",
                                   "0001-01-01T00:00+05:00", "99999999 days ago", "1969-12-31",
                                   "9999-12-31"])
 def test_unreadable_or_out_of_range_is_a_usage_error(text):
