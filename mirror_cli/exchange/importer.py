@@ -601,7 +601,7 @@ def _page_cache(store: Store, reflections: int) -> Iterator[None]:
     a cache of up to :data:`IMPORT_CACHE_KIB` (allocated only as pages are
     used) keeps them in memory: about a fifth less CPU for 100,000 reflections
     with 128 MB, and about 0.4 s less again with 256 MB, which holds the whole
-    transaction of 100,000 (about 200 MB of pages; peak RSS about 60 MB more).
+    transaction of 100,000 (about 200 MB of pages; peak RSS 25-60 MB more).
     """
     if reflections < BULK_MIN:
         yield
