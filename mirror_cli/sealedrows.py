@@ -4,18 +4,22 @@
 text ``exchange.jsondoc._encode`` writes for its export dict: the row is opened
 in one call (``fields.open_row``), its strings are escaped by the C string
 encoder, and the tags' stored JSON is made compact without a round trip when
-that is exact (:func:`compact_tags`).
+that is exact (:func:`compact_tags`). :func:`rows_json` does the same for a
+whole cursor in one loop (the AEAD called directly, the record id's part of the
+associated data encoded once per row), and hands any row it cannot take that
+way to the per-row path, which gives the same text or raises the same error.
 
-Measured and left out: building every other block of rows in a helper process
-(the way ``mirror_cli.scan`` splits a search). The rows must then be read here
-and sent across (pickling and unpickling cost more than a third of the work
-they save), so the export got no faster on two cores; see benchmarks/README.md.
+A large export is built on two cores by ``mirror_cli.exportsplit``: a helper
+process reads and builds the later part of the rows straight from the database
+(sending rows to a helper instead, pickled, cost more than it saved; see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 FIELDS = ("content", "response", "tags")
@@ -55,3 +59,46 @@ def row_json(row: Row, open_row: Callable[..., list[Any]], quote: Callable[[str]
         ',"content":', quote(content), ',"response":', "null" if response is None else quote(response),
         ',"mode":', quote(mode), ',"tags":', compact_tags(tags, encode),
         ',"local_only":', "true" if local else "false", "}"))
+
+
+def rows_json(rows: Iterable[Row], fields: Any, quote: Callable[[str], str], encode: Callable[[Any], str],
+              slow: Callable[[Row], str]) -> Iterator[str]:
+    """:func:`row_json` of every row of *rows*, for an encrypted store's *fields* (``SealedFields``).
+
+    A row whose clear columns are not all text, whose envelopes do not pass the
+    version and length checks, or that fails to decrypt or decode, goes to
+    ``slow(row)`` (``row_json`` through ``fields.open_row``, or the dict path),
+    which builds the same text or raises the error naming the record.
+    """
+    from mirror_cli import crypto
+
+    cipher = getattr(fields, "cipher", None)
+    if type(cipher) is not crypto.FieldCipher:  # a reader without the batch form: row by row
+        yield from map(slow, rows)
+        return
+    decrypt, ((cb, ca), (rb, ra), (tb, ta)) = cipher.row_parts("reflections", FIELDS)
+    version, start, least = crypto.FIELD_VERSION, crypto._NONCE_END, crypto._MIN_ENVELOPE
+    pack = struct.Struct(">I").pack
+    for row in rows:
+        rid, created, updated, content, response, mode, tags, local = row
+        try:
+            if not (str is type(rid) is type(created) is type(updated) is type(mode)):
+                raise ValueError
+            if content[0] != version or len(content) < least or tags[0] != version or len(tags) < least:
+                raise ValueError
+            r = rid.encode("utf-8")
+            r = pack(len(r)) + r
+            text = decrypt(content[1:start], content[start:], cb + r + ca).decode("utf-8")
+            tag_text = decrypt(tags[1:start], tags[start:], tb + r + ta).decode("utf-8")
+            if response is None:
+                answer = "null"
+            else:
+                if response[0] != version or len(response) < least:
+                    raise ValueError
+                answer = quote(decrypt(response[1:start], response[start:], rb + r + ra).decode("utf-8"))
+        except Exception:  # noqa: BLE001 - the per-row path decides: the same text, or the error
+            yield slow(row)
+            continue
+        yield (f'{{"id":{quote(rid)},"created_at":{quote(created)},"updated_at":{quote(updated)},'
+               f'"content":{quote(text)},"response":{answer},"mode":{quote(mode)},'
+               f'"tags":{compact_tags(tag_text, encode)},"local_only":{"true" if local else "false"}}}')

@@ -118,22 +118,34 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
 def _sealed_reflection_json(store: Store, since: datetime | None, until: datetime | None) -> Iterator[str]:
     """The text ``_encode`` gives for each sealed row, built without a dict per row (``mirror_cli.sealedrows``).
 
-    Each row is opened in one call and its strings escaped by the C string encoder.
+    Each row is opened in one call and its strings escaped by the C string
+    encoder. A large window is built on two cores (``mirror_cli.exportsplit``:
+    a helper process builds the later half from the same state of the
+    database, or this process does), with the same text.
     """
+    from mirror_cli import exportsplit
+
+    where, params = journal.time_window(since, until)
+    return exportsplit.reflection_json(store, where, params, lambda rows: _sealed_rows_json(store, rows))
+
+
+def _sealed_rows_json(store: Store, rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
 
     from mirror_cli import sealedrows
     from mirror_cli.exchange.jsondoc import _encode
 
-    open_row = store.fields.open_row
-    sql, params = _reflection_query(_REFLECTION_COLUMNS, since, until)
-
+    fields = store.fields
+    open_row = fields.open_row
     clear_text, row_json = sealedrows.clear_text, sealedrows.row_json
-    for row in store.conn.execute(sql, params):
+
+    def slow(row: Sequence[Any]) -> str:
         if clear_text(row):
-            yield row_json(row, open_row, quote, _encode)
-        else:  # a clear column that is not text (changed outside mirror): the dict path, as before
-            yield _encode(next(_reflection_dicts(store, [row])))
+            return row_json(row, open_row, quote, _encode)
+        # a clear column that is not text (changed outside mirror): the dict path, as before
+        return _encode(next(_reflection_dicts(store, [row])))
+
+    return sealedrows.rows_json(rows, fields, quote, _encode, slow)
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:

@@ -72,3 +72,30 @@ def test_rows_with_a_clear_column_that_is_not_text_take_the_dict_path(store):
         list(iter_reflection_json(store))
     assert str(sealed_path.value) == str(dict_path.value)
     assert "reflection R004 holds a binary value in its mode field" in str(dict_path.value)
+
+def test_text_planted_in_a_sealed_column_is_reported_as_the_per_row_path_does(store):
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE reflections SET tags = '[\"planted\"]' WHERE id = 'R007'")
+    con.commit()
+    con.close()
+    with pytest.raises(VerificationError, match="reflections R007: field tags is stored in clear"):
+        list(iter_reflection_json(store))
+
+
+def test_rows_json_without_the_batch_form_goes_row_by_row(store):
+    """A field codec whose cipher is not a FieldCipher (the backup's reader) takes the per-row path."""
+    rows = list(store.conn.execute("SELECT id, created_at, updated_at, content, response, mode, tags, local_only"
+                                   " FROM reflections ORDER BY created_at, id"))
+    seen = []
+
+    def slow(row):
+        seen.append(row[0])
+        return row[0]
+
+    class Other:
+        cipher = object()
+
+    assert list(sealedrows.rows_json(rows, Other(), str, _encode, slow)) == [r[0] for r in rows]
+    assert seen == [r[0] for r in rows]
+    fast = list(sealedrows.rows_json(rows, store.fields, __import__("json").encoder.encode_basestring, _encode, slow))
+    assert fast == store.expected and len(seen) == len(rows)  # no row needed the per-row path
