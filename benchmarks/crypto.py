@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Encryption at rest: the same journal plain and encrypted, side by side, in one run.
 
-    python benchmarks/crypto.py [--n 100000] [--runs 7]
+    python benchmarks/crypto.py [--n 100000] [--runs 7] [--only export]
 
 Builds N reflections (benchmarks/_corpus.py), copies the file and runs
 ``key enable`` on the copy (real Argon2id parameters), then times, as
@@ -13,6 +13,10 @@ keyring, so no KDF per command), and with MIRROR_PASSPHRASE (one Argon2id
 derivation per command, the cron case). Also: the KDF alone (`key unlock`
 cost), `key enable` on N reflections, and `key change` on N versus 10
 reflections (it re-wraps only).
+
+``--only list|search|export`` times that command alone (no KDF or key change
+figures) and keeps the encrypted copy in the work folder for the next run, so
+that old and new code can be timed alternately (``PYTHONPATH=<old checkout>``).
 
 Aims (issue 3): encrypted within 1.5x of plain for list and export, search
 under 1 s, unlock 0.2-1 s.
@@ -94,6 +98,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--word", default="mountain")
     ap.add_argument("--workdir", default=str(HERE / ".work"))
+    ap.add_argument("--only", choices=("list", "search", "export"),
+                    help="time this command only; keep the encrypted copy for the next run")
     args = ap.parse_args()
 
     from mirror_cli import crypto, keyops
@@ -109,13 +115,20 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="mirror-crypto-bench-"))
     enc = tmp / "encrypted.db"
-    shutil.copyfile(plain, enc)
-    with Store.open(enc) as s:
-        t = time.perf_counter()
-        result = keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False)
-        enable_s = time.perf_counter() - t
-    print(f"key enable on {result.converted['reflections']} reflections: {enable_s:.1f} s "
-          f"(KDF, seal every field, one transaction, VACUUM); encrypted file {enc.stat().st_size / 1e6:.0f} MB")
+    kept = work / f"crypto-enc-{args.n}.db"
+    if args.only and kept.exists() and kept.stat().st_mtime >= plain.stat().st_mtime:
+        shutil.copyfile(kept, enc)
+        print(f"encrypted copy reused from {kept}")
+    else:
+        shutil.copyfile(plain, enc)
+        with Store.open(enc) as s:
+            t = time.perf_counter()
+            result = keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False)
+            enable_s = time.perf_counter() - t
+        print(f"key enable on {result.converted['reflections']} reflections: {enable_s:.1f} s "
+              f"(KDF, seal every field, one transaction, VACUUM); encrypted file {enc.stat().st_size / 1e6:.0f} MB")
+        if args.only:
+            shutil.copyfile(enc, kept)
 
     (tmp / "bench_keyring.py").write_text(KEYRING_MODULE)
     base = {**os.environ, "MIRROR_HOME": str(tmp / "home"), "NO_COLOR": "1"}
@@ -140,7 +153,7 @@ def main() -> None:
 
     params = crypto.new_kdf_params()
     kdf = []
-    for _ in range(5):
+    for _ in range(0 if args.only else 5):
         t = time.perf_counter()
         crypto.derive_kek(PW, params)
         kdf.append(time.perf_counter() - t)
@@ -150,6 +163,8 @@ def main() -> None:
         (f"search {args.word}", mirror + ["search", args.word], None),
         ("export (json, everything)", mirror + ["export"], 1.5),
     ]
+    if args.only:
+        cases = [case for case in cases if case[0].startswith(args.only)]
     for _, argv, _ in cases:  # warm caches
         for env in (env_plain, env_keyring):
             subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -163,6 +178,9 @@ def main() -> None:
         aim_text = f"<= {aim}x (keyring)" if aim else "< 1 s"
         print(f"{label:27} {pw:5.2f}s/{pc:5.2f}s {kw:5.2f}s/{kc:5.2f}s {kw / pw:4.2f}x/{kc / pc:4.2f}x "
               f"{ww:7.2f}s/{wc:5.2f}s {ww / pw:4.2f}x/{wc / pc:4.2f}x  {aim_text}")
+    if args.only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
 
     print(f"\nArgon2id {params.memory_cost // 1024} MiB, t={params.iterations}, p={params.lanes}: "
           f"median {statistics.median(kdf) * 1000:.0f} ms (min {min(kdf) * 1000:.0f}, max {max(kdf) * 1000:.0f});"
