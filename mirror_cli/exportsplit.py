@@ -46,6 +46,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from mirror_cli import helperproc
+from mirror_cli.helperproc import cores as _cores
+
 PARALLEL_MIN_ROWS = 20_000
 BUFFER_BYTES = 64 << 20  # the helper's output held here at most (it then waits on the pipe)
 READ_TIMEOUT = 60.0  # seconds without output after which the helper is treated as gone
@@ -80,13 +83,6 @@ def boundary(conn: Any, where: list[str], params: list[str], n: int) -> Any:
 
 def _count(conn: Any, where: list[str], params: list[Any], extra: str | None = None) -> int:
     return conn.execute("SELECT count(*) FROM reflections" + _where(where, extra), params).fetchone()[0]
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def reflection_json(store: Any, where: list[str], params: list[str], build: Builder, *,
@@ -154,27 +150,12 @@ class _Helper:
 
     @classmethod
     def start(cls, store: Any, where: list[str], params: list[str]) -> _Helper | None:
-        import subprocess
-
-        if getattr(sys, "frozen", False) or not sys.executable or getattr(store, "path", None) is None:
+        if getattr(store, "path", None) is None:
             return None
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        request = json.dumps({"db": os.path.abspath(str(store.path)), "key": store.data_key.hex(),
-                              "where": where, "params": params}).encode("ascii")
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "mirror_cli.exportsplit"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        except OSError:
-            return None
-        try:
-            proc.stdin.write(request)
-            proc.stdin.close()
-        except OSError:
-            proc.kill()
-            proc.wait()
-            proc.stdout.close()
+        proc = helperproc.start("mirror_cli.exportsplit", {"db": os.path.abspath(str(store.path)),
+                                                           "key": store.data_key.hex(),
+                                                           "where": where, "params": params})
+        if proc is None:
             return None
         try:  # a larger pipe: fewer wake-ups of the draining thread (Linux; harmless where absent)
             import fcntl

@@ -38,7 +38,9 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from mirror_cli import helperproc
 from mirror_cli.errors import VerificationError
+from mirror_cli.helperproc import cores as _cores
 
 PARALLEL_MIN_ROWS = 20_000
 FIELDS = ("content", "response", "tags")
@@ -110,14 +112,6 @@ def best_hits(store: Any, terms: list[list[str]], limit: int, *,
     return heapq.nlargest(limit, best + upper)
 
 
-def _cores() -> int:
-    """CPUs this process may run on (a helper on a single core would only add its start-up)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class _Helper:
     """The helper process scanning rowids >= *lo*."""
 
@@ -126,30 +120,12 @@ class _Helper:
 
     @classmethod
     def start(cls, store: Any, terms: list[list[str]], limit: int, lo: int) -> _Helper | None:
-        import subprocess
-
         dek = getattr(store, "data_key", None)
-        if dek is None or getattr(sys, "frozen", False) or not sys.executable:
+        if dek is None:
             return None
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        request = json.dumps({"db": os.path.abspath(str(store.path)), "key": dek.hex(), "terms": terms,
-                              "limit": limit, "lo": lo}).encode("ascii")
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "mirror_cli.scan"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        except OSError:
-            return None
-        try:
-            proc.stdin.write(request)
-            proc.stdin.close()
-            proc.stdin = None  # sent: communicate() must not touch it again
-        except OSError:
-            proc.kill()
-            proc.wait()
-            return None
-        return cls(proc)
+        proc = helperproc.start("mirror_cli.scan", {"db": os.path.abspath(str(store.path)), "key": dek.hex(),
+                                                    "terms": terms, "limit": limit, "lo": lo})
+        return None if proc is None else cls(proc)
 
     def kill(self) -> None:
         self.proc.kill()
