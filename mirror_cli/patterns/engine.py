@@ -47,7 +47,7 @@ from mirror_cli.patterns.detect import (
 from mirror_cli.patterns.detect import _confidence as _detect_confidence
 from mirror_cli.patterns.detect import _intensity as _detect_intensity
 from mirror_cli.patterns.detect import scan as _scan
-from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
+from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension, tensions_from_scan
 
 __all__ = ["EVIDENCE_LIMIT", "AnalyzeResult", "PatternInfo", "Excerpt", "analyze", "list_patterns",
            "show_pattern", "evolution", "list_tensions", "show_tension", "status", "find_pattern"]
@@ -398,17 +398,9 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
                         add_part('["tag",' + q + "," + q + ",1.0,0.5]")
                         _fold_one(pat, ("tag", norm), rid, created_at, norm, 1.0, 0.5)
             tparts = []
-            poles = s.poles
-            for index in sorted(poles):
-                a, b, words_a, words_b, strength = poles[index]
-                total = a + b
-                if total <= 0:
-                    continue
-                name = SEED_TENSIONS[index].name
-                position = round((b + 0.5) / (total + 1.0), 4)
-                intensity = round(1.0 - 0.6 ** strength, 4)
+            for name, _axis_a, _axis_b, position, intensity, words_a, words_b in tensions_from_scan(s):
                 tparts.append("[" + enc(name) + "," + float_of(position) + "," + float_of(intensity) + ',"'
-                              + ", ".join(fromkeys(words_a)) + '","' + ", ".join(fromkeys(words_b)) + '"]')
+                              + ", ".join(words_a) + '","' + ", ".join(words_b) + '"]')
                 agg = ten.get(name)
                 if agg is None:
                     agg = ten[name] = _TAgg()
