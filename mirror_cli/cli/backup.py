@@ -29,11 +29,8 @@ def _warn(st, warnings) -> None:
 
 def _make(st, output: Optional[Path], no_encrypt: bool):
     import contextlib
-    import sys
 
     from mirror_cli import backup
-    from mirror_cli.cli.output import is_tty
-
     from mirror_cli.cli.output import stdin_is_tty
 
     interactive = stdin_is_tty()
@@ -52,9 +49,9 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
                 return keys.unlock(meta, db_id, env, interactive=False)
         size = store.path.stat().st_size if store.path.exists() else 0
         target = output if output is not None else st.settings.backups_dir
-        # A bar for large databases on a terminal; none under cron or into a pipe (CONTRACT: a
-        # non-terminal stdout turns progress bars off; out.progress also needs a terminal stderr).
-        want = size >= PROGRESS_MIN_BYTES and is_tty(sys.stdout)
+        # A bar for large databases; out.progress draws it only on a terminal (stdout and stderr),
+        # so none under cron or into a pipe.
+        want = size >= PROGRESS_MIN_BYTES
         try:
             with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
                 progress = bar if bar is not None and bar.enabled else None
