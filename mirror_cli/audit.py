@@ -84,7 +84,11 @@ def vouch_list_digest(vouches: Iterable[tuple[str, str, str | None]]) -> str:
     """
     if isinstance(vouches, DigestedVouches):
         return vouches.sha256
-    return hashlib.sha256(canonical(sorted(map(tuple, vouches), key=_KIND_AND_ID))).hexdigest()
+    return _sorted_digest(map(tuple, vouches))
+
+
+def _sorted_digest(entries: Iterable[tuple]) -> str:
+    return hashlib.sha256(canonical(sorted(entries, key=_KIND_AND_ID))).hexdigest()
 
 
 class DigestedVouches(tuple):
@@ -98,7 +102,7 @@ class DigestedVouches(tuple):
 
     def __new__(cls, vouches: Iterable[tuple[str, str, str | None]]) -> DigestedVouches:
         self = super().__new__(cls, map(tuple, vouches))
-        self.sha256 = hashlib.sha256(canonical(sorted(self, key=_KIND_AND_ID))).hexdigest()
+        self.sha256 = _sorted_digest(self)
         return self
 
 
