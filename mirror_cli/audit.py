@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from json.encoder import encode_basestring as _quote  # json.dumps' text encoder (ensure_ascii=False)
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -64,7 +65,31 @@ def _jsonable(value: Any) -> Any:
 
 
 def row_digest(row: Sequence[Any]) -> str:
-    """SHA-256 of a stored reflection row (columns in REFLECTION_COLUMNS order)."""
+    """SHA-256 of a stored reflection row (columns in REFLECTION_COLUMNS order): of
+    ``canonical([_jsonable(v) for v in row])`` (:func:`_canonical_row_digest`).
+
+    The canonical text of a list of text, NULL, integer and BLOB values (the
+    stored row's usual types) is written directly, a few times faster (Python's
+    C string encoder, as ``json.dumps`` uses); anything else goes the long way
+    (tests compare the two).
+    """
+    parts = []
+    for v in row:
+        cls = v.__class__
+        if cls is str:
+            parts.append(_quote(v))
+        elif v is None:
+            parts.append("null")
+        elif cls is bytes:
+            parts.append('{"hex":"' + v.hex() + '"}')
+        elif cls is int:
+            parts.append(int.__repr__(v))
+        else:
+            return _canonical_row_digest(row)
+    return hashlib.sha256(("[" + ",".join(parts) + "]").encode("utf-8")).hexdigest()
+
+
+def _canonical_row_digest(row: Sequence[Any]) -> str:
     return hashlib.sha256(canonical([_jsonable(v) for v in row])).hexdigest()
 
 
