@@ -267,20 +267,16 @@ class _Helper:
 def _main() -> int:
     """The helper: read the request on stdin, write the marker, the records >= bound and a trailer."""
     import sqlite3
-    from json.encoder import encode_basestring as quote
     from pathlib import Path
 
     from mirror_cli import crypto, sealedrows
     from mirror_cli.errors import MirrorError
-    from mirror_cli.exchange.jsondoc import _encode as encode
     from mirror_cli.fields import SealedFields
 
     request = json.loads(sys.stdin.buffer.read())
     fields = SealedFields(crypto.FieldCipher(bytes.fromhex(request["key"])))
-    open_row = fields.open_row
     conn = sqlite3.connect(Path(request["db"]).as_uri() + "?mode=ro", uri=True, isolation_level=None)
     out = sys.stdout.buffer
-    clear_text, row_json = sealedrows.clear_text, sealedrows.row_json
     try:
         conn.execute("BEGIN")
         where, params = request["where"], request["params"]
@@ -290,16 +286,7 @@ def _main() -> int:
         n = 0
         try:
             batch: list[str] = []
-
-            def slow(row: Sequence[Any]) -> str:
-                if clear_text(row):
-                    return row_json(row, open_row, quote, encode)
-                # the dict path, exactly as the single-process export takes it
-                from mirror_cli.exchange.export import _reflection_dicts
-
-                return encode(next(_reflection_dicts(type("S", (), {"fields": fields})(), [row])))
-
-            for text in sealedrows.rows_json(rows, fields, quote, encode, slow):
+            for text in sealedrows.export_rows_json(rows, fields):
                 batch.append(text)
                 if len(batch) >= 500:
                     out.write(("\n".join(batch) + "\n").encode("utf-8"))

@@ -102,3 +102,25 @@ def rows_json(rows: Iterable[Row], fields: Any, quote: Callable[[str], str], enc
         yield (f'{{"id":{quote(rid)},"created_at":{quote(created)},"updated_at":{quote(updated)},'
                f'"content":{quote(text)},"response":{answer},"mode":{quote(mode)},'
                f'"tags":{compact_tags(tag_text, encode)},"local_only":{"true" if local else "false"}}}')
+
+
+def export_rows_json(rows: Iterable[Row], fields: Any) -> Iterator[str]:
+    """:func:`rows_json` with the export's encoders and per-row path: the text ``mirror export`` writes for
+    each sealed row (used by the export and by its helper process, ``mirror_cli.exportsplit``)."""
+    from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
+
+    from mirror_cli.exchange.jsondoc import _encode as encode
+
+    open_row = fields.open_row
+
+    def slow(row: Row) -> str:
+        if clear_text(row):
+            return row_json(row, open_row, quote, encode)
+        # a clear column that is not text (changed outside mirror): the dict path, exactly as the export takes it
+        from types import SimpleNamespace
+
+        from mirror_cli.exchange.export import _reflection_dicts
+
+        return encode(next(_reflection_dicts(SimpleNamespace(fields=fields), [row])))
+
+    return rows_json(rows, fields, quote, encode, slow)

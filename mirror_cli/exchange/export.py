@@ -123,29 +123,11 @@ def _sealed_reflection_json(store: Store, since: datetime | None, until: datetim
     a helper process builds the later half from the same state of the
     database, or this process does), with the same text.
     """
-    from mirror_cli import exportsplit
+    from mirror_cli import exportsplit, sealedrows
 
     where, params = journal.time_window(since, until)
-    return exportsplit.reflection_json(store, where, params, lambda rows: _sealed_rows_json(store, rows))
-
-
-def _sealed_rows_json(store: Store, rows: Iterable[Sequence[Any]]) -> Iterator[str]:
-    from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
-
-    from mirror_cli import sealedrows
-    from mirror_cli.exchange.jsondoc import _encode
-
-    fields = store.fields
-    open_row = fields.open_row
-    clear_text, row_json = sealedrows.clear_text, sealedrows.row_json
-
-    def slow(row: Sequence[Any]) -> str:
-        if clear_text(row):
-            return row_json(row, open_row, quote, _encode)
-        # a clear column that is not text (changed outside mirror): the dict path, as before
-        return _encode(next(_reflection_dicts(store, [row])))
-
-    return sealedrows.rows_json(rows, fields, quote, _encode, slow)
+    return exportsplit.reflection_json(store, where, params,
+                                       lambda rows: sealedrows.export_rows_json(rows, store.fields))
 
 
 def iter_patterns(store: Store) -> Iterator[dict]:
