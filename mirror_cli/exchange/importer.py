@@ -40,7 +40,6 @@ imported patterns get provisional stats (their occurrences) so that
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import json
 import os
@@ -54,6 +53,7 @@ from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.fields import occurrence_record_id
+from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso
 from mirror_cli.store import Store
 
@@ -156,25 +156,6 @@ def _read_head(fh: IO[bytes], n: int) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for a block (then as it was).
-
-    Parsing, validating and writing a large import allocates millions of
-    objects that form no reference cycles; with the collector on, its
-    repeated passes over all of them cost about a fifth of an import of
-    100,000 reflections. Everything they free is freed by reference counting.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | None = None,

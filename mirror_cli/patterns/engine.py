@@ -27,7 +27,6 @@ everything. A full analysis of many reflections runs in several processes.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import json
 import os
@@ -38,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from mirror_cli.errors import UsageError, VerificationError
+from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso, parse_iso, ulid
 from mirror_cli.patterns import analyze as analyze_text
 from mirror_cli.patterns import evolution as evo
@@ -329,9 +329,7 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
     totals at once, without the intermediate Finding objects, dicts and lists."""
     if isinstance(batch, range):  # fork: the items were inherited from the parent
         batch = _SHARED[batch.start:batch.stop]
-    frozen = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         pat: dict = {}
         ten: dict = {}
         rows = []
@@ -407,9 +405,6 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
                 agg.add(created_at, position, intensity)
             append_row((rid, rev, '{"p":[' + ",".join(parts) + '],"t":[' + ",".join(tparts) + "]}"))
         return rows, pat, ten
-    finally:
-        if frozen:
-            gc.enable()
 
 
 def _fold_one(pat: dict, key: tuple[str, str], rid: str, created_at: str, words: str, conf: float,
@@ -570,13 +565,8 @@ def _full(store, total: int, event: str, started: float, workers, progress) -> A
     rows = conn.execute("SELECT id, created_at, rev, content, tags FROM reflections ORDER BY id").fetchall()
     items = _decode_reflections(store, rows)
     del rows
-    frozen = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         state_rows, pat, ten = _run_batches(items, workers, progress)
-    finally:
-        if frozen:
-            gc.enable()
     max_rev = max((it[2] for it in items), default=0)
     f = store.fields
     with store.write():
@@ -733,13 +723,8 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
             ten: dict = {}
             rows = conn.execute("SELECT a.reflection_id, r.created_at, a.findings FROM analysis_state a"
                                 " JOIN reflections r ON r.id = a.reflection_id")
-            frozen = gc.isenabled()
-            gc.disable()  # millions of small objects, none of them cyclic
-            try:
+            with gc_paused():  # millions of small objects, none of them cyclic
                 _fold_cached(pat, ten, rows, f)
-            finally:
-                if frozen:
-                    gc.enable()
             reported, tensions = _write_totals(store, pat, ten)
         else:
             reported, tensions = _apply_delta(store, old_found, new_rows, created)
