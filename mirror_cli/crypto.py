@@ -455,7 +455,16 @@ class FieldCipher:
         ``decrypt(nonce, ciphertext, ad)`` and, per field, the associated data before and after the
         record id's part (``_lp(record_id)``). Such a caller checks the version byte and length as
         :meth:`open_row` does, and on any failure calls :meth:`open_row`, which raises the error."""
-        return self._aead.decrypt, tuple((self._prefix + _lp(table), _lp(f)) for f in fields)
+        return self._aead.decrypt, self._row_ads(table, fields)
+
+    def _row_ads(self, table: str, fields: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
+        """Per field: (AD before the record id, AD after it), cached per (table, fields)."""
+        ads = self._parts.get((table, fields))
+        if ads is None:
+            if len(self._parts) > 256:
+                self._parts.clear()
+            ads = self._parts[(table, fields)] = tuple((self._prefix + _lp(table), _lp(f)) for f in fields)
+        return ads
 
     def open_row(self, table: str, record_id: str, fields: tuple[str, ...],
                  blobs: tuple[bytes | None, ...]) -> list[str | None]:
@@ -464,11 +473,7 @@ class FieldCipher:
         The record id's part of the associated data is encoded once for the
         row, which matters when a command opens every row (search, export).
         """
-        ads = self._parts.get((table, fields))  # per field: (AD before the record id, AD after it)
-        if ads is None:
-            if len(self._parts) > 256:
-                self._parts.clear()
-            ads = self._parts[(table, fields)] = tuple((self._prefix + _lp(table), _lp(f)) for f in fields)
+        ads = self._parts.get((table, fields)) or self._row_ads(table, fields)  # no extra call per row
         rid = _lp(record_id)
         decrypt = self._aead.decrypt
         out: list[str | None] = []
