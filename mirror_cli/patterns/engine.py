@@ -539,24 +539,19 @@ def _decode_reflections(store, rows) -> list[tuple[str, str, int, str, list]]:
     f = store.fields
     items = []
     append = items.append
-    if not f.encrypted:
-        # Plaintext: the stored text is the text; tags lists are parsed once per distinct
-        # value ("[]", '["work"]' recur). Anything but text goes through fields.open, which
-        # refuses it as the encrypted path would.
-        loads, parsed, plain = json.loads, {}, str
-        for rid, created_at, rev, content, tags in rows:
-            if content.__class__ is not plain or tags.__class__ is not plain:
-                append((rid, created_at, rev, f.open("reflections", rid, "content", content),
-                        f.open_tags("reflections", rid, tags)))
-                continue
-            tag_list = parsed.get(tags)
-            if tag_list is None:
-                tag_list = parsed[tags] = loads(tags)
-            append((rid, created_at, rev, content, tag_list))
-        return items
+    # Plaintext: the stored text is the text; tags lists are parsed once per distinct
+    # value ("[]", '["work"]' recur). Anything but text, and every value of an encrypted
+    # database, goes through fields.open (which refuses ciphertext in a plaintext one).
+    loads, parsed, plain = json.loads, {}, None if f.encrypted else str
     for rid, created_at, rev, content, tags in rows:
-        append((rid, created_at, rev, f.open("reflections", rid, "content", content),
-                f.open_tags("reflections", rid, tags)))
+        if content.__class__ is not plain or tags.__class__ is not plain:
+            append((rid, created_at, rev, f.open("reflections", rid, "content", content),
+                    f.open_tags("reflections", rid, tags)))
+            continue
+        tag_list = parsed.get(tags)
+        if tag_list is None:
+            tag_list = parsed[tags] = loads(tags)
+        append((rid, created_at, rev, content, tag_list))
     return items
 
 
