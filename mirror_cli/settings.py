@@ -168,6 +168,10 @@ def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
             node[part] = child
         node = child
     node[parts[-1]] = value
+    text = yaml.safe_dump(cfg, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    if yaml.safe_load(text) != cfg:
+        # PyYAML writes some characters (NEL, U+0085) raw, where YAML reads a line break: escape all.
+        text = yaml.safe_dump(cfg, default_flow_style=False, sort_keys=True, allow_unicode=False)
     with atomic_write(path, "w") as fh:
-        yaml.safe_dump(cfg, fh, default_flow_style=False, sort_keys=True, allow_unicode=True)
+        fh.write(text)
     return cfg
