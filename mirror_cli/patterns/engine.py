@@ -735,13 +735,17 @@ def _can_subtract(store, old_found: dict, new_found: dict) -> bool:
     """Removing an old occurrence is exact unless it held a pattern's first_seen/last_seen
     (those then need the other occurrences); such a case re-folds the totals instead."""
     patterns = _load_patterns(store)
+    # patterns this batch finds (in new reflections too): one of them keeps occurrences even where
+    # its only stored one goes, so its first/last date must come from the others as well
+    found_now = {(p[0], p[1]) for found in new_found.values() for p in found["p"]}
     for rid, (created_at, found) in old_found.items():
         keep = {(p[0], p[1]) for p in new_found[rid]["p"]}
         for ptype, name, *_ in found["p"]:
             if (ptype, name) in keep:
                 continue
             p = patterns.get((ptype, name))
-            if p is not None and p.support > 1 and created_at in (p.first_seen, p.last_seen):
+            if (p is not None and created_at in (p.first_seen, p.last_seen)
+                    and (p.support > 1 or (ptype, name) in found_now)):
                 return False
         tens = {t[0] for t in new_found[rid]["t"]}
         for t in found["t"]:

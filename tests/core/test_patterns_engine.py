@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mirror_cli import audit, crypto, journal, keyops
@@ -221,6 +221,9 @@ def test_pattern_only_in_a_deleted_reflection_disappears(store):
                               st.sampled_from(["anxious and tired", "happy, grateful, calm", "not sad at all",
                                                "work deadline stress", "let go and trust", "plan and control"]),
                               st.integers(0, 5)), min_size=1, max_size=12))
+# an edit takes a pattern from its only stored reflection (its first_seen) while a new one brings it again
+@example(ops=[("add", "anxious and tired", 0), ("analyze", "anxious and tired", 0),
+              ("add", "anxious and tired", 0), ("edit", "happy, grateful, calm", 0)])
 def test_incremental_equals_full_after_any_changes(tmp_path_factory, ops):
     s = Store.open(tmp_path_factory.mktemp("h") / "m.db")
     try:
