@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# Speed is measured in benchmarks/, never asserted here: on a loaded CI machine an
+# example that takes over Hypothesis's default 200 ms deadline once and not on replay
+# would fail the run as "flaky" without telling anything about mirror.
+settings.register_profile("mirror", deadline=None)
+settings.load_profile("mirror")
 
 
 @pytest.fixture(autouse=True)
