@@ -85,8 +85,18 @@ def patterns_main(ctx: typer.Context, min_confidence: MinConfOpt = 0.0, type_: T
     """List patterns (the default), or run a patterns subcommand."""
     if ctx.invoked_subcommand is None:
         list_patterns(ctx, min_confidence, type_, limit, as_json)
-    elif min_confidence or type_ is not None or limit is not None or as_json:
+    elif _any_given(ctx, "min_confidence", "type_", "limit", "as_json"):
         _options_after(ctx, "patterns")
+
+
+def _any_given(ctx: typer.Context, *names: str) -> bool:
+    """Whether any of these options came from the command line or the environment, even
+    with its default value (``--min-confidence 0`` is given, not left out)."""
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            return True
+    return False
 
 
 def _options_after(ctx: typer.Context, group: str) -> None:

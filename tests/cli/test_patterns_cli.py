@@ -172,7 +172,8 @@ def test_evolution_keys_do_not_depend_on_the_filters(cli, ids):
 
 
 @pytest.mark.parametrize("args", [("patterns", "--type", "tag", "list"), ("patterns", "--json", "show", "anxiety"),
-                                  ("patterns", "--limit", "2", "evolution"), ("tensions", "--json", "map")])
+                                  ("patterns", "--limit", "2", "evolution"), ("tensions", "--json", "map"),
+                                  ("patterns", "--min-confidence", "0", "list")])  # given, though the default
 def test_group_options_before_a_subcommand_are_refused_not_dropped(cli, ids, args):
     result = cli(*args)
     assert result.exit_code == 2
