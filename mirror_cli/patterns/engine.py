@@ -124,17 +124,26 @@ class _PAgg:
         self.top: list[tuple] = []  # min-heap of (confidence, created_at, rid, words, intensity)
 
     def add(self, rid: str, created_at: str, words, conf: float, intensity: float) -> None:
-        u = int(round(conf * _SCALE))
+        self.count(rid, created_at, created_at[:10], words, conf, int(round(conf * _SCALE)),
+                   conf >= STRONG_CONFIDENCE, intensity)
+
+    def count(self, rid: str, created_at: str, day: str, words, conf: float, u: int, strong: bool,
+              intensity: float) -> None:
+        """:meth:`add` with the day, units and strength already worked out: the hot loops of a
+        full analysis look them up once per confidence value instead of once per occurrence."""
         self.support += 1
         self.units += u
-        self.strong += conf >= STRONG_CONFIDENCE
-        if self.first is None or created_at < self.first:
+        self.strong += strong
+        first = self.first
+        if first is None:
+            self.first = self.last = created_at
+        elif created_at < first:
             self.first = created_at
-        if self.last is None or created_at > self.last:
+        elif created_at > self.last:
             self.last = created_at
-        d = self.days.get(created_at[:10])
+        d = self.days.get(day)
         if d is None:
-            self.days[created_at[:10]] = [1, u]
+            self.days[day] = [1, u]
         else:
             d[0] += 1
             d[1] += u
@@ -230,7 +239,6 @@ def _fold_cached(pat: dict, ten: dict, rows, fields) -> None:
     in one loop: the re-fold after a deletion reads every cached row. ``fields`` opens
     them (on a plaintext database, anything but text is refused as fields.open does)."""
     loads, units_of = json.loads, _CONF_UNITS
-    push, replace, limit = heapq.heappush, heapq.heapreplace, EVIDENCE_LIMIT
     sealed = fields.encrypted
     for rid, created_at, stored in rows:
         if sealed or stored.__class__ is not str:
@@ -242,32 +250,10 @@ def _fold_cached(pat: dict, ten: dict, rows, fields) -> None:
             agg = pat.get(key)
             if agg is None:
                 agg = pat[key] = _PAgg()
-                agg.first = agg.last = created_at
             us = units_of.get(conf)  # few distinct values: detect rounds them
             if us is None:
                 us = units_of[conf] = (int(round(conf * _SCALE)), int(conf >= STRONG_CONFIDENCE))
-            u, strong = us
-            agg.support += 1
-            agg.units += u
-            agg.strong += strong
-            if created_at < agg.first:
-                agg.first = created_at
-            elif created_at > agg.last:
-                agg.last = created_at
-            d = agg.days.get(day)
-            if d is None:
-                agg.days[day] = [1, u]
-            else:
-                d[0] += 1
-                d[1] += u
-            top = agg.top
-            if len(top) < limit:
-                push(top, (conf, created_at, rid, words, intensity))
-            else:
-                low = top[0]
-                if conf > low[0] or (conf == low[0] and (created_at > low[1] or (
-                        created_at == low[1] and rid > low[2]))):
-                    replace(top, (conf, created_at, rid, words, intensity))
+            agg.count(rid, created_at, day, words, conf, us[0], us[1], intensity)
         for name, position, intensity, *_ in found["t"]:
             agg = ten.get(name)
             if agg is None:
@@ -337,8 +323,7 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
         slots: dict = {}  # (type, name) -> (its _PAgg, '["type","name","')
         conf_info, int_info, fromkeys = _CONF_INFO, _INT_INFO, dict.fromkeys
         enc, float_of = _ENCODE, _float
-        push, replace = heapq.heappush, heapq.heapreplace
-        limit, max_words = EVIDENCE_LIMIT, EVIDENCE_WORDS
+        max_words = EVIDENCE_WORDS
         for rid, created_at, rev, text, tags in batch:
             s = _scan(text or "")
             day = created_at[:10]
@@ -361,31 +346,10 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
                 slot = slots.get(key)
                 if slot is None:
                     agg = pat[key] = _PAgg()
-                    agg.first = agg.last = created_at
                     slot = slots[key] = (agg, _prefix(key))
                 agg, head = slot
                 add_part(head + ev + conf_json + int_json)
-                agg.support += 1
-                agg.units += u
-                agg.strong += strong
-                if created_at < agg.first:
-                    agg.first = created_at
-                elif created_at > agg.last:
-                    agg.last = created_at
-                d = agg.days.get(day)
-                if d is None:
-                    agg.days[day] = [1, u]
-                else:
-                    d[0] += 1
-                    d[1] += u
-                top = agg.top
-                if len(top) < limit:
-                    push(top, (conf, created_at, rid, ev, inten))
-                else:
-                    low = top[0]
-                    if conf > low[0] or (conf == low[0] and (created_at > low[1] or (
-                            created_at == low[1] and rid > low[2]))):
-                        replace(top, (conf, created_at, rid, ev, inten))
+                agg.count(rid, created_at, day, ev, conf, u, strong, inten)
             if tags:
                 seen = set()
                 for tag in tags:
