@@ -44,7 +44,7 @@ def detect_format(first_bytes: bytes) -> str:
     return "json"
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """A raw stream that replays already-read bytes before the rest of *fh*."""
 
     def __init__(self, prefix: bytes, fh: IO[bytes]) -> None:
@@ -61,9 +61,15 @@ class _Prefixed(io.RawIOBase):
             self._prefix = self._prefix[n:]
             return n
         data = self._fh.read(len(buf))
-        n = len(data)
-        buf[:n] = data
+        n = len(data or b"")
+        buf[:n] = data or b""
         return n
+
+    def readall(self) -> bytes:
+        # BufferedReader.read() of everything lands here; RawIOBase's default would loop over 8 KiB reads.
+        data = self._prefix + (self._fh.read() or b"")
+        self._prefix = b""
+        return data
 
 
 def _refuse_other_files(head: bytes) -> None:
@@ -110,7 +116,7 @@ def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocumen
     if fmt == "jsonl":
         from mirror_cli.exchange.jsonl import read_jsonl
 
-        fh = io.BytesIO(data) if stream is None else io.BufferedReader(_Prefixed(head, stream), 1 << 20)
+        fh = io.BytesIO(data) if stream is None else io.BufferedReader(Prefixed(head, stream), 1 << 20)
         return read_jsonl(fh)
     if data is None:
         data = head + stream.read()

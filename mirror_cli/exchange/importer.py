@@ -50,6 +50,7 @@ from typing import IO, Any
 
 from mirror_cli import audit, journal
 from mirror_cli.errors import InvalidInputError, UsageError
+from mirror_cli.exchange.detect import Prefixed
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.fields import occurrence_record_id
@@ -89,34 +90,6 @@ class ImportResult:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-class _Prefixed(io.RawIOBase):
-    """A raw stream that replays already-read bytes before the rest of *fh*."""
-
-    def __init__(self, prefix: bytes, fh: IO[bytes]) -> None:
-        self._prefix = prefix
-        self._fh = fh
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        if self._prefix:
-            n = min(len(buf), len(self._prefix))
-            buf[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._fh.read(len(buf))
-        n = len(data or b"")
-        buf[:n] = data or b""
-        return n
-
-    def readall(self) -> bytes:
-        # BufferedReader.read() of everything lands here; RawIOBase's default would loop over 8 KiB reads.
-        data = self._prefix + (self._fh.read() or b"")
-        self._prefix = b""
-        return data
 
 
 class _Recorder:
@@ -188,7 +161,7 @@ def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes |
     head = _read_head(source, 8)
     if not crypto.is_container(head) and start is not None and _rewound(source, start):
         return load_document(source, fmt), False  # a regular file: read directly, without the replay layer
-    stream = io.BufferedReader(_Prefixed(head, source), 1 << 20)
+    stream = io.BufferedReader(Prefixed(head, source), 1 << 20)
     if not crypto.is_container(head):
         return load_document(stream, fmt), False
 
@@ -198,7 +171,7 @@ def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes |
         raise InvalidInputError("this encrypted file holds a mirror backup, not an export.",
                                 "Restore it with `mirror backup restore FILE`; nothing was changed.")
     key = crypto.container_key(header, dek=dek, passphrase=passphrase)
-    replay = io.BufferedReader(_Prefixed(bytes(recorder.seen), stream), 1 << 20)
+    replay = io.BufferedReader(Prefixed(bytes(recorder.seen), stream), 1 << 20)
     rfd, wfd = os.pipe()
     reader = os.fdopen(rfd, "rb", buffering=1 << 20)
     writer = os.fdopen(wfd, "wb", buffering=1 << 20)

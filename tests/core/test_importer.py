@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mirror_cli import audit, crypto, journal, keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.exchange import export, importer
-from mirror_cli.exchange.detect import load_document
+from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.patterns import engine
 from mirror_cli.session import install_key
 from mirror_cli.store import Store
@@ -651,10 +651,10 @@ def test_every_way_of_handing_over_a_file_reads_the_same_document(store, tmp_pat
 
 
 def test_the_replay_layer_reads_everything_in_one_call():
-    stream = io.BufferedReader(importer._Prefixed(b"head", io.BytesIO(b"-and the rest")), 4)
+    stream = io.BufferedReader(Prefixed(b"head", io.BytesIO(b"-and the rest")), 4)
     assert stream.read(2) == b"he"
     assert stream.read() == b"ad-and the rest" and stream.read() == b""
-    assert io.BufferedReader(importer._Prefixed(b"", io.BytesIO(b""))).read() == b""
+    assert io.BufferedReader(Prefixed(b"", io.BytesIO(b""))).read() == b""
 
 
 def test_the_collector_is_paused_while_reading_and_writing_then_restored(store, monkeypatch):
