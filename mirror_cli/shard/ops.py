@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError, VerificationError
 from mirror_cli.fsutil import atomic_write, io_error
@@ -488,6 +488,20 @@ def restore(manifest: Path, output: Path, progress: Progress = None) -> RestoreR
     return RestoreResult(out, m.original_size, digest, chosen)
 
 
+def _open_shards(stack: contextlib.ExitStack, paths: list) -> list[tuple[IO[bytes], Path]]:
+    """Each chosen shard file opened (closed with *stack*) and placed at its first stripe."""
+    fins = []
+    for p in paths:
+        assert p is not None
+        try:
+            fh = stack.enter_context(open(p, "rb"))
+            fh.seek(fmt.HEADER_SIZE)
+        except OSError as exc:
+            raise io_error("read", p, exc) from None
+        fins.append((fh, p))
+    return fins
+
+
 def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out: Path,
                progress: Progress) -> str:
     import numpy as np
@@ -508,15 +522,7 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
     if progress:
         progress(0, geo.size)
     with contextlib.ExitStack() as stack:
-        fins = []
-        for p in paths:
-            assert p is not None
-            try:
-                fh = stack.enter_context(open(p, "rb"))
-                fh.seek(fmt.HEADER_SIZE)
-            except OSError as exc:
-                raise io_error("read", p, exc) from None
-            fins.append((fh, p))
+        fins = _open_shards(stack, paths)
         fout = stack.enter_context(atomic_write(out, "wb"))
         pipe = stack.enter_context(_Pipeline())
 
@@ -651,15 +657,7 @@ def _encode_missing(m: mf.Manifest, chosen: list[int], paths: list[Path | None],
     if progress:
         progress(0, geo.size)
     with contextlib.ExitStack() as stack:
-        fins = []
-        for p in paths:
-            assert p is not None
-            try:
-                fh = stack.enter_context(open(p, "rb"))
-                fh.seek(fmt.HEADER_SIZE)
-            except OSError as exc:
-                raise io_error("read", p, exc) from None
-            fins.append((fh, p))
+        fins = _open_shards(stack, paths)
         writers = []
         for idx, target in zip(wanted, targets):
             fh = stack.enter_context(atomic_write(target, "wb"))
