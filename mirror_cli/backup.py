@@ -62,7 +62,7 @@ from typing import Any, BinaryIO
 from mirror_cli import __version__
 from mirror_cli.errors import (InvalidInputError, LockedError, MirrorError, OperationError, UsageError,
                                VerificationError)
-from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error
+from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error, read_full
 
 # -- format constants ------------------------------------------------------
 MAGIC = b"MIRRBAK\x01"
@@ -1372,17 +1372,6 @@ class _Unpacked:
     export_records: int
 
 
-def _read_exact(fh: Any, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        b = fh.read(n - got)
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-    return b"".join(parts)
-
-
 class _Inflater:
     """Decompress in a thread (zstd drops the GIL) while the caller hashes: 1 MiB chunks, bounded queue.
 
@@ -1441,19 +1430,19 @@ class _Inflater:
 def _unpack_archive(src: Any, body_len: int | None, db_out: _DbOut | None, checked: list[str],
                     after_db: Callable[[], None] | None = None) -> _Unpacked:
     """Read the archive from *src*: manifest, then the members (db to *db_out*), all checked."""
-    magic = _read_exact(src, len(ARCHIVE_MAGIC))
+    magic = read_full(src, len(ARCHIVE_MAGIC))
     if magic != ARCHIVE_MAGIC:
         if len(magic) < len(ARCHIVE_MAGIC):
             raise _damaged("it ends before its manifest")
         raise _invalid("its content is not a mirror archive")
-    raw_len = _read_exact(src, 4)
+    raw_len = read_full(src, 4)
     if len(raw_len) < 4:
         raise _damaged("it ends before its manifest")
     (mlen,) = struct.unpack(">I", raw_len)
     if not 2 <= mlen <= MAX_MANIFEST:
         raise _invalid("its manifest length is implausible")
-    body = _read_exact(src, mlen)
-    digest = _read_exact(src, DIGEST)
+    body = read_full(src, mlen)
+    digest = read_full(src, DIGEST)
     if len(body) < mlen or len(digest) < DIGEST:
         raise _damaged("it ends inside its manifest")
     if not hmac.compare_digest(hashlib.sha256(magic + raw_len + body).digest(), digest):

@@ -105,6 +105,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
+from mirror_cli.fsutil import read_full
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -536,24 +537,6 @@ def is_container(first_bytes: bytes) -> bool:
     return bytes(first_bytes[:len(MAGIC_PREFIX)]) == MAGIC_PREFIX
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
-    """Read up to *n* bytes, looping over short reads (pipes); fewer only at EOF."""
-    data = src.read(n)
-    if data is None:
-        data = b""
-    if len(data) == n or not data:
-        return bytes(data)
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = src.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 def _stream_aead(dek: bytes, salt: bytes, purpose: str):
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -604,9 +587,9 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, dek: bytes, kdf_params: KdfP
     written = header.size
     done = 0
     counter = 0
-    cur = _read_full(src, chunk_size)
+    cur = read_full(src, chunk_size)
     while True:
-        nxt = _read_full(src, chunk_size) if len(cur) == chunk_size else b""
+        nxt = read_full(src, chunk_size) if len(cur) == chunk_size else b""
         last = not nxt
         if counter >= MAX_CHUNKS:
             raise OperationError("the input is too large for one encrypted container.")
@@ -630,7 +613,7 @@ def read_container_header(fh: BinaryIO) -> ContainerHeader:
     VerificationError; an intact header this mirror cannot use (unknown
     version, hostile KDF parameters) -> InvalidInputError.
     """
-    magic = _read_full(fh, len(MAGIC))
+    magic = read_full(fh, len(MAGIC))
     if not is_container(magic):
         raise InvalidInputError("this is not a mirror encrypted file.",
                                 "Give a file made by `mirror backup create` or `mirror export --encrypt`.")
@@ -639,14 +622,14 @@ def read_container_header(fh: BinaryIO) -> ContainerHeader:
     if magic[-1] != CONTAINER_VERSION:
         raise InvalidInputError(f"this encrypted file has format version {magic[-1]}, which this mirror "
                                 "cannot read.", "Upgrade mirror.")
-    raw_len = _read_full(fh, 4)
+    raw_len = read_full(fh, 4)
     if len(raw_len) < 4:
         raise _damaged("it ends inside the header")
     (length,) = struct.unpack(">I", raw_len)
     if not 2 <= length <= MAX_HEADER_SIZE:
         raise _damaged("the header length is implausible")
-    body = _read_full(fh, length)
-    digest = _read_full(fh, DIGEST_SIZE)
+    body = read_full(fh, length)
+    digest = read_full(fh, DIGEST_SIZE)
     if len(body) < length or len(digest) < DIGEST_SIZE:
         raise _damaged("it ends inside the header")
     computed = hashlib.sha256(magic + raw_len + body).digest()
@@ -750,12 +733,12 @@ def decrypt_stream(src: BinaryIO, dst: BinaryIO | None, *, dek: bytes | None = N
     total = header.size
     done = 0
     counter = 0
-    cur = _read_full(src, n)
+    cur = read_full(src, n)
     while True:
         if len(cur) < n:
             nxt, last = b"", True
         else:
-            nxt = _read_full(src, n)
+            nxt = read_full(src, n)
             last = not nxt
         if len(cur) < TAG_SIZE:
             raise _damaged(f"it is truncated (chunk {counter} is missing or cut short)")

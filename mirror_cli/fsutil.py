@@ -90,3 +90,21 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def read_full(src: IO[bytes], n: int) -> bytes:
+    """Read up to *n* bytes, looping over short reads (pipes); fewer only at EOF."""
+    data = src.read(n)
+    if data is None:
+        data = b""
+    if len(data) == n or not data:
+        return bytes(data)
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = src.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)

@@ -54,6 +54,7 @@ from mirror_cli.exchange.detect import Prefixed
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.fields import occurrence_record_id
+from mirror_cli.fsutil import read_full
 from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso
 from mirror_cli.store import Store
@@ -120,17 +121,6 @@ def _rewound(fh: IO[bytes], position: int) -> bool:
         return False
 
 
-def _read_head(fh: IO[bytes], n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        chunk = fh.read(n - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
 def read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | None = None,
                   passphrase: Callable[[], str] | None = None) -> tuple[ImportDocument, bool]:
     """Load and validate an import (see :func:`_read_document`), with the garbage collector paused."""
@@ -158,7 +148,7 @@ def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes |
             return load_document(data, fmt), False  # read as it is, no copy through a stream
         source = io.BytesIO(data)
     start = _position(source)
-    head = _read_head(source, 8)
+    head = read_full(source, 8)
     if not crypto.is_container(head) and start is not None and _rewound(source, start):
         return load_document(source, fmt), False  # a regular file: read directly, without the replay layer
     stream = io.BufferedReader(Prefixed(head, source), 1 << 20)

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirror_cli.errors import MirrorError, OperationError, UsageError
+from mirror_cli.errors import OperationError, UsageError
 
 PACKAGE_DIR = Path(__file__).parent
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

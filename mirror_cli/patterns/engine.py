@@ -34,11 +34,11 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 
 from mirror_cli.errors import UsageError, VerificationError
 from mirror_cli.gcpause import gc_paused
-from mirror_cli.ids import now_iso, parse_iso, ulid
+from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns import analyze as analyze_text
 from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.detect import (
@@ -487,7 +487,6 @@ def analyze(store, *, full: bool = False, event: str = "patterns.analyzed", work
     analysed (``full=True``: all of them). Appends one audit event (counts only).
     """
     started = time.perf_counter()
-    conn = store.conn
     state = None if full else _meta(store)
     total = store.count("reflections")
     if state is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -112,12 +114,17 @@ def test_passphrase_file_readable_by_others_warns(cli, encrypted, tmp_path):
 
 
 def test_wrong_passphrase_exit_4_and_nothing_changed(cli, encrypted, db):
-    before = open(db, "rb").read()
+    def dump() -> list[str]:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            return list(conn.iterdump())
+
+    before = dump()
     for args in (("list",), ("reflect", "new text"), ("key", "disable"), ("key", "change")):
         r = cli(*args, env={"MIRROR_PASSPHRASE": "wrong guess", "MIRROR_NEW_PASSPHRASE": NEW_PW})
         assert r.exit_code == 4, (args, r.stderr)
         assert "wrong passphrase" in r.stderr and "wrong guess" not in r.stderr + r.stdout
         assert "Traceback" not in r.stderr and r.stdout == ""
+    assert dump() == before  # every row of every table, the key record included
     with Store.open(db) as s:
         assert s.count("reflections") == 2 and s.encrypted
     assert cli("audit", "verify", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
