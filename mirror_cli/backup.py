@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mirror_cli import __version__
+from mirror_cli.crypto import FIELD_MIN_ENVELOPE, FIELD_NONCE_END, FIELD_VERSION, TAG_SIZE
 from mirror_cli.errors import (InvalidInputError, LockedError, MirrorError, OperationError, UsageError,
                                VerificationError)
 from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error, read_full
@@ -571,21 +572,17 @@ def _snapshot_store(path: Path, dek: bytes | None, opened: bool = False):
 # again with its own nonce, which gives back the very same ciphertext, and checks that the tag it
 # computes is the stored one (so every field is authenticated again before the swap).
 
-_NONCE_END = 13
-_TAG = 16
-
-
 def _field_udf(dek: bytes, make: Callable[..., bytes], errors: list[str]):
     from mirror_cli import crypto
 
     cipher = crypto.FieldCipher(dek)
-    aead, ad = cipher._aead, cipher._ad  # the field cipher's own AEAD and associated data
+    aead, ad = cipher.aead, cipher.associated_data
 
     def udf(table: str, record_id: str, field_name: str, blob: Any) -> Any:
         if blob is None:
             return None
         try:
-            if not isinstance(blob, bytes) or len(blob) < _NONCE_END + _TAG:
+            if not isinstance(blob, bytes) or len(blob) < FIELD_MIN_ENVELOPE:
                 raise _FieldError(f"{table} {record_id}: field {field_name} is not an envelope")
             return make(aead, ad(table, str(record_id), field_name), blob, table, record_id, field_name)
         except _FieldError as exc:
@@ -602,22 +599,22 @@ class _FieldError(Exception):
 def _open_one(aead: Any, ad: bytes, blob: bytes, table: str, rid: Any, name: str) -> bytes:
     from cryptography.exceptions import InvalidTag
 
-    if blob[0] != 0x01:
+    if blob[0] != FIELD_VERSION:
         raise _FieldError(f"{table} {rid}: field {name} is not sealed")
     try:
-        plain = aead.decrypt(blob[1:_NONCE_END], blob[_NONCE_END:], ad)
+        plain = aead.decrypt(blob[1:FIELD_NONCE_END], blob[FIELD_NONCE_END:], ad)
     except InvalidTag:
         raise _FieldError(f"{table} {rid}: field {name} cannot be decrypted") from None
-    return bytes([OPENED]) + blob[1:_NONCE_END] + plain + blob[-_TAG:]
+    return bytes([OPENED]) + blob[1:FIELD_NONCE_END] + plain + blob[-TAG_SIZE:]
 
 
 def _seal_one(aead: Any, ad: bytes, blob: bytes, table: str, rid: Any, name: str) -> bytes:
     if blob[0] != OPENED:
         raise _FieldError(f"{table} {rid}: field {name} is not an opened envelope")
-    sealed = aead.encrypt(blob[1:_NONCE_END], blob[_NONCE_END:-_TAG], ad)
-    if not hmac.compare_digest(sealed[-_TAG:], blob[-_TAG:]):
+    sealed = aead.encrypt(blob[1:FIELD_NONCE_END], blob[FIELD_NONCE_END:-TAG_SIZE], ad)
+    if not hmac.compare_digest(sealed[-TAG_SIZE:], blob[-TAG_SIZE:]):
         raise _FieldError(f"{table} {rid}: field {name} does not match its tag")
-    return b"\x01" + blob[1:_NONCE_END] + sealed
+    return bytes([FIELD_VERSION]) + blob[1:FIELD_NONCE_END] + sealed
 
 
 def _map_fields(path: Path, dek: bytes, make: Callable[..., bytes]) -> None:
@@ -670,9 +667,9 @@ class _OpenedReader:
     """Reads opened envelopes where the field codec expects a cipher (the export of an opened snapshot)."""
 
     def open(self, table: str, record_id: str, field_name: str, blob: Any) -> str:
-        if isinstance(blob, bytes) and len(blob) >= _NONCE_END + _TAG and blob[0] == OPENED:
+        if isinstance(blob, bytes) and len(blob) >= FIELD_MIN_ENVELOPE and blob[0] == OPENED:
             with contextlib.suppress(UnicodeDecodeError):
-                return blob[_NONCE_END:-_TAG].decode("utf-8")
+                return blob[FIELD_NONCE_END:-TAG_SIZE].decode("utf-8")
         raise _damaged(f"{table} {record_id}: field {field_name} of the snapshot is not an opened envelope")
 
 

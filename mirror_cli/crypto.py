@@ -133,8 +133,9 @@ KEY_ID_INFO = "mirror key id v1"
 STREAM_INFO = "mirror container stream v1 "  # + purpose
 
 FIELD_VERSION = 1
-_NONCE_END = 1 + NONCE_SIZE  # version byte, then the nonce
-_MIN_ENVELOPE = _NONCE_END + TAG_SIZE
+FIELD_NONCE_END = 1 + NONCE_SIZE  # a field envelope: version byte, nonce, ciphertext, tag
+_NONCE_END = FIELD_NONCE_END
+FIELD_MIN_ENVELOPE = _MIN_ENVELOPE = _NONCE_END + TAG_SIZE
 WRAP_VERSION = 1
 WRAP_AD_LABEL = "mirror wrapped data key v1"
 CRYPTO_META_VERSION = 1
@@ -429,7 +430,14 @@ class FieldCipher:
     def __repr__(self) -> str:
         return "FieldCipher(<key hidden>)"
 
-    def _ad(self, table: str, record_id: str, field_name: str) -> bytes:
+    @property
+    def aead(self) -> Any:
+        """The AES-256-GCM object under the field subkey, for code that rebuilds envelopes
+        this cipher made (a backup's opened fields); everything else uses seal/open."""
+        return self._aead
+
+    def associated_data(self, table: str, record_id: str, field_name: str) -> bytes:
+        """What binds a field's ciphertext to its table, record and field name."""
         parts = self._parts.get((table, field_name))
         if parts is None:
             if len(self._parts) > 256:  # a handful in practice; never let it grow without bound
@@ -440,13 +448,13 @@ class FieldCipher:
     def seal(self, table: str, record_id: str, field: str, value: str) -> bytes:
         nonce = os.urandom(NONCE_SIZE)
         return self._prefix + nonce + self._aead.encrypt(nonce, value.encode("utf-8"),
-                                                         self._ad(table, record_id, field))
+                                                         self.associated_data(table, record_id, field))
 
     def open(self, table: str, record_id: str, field: str, blob: bytes) -> str:
         if isinstance(blob, bytes) and len(blob) >= 1 + NONCE_SIZE + TAG_SIZE and blob[0] == FIELD_VERSION:
             try:
                 return self._aead.decrypt(blob[1:_NONCE_END], blob[_NONCE_END:],
-                                          self._ad(table, record_id, field)).decode("utf-8")
+                                          self.associated_data(table, record_id, field)).decode("utf-8")
             except (self._invalid_tag, UnicodeDecodeError):
                 pass
         raise _undecryptable(table, record_id, field)
