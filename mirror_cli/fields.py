@@ -39,6 +39,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: The stored text of a tag list (``json.dumps(tags, ensure_ascii=False)``), its encoder built once.
+tags_text = json.JSONEncoder(ensure_ascii=False).encode
+
 #: table -> (SQL expression of the record id bound into each envelope, sealed columns)
 SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "reflections": ("id", ("content", "response", "tags")),
@@ -78,7 +81,7 @@ class PlainFields:
                 for name, value in zip(fields, stored)]
 
     def seal_tags(self, table: str, record_id: str, tags: list[str]) -> Any:
-        return self.seal(table, record_id, "tags", json.dumps(tags, ensure_ascii=False))
+        return self.seal(table, record_id, "tags", tags_text(tags))
 
     def open_tags(self, table: str, record_id: str, stored: Any) -> list[str]:
         return json.loads(self.open(table, record_id, "tags", stored))

@@ -80,14 +80,19 @@ def _vouch(conn, rid: str) -> tuple[str, str, str | None]:
     return ("reflection", rid, audit.reflection_digest(conn, rid))
 
 
+# One reflection's stored row, inserted or replaced (the import writes its rows with it too).
+UPSERT_SQL = (
+    f"INSERT INTO reflections ({_COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
+    " content = excluded.content, response = excluded.response, mode = excluded.mode,"
+    " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev")
+
+
 def insert_row(store: Store, r: Reflection, rev: int) -> None:
     """Insert (or replace) one reflection's stored row. Call inside store.write()."""
     f = store.fields
     store.conn.execute(
-        f"INSERT INTO reflections ({_COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
-        " content = excluded.content, response = excluded.response, mode = excluded.mode,"
-        " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev",
+        UPSERT_SQL,
         (r.id, r.created_at, r.updated_at, f.seal("reflections", r.id, "content", r.content),
          None if r.response is None else f.seal("reflections", r.id, "response", r.response),
          r.mode, f.seal_tags("reflections", r.id, r.tags), int(r.local_only), rev),

@@ -53,7 +53,7 @@ from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.detect import Prefixed
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
-from mirror_cli.fields import occurrence_record_id
+from mirror_cli.fields import occurrence_record_id, tags_text
 from mirror_cli.fsutil import read_full
 from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso
@@ -312,14 +312,7 @@ BULK_MIN = 500  # from this many new reflections, the full-text index is filled 
 
 
 # journal.insert_row's statement, run with executemany (one call per chunk, not per row).
-_UPSERT = (
-    f"INSERT INTO reflections ({journal._COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
-    " content = excluded.content, response = excluded.response, mode = excluded.mode,"
-    " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev")
 _CHUNK = 2048
-# The stored tags text of fields.seal_tags (json.dumps(tags, ensure_ascii=False)), encoder built once.
-_tags_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progress) -> audit.DigestedVouches:
@@ -361,9 +354,9 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
             rid, response, tags = rec["id"], rec["response"], rec["tags"]
             rows.append((rid, rec["created_at"], rec["updated_at"], seal("reflections", rid, "content", rec["content"]),
                          None if response is None else seal("reflections", rid, "response", response),
-                         rec["mode"], seal("reflections", rid, "tags", _tags_text(list(tags)) if tags else "[]"),
+                         rec["mode"], seal("reflections", rid, "tags", tags_text(list(tags)) if tags else "[]"),
                          int(rec["local_only"]), rev))
-        conn.executemany(_UPSERT, rows)
+        conn.executemany(journal.UPSERT_SQL, rows)
         if tombstones:  # an imported reflection is alive again (as journal.insert_row does)
             conn.executemany("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", [(r[0],) for r in rows])
         for rec, _ in chunk:
