@@ -221,21 +221,9 @@ class _TAgg:
         return c, p, i
 
 
-def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
-    for ptype, name, words, conf, intensity in found["p"]:
-        agg = pat.get((ptype, name))
-        if agg is None:
-            agg = pat[(ptype, name)] = _PAgg()
-        agg.add(rid, created_at, words, conf, intensity)
-    for name, position, intensity, _wa, _wb in found["t"]:
-        agg = ten.get(name)
-        if agg is None:
-            agg = ten[name] = _TAgg()
-        agg.add(created_at, position, intensity)
-
-
 def _fold_cached(pat: dict, ten: dict, rows, fields) -> None:
-    """What :func:`_fold` makes of cached rows (reflection id, created_at, stored findings),
+    """The running totals of cached rows (reflection id, created_at, stored findings): each
+    finding added to its pattern's :class:`_PAgg` and each tension to its :class:`_TAgg`,
     in one loop: the re-fold after a deletion reads every cached row. ``fields`` opens
     them (on a plaintext database, anything but text is refused as fields.open does)."""
     loads, units_of = json.loads, _CONF_UNITS
@@ -309,7 +297,7 @@ def _int_info(strength: float, mentions: int) -> tuple:
 def _analyze_batch(batch) -> tuple[list, dict, dict]:
     """Worker: analyse (rid, created_at, rev, text, tags) items; return their rows for
     analysis_state (the JSON of :func:`_findings`, byte for byte) and the partial totals
-    (what :func:`_fold` would make of them).
+    (each finding added to its pattern's :class:`_PAgg`, each tension to its :class:`_TAgg`).
 
     One loop per reflection over the scan's cues writes the cached row and folds the
     totals at once, without the intermediate Finding objects, dicts and lists."""

@@ -329,6 +329,14 @@ def _agg_state(pat: dict, ten: dict) -> tuple:
             {k: (a.days, a.first, a.last) for k, a in ten.items()})
 
 
+def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
+    """The reference: one reflection's findings added one by one with _PAgg.add / _TAgg.add."""
+    for ptype, name, words, conf, intensity in found["p"]:
+        pat.setdefault((ptype, name), engine._PAgg()).add(rid, created_at, words, conf, intensity)
+    for name, position, intensity, _wa, _wb in found["t"]:
+        ten.setdefault(name, engine._TAgg()).add(created_at, position, intensity)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.sampled_from(_VOCAB), max_size=40),
                           st.lists(st.sampled_from(["work", "#Work", " café ", 'say "hi"', "back\\slash", "", "x\ny"]),
@@ -336,7 +344,7 @@ def _agg_state(pat: dict, ten: dict) -> tuple:
                           st.integers(0, 40)), max_size=12))
 def test_batch_worker_writes_the_same_rows_and_totals_as_the_plain_path(docs):
     """The full analysis' fused worker: its cached rows are the JSON of _findings byte for
-    byte, and its totals are what _fold makes of those findings."""
+    byte, and its totals are what the plain _fold makes of those findings."""
     items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
              for n, (words, tags, day) in enumerate(docs)]
     rows, pat, ten = engine._analyze_batch(items)
@@ -345,7 +353,7 @@ def test_batch_worker_writes_the_same_rows_and_totals_as_the_plain_path(docs):
         found = engine._findings(text, tags)
         assert (row_id, row_rev) == (rid, rev)
         assert row == json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-        engine._fold(ref_pat, ref_ten, rid, created_at, found)
+        _fold(ref_pat, ref_ten, rid, created_at, found)
     assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
     assert list(pat) == list(ref_pat)
 
@@ -388,6 +396,6 @@ def test_refold_of_cached_rows_equals_the_plain_fold(docs):
     pat, ten, ref_pat, ref_ten = {}, {}, {}, {}
     engine._fold_cached(pat, ten, cached, PLAIN)
     for rid, created_at, row in cached:
-        engine._fold(ref_pat, ref_ten, rid, created_at, json.loads(row))
+        _fold(ref_pat, ref_ten, rid, created_at, json.loads(row))
     assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
     assert list(pat) == list(ref_pat)
