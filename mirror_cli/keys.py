@@ -29,6 +29,7 @@ import base64
 import binascii
 import os
 import stat
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,6 +265,9 @@ class _Unavailable:
 _UNAVAILABLE = _Unavailable()
 
 
+_MACOS_KEYRING_API = "keyring.backends.macOS.api"
+
+
 class KeyCache:
     """The derived key (KEK) of each database in the OS keyring: service ``mirror``, user = db id.
 
@@ -277,6 +281,13 @@ class KeyCache:
 
     def _backend(self) -> Any:
         """The usable backend, or None when there is no OS keyring."""
+        if sys.platform != "darwin":
+            # keyring finds its backend by importing every one it ships. Importing the macOS
+            # backend's API runs ctypes.util.find_library three times, which on Linux spawns
+            # ldconfig (and gcc): ~70 ms of every encrypted command, for a backend that is never
+            # viable off macOS. Marked absent, that import fails at once; keyring catches the
+            # ImportError and reports the backend unavailable, as it would anyway.
+            sys.modules.setdefault(_MACOS_KEYRING_API, None)
         try:
             import keyring
             from keyring.backends import chainer, fail, null

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 
 import keyring
 import pytest
@@ -348,6 +349,22 @@ def test_no_keyring_falls_back_quietly(record, backend):
     else:
         with keyring_backend(null.Keyring()):
             check()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS the macOS backend is the one to load")
+def test_the_macos_backend_api_is_not_loaded_off_macos(monkeypatch):
+    """Its import runs find_library (ldconfig, gcc) for a backend never viable here; marked
+    absent, keyring still imports the backend module and finds it unavailable."""
+    import importlib
+
+    monkeypatch.delitem(sys.modules, "keyring.backends.macOS.api", raising=False)
+    monkeypatch.delitem(sys.modules, "keyring.backends.macOS", raising=False)
+    assert keys.KeyCache().available() is False  # PYTHON_KEYRING_BACKEND=fail, as every test gets
+    assert "keyring.backends.macOS.api" in sys.modules and sys.modules["keyring.backends.macOS.api"] is None
+    macos = importlib.import_module("keyring.backends.macOS")
+    assert "api" not in vars(macos)
+    with pytest.raises(RuntimeError):
+        macos.Keyring.priority  # noqa: B018 - the property raises: not viable, as before
 
 
 def test_explicit_backend(record):
