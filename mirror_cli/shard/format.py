@@ -44,6 +44,7 @@ prints it), which ties a shard to its set.
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,23 +268,35 @@ def check_shard(path: Path, expected: ShardHeader, expected_sha256: str) -> Shar
     return ShardCheck(False, problems, bad, header_ok, digest)
 
 
+MAX_LISTED_STRIPES = 1000
+
+
 def _damaged_stripes(path: Path, geo: Geometry) -> list[int]:
-    """Stripes whose block does not match its recorded hash (all, if the table is unreadable)."""
+    """Stripes whose block does not match its recorded hash (all, if the table is unreadable):
+    the first MAX_LISTED_STRIPES of them, which is what a report can name. A shard cut short
+    has every stripe past its end damaged; those are not read one by one."""
     count = geo.stripe_count
     bad: list[int] = []
     try:
         with open(path, "rb") as fh:
-            fh.seek(HEADER_SIZE + geo.data_length)
-            table = fh.read(HASH_SIZE * count)
+            start = HEADER_SIZE + geo.data_length
+            fh.seek(start)
+            # never more than the file holds (a hostile manifest may claim any size)
+            table = fh.read(max(0, min(HASH_SIZE * count, os.fstat(fh.fileno()).st_size - start)))
             fh.seek(HEADER_SIZE)
             buf = bytearray(geo.stripe_size or ALIGN)
             for s in range(count):
+                if len(bad) >= MAX_LISTED_STRIPES:
+                    break
                 length = geo.block_length(s)
                 mv = memoryview(buf)[:length]
                 got = fh.readinto(mv)
                 recorded = table[s * HASH_SIZE : (s + 1) * HASH_SIZE]
-                if got != length or hashlib.sha256(mv).digest() != recorded:
+                if got != length:  # the end of the file: this stripe and all after it
+                    bad.extend(range(s, min(count, s + MAX_LISTED_STRIPES - len(bad))))
+                    break
+                if hashlib.sha256(mv).digest() != recorded:
                     bad.append(s)
     except OSError:
-        return list(range(count))
+        return list(range(min(count, MAX_LISTED_STRIPES)))
     return bad

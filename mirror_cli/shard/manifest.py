@@ -33,6 +33,8 @@ from mirror_cli.errors import InvalidInputError
 FORMAT = "mirror-shard-manifest"
 SHARD_SUFFIX = ".shard"
 VERSION = 1
+MANIFEST_SUFFIX = ".manifest.json"
+MAX_ORIGINAL_SIZE = 1 << 50  # 1 PiB: beyond any journal backup; bounds what a hostile manifest can ask for
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -128,6 +130,15 @@ class Manifest:
     shards: list[ShardEntry]
 
     def to_json(self) -> dict[str, Any]:
+        data = self._fields()
+        data["checksum"] = checksum(data)
+        return data
+
+    def file_name(self) -> str:
+        """``<original name>.<8 hex of the set id>.manifest.json``, its name in every location."""
+        return f"{self.original_name}.{self.set_id[:8]}{MANIFEST_SUFFIX}"
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -151,6 +162,15 @@ class Manifest:
         return json.dumps(self.to_json(), indent=2) + "\n"
 
 
+def checksum(data: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's canonical JSON without its ``checksum``: a copy damaged on its
+    disk (one flipped bit in ``original.size``) is refused as such, and repair rewrites it. It is
+    no seal: anyone can recompute it, so every field is still validated as hostile input."""
+    body = {key: value for key, value in data.items() if key != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def load(path: Path) -> Manifest:
     """Read and validate a manifest; InvalidInputError (exit 5) on any problem."""
     path = Path(path)
@@ -165,13 +185,23 @@ def load(path: Path) -> Manifest:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{path} is not a shard manifest: it is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise InvalidInputError(f"{path} is not a shard manifest: it is nested too deeply.") from None
     try:
         return parse(data)
+    except _Damaged as exc:
+        raise InvalidInputError(f"the shard manifest {path} is damaged: {exc}.",
+                                "Use its copy in another location of the set (`mirror shard repair` with "
+                                "that copy writes this one again).") from None
     except _Invalid as exc:
         raise InvalidInputError(f"{path} is not a valid shard manifest: {exc}.") from None
 
 
 class _Invalid(Exception):
+    pass
+
+
+class _Damaged(_Invalid):
     pass
 
 
@@ -186,6 +216,11 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str = "") -> 
     return value
 
 
+def _plain_name(name: str) -> bool:
+    """A file name that names a file in its folder and nowhere else (on this system)."""
+    return bool(name) and name not in (".", "..") and "\x00" not in name and Path(name).name == name
+
+
 def parse(data: Any) -> Manifest:
     if not isinstance(data, dict):
         raise _Invalid("the top level is not an object")
@@ -193,6 +228,8 @@ def parse(data: Any) -> Manifest:
         raise _Invalid(f"'format' is not {FORMAT!r}")
     if data.get("version") != VERSION:
         raise _Invalid(f"unsupported version {data.get('version')!r}")
+    if _get(data, "checksum", str) != checksum(data):
+        raise _Damaged("its checksum does not match its content")
     k = _get(data, "k", int)
     n = _get(data, "n", int)
     if not 1 <= k <= n <= 255:
@@ -219,8 +256,13 @@ def parse(data: Any) -> Manifest:
     name = _get(original, "name", str, "original.")
     size = _get(original, "size", int, "original.")
     sha = _get(original, "sha256", str, "original.")
-    if size < 0 or not _HEX64.match(sha):
+    if not 0 <= size <= MAX_ORIGINAL_SIZE or not _HEX64.match(sha):
         raise _Invalid("'original' is not valid")
+    if not _plain_name(name):  # restore writes it into the folder given with -o
+        raise _Invalid("'original.name' is not a plain file name")
+    from mirror_cli.shard.format import Geometry
+
+    shard_bytes = Geometry(k, size, stripe_size).shard_bytes
     root = _get(data, "merkle_root", str)
     shards_raw = _get(data, "shards", list)
     if len(shards_raw) != n:
@@ -232,12 +274,14 @@ def parse(data: Any) -> Manifest:
         if index != i:
             raise _Invalid(f"shards[{i}] has index {index}")
         file = _get(s, "file", str, where)
-        if "/" in file or "\\" in file or "\x00" in file or not file.endswith(SHARD_SUFFIX) or file == SHARD_SUFFIX:
+        if not _plain_name(file) or not file.endswith(SHARD_SUFFIX) or file == SHARD_SUFFIX:
             # Only a plain "*.shard" name: repair rewrites damaged shards in place, so a manifest
             # must never be able to point it at any other file.
             raise _Invalid(f"shards[{i}].file is not a plain file name ending in {SHARD_SUFFIX!r}")
         location = _get(s, "location", str, where)
         nbytes = _get(s, "bytes", int, where)
+        if nbytes != shard_bytes:
+            raise _Invalid(f"shards[{i}].bytes is {nbytes}, but shards of this original are {shard_bytes} bytes")
         digest = _get(s, "sha256", str, where)
         if not _HEX64.match(digest):
             raise _Invalid(f"shards[{i}].sha256 is not 64 hex digits")

@@ -31,7 +31,7 @@ LEVELS: dict[str, tuple[int, int]] = {
     "paranoid": (7, 15),
 }
 
-MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_SUFFIX = mf.MANIFEST_SUFFIX
 SHARD_SUFFIX = mf.SHARD_SUFFIX
 
 
@@ -627,7 +627,7 @@ def _repair_manifests(m: mf.Manifest, mpath: Path) -> list[Path]:
     fixed: list[Path] = []
     for location in dict.fromkeys(s.location for s in m.shards):
         folder = Path(location)
-        target = folder / mpath.name
+        target = folder / m.file_name()  # its own name, whatever the copy given was called
         if not folder.is_dir() or target == mpath:
             continue
         try:

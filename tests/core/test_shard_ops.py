@@ -210,6 +210,52 @@ def test_a_replaced_disk_gets_its_shards_and_manifest_back(tmp_path):
     assert restore(result.manifests[1], tmp_path / "out").sha256 == result.sha256
 
 
+def test_a_copy_damaged_where_no_hash_looks_is_refused_and_repaired(tmp_path):
+    """One flipped bit of original.size left every shard hash valid; the manifest's checksum
+    catches it: that copy is exit 5 (not "0 of 3 intact"), and repair from another writes it again."""
+    src = make_file(tmp_path, os.urandom(1000))
+    result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
+    good = result.manifests[0].read_bytes()
+    damaged = good.replace(b'"size": 1000,', b'"size": 1001,')
+    assert damaged != good
+    result.manifests[1].write_bytes(damaged)
+    for op in (verify, repair, lambda p: restore(p, tmp_path / "o")):
+        with pytest.raises(InvalidInputError, match="damaged"):
+            op(result.manifests[1])
+    rep = repair(result.manifests[0])
+    assert rep.repaired == [] and rep.manifests == [result.manifests[1]]
+    assert result.manifests[1].read_bytes() == good and verify(result.manifests[1]).ok
+
+
+def test_repair_writes_manifest_copies_under_their_own_name_only(tmp_path):
+    """A copy given under another name (or a crafted one) never makes repair write that name
+    in the set's locations: a file there of that name is left as it is."""
+    src = make_file(tmp_path, os.urandom(1000))
+    result = create(src, [tmp_path / "w1", tmp_path / "w2"], 2, 3)
+    notes = tmp_path / "w2" / "notes.txt"
+    notes.write_text("my precious notes")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(result.manifests[0], elsewhere / "notes.txt")
+    result.manifests[1].unlink()
+    rep = repair(elsewhere / "notes.txt")
+    assert rep.manifests == [result.manifests[1]] and result.manifests[1].read_bytes() == result.manifests[0].read_bytes()
+    assert notes.read_text() == "my precious notes"
+    assert not (tmp_path / "w1" / "notes.txt").exists()
+
+
+def test_a_shard_cut_short_is_named_damaged_stripe_by_stripe(tmp_path, monkeypatch):
+    src = make_file(tmp_path, os.urandom(3 * 4096 * 40))
+    result = create(src, [tmp_path / "d"], 3, 5, stripe_size=4096)
+    with open(result.shards[0], "r+b") as fh:
+        fh.truncate(fmt.HEADER_SIZE + 4096 * 5 + 100)  # the stripe table (after the data) is gone too
+    status = verify(result.manifests[0]).shards[0]
+    assert status.status == "damaged" and status.bad_stripes == list(range(40))
+    # The list stops at what a report can name: a manifest may claim any number of stripes.
+    monkeypatch.setattr(fmt, "MAX_LISTED_STRIPES", 7)
+    assert verify(result.manifests[0]).shards[0].bad_stripes == list(range(7))
+
+
 def test_repair_refuses_a_location_that_is_gone(tmp_path):
     src = make_file(tmp_path, os.urandom(5000))
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
@@ -224,21 +270,39 @@ def test_invalid_manifests_are_exit_5(tmp_path):
     src = make_file(tmp_path, b"x" * 500)
     result = create(src, [tmp_path / "d"], 2, 3)
     good = json.loads(result.manifests[0].read_text())
+
+    def hostile(doc: dict) -> bytes:
+        """A crafted manifest carries a checksum that matches: it is recomputed, as an attacker would."""
+        return json.dumps({**doc, "checksum": mf.checksum(doc)}).encode()
+
+    def shard0(**changes) -> list:
+        return [{**good["shards"][0], **changes}, *good["shards"][1:]]
+
     cases = {
         "garbage": b"\x00\xffnot json",
         "array": b"[]",
-        "wrong format": json.dumps({**good, "format": "other"}).encode(),
-        "bad k": json.dumps({**good, "k": 0}).encode(),
-        "tampered hash": json.dumps({**good, "shards": [
-            {**good["shards"][0], "sha256": "0" * 64}, *good["shards"][1:]]}).encode(),
-        "path in file": json.dumps({**good, "shards": [
-            {**good["shards"][0], "file": "../../etc/passwd"}, *good["shards"][1:]]}).encode(),
-        "missing field": json.dumps({k: v for k, v in good.items() if k != "original"}).encode(),
+        "nested too deeply": b"[" * 100_000,
+        "wrong format": hostile({**good, "format": "other"}),
+        "bad k": hostile({**good, "k": 0}),
+        "tampered hash": hostile({**good, "shards": shard0(sha256="0" * 64)}),
+        "path in file": hostile({**good, "shards": shard0(file="../../etc/passwd")}),
+        "missing field": hostile({k: v for k, v in good.items() if k != "original"}),
         # Repair rewrites a damaged shard in place: a manifest must not aim it at any other file.
-        "not a shard name": json.dumps({**good, "shards": [
-            {**good["shards"][0], "file": "passwd", "location": "/etc"}, *good["shards"][1:]]}).encode(),
-        "huge stripes": json.dumps({**good, "stripe_size": 1 << 30}).encode(),
-        "stripes not aligned": json.dumps({**good, "stripe_size": 1001}).encode(),
+        "not a shard name": hostile({**good, "shards": shard0(file="passwd", location="/etc")}),
+        "huge stripes": hostile({**good, "stripe_size": 1 << 30}),
+        "stripes not aligned": hostile({**good, "stripe_size": 1001}),
+        # Restore writes original.name into the -o folder: never a path.
+        "name with a path": hostile({**good, "original": {**good["original"], "name": "../../escaped.bin"}}),
+        "absolute name": hostile({**good, "original": {**good["original"], "name": str(tmp_path / "abs.bin")}}),
+        "name with NUL": hostile({**good, "original": {**good["original"], "name": "a\x00b"}}),
+        "name ..": hostile({**good, "original": {**good["original"], "name": ".."}}),
+        # A size no shard can hold (verify once listed every stripe of it, out of memory).
+        "huge size": hostile({**good, "original": {**good["original"], "size": 10**15}}),
+        "size beyond any file": hostile({**good, "original": {**good["original"], "size": 10**30}}),
+        "shard bytes not the size's": hostile({**good, "shards": shard0(bytes=good["shards"][0]["bytes"] + 1)}),
+        "no checksum": json.dumps({k: v for k, v in good.items() if k != "checksum"}).encode(),
+        # A copy damaged on its disk: one bit of the size flipped, the checksum left as it was.
+        "damaged copy": json.dumps({**good, "original": {**good["original"], "size": 500 ^ 1}}).encode(),
     }
     for name, raw in cases.items():
         path = tmp_path / f"{name}.json"
@@ -356,6 +420,7 @@ def test_failed_restore_leaves_no_output(tmp_path, monkeypatch):
     # Damage that the shard hash check cannot see (the manifest's original hash differs).
     raw = json.loads(result.manifests[0].read_text())
     raw["original"]["sha256"] = "f" * 64
+    raw["checksum"] = mf.checksum(raw)
     result.manifests[0].write_text(json.dumps(raw))
     out = tmp_path / "restored.bin"
     with pytest.raises(VerificationError):
