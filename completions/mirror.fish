@@ -191,7 +191,7 @@ complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_su
 complete -c mirror -n '__fish_seen_subcommand_from repair' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from repair' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_subcommand_from create repair restore verify' -a restore -d 'Rebuild the original file from any K intact shards (checked against its SHA-256).'
-complete -c mirror -n '__fish_seen_subcommand_from restore' -l output -s o -r -d 'Where to write the restored file.'
+complete -c mirror -n '__fish_seen_subcommand_from restore' -l output -s o -r -d 'Where to write the restored file: a file, or a folder (existing, or ending in /) to write it into under its own name.'
 complete -c mirror -n '__fish_seen_subcommand_from restore' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from restore' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_subcommand_from create repair restore verify' -a verify -d 'Check every shard by hash (exit 0 while K intact shards remain, 3 when not).'

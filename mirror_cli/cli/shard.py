@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,12 +51,20 @@ class _Bar:
             self._bar.__exit__(*exc)
 
 
-def record(st, event_type: str, data: dict) -> None:
-    """Add an audit event to the configured database, when there is one (never create it for this)."""
+@contextlib.contextmanager
+def audit_log(st) -> Iterator[Callable[[str, dict], None]]:
+    """A recorder of audit events in the configured database, when there is one (never created
+    for this). The store is opened first, so that an encrypted database without its key stops
+    the command (exit 4) before any shard is written, not after all of them."""
     if not st.settings.db_path.exists():
+        yield lambda event_type, data: None
         return
-    with st.open_store(create=False) as store, store.write():
-        store.append_event(event_type, data)
+    with st.open_store(create=False) as store:
+        def record(event_type: str, data: dict) -> None:
+            with store.write():
+                store.append_event(event_type, data)
+
+        yield record
 
 
 def _file_and_locations(paths: list[Path]) -> tuple[Path | None, list[Path]]:
@@ -104,9 +115,10 @@ def create(
 
         made_backup = fresh_backup(st)
         source = made_backup
-    with _Bar(st.out, "sharding") as progress:
-        result = shard.create(source, list(to), kk, nn, progress=progress)
-    record(st, "shard.created", {"k": kk, "n": nn, "set_id": result.set_id, "sha256": result.sha256,
+    with audit_log(st) as record:
+        with _Bar(st.out, "sharding") as progress:
+            result = shard.create(source, list(to), kk, nn, progress=progress)
+        record("shard.created", {"k": kk, "n": nn, "set_id": result.set_id, "sha256": result.sha256,
                                  "bytes": result.bytes, "locations": len(set(to))})
     if as_json:
         st.out.json(result.to_json())
@@ -162,15 +174,18 @@ def verify(
 def restore(
     ctx: typer.Context,
     manifest: Annotated[Path, typer.Argument(help="A shard manifest.", exists=True, dir_okay=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the restored file.")],
+    output: Annotated[str, typer.Option("--output", "-o", show_default=False,
+                                        help="Where to write the restored file: a file, or a folder "
+                                             "(existing, or ending in /) to write it into under its own name.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the original file from any K intact shards (checked against its SHA-256)."""
     from mirror_cli import shard
 
     st = state(ctx)
+    folder = output.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
     with _Bar(st.out, "restoring") as progress:
-        result = shard.restore(manifest, output, progress=progress)
+        result = shard.restore(manifest, Path(output), progress=progress, into_folder=folder)
     if as_json:
         st.out.json(result.to_json())
     else:
@@ -188,10 +203,11 @@ def repair(
     from mirror_cli import shard
 
     st = state(ctx)
-    with _Bar(st.out, "repairing") as progress:
-        result = shard.repair(manifest, progress=progress)
-    if result.repaired or result.manifests:
-        record(st, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n,
+    with audit_log(st) as record:
+        with _Bar(st.out, "repairing") as progress:
+            result = shard.repair(manifest, progress=progress)
+        if result.repaired or result.manifests:
+            record("shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n,
                                       "manifests": len(result.manifests)})
     if as_json:
         st.out.json(result.to_json())

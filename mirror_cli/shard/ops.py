@@ -460,8 +460,9 @@ def _unrecoverable(m: mf.Manifest, intact: int, action: str) -> VerificationErro
 
 # -- restore ------------------------------------------------------------------
 
-def restore(manifest: Path, output: Path, progress: Progress = None) -> RestoreResult:
-    """Rebuild the original file from any k intact shards; write it atomically to ``output``."""
+def restore(manifest: Path, output: Path, progress: Progress = None, *, into_folder: bool = False) -> RestoreResult:
+    """Rebuild the original file from any k intact shards; write it atomically to ``output``
+    (into it, under the original's name, when it is a folder or *into_folder*: made if missing)."""
     m, mpath = _load(manifest)
     statuses: dict[int, ShardStatus] = {}
     chosen = _pick(m, mpath, statuses)
@@ -470,7 +471,7 @@ def restore(manifest: Path, output: Path, progress: Progress = None) -> RestoreR
             statuses.setdefault(i, _check(m, mpath, i))
         raise _unrecoverable(m, sum(s.status == "intact" for s in statuses.values()), "restore")
     out = _abs(output)
-    if out.is_dir():
+    if into_folder or out.is_dir():
         out = out / m.original_name
     shard_paths = [statuses[i].path for i in chosen]
     new_dirs: list[Path] = []  # folders of -o that do not exist yet, deepest first

@@ -86,6 +86,15 @@ def test_verify_restore_repair_cycle(cli, source, tmp_path):
     assert report["ok"] is True and report["intact"] == 4
 
 
+def test_restore_into_a_folder_named_with_a_trailing_slash(cli, source, tmp_path):
+    data, _ = _create(cli, source, tmp_path, "--level", "minimal")
+    for target in (tmp_path / "new" / "deeper", tmp_path):  # made for it, or already there
+        result = cli("shard", "restore", data["manifests"][0], "-o", f"{target}/", "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["path"] == str(target / source.name)
+        assert (target / source.name).read_bytes() == source.read_bytes()
+
+
 def test_unrecoverable_exits_3_and_restore_writes_nothing(cli, source, tmp_path):
     data, _ = _create(cli, source, tmp_path, "--level", "minimal")
     for path in data["shards"][:2]:
@@ -138,6 +147,25 @@ def _journal(mirror_home, encrypted: bool):
         if encrypted:
             params = crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
             keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=params)
+
+
+def test_an_encrypted_journal_without_its_key_stops_before_any_shard_is_written(cli, mirror_home, source, tmp_path):
+    """The audit event needs the key: without it the command exits 4 at once, not after the work."""
+    _journal(mirror_home, encrypted=True)
+    disk = tmp_path / "disk"
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk)
+    assert r.exit_code == 4 and r.stdout == ""
+    assert not disk.exists() or list(disk.iterdir()) == []
+    made = cli("shard", "create", source, "--level", "minimal", "--to", disk, "--json", env={"MIRROR_PASSPHRASE": PW})
+    assert made.exit_code == 0
+    manifest = json.loads(made.stdout)["manifests"][0]
+    shard0 = json.loads(made.stdout)["shards"][0]
+    os.remove(shard0)
+    r = cli("shard", "repair", manifest)
+    assert r.exit_code == 4 and not os.path.exists(shard0)
+    assert cli("shard", "repair", manifest, env={"MIRROR_PASSPHRASE": PW}).exit_code == 0 and os.path.exists(shard0)
+    log = json.loads(cli("audit", "log", "--json", env={"MIRROR_PASSPHRASE": PW}).stdout)
+    assert [e["event_type"] for e in log[:2]] == ["shard.repaired", "shard.created"]
 
 
 def _shard_body(path) -> bytes:
