@@ -578,6 +578,8 @@ def _load_tensions(store) -> dict[str, tuple[str, _TAgg]]:
     out = {}
     for tid, data in store.conn.execute("SELECT id, data FROM tensions WHERE reflection_id IS NULL"):
         d = _open_json(store, "tensions", tid, "data", data)
+        if d["name"] not in _TENSION_BY_NAME:
+            continue  # imported under a name the analysis does not know: only shown (_shown_tensions)
         agg = _TAgg()
         agg.days = {k: list(v) for k, v in (d.get("days") or {}).items()}
         agg.first, agg.last = d.get("first_seen"), d.get("last_seen")
@@ -585,12 +587,15 @@ def _load_tensions(store) -> dict[str, tuple[str, _TAgg]]:
     return out
 
 
-def _tension_data(name: str, agg: _TAgg) -> dict | None:
+def _tension_data(name: str, agg: _TAgg, axis_a: str | None = None, axis_b: str | None = None) -> dict | None:
+    """The stored shape of a tension's totals; the axes are the seed's unless given (imported)."""
     count, p, i = agg.totals()
     if count <= 0:
         return None
-    t = _TENSION_BY_NAME[name]
-    return {"name": t.name, "axis_a": t.axis_a, "axis_b": t.axis_b,
+    if axis_a is None or axis_b is None:
+        t = _TENSION_BY_NAME[name]
+        axis_a, axis_b = t.axis_a, t.axis_b
+    return {"name": name, "axis_a": axis_a, "axis_b": axis_b,
             "position": round(p / count / _SCALE, 4), "intensity": round(i / count / _SCALE, 4),
             "count": count, "first_seen": agg.first, "last_seen": agg.last, "days": agg.days}
 
@@ -991,19 +996,50 @@ def evolution(store, name: str | None = None, *, by: str = "week", min_confidenc
     return {"patterns": out}
 
 
+def _shown_tensions(store) -> dict[str, tuple[str, _TAgg, str, str]]:
+    """name -> (id, totals, axis_a, axis_b) of what ``tensions list``/``show`` show.
+
+    The analysis keeps one row of totals per tension (``reflection_id`` NULL). An import can
+    also bring rows tied to one reflection each, and tensions of names this mirror does not
+    know: until an analysis finds a tension of that name, those count, one reflection each."""
+    totals: dict[str, tuple[str, _TAgg, str, str]] = {}
+    observed: dict[str, tuple[str, _TAgg, str, str]] = {}
+    for tid, reflection_id, detected_at, data in store.conn.execute(
+            "SELECT id, reflection_id, detected_at, data FROM tensions ORDER BY detected_at, id"):
+        d = _open_json(store, "tensions", tid, "data", data)
+        name = d["name"]
+        seed = _TENSION_BY_NAME.get(name)
+        axes = (seed.axis_a, seed.axis_b) if seed is not None else (d.get("axis_a", ""), d.get("axis_b", ""))
+        if reflection_id is None:
+            agg = _TAgg()
+            agg.days = {k: list(v) for k, v in (d.get("days") or {}).items()}
+            agg.first, agg.last = d.get("first_seen"), d.get("last_seen")
+            totals[name] = (tid, agg, *axes)
+        else:
+            entry = observed.get(name)
+            if entry is None:
+                entry = observed[name] = (tid, _TAgg(), *axes)
+            entry[1].add(detected_at, d["position"], d["intensity"])
+    return {**{name: entry for name, entry in observed.items() if name not in totals}, **totals}
+
+
+def _shown_order(shown: dict) -> list[str]:
+    """Seed tensions in their order, then any other (imported) names alphabetically."""
+    return [t.name for t in SEED_TENSIONS if t.name in shown] + sorted(set(shown) - set(_TENSION_BY_NAME))
+
+
 def list_tensions(store) -> list[dict]:
     """``{"name","axis_a","axis_b","position","intensity","count","first_seen","last_seen"}``
     per tension that appears, in seed order; position and intensity are averages."""
-    stored = _load_tensions(store)
+    shown = _shown_tensions(store)
     out = []
-    for t in SEED_TENSIONS:
-        if t.name not in stored:
-            continue
-        data = _tension_data(t.name, stored[t.name][1])
+    for name in _shown_order(shown):
+        tid, agg, axis_a, axis_b = shown[name]
+        data = _tension_data(name, agg, axis_a, axis_b)
         if data is None:
             continue
         data.pop("days")
-        data["id"] = stored[t.name][0]
+        data["id"] = tid
         out.append(data)
     return out
 
@@ -1011,17 +1047,19 @@ def list_tensions(store) -> list[dict]:
 def show_tension(store, name: str, *, by: str = "month") -> dict:
     """One tension with its averages and, per period, count, position and intensity."""
     evo._check(by)
-    t = seed_tension(name) or next((s for s in SEED_TENSIONS if name.strip().lower() in
-                                    (s.axis_a.lower(), s.axis_b.lower())), None)
-    if t is None:
+    shown = _shown_tensions(store)
+    wanted = name.strip().lower()
+    t = seed_tension(name) or next((s for s in SEED_TENSIONS if wanted in (s.axis_a.lower(), s.axis_b.lower())), None)
+    key = t.name if t is not None else next(
+        (n for n, (_tid, _agg, a, b) in shown.items() if wanted in (n.lower(), a.lower(), b.lower())), None)
+    if key is None:
         raise UsageError(f"no tension named {name!r}.",
-                         "Tensions: " + "; ".join(s.name for s in SEED_TENSIONS) + ".")
-    stored = _load_tensions(store)
-    if t.name not in stored:
-        raise UsageError(f"{t.name} does not appear in your reflections (yet).",
+                         "Tensions: " + "; ".join(_shown_order({**dict.fromkeys(_TENSION_BY_NAME), **shown})) + ".")
+    data = _tension_data(key, shown[key][1], shown[key][2], shown[key][3]) if key in shown else None
+    if data is None:
+        raise UsageError(f"{key} does not appear in your reflections (yet).",
                          "Run `mirror tensions analyze` after writing some more.")
-    tid, agg = stored[t.name]
-    data = _tension_data(t.name, agg)
+    tid, agg = shown[key][0], shown[key][1]
     data["id"] = tid
     data.pop("days")
 

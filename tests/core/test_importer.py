@@ -108,6 +108,37 @@ def test_export_import_export_is_identical_with_patterns_and_tensions(store, oth
     assert audit.verify(other.conn).ok
 
 
+def test_imported_tensions_tied_to_reflections_or_of_other_names_are_listed(store):
+    """Rows the analysis does not write (one per reflection, or a name it does not know) count
+    one reflection each in `tensions list` and `show` until an analysis finds that tension."""
+    def tension(tid, name, a, b, position, rid, at):
+        return {"id": tid, "name": name, "axis_a": a, "axis_b": b, "position": position, "intensity": 0.5,
+                "reflection_id": rid, "detected_at": at}
+
+    do_import(store, doc(
+        reflections=[rec("refA123456"), rec("refB123456", "2024-05-02T09:30:00.000Z")],
+        tensions=[tension("ten000001", "Control vs Surrender", "Control", "Surrender", 0.2, "refA123456",
+                          "2024-05-01T09:30:00.000Z"),
+                  tension("ten000002", "Control vs Surrender", "Control", "Surrender", 0.4, "refB123456",
+                          "2024-05-02T09:30:00.000Z"),
+                  tension("ten000003", "Zork vs Blorb", "Zork", "Blorb", 0.9, "refA123456",
+                          "2024-05-01T09:30:00.000Z")]))
+    shown = {t["name"]: t for t in engine.list_tensions(store)}
+    assert list(shown) == ["Control vs Surrender", "Zork vs Blorb"]  # seed order, then the others
+    control = shown["Control vs Surrender"]
+    assert (control["count"], control["position"], control["first_seen"]) == (2, 0.3, "2024-05-01T09:30:00.000Z")
+    assert (shown["Zork vs Blorb"]["axis_a"], shown["Zork vs Blorb"]["count"]) == ("Zork", 1)
+    assert engine.show_tension(store, "blorb")["name"] == "Zork vs Blorb"
+    assert [p["count"] for p in engine.show_tension(store, "Control vs Surrender", by="week")["series"]] == [2]
+    # An analysis that finds the tension replaces the imported observations with its own totals.
+    journal.add(store, "I must control every detail, I cannot let go.", at=__import__("datetime").datetime(
+        2024, 6, 1, tzinfo=__import__("datetime").timezone.utc))
+    engine.analyze(store)
+    after = {t["name"]: t for t in engine.list_tensions(store)}
+    assert after["Control vs Surrender"]["first_seen"].startswith("2024-06-01")
+    assert after["Zork vs Blorb"]["count"] == 1  # no analysis knows it: still shown
+
+
 def test_jsonl_round_trip(store, other):
     populate(store)
     text = export_text(store, "jsonl")
