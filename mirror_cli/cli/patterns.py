@@ -15,7 +15,13 @@ patterns_app = group("Recurring emotions, themes and tags in your reflections (o
 tensions_app = group("Tensions between two poles (e.g. Control vs Surrender): position and intensity over time.",
                      no_args_is_help=False, invoke_without_command=True)
 
-MinConfOpt = Annotated[float, typer.Option("--min-confidence", min=0.0, max=1.0,
+def _a_number(value: float) -> float:
+    if value != value:  # NaN passes the 0..1 range check (every comparison with it is false)
+        raise typer.BadParameter("nan is not a number between 0 and 1.")
+    return value
+
+
+MinConfOpt = Annotated[float, typer.Option("--min-confidence", min=0.0, max=1.0, callback=_a_number,
                                            help="Only patterns with at least this confidence (0..1).")]
 TypeOpt = Annotated[Optional[str], typer.Option("--type", help="Only this type: emotion, theme or tag.")]
 ByOpt = Annotated[str, typer.Option("--by", help="Period: week or month.")]

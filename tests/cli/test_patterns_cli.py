@@ -181,6 +181,14 @@ def test_group_options_before_a_subcommand_are_refused_not_dropped(cli, ids, arg
     assert "after" in result.stderr
 
 
+@pytest.mark.parametrize("args", [("patterns", "--min-confidence", "nan"), ("patterns", "list", "--min-confidence", "NaN"),
+                                  ("patterns", "evolution", "--min-confidence", "nan"),
+                                  ("patterns", "list", "--min-confidence", "1.5")])
+def test_min_confidence_outside_0_to_1_is_a_usage_error(cli, ids, args):
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stdout == "" and "--min-confidence" in result.stderr
+
+
 def test_group_options_without_a_subcommand_list(cli, ids):
     cli("patterns", "analyze")
     assert [p["pattern_type"] for p in run_json(cli, "patterns", "--type", "tag")] == \
