@@ -1244,6 +1244,7 @@ class _KeyRequest:
         self.env, self.interactive, self.prompt, self.cache = env, interactive, prompt, cache
         self.dek, self.local_meta, self.local_db_id = dek, local_meta, local_db_id
         self.kek: bytes | None = None  # a passphrase-derived key that opens the backup's own key record
+        self.local_kek: bytes | None = None  # ... or, instead, the local database's record (a changed passphrase)
         self.source: str | None = None
 
 
@@ -1285,6 +1286,8 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
                 raise _damaged("the encrypted header's key id does not match its wrapped key")
             if i == 0:
                 req.kek = kek
+            else:
+                req.local_kek = kek
             req.source = source
             return dek
         return None
@@ -1309,6 +1312,8 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
             if matches(dek):
                 if i == 0:
                     req.kek = cached
+                else:
+                    req.local_kek = cached
                 req.source = keys.SOURCE_KEYRING
                 return dek
     if req.interactive:
@@ -1902,21 +1907,48 @@ def _after_restore(db: Path, dek: bytes | None, req: _KeyRequest, result: Restor
                 raise LockedError("the restored database is encrypted and no key is loaded.",
                                   "Run `mirror key unlock`.")
             install_key(store, dek)
+        kek = req.kek
         with store.write():
+            if store.encrypted and req.local_kek is not None and _same_data_key(store, req):
+                # The backup was opened with the passphrase of the database it replaces (changed since
+                # the backup): the restored journal keeps that database's key record, which wraps the
+                # same data key, so the passphrase in use (cron's file, the keyring) goes on working.
+                store.set_meta("crypto", json.dumps(dict(req.local_meta or {}), sort_keys=True, separators=(",", ":")))
+                kek = req.local_kek
+            elif store.encrypted and req.local_db_id == store.db_id and req.local_meta \
+                    and json.loads(store.meta("crypto") or "null") != req.local_meta:
+                result.warnings.append("the restored journal opens with the passphrase that was current when the "
+                                       "backup was made (the one given), not with the database's later one; "
+                                       "`mirror key change` sets a new one.")
             store.append_event(EVENT_RESTORED, {"file": Path(result.backup).name, "created_at": result.created_at,
                                                 "counts": result.counts, "before": Path(result.before).name
                                                 if result.before else None})
-        if store.encrypted and req.kek is not None:
+        if store.encrypted and kek is not None:
             meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto")))
             try:
-                crypto.unwrap_data_key(req.kek, meta.wrapped_key, store.db_id)
+                crypto.unwrap_data_key(kek, meta.wrapped_key, store.db_id)
             except LockedError:
                 return
             cache = req.cache if req.cache is not None else keys.KeyCache()
             try:
-                result.key_cached = cache.store(store.db_id, req.kek)
+                result.key_cached = cache.store(store.db_id, kek)
             except keys.KeyringFailure as exc:
                 result.warnings.append(str(exc))
+
+
+def _same_data_key(store: Any, req: _KeyRequest) -> bool:
+    """Whether the replaced database's key record, opened by ``req.local_kek``, wraps the restored
+    journal's data key (so that it can stand in for the record the backup carried)."""
+    from mirror_cli import crypto
+
+    if req.local_db_id != store.db_id or not req.local_meta or req.local_kek is None:
+        return False
+    try:
+        local = crypto.CryptoMeta.from_dict(dict(req.local_meta))
+        dek = crypto.unwrap_data_key(req.local_kek, local.wrapped_key, store.db_id)
+    except Exception:  # noqa: BLE001 - a record that does not open is simply not used
+        return False
+    return hmac.compare_digest(dek, store.data_key) if store.data_key is not None else False
 
 
 # ---------------------------------------------------------------------------

@@ -150,6 +150,27 @@ def test_encrypted_backup_restores_on_a_fresh_machine(cli, encrypted_db, tmp_pat
     assert sorted(x["content"] for x in listed)[0].startswith("entry 0")
 
 
+NEW_PW = "a new passphrase, after the backup"
+
+
+@pytest.mark.parametrize("given", ["current", "the backup's"])
+def test_restore_after_a_passphrase_change(cli, encrypted_db, given):
+    """An older backup restored over the same journal, whose passphrase changed since: given the
+    current passphrase, the journal keeps opening with it (its key record wraps the same data key);
+    given the backup's, it opens with that one, and restore says so."""
+    made = create_json(cli, env={"MIRROR_PASSPHRASE": PW})
+    with Store.open(encrypted_db) as s:
+        keyops.change(s, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": NEW_PW}, interactive=False,
+                      kdf_params=cheap())
+    pw = NEW_PW if given == "current" else PW
+    r = cli("backup", "restore", "--yes", made["path"], "--json", env={"MIRROR_PASSPHRASE": pw})
+    assert r.exit_code == 0, r.stderr
+    opens_with = [p for p in (PW, NEW_PW) if cli("list", env={"MIRROR_PASSPHRASE": p}).exit_code == 0]
+    assert opens_with == [pw]
+    assert ("passphrase that was current when the backup was made" in r.stderr) is (given != "current")
+    assert cli("audit", "verify", env={"MIRROR_PASSPHRASE": pw}).exit_code == 0
+
+
 def test_prune_cli(cli, journal_db):
     assert cli("backup", "prune").exit_code == 2
     paths = [create_json(cli)["path"] for _ in range(3)]
