@@ -46,7 +46,7 @@ _mirror() {
         "list") words="--limit -n --since --until --tag -t --mode --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;
-        "migrate down") words="--steps --to --dry-run --json --help" ;;
+        "migrate down") words="--steps --to --dry-run --yes -y --json --help" ;;
         "migrate history") words="--json --help" ;;
         "migrate status") words="--json --help" ;;
         "migrate up") words="--to --dry-run --json --help" ;;

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mirror_cli.cli.options import group, DryRunOpt, JsonOpt, state
+from mirror_cli.cli.options import DryRunOpt, JsonOpt, YesOpt, group, state
 
 app = group("Inspect and change the database schema.", no_args_is_help=False,
                   invoke_without_command=True)
@@ -90,9 +90,11 @@ def down(
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Roll back N migrations (default 1).")] = None,
     to: Annotated[Optional[int], typer.Option("--to", min=0, help="Roll back to this version.")] = None,
     dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Roll back migrations (the last one, --steps N, or --to V)."""
+    """Roll back migrations (the last one, --steps N, or --to V). Rolling back the first one
+    removes every table (the journal itself): that asks first, as `delete --all` does."""
     from mirror_cli import schema
     from mirror_cli.errors import UsageError
 
@@ -100,9 +102,34 @@ def down(
     if steps is not None and to is not None:
         raise UsageError("give --steps or --to, not both.")
     with _open(ctx) as store:
+        if not dry_run and not yes and _would_drop_the_journal(store, steps, to):
+            from mirror_cli.cli.output import confirm, stdin_is_tty
+
+            what = ("rolling back the first migration removes every table: all reflections, patterns, "
+                    "the audit log and the key record.")
+            if not stdin_is_tty():
+                raise UsageError(what, "Make a backup first (`mirror backup create`), then add --yes.")
+            if not confirm(f"This is {what[:-1]} Go on?"):
+                raise UsageError("migrate down cancelled; nothing was changed.")
         _unlock_quietly(st, store)
         result = schema.down(store, steps=steps, to=to, dry_run=dry_run)
     _render(st, result, as_json)
+
+
+def _would_drop_the_journal(store, steps: int | None, to: int | None) -> bool:
+    """Whether the rollback takes out migration 1 (every table) from a database holding a journal
+    (reflections, patterns, tensions) or a key record."""
+    from mirror_cli import migrations
+
+    plan = migrations.plan_down(store.conn, migrations.discover(), steps=steps, to=to)
+    if not any(m.version == 1 for m in plan):
+        return False
+    def holds(sql: str, table: str) -> bool:
+        exists = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return exists.fetchone() is not None and store.conn.execute(sql).fetchone() is not None
+
+    return (any(holds(f"SELECT 1 FROM {t} LIMIT 1", t) for t in ("reflections", "patterns", "tensions"))  # noqa: S608
+            or holds("SELECT 1 FROM meta WHERE key = 'crypto'", "meta"))
 
 
 @app.command()

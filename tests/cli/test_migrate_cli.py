@@ -68,6 +68,25 @@ def test_up_down_cycle(cli, mirror_home):
     assert js(cli("audit", "verify", "--json"))["ok"] is True
 
 
+def test_rolling_back_the_first_migration_of_a_journal_asks_first(cli, mirror_home):
+    """To version 0 every table goes: refused without --yes when nobody can be asked."""
+    rid = cli("reflect", "years of writing").stdout.strip()
+    before = dump(mirror_home / "mirror.db")
+    for args in (("--to", "0"), ("--steps", str(LATEST))):
+        r = cli("migrate", "down", *args)
+        assert r.exit_code == 2 and "--yes" in r.stderr and r.stdout == ""
+    assert dump(mirror_home / "mirror.db") == before
+    assert js(cli("migrate", "down", "--to", "0", "--dry-run", "--json"))["to_version"] == 0  # a dry run only says
+    assert js(cli("show", rid, "--json"))["content"] == "years of writing"
+    assert js(cli("migrate", "down", "--to", "0", "--yes", "--json"))["to_version"] == 0
+    assert js(cli("migrate", "status", "--json"))["current_version"] == 0
+
+
+def test_an_empty_database_rolls_back_to_0_without_asking(cli):
+    js(cli("migrate", "up", "--json"))
+    assert js(cli("migrate", "down", "--to", "0", "--json"))["to_version"] == 0
+
+
 def test_history(cli):
     cli("reflect", "x")
     h = js(cli("migrate", "history", "--json"))
