@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,7 @@ class Store:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
         try:
+            store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -65,6 +67,18 @@ class Store:
             conn.close()
             raise
         return store
+
+    def _refuse_foreign(self) -> None:
+        """Another program's SQLite file (tables, but never a mirror migration) is left alone:
+        mirror would otherwise switch it to WAL and add its own tables to it."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_migrations" not in tables:
+            from mirror_cli.errors import VerificationError
+
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise VerificationError(
+                f"{self.path} is not a mirror database: it is another program's SQLite file (tables {shown}).",
+                "Check --db, MIRROR_DB or `database` in the config; nothing was changed.")
 
     def _set_up(self, migrate: bool, migrations_dir: Path | None) -> None:
         """Configure the connection and migrate, retrying while another process holds the file.
@@ -287,6 +301,15 @@ def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
         return OperationError(
             f"the database {path} is locked by another mirror process.",
             "Try again in a moment.",
+        )
+    if "could not decode to utf-8" in text.lower():
+        from mirror_cli.errors import VerificationError
+
+        column = re.search(r"column '([^']*)'", text)  # SQLite's message goes on with the text itself: not shown
+        return VerificationError(
+            f"{path} holds text that is not valid UTF-8{f' (column {column.group(1)})' if column else ''}: "
+            "it was changed outside mirror.",
+            "Restore it from a backup: `mirror backup restore FILE`.",
         )
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
         from mirror_cli.errors import VerificationError

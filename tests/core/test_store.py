@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import stat
 
@@ -103,6 +104,35 @@ def test_garbage_file_is_a_verification_error(tmp_path):
     assert err.value.exit_code == 3
     assert str(db) in err.value.message
     assert db.read_bytes() == before
+
+
+def test_another_programs_sqlite_file_is_left_alone(tmp_path):
+    db = tmp_path / "places.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+        conn.execute("INSERT INTO moz_places (url) VALUES ('https://example.org')")
+        conn.commit()
+    before = db.read_bytes()
+    for migrate in (True, False):
+        with pytest.raises(VerificationError, match="not a mirror database") as err:
+            Store.open(db, migrate=migrate)
+        assert err.value.exit_code == 3
+    assert db.read_bytes() == before  # not even switched to WAL
+    assert not (tmp_path / "places.sqlite-wal").exists() and not (tmp_path / "places.sqlite-shm").exists()
+
+
+def test_text_that_is_not_utf8_is_a_verification_error(tmp_path):
+    from mirror_cli.store import _db_error
+
+    db = tmp_path / "m.db"
+    with Store.open(db) as s:
+        rid = journal.add(s, "hello").id
+        s.conn.execute("UPDATE reflections SET content = CAST(X'68656cff6c6f' AS TEXT) WHERE id = ?", (rid,))
+        with pytest.raises(sqlite3.OperationalError) as raw:
+            s.conn.execute("SELECT content FROM reflections").fetchall()
+    err = _db_error(raw.value, db)
+    assert isinstance(err, VerificationError) and err.exit_code == 3 and "UTF-8" in err.message
+    assert "content" in err.message and "hel" not in err.message  # the column, not the text
 
 
 def test_unwritable_location_is_an_operation_error(tmp_path):
