@@ -169,7 +169,17 @@ def append(conn, event_type: str, data: dict[str, Any] | None = None,
     data = dict(data or {})
     if vouches:
         data["vouches"] = {"count": len(vouches), "sha256": vouch_list_digest(vouches)}
-    head = conn.execute("SELECT seq, event_hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    head = conn.execute(
+        "SELECT seq, event_hash, link, event_type FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    if key is None and head is not None and head[2] == KEYED_LINK and head[3] != KEY_DISABLED:
+        # The chain is keyed and no key.disabled closed it, yet the database has no key: its key
+        # record was removed outside mirror. Writing on would store the journal in plaintext.
+        from mirror_cli.errors import VerificationError
+
+        raise VerificationError(
+            "the database was encrypted, but its key record is gone (removed outside mirror); nothing was "
+            "written, so that nothing is stored unencrypted.",
+            "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
     seq = head[0] + 1 if head else 1
     fields = {"seq": seq, "id": ulid(), "event_type": event_type, "timestamp": now_iso(), "data": data,
               "previous_hash": head[1] if head else GENESIS, "link": KEYED_LINK if key else PLAIN_LINK}

@@ -173,6 +173,8 @@ class Store:
         try:
             if self._fields is not None:
                 self._check_key_current()
+            else:
+                self._check_not_stripped()
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -260,6 +262,19 @@ class Store:
     key_id: str | None = None  # public fingerprint of data_key
     key_source: str | None = None  # where the key came from (keys.unlock)
     key_warnings: tuple[str, ...] = ()  # keyring trouble met while unlocking, for the CLI to show
+
+    def _check_not_stripped(self) -> None:
+        """Inside a write without a key: refuse when the newest reflection is sealed although the
+        database has no key record (removed outside mirror), so that nothing is written unsealed.
+        (audit.append refuses the same when the audit chain is keyed.)"""
+        newest = self.conn.execute("SELECT typeof(content) FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
+        if newest == ("blob",) and not self.encrypted:
+            from mirror_cli.errors import VerificationError
+
+            raise VerificationError(
+                "the database holds encrypted reflections but its key record is gone (removed outside "
+                "mirror); nothing was written, so that nothing is stored unencrypted.",
+                "Restore the database from a backup (`mirror backup restore FILE`).")
 
     def _check_key_current(self) -> None:
         """Inside a write: refuse to seal with a key the database no longer uses.

@@ -146,6 +146,34 @@ def test_plaintext_planted_in_an_encrypted_database_is_refused(cli, ids, db):
     assert r.exit_code == 3 and "in clear" in r.stderr
 
 
+@pytest.mark.parametrize("also", ["nothing else", "the audit log", "the sealed reflections"])
+def test_a_removed_key_record_never_switches_encryption_off(cli, ids, db, also):
+    """Deleting meta.crypto outside mirror made the next reflect store plaintext. Either the keyed
+    audit chain (no key.disabled closes it) or the newest sealed reflection gives it away."""
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM meta WHERE key = 'crypto'")
+    if also == "the audit log":
+        con.execute("DELETE FROM audit_vouches")
+        con.execute("DELETE FROM audit_events")
+    elif also == "the sealed reflections":
+        con.execute("DELETE FROM reflections")
+    con.commit()
+    con.close()
+    r = cli("reflect", f"NEW {MARK_A} secret")
+    if also == "the sealed reflections":  # and the chain still says keyed
+        assert r.exit_code == 3
+    else:
+        assert r.exit_code == 3 and "key record is gone" in r.stderr and r.stdout == ""
+    assert f"NEW {MARK_A}".encode() not in raw_bytes(db)
+
+
+def test_reflect_after_a_real_disable_is_plain_and_verifies(cli, ids, db):
+    r = cli("key", "disable", env=ENV)
+    assert r.exit_code == 0, r.stderr
+    assert cli("reflect", "after disable").exit_code == 0
+    assert cli("audit", "verify").exit_code == 0
+
+
 def test_rewritten_keyed_event_fails_audit_verify(cli, ids, db):
     cli("reflect", "one more", env=ENV)
     con = sqlite3.connect(db)
