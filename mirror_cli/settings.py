@@ -6,6 +6,9 @@ Precedence, first wins:
   ``platformdirs.user_config_dir("mirror")/config.yaml``
 * database: ``--db``, ``MIRROR_DB``, ``database:`` in the config file,
   ``$MIRROR_HOME/mirror.db``, ``platformdirs.user_data_dir("mirror")/mirror.db``
+
+A relative path in the config file is relative to the config file's folder; one given by a
+flag or an environment variable, to the current folder.
 * backups: ``--output`` (per command), ``backup.dir`` in the config file,
   ``$MIRROR_HOME/backups``, ``<data dir>/backups``
 
@@ -43,6 +46,13 @@ def _expand(value: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(os.fspath(value))).absolute()
 
 
+def _from_config(value: Any, config_path: Path) -> Path:
+    """A path written in the config file: ``~`` expanded, and a relative one taken from the config
+    file's folder (as git does for include paths), so it names one file whatever the current folder."""
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else (config_path.parent / path).absolute()
+
+
 def resolve(
     *,
     db: str | os.PathLike[str] | None = None,
@@ -71,7 +81,7 @@ def resolve(
     elif env.get("MIRROR_DB"):
         db_path = _expand(env["MIRROR_DB"])
     elif cfg.get("database"):
-        db_path = _expand(str(cfg["database"]))
+        db_path = _from_config(cfg["database"], config_path)
     elif home:
         db_path = _expand(home) / "mirror.db"
     else:
@@ -79,7 +89,7 @@ def resolve(
 
     backup_dir = get_dotted(cfg, "backup.dir")
     if backup_dir:
-        backups = _expand(str(backup_dir))
+        backups = _from_config(backup_dir, config_path)
     elif home:
         backups = _expand(home) / "backups"
     else:

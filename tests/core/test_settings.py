@@ -73,6 +73,19 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     assert s.config_path == tmp_path / "relhome" / "config.yaml"
 
 
+def test_relative_paths_in_the_config_file_are_from_its_folder(tmp_path, monkeypatch):
+    """`config set database journal.db` names one file, whichever folder mirror runs in."""
+    home = tmp_path / "h"
+    write(home / "config.yaml", "database: journal.db\nbackup:\n  dir: ../saved\n")
+    for cwd in (tmp_path / "a", tmp_path / "b"):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        s = resolve(env={"MIRROR_HOME": str(home)})
+        assert s.db_path == home / "journal.db"
+        assert s.backups_dir == (home / "../saved").absolute()
+    assert resolve(env={"MIRROR_HOME": str(home), "MIRROR_DB": "x.db"}).db_path == tmp_path / "b" / "x.db"
+
+
 def test_without_mirror_home_platformdirs_are_used():
     s = resolve(env={})
     assert s.config_path.name == "config.yaml" and s.config_path.parent.name == "mirror"
