@@ -25,7 +25,9 @@ The byte layout is documented in ``docs/formats/backup.md``; in short::
   full-text index (plaintext rows only), keeps the
   replaced database as ``<db>.before-restore-<UTC time>`` and swaps with
   ``os.replace``.
-* **prune** applies restic's ``--keep-*`` rules (:func:`select_prune`).
+* **list** and **prune** look at each file named like a backup cheaply (clear header and the
+  trailer's length, no full hash) and go by the header's time; **prune** applies restic's
+  ``--keep-*`` rules (:func:`select_prune`) to those that read, and never removes the others.
 
 Working files that hold the journal in clear (create's snapshot, export and
 stream; verify's and restore's unpacked snapshot) live in a private folder in
@@ -183,13 +185,24 @@ class RestoreResult:
 
 
 @dataclass
+class Unreadable:
+    """A file named like a backup that is not one this mirror can read (not counted, never pruned)."""
+
+    path: str
+    bytes: int
+    problem: str
+
+
+@dataclass
 class PruneResult:
     kept: list[str]
     removed: list[str]
     dry_run: bool
+    unreadable: list[Unreadable] = field(default_factory=list)  # named like backups, not readable ones: left alone
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kept": self.kept, "removed": self.removed, "dry_run": self.dry_run}
+        return {"kept": self.kept, "removed": self.removed, "dry_run": self.dry_run,
+                "unreadable": [u.path for u in self.unreadable]}
 
 
 # ---------------------------------------------------------------------------
@@ -205,16 +218,6 @@ def backup_name(at: datetime) -> str:
     """``mirror-YYYYmmddTHHMMSS.fffZ-xxxxxx.backup`` (UTC, milliseconds, 24 random bits)."""
     stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.") + f"{at.microsecond // 1000:03d}"
     return f"mirror-{stamp}Z-{secrets.token_hex(3)}{SUFFIX}"
-
-
-def _created_from_name(name: str) -> datetime | None:
-    m = NAME_RE.match(name)
-    if not m:
-        return None
-    try:
-        return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
 
 
 def _iso_ms(at: datetime) -> str:
@@ -1135,8 +1138,13 @@ class _Outer:
     size: int
 
 
-def read_header(fh: BinaryIO, size: int) -> _Outer:
-    """Check magic, whole-file SHA-256 and clear header; leave *fh* anywhere. No key needed."""
+def read_header(fh: BinaryIO, size: int, *, checksum: bool = True) -> _Outer:
+    """Check magic, whole-file SHA-256 and clear header; leave *fh* anywhere. No key needed.
+
+    ``checksum=False`` skips the SHA-256 (which reads the whole file) and checks only what
+    the first and last bytes say: magic, header, and the trailer's body length against the
+    file's size (``list`` and ``prune``, which look at every backup in a folder).
+    """
     magic = fh.read(len(MAGIC))
     if magic != MAGIC:
         if magic and MAGIC.startswith(magic) and len(magic) < len(MAGIC):
@@ -1154,18 +1162,19 @@ def read_header(fh: BinaryIO, size: int) -> _Outer:
     body_offset = 12 + hlen
     if size < body_offset + TRAILER.size + DIGEST:
         raise _damaged("it is truncated")
-    fh.seek(0)
-    h = hashlib.sha256()
-    left = size - DIGEST
-    while left > 0:
-        chunk = fh.read(min(BLOCK * 4, left))
-        if not chunk:
-            raise _damaged("it is truncated")
-        h.update(chunk)
-        left -= len(chunk)
-    stored = fh.read(DIGEST)
-    if not hmac.compare_digest(h.digest(), stored):
-        raise _damaged("its checksum does not match (a byte was changed, or the file was cut short)")
+    if checksum:
+        fh.seek(0)
+        h = hashlib.sha256()
+        left = size - DIGEST
+        while left > 0:
+            chunk = fh.read(min(BLOCK * 4, left))
+            if not chunk:
+                raise _damaged("it is truncated")
+            h.update(chunk)
+            left -= len(chunk)
+        stored = fh.read(DIGEST)
+        if not hmac.compare_digest(h.digest(), stored):
+            raise _damaged("its checksum does not match (a byte was changed, or the file was cut short)")
     fh.seek(12)
     head_raw = fh.read(hlen)
     fh.seek(size - DIGEST - TRAILER.size)
@@ -1731,40 +1740,89 @@ def verify(path: Path, req: _KeyRequest | None = None, *, local: Path | None = N
 # ---------------------------------------------------------------------------
 
 
-def list_backups(folder: Path) -> list[BackupInfo]:
-    """mirror's own backups in *folder* (by file name), oldest first."""
-    folder = Path(folder).absolute()
-    found = []
+@dataclass
+class BackupListing:
+    backups: list[BackupInfo]
+    unreadable: list[Unreadable]
+
+
+@dataclass
+class _Found:
+    path: Path
+    created: datetime
+    encrypted: bool
+    size: int
+
+
+def _created_from_header(value: Any) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise _invalid("its header's created_at is not a time") from None
+    if at.tzinfo is None:
+        raise _invalid("its header's created_at has no time zone")
+    return at
+
+
+def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
+    """The files in *folder* named like mirror's backups, each checked cheaply (no full hash).
+
+    A file counts as a backup when its clear header reads (magic, JSON, format and
+    version, ``created_at``) and its trailer's body length matches its size; its time
+    is the header's ``created_at``, not its name's. The rest are returned as unreadable.
+    """
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
-        return []
+        return [], []
     except OSError as exc:
         raise io_error("read", folder, exc) from None
+    found: list[_Found] = []
+    bad: list[Unreadable] = []
     for entry in entries:
-        at = _created_from_name(entry.name)
-        if at is None or not entry.is_file(follow_symlinks=False):
+        if NAME_RE.match(entry.name) is None or not entry.is_file(follow_symlinks=False):
             continue
         p = Path(entry.path)
+        size = 0
         try:
             with open(p, "rb") as fh:
-                first = fh.read(512)
-            encrypted = _encrypted_flag(first)
-            found.append(BackupInfo(str(p), p.stat().st_size, file_sha256(p), encrypted, _iso_ms(at)))
-        except OSError:
+                size = os.fstat(fh.fileno()).st_size
+                outer = read_header(fh, size, checksum=False)
+            found.append(_Found(p, _created_from_header(outer.header["created_at"]), outer.header["encrypted"],
+                                size))
+        except FileNotFoundError:  # removed meanwhile
             continue
-    found.sort(key=lambda b: (b.created_at, b.path))
-    return found
+        except MirrorError as exc:  # read_header's reason, without its "nothing was changed"
+            bad.append(Unreadable(str(p), size, exc.message.removesuffix(".").removesuffix("; nothing was changed")))
+        except (OSError, struct.error) as exc:
+            bad.append(Unreadable(str(p), size, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"))
+    found.sort(key=lambda f: (f.created, str(f.path)))
+    bad.sort(key=lambda u: u.path)
+    return found, bad
 
 
-def _encrypted_flag(first: bytes) -> bool:
-    if first[:8] != MAGIC:
-        return False
-    try:
-        (hlen,) = struct.unpack(">I", first[8:12])
-        return bool(json.loads(first[12:12 + hlen].decode("utf-8")).get("encrypted"))
-    except (ValueError, struct.error, UnicodeDecodeError, AttributeError):
-        return False
+def scan_backups(folder: Path) -> BackupListing:
+    """mirror's backups in *folder*, oldest first (by their header's time), and the files named
+    like backups that are not readable ones."""
+    folder = Path(folder).absolute()
+    found, bad = _scan(folder)
+    backups = []
+    for f in found:
+        try:
+            digest = file_sha256(f.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            bad.append(Unreadable(str(f.path), f.size, f"it cannot be read ({exc.strerror or exc})"))
+            continue
+        backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, _iso_ms(f.created)))
+    bad.sort(key=lambda u: u.path)
+    return BackupListing(backups, bad)
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    """mirror's own backups in *folder*, oldest first (files that do not read as backups left out)."""
+    return scan_backups(folder).backups
 
 
 # ---------------------------------------------------------------------------
@@ -2009,11 +2067,8 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
     if not folder.is_dir():
         return PruneResult([], [], dry_run)
     with folder_lock(folder, lock_timeout):
-        infos = []
-        for entry in os.scandir(folder):
-            at = _created_from_name(entry.name)
-            if at is not None and entry.is_file(follow_symlinks=False):
-                infos.append((str(Path(entry.path)), at.astimezone()))  # local time, like restic
+        found, unreadable = _scan(folder)  # unreadable files count for no rule and are never removed
+        infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
         kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
         if not dry_run:
             for p in removed:
@@ -2023,5 +2078,6 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
                     pass
                 except OSError as exc:
                     raise io_error("remove", p, exc) from None
-    order = {p: t for p, t in infos}
-    return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run)
+    order = {p: i for i, (p, _t) in enumerate(infos)}  # oldest first, as _scan sorted them
+    return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run,
+                       unreadable)

@@ -122,15 +122,18 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from mirror_cli import backup
 
     st = state(ctx)
-    items = backup.list_backups(st.settings.backups_dir)
+    listing = backup.scan_backups(st.settings.backups_dir)
+    for u in listing.unreadable:  # stderr: --json stays the contract's array of real backups
+        st.out.warn(f"{u.path}: {u.problem}; `mirror backup prune` leaves it alone and counts it for no rule.")
     if as_json:
-        st.out.json([b.to_dict() for b in items])
+        st.out.json([b.to_dict() for b in listing.backups])
         return
-    if not items:
+    if not listing.backups:
         st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
-        return
-    st.out.table(("created", "size", "encrypted", "path"),
-                 [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", b.path) for b in items])
+    rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", b.path) for b in listing.backups]
+    rows += [("UNREADABLE", _mb(u.bytes), "?", u.path) for u in listing.unreadable]
+    if rows:
+        st.out.table(("created", "size", "encrypted", "path"), rows)
 
 
 @app.command()
@@ -213,8 +216,10 @@ def prune(
     st = state(ctx)
     result = backup.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
                           monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
+    for u in result.unreadable:
+        st.out.warn(f"{u.path}: {u.problem}; left in place and counted for no --keep-* rule.")
     if as_json:
-        st.out.json({"kept": result.kept, "removed": result.removed, "dry_run": dry_run})
+        st.out.json(result.to_dict())
         return
     verb = "would remove" if dry_run else "removed"
     for p in result.removed:

@@ -182,6 +182,39 @@ def test_prune_cli(cli, journal_db):
     assert out["removed"] == paths[:2] and not any(Path(p).exists() for p in paths[:2])
 
 
+def test_list_and_prune_skip_files_that_only_look_like_backups(cli, journal_db, mirror_home):
+    paths = [create_json(cli)["path"] for _ in range(3)]
+    folder = mirror_home / "backups"
+    junk = folder / "mirror-20990101T000000.000Z-abcdef.backup"
+    junk.write_text("junk\n")
+    cut = folder / "mirror-20991201T160000.000Z-abc123.backup"
+    cut.write_bytes(Path(paths[-1]).read_bytes()[:100])
+    broken = sorted([str(junk), str(cut)])
+
+    r = cli("backup", "list")
+    assert r.exit_code == 0
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [row[3] for row in rows] == paths + broken
+    assert [row[0] for row in rows[3:]] == ["UNREADABLE"] * 2 and all(row[0] != "UNREADABLE" for row in rows[:3])
+    assert str(junk) in r.stderr and str(cut) in r.stderr and "truncated" in r.stderr
+    r = cli("backup", "list", "--json")
+    listed = json.loads(r.stdout)
+    assert [b["path"] for b in listed] == paths
+    assert all(set(b) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listed)
+
+    r = cli("backup", "prune", "--keep-last", "1", "--dry-run", "--json")
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["kept"] == paths[2:] and out["removed"] == paths[:2] and out["unreadable"] == broken
+    assert str(junk) in r.stderr and str(cut) in r.stderr
+    out = json.loads(cli("backup", "prune", "--keep-last", "3", "--dry-run", "--json").stdout)
+    assert out["kept"] == paths and out["removed"] == []
+    r = cli("-q", "backup", "prune", "--keep-last", "1")
+    assert r.exit_code == 0 and r.stdout == "" and str(junk) in r.stderr  # even under cron: someone should look
+    assert junk.exists() and cut.exists() and Path(paths[2]).exists()
+    assert not any(Path(p).exists() for p in paths[:2])
+
+
 def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path):
     from mirror_cli.cli.backup import fresh_backup
     from mirror_cli.cli.app import State

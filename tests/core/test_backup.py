@@ -522,6 +522,55 @@ def test_prune_needs_a_rule_and_removes_files(plain, tmp_path):
     assert [b.path for b in backup.list_backups(folder)] == made[2:]
 
 
+def _broken_files(folder: Path, good: Path) -> dict[str, Path]:
+    """Files named like backups that are not readable ones (the review's repro, and two subtler ones)."""
+    junk = folder / "mirror-20990101T000000.000Z-abcdef.backup"
+    junk.write_bytes(b"junk\n")
+    cut = folder / "mirror-20991201T160000.000Z-abc123.backup"
+    cut.write_bytes(good.read_bytes()[:100])
+    grown = folder / "mirror-20991202T160000.000Z-abc124.backup"  # header intact, trailer's length wrong
+    grown.write_bytes(good.read_bytes() + b"\0")
+    newer = folder / "mirror-20991203T160000.000Z-abc125.backup"  # another format version
+    newer.write_bytes(b"MIRRBAK\x02" + good.read_bytes()[8:])
+    return {"junk": junk, "cut": cut, "grown": grown, "newer": newer}
+
+
+def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypatch):
+    folder = tmp_path / "b"
+    base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
+    broken = _broken_files(folder, made[0])
+    # A real backup whose name claims a later time than the others: the header's time counts.
+    liar = folder / "mirror-20990301T000000.000Z-fedcba.backup"
+    os.rename(made[0], liar)
+    made[0] = liar
+
+    listing = backup.scan_backups(folder)
+    assert [b.path for b in listing.backups] == [str(p) for p in made]  # oldest first by header time
+    assert listing.backups[0].created_at == "2024-03-01T12:00:00.000Z"
+    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listing.backups)
+    assert sorted(u.path for u in listing.unreadable) == sorted(str(p) for p in broken.values())
+    problems = {Path(u.path): u.problem for u in listing.unreadable}
+    assert "truncated" in problems[broken["cut"]] and "recorded length" in problems[broken["grown"]]
+    assert "version 2" in problems[broken["newer"]]
+    assert [b.path for b in backup.list_backups(folder)] == [str(p) for p in made]
+
+    def no_full_hash(*a, **k):
+        raise AssertionError("prune must not hash whole files")
+
+    monkeypatch.setattr(backup.hashlib, "sha256", no_full_hash)
+    dry = backup.prune(folder, last=1, dry_run=True)
+    assert dry.kept == [str(made[2])] and dry.removed == [str(p) for p in made[:2]]
+    assert sorted(u.path for u in dry.unreadable) == sorted(str(p) for p in broken.values())
+    assert set(dry.to_dict()) == {"kept", "removed", "dry_run", "unreadable"}
+    three = backup.prune(folder, last=3, dry_run=True)
+    assert three.kept == [str(p) for p in made] and three.removed == []
+    real = backup.prune(folder, last=1)
+    assert real.removed == [str(p) for p in made[:2]]
+    assert all(p.exists() for p in broken.values()) and made[2].exists()
+    assert not any(p.exists() for p in made[:2])
+
+
 def members_of(path: Path) -> dict[str, bytes]:
     """The members of a plain backup, read by hand from the documented layout."""
     import zstandard
