@@ -32,6 +32,18 @@ def colour_wanted() -> bool:
     return "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+# C0 controls but tab and newline, DEL, and the C1 controls (0x80-0x9f: some terminals take 0x9b
+# as CSI): what a journal's text must never send a terminal (escape sequences can retitle the
+# window, rewrite the screen, or on some terminals write files).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0))}
+
+
+def for_terminal(text: str) -> str:
+    """*text* with terminal control characters shown as ``\\xNN`` (for a person's terminal only:
+    pipes and files get the text as stored)."""
+    return text.translate(_CONTROLS)
+
+
 class Output:
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -47,6 +59,8 @@ class Output:
     # -- people ------------------------------------------------------------
     def data(self, text: str) -> None:
         """Output the user asked for (always printed)."""
+        if is_tty(sys.stdout):
+            text = for_terminal(text)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
     def result(self, text: str) -> None:
@@ -57,10 +71,10 @@ class Output:
     def note(self, text: str) -> None:
         """A diagnostic on stderr (silenced by -q)."""
         if not self.quiet:
-            sys.stderr.write(text.rstrip("\n") + "\n")
+            _to_stderr(text.rstrip("\n") + "\n")
 
     def warn(self, text: str) -> None:
-        sys.stderr.write("warning: " + text.rstrip("\n") + "\n")
+        _to_stderr("warning: " + text.rstrip("\n") + "\n")
 
     @property
     def rich(self) -> bool:
@@ -73,13 +87,17 @@ class Output:
             from rich.console import Console
             from rich.table import Table
 
+            from rich.text import Text
+
             table = Table(*columns, title=title, show_lines=False, header_style="bold")
             for row in rows:
-                table.add_row(*["" if v is None else str(v) for v in row])
+                # Text, not str: a journal's "[bold]" or "[/x]" is text, never Rich markup.
+                table.add_row(*[Text("" if v is None else for_terminal(str(v))) for v in row])
             Console().print(table)
         else:
+            clean = for_terminal if is_tty(sys.stdout) else str
             for row in rows:
-                sys.stdout.write("\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ")
+                sys.stdout.write("\t".join("" if v is None else clean(str(v).replace("\t", " ").replace("\n", " "))
                                           for v in row) + "\n")
 
     def progress(self, description: str, total: int | None):
@@ -117,6 +135,10 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(for_terminal(text) if is_tty(sys.stderr) else text)
 
 
 def confirm(question: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -81,3 +82,22 @@ def test_piped_output_is_plain_even_without_no_color(journal, args):
     assert proc.returncode == 0
     assert not ESC.search(proc.stdout) and not ESC.search(proc.stderr)
     assert BOX not in proc.stdout
+
+
+HOSTILE = "osc \x1b]0;PWNED\x07 csi \x1b[2J c1 \x9b31m markup [/x] [bold]loud[/bold] end"
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_journal_text_never_sends_a_terminal_control_sequence(run_mirror, no_color):
+    """Text is shown with its control characters as \\xNN on a terminal (rich table, plain lines and
+    `show`), and Rich never reads it as markup; a pipe gets the text exactly as stored."""
+    rid = run_mirror("reflect", input=HOSTILE).stdout.strip()
+    env = _env(NO_COLOR="1") if no_color else _env()
+    for args in (["show", rid], ["list"], ["search", "csi"]):
+        code, out = _on_tty(args, env)
+        assert code == 0, out
+        assert b"\x1b]0;" not in out and b"\x1b[2J" not in out and "\x9b".encode() not in out and b"\x07" not in out
+        assert b"\\x1b]0;PWNED\\x07" in out
+        assert b"[/x]" in out and b"[bold]loud[/bold]" in out
+    assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == HOSTILE
+    assert HOSTILE in run_mirror("show", rid).stdout  # piped: as stored
