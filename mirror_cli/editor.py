@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mirror_cli.errors import OperationError
+from mirror_cli.errors import OperationError, UsageError
 
 
 def editor_command(env, configured: str | None) -> str | None:
@@ -32,7 +32,11 @@ def edit_text(command: str, initial: str = "", *, suffix: str = ".md") -> str:
                                  "Set VISUAL or EDITOR to an editor command.") from None
         if status != 0:
             raise OperationError(f"the editor {command!r} exited with status {status}; nothing was saved.")
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("the editor saved text that is not valid UTF-8; nothing was saved.",
+                             "Set the editor to write UTF-8 and try again.") from None
     finally:
         with contextlib.suppress(OSError):
             size = path.stat().st_size

@@ -29,7 +29,12 @@ class When:
 
     @property
     def day_end(self) -> datetime:
-        return self.at + timedelta(days=1) if self.whole_day else self.at
+        if not self.whole_day:
+            return self.at
+        try:
+            return self.at + timedelta(days=1)
+        except OverflowError:  # --until 9999-12-31
+            return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _local_now() -> datetime:
@@ -58,12 +63,17 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
+_FILTERS = ("--since", "--until")
+
+
 def parse_when(value: str, *, option: str = "--at", now: datetime | None = None) -> When:
+    """A time a person wrote. For ``--at`` (a reflection's time) it must lie in 1970-9998; a filter
+    (``--since``/``--until``) only bounds what is shown, so any date is fine there."""
     try:
         when = _parse_when(value, option=option, now=now)
     except OverflowError:
         raise _bad(value, option) from None
-    if not _EARLIEST <= when.at < _LATEST:
+    if option not in _FILTERS and not _EARLIEST <= when.at < _LATEST:
         raise UsageError(f"{option}: {value!r} is out of range.", "Give a time between 1970 and 9998.")
     return when
 
@@ -113,7 +123,10 @@ def _parse_when(value: str, *, option: str, now: datetime | None) -> When:
 
 def _localize(naive: datetime) -> datetime:
     # astimezone() on a naive datetime interprets it as local time (honours TZ).
-    return naive.replace(tzinfo=None).astimezone()
+    try:
+        return naive.replace(tzinfo=None).astimezone()
+    except (OverflowError, ValueError):  # year 1 or 9999: the offset would leave datetime's range
+        return naive.replace(tzinfo=timezone.utc)
 
 
 def _bad(value: str, option: str) -> UsageError:

@@ -297,6 +297,29 @@ def test_failing_editor_saves_nothing(tmp_path, run_mirror):
     assert json.loads(run_mirror("list", "--json").stdout) == []
 
 
+def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror):
+    script = tmp_path / "latin1-editor.sh"
+    script.write_text('#!/bin/sh\nprintf "caf\\351" > "$1"\n')
+    script.chmod(0o700)
+    code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
+    assert code == 2 and out == "" and "UTF-8" in err and "internal" not in err
+    assert json.loads(run_mirror("list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("at", ["0001-01-01", "9999-12-31", "1969-12-31"])
+def test_reflect_at_outside_1970_to_9998_is_a_usage_error(cli, at):
+    r = cli("reflect", "--at", at, "x")
+    assert r.exit_code == 2 and "out of range" in r.stderr
+
+
+def test_filters_take_any_date(cli):
+    rid = cli("reflect", "--at", "2020-01-01", "x").stdout.strip()
+    for args in (("--since", "1900-01-01"), ("--since", "0001-01-01", "--until", "9999-12-31")):
+        r = cli("list", *args, "--json")
+        assert r.exit_code == 0 and [o["id"] for o in json.loads(r.stdout)] == [rid]
+    assert json.loads(cli("list", "--until", "1900-01-01", "--json").stdout) == []
+
+
 def test_delete_asks_on_a_terminal(run_mirror):
     rid = run_mirror("reflect", "keep me").stdout.strip()
     code, out, err = _run_on_tty(["delete", rid], dict(os.environ), answer=b"n\n")

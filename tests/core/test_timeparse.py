@@ -112,9 +112,17 @@ def test_default_now_is_the_real_clock():
                                   "9999-12-31"])
 def test_unreadable_or_out_of_range_is_a_usage_error(text):
     with pytest.raises(UsageError) as err:
-        parse_when(text, option="--since")
+        parse_when(text, option="--at")
     assert err.value.exit_code == 2
-    assert "--since" in err.value.message
+    assert "--at" in err.value.message
+
+
+@pytest.mark.parametrize("text", ["1969-12-31", "9999-12-31", "0001-01-01", "1900-01-01 12:00"])
+def test_a_filter_takes_dates_a_reflection_cannot_have(text):
+    """--since/--until only bound what is shown: no 1970-9998 range there."""
+    for option in ("--since", "--until"):
+        when = parse_when(text, option=option)
+        assert when.at.tzinfo is not None and when.day_end >= when.at
 
 
 def test_result_is_always_aware_utc():
