@@ -44,8 +44,12 @@ class State:
         from mirror_cli.cli.output import stdin_is_tty
         from mirror_cli.session import open_store
 
-        return open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
-                          migrate=migrate)
+        store = open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
+                           migrate=migrate)
+        for warning in store.key_warnings:  # a passphrase file others can read, keyring trouble
+            self.out.warn(warning)
+        store.key_warnings = ()  # shown: a command that shows them later has nothing left to repeat
+        return store
 
 
 def report_error(exc: MirrorError) -> None:

@@ -167,6 +167,19 @@ def test_a_removed_key_record_never_switches_encryption_off(cli, ids, db, also):
     assert f"NEW {MARK_A}".encode() not in raw_bytes(db)
 
 
+def test_a_passphrase_file_others_can_read_is_warned_about_by_every_command(cli, ids, tmp_path):
+    pf = tmp_path / "pf"
+    pf.write_text(PW + "\n")
+    pf.chmod(0o644)
+    env = {"MIRROR_PASSPHRASE_FILE": str(pf)}
+    for args in (("reflect", "hi"), ("list",), ("search", "hi"), ("-q", "list")):
+        r = cli(*args, env=env)
+        assert r.exit_code == 0, r.stderr
+        assert r.stderr.count("can be read by other users") == 1, (args, r.stderr)
+    pf.chmod(0o600)
+    assert "other users" not in cli("list", env=env).stderr
+
+
 def test_reflect_after_a_real_disable_is_plain_and_verifies(cli, ids, db):
     r = cli("key", "disable", env=ENV)
     assert r.exit_code == 0, r.stderr
