@@ -265,6 +265,12 @@ def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
     return counts
 
 
+def _analysis_converted(store: Store, *, encrypted: bool) -> None:
+    from mirror_cli.patterns import engine  # heavy; only when the key is switched on or off
+
+    engine.fields_converted(store, encrypted=encrypted)
+
+
 def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:
     return [("reflection", row[0], audit.row_digest(row))
             for row in store.conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections")]
@@ -326,6 +332,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             forced = _check_chain(store, force, "enable")
             install_key(store, record.dek)
             converted = _convert(store, PLAIN, store.fields)
+            _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
             store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))
             data: dict[str, Any] = {"key_id": meta.key_id, "kdf": _kdf_summary(meta.kdf), "converted": converted}
@@ -354,6 +361,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
             forced = _check_chain(store, force, "disable")
             sealed = store.fields
             converted = _convert(store, sealed, PLAIN)
+            _analysis_converted(store, encrypted=False)
             data: dict[str, Any] = {"key_id": meta.key_id, "converted": converted,
                                     audit.RETIRED_KEY_FIELD: store.audit_key.hex()}
             if forced:

@@ -446,7 +446,7 @@ def _load_patterns(store) -> dict[tuple[str, str], _Pattern]:
     return out
 
 
-def _meta(store) -> dict | None:
+def _meta_raw(store) -> dict | None:
     raw = store.meta(_META)
     if not raw:
         return None
@@ -454,7 +454,13 @@ def _meta(store) -> dict | None:
         value = json.loads(raw)
     except ValueError:
         return None
-    return value if isinstance(value, dict) and value.get("encrypted") == store.encrypted else None
+    return value if isinstance(value, dict) else None
+
+
+def _meta(store) -> dict | None:
+    """The analysis state, if its caches were written the way the database stores fields now."""
+    value = _meta_raw(store)
+    return value if value is not None and value.get("encrypted") == store.encrypted else None
 
 
 def _open_json(store, table: str, rid: str, fieldname: str, stored) -> dict:
@@ -526,6 +532,15 @@ def _full(store, total: int, event: str, started: float, workers, progress) -> A
                                    "patterns": reported, "tensions": tensions})
     return AnalyzeResult(len(items), 0, 0, True, True, reported, tensions,
                          round(time.perf_counter() - started, 3))
+
+
+def fields_converted(store, *, encrypted: bool) -> None:
+    """After ``key enable``/``disable`` re-stored every cached field (inside its write): the
+    analysis state stays valid, now recorded as sealed or plain like the database."""
+    state = _meta_raw(store)
+    if state is not None:
+        state["encrypted"] = encrypted
+        store.set_meta(_META, json.dumps(state))
 
 
 def _set_meta(store, rev: int, count: int) -> None:

@@ -257,8 +257,13 @@ def test_enable_and_disable_convert_the_pattern_analysis(cli, db):
         assert needle.encode() not in raw_bytes(db), needle
     after = json.loads(cli("patterns", "--json", env=ENV).stdout)
     assert sorted(p["name"] for p in after) == sorted(p["name"] for p in before)
+    # the analysis stays current through the conversion: nothing to analyse again, no stale note
+    assert "analy" not in cli("patterns", env=ENV).stderr.replace("not diagnoses", "")
+    assert json.loads(cli("patterns", "analyze", "--json", env=ENV).stdout)["analyzed"] == 0
     assert cli("key", "disable", env=ENV).exit_code == 0
     assert sorted(p["name"] for p in json.loads(cli("patterns", "--json").stdout)) == sorted(p["name"] for p in before)
+    assert "No analysis yet" not in cli("patterns").stderr
+    assert json.loads(cli("patterns", "analyze", "--json").stdout)["analyzed"] == 0
     assert cli("audit", "verify").exit_code == 0
 
 
