@@ -104,14 +104,15 @@ def export_cmd(
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r}.", "Use one of json, jsonl, markdown, csv.")
     kinds = parse_kinds(only)
-    if not kinds:
-        raise UsageError("--only names no kind.", "Use a comma list of reflections, patterns, tensions, audit.")
     lo = parse_when(since, option="--since").at if since else None
     hi = parse_when(until, option="--until").day_end if until else None
     folder = output is not None and _folder_target(output, fmt, encrypt)
     if output is not None and not folder and output.is_dir():
         raise UsageError(f"{output} is a folder; {fmt} export writes one file.",
                          "Give a file name, e.g. -o journal.json (markdown and csv write folders without --encrypt).")
+    if fmt == "csv" and not folder and only is not None and set(kinds) != {"reflections"}:
+        raise UsageError(f"csv on stdout or in one file holds reflections only (reflections.csv); --only {only} "
+                         "asks for other kinds.", "Give -o FOLDER to write one csv file per kind.")
     if encrypt and output is None and is_tty(sys.stdout):
         raise UsageError("refusing to write an encrypted (binary) export to the terminal.",
                          "Redirect it (> journal.mirrorenc) or give -o FILE.")

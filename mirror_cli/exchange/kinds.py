@@ -29,9 +29,10 @@ _ALIASES = {
 def parse_kinds(text: str | None) -> tuple[str, ...]:
     """Parse an ``--only`` value (``reflections,patterns,tensions,audit``) into section names.
 
-    ``None`` or an empty value means every kind. Order follows :data:`KINDS`.
+    ``None`` (no ``--only``) means every kind; a value that names no kind
+    (``''``, ``','``) is a usage error. Order follows :data:`KINDS`.
     """
-    if text is None or not text.strip():
+    if text is None:
         return KINDS
     wanted = set()
     for part in text.split(","):
@@ -44,6 +45,9 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
                 "Use a comma list of reflections, patterns, tensions, audit.",
             )
         wanted.add(_ALIASES[name])
+    if not wanted:
+        raise UsageError(f"--only {text!r} names no kind.",
+                         "Use a comma list of reflections, patterns, tensions, audit (or leave --only out for all).")
     return tuple(k for k in KINDS if k in wanted)
 
 

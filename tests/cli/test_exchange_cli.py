@@ -543,3 +543,30 @@ def test_an_export_that_fails_midway_leaves_files_as_they_were(cli, tmp_path, ar
     assert r.exit_code == 3 and last in r.stderr and "Traceback" not in r.stderr
     assert sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
     assert "export.completed" not in audit_types(cli)
+
+
+# --------------------------------------------------------------------------- --only
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , "])
+def test_only_naming_no_kind_is_a_usage_error(cli, journal_home, tmp_path, value):
+    r = cli("export", "--only", value)
+    assert r.exit_code == 2 and "--only" in r.stderr and r.stdout == ""
+    f = tmp_path / "j.json"
+    f.write_text(cli("export").stdout)
+    assert cli("import", f, "--only", value).exit_code == 2
+
+
+def test_csv_in_one_stream_refuses_kinds_it_cannot_hold(cli, journal_home, tmp_path):
+    for only in ("audit", "patterns", "reflections,tensions"):
+        r = cli("export", "--format", "csv", "--only", only)
+        assert r.exit_code == 2 and "FOLDER" in r.stderr and r.stdout == "", only
+        target = tmp_path / "one.csv"
+        assert cli("export", "--format", "csv", "--only", only, "-o", target).exit_code == 2
+        assert not target.exists()
+    r = cli("export", "--format", "csv", "--only", "reflections")
+    assert r.exit_code == 0 and r.stdout.startswith("id,created_at")
+    folder = tmp_path / "audit-only"
+    assert cli("export", "--format", "csv", "--only", "audit", "-o", folder).exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["audit_events.csv"]
+

@@ -223,6 +223,10 @@ def test_parse_kinds():
     with pytest.raises(UsageError) as info:
         parse_kinds("reflections,moods")
     assert info.value.exit_code == 2 and "moods" in str(info.value)
+    for empty in ("", "  ", ",", " , ,"):  # given, but naming no kind: not "everything"
+        with pytest.raises(UsageError) as info:
+            parse_kinds(empty)
+        assert info.value.exit_code == 2 and "names no kind" in str(info.value)
 
 
 def test_import_document_only():
@@ -230,3 +234,4 @@ def test_import_document_only():
     only = doc.only(parse_kinds("patterns"))
     assert only.counts() == {"reflections": 0, "patterns": 2, "tensions": 0, "audit_events": 0}
     assert doc.counts()["reflections"] == 3
+
