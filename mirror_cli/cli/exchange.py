@@ -90,7 +90,7 @@ def export_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     only: OnlyOpt = None,
-    encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal the export with a passphrase (mirror's encrypted container).")] = False,
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal a json or jsonl export with a passphrase (mirror's encrypted container; import reads it).")] = False,
 ) -> None:
     """Export reflections, patterns, tensions and audit events (default: JSON on stdout)."""
     from mirror_cli.cli.output import is_tty, stdin_is_tty
@@ -103,6 +103,9 @@ def export_cmd(
     fmt = fmt.strip().lower()
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r}.", "Use one of json, jsonl, markdown, csv.")
+    if encrypt and fmt not in ("json", "jsonl"):
+        raise UsageError(f"--encrypt works with --format json or jsonl (what `mirror import` reads), not {fmt}.",
+                         "Use --format json --encrypt, or export markdown/csv without --encrypt.")
     kinds = parse_kinds(only)
     lo = parse_when(since, option="--since").at if since else None
     hi = parse_when(until, option="--until").day_end if until else None

@@ -545,7 +545,16 @@ def test_an_export_that_fails_midway_leaves_files_as_they_were(cli, tmp_path, ar
     assert "export.completed" not in audit_types(cli)
 
 
-# --------------------------------------------------------------------------- --only
+# --------------------------------------------------------------------------- --encrypt and --only
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv"])
+def test_encrypt_is_refused_with_markdown_and_csv(cli, journal_home, tmp_path, fmt):
+    target = tmp_path / "sealed.bin"
+    r = cli("export", "--format", fmt, "--encrypt", "-o", target, env={"MIRROR_NEW_PASSPHRASE": PW})
+    assert r.exit_code == 2 and "json" in r.stderr and "jsonl" in r.stderr and r.stdout == ""
+    assert not target.exists()
+    assert "export.completed" not in audit_types(cli)
 
 
 @pytest.mark.parametrize("value", ["", " ", ",", " , "])
