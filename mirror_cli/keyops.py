@@ -440,18 +440,26 @@ def export_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
     from mirror_cli.fsutil import atomic_write
     from mirror_cli.ids import now_iso
 
+    to_stdout = str(path) == "-"
     path = Path(path).expanduser().absolute()
-    if path.is_dir():
+    if not to_stdout and path.is_dir():
         raise UsageError(f"{path} is a folder.", "Give a file name, e.g. mirror-key.json.")
-    if path.exists() and not overwrite:
+    if not to_stdout and path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; nothing was written.", "Choose another name or add --force.")
     meta = _meta(store)
     found, _kek, _dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     doc = {"format": KEY_FILE_FORMAT, "version": KEY_FILE_VERSION, "db_id": store.db_id, "key_id": meta.key_id,
            "kdf": meta.kdf.to_dict(), "wrapped_key": meta.wrapped_key, "exported_at": now_iso(),
            "tool_version": __version__}
+    text = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    if to_stdout:  # `key export -`: to a pipe (gpg, a password manager), as jq and restic read "-"
+        import sys
+
+        sys.stdout.buffer.write(text)
+        sys.stdout.flush()
+        return KeyFileResult("-", store.db_id, meta.key_id, warnings=list(found.warnings))
     with atomic_write(path, "wb") as fh:
-        fh.write((json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        fh.write(text)
     return KeyFileResult(str(path), store.db_id, meta.key_id, warnings=list(found.warnings))
 
 

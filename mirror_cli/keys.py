@@ -171,6 +171,12 @@ def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt 
     if found is None and allow_current:
         found = passphrase_from_env(env)
     if found is not None:
+        if "\n" in found.value or "\r" in found.value:
+            # A passphrase file holds one line and a prompt reads one: this one could only ever be
+            # given through the environment again.
+            raise UsageError(f"the new passphrase (from {found.source}) holds a line break; nothing was changed.",
+                             "Choose a passphrase of one line: it must also work at a prompt and in a "
+                             "passphrase file.")
         return found
     if interactive:
         first = _ask(prompt, "New passphrase for mirror: ")

@@ -155,17 +155,22 @@ def unlock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command("export")
 def export_(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Where to write the key-recovery file (mode 0600).")],
+    path: Annotated[Path, typer.Argument(help="Where to write the key-recovery file (mode 0600); - for stdout.")],
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a key-recovery file: the wrapped data key, KDF parameters and database id."""
     from mirror_cli import keyops
+    from mirror_cli.errors import UsageError
 
     st = state(ctx)
+    if str(path) == "-" and as_json:
+        raise UsageError("`key export -` writes the key file itself to stdout; --json cannot go there too.")
     with _open(st) as store:
         result = keyops.export_key(store, path, st.settings.env, interactive=_interactive(), overwrite=force)
     _warn(st, result.warnings)
+    if result.path == "-":
+        return
     if as_json:
         st.out.json(result.to_dict())
     else:

@@ -200,6 +200,19 @@ def test_failing_keyring_is_reported(cli, encrypted):
         assert "Traceback" not in r.stderr
 
 
+def test_export_to_stdout_with_a_dash(cli, encrypted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("key", "export", "-", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / "-").exists()
+    key_file = tmp_path / "piped.json"
+    key_file.write_text(r.stdout)
+    assert json.loads(r.stdout)["format"] and cli("--db", tmp_path / "fresh.db", "key", "import", key_file,
+                                                  env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+    r = cli("key", "export", "-", "--json", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 2 and r.stdout == ""
+
+
 def test_export_and_import_via_cli(cli, encrypted, tmp_path):
     out = tmp_path / "recovery.json"
     r = cli("key", "export", out, "--json", env={"MIRROR_PASSPHRASE": PW})

@@ -276,6 +276,15 @@ def test_new_passphrase_sources_in_order(tmp_path):
     assert "MIRROR_NEW_PASSPHRASE_FILE" in str(info.value) and "MIRROR_NEW_PASSPHRASE" in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["two\nlines", "carriage\rreturn"])
+def test_a_new_passphrase_with_a_line_break_is_refused(value):
+    """It could never be typed at the prompt or kept in a passphrase file (one line)."""
+    for env in ({"MIRROR_NEW_PASSPHRASE": value}, {"MIRROR_PASSPHRASE": value}):
+        with pytest.raises(UsageError) as info:
+            keys.new_passphrase(env, False, allow_current=True)
+        assert "line break" in str(info.value) and value not in str(info.value)
+
+
 def test_new_passphrase_prompt_is_asked_twice():
     prompt = prompts("same words", "same words")
     got = keys.new_passphrase({}, True, prompt=prompt)
