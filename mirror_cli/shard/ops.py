@@ -607,6 +607,11 @@ def repair(manifest: Path, progress: Progress = None) -> RepairResult:
             targets[s.index] = beside / entry.file
         else:
             unplaced.append(s.index)
+    for index, target in list(targets.items()):
+        if not os.access(target.parent, os.W_OK):  # a read-only disk: repair the others, then say so
+            del targets[index]
+            unplaced.append(index)
+    unplaced.sort()
     wanted = sorted(targets)
     if wanted:
         _encode_missing(m, chosen, [statuses[i].path for i in chosen], wanted, [targets[i] for i in wanted],
@@ -616,8 +621,8 @@ def repair(manifest: Path, progress: Progress = None) -> RepairResult:
         locs = sorted({m.shards[i].location for i in unplaced})
         raise OperationError(
             f"repaired shard(s) {wanted or 'none'}, but shard(s) {unplaced} could not be rewritten: "
-            f"{', '.join(locs)} is not available.",
-            "Attach or mount that location and run the repair again.",
+            f"{', '.join(locs)} is not available or not writable.",
+            "Attach or mount that location (writable) and run the repair again.",
         )
     return RepairResult(wanted, [targets[i] for i in wanted], chosen, m.k, m.n, manifests)
 
@@ -629,7 +634,7 @@ def _repair_manifests(m: mf.Manifest, mpath: Path) -> list[Path]:
     for location in dict.fromkeys(s.location for s in m.shards):
         folder = Path(location)
         target = folder / m.file_name()  # its own name, whatever the copy given was called
-        if not folder.is_dir() or target == mpath:
+        if not folder.is_dir() or target == mpath or not os.access(folder, os.W_OK):
             continue
         try:
             mf.load(target)

@@ -256,6 +256,22 @@ def test_a_shard_cut_short_is_named_damaged_stripe_by_stripe(tmp_path, monkeypat
     assert verify(result.manifests[0]).shards[0].bad_stripes == list(range(7))
 
 
+def test_repair_rewrites_what_it_can_when_one_location_is_read_only(tmp_path, monkeypatch):
+    src = make_file(tmp_path, os.urandom(5000))
+    result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 3, 6)
+    for i in (0, 2):  # shard 0 on a (writable), shard 2 on c (read-only below)
+        result.shards[i].unlink()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == tmp_path / "c" and mode == os.W_OK
+                        else real_access(p, mode, **kw))
+    with pytest.raises(OperationError, match="not writable") as err:
+        repair(result.manifests[0])
+    assert str(tmp_path / "c") in str(err.value)
+    assert result.shards[0].exists() and not result.shards[2].exists()  # a was repaired all the same
+    monkeypatch.undo()
+    assert repair(result.manifests[0]).repaired == [2] and verify(result.manifests[0]).ok
+
+
 def test_repair_refuses_a_location_that_is_gone(tmp_path):
     src = make_file(tmp_path, os.urandom(5000))
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
