@@ -82,7 +82,7 @@ EMOTIONS: dict[str, str] = {
         frustrated frustrating frustration stuck fed_up exasperated exasperating
         impatient impatience stymied blocked thwarted helpless powerless tired_of
         sick_of struggle struggled struggling annoyingly ugh argh pointless useless
-        wasted setback setbacks ~again ~hassle ~hard
+        wasted setback setbacks ~hassle ~hard
     """,
     "pride": """
         proud proudly pride accomplished accomplishment achievement achieved achieve

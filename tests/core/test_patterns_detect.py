@@ -126,6 +126,12 @@ def test_negation_has_a_limited_reach(text, emotion):
     assert emotion in _emotions(text)
 
 
+@pytest.mark.parametrize("text", ["We met again. Again and again we laughed.", "Again, again, again."])
+def test_again_alone_is_no_frustration(text):
+    """An everyday word: it once made "frustration" out of nothing else."""
+    assert "frustration" not in _emotions(text)
+
+
 def test_themes_ignore_negation():
     assert analyze_reflection("No work today.").get("theme", "work") is not None
 
