@@ -579,3 +579,51 @@ def test_csv_in_one_stream_refuses_kinds_it_cannot_hold(cli, journal_home, tmp_p
     assert cli("export", "--format", "csv", "--only", "audit", "-o", folder).exit_code == 0
     assert sorted(p.name for p in folder.iterdir()) == ["audit_events.csv"]
 
+
+# --------------------------------------------------------------------------- the JSON Lines round trip
+
+
+def _one_reflection_doc(content: str) -> dict:
+    rec = {"id": "big-one", "created_at": "2024-05-01T09:30:00.000Z", "updated_at": "2024-05-01T09:30:00.000Z",
+           "content": content, "response": None, "mode": "REFLECTION", "tags": ["t"], "local_only": False}
+    return {"format": "mirror-export", "version": 1, "reflections": [rec]}, rec
+
+
+def _jsonl_line_bytes(rec: dict) -> int:
+    """The line `export --format jsonl` writes for *rec*, measured independently of mirror's code."""
+    body = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+    return len(('{"type":"reflection",' + body[1:]).encode("utf-8"))
+
+
+def test_import_refuses_a_record_its_jsonl_export_could_not_read_back(cli, tmp_path, monkeypatch):
+    from mirror_cli.exchange import jsonl
+
+    limit = 4096
+    monkeypatch.setattr(jsonl, "MAX_LINE", limit)
+    doc, rec = _one_reflection_doc("")
+    n = limit - _jsonl_line_bytes(rec)
+    doc, rec = _one_reflection_doc("é" * (n // 2) + "x" * (n % 2))  # two bytes a character: UTF-8 counted
+    assert _jsonl_line_bytes(rec) == limit
+    at_edge = tmp_path / "edge.json"
+    at_edge.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+    # At the limit: imported, exported as JSON Lines (that line is exactly the limit), imported again.
+    r = cli("import", at_edge)
+    assert r.exit_code == 0, r.stderr
+    out = tmp_path / "edge.jsonl"
+    assert cli("export", "--format", "jsonl", "--only", "reflections", "-o", out).exit_code == 0
+    assert len(out.read_bytes().splitlines()[1]) == limit
+    r = cli("--db", tmp_path / "second.db", "import", out)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(cli("--db", tmp_path / "second.db", "show", "big-one", "--json").stdout)["content"] == rec["content"]
+
+    # One byte over, or escapes that take the line over: refused, exit 5, nothing changed.
+    fresh = tmp_path / "fresh.db"
+    for content in (rec["content"] + "x", "\x01" * (limit // 6)):
+        over_doc, over = _one_reflection_doc(content)
+        assert _jsonl_line_bytes(over) > limit
+        f = tmp_path / "over.json"
+        f.write_text(json.dumps(over_doc), encoding="utf-8")
+        r = cli("--db", fresh, "import", f)
+        assert r.exit_code == 5 and "reflections[0] (id big-one)" in r.stderr and "too large" in r.stderr
+        assert json.loads(cli("--db", fresh, "list", "--json").stdout) == []

@@ -3,8 +3,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from exchange_samples import HEADER, header_for, records
+from exchange_samples import HEADER, header_for, pattern, records, reflection, tension
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import ImportDocument, parse_kinds
 from mirror_cli.errors import UsageError
@@ -235,3 +237,66 @@ def test_import_document_only():
     assert only.counts() == {"reflections": 0, "patterns": 2, "tensions": 0, "audit_events": 0}
     assert doc.counts()["reflections"] == 3
 
+
+# --------------------------------------------------------------------------- size: what jsonl can read back
+
+
+def _jsonl_line(kind: str, rec: dict) -> bytes:
+    """The line mirror's JSON Lines writer puts out for *rec* as an export carries it (no newline)."""
+    import io
+
+    from mirror_cli.exchange.jsonl import write_jsonl
+
+    if kind == "reflections":
+        rec = {k: v for k, v in rec.items() if k != "visibility"}
+    if kind == "patterns":
+        rec = {**rec, "occurrences": [{k: v for k, v in o.items() if k != "intensity"} for o in rec["occurrences"]]}
+    out = io.StringIO()
+    write_jsonl(out, HEADER, {kind: [rec]})
+    return out.getvalue().split("\n")[1].encode("utf-8")  # not splitlines(): text may hold \x85 or \u2028
+
+
+_ESCAPING = st.text(st.sampled_from("\x01\x1f\"\\\n\té€😀a"), max_size=300)
+
+
+@given(st.one_of(
+    st.tuples(st.just("reflections"), reflection()),
+    st.tuples(st.just("reflections"), reflection().map(lambda r: {**r, "content": r["content"] * 3, "visibility": "shared"})),
+    st.tuples(st.just("patterns"), pattern()),
+    st.tuples(st.just("tensions"), tension()),
+), _ESCAPING)
+def test_a_record_is_refused_exactly_when_its_jsonl_line_would_not_be_read_back(kind_rec, extra):
+    from unittest import mock
+
+    from mirror_cli.exchange import jsonl
+
+    kind, rec = kind_rec
+    field = {"reflections": "content", "patterns": "name", "tensions": "axis_a"}[kind]
+    rec = {**rec, field: (rec[field] + extra) if rec[field].strip() else "x" + extra}
+    norm = validate_records(kind, [rec])[0]
+    size = len(_jsonl_line(kind, norm))
+    with mock.patch.object(jsonl, "MAX_LINE", size):
+        assert validate_records(kind, [rec]) == [norm]  # fits exactly: imported, and read back
+    with mock.patch.object(jsonl, "MAX_LINE", size - 1), pytest.raises(InvalidInputError) as info:
+        validate_records(kind, [rec])
+    assert "too large" in str(info.value) and f"{size:,} bytes" in str(info.value)
+
+
+def test_a_pattern_with_many_occurrences_counts_them_all(monkeypatch):
+    from mirror_cli.exchange import jsonl
+
+    pat = {**records()["patterns"][0], "occurrences": [
+        {"reflection_id": f"r{i:05d}", "evidence": None, "confidence": 0.5} for i in range(200)]}
+    size = len(_jsonl_line("patterns", validate_records("patterns", [pat])[0]))
+    monkeypatch.setattr(jsonl, "MAX_LINE", size - 1)
+    with pytest.raises(InvalidInputError, match="patterns\\[0\\] \\(id pat-1\\) is too large"):
+        validate_records("patterns", [pat])
+    monkeypatch.setattr(jsonl, "MAX_LINE", size)
+    assert len(validate_records("patterns", [pat])[0]["occurrences"]) == 200
+
+
+def test_audit_events_are_not_held_to_the_line_limit(monkeypatch):
+    from mirror_cli.exchange import jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_LINE", 10)  # never imported, so never exported again from here
+    assert len(validate_records("audit_events", records()["audit_events"])) == 2
