@@ -4,6 +4,9 @@ Every file mirror writes for the user (exports, backups, shards, manifests,
 config) goes through :func:`atomic_write`: a temp file in the same folder,
 fsync, ``os.replace``, and the temp removed on any failure, so a killed
 process or a full disk never leaves a half-written file under the final name.
+
+:func:`refuse_database_target` keeps a path the user names with ``-o``
+off the live database.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from mirror_cli.errors import OperationError
+from mirror_cli.errors import OperationError, UsageError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -76,6 +79,34 @@ def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MO
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+#: Files SQLite keeps beside a database (write-ahead log, shared memory, rollback journal).
+DATABASE_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def refuse_database_target(path: Path | str, db_path: Path | str, *, option: str = "-o") -> None:
+    """Raise :class:`UsageError` (exit 2) when *path* is the database *db_path* or one of its sidecar files.
+
+    *path* is compared after resolving symlinks (``os.path.realpath``) and,
+    where both exist, by identity (``os.path.samefile``: a hard link, or a
+    ``/proc/self/fd/N`` that names the database). Call it before anything is
+    written to *path*.
+    """
+    path, db_path = os.fspath(path), os.fspath(db_path)
+    target = os.path.realpath(path)
+    base = os.path.realpath(db_path)
+    for suffix in ("", *DATABASE_SIDECARS):
+        live = base + suffix
+        same = target == live
+        if not same:
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(path, live)
+        if same:
+            what = "the journal's database" if not suffix else f"the journal database's {suffix[1:]} file"
+            shown = path if os.path.abspath(path) == live else f"{path} ({live})"
+            raise UsageError(f"{option} {shown} is {what}; writing there would destroy the journal.",
+                             "Give another file name; nothing was written.")
 
 
 def _unlink_quietly(path: str | Path) -> None:

@@ -83,6 +83,15 @@ def _folder_target(path: Path, fmt: str, encrypt: bool) -> bool:
     return not path.exists() and not path.suffix
 
 
+def _folder_files(folder: Path, fmt: str, kinds: tuple[str, ...]) -> list[Path]:
+    """The files a markdown or csv folder export writes."""
+    if fmt == "csv":
+        from mirror_cli.exchange.csvfmt import FILES
+
+        return [folder / name for kind in kinds for name in FILES[kind]]
+    return [folder / "README.md", *(folder / f"{kind}.md" for kind in kinds if kind != "audit_events")]
+
+
 def export_cmd(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown or csv.")] = "json",
@@ -116,6 +125,12 @@ def export_cmd(
     if fmt == "csv" and not folder and only is not None and set(kinds) != {"reflections"}:
         raise UsageError(f"csv on stdout or in one file holds reflections only (reflections.csv); --only {only} "
                          "asks for other kinds.", "Give -o FOLDER to write one csv file per kind.")
+    if output is not None:
+        from mirror_cli.fsutil import refuse_database_target
+
+        targets = _folder_files(output, fmt, kinds) if folder else [output]
+        for target in targets:
+            refuse_database_target(target, st.settings.db_path)
     if encrypt and output is None and is_tty(sys.stdout):
         raise UsageError("refusing to write an encrypted (binary) export to the terminal.",
                          "Redirect it (> journal.mirrorenc) or give -o FILE.")

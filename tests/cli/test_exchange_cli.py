@@ -545,6 +545,40 @@ def test_an_export_that_fails_midway_leaves_files_as_they_were(cli, tmp_path, ar
     assert "export.completed" not in audit_types(cli)
 
 
+# --------------------------------------------------------------------------- -o: the live database
+
+
+def _db_files(home: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in home.iterdir() if p.name.startswith("mirror.db")}
+
+
+@pytest.mark.parametrize("name", ["mirror.db", "mirror.db-wal", "mirror.db-shm", "link", "hard"])
+def test_export_refuses_the_live_database_and_its_sidecars(cli, mirror_home, tmp_path, name):
+    cli("reflect", "still here after the export")
+    (tmp_path / "link").symlink_to(mirror_home / "mirror.db")
+    os.link(mirror_home / "mirror.db", tmp_path / "hard")
+    target = tmp_path / name if name in ("link", "hard") else mirror_home / name
+    before = _db_files(mirror_home)
+    events = audit_types(cli)
+    for fmt in ("json", "jsonl", "markdown", "csv"):
+        r = cli("export", "--format", fmt, "-o", target)
+        assert r.exit_code == 2 and "database" in r.stderr and r.stdout == "", (fmt, r.stderr)
+    assert _db_files(mirror_home) == before
+    assert audit_types(cli) == events  # refused before the export began
+    listed = cli("list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["content"] == "still here after the export"
+
+
+def test_export_into_a_folder_refuses_a_file_that_is_the_database(cli, tmp_path):
+    db = tmp_path / "out" / "reflections.csv"
+    db.parent.mkdir()
+    assert cli("--db", db, "reflect", "an odd database name").exit_code == 0
+    before = db.read_bytes()
+    r = cli("--db", db, "export", "--format", "csv", "-o", db.parent)
+    assert r.exit_code == 2 and "database" in r.stderr
+    assert db.read_bytes() == before and cli("--db", db, "list").exit_code == 0
+
+
 # --------------------------------------------------------------------------- --encrypt and --only
 
 
