@@ -5,8 +5,11 @@ config) goes through :func:`atomic_write`: a temp file in the same folder,
 fsync, ``os.replace``, and the temp removed on any failure, so a killed
 process or a full disk never leaves a half-written file under the final name.
 
-:func:`refuse_database_target` keeps a path the user names with ``-o``
-off the live database.
+A path the user names with ``-o`` goes through :func:`open_output`, which
+does what shell redirection does with the node already there (a symlink is
+followed, a FIFO or device is written in place) and :func:`atomic_write`
+for a regular file; :func:`refuse_database_target` keeps ``-o`` off the
+live database.
 """
 
 from __future__ import annotations
@@ -107,6 +110,46 @@ def refuse_database_target(path: Path | str, db_path: Path | str, *, option: str
             shown = path if os.path.abspath(path) == live else f"{path} ({live})"
             raise UsageError(f"{option} {shown} is {what}; writing there would destroy the journal.",
                              "Give another file name; nothing was written.")
+
+
+@contextlib.contextmanager
+def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MODE) -> Iterator[IO]:
+    """Open a user-named output path for writing the way shell redirection treats what is there.
+
+    * a symlink is followed: its resolved target is written (atomically when
+      that is, or will be, a regular file); the link itself stays;
+    * an existing path that is not a regular file -- a FIFO, a character
+      device such as ``/dev/stdout`` or ``/dev/null``, ``/proc/self/fd/1`` --
+      is opened and written directly (no temp file, no rename, no fsync);
+    * anything else (a regular file, or nothing yet) goes through
+      :func:`atomic_write`.
+
+    Yields an open file object (binary unless *mode* is ``"w"``). Callers
+    handle ``-`` (stdout) and folders themselves.
+    """
+    import stat
+
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows symlinks
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise io_error("write", path, exc) from None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        try:
+            fh = open(path, mode) if "b" in mode else open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise io_error("write", path, exc) from None
+        try:
+            with fh:
+                yield fh
+        except OSError as exc:
+            raise io_error("write", path, exc) from None
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    with atomic_write(target, mode, file_mode=file_mode) as fh:
+        yield fh
 
 
 def _unlink_quietly(path: str | Path) -> None:

@@ -95,7 +95,7 @@ def _folder_files(folder: Path, fmt: str, kinds: tuple[str, ...]) -> list[Path]:
 def export_cmd(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown or csv.")] = "json",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File, or folder for markdown/csv (default: stdout).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File (- for stdout; a symlink, FIFO or device is written through), or folder for markdown/csv (default: stdout).", show_default=False)] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     only: OnlyOpt = None,
@@ -116,6 +116,8 @@ def export_cmd(
         raise UsageError(f"--encrypt works with --format json or jsonl (what `mirror import` reads), not {fmt}.",
                          "Use --format json --encrypt, or export markdown/csv without --encrypt.")
     kinds = parse_kinds(only)
+    if output is not None and str(output) == "-":
+        output = None  # -o - is stdout, as with shell tools
     lo = parse_when(since, option="--since").at if since else None
     hi = parse_when(until, option="--until").day_end if until else None
     folder = output is not None and _folder_target(output, fmt, encrypt)
@@ -146,8 +148,8 @@ def export_cmd(
         written_bytes = None
         try:
             if folder:
-                paths = export.write_folder(store, output, fmt=fmt, kinds=kinds, since=lo, until=hi,
-                                            progress=progress, counts_out=counts)
+                export.write_folder(store, output, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                                    progress=progress, counts_out=counts)
                 destination = "folder"
             else:
                 def produce(text):
@@ -155,14 +157,16 @@ def export_cmd(
                                                progress=progress)
 
                 if output is not None:
-                    from mirror_cli.fsutil import atomic_write
+                    from mirror_cli.fsutil import open_output
 
-                    with atomic_write(output, "wb" if encrypt else "w") as fh:
+                    # Named before writing: a symlink's target, else the path as given (a pipe has no name).
+                    resolved = output.resolve()
+                    where_file = str(resolved if resolved.exists() or not output.exists() else output.absolute())
+                    with open_output(output, "wb" if encrypt else "w") as fh:
                         if encrypt:
                             counts, written_bytes = export.write_encrypted(produce, fh, keys)
                         else:
                             counts = produce(fh)
-                    paths = [output]
                     destination = "file"
                 else:
                     if encrypt:
@@ -171,7 +175,6 @@ def export_cmd(
                     else:
                         counts = produce(sys.stdout)
                         sys.stdout.flush()
-                    paths = []
                     destination = "stdout"
         finally:
             if progress is not None:
@@ -184,7 +187,7 @@ def export_cmd(
             store.append_event("export.completed", event)
     if output is not None:
         summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
-        where = str(output.resolve()) if folder else str(paths[0].resolve())
+        where = str(output.resolve()) if folder else where_file
         st.out.note(f"Exported {summary or 'nothing'} to {where}" + (" (encrypted)." if encrypt else "."))
 
 

@@ -545,7 +545,7 @@ def test_an_export_that_fails_midway_leaves_files_as_they_were(cli, tmp_path, ar
     assert "export.completed" not in audit_types(cli)
 
 
-# --------------------------------------------------------------------------- -o: the live database
+# --------------------------------------------------------------------------- -o: the database, links, pipes, stdout
 
 
 def _db_files(home: Path) -> dict[str, bytes]:
@@ -577,6 +577,62 @@ def test_export_into_a_folder_refuses_a_file_that_is_the_database(cli, tmp_path)
     r = cli("--db", db, "export", "--format", "csv", "-o", db.parent)
     assert r.exit_code == 2 and "database" in r.stderr
     assert db.read_bytes() == before and cli("--db", db, "list").exit_code == 0
+
+
+def test_export_dash_is_stdout(cli, journal_home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for fmt in ("json", "jsonl"):
+        r = cli("export", "--format", fmt, "-o", "-")
+        assert r.exit_code == 0 and r.stdout.startswith('{"'), r.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_export_follows_a_symlink_and_keeps_it(cli, journal_home, tmp_path):
+    real = tmp_path / "exports" / "2024.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    r = cli("export", "-o", link)
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert json.loads(real.read_text())["counts"]["reflections"] == 4
+    assert str(real) in r.stderr  # the note names the file written
+
+
+def test_export_writes_into_a_fifo(cli, journal_home, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader is there (the export fits the pipe buffer)
+    try:
+        r = cli("export", "--format", "jsonl", "-o", fifo)
+        assert r.exit_code == 0, r.stderr
+        data = b""
+        while True:
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(rfd)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(data.splitlines()[0])["type"] == "header" and len(data.splitlines()) > 4
+
+
+def test_export_to_proc_self_fd_1_writes_to_stdout(run_mirror, tmp_path):
+    assert run_mirror("reflect", "through fd 1").returncode == 0
+    r = run_mirror("export", "--format", "jsonl", "-o", "/proc/self/fd/1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[1])["content"] == "through fd 1"
+    f = tmp_path / "redirected.jsonl"
+    with open(f, "w") as fh:  # fd 1 a regular file: written atomically at its real path
+        r = subprocess.run([sys.executable, "-m", "mirror_cli", "export", "-f", "jsonl", "-o", "/proc/self/fd/1"],
+                           stdout=fh, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(f.read_text().splitlines()[1])["content"] == "through fd 1"
 
 
 # --------------------------------------------------------------------------- --encrypt and --only

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 
 import pytest
 
-from mirror_cli.errors import UsageError
-from mirror_cli.fsutil import atomic_write, refuse_database_target
+from mirror_cli.errors import OperationError, UsageError
+from mirror_cli.fsutil import atomic_write, open_output, refuse_database_target
 
 
 # --------------------------------------------------------------------------- refuse_database_target
@@ -48,6 +49,108 @@ def test_other_paths_pass(db, tmp_path):
                    tmp_path / "missing" / "mirror.db"):
         refuse_database_target(target, db)
     refuse_database_target(tmp_path / "x.json", tmp_path / "no-such.db")  # no database yet
+
+
+# --------------------------------------------------------------------------- open_output
+
+
+@pytest.fixture
+def work(tmp_path):
+    """An empty folder (tmp_path also holds the test's HOME)."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def test_a_regular_file_is_still_replaced_atomically(work):
+    target = work / "out.json"
+    target.write_text("old")
+    before = target.stat().st_ino
+    with open_output(target, "w") as fh:
+        fh.write("new")
+        assert target.read_text() == "old"  # nothing under the final name until the end
+    assert target.read_text() == "new" and target.stat().st_ino != before
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in work.iterdir()) == ["out.json"]
+
+
+def test_a_failure_leaves_a_regular_file_as_it_was(work):
+    target = work / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), open_output(target, "w") as fh:
+        fh.write("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old" and sorted(p.name for p in work.iterdir()) == ["out.json"]
+
+
+def test_a_symlink_is_followed_and_stays_a_symlink(tmp_path):
+    real = tmp_path / "real" / "export.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    with open_output(link, "wb") as fh:
+        fh.write(b"new")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text() == "new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["export.json"]  # temp was beside the target
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "latest.json"
+    link.symlink_to("made.json")
+    with open_output(link, "w") as fh:
+        fh.write("x")
+    assert link.is_symlink() and (tmp_path / "made.json").read_text() == "x"
+
+
+def test_a_fifo_is_written_in_place(work):
+    fifo = work / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with open_output(fifo, "wb") as fh:
+        fh.write(b"through the pipe")
+    reader.join(10)
+    assert got == [b"through the pipe"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in work.iterdir()) == ["pipe"]
+
+
+def test_a_fifo_without_reader_left_is_an_operation_error(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+
+    def read_one_byte_and_leave() -> None:
+        with open(fifo, "rb") as fh:
+            opened.set()
+            fh.read(1)
+
+    reader = threading.Thread(target=read_one_byte_and_leave, daemon=True)
+    reader.start()
+    with pytest.raises(OperationError) as info, open_output(fifo, "wb") as fh:
+        opened.wait(10)
+        for _ in range(1000):  # far more than a pipe buffer: the reader is gone long before
+            fh.write(b"x" * 65536)
+            fh.flush()
+    assert info.value.exit_code == 1 and str(fifo) in str(info.value)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_pipe_named_through_proc_is_written_in_place():
+    rfd, wfd = os.pipe()
+    try:
+        with open_output(f"/proc/self/fd/{wfd}", "w") as fh:
+            fh.write("hello")
+        os.close(wfd)
+        wfd = -1
+        assert os.read(rfd, 100) == b"hello"
+    finally:
+        os.close(rfd)
+        if wfd >= 0:
+            os.close(wfd)
 
 
 def test_atomic_write_is_unchanged_for_a_regular_file(tmp_path):
