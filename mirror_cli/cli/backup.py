@@ -32,7 +32,10 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
 
     from mirror_cli import backup
     from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.fsutil import refuse_database_target
 
+    if output is not None:  # before anything is opened or written: -o must not name the live database
+        refuse_database_target(output, st.settings.db_path, option="-o")
     interactive = stdin_is_tty()
     # Under cron (no terminal to prompt on) the passphrase's key derivation runs while the snapshot is
     # taken; on a terminal the key is loaded first, so that a prompt never races the copy.

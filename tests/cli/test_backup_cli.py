@@ -75,6 +75,25 @@ def test_output_folder_or_file(cli, journal_db, tmp_path):
     assert b["path"] == str(tmp_path / "one" / "named.backup")
 
 
+def test_create_refuses_to_write_over_the_database(cli, journal_db, tmp_path):
+    def state():
+        return {p.name: p.read_bytes() for p in journal_db.parent.iterdir() if p.name.startswith("mirror.db")}
+
+    before = state()
+    link = tmp_path / "link.backup"
+    link.symlink_to(journal_db)
+    hard = tmp_path / "hard.backup"
+    os.link(journal_db, hard)
+    for target in (journal_db, f"{journal_db}-wal", f"{journal_db}-shm", f"{journal_db}-journal", link, hard,
+                   journal_db.parent / "." / "mirror.db"):
+        r = cli("backup", "create", "--json", "-o", target)
+        assert r.exit_code == 2, (target, r.stderr)
+        assert r.stdout == "" and len(r.stderr.strip().splitlines()) <= 2 and "database" in r.stderr, target
+        assert state() == before, target
+    assert not (journal_db.parent / "backups").exists()
+    assert cli("audit", "verify").exit_code == 0 and cli("backup", "create", "-o", tmp_path / "ok.backup").exit_code == 0
+
+
 def test_create_without_a_database_is_a_usage_error(cli):
     r = cli("backup", "create")
     assert r.exit_code == 2
