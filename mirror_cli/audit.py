@@ -163,6 +163,17 @@ class Event:
                 "data": self.data, "previous_hash": self.previous_hash, "event_hash": self.event_hash}
 
 
+# The keyed head: meta row naming the newest event under the audit key. Links only prove that each
+# event follows the one before; without this, deleting the newest events (and the records they
+# vouch for) leaves a shorter chain that is just as consistent. Its tag needs the key.
+HEAD_META = "audit_head"
+
+
+def head_tag(key: bytes, seq: int, event_hash: str) -> str:
+    return hmac.new(key, b"mirror audit head v1\x00" + int(seq).to_bytes(8, "big") + event_hash.encode("ascii"),
+                    hashlib.sha256).hexdigest()
+
+
 def append(conn, event_type: str, data: dict[str, Any] | None = None,
            vouches: Sequence[tuple[str, str, str | None]] = (), *, key: bytes | None = None) -> Event:
     """Append one event. Call inside a write transaction (the lock keeps the chain linear)."""
@@ -193,6 +204,11 @@ def append(conn, event_type: str, data: dict[str, Any] | None = None,
     if vouches:
         conn.executemany(  # seq is the integer just read: bound as a literal, the rows need no copy
             f"INSERT INTO audit_vouches (seq, kind, record_id, digest) VALUES ({int(seq)}, ?, ?, ?)", vouches)
+    if key is not None:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     (HEAD_META, json.dumps({"seq": seq, "tag": head_tag(key, seq, event_hash)})))
+    elif head is not None and head[2] == KEYED_LINK:  # the first plain event after key.disabled
+        conn.execute("DELETE FROM meta WHERE key = ?", (HEAD_META,))
     return Event(seq, fields["id"], event_type, fields["timestamp"], data, fields["previous_hash"], event_hash,
                  fields["link"])
 
@@ -266,6 +282,21 @@ def _run_keys(rows: Sequence[Sequence[Any]]) -> dict[int, bytes]:
     return out
 
 
+def _head_problem(conn, key: bytes, seq: int, event_hash: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (HEAD_META,)).fetchone()
+    try:
+        head = json.loads(row[0]) if row else None
+        claimed, tag = int(head["seq"]), str(head["tag"])
+    except (TypeError, ValueError, KeyError):
+        return "the chain's keyed head is missing or unreadable: events may have been removed from its end."
+    if claimed > seq:
+        return (f"events #{seq + 1} to #{claimed} were removed from the end of the chain "
+                "(its keyed head names a later event).")
+    if claimed != seq or not hmac.compare_digest(tag, head_tag(key, seq, event_hash)):
+        return "the chain's keyed head does not match its newest event: the end of the chain was rewritten."
+    return None
+
+
 def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> VerifyReport:
     """Check every link, then that the data matches what the chain vouches for."""
     rows = conn.execute(
@@ -317,6 +348,10 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
     if encrypted and rows and not in_run:
         return bad(rows[-1][0], "the database is encrypted but its newest audit event is not keyed "
                                 "(or closes the keyed run).")
+    if encrypted and key is not None and rows:
+        problem = _head_problem(conn, key, rows[-1][0], rows[-1][6])
+        if problem:
+            return bad(rows[-1][0], problem)
 
     # The vouch lists must match what each event's data says about them.
     declared = {seq: json.loads(data).get("vouches") for seq, _, _, _, data, *_ in rows}

@@ -180,6 +180,40 @@ def test_a_passphrase_file_others_can_read_is_warned_about_by_every_command(cli,
     assert "other users" not in cli("list", env=env).stderr
 
 
+def test_removing_the_newest_reflection_with_its_event_is_caught(cli, ids, db):
+    """Links only prove order: cutting the end of the chain (the newest reflection, its vouches and
+    its event) left a shorter, consistent chain. The keyed head names the newest event."""
+    rid = cli("reflect", "the newest one", env=ENV).stdout.strip()
+    assert cli("audit", "verify", env=ENV).exit_code == 0
+    con = sqlite3.connect(db)
+    newest = con.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
+    con.execute("DELETE FROM reflections WHERE id = ?", (rid,))
+    con.execute("DELETE FROM audit_vouches WHERE seq = ?", (newest,))
+    con.execute("DELETE FROM audit_events WHERE seq = ?", (newest,))
+    con.commit()
+    con.close()
+    r = cli("audit", "verify", "--json", env=ENV)
+    assert r.exit_code == 3, r.stdout
+    assert f"#{newest}" in json.loads(r.stdout)["problem"] and "removed from the end" in json.loads(r.stdout)["problem"]
+    con = sqlite3.connect(db)  # and without the head at all
+    con.execute("DELETE FROM meta WHERE key = 'audit_head'")
+    con.commit()
+    con.close()
+    assert cli("audit", "verify", env=ENV).exit_code == 3
+
+
+def test_the_keyed_head_follows_every_write_and_leaves_with_disable(cli, ids, db):
+    for args in (("reflect", "more"), ("delete", "--all", "--yes"), ("reflect", "after")):
+        assert cli(*args, env=ENV).exit_code == 0
+        assert cli("audit", "verify", env=ENV).exit_code == 0, args
+    assert cli("key", "disable", env=ENV).exit_code == 0
+    assert cli("reflect", "plain now").exit_code == 0
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM meta WHERE key = 'audit_head'").fetchone()[0] == 0
+    con.close()
+    assert cli("audit", "verify").exit_code == 0
+
+
 def test_reflect_after_a_real_disable_is_plain_and_verifies(cli, ids, db):
     r = cli("key", "disable", env=ENV)
     assert r.exit_code == 0, r.stderr
