@@ -707,7 +707,8 @@ def container_key(header: ContainerHeader, *, dek: bytes | None = None,
     except LockedError:  # about this file, not the database: `mirror key unlock` would not help
         raise LockedError("wrong passphrase: it does not open this encrypted file.",
                           "Give the passphrase that was current when the file was made, in "
-                          "MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE.") from None
+                          "MIRROR_IMPORT_PASSPHRASE_FILE or MIRROR_IMPORT_PASSPHRASE (or "
+                          "MIRROR_PASSPHRASE_FILE / MIRROR_PASSPHRASE).") from None
     if not hmac.compare_digest(key_id(found), header.key_id):
         raise _damaged("the header's key id does not match its wrapped key")
     return found

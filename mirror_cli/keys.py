@@ -43,6 +43,8 @@ PASSPHRASE_FILE = "MIRROR_PASSPHRASE_FILE"
 PASSPHRASE_ENV = "MIRROR_PASSPHRASE"
 NEW_PASSPHRASE_FILE = "MIRROR_NEW_PASSPHRASE_FILE"
 NEW_PASSPHRASE_ENV = "MIRROR_NEW_PASSPHRASE"
+IMPORT_PASSPHRASE_FILE = "MIRROR_IMPORT_PASSPHRASE_FILE"  # an encrypted file sealed under another passphrase
+IMPORT_PASSPHRASE_ENV = "MIRROR_IMPORT_PASSPHRASE"
 SOURCE_KEYRING = "keyring"
 SOURCE_PROMPT = "prompt"
 
@@ -157,6 +159,23 @@ def current_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Pro
     raise LockedError("this needs the current passphrase and none was given.",
                       "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
                       "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.")
+
+
+def import_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None) -> Passphrase:
+    """The passphrase of an encrypted export being imported, when the database's own key does not
+    open it (another database, or one re-keyed since): ``MIRROR_IMPORT_PASSPHRASE_FILE``,
+    ``MIRROR_IMPORT_PASSPHRASE``, then the current-passphrase variables, then a prompt. The import
+    variables let a database unlocked by one passphrase read a file sealed under another, from cron."""
+    found = _from_env(env, IMPORT_PASSPHRASE_FILE, IMPORT_PASSPHRASE_ENV) or passphrase_from_env(env)
+    if found is not None:
+        return found
+    if interactive:
+        answer = _ask(prompt, "Passphrase of the encrypted file: ")
+        if answer is not None:
+            return Passphrase(answer, SOURCE_PROMPT)
+    raise LockedError("this file is encrypted under another key and no passphrase for it was given.",
+                      "Set MIRROR_IMPORT_PASSPHRASE_FILE (a file whose first line is the passphrase that was "
+                      "current when it was made) or MIRROR_IMPORT_PASSPHRASE, or run the command in a terminal.")
 
 
 def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None,

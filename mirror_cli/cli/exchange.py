@@ -231,8 +231,8 @@ def import_cmd(
     interactive = stdin_is_tty() and not from_stdin
 
     with st.open_store() as store:
-        def passphrase() -> str:
-            return keymod.current_passphrase(st.settings.env, interactive).value
+        def passphrase() -> str:  # asked only when the database's own key does not open the file
+            return keymod.import_passphrase(st.settings.env, interactive).value
 
         if from_stdin:
             doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.data_key,

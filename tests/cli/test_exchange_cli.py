@@ -336,6 +336,28 @@ def test_encrypt_round_trip_from_an_encrypted_database(cli, encrypted_home, tmp_
     assert cli("import", sealed, env={"MIRROR_PASSPHRASE": "not it"}).exit_code == 4
 
 
+def test_a_file_sealed_under_another_passphrase_imports_into_an_encrypted_database(cli, encrypted_home, tmp_path,
+                                                                                   monkeypatch):
+    """The database opens with one passphrase, the file with another: MIRROR_IMPORT_PASSPHRASE[_FILE]
+    gives the file's, so cron can do it (one MIRROR_PASSPHRASE could not serve both)."""
+    sealed = tmp_path / "enc.mirrorenc"
+    assert cli("export", "--encrypt", "-o", sealed, env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+    monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "other"))
+    other = "the other machine's passphrase"
+    assert cli("reflect", "mine").exit_code == 0
+    with Store.open(tmp_path / "other" / "mirror.db") as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": other}, interactive=False, kdf_params=cheap())
+    r = cli("import", sealed, env={"MIRROR_PASSPHRASE": other})
+    assert r.exit_code == 4 and "MIRROR_IMPORT_PASSPHRASE" in r.stderr
+    pw_file = tmp_path / "file-pw"
+    pw_file.write_text(PW + "\n")
+    pw_file.chmod(0o600)
+    r = cli("import", sealed, "--json", env={"MIRROR_PASSPHRASE": other, "MIRROR_IMPORT_PASSPHRASE_FILE": str(pw_file)})
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["added"]["reflections"] == 4
+    assert len(json.loads(cli("list", "--json", env={"MIRROR_PASSPHRASE": other}).stdout)) == 5
+
+
 def test_encrypt_to_stdout_is_binary(run_mirror, tmp_path):
     env = {"MIRROR_HOME": str(tmp_path / "h"), "MIRROR_PASSPHRASE": PW}
     run_mirror("reflect", "piped secret", env=env)
