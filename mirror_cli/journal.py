@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mirror_cli.errors import UsageError
+from mirror_cli.errors import MirrorError, UsageError
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.store import Store
 
@@ -100,6 +100,23 @@ def insert_row(store: Store, r: Reflection, rev: int) -> None:
     store.conn.execute("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", (r.id,))
 
 
+# A reflection must fit on one line of a JSON Lines export, which `mirror import` reads back
+# (exchange.jsonl.MAX_LINE; checked exactly by exchange.validate.check_line_size for imports).
+_MAX_LINE = 64 * 1024 * 1024
+
+
+def _check_size(r: Reflection) -> None:
+    """Refuse a reflection too large to export and import again (exit 2); cheap for any usual text."""
+    if 6 * (len(r.content) + len(r.response or "") + sum(map(len, r.tags))) + 4096 <= _MAX_LINE:
+        return
+    from mirror_cli.exchange.validate import check_line_size
+
+    try:
+        check_line_size("reflections", r.to_dict(), "this reflection", _MAX_LINE)
+    except MirrorError as exc:
+        raise UsageError(exc.message, "Nothing was saved; split the text into several reflections.") from None
+
+
 def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[str] = (),
         response: str | None = None, local_only: bool = False, at: datetime | None = None) -> Reflection:
     text = content.strip()
@@ -111,6 +128,7 @@ def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[s
                    response=response.strip() if response and response.strip() else None,
                    mode=(mode or DEFAULT_MODE).strip() or DEFAULT_MODE, tags=normalize_tags(tags, text),
                    local_only=local_only)
+    _check_size(r)
     with store.write() as conn:
         insert_row(store, r, store.tick())
         store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(conn, r.id)])
@@ -235,6 +253,7 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
         if not changed:
             return r
         r.updated_at = now_iso()
+        _check_size(r)
         insert_row(store, r, store.tick())
         store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(conn, r.id)])
     return r
