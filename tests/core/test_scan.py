@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from mirror_cli import crypto, journal, keyops, scan
 from mirror_cli.errors import VerificationError
@@ -100,9 +97,28 @@ def test_the_key_travels_on_stdin_only(store, monkeypatch):
         assert not any(secret in v for v in env.values())
 
 
-@given(text=st.text(alphabet="ab_é1 .-\n", max_size=30), word=st.from_regex(r"\A[ab_é1]{1,3}\Z"))
-def test_word_start_matches_where_a_word_boundary_does(text, word):
-    assert bool(scan.word_start([word]).search(text)) == bool(re.search(r"\b" + re.escape(word), text))
+def count(query, text):
+    matcher = scan.Matcher(terms(query))
+    try:
+        return [t.count(*matcher.prepare(text)) for t in matcher.terms]
+    finally:
+        matcher.close()
+
+
+@pytest.mark.parametrize("query, text, expected", [
+    ("cat", "the cat, the cats", [2]), ("cat", "category", [0]), ("walk", "sidewalk", [0]),
+    ("walk", "walking, Walked", [2]), ("cafe", "un Café, CAFE\u0301S", [2]), ("CAFÉ", "cafe", [1]),
+    ('"p1 n1"', "p1 n10; p1-n1", [1]), ("p1 n1", "n1 p1", [1, 1]), ("x_y", "x y", [1]),
+    ("hope", "hoping, hopping", [1]), ("naive", "naïve", [1]), ("a", "e\u0301a", [0]),
+])
+def test_words_are_cut_folded_and_stemmed_as_in_the_index(query, text, expected):
+    assert count(query, text) == expected
+
+
+def test_a_term_without_an_indexed_word_matches_nothing(store):
+    """FTS5 finds nothing for an empty phrase (``"_"``): neither does the scan, which then reads no row."""
+    assert scan.best_hits(store, terms("_ sea"), 5) == []
+    assert scan.best_hits(store, terms("sea"), 5)
 
 
 def test_a_damaged_row_in_this_half_stops_the_helper(store):
