@@ -1919,7 +1919,9 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
     """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside)."""
     from mirror_cli import migrations
 
-    path, db = Path(path).absolute(), Path(db).absolute()
+    # A database reached through a symlink (kept in a synced folder) is restored where it really is:
+    # the link stays a link, and the replaced file is kept beside the real one.
+    path, db = Path(path).absolute(), Path(os.path.realpath(db))
     ensure_private_dir(db.parent)
     at = now or datetime.now(timezone.utc)
     checked: list[str] = []

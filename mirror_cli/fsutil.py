@@ -53,12 +53,30 @@ def io_error(action: str, path: Path | str, exc: OSError) -> OperationError:
 def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MODE) -> Iterator[IO]:
     """Write *path* atomically: temp file in the same folder, fsync, rename.
 
+    A symlink is written through (its target replaced, the link kept); a path that holds anything
+    but a regular file (a device, FIFO, socket or folder) is refused (UsageError), never replaced.
+
     Yields an open file object (binary unless *mode* is ``"w"``). On any
     exception the temp file is removed and the destination is untouched.
     """
+    import stat
     import tempfile
 
     path = Path(path)
+    if path.is_symlink():  # write through the link (a dotfiles repo, a synced folder); the link stays
+        path = Path(os.path.realpath(path))
+    try:
+        mode_now = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode_now = None
+    except OSError as exc:
+        raise io_error("write", path, exc) from None
+    if mode_now is not None and not stat.S_ISREG(mode_now):
+        # Renaming over it would replace a device (/dev/null, /dev/stdout as root), a FIFO or a socket
+        # with a regular file; a folder cannot be renamed over at all.
+        what = "a folder" if stat.S_ISDIR(mode_now) else "not a regular file"
+        raise UsageError(f"{path} is {what}; mirror writes a file there only where a file is or none is.",
+                         "Give the path of a file.")
     ensure_private_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

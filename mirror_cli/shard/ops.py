@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError, VerificationError
-from mirror_cli.fsutil import atomic_write, io_error
+from mirror_cli.fsutil import atomic_write, io_error, open_output
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
 
@@ -524,7 +524,7 @@ def _decode_to(m: mf.Manifest, chosen: list[int], paths: list[Path | None], out:
         progress(0, geo.size)
     with contextlib.ExitStack() as stack:
         fins = _open_shards(stack, paths)
-        fout = stack.enter_context(atomic_write(out, "wb"))
+        fout = stack.enter_context(open_output(out, "wb"))  # a device or FIFO written through, as a shell would
         pipe = stack.enter_context(_Pipeline())
 
         # Writing and hashing a stripe are two jobs, so they run side by side (both release the GIL).

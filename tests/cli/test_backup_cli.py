@@ -190,6 +190,24 @@ def test_restore_after_a_passphrase_change(cli, encrypted_db, given):
     assert cli("audit", "verify", env={"MIRROR_PASSPHRASE": pw}).exit_code == 0
 
 
+def test_restore_through_a_symlinked_database_keeps_the_link(cli, journal_db, tmp_path, monkeypatch):
+    """The database kept elsewhere (a synced folder) behind a symlink: restore writes the real file."""
+    real = tmp_path / "synced" / "journal.db"
+    real.parent.mkdir()
+    os.replace(journal_db, real)
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    monkeypatch.setenv("MIRROR_DB", str(link))
+    made = create_json(cli)
+    assert cli("reflect", "after the backup").exit_code == 0
+    r = cli("backup", "restore", "--yes", made["path"])
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and os.path.realpath(link) == str(real)
+    assert all("after the backup" not in x["content"] for x in json.loads(cli("list", "--json").stdout))
+    kept = [p.name for p in real.parent.iterdir() if ".before-restore-" in p.name]
+    assert len(kept) == 1 and not [p for p in tmp_path.iterdir() if ".before-restore-" in p.name]
+
+
 def test_prune_cli(cli, journal_db):
     assert cli("backup", "prune").exit_code == 2
     paths = [create_json(cli)["path"] for _ in range(3)]

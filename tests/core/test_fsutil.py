@@ -158,3 +158,33 @@ def test_atomic_write_is_unchanged_for_a_regular_file(tmp_path):
     with atomic_write(target) as fh:
         fh.write(b"abc")
     assert target.read_bytes() == b"abc" and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+# --------------------------------------------------------------------------- atomic_write never replaces a node
+
+
+def test_atomic_write_refuses_a_fifo_or_a_folder_and_leaves_it(tmp_path):
+    """Every writer goes through atomic_write: renaming over /dev/null or /dev/stdout (as root)
+    replaced a device for the whole machine. A node that is not a regular file is refused."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for target in (fifo, folder):
+        with pytest.raises(UsageError) as info:
+            with atomic_write(target) as fh:
+                fh.write(b"never")
+        assert info.value.exit_code == 2
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and folder.is_dir() and list(folder.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_atomic_write_writes_through_a_symlink(tmp_path):
+    real = tmp_path / "dotfiles" / "config.yaml"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "config.yaml"
+    link.symlink_to(real)
+    with atomic_write(link, "w") as fh:
+        fh.write("new")
+    assert link.is_symlink() and real.read_text() == "new"

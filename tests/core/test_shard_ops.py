@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -270,6 +271,27 @@ def test_repair_rewrites_what_it_can_when_one_location_is_read_only(tmp_path, mo
     assert result.shards[0].exists() and not result.shards[2].exists()  # a was repaired all the same
     monkeypatch.undo()
     assert repair(result.manifests[0]).repaired == [2] and verify(result.manifests[0]).ok
+
+
+def test_restore_writes_through_a_symlink_and_into_a_fifo(tmp_path):
+    """-o as a shell redirection treats it: never a device or FIFO replaced by a regular file."""
+    import threading
+
+    data = os.urandom(20_000)
+    result = create(make_file(tmp_path, data), [tmp_path / "d"], 2, 3)
+    real = tmp_path / "real.bin"
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    restore(result.manifests[0], link)
+    assert link.is_symlink() and real.read_bytes() == data
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    restore(result.manifests[0], fifo)
+    reader.join(10)
+    assert got == [data] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
 def test_repair_refuses_a_location_that_is_gone(tmp_path):
