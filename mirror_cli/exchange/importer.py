@@ -30,7 +30,9 @@ Either way: imported ids are kept; audit events in a file are never copied
 into the local chain (they are counted as skipped); a pattern occurrence
 whose reflection is not in the database after the import is dropped (an
 export made with ``--since``), and so is a tension tied to such a reflection
-(counted as skipped). When patterns or tensions are written, the pattern
+(counted as skipped). The reflections after the import are the file's (with
+``replace``) or the stored ones and the file's (``merge``) when reflections
+are imported, and the stored ones when they are not (``--only patterns``). When patterns or tensions are written, the pattern
 engine's caches (``analysis_state``, ``pattern_stats``, meta ``analysis``)
 are reset so the next ``mirror patterns analyze`` starts from scratch;
 imported patterns get provisional stats (their occurrences) so that
@@ -227,9 +229,10 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
     result.skipped["audit_events"] = len(doc.records.get("audit_events", ()))
     replace = mode == "replace"
 
-    local_refl: dict[str, str] = {}
-    if "reflections" in kinds or not replace:
-        local_refl = dict(conn.execute("SELECT id, updated_at FROM reflections"))
+    # Always read: occurrences and tensions are checked against the reflections the database holds
+    # after the import, which are the stored ones whenever reflections are not imported (even with
+    # replace, which removes only the kinds being imported).
+    local_refl: dict[str, str] = dict(conn.execute("SELECT id, updated_at FROM reflections"))
     # Reflections: decide per record.
     file_refl = doc.records["reflections"] if "reflections" in kinds else []
     if replace and "reflections" in kinds:

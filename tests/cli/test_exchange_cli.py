@@ -202,6 +202,20 @@ def test_replace_needs_yes_when_not_at_a_terminal(cli, journal_home, tmp_path):
     assert cli("audit", "verify").exit_code == 0
 
 
+def test_replace_only_patterns_keeps_the_links_to_reflections(cli, journal_home, tmp_path):
+    exported = tmp_path / "journal.json"
+    assert cli("export", "-o", exported).exit_code == 0
+    before = json.loads(cli("patterns", "list", "--json").stdout)
+    assert before
+    r = cli("import", exported, "--mode", "replace", "--only", "patterns", "--yes")
+    assert r.exit_code == 0, r.stderr
+    assert "not in this journal" not in r.stderr
+    after = json.loads(cli("patterns", "list", "--json").stdout)
+    assert {(p["pattern_type"], p["name"]) for p in after} == {(p["pattern_type"], p["name"]) for p in before}
+    assert len(json.loads(cli("list", "--json").stdout)) == 4
+    assert cli("audit", "verify").exit_code == 0
+
+
 def test_bad_record_in_the_middle_exit_5_names_record_and_field(cli, journal_home, tmp_path):
     recs = [{"id": f"r{i}", "created_at": "2024-01-01T00:00:00Z", "content": f"t{i}", "mode": "M"} for i in range(5)]
     recs[2]["local_only"] = "yes"

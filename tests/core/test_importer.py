@@ -361,6 +361,52 @@ def test_occurrences_of_absent_reflections_are_dropped(store, other):
     assert other.count("pattern_occurrences") == 0
 
 
+def _occurrences(s: Store) -> set[tuple[str, str]]:
+    return set(s.conn.execute("SELECT pattern_id, reflection_id FROM pattern_occurrences"))
+
+
+@pytest.mark.parametrize("mode", ["merge", "replace"])
+def test_only_patterns_keeps_occurrences_of_reflections_already_in_the_journal(store, other, mode):
+    """--only patterns leaves the reflections alone, so occurrences are checked against them (replace too)."""
+    populate(store)
+    text = export_text(store)
+    do_import(other, text, kinds=("reflections",))
+    r = do_import(other, text, mode=mode, kinds=("patterns",))
+    assert r.dropped_occurrences == 0
+    assert r.added["patterns"] == len(export_obj(store)["patterns"])
+    assert _occurrences(other) == _occurrences(store)
+    assert r.deleted["reflections"] == 0 and other.count("reflections") == 4
+    assert other.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
+    assert all(p.support > 0 for p in engine.list_patterns(other))
+    assert audit.verify(other.conn).ok
+
+
+def test_replace_only_patterns_into_the_same_journal_keeps_every_occurrence(store):
+    populate(store)
+    before = _occurrences(store)
+    r = do_import(store, export_text(store), mode="replace", kinds=("patterns",))
+    assert r.dropped_occurrences == 0 and r.deleted["patterns"] == r.added["patterns"] > 0
+    assert _occurrences(store) == before and store.count("reflections") == 4
+    assert audit.verify(store.conn).ok
+
+
+@pytest.mark.parametrize("mode", ["merge", "replace"])
+def test_only_tensions_keeps_a_tension_tied_to_a_reflection_already_in_the_journal(store, mode):
+    tension = {"id": "ten000001", "name": "Control vs Surrender", "axis_a": "Control", "axis_b": "Surrender",
+               "position": 0.2, "intensity": 0.5, "reflection_id": "refA123456",
+               "detected_at": "2024-05-01T09:30:00.000Z"}
+    text = doc(reflections=[rec("refA123456")], tensions=[tension])
+    do_import(store, text, kinds=("reflections",))
+    r = do_import(store, text, mode=mode, kinds=("tensions",))
+    assert (r.added["tensions"], r.skipped["tensions"]) == (1, 0)
+    assert list(store.conn.execute("SELECT id, reflection_id FROM tensions")) == [("ten000001", "refA123456")]
+    assert store.count("reflections") == 1 and r.deleted["reflections"] == 0
+    # A tension tied to a reflection that is in neither the journal nor the file is still skipped.
+    gone = dict(tension, id="ten000002", reflection_id="refZ999999")
+    r = do_import(store, doc(tensions=[gone]), mode=mode, kinds=("tensions",))
+    assert (r.added["tensions"], r.skipped["tensions"]) == (0, 1)
+
+
 def test_same_pattern_name_under_another_id_is_skipped(store):
     populate(store)
     obj = export_obj(store)
