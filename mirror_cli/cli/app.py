@@ -198,16 +198,52 @@ def root(
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--version"]:
-        # Nothing to parse: skip building Typer's command tree (the eager --version option prints the same).
-        sys.stdout.write(_version_text())
-        return
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with it closed (`mirror list >&-`): nowhere to write
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
+    code: int | str | None = 0
     try:
-        app()
+        if sys.argv[1:] == ["--version"]:
+            # Nothing to parse: skip building Typer's command tree (the eager --version option prints the same).
+            sys.stdout.write(_version_text())
+        else:
+            app()
+    except SystemExit as exc:
+        code = exc.code
     except MirrorError as exc:  # raised outside a command (e.g. while building the app)
         _debug_traceback()
         report_error(exc)
-        sys.exit(int(exc.exit_code))
+        code = int(exc.exit_code)
+    except BrokenPipeError:
+        code = 0
+    except OSError as exc:  # writing the version or the help to a full device (`> /dev/full`)
+        _stdout_to_devnull()
+        sys.stderr.write(f"mirror: cannot write the output: {exc.strerror or exc}.\n")
+        code = int(ExitCode.FAILED)
+    sys.exit(_flushed(code))
+
+
+def _stdout_to_devnull() -> None:
+    """The interpreter flushes stdout again at exit: give it somewhere harmless to write."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _flushed(code: int | str | None) -> int | str | None:
+    """Flush stdout before the interpreter does: a reader that went away (`mirror list | true`)
+    is not an error of ours and must not print "Exception ignored ... BrokenPipeError" or exit
+    120; a full device (`> /dev/full`) is reported in one line, exit 1."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except OSError as exc:
+        _stdout_to_devnull()
+        sys.stderr.write(f"mirror: cannot write the output: {exc.strerror or exc}.\n")
+        return code or int(ExitCode.FAILED)
+    return code
 
 
 if __name__ == "__main__":

@@ -197,3 +197,46 @@ def test_verify_and_check_on_a_damaged_file(run_mirror, mirror_home, tmp_path):
         for args in (("audit", "verify"), ("migrate", "check")):
             assert_error(run_mirror("--db", bad, *args), 3)
         assert bad.read_bytes() == before  # checking changed nothing
+
+
+@pytest.mark.parametrize("args", [["--version"], ["config", "path"], ["list"], ["reflect", "into a closed pipe"]])
+def test_a_reader_that_went_away_is_no_error(args, tmp_path):
+    """`mirror config path | true`: Python's own flush at exit printed "Exception ignored ...
+    BrokenPipeError" and exited 120 (buffered stdout, as for any user without PYTHONUNBUFFERED)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before mirror writes a byte
+    try:
+        proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], stdout=w, stderr=subprocess.PIPE,
+                              env=env, timeout=60)
+    finally:
+        os.close(w)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == b""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["config", "path"]])
+def test_a_full_device_is_one_line_exit_1(args):
+    import os
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:  # Linux, where CI runs
+        proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") <= 2 and "space" in proc.stderr
+
+
+def test_a_closed_stdout_is_no_internal_error():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mirror_cli", "config", "path"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=60, close_fds=True,
+                          preexec_fn=lambda: __import__("os").close(1))
+    assert proc.returncode == 0 and "internal" not in proc.stderr
