@@ -129,6 +129,14 @@ def load_config(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must hold a YAML mapping (key: value).")
+    import json
+
+    try:
+        json.dumps(data, default=str)
+    except (ValueError, RecursionError):  # `a: &a [*a]`: an alias inside its own anchor
+        raise UsageError(f"config file {path} holds a value that contains itself (a YAML alias loop).",
+                         "Fix it or move it aside.") from None
+    _check_types(data, path)
     return data
 
 
@@ -144,13 +152,40 @@ def get_dotted(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 KNOWN_KEYS = {
     "database": "path of the SQLite database file",
     "backup.dir": "folder for `mirror backup create` and `backup list`",
+    "backup.lock_timeout": "seconds a backup waits for another one to finish (default 30)",
     "editor": "editor command for `mirror reflect`/`edit` (else $VISUAL, $EDITOR)",
     "reflect.default_mode": "mode given to new reflections when --mode is absent",
 }
 
+# What each known key must hold: a value of another type (`database: 5`) is a mistake to name,
+# not a file called "5".
+_KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "database": (str,), "backup.dir": (str,), "backup.lock_timeout": (int, float),
+    "editor": (str,), "reflect.default_mode": (str,),
+}
 
-def parse_value(raw: str) -> Any:
-    """Interpret a `config set` value as YAML scalar (numbers, true/false), else a string."""
+
+def _check_types(cfg: Mapping[str, Any], path: Path) -> None:
+    for dotted, types in _KEY_TYPES.items():
+        parent, _, leaf = dotted.rpartition(".")
+        node = get_dotted(cfg, parent) if parent else cfg
+        if parent and node is not None and not isinstance(node, Mapping):
+            raise UsageError(f"config file {path}: `{parent}` must be a mapping (e.g. `{dotted}: ...`).",
+                             "Fix it with `mirror config set`, or edit the file.")
+        value = node.get(leaf) if isinstance(node, Mapping) else None
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, str) and not value.strip()):
+            want = "a number" if types == (int, float) else "a non-empty string"
+            raise UsageError(f"config file {path}: `{dotted}` must be {want}, not {value!r}.",
+                             f"Fix it with `mirror config set {dotted} VALUE`, or edit the file.")
+
+
+def parse_value(raw: str, key: str | None = None) -> Any:
+    """Interpret a `config set` value as YAML scalar (numbers, true/false), else a string; for a
+    known key that holds a string (`database`, `editor`...), always the string as given."""
+    if key is not None and _KEY_TYPES.get(key) == (str,):
+        return raw
     import yaml
 
     try:
@@ -178,6 +213,7 @@ def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
             node[part] = child
         node = child
     node[parts[-1]] = value
+    _check_types(cfg, path)  # nothing is written that the next command would refuse
     text = yaml.safe_dump(cfg, default_flow_style=False, sort_keys=True, allow_unicode=True)
     if yaml.safe_load(text) != cfg:
         # PyYAML writes some characters (NEL, U+0085) raw, where YAML reads a line break: escape all.

@@ -29,7 +29,9 @@ def show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     st = state(ctx)
     cfg = dict(st.settings.config)
     if as_json:
-        st.out.json(cfg)
+        import json
+
+        st.out.json(json.loads(json.dumps(cfg, default=str)))  # YAML dates and the like, as text
     elif cfg:
         import yaml
 
@@ -62,7 +64,7 @@ def set_(ctx: typer.Context, key: Annotated[str, typer.Argument(help="A setting,
     from mirror_cli.settings import KNOWN_KEYS, parse_value, set_config_value
 
     st = state(ctx)
-    parsed = parse_value(value)
+    parsed = parse_value(value, key)
     set_config_value(st.settings.config_path, key, parsed)
     if key not in KNOWN_KEYS:
         st.out.warn(f"{key} is not a setting mirror knows ({', '.join(sorted(KNOWN_KEYS))}); saved anyway.")

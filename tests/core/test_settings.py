@@ -141,8 +141,34 @@ def test_set_config_value_nested_atomic_private(tmp_path):
     assert stat.S_IMODE(cfg.parent.stat().st_mode) == 0o700
     assert [p.name for p in cfg.parent.iterdir()] == ["config.yaml"]  # no temp file left
     # a scalar in the way of a nested key is replaced by a mapping
-    set_config_value(cfg, "editor.x", "y")
-    assert load_config(cfg)["editor"] == {"x": "y"}
+    set_config_value(cfg, "tool", "x")
+    set_config_value(cfg, "tool.x", "y")
+    assert load_config(cfg)["tool"] == {"x": "y"}
+
+
+@pytest.mark.parametrize("text, key", [("database: 5\n", "database"), ("database: [1, 2]\n", "database"),
+                                       ("database: ''\n", "database"), ("backup:\n  dir: 7\n", "backup.dir"),
+                                       ("backup: x\n", "backup"), ("editor: true\n", "editor"),
+                                       ("backup:\n  lock_timeout: soon\n", "backup.lock_timeout"),
+                                       ("a: &a [*a]\n", "itself")])
+def test_known_keys_hold_their_type(tmp_path, text, key):
+    """`database: 5` made a database file named "5"; a wrong type is named instead (exit 2)."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+    with pytest.raises(UsageError) as info:
+        resolve(config=cfg, env={})
+    assert info.value.exit_code == 2 and key in info.value.message and str(cfg) in info.value.message
+    assert not (tmp_path / "5").exists() and not (tmp_path / "[1, 2]").exists()
+
+
+def test_config_set_keeps_a_known_string_key_a_string_and_refuses_a_wrong_type(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    set_config_value(cfg, "database", parse_value("5", "database"))
+    assert resolve(config=cfg, env={}).db_path == tmp_path / "5"
+    with pytest.raises(UsageError):
+        set_config_value(cfg, "backup.lock_timeout", parse_value("soon", "backup.lock_timeout"))
+    set_config_value(cfg, "backup.lock_timeout", parse_value("2.5", "backup.lock_timeout"))
+    assert load_config(cfg) == {"database": "5", "backup": {"lock_timeout": 2.5}}
 
 
 @pytest.mark.parametrize("key", ["", ".", "a..b", "a.", ".a"])
@@ -161,7 +187,10 @@ def test_parse_value_types():
     assert parse_value("{a: [") == "{a: ["
 
 
-keys = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), min_size=1, max_size=3).map(".".join)
+# Keys outside mirror's own settings (whose types are checked: test_known_keys_hold_their_type).
+_OWN = {"database", "editor", "backup", "reflect"}
+keys = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda p: p not in _OWN),
+                min_size=1, max_size=3).map(".".join)
 values = st.one_of(st.text(max_size=30), st.integers(), st.booleans(),
                    st.floats(allow_nan=False, allow_infinity=False))
 
