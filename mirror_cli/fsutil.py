@@ -31,8 +31,14 @@ def ensure_private_dir(path: Path) -> Path:
     """Create *path* (and parents) with mode 0700 if missing; return it."""
     path = Path(path)
     if not path.is_dir():
+        missing = []  # Path.mkdir(parents=True) gives only the last folder the mode: make each one
+        parent = path
+        while not parent.is_dir() and parent != parent.parent:
+            missing.append(parent)
+            parent = parent.parent
         try:
-            path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            for folder in reversed(missing):
+                folder.mkdir(mode=DIR_MODE, exist_ok=True)
         except OSError as exc:
             raise OperationError(
                 f"cannot create folder {path}: {exc.strerror or exc}.",

@@ -188,3 +188,12 @@ def test_atomic_write_writes_through_a_symlink(tmp_path):
     with atomic_write(link, "w") as fh:
         fh.write("new")
     assert link.is_symlink() and real.read_text() == "new"
+
+
+def test_every_folder_made_is_private(tmp_path):
+    """CONTRACT: folders are created 0700 -- the parents made on the way too, not only the last."""
+    from mirror_cli.fsutil import ensure_private_dir
+
+    ensure_private_dir(tmp_path / "a" / "b" / "c")
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
