@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -70,15 +71,26 @@ class _RecordProgress:
             self._bar.stop()
 
 
-def _folder_target(path: Path, fmt: str, encrypt: bool) -> bool:
+def _raw_path(value: str) -> str:
+    """``-o`` as typed: ``Path()`` would drop the trailing slash that says "a folder"."""
+    return value
+
+
+_raw_path.__name__ = "path"  # the help shows <path>, as for the other path options
+
+
+def _names_folder(raw: str, path: Path) -> bool:
+    """Whether ``-o`` as given names a folder: an existing one, or a path ending with a separator
+    (``Path()`` drops that slash, so it is read from the text as given)."""
+    return raw.endswith(("/", os.sep)) or path.is_dir()
+
+
+def _folder_target(raw: str, path: Path, fmt: str, encrypt: bool) -> bool:
     """Whether ``-o PATH`` means a folder: markdown/csv and PATH is a folder, ends with a
     separator, or has no file extension and does not exist yet."""
     if fmt not in ("markdown", "csv") or encrypt:
         return False
-    if path.is_dir():
-        return True
-    raw = str(path)
-    if raw.endswith(("/", "\\")):
+    if _names_folder(raw, path):
         return True
     return not path.exists() and not path.suffix
 
@@ -95,7 +107,7 @@ def _folder_files(folder: Path, fmt: str, kinds: tuple[str, ...]) -> list[Path]:
 def export_cmd(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown or csv.")] = "json",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File (- for stdout; a symlink, FIFO or device is written through), or folder for markdown/csv (default: stdout).", show_default=False)] = None,
+    output_arg: Annotated[Optional[str], typer.Option("--output", "-o", parser=_raw_path, help="File (- for stdout; a symlink, FIFO or device is written through), or folder for markdown/csv (default: stdout).", show_default=False)] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     only: OnlyOpt = None,
@@ -116,13 +128,13 @@ def export_cmd(
         raise UsageError(f"--encrypt works with --format json or jsonl (what `mirror import` reads), not {fmt}.",
                          "Use --format json --encrypt, or export markdown/csv without --encrypt.")
     kinds = parse_kinds(only)
-    if output is not None and str(output) == "-":
-        output = None  # -o - is stdout, as with shell tools
+    # -o - is stdout, as with shell tools; a str, not a Path, keeps the trailing slash of "-o new/".
+    output = Path(output_arg) if output_arg is not None and output_arg != "-" else None
     lo = parse_when(since, option="--since").at if since else None
     hi = parse_when(until, option="--until").day_end if until else None
-    folder = output is not None and _folder_target(output, fmt, encrypt)
-    if output is not None and not folder and output.is_dir():
-        raise UsageError(f"{output} is a folder; {fmt} export writes one file.",
+    folder = output is not None and _folder_target(output_arg, output, fmt, encrypt)
+    if output is not None and not folder and _names_folder(output_arg, output):
+        raise UsageError(f"-o {output_arg} names a folder; {fmt} export writes one file.",
                          "Give a file name, e.g. -o journal.json (markdown and csv write folders without --encrypt).")
     if fmt == "csv" and not folder and only is not None and set(kinds) != {"reflections"}:
         raise UsageError(f"csv on stdout or in one file holds reflections only (reflections.csv); --only {only} "

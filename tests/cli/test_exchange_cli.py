@@ -136,6 +136,25 @@ def test_json_to_a_file_is_private_and_a_folder_is_refused(cli, journal_home, tm
     assert cli("export", "-o", tmp_path).exit_code == 2
 
 
+@pytest.mark.parametrize("args", [[], ["--format", "jsonl"], ["--encrypt"]])
+def test_a_one_file_export_refuses_a_path_ending_in_a_slash(cli, journal_home, tmp_path, monkeypatch, args):
+    """json and jsonl (and --encrypt) write one file: `-o new/` is refused as an existing folder is."""
+    monkeypatch.setenv("MIRROR_NEW_PASSPHRASE", PW)
+    existing = cli("export", *args, "-o", tmp_path)
+    assert existing.exit_code == 2 and existing.stdout == ""
+    r = cli("export", *args, "-o", f"{tmp_path / 'newdir'}/")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "names a folder" in r.stderr
+    assert r.stderr.replace(f"{tmp_path / 'newdir'}/", str(tmp_path)) == existing.stderr
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_markdown_to_a_path_with_a_dot_and_a_slash_writes_a_folder(cli, journal_home, tmp_path):
+    r = cli("export", "--format", "markdown", "-o", f"{tmp_path / 'journal.d'}/")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "journal.d" / "reflections.md").is_file()
+
+
 # --------------------------------------------------------------------------- import
 
 
