@@ -120,6 +120,9 @@ class MirrorGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("mirror: interrupted.\n")
             raise typer.Exit(130) from None
+        except MemoryError:
+            sys.stderr.write("mirror: not enough memory for this; nothing was changed.\n")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
         except BrokenPipeError:
             # e.g. `mirror export | head`: the reader went away; not an error of ours.
             try:

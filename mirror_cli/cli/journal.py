@@ -10,13 +10,22 @@ import typer
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
 
 
+_STDIN_LIMIT = 64 * 1024 * 1024  # what one reflection may hold (journal._MAX_LINE: one JSON Lines line)
+
+
 def _read_text(st, words: list[str], initial: str = "") -> str:
     from mirror_cli.cli.output import stdin_is_tty
 
     if words:
         return " ".join(words)
     if not stdin_is_tty():
-        data = sys.stdin.buffer.read()
+        limit = _STDIN_LIMIT
+        data = sys.stdin.buffer.read(limit + 1)  # `yes | mirror reflect` must not take all the memory
+        if len(data) > limit:
+            from mirror_cli.errors import UsageError
+
+            raise UsageError(f"the text on stdin is longer than {limit // (1024 * 1024)} MiB; nothing was saved.",
+                             "Split it into several reflections.")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -75,8 +84,10 @@ def reflect(
     st = state(ctx)
     when = _parse_when(at) if at else None
     body = _read_text(st, text or [])
-    if not body.strip():
+    if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
         st.out.note("Nothing written; nothing saved.")
+        if as_json:
+            st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
         return
     with st.open_store() as store:
         r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],

@@ -76,7 +76,20 @@ def test_reflect_from_stdin(cli):
 def test_reflect_nothing_saves_nothing(cli):
     r = ok(cli("reflect", input="   \n"))
     assert r.stdout == "" and "nothing saved" in r.stderr.lower()
+    r = ok(cli("reflect", "--json", input=""))
+    assert json.loads(r.stdout) is None and "nothing saved" in r.stderr.lower()  # still one JSON value
     assert as_json(cli("list", "--json")) == []
+
+
+def test_reflect_refuses_more_stdin_than_one_reflection_holds(cli, monkeypatch):
+    """`yes | mirror reflect` read until memory ran out (MemoryError, exit 1)."""
+    from mirror_cli.cli import journal as journal_cli
+
+    monkeypatch.setattr(journal_cli, "_STDIN_LIMIT", 1000)
+    r = cli("reflect", input="y\n" * 600)
+    assert r.exit_code == 2 and "longer than" in r.stderr and r.stdout == ""
+    assert ok(cli("reflect", input="y\n" * 400)).stdout.strip()
+    assert len(as_json(cli("list", "--json"))) == 1
 
 
 def test_reflect_invalid_utf8_on_stdin(cli):
