@@ -26,8 +26,12 @@ The byte layout is documented in ``docs/formats/backup.md``; in short::
   replaced database as ``<db>.before-restore-<UTC time>`` and swaps with
   ``os.replace``.
 * **list** and **prune** look at each file named like a backup cheaply (clear header and the
-  trailer's length, no full hash) and go by the header's time; **prune** applies restic's
-  ``--keep-*`` rules (:func:`select_prune`) to those that read, and never removes the others.
+  trailer's length) and go by the header's time. **list** reads every file anyway (for the
+  SHA-256 it shows) and checks the trailer's checksum in that same read. **prune** applies
+  restic's ``--keep-*`` rules (:func:`select_prune`) to those that read, then checks the
+  whole-file SHA-256 of the backups it would keep, and only of those: one that fails counts
+  for no rule and the selection is made again without it. It never removes a file that
+  does not read.
 
 Working files that hold the journal in clear (create's snapshot, export and
 stream; verify's and restore's unpacked snapshot) live in a private folder in
@@ -1764,6 +1768,11 @@ def _created_from_header(value: Any) -> datetime:
     return at
 
 
+def _reason(exc: MirrorError) -> str:
+    """read_header's reason, without its final stop and "nothing was changed"."""
+    return exc.message.removesuffix(".").removesuffix("; nothing was changed")
+
+
 def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
     """The files in *folder* named like mirror's backups, each checked cheaply (no full hash).
 
@@ -1792,13 +1801,36 @@ def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
                                 size))
         except FileNotFoundError:  # removed meanwhile
             continue
-        except MirrorError as exc:  # read_header's reason, without its "nothing was changed"
-            bad.append(Unreadable(str(p), size, exc.message.removesuffix(".").removesuffix("; nothing was changed")))
+        except MirrorError as exc:
+            bad.append(Unreadable(str(p), size, _reason(exc)))
         except (OSError, struct.error) as exc:
             bad.append(Unreadable(str(p), size, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"))
     found.sort(key=lambda f: (f.created, str(f.path)))
     bad.sort(key=lambda u: u.path)
     return found, bad
+
+
+def _listing_sums(path: Path) -> tuple[str, str | None]:
+    """One read of *path*: the SHA-256 of the whole file (what ``list`` shows), and the problem
+    when the trailer's SHA-256 (of every byte before it) does not match, else None.
+
+    Both come from one hash: its state after all but the last 32 bytes is the trailer's digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        left = max(os.fstat(fh.fileno()).st_size - DIGEST, 0)
+        while left > 0 and (chunk := fh.read(min(BLOCK * 4, left))):
+            h.update(chunk)
+            left -= len(chunk)
+        expected = h.copy().digest()
+        tail = b""
+        while chunk := fh.read(BLOCK):
+            tail += chunk[:DIGEST + 1 - len(tail)]
+            h.update(chunk)
+    if left or len(tail) != DIGEST or not hmac.compare_digest(expected, tail):
+        return h.hexdigest(), _reason(_damaged("its checksum does not match (a byte was changed, or the file "
+                                               "was cut short)"))
+    return h.hexdigest(), None
 
 
 def scan_backups(folder: Path) -> BackupListing:
@@ -1809,11 +1841,14 @@ def scan_backups(folder: Path) -> BackupListing:
     backups = []
     for f in found:
         try:
-            digest = file_sha256(f.path)
+            digest, problem = _listing_sums(f.path)
         except FileNotFoundError:
             continue
         except OSError as exc:
             bad.append(Unreadable(str(f.path), f.size, f"it cannot be read ({exc.strerror or exc})"))
+            continue
+        if problem is not None:
+            bad.append(Unreadable(str(f.path), f.size, problem))
             continue
         backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, _iso_ms(f.created)))
     bad.sort(key=lambda u: u.path)
@@ -2059,6 +2094,32 @@ def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, da
     return kept, removed
 
 
+def _first_failing(found: Sequence[_Found], kept: Sequence[str],
+                   checked: set[str]) -> tuple[_Found, Unreadable | None] | None:
+    """The first of *kept* (newest first) not yet in *checked* whose whole-file SHA-256 fails
+    (with why; None when it was removed meanwhile), else None. Each file is hashed once.
+
+    A backup may be the reason others are removed only once this check has passed (the cheap
+    look of :func:`_scan` misses a changed byte inside).
+    """
+    by_path = {str(f.path): f for f in found}
+    for p in kept:
+        if p in checked:
+            continue
+        checked.add(p)
+        f = by_path[p]
+        try:
+            with open(f.path, "rb") as fh:
+                read_header(fh, os.fstat(fh.fileno()).st_size, checksum=True)
+        except FileNotFoundError:
+            return f, None
+        except MirrorError as exc:
+            return f, Unreadable(p, f.size, _reason(exc))
+        except (OSError, struct.error) as exc:
+            return f, Unreadable(p, f.size, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})")
+    return None
+
+
 def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
           dry_run: bool = False, lock_timeout: float = 60.0) -> PruneResult:
     """Remove mirror's backups in *folder* that no --keep-* rule keeps (none when *dry_run*)."""
@@ -2070,8 +2131,17 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
         return PruneResult([], [], dry_run)
     with folder_lock(folder, lock_timeout):
         found, unreadable = _scan(folder)  # unreadable files count for no rule and are never removed
-        infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
-        kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
+        checked: set[str] = set()
+        while True:  # select, then check the kept ones in full; a failure is set aside and we select again
+            infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
+            kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
+            failed = _first_failing(found, kept, checked)
+            if failed is None:
+                break
+            found = [f for f in found if f is not failed[0]]
+            if failed[1] is not None:
+                unreadable.append(failed[1])
+        unreadable.sort(key=lambda u: u.path)
         if not dry_run:
             for p in removed:
                 try:

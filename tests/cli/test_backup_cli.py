@@ -252,6 +252,28 @@ def test_list_and_prune_skip_files_that_only_look_like_backups(cli, journal_db, 
     assert not any(Path(p).exists() for p in paths[:2])
 
 
+def test_prune_keeps_the_intact_backup_when_the_newer_one_has_a_flipped_byte(cli, journal_db):
+    # The review's repro: create twice, flip a byte in the middle of the newer, --keep-last 1.
+    assert cli("-q", "backup", "create").exit_code == 0
+    assert cli("-q", "backup", "create").exit_code == 0
+    older, newer = [b["path"] for b in json.loads(cli("backup", "list", "--json").stdout)]
+    data = bytearray(Path(newer).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    Path(newer).write_bytes(bytes(data))
+
+    r = cli("backup", "prune", "--keep-last", "1", "--dry-run", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == {"kept": [older], "removed": [], "dry_run": True, "unreadable": [newer]}
+    assert newer in r.stderr and "checksum" in r.stderr
+    r = cli("backup", "prune", "--keep-last", "1")
+    assert r.exit_code == 0 and newer in r.stderr
+    assert Path(older).exists() and Path(newer).exists()
+    assert cli("backup", "verify", older).exit_code == 0
+    assert cli("backup", "verify", newer).exit_code == 3
+    r = cli("backup", "list")  # list checks the checksum in the read it makes for its sha256
+    assert [line.split("\t")[0] for line in r.stdout.splitlines()][-1] == "UNREADABLE" and newer in r.stderr
+
+
 def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path):
     from mirror_cli.cli.backup import fresh_backup
     from mirror_cli.cli.app import State

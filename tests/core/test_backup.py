@@ -555,12 +555,11 @@ def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypat
     assert "version 2" in problems[broken["newer"]]
     assert [b.path for b in backup.list_backups(folder)] == [str(p) for p in made]
 
-    def no_full_hash(*a, **k):
-        raise AssertionError("prune must not hash whole files")
-
-    monkeypatch.setattr(backup.hashlib, "sha256", no_full_hash)
+    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+    _CountingSha256.hashed = 0
     dry = backup.prune(folder, last=1, dry_run=True)
     assert dry.kept == [str(made[2])] and dry.removed == [str(p) for p in made[:2]]
+    assert _CountingSha256.hashed == made[2].stat().st_size - backup.DIGEST  # only the kept one, in full
     assert sorted(u.path for u in dry.unreadable) == sorted(str(p) for p in broken.values())
     assert set(dry.to_dict()) == {"kept", "removed", "dry_run", "unreadable"}
     three = backup.prune(folder, last=3, dry_run=True)
@@ -569,6 +568,104 @@ def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypat
     assert real.removed == [str(p) for p in made[:2]]
     assert all(p.exists() for p in broken.values()) and made[2].exists()
     assert not any(p.exists() for p in made[:2])
+
+
+def _flip_middle(path: Path) -> None:
+    """Flip one byte in the middle of *path* (inside the body: the cheap check still passes)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+class _CountingSha256:
+    """Stands in for hashlib.sha256 and counts the bytes hashed (prune must hash only what it keeps)."""
+
+    hashed = 0
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._h = _REAL_SHA256(data)
+        _CountingSha256.hashed += len(data)
+
+    def update(self, data: bytes) -> None:
+        _CountingSha256.hashed += len(data)
+        self._h.update(data)
+
+    def digest(self) -> bytes:
+        return self._h.digest()
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+    def copy(self):
+        c = _CountingSha256.__new__(_CountingSha256)
+        c._h = self._h.copy()
+        return c
+
+
+_REAL_SHA256 = hashlib.sha256
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_prune_never_keeps_a_damaged_backup_in_place_of_an_intact_one(plain, tmp_path, dry_run):
+    # The review's repro: two backups, one byte flipped inside the newer, --keep-last 1.
+    folder = tmp_path / "b"
+    base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    older, newer = (Path(backup.create(plain, folder, now=base + timedelta(hours=i)).path) for i in range(2))
+    _flip_middle(newer)
+    result = backup.prune(folder, last=1, dry_run=dry_run)
+    assert result.kept == [str(older)] and result.removed == []
+    assert [u.path for u in result.unreadable] == [str(newer)]
+    assert "checksum" in result.unreadable[0].problem
+    assert older.exists() and newer.exists()
+    assert backup.verify(older).ok
+
+
+def test_prune_keep_daily_replaces_a_damaged_day_pick_by_that_days_next_backup(plain, tmp_path):
+    folder = tmp_path / "b"
+    at = [datetime(2024, 3, 1, 12, tzinfo=timezone.utc), datetime(2024, 3, 2, 9, tzinfo=timezone.utc),
+          datetime(2024, 3, 2, 11, tzinfo=timezone.utc), datetime(2024, 3, 3, 12, tzinfo=timezone.utc)]
+    day1, day2_early, day2_late, day3 = (Path(backup.create(plain, folder, now=t).path) for t in at)
+    assert backup.prune(folder, daily=2, dry_run=True).kept == [str(day2_late), str(day3)]
+    _flip_middle(day2_late)
+    result = backup.prune(folder, daily=2)
+    assert result.kept == [str(day2_early), str(day3)] and result.removed == [str(day1)]
+    assert [u.path for u in result.unreadable] == [str(day2_late)]
+    assert day2_late.exists() and not day1.exists()
+    assert all(backup.verify(Path(p)).ok for p in result.kept)
+
+
+def test_prune_hashes_only_the_backups_it_keeps(plain, tmp_path, monkeypatch):
+    folder = tmp_path / "b"
+    base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(6)]
+    checked = lambda paths: sum(p.stat().st_size - backup.DIGEST for p in paths)  # noqa: E731
+    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+
+    _CountingSha256.hashed = 0
+    dry = backup.prune(folder, last=2, dry_run=True)
+    assert dry.kept == [str(p) for p in made[4:]]
+    assert _CountingSha256.hashed == checked(made[4:])  # the two kept, each once; the four others never
+
+    _flip_middle(made[5])
+    _CountingSha256.hashed = 0
+    real = backup.prune(folder, last=2)
+    assert real.kept == [str(p) for p in made[3:5]] and real.removed == [str(p) for p in made[:3]]
+    assert [u.path for u in real.unreadable] == [str(made[5])]
+    assert _CountingSha256.hashed == checked(made[3:6])  # the damaged pick, then its replacement
+
+
+def test_list_checks_each_checksum_in_the_one_read_it_already_makes(plain, tmp_path, monkeypatch):
+    folder = tmp_path / "b"
+    base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
+    _flip_middle(made[1])
+    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+    _CountingSha256.hashed = 0
+    listing = backup.scan_backups(folder)
+    assert _CountingSha256.hashed == sum(p.stat().st_size for p in made)  # each file hashed once, as before
+    assert [b.path for b in listing.backups] == [str(made[0]), str(made[2])]
+    assert [b.sha256 for b in listing.backups] == [_REAL_SHA256(made[i].read_bytes()).hexdigest() for i in (0, 2)]
+    assert [u.path for u in listing.unreadable] == [str(made[1])] and "checksum" in listing.unreadable[0].problem
 
 
 def members_of(path: Path) -> dict[str, bytes]:
