@@ -90,7 +90,7 @@ def create(
     ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(
         metavar="[FILE] [LOCATION]...",
-        help="File to shard (default: a fresh backup); folders after --to are more locations (--to A B C).",
+        help="File to shard (default: a fresh backup), then the folders to write to (or after --to: --to A B C).",
         show_default=False)] = None,
     level: Annotated[Optional[str], typer.Option("--level", "-l", help=LEVEL_HELP)] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Shards needed to restore (with -n).")] = None,
@@ -105,9 +105,9 @@ def create(
     st = state(ctx)
     kk, nn = shard.resolve_level(level, k, n)
     file, extra = _file_and_locations(paths or [])
+    to = [*(to or []), *extra]  # `create FILE A B` as the usage line shows it, or `--to A B`
     if not to:
         raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 /media/usb2 ~/Dropbox/mirror")
-    to = [*to, *extra]
     source = file
     made_backup = None
     if source is None:

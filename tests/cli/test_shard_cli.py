@@ -54,10 +54,16 @@ def test_to_takes_several_locations_at_once(cli, source, tmp_path, order):
 def test_create_refuses_a_missing_file_and_folders_without_to(cli, tmp_path):
     missing = cli("shard", "create", tmp_path / "nope.bin", "--level", "minimal", "--to", tmp_path / "d")
     assert missing.exit_code == 2 and "nope.bin" in missing.stderr and missing.stdout == ""
-    (tmp_path / "d1").mkdir()
-    no_to = cli("shard", "create", tmp_path / "d1", "--level", "minimal")
-    assert no_to.exit_code == 2 and "--to" in no_to.stderr
-    assert not any((tmp_path / "d1").iterdir())
+    no_location = cli("shard", "create", tmp_path / "nope.bin", "--level", "minimal")
+    assert no_location.exit_code == 2 and no_location.stdout == ""
+
+
+def test_locations_may_follow_the_file_without_to(cli, source, tmp_path):
+    """`shard create FILE A B` as the usage line [FILE] [LOCATION]... shows it."""
+    r = cli("shard", "create", source, tmp_path / "a", tmp_path / "b", "--level", "minimal", "--json")
+    assert r.exit_code == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert {os.path.dirname(p) for p in made["shards"]} == {str(tmp_path / "a"), str(tmp_path / "b")}
 
 
 def test_verify_restore_repair_cycle(cli, source, tmp_path):
