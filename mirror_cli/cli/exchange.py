@@ -113,7 +113,13 @@ def export_cmd(
     only: OnlyOpt = None,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal a json or jsonl export with a passphrase (mirror's encrypted container; import reads it).")] = False,
 ) -> None:
-    """Export reflections, patterns, tensions and audit events (default: JSON on stdout)."""
+    """Export reflections, patterns, tensions and audit events (default: JSON on stdout).
+
+    --since/--until limit every kind, each by its own time: reflections by when they were written;
+    patterns keep only the occurrences of those reflections (a pattern left with none is left out);
+    tensions by when they were detected (one tied to a reflection also needs that reflection in the
+    window); audit events by their timestamp. So the export names no reflection outside the window.
+    """
     from mirror_cli.cli.output import is_tty, stdin_is_tty
     from mirror_cli.errors import UsageError
     from mirror_cli.exchange import export

@@ -3,7 +3,8 @@
 Every iterator here streams rows (memory stays flat as the journal grows) and
 decrypts through ``store.fields``, so an encrypted database exports plaintext
 with its key. Reflections come oldest first, patterns by confidence, tensions
-by time, audit events by sequence.
+by time, audit events by sequence. A time window (``--since``/``--until``)
+limits every kind by its own time (see "the time window" below).
 
 :func:`write_stream` and :func:`write_folder` take an optional *progress*
 callback (records written so far) and report the records written per kind;
@@ -130,46 +131,125 @@ def _sealed_reflection_json(store: Store, since: datetime | None, until: datetim
                                        lambda rows: sealedrows.export_rows_json(rows, store.fields))
 
 
-def iter_patterns(store: Store) -> Iterator[dict]:
+# --------------------------------------------------------------------------- the time window
+#
+# --since/--until bound every kind, each by its own time, in [since, until):
+# reflections by created_at; a pattern occurrence only when its reflection is
+# in the window, and a pattern only when it keeps one (its own fields --
+# confidence, first_seen, last_seen -- are those of the whole journal); a
+# tension by detected_at, and one tied to a reflection only when that
+# reflection is in the window too; audit events by timestamp. So a windowed
+# export names no reflection it does not hold, and imports cleanly. Without
+# a window every record is exported, as it is stored.
+
+
+def _window(column: str, since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    """An SQL condition (and its parameters) for a text time *column* in [since, until)."""
+    where, params = ["typeof(" + column + ") = 'text'"], []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(iso(since))
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(iso(until))
+    return " AND ".join(where), params
+
+
+def _windowed(since: datetime | None, until: datetime | None) -> bool:
+    return since is not None or until is not None
+
+
+_OCCURRENCE_COLUMNS = "o.pattern_id, o.reflection_id, o.evidence, o.confidence"
+_OCCURRENCE_ORDER = " ORDER BY o.pattern_id, o.confidence DESC, o.reflection_id"
+
+
+def _occurrence_query(since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    if not _windowed(since, until):
+        return f"SELECT {_OCCURRENCE_COLUMNS} FROM pattern_occurrences o" + _OCCURRENCE_ORDER, []
+    cond, params = _window("r.created_at", since, until)
+    return (f"SELECT {_OCCURRENCE_COLUMNS} FROM pattern_occurrences o JOIN reflections r ON r.id = o.reflection_id"
+            f" WHERE {cond}" + _OCCURRENCE_ORDER), params
+
+
+def _tension_filter(since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    """The WHERE clause (with its leading space, or empty) of the tensions in the window."""
+    if not _windowed(since, until):
+        return "", []
+    own, own_params = _window("t.detected_at", since, until)
+    refl, refl_params = _window("r.created_at", since, until)
+    return (f" WHERE {own} AND (t.reflection_id IS NULL OR EXISTS"
+            f" (SELECT 1 FROM reflections r WHERE r.id = t.reflection_id AND {refl}))"), own_params + refl_params
+
+
+def iter_patterns(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+    """Patterns by confidence, each with its occurrences (only those of reflections in the window)."""
     f = store.fields
     occurrences: dict[str, list[dict]] = {}
-    for pid, rid, evidence, confidence in store.conn.execute(
-            "SELECT pattern_id, reflection_id, evidence, confidence FROM pattern_occurrences"
-            " ORDER BY pattern_id, confidence DESC, reflection_id"):
+    sql, params = _occurrence_query(since, until)
+    for pid, rid, evidence, confidence in store.conn.execute(sql, params):
         occurrences.setdefault(pid, []).append({
             "reflection_id": rid,
             "evidence": None if evidence is None else f.open("pattern_occurrences", f"{pid}:{rid}", "evidence", evidence),
             "confidence": confidence})
+    windowed = _windowed(since, until)
     rows = store.conn.execute(
         "SELECT id, pattern_type, name, confidence, first_seen, last_seen FROM patterns"
         " ORDER BY confidence DESC, id").fetchall()
     for pid, ptype, name, confidence, first, last in rows:
+        kept = occurrences.get(pid, [])
+        if windowed and not kept:
+            continue
         yield {"id": pid, "pattern_type": ptype, "name": f.open("patterns", pid, "name", name),
                "confidence": confidence, "first_seen": first, "last_seen": last,
-               "occurrences": occurrences.get(pid, [])}
+               "occurrences": kept}
 
 
-def iter_tensions(store: Store) -> Iterator[dict]:
+def iter_tensions(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
     f = store.fields
+    where, params = _tension_filter(since, until)
     for tid, rid, detected_at, data in store.conn.execute(
-            "SELECT id, reflection_id, detected_at, data FROM tensions ORDER BY detected_at, id"):
+            f"SELECT t.id, t.reflection_id, t.detected_at, t.data FROM tensions t{where}"
+            " ORDER BY t.detected_at, t.id", params):
         d = json.loads(f.open("tensions", tid, "data", data))
         yield {"id": tid, "name": d.get("name"), "axis_a": d.get("axis_a"), "axis_b": d.get("axis_b"),
                "position": d.get("position"), "intensity": d.get("intensity"), "reflection_id": rid,
                "detected_at": detected_at}
 
 
-def iter_audit_events(store: Store) -> Iterator[dict]:
+def iter_audit_events(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+    lo = iso(since) if since is not None else None
+    hi = iso(until) if until is not None else None
+    windowed = _windowed(since, until)
     for event in audit.events(store.conn):
+        ts = event.timestamp
+        if windowed and not (type(ts) is str and (lo is None or ts >= lo) and (hi is None or ts < hi)):
+            continue
         yield event.to_dict()
 
 
 def counts(store: Store, kinds: Sequence[str], since: datetime | None = None,
            until: datetime | None = None) -> dict[str, int]:
+    """Records per kind that an export with this window holds (the header's ``counts``)."""
+    conn = store.conn
+    windowed = _windowed(since, until)
     out: dict[str, int] = {}
     for kind in kinds:
         if kind == "reflections":
             out[kind] = journal.count_reflections(store, since, until)
+        elif not windowed:
+            out[kind] = store.count(kind)
+        elif kind == "patterns":
+            cond, params = _window("r.created_at", since, until)
+            out[kind] = int(conn.execute(
+                "SELECT count(*) FROM patterns p WHERE EXISTS (SELECT 1 FROM pattern_occurrences o"
+                f" JOIN reflections r ON r.id = o.reflection_id WHERE o.pattern_id = p.id AND {cond})",
+                params).fetchone()[0])
+        elif kind == "tensions":
+            where, params = _tension_filter(since, until)
+            out[kind] = int(conn.execute(f"SELECT count(*) FROM tensions t{where}", params).fetchone()[0])
+        elif kind == "audit_events":
+            cond, params = _window("timestamp", since, until)
+            out[kind] = int(conn.execute(f"SELECT count(*) FROM audit_events WHERE {cond}", params).fetchone()[0])
         else:
             out[kind] = store.count(kind)
     return out
@@ -189,7 +269,7 @@ def header(store: Store, kinds: Sequence[str], since: datetime | None = None,
 
 def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
              until: datetime | None = None, *, encoded: bool = False) -> dict[str, Iterable[dict]]:
-    """The record iterators of the given kinds, in export order.
+    """The record iterators of the given kinds, in export order, each limited to the time window.
 
     *encoded*: reflections come as a :class:`~mirror_cli.exchange.jsondoc.Encoded`
     section (JSON texts, for the JSON writers) instead of dicts.
@@ -201,8 +281,9 @@ def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
             return Encoded(iter_reflection_json(store, since, until))
         return iter_reflections(store, since, until)
 
-    makers = {"reflections": reflections, "patterns": lambda: iter_patterns(store),
-              "tensions": lambda: iter_tensions(store), "audit_events": lambda: iter_audit_events(store)}
+    makers = {"reflections": reflections, "patterns": lambda: iter_patterns(store, since, until),
+              "tensions": lambda: iter_tensions(store, since, until),
+              "audit_events": lambda: iter_audit_events(store, since, until)}
     return {k: makers[k]() for k in KINDS if k in kinds}
 
 

@@ -29,7 +29,7 @@ tombstones, as ``mirror delete`` does -- then adds every record of the file.
 Either way: imported ids are kept; audit events in a file are never copied
 into the local chain (they are counted as skipped); a pattern occurrence
 whose reflection is not in the database after the import is dropped (an
-export made with ``--since``), and so is a tension tied to such a reflection
+export made with ``--only patterns``), and so is a tension tied to such a reflection
 (counted as skipped). The reflections after the import are the file's (with
 ``replace``) or the stored ones and the file's (``merge``) when reflections
 are imported, and the stored ones when they are not (``--only patterns``). When patterns or tensions are written, the pattern

@@ -78,6 +78,36 @@ def test_only_since_until(cli, journal_home):
     assert cli("export", "--format", "xml").exit_code == 2
 
 
+def test_since_until_limit_every_kind_and_the_export_imports_into_an_empty_journal(cli, journal_home, tmp_path):
+    r = cli("reflect", "Zebra stripes, anxious and stressed about the zebra. #zebra", "--at", "2024-03-01T10:00:00Z")
+    assert r.exit_code == 0, r.stderr
+    assert cli("patterns", "analyze").exit_code == 0
+    everything = json.loads(cli("export").stdout)
+    assert any(p["name"] == "zebra" for p in everything["patterns"]) and everything["audit_events"]
+    r = cli("export", "--since", "2024-01-01", "--until", "2024-12-31")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    ids = [x["id"] for x in doc["reflections"]]
+    assert len(ids) == 1
+    assert doc["patterns"] and all(o["reflection_id"] in ids for p in doc["patterns"] for o in p["occurrences"])
+    assert all(p["occurrences"] for p in doc["patterns"])
+    assert len(doc["patterns"]) < len(everything["patterns"])
+    assert doc["tensions"] == [] and doc["audit_events"] == []  # detected and recorded now, after the window
+    assert doc["counts"] == {"reflections": 1, "patterns": len(doc["patterns"]), "tensions": 0, "audit_events": 0}
+    md = cli("export", "--format", "markdown", "--since", "2024-01-01", "--until", "2024-12-31").stdout
+    assert "sister" not in md and "zebra" in md.lower()
+    window = tmp_path / "2024.json"
+    window.write_text(r.stdout)
+    r = cli("--db", tmp_path / "empty.db", "import", window, "--json")
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["added"] == {"reflections": 1, "patterns": len(doc["patterns"]), "tensions": 0, "audit_events": 0}
+    assert result["dropped_occurrences"] == 0 and not any(result["skipped"].values())
+    listed = json.loads(cli("--db", tmp_path / "empty.db", "patterns", "list", "--json").stdout)
+    assert {p["name"] for p in listed} == {p["name"] for p in doc["patterns"]}
+    assert cli("--db", tmp_path / "empty.db", "audit", "verify").exit_code == 0
+
+
 def test_markdown_document_parses_and_keeps_its_outline(cli, journal_home):
     from markdown_it import MarkdownIt
 
