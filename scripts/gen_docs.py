@@ -184,6 +184,8 @@ ENVIRONMENT = [
     ("MIRROR_PASSPHRASE_FILE", "Read the passphrase from this file's first line (cron)."),
     ("MIRROR_PASSPHRASE", "The passphrase itself (prefer the _FILE form)."),
     ("MIRROR_NEW_PASSPHRASE_FILE, MIRROR_NEW_PASSPHRASE", "A new passphrase for key enable and key change."),
+    ("MIRROR_IMPORT_PASSPHRASE_FILE, MIRROR_IMPORT_PASSPHRASE",
+     "The passphrase of an encrypted export being imported, when it is not the database's."),
     ("MIRROR_DEBUG", "Set to 1 to show tracebacks."),
     ("NO_COLOR", "Turn off colour and progress bars."),
     ("VISUAL, EDITOR", "The editor for reflect and edit."),
