@@ -117,6 +117,9 @@ class MirrorGroup(TyperGroup):
             _debug_traceback()
             report_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
+        except Terminated as exc:
+            sys.stderr.write("mirror: terminated.\n")
+            raise typer.Exit(128 + exc.signum) from None
         except KeyboardInterrupt:
             sys.stderr.write("mirror: interrupted.\n")
             raise typer.Exit(130) from None
@@ -200,7 +203,31 @@ def root(
     ctx.obj = State(db, config, quiet)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal, `timeout`, a shutdown), raised where the process is, so
+    that every ``finally`` runs: temp files and plaintext drafts are removed, transactions roll back.
+    Python's default for both signals is to die at once and leave them behind."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _on_signal)
+
+
 def main() -> None:
+    _catch_termination()
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:  # started with it closed (`mirror list >&-`): nowhere to write
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
@@ -219,6 +246,8 @@ def main() -> None:
         code = int(exc.exit_code)
     except BrokenPipeError:
         code = 0
+    except Terminated as exc:  # before or after a command ran
+        code = 128 + exc.signum
     except OSError as exc:  # writing the version or the help to a full device (`> /dev/full`)
         _stdout_to_devnull()
         sys.stderr.write(f"mirror: cannot write the output: {exc.strerror or exc}.\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -361,3 +362,38 @@ def test_reflect_show_round_trip(cli, body, response):
     assert shown == saved
     assert shown["content"] == body.strip()
     assert shown["response"] == (response.strip() if response is not None and response.strip() else None)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
+    """A closed terminal (SIGHUP) or `kill` (SIGTERM) while the editor is open: the draft holding
+    the reflection's text is removed (Python's default for both signals skipped every cleanup)."""
+    import signal
+
+    rid = run_mirror("reflect", "secret original text").stdout.strip()
+    script = tmp_path / "slow-editor.sh"
+    started = tmp_path / "started"
+    script.write_text(f'#!/bin/sh\ntouch "{started}"\nsleep 30\n')
+    script.chmod(0o700)
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", "edit", rid], stdin=slave, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, VISUAL=str(script), TMPDIR=str(drafts)),
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(drafts.iterdir()), "the editor never started"
+        proc.send_signal(getattr(signal, signame))  # to mirror alone; its editor sleeps on
+        code = proc.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the editor, which still holds mirror's pipes
+        os.close(master)
+    err = proc.stderr.read().decode()
+    assert code == 128 + getattr(signal, signame), err
+    assert list(drafts.iterdir()) == []
+    assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "secret original text"
