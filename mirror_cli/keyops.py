@@ -335,6 +335,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
             store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))
+            store.set_meta(journal.SCRUB_PENDING, "key enable")
             data: dict[str, Any] = {"key_id": meta.key_id, "kdf": _kdf_summary(meta.kdf), "converted": converted}
             if forced:
                 data["forced_over_failed_verify"] = True
@@ -342,8 +343,10 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     except BaseException:
         clear_key(store)
         raise
-    journal.scrub(store)
     cached = _cache(cache if cache is not None else keys.KeyCache(), store.db_id, record.kek, warnings)
+    wiped = journal.scrub_or_warn(store, "the journal is encrypted")
+    if wiped:
+        warnings.append(wiped)
     return EnableResult(store.db_id, meta.key_id or "", _kdf_summary(meta.kdf), converted, cached, found.source,
                         event.seq, forced, warnings)
 

@@ -10,6 +10,10 @@ def open_store(settings: Settings, *, unlock: bool = True, interactive: bool = F
                migrate: bool = True, create: bool = True) -> Store:
     """Open the configured database; on an encrypted one, load the key when *unlock*."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
+    if store.meta("scrub_pending") is not None:  # an earlier wipe was cut short (a full disk): finish it
+        from mirror_cli.journal import retry_scrub
+
+        retry_scrub(store)
     if unlock and store.encrypted:
         try:
             unlock_store(store, settings, interactive=interactive)

@@ -213,7 +213,7 @@ def delete(
                 st.out.note("Nothing deleted.")
                 raise typer.Exit(0)
         if all_:
-            counts = journal.delete_all(store)
+            counts = journal.delete_all(store, warn=st.out.warn)
             result = {"deleted_all": True, "counts": counts}
             message = f"Deleted everything: {counts['reflections']} reflections, {counts['patterns']} patterns, {counts['tensions']} tensions."
         else:

@@ -124,6 +124,31 @@ def test_enable_leaves_no_plaintext_in_db_wal_or_shm(db):
         assert needle.encode() not in data, needle
 
 
+def test_a_wipe_cut_short_by_a_full_disk_is_a_warning_and_finished_later(db, monkeypatch, memory_keyring):
+    """key enable committed, then VACUUM failed on a full disk: it said "failed" (exit 1) for a
+    journal now encrypted, and did not cache the key. Now: done, a warning, and the next process
+    that opens the database finishes the wipe."""
+    import sqlite3
+
+    from mirror_cli.session import open_store
+    from mirror_cli.settings import resolve
+
+    real_scrub = journal.scrub
+
+    def full_disk(store):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(journal, "scrub", full_disk)
+    with Store.open(db) as s:
+        result = enable(s)
+        assert s.encrypted and s.meta(journal.SCRUB_PENDING) == "key enable"
+    assert result.key_cached and any("wiping the old bytes" in w for w in result.warnings)
+    monkeypatch.setattr(journal, "scrub", real_scrub)
+    with open_store(resolve(db=db, env={}), unlock=False) as s:  # the next mirror to open it wipes
+        assert s.meta(journal.SCRUB_PENDING) is None
+    assert MARKER.encode() not in raw_bytes(db)
+
+
 def test_enable_refuses_an_encrypted_database(store):
     enable(store)
     with pytest.raises(UsageError, match="already encrypted"):
