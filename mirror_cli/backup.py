@@ -987,9 +987,10 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                 deriving.join()
     result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
                           sizes[EXPORT_MEMBER])
-    with store.write():
-        store.append_event(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
-                                           "encrypted": bool(encrypt), "counts": counts})
+    if not store.record_if_writable(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
+                                                     "encrypted": bool(encrypt), "counts": counts}):
+        store.key_warnings = (*store.key_warnings,  # shown by the CLI with the unlock's warnings
+                              "the backup is not recorded in the audit log: the database is read-only.")
     return result
 
 

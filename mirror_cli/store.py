@@ -306,8 +306,23 @@ class Store:
                               "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
         return audit.append(self.conn, event_type, data, vouches, key=self.audit_key)
 
+    def record_if_writable(self, event_type: str, data: dict | None = None) -> bool:
+        """Append an audit event for something that only read the journal (an export, a backup),
+        in its own transaction; False instead of an error when the database is read-only, so a
+        read-only journal can still be exported and backed up (the caller says it went unrecorded)."""
+        try:
+            with self.write():
+                self.append_event(event_type, data)
+        except ReadOnlyDatabase:
+            return False
+        return True
+
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+class ReadOnlyDatabase(OperationError):
+    """A write refused because the database (its file, folder or disk) is read-only."""
 
 
 def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
@@ -335,6 +350,12 @@ def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
         )
     if "disk is full" in text or "database or disk is full" in text:
         return OperationError(f"cannot write {path}: the disk is full.", "Free some space and try again.")
-    if "readonly" in text or "unable to open" in text:
-        return OperationError(f"cannot write {path}: {text}.", "Check the file's permissions.")
+    if "readonly" in text:
+        return ReadOnlyDatabase(f"cannot write {path}: the database is read-only ({text}).",
+                                "Check the file's permissions, and that its folder is writable and not "
+                                "on a read-only disk.")
+    if "unable to open" in text or "disk i/o error" in text:
+        return OperationError(f"cannot open {path} for writing ({text}).",
+                              "SQLite needs to create its -wal and -shm files beside the database: check that "
+                              "the folder is writable and that its disk is not full or read-only.")
     return OperationError(f"database error on {path}: {text}.")

@@ -201,8 +201,8 @@ def export_cmd(
                  "destination": destination}
         if lo is not None or hi is not None:
             event["filtered"] = True
-        with store.write():
-            store.append_event("export.completed", event)
+        if not store.record_if_writable("export.completed", event):
+            st.out.warn("the export is not recorded in the audit log: the database is read-only.")
     if output is not None:
         summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
         where = str(output.resolve()) if folder else where_file

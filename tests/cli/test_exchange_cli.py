@@ -802,3 +802,26 @@ def test_import_refuses_a_record_its_jsonl_export_could_not_read_back(cli, tmp_p
         r = cli("--db", fresh, "import", f)
         assert r.exit_code == 5 and "reflections[0] (id big-one)" in r.stderr and "too large" in r.stderr
         assert json.loads(cli("--db", fresh, "list", "--json").stdout) == []
+
+
+def test_a_read_only_database_still_exports_and_backs_up(cli, journal_home, tmp_path, monkeypatch):
+    """Exporting wrote everything, then exited 1 because its audit event could not be written; the
+    export and the backup now succeed and say they went unrecorded."""
+    import sqlite3
+
+    from mirror_cli.store import Store as RealStore
+
+    real = RealStore.append_event
+
+    def read_only(self, event_type, data=None, vouches=()):
+        if event_type in ("export.completed", "backup.created"):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return real(self, event_type, data, vouches)
+
+    monkeypatch.setattr(RealStore, "append_event", read_only)
+    r = cli("export", "-o", tmp_path / "out.json")
+    assert r.exit_code == 0 and "read-only" in r.stderr
+    assert len(json.loads((tmp_path / "out.json").read_text())["reflections"]) == 4
+    r = cli("backup", "create", "-o", tmp_path / "b.backup", "--json")
+    assert r.exit_code == 0 and "read-only" in r.stderr and json.loads(r.stdout)["path"]
+    assert cli("backup", "verify", tmp_path / "b.backup").exit_code == 0
