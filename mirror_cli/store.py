@@ -60,6 +60,7 @@ class Store:
         try:
             store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
+            store._was_plain = not store.encrypted
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise _db_error(exc, path) from None
@@ -262,8 +263,16 @@ class Store:
     key_id: str | None = None  # public fingerprint of data_key
     key_source: str | None = None  # where the key came from (keys.unlock)
     key_warnings: tuple[str, ...] = ()  # keyring trouble met while unlocking, for the CLI to show
+    _was_plain: bool = False  # plaintext when opened (see EncryptedMeanwhile)
 
     def _check_not_stripped(self) -> None:
+        if self._was_plain and self.encrypted:
+            raise EncryptedMeanwhile(
+                "the journal was encrypted by another mirror process (`key enable`) while this one ran; "
+                "nothing was written.", "Run the command again (with the passphrase).")
+        self._check_not_sealed_without_key()
+
+    def _check_not_sealed_without_key(self) -> None:
         """Inside a write without a key: refuse when the newest reflection is sealed although the
         database has no key record (removed outside mirror), so that nothing is written unsealed.
         (audit.append refuses the same when the audit chain is keyed.)"""
@@ -319,6 +328,10 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+class EncryptedMeanwhile(OperationError):
+    """A write from a process that found the journal plaintext, after another one encrypted it."""
 
 
 class ReadOnlyDatabase(OperationError):

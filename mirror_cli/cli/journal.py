@@ -89,9 +89,19 @@ def reflect(
         if as_json:
             st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
         return
-    with st.open_store() as store:
-        r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
-                        response=response, local_only=local_only, at=when)
+    from mirror_cli.store import EncryptedMeanwhile
+
+    for attempt in (1, 2):
+        try:
+            with st.open_store() as store:
+                r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
+                                response=response, local_only=local_only, at=when)
+            break
+        except EncryptedMeanwhile:
+            # `key enable` committed between this process opening the journal and saving: open it
+            # again, now with the key, rather than lose the text the person just wrote.
+            if attempt == 2:
+                raise
     if as_json:
         st.out.json(r.to_dict())
     else:

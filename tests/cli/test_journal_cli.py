@@ -397,3 +397,21 @@ def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
     assert code == 128 + getattr(signal, signame), err
     assert list(drafts.iterdir()) == []
     assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "secret original text"
+
+
+def test_reflect_opens_again_when_the_journal_was_encrypted_meanwhile(cli, monkeypatch):
+    from mirror_cli import journal
+    from mirror_cli.store import EncryptedMeanwhile
+
+    real, calls = journal.add, []
+
+    def racing(store, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise EncryptedMeanwhile("encrypted meanwhile")
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(journal, "add", racing)
+    r = cli("reflect", "saved on the second try")
+    assert r.exit_code == 0 and len(calls) == 2
+    assert [x["content"] for x in json.loads(cli("list", "--json").stdout)] == ["saved on the second try"]

@@ -229,3 +229,21 @@ def test_open_does_not_retry_other_errors(tmp_path, monkeypatch):
     with pytest.raises(MirrorError):
         Store.open(tmp_path / "new.db")
     assert calls == [1]
+
+
+def test_a_write_after_another_process_encrypted_the_journal_is_refused_clearly(tmp_path):
+    """Opened as plaintext, then `key enable` elsewhere: the write is refused (nothing stored in
+    clear), as EncryptedMeanwhile, which `reflect` retries with the key; it was a confusing exit 4."""
+    from mirror_cli import crypto, keyops
+    from mirror_cli.store import EncryptedMeanwhile
+
+    db = tmp_path / "m.db"
+    with Store.open(db) as first:
+        journal.add(first, "before")
+        with Store.open(db) as other:
+            keyops.enable(other, {"MIRROR_NEW_PASSPHRASE": "pw"}, interactive=False,
+                          kdf_params=crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8))
+        with pytest.raises(EncryptedMeanwhile):
+            journal.add(first, "written in clear?")
+    with Store.open(db) as s:
+        assert s.count("reflections") == 1
