@@ -227,6 +227,8 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
     result = ImportResult(dry_run=dry_run, mode=mode, source_format=doc.source_format)
     plan = _Plan(result)
     result.skipped["audit_events"] = len(doc.records.get("audit_events", ()))
+    for kind, n in doc.merged.items():  # entries of the file that are one record with another (jrnl)
+        result.skipped[kind] += n
     replace = mode == "replace"
 
     # Always read: occurrences and tensions are checked against the reflections the database holds

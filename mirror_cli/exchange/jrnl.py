@@ -130,16 +130,23 @@ def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
 
 def jrnl_to_reflections(obj: Any) -> list[dict]:
     """Converted, de-duplicated (by id, tags merged) and validated reflection records."""
+    return _jrnl_records(obj)[0]
+
+
+def _jrnl_records(obj: Any) -> tuple[list[dict], int]:
+    """The records of :func:`jrnl_to_reflections`, and how many entries were folded into another."""
     from mirror_cli.exchange.validate import validate_records
 
     by_id: dict[str, dict] = {}
+    folded = 0
     for rec in iter_jrnl_reflections(obj):
         seen = by_id.get(rec["id"])
         if seen is None:
             by_id[rec["id"]] = rec
         else:
+            folded += 1
             seen["tags"].extend(t for t in rec["tags"] if t not in seen["tags"])
-    return validate_records("reflections", list(by_id.values()))
+    return validate_records("reflections", list(by_id.values())), folded
 
 
 def read_jrnl(raw: bytes) -> ImportDocument:
@@ -148,6 +155,6 @@ def read_jrnl(raw: bytes) -> ImportDocument:
 
     obj = parse_json_text(decode_utf8(raw))
     records = {k: [] for k in KINDS}
-    records["reflections"] = jrnl_to_reflections(obj)
+    records["reflections"], folded = _jrnl_records(obj)
     header = {"format": "jrnl", "counts": {"reflections": len(records["reflections"])}}
-    return ImportDocument(header=header, records=records, source_format="jrnl")
+    return ImportDocument(header=header, records=records, source_format="jrnl", merged={"reflections": folded})

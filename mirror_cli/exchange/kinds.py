@@ -62,6 +62,7 @@ class ImportDocument:
     header: dict
     records: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in KINDS})
     source_format: str = "json"
+    merged: dict[str, int] = field(default_factory=dict)  # records of the file folded into another (jrnl)
 
     def counts(self) -> dict[str, int]:
         return {k: len(self.records.get(k, ())) for k in KINDS}
@@ -72,4 +73,5 @@ class ImportDocument:
             header=self.header,
             records={k: (self.records.get(k, []) if k in kinds else []) for k in KINDS},
             source_format=self.source_format,
+            merged={k: n for k, n in self.merged.items() if k in kinds},
         )

@@ -109,6 +109,19 @@ def test_identical_entries_become_one_reflection_with_merged_tags():
     assert len(recs) == 1 and recs[0]["tags"] == ["a", "b", "starred"]
 
 
+def test_an_entry_folded_into_another_counts_as_skipped(tmp_path):
+    """Two identical entries were "added 1, skipped 0" for 2 entries: the folded one now shows."""
+    from mirror_cli.exchange import importer
+    from mirror_cli.store import Store
+
+    raw = json.dumps({"entries": [_entry(), _entry(), _entry(title="other")]}).encode()
+    doc = read_jrnl(raw)
+    assert doc.merged == {"reflections": 1} and len(doc.records["reflections"]) == 2
+    with Store.open(tmp_path / "m.db") as s:
+        result = importer.apply_import(s, doc)
+    assert result.added["reflections"] == 2 and result.skipped["reflections"] == 1
+
+
 def test_missing_body_tags_and_starred_are_defaults():
     [r] = jrnl_to_reflections({"entries": [{"title": "x", "date": "2024-03-01", "time": "09:15"}]})
     assert r["content"] == "x" and r["tags"] == []
