@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mirror_cli.errors import MirrorError, UsageError
+from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.store import Store
 
@@ -228,10 +228,20 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
             return
 
 
+class ChangedMeanwhile(OperationError):
+    """The reflection was saved by another process while this one's editor was open."""
+
+
 def edit(store: Store, ref: str, *, content: str | None = None, response: str | None = None,
-         mode: str | None = None, tags: Sequence[str] | None = None) -> Reflection:
+         mode: str | None = None, tags: Sequence[str] | None = None,
+         unchanged_since: str | None = None) -> Reflection:
+    """Change a reflection. *unchanged_since*: the ``updated_at`` the editor was opened on; if the
+    stored one differs, another process saved it meanwhile and nothing is written (no lost update)."""
     with store.write() as conn:
         r = get(store, ref)
+        if unchanged_since is not None and r.updated_at != unchanged_since:
+            raise ChangedMeanwhile(f"reflection {r.id} was changed by another mirror process while you were "
+                                   "editing it; nothing was saved.", "Run `mirror edit` again on the new text.")
         changed = False
         if content is not None:
             text = content.strip()

@@ -171,7 +171,13 @@ def edit(
         new_text = None
         if text or (response is None and mode is None and tag is None):
             new_text = _read_text(st, text or [], initial=current.content + "\n")
-        r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag)
+        try:
+            r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
+                             unchanged_since=current.updated_at)
+        except journal.ChangedMeanwhile:
+            if new_text is not None and not text:  # typed in the editor: give it back rather than lose it
+                sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
+            raise
     if as_json:
         st.out.json(r.to_dict())
     else:

@@ -415,3 +415,17 @@ def test_reflect_opens_again_when_the_journal_was_encrypted_meanwhile(cli, monke
     r = cli("reflect", "saved on the second try")
     assert r.exit_code == 0 and len(calls) == 2
     assert [x["content"] for x in json.loads(cli("list", "--json").stdout)] == ["saved on the second try"]
+
+
+def test_an_edit_saved_meanwhile_is_not_overwritten(tmp_path, run_mirror):
+    """Two edits of one reflection: the one whose editor was open longer used to overwrite the other
+    silently. Now it saves nothing, gives its text back on stderr, and exits 1."""
+    rid = run_mirror("reflect", "the original").stdout.strip()
+    script = tmp_path / "racing-editor.sh"
+    script.write_text(f'#!/bin/sh\n"{sys.executable}" -m mirror_cli edit {rid} "saved meanwhile" >/dev/null\n'
+                      'printf "typed in the editor\\n" > "$1"\n')
+    script.chmod(0o700)
+    code, out, err = _run_on_tty(["edit", rid], dict(os.environ, VISUAL=str(script)))
+    assert code == 1 and out == "" and "changed by another mirror process" in err
+    assert "typed in the editor" in err  # given back, not lost
+    assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "saved meanwhile"
