@@ -232,7 +232,11 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
     if found is not None:
         warnings.extend(found.warnings)
         kek = crypto.derive_kek(found.value, meta.kdf)
-        dek = crypto.unwrap_data_key(kek, meta.wrapped_key, db_id, source=found.source)
+        try:
+            dek = crypto.unwrap_data_key(kek, meta.wrapped_key, db_id, source=found.source)
+        except LockedError as exc:  # the variable comes first, so only correcting it helps (not `key unlock`)
+            raise LockedError(exc.message, f"Check {found.source}: it must hold the passphrase last set with "
+                                           "`mirror key enable` or `mirror key change`.") from None
         return UnlockResult(dek, kek, found.source, tuple(warnings))
 
     cache = cache if cache is not None else KeyCache()

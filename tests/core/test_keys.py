@@ -285,6 +285,15 @@ def test_a_new_passphrase_with_a_line_break_is_refused(value):
         assert "line break" in str(info.value) and value not in str(info.value)
 
 
+def test_a_wrong_passphrase_in_the_environment_says_to_correct_that_variable(tmp_path, record):
+    """The variable comes before the keyring, so `mirror key unlock` would not help: say which to fix."""
+    for env, source in (({"MIRROR_PASSPHRASE": "not it"}, "MIRROR_PASSPHRASE"),
+                        ({"MIRROR_PASSPHRASE_FILE": write(tmp_path, "not it\n")}, "MIRROR_PASSPHRASE_FILE")):
+        with pytest.raises(LockedError) as info:
+            keys.unlock(record.meta, DB_ID, env, interactive=False)
+        assert source in info.value.hint and "key unlock" not in str(info.value) and "not it" not in str(info.value)
+
+
 def test_new_passphrase_prompt_is_asked_twice():
     prompt = prompts("same words", "same words")
     got = keys.new_passphrase({}, True, prompt=prompt)
