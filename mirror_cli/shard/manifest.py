@@ -228,7 +228,8 @@ def parse(data: Any) -> Manifest:
         raise _Invalid(f"'format' is not {FORMAT!r}")
     if data.get("version") != VERSION:
         raise _Invalid(f"unsupported version {data.get('version')!r}")
-    if _get(data, "checksum", str) != checksum(data):
+    # Manifests written before the checksum existed (same format version) have none: still read.
+    if "checksum" in data and _get(data, "checksum", str) != checksum(data):
         raise _Damaged("its checksum does not match its content")
     k = _get(data, "k", int)
     n = _get(data, "n", int)
