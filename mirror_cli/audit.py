@@ -167,6 +167,7 @@ class Event:
 # event follows the one before; without this, deleting the newest events (and the records they
 # vouch for) leaves a shorter chain that is just as consistent. Its tag needs the key.
 HEAD_META = "audit_head"
+HEAD_MARK = "keyed_head"  # in the data of every keyed event written with a head
 
 
 def head_tag(key: bytes, seq: int, event_hash: str) -> str:
@@ -180,6 +181,10 @@ def append(conn, event_type: str, data: dict[str, Any] | None = None,
     data = dict(data or {})
     if vouches:
         data["vouches"] = {"count": len(vouches), "sha256": vouch_list_digest(vouches)}
+    if key is not None:
+        # Inside the keyed link (so no one without the key can strip it): this chain keeps a keyed
+        # head, and verify may demand it. Chains written before heads existed carry no such mark.
+        data[HEAD_MARK] = True
     head = conn.execute(
         "SELECT seq, event_hash, link, event_type FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
     if key is None and head is not None and head[2] == KEYED_LINK and head[3] != KEY_DISABLED:
@@ -349,7 +354,12 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
         return bad(rows[-1][0], "the database is encrypted but its newest audit event is not keyed "
                                 "(or closes the keyed run).")
     if encrypted and key is not None and rows:
-        problem = _head_problem(conn, key, rows[-1][0], rows[-1][6])
+        # Demanded once an event of the open keyed run carries the mark (its link proves it was
+        # there); a chain from before heads existed is read as it was until its next keyed event.
+        marked = any(link == KEYED_LINK and index not in run_keys and json.loads(data).get(HEAD_MARK) is True
+                     for index, (_s, _i, _e, _t, data, _p, _h, link) in enumerate(rows))
+        stored = conn.execute("SELECT 1 FROM meta WHERE key = ?", (HEAD_META,)).fetchone()
+        problem = _head_problem(conn, key, rows[-1][0], rows[-1][6]) if marked or stored else None
         if problem:
             return bad(rows[-1][0], problem)
 

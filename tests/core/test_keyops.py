@@ -513,3 +513,37 @@ def test_keyed_events_without_a_key_record_fail_verification(store):
     store.conn.execute("DELETE FROM meta WHERE key = 'crypto'")  # someone strips the key record
     report = audit.verify(store.conn, key=None, encrypted=False)
     assert not report.ok and "not encrypted" in report.problem
+
+
+def test_a_keyed_chain_from_before_heads_verifies_until_its_next_keyed_event(store):
+    """Chains keyed by an earlier mirror have no head and no mark: `audit verify` passed on them,
+    and must still (a missing head read as tampering on every upgraded journal); once keyed events
+    carry the mark, cutting the end of the chain, with or without its head row, is caught again."""
+    enable(store)
+    journal.add(store, "written by the new mirror")
+    key, conn = store.audit_key, store.conn
+    # Rewrite the chain as an older mirror wrote it: no mark in the data, no head row.
+    previous = audit.GENESIS
+    for seq, eid, etype, ts, data, _prev, _hash, link in conn.execute(
+            "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events"
+            " ORDER BY seq").fetchall():
+        parsed = json.loads(data)
+        parsed.pop(audit.HEAD_MARK, None)
+        fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": parsed,
+                  "previous_hash": previous, "link": link}
+        new_hash = audit.link_hash(fields, key if link == audit.KEYED_LINK else None)
+        conn.execute("UPDATE audit_events SET data = ?, previous_hash = ?, event_hash = ? WHERE seq = ?",
+                     (audit.canonical(parsed).decode(), previous, new_hash, seq))
+        previous = new_hash
+    conn.execute("DELETE FROM meta WHERE key = ?", (audit.HEAD_META,))
+    assert audit.verify(conn, key=key, encrypted=True).ok  # as the older mirror saw it
+    journal.add(store, "the first event with a head")
+    rid = journal.add(store, "the second").id
+    assert audit.verify(conn, key=key, encrypted=True).ok
+    newest = conn.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
+    for sql in ("DELETE FROM audit_vouches WHERE seq = ?", "DELETE FROM audit_events WHERE seq = ?"):
+        conn.execute(sql, (newest,))
+    conn.execute("DELETE FROM reflections WHERE id = ?", (rid,))
+    assert "removed from the end" in audit.verify(conn, key=key, encrypted=True).problem
+    conn.execute("DELETE FROM meta WHERE key = ?", (audit.HEAD_META,))  # the head row goes too
+    assert "missing" in audit.verify(conn, key=key, encrypted=True).problem  # a marked event remains
