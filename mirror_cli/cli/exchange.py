@@ -156,6 +156,9 @@ def export_cmd(
                          "Redirect it (> journal.mirrorenc) or give -o FILE.")
 
     with st.open_store() as store:
+        if output is not None:  # again, now that the database is open: /proc/self/fd/N can name it
+            for target in targets:
+                refuse_database_target(target, st.settings.db_path)
         keys = None
         if encrypt:
             keys = export.container_keys(store, st.settings.env, interactive=stdin_is_tty())

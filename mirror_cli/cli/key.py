@@ -166,6 +166,10 @@ def export_(
     st = state(ctx)
     if str(path) == "-" and as_json:
         raise UsageError("`key export -` writes the key file itself to stdout; --json cannot go there too.")
+    if str(path) != "-":
+        from mirror_cli.fsutil import refuse_database_target
+
+        refuse_database_target(path, st.settings.db_path, option="key export")
     with _open(st) as store:
         result = keyops.export_key(store, path, st.settings.env, interactive=_interactive(), overwrite=force)
     _warn(st, result.warnings)

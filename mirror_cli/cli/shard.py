@@ -185,7 +185,8 @@ def restore(
     st = state(ctx)
     folder = output.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
     with _Bar(st.out, "restoring") as progress:
-        result = shard.restore(manifest, Path(output), progress=progress, into_folder=folder)
+        result = shard.restore(manifest, Path(output), progress=progress, into_folder=folder,
+                               protect=st.settings.db_path)
     if as_json:
         st.out.json(result.to_json())
     else:

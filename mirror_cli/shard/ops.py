@@ -460,7 +460,8 @@ def _unrecoverable(m: mf.Manifest, intact: int, action: str) -> VerificationErro
 
 # -- restore ------------------------------------------------------------------
 
-def restore(manifest: Path, output: Path, progress: Progress = None, *, into_folder: bool = False) -> RestoreResult:
+def restore(manifest: Path, output: Path, progress: Progress = None, *, into_folder: bool = False,
+            protect: Path | None = None) -> RestoreResult:
     """Rebuild the original file from any k intact shards; write it atomically to ``output``
     (into it, under the original's name, when it is a folder or *into_folder*: made if missing)."""
     m, mpath = _load(manifest)
@@ -473,6 +474,10 @@ def restore(manifest: Path, output: Path, progress: Progress = None, *, into_fol
     out = _abs(output)
     if into_folder or out.is_dir():
         out = out / m.original_name
+    if protect is not None:  # the live database (or its -wal/-shm) is never a restore target
+        from mirror_cli.fsutil import refuse_database_target
+
+        refuse_database_target(out, protect, option="-o")
     shard_paths = [statuses[i].path for i in chosen]
     new_dirs: list[Path] = []  # folders of -o that do not exist yet, deepest first
     parent = out.parent

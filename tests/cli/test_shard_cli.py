@@ -292,3 +292,24 @@ def test_a_real_write_failure_midway_leaves_nothing(run_mirror, tmp_path):
     assert "cannot write" in proc.stderr and ".shard" in proc.stderr and "Traceback" not in proc.stderr
     for d in disks:
         assert sorted(p.name for p in d.iterdir()) == []
+
+
+def test_restore_and_key_export_never_write_over_the_live_database(cli, mirror_home, source, tmp_path):
+    from mirror_cli import crypto, keyops
+    from mirror_cli.store import Store
+
+    assert cli("reflect", "keep me").exit_code == 0
+    db = mirror_home / "mirror.db"
+    data, _ = _create(cli, source, tmp_path, "--level", "minimal")
+    before = db.read_bytes()
+    for target in (db, f"{db}-wal"):
+        r = cli("shard", "restore", data["manifests"][0], "-o", target)
+        assert r.exit_code == 2 and "database" in r.stderr
+    with Store.open(db) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False,
+                      kdf_params=crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8))
+    encrypted = db.read_bytes()
+    assert encrypted != before
+    r = cli("key", "export", db, "--force", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 2 and db.read_bytes() == encrypted
+    assert cli("list", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
