@@ -53,6 +53,22 @@ def _from_config(value: Any, config_path: Path) -> Path:
     return path if path.is_absolute() else (config_path.parent / path).absolute()
 
 
+def resolve_config_path(*, config: str | os.PathLike[str] | None = None,
+                        env: Mapping[str, str] | None = None) -> Path:
+    """The config file's path alone (``config set`` must reach a file the full resolve refuses)."""
+    env = os.environ if env is None else env
+    home = env.get("MIRROR_HOME") or None
+    explicit_config = config or env.get("MIRROR_CONFIG") or None
+    if explicit_config:
+        config_path = _expand(explicit_config)
+        if config and not config_path.exists():
+            raise UsageError(f"config file {config_path} does not exist.", "Check the --config path.")
+        return config_path
+    if home:
+        return _expand(home) / "config.yaml"
+    return Path(_platformdirs().user_config_dir(APP_NAME)) / "config.yaml"
+
+
 def resolve(
     *,
     db: str | os.PathLike[str] | None = None,
@@ -63,17 +79,7 @@ def resolve(
     """Resolve every path once. A config file that cannot be parsed is a usage error."""
     env = dict(os.environ if env is None else env)
     home = env.get("MIRROR_HOME") or None
-
-    explicit_config = config or env.get("MIRROR_CONFIG") or None
-    if explicit_config:
-        config_path = _expand(explicit_config)
-        if config and not config_path.exists():
-            raise UsageError(f"config file {config_path} does not exist.", "Check the --config path.")
-    elif home:
-        config_path = _expand(home) / "config.yaml"
-    else:
-        config_path = Path(_platformdirs().user_config_dir(APP_NAME)) / "config.yaml"
-
+    config_path = resolve_config_path(config=config, env=env)
     cfg = load_config(config_path)
 
     if db:
@@ -105,8 +111,9 @@ def _platformdirs():
     return platformdirs
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """Read the YAML config; a missing file is an empty config."""
+def load_config(path: Path, *, check: bool = True) -> dict[str, Any]:
+    """Read the YAML config; a missing file is an empty config. *check*: refuse known keys of the
+    wrong type (``config set`` reads without it, so that it can put such a key right)."""
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -136,7 +143,8 @@ def load_config(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError):  # `a: &a [*a]`: an alias inside its own anchor
         raise UsageError(f"config file {path} holds a value that contains itself (a YAML alias loop).",
                          "Fix it or move it aside.") from None
-    _check_types(data, path)
+    if check:
+        _check_types(data, path)
     return data
 
 
@@ -175,6 +183,12 @@ def _check_types(cfg: Mapping[str, Any], path: Path) -> None:
         value = node.get(leaf) if isinstance(node, Mapping) else None
         if value is None:
             continue
+        if types == (int, float) and isinstance(value, str):
+            try:  # `lock_timeout: "30"`, as mirror has always read it (float("30"))
+                float(value)
+                continue
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, str) and not value.strip()):
             want = "a number" if types == (int, float) else "a non-empty string"
             raise UsageError(f"config file {path}: `{dotted}` must be {want}, not {value!r}.",
@@ -203,7 +217,7 @@ def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
 
     if not dotted or any(not part for part in dotted.split(".")):
         raise UsageError(f"invalid config key {dotted!r}.", "Use names like `backup.dir`.")
-    cfg = load_config(path)
+    cfg = load_config(path, check=False)
     node = cfg
     parts = dotted.split(".")
     for part in parts[:-1]:

@@ -61,14 +61,16 @@ def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="A setting, 
 def set_(ctx: typer.Context, key: Annotated[str, typer.Argument(help="A setting, e.g. backup.dir.")],
          value: Annotated[str, typer.Argument(help="Its new value.")], as_json: JsonOpt = False) -> None:
     """Change one setting in the config file."""
-    from mirror_cli.settings import KNOWN_KEYS, parse_value, set_config_value
+    from mirror_cli.settings import KNOWN_KEYS, parse_value, resolve_config_path, set_config_value
 
     st = state(ctx)
     parsed = parse_value(value, key)
-    set_config_value(st.settings.config_path, key, parsed)
+    # Not st.settings: a config holding a mistyped key is refused there, and this is how to fix it.
+    path = resolve_config_path(config=st.config)
+    set_config_value(path, key, parsed)
     if key not in KNOWN_KEYS:
         st.out.warn(f"{key} is not a setting mirror knows ({', '.join(sorted(KNOWN_KEYS))}); saved anyway.")
     if as_json:
-        st.out.json({"key": key, "value": parsed, "config": str(st.settings.config_path)})
+        st.out.json({"key": key, "value": parsed, "config": str(path)})
     else:
         st.out.result(f"{key} = {parsed}")

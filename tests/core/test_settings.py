@@ -150,6 +150,7 @@ def test_set_config_value_nested_atomic_private(tmp_path):
                                        ("database: ''\n", "database"), ("backup:\n  dir: 7\n", "backup.dir"),
                                        ("backup: x\n", "backup"), ("editor: true\n", "editor"),
                                        ("backup:\n  lock_timeout: soon\n", "backup.lock_timeout"),
+                                       ("backup:\n  lock_timeout: ''\n", "backup.lock_timeout"),
                                        ("a: &a [*a]\n", "itself")])
 def test_known_keys_hold_their_type(tmp_path, text, key):
     """`database: 5` made a database file named "5"; a wrong type is named instead (exit 2)."""
@@ -202,3 +203,18 @@ def test_config_set_then_get_round_trip(tmp_path_factory, key, value):
     set_config_value(cfg, key, value)
     s = resolve(config=cfg, env={})
     assert s.get(key) == value
+
+
+def test_a_number_written_as_text_still_reads_and_config_set_fixes_a_mistyped_key(tmp_path):
+    """`lock_timeout: "30"` always worked (float("30")); and `config set` is how a key the check
+    refuses is put right, so it must reach the file the full resolve refuses."""
+    from mirror_cli.settings import resolve_config_path
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('backup:\n  lock_timeout: "30"\ndatabase: 5\n')
+    with pytest.raises(UsageError):
+        resolve(config=cfg, env={})
+    assert resolve_config_path(config=cfg, env={}) == cfg
+    set_config_value(cfg, "database", parse_value("j.db", "database"))
+    s = resolve(config=cfg, env={})
+    assert s.db_path == tmp_path / "j.db" and s.get("backup.lock_timeout") == "30"
