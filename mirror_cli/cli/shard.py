@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 
 from mirror_cli.cli.options import JsonOpt, group, state
 
@@ -67,25 +68,69 @@ def audit_log(st) -> Iterator[Callable[[str, dict], None]]:
         yield record
 
 
-def _file_and_locations(paths: list[Path]) -> tuple[Path | None, list[Path]]:
-    """Split the positional paths of ``shard create``: an existing file first is FILE, the rest are locations.
+class _KeepsArgOrder(typer.core.TyperCommand):
+    """Click gives each option one value, so ``--to A B C`` arrives as ``--to A`` and positionals
+    B, C, and the order of positionals against ``--to`` is lost; keep the raw arguments to see it."""
 
-    ``--to A B C`` reads as ``--to A`` and the positionals B, C (Click options take one value each);
-    a location is a folder, existing or to be made, so the only path that can be FILE is a file.
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        ctx.meta["mirror.shard.args"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+_VALUE_OPTIONS = {"--to", "--level", "-l", "-k", "-n"}
+
+
+def _after_to(args: list[str]) -> int:
+    """How many of the positionals come after a ``--to`` (they are locations whatever they are)."""
+    after, in_to, i = 0, False, 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            after += len(args) - i - 1 if in_to else 0
+            break
+        if token.startswith("--") and "=" in token:
+            in_to = in_to or token.startswith("--to=")
+        elif token in _VALUE_OPTIONS:
+            in_to = in_to or token == "--to"
+            i += 1  # its value
+        elif token.startswith("-") and len(token) > 1 and not token[1:].isdigit():
+            pass  # a flag (--json), or a short option with its value attached (-k3)
+        elif in_to:
+            after += 1
+        i += 1
+    return after
+
+
+def _file_and_locations(paths: list[Path], after_to: int) -> tuple[Path | None, list[Path]]:
+    """Split the positional paths of ``shard create`` into FILE and more locations.
+
+    The last *after_to* came after ``--to`` (``--to A B C``): locations, folders existing or to be
+    made (but with no FILE before ``--to``, an existing file among them is FILE). Of those before
+    it (``create FILE A B``), the first must exist: a file to shard, or a folder (then all are
+    locations). A mistyped FILE is an error, never a new folder.
     """
     from mirror_cli.errors import UsageError
 
-    if not paths:
-        return None, []
-    first, rest = paths[0], paths[1:]
+    before = paths[:len(paths) - after_to]
+    later = paths[len(paths) - after_to:]
+    if not before:
+        # `--to A FILE B`: options may come anywhere, so an existing file among them (a location
+        # cannot be a file) is the one to shard.
+        files = [p for p in later if p.is_file()]
+        if files:
+            return files[0], [p for p in later if p is not files[0]]
+        return None, list(later)
+    first = before[0]
     if first.is_file():
-        return first, rest
-    if first.is_dir() or rest:
+        return first, [*before[1:], *later]
+    if first.is_dir():
         return None, list(paths)
-    raise UsageError(f"no such file: {first}.", "Give an existing file to shard, or none for a fresh backup.")
+    raise UsageError(f"no such file or folder: {first}.",
+                     "Give an existing file to shard (or none, for a fresh backup); folders to be made go "
+                     "after --to.")
 
 
-@app.command()
+@app.command(cls=_KeepsArgOrder)
 def create(
     ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(
@@ -104,10 +149,16 @@ def create(
 
     st = state(ctx)
     kk, nn = shard.resolve_level(level, k, n)
-    file, extra = _file_and_locations(paths or [])
+    raw = ctx.meta.get("mirror.shard.args")
+    after = _after_to(raw) if raw is not None else len(paths or []) if to else 0
+    file, extra = _file_and_locations(paths or [], after)
     to = [*(to or []), *extra]  # `create FILE A B` as the usage line shows it, or `--to A B`
     if not to:
         raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 /media/usb2 ~/Dropbox/mirror")
+    for location in to:  # before any work (a fresh backup is made next)
+        if location.exists() and not location.is_dir():
+            raise UsageError(f"the shard location {location} is not a folder.",
+                             "Shards go into folders; the file to shard comes first, before --to.")
     source = file
     made_backup = None
     if source is None:

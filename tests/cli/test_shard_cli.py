@@ -313,3 +313,25 @@ def test_restore_and_key_export_never_write_over_the_live_database(cli, mirror_h
     r = cli("key", "export", db, "--force", env={"MIRROR_PASSPHRASE": PW})
     assert r.exit_code == 2 and db.read_bytes() == encrypted
     assert cli("list", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+
+
+@pytest.mark.parametrize("case", ["typo-then-folders", "typo-then-to", "missing-after-to", "file-as-location"])
+def test_which_positional_is_file_and_which_a_location(cli, mirror_home, source, tmp_path, case):
+    """A mistyped FILE must never become a new folder holding a fresh backup's shards; a missing
+    path after --to is a folder to make; nothing is done before the arguments are known good."""
+    assert cli("reflect", "a journal for the fresh-backup case").exit_code == 0
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    typo = tmp_path / "my.bakup"
+    args = {"typo-then-folders": [typo, a, b],
+            "typo-then-to": [typo, "--to", a],
+            "missing-after-to": ["--to", a, b],
+            "file-as-location": [source, "--to", a, source]}[case]
+    r = cli("shard", "create", "--level", "minimal", *args, "--json")
+    if case == "missing-after-to":
+        assert r.exit_code == 0, r.stderr
+        assert {os.path.dirname(p) for p in json.loads(r.stdout)["shards"]} == {str(a), str(b)}
+    else:
+        assert r.exit_code == 2 and r.stdout == ""
+        assert not typo.exists() and not b.exists()
+        assert json.loads(cli("backup", "list", "--json").stdout) == []  # no backup made for nothing
