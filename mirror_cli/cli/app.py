@@ -228,9 +228,11 @@ def _catch_termination() -> None:
 
 def main() -> None:
     _catch_termination()
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:  # started with it closed (`mirror list >&-`): nowhere to write
-            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
+    if sys.stderr is None:  # started with it closed (`2>&-`): diagnostics go nowhere, as asked
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdout is None:  # `mirror export >&-`: the output would be lost, so do nothing (as `echo >&-`)
+        sys.stderr.write("mirror: standard output is closed; nothing was done.\n")
+        sys.exit(int(ExitCode.FAILED))
     code: int | str | None = 0
     try:
         if sys.argv[1:] == ["--version"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import click
@@ -232,11 +233,15 @@ def test_a_full_device_is_one_line_exit_1(args):
     assert proc.stderr.count("\n") <= 2 and "space" in proc.stderr
 
 
-def test_a_closed_stdout_is_no_internal_error():
+@pytest.mark.parametrize("args", [["config", "path"], ["export"], ["reflect", "lost?"]])
+def test_a_closed_stdout_does_nothing_and_exits_1(args, run_mirror):
+    """Like `echo hi >&-`: an export into a closed stdout "succeeded" (exit 0, recorded, nothing
+    written); it was an internal error before that."""
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "mirror_cli", "config", "path"], stdout=subprocess.DEVNULL,
+    proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, timeout=60, close_fds=True,
                           preexec_fn=lambda: __import__("os").close(1))
-    assert proc.returncode == 0 and "internal" not in proc.stderr
+    assert proc.returncode == 1 and "standard output is closed" in proc.stderr and "internal" not in proc.stderr
+    assert json.loads(run_mirror("list", "--json").stdout) == []
