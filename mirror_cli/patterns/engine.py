@@ -367,6 +367,16 @@ def _fold_one(pat: dict, key: tuple[str, str], rid: str, created_at: str, words:
     agg.add(rid, created_at, words, conf, intensity)
 
 
+def _worker_signals() -> None:
+    """A worker dies on SIGTERM/SIGHUP as processes do by default (it may have inherited the CLI's
+    handlers, which unwind a command): the pool that started it cleans up."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def _run_batches(items: list, workers: int | None, progress: Callable | None) -> tuple[list, dict, dict]:
     n = len(items)
     workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -376,7 +386,6 @@ def _run_batches(items: list, workers: int | None, progress: Callable | None) ->
             progress(n, n)
         return rows, pat, ten
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     global _SHARED
     size = max(500, min(5000, n // (workers * 4) or 1))
@@ -391,8 +400,10 @@ def _run_batches(items: list, workers: int | None, progress: Callable | None) ->
     done = 0
     _SHARED = items if fork else None
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for batch, (r, p, t) in zip(batches, pool.map(_analyze_batch, batches)):
+        # multiprocessing.Pool, not ProcessPoolExecutor: leaving its block terminates the workers,
+        # so SIGTERM or Ctrl-C stops the analysis at once instead of after every queued batch.
+        with ctx.Pool(workers, initializer=_worker_signals) as pool:
+            for batch, (r, p, t) in zip(batches, pool.imap(_analyze_batch, batches)):
                 rows.extend(r)
                 for key, agg in p.items():
                     mine = pat.get(key)
