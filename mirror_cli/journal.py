@@ -305,9 +305,11 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
         extra = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('sync_state', 'analysis_state')")]
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name IN ('sync_state', 'analysis_state', 'pattern_stats')")]
         for table in extra:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
+        store.set_meta("analysis", None)  # the pattern engine's state: nothing analysed, nothing pending
         store.tick()
         store.set_meta(SCRUB_PENDING, "delete --all")
         store.append_event("data.deleted_all", {"deleted": counts})
