@@ -98,7 +98,11 @@ def _key_request(st):
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
+    """A size for people: 19.4 kB, 98.1 MB ("0.0 MB" said nothing of a small backup)."""
+    for unit, scale in (("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 @app.command()
@@ -133,10 +137,14 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     if not listing.backups:
         st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
-    rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", b.path) for b in listing.backups]
-    rows += [("UNREADABLE", _mb(u.bytes), "?", u.path) for u in listing.unreadable]
+    # On a terminal the file name alone (under a title naming the folder), so that a narrow table
+    # still shows what `verify` and `restore` need; pipes keep the full path.
+    shown = (lambda p: Path(p).name) if st.out.rich else str
+    rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", shown(b.path)) for b in listing.backups]
+    rows += [("UNREADABLE", _mb(u.bytes), "?", shown(u.path)) for u in listing.unreadable]
     if rows:
-        st.out.table(("created", "size", "encrypted", "path"), rows)
+        st.out.table(("created", "size", "encrypted", "file" if st.out.rich else "path"), rows,
+                      title=f"in {st.settings.backups_dir}" if st.out.rich else None)
 
 
 @app.command()

@@ -125,7 +125,7 @@ def parse_json_text(text: str, what: str = "the file") -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
-            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            f"{what} is not valid JSON: {_where(exc.msg)} line {exc.lineno}, column {exc.colno}.",
             "Nothing was changed.") from None
     except RecursionError:
         raise InvalidInputError(f"{what} nests arrays or objects too deeply to be an export.",
@@ -140,3 +140,9 @@ def read_json(raw: bytes) -> ImportDocument:
 
     obj = parse_json_text(decode_utf8(raw))
     return validate_document(obj)
+
+
+def _where(msg: str) -> str:
+    """json's message and "at", once: some of its messages end in "at" already ("Unterminated
+    string starting at")."""
+    return msg if msg.endswith(" at") else msg + " at"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.jsondoc import Encoded, _encode, batches, header_items
+from mirror_cli.exchange.jsondoc import Encoded, _encode, _where, batches, header_items
 from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, TYPE_KINDS, ImportDocument
 
 MAX_LINE = 64 * 1024 * 1024
@@ -91,7 +91,7 @@ def iter_jsonl(fh: IO) -> Iterator[tuple[int, dict]]:
         try:
             obj = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"line {lineno} is not valid JSON: {exc.msg} at column {exc.colno}.",
+            raise InvalidInputError(f"line {lineno} is not valid JSON: {_where(exc.msg)} column {exc.colno}.",
                                     "Nothing was changed.") from None
         except RecursionError:
             raise InvalidInputError(f"line {lineno} nests arrays or objects too deeply.",

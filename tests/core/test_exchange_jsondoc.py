@@ -120,3 +120,12 @@ def test_nul_character_in_a_string_is_rejected_with_record_and_field():
         {"id": "r1", "created_at": "2024-05-01T09:30:00Z", "content": "a\u0000b", "mode": "REFLECTION"}]}).encode()
     with pytest.raises(InvalidInputError, match=r'reflections\[0\] \(id r1\): "content" contains a NUL character'):
         read_json(raw)
+
+
+def test_a_truncated_file_is_named_in_plain_words():
+    """json's "Unterminated string starting at" gained a second "at" ("starting at at line 15")."""
+    from mirror_cli.exchange.jsondoc import parse_json_text
+
+    with pytest.raises(InvalidInputError) as info:
+        parse_json_text('{"format": "mirror-export", "reflections": [{"content": "cut he')
+    assert "at at" not in str(info.value) and "starting at line 1" in str(info.value)
