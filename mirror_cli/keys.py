@@ -149,16 +149,22 @@ def current_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Pro
     The keyring is not a source here: it holds the derived key, not the
     passphrase (use :func:`unlock` when the key is enough).
     """
-    found = passphrase_from_env(env)
+    return _given_or_asked(passphrase_from_env(env), interactive, prompt, "Current passphrase for mirror: ",
+                           LockedError("this needs the current passphrase and none was given.",
+                                       "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) "
+                                       "or MIRROR_PASSPHRASE, or run the command in a terminal to be asked."))
+
+
+def _given_or_asked(found: Passphrase | None, interactive: bool, prompt: Prompt | None, question: str,
+                    missing: LockedError) -> Passphrase:
+    """*found* (from the environment), else the answer to *question* on a terminal, else *missing*."""
     if found is not None:
         return found
     if interactive:
-        answer = _ask(prompt, "Current passphrase for mirror: ")
+        answer = _ask(prompt, question)
         if answer is not None:
             return Passphrase(answer, SOURCE_PROMPT)
-    raise LockedError("this needs the current passphrase and none was given.",
-                      "Set MIRROR_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
-                      "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.")
+    raise missing
 
 
 def import_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None) -> Passphrase:
@@ -167,15 +173,10 @@ def import_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prom
     ``MIRROR_IMPORT_PASSPHRASE``, then the current-passphrase variables, then a prompt. The import
     variables let a database unlocked by one passphrase read a file sealed under another, from cron."""
     found = _from_env(env, IMPORT_PASSPHRASE_FILE, IMPORT_PASSPHRASE_ENV) or passphrase_from_env(env)
-    if found is not None:
-        return found
-    if interactive:
-        answer = _ask(prompt, "Passphrase of the encrypted file: ")
-        if answer is not None:
-            return Passphrase(answer, SOURCE_PROMPT)
-    raise LockedError("this file is encrypted under another key and no passphrase for it was given.",
-                      "Set MIRROR_IMPORT_PASSPHRASE_FILE (a file whose first line is the passphrase that was "
-                      "current when it was made) or MIRROR_IMPORT_PASSPHRASE, or run the command in a terminal.")
+    return _given_or_asked(found, interactive, prompt, "Passphrase of the encrypted file: ", LockedError(
+        "this file is encrypted under another key and no passphrase for it was given.",
+        "Set MIRROR_IMPORT_PASSPHRASE_FILE (a file whose first line is the passphrase that was current when "
+        "it was made) or MIRROR_IMPORT_PASSPHRASE, or run the command in a terminal."))
 
 
 def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None,

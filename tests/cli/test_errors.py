@@ -222,7 +222,6 @@ def test_a_reader_that_went_away_is_no_error(args, tmp_path):
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["config", "path"]])
 def test_a_full_device_is_one_line_exit_1(args):
-    import os
     import subprocess
     import sys
 
