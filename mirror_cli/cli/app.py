@@ -230,6 +230,8 @@ def main() -> None:
     _catch_termination()
     if sys.stderr is None:  # started with it closed (`2>&-`): diagnostics go nowhere, as asked
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdin is None:  # `<&-`: nothing to read, as from an empty file
+        sys.stdin = open(os.devnull)  # noqa: SIM115
     if sys.stdout is None:  # `mirror export >&-`: the output would be lost, so do nothing (as `echo >&-`)
         sys.stderr.write("mirror: standard output is closed; nothing was done.\n")
         sys.exit(int(ExitCode.FAILED))

@@ -369,12 +369,15 @@ def _fold_one(pat: dict, key: tuple[str, str], rid: str, created_at: str, words:
 
 def _worker_signals() -> None:
     """A worker dies on SIGTERM/SIGHUP as processes do by default (it may have inherited the CLI's
-    handlers, which unwind a command): the pool that started it cleans up."""
+    handlers, which unwind a command) and ignores Ctrl-C, which a terminal sends to the whole
+    process group: the parent stops and terminates the pool, and only it says so (no worker
+    tracebacks on stderr)."""
     import signal
 
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_batches(items: list, workers: int | None, progress: Callable | None) -> tuple[list, dict, dict]:

@@ -244,3 +244,16 @@ def test_a_closed_stdout_does_nothing_and_exits_1(args, run_mirror):
                           preexec_fn=lambda: __import__("os").close(1))
     assert proc.returncode == 1 and "standard output is closed" in proc.stderr and "internal" not in proc.stderr
     assert json.loads(run_mirror("list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("args, code", [(["reflect"], 0), (["import", "-"], 5), (["list"], 0)])
+def test_a_closed_stdin_reads_as_empty(args, code):
+    """`mirror reflect <&-` was an internal error (sys.stdin is None); it reads as an empty input."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60, close_fds=True,
+                          preexec_fn=lambda: __import__("os").close(0))
+    assert proc.returncode == code, proc.stderr
+    assert "internal" not in proc.stderr
