@@ -55,7 +55,7 @@ from mirror_cli.patterns import lexicon
 __all__ = [
     "EMOTION", "THEME", "TAG", "PATTERN_TYPES", "Finding", "ReflectionFindings", "Scan",
     "Occurrence", "PatternSummary", "PatternStats", "PatternIndex", "tokenize", "scan",
-    "analyze_reflection", "findings_from_scan", "aggregate", "normalize_tag",
+    "analyze_reflection", "findings_from_scan", "aggregate", "normalize_tag", "distinct_tags",
     "SUPPORT_K", "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW",
 ]
 
@@ -361,6 +361,11 @@ def normalize_tag(tag: str) -> str:
     return tag.strip().lstrip("#@").strip().lower()
 
 
+def distinct_tags(tags: Iterable[str]) -> list[str]:
+    """The tag patterns of a reflection: each tag normalised, empty ones and repeats left out."""
+    return [t for t in dict.fromkeys(map(normalize_tag, tags)) if t]
+
+
 _CONFIDENCE: dict[float, float] = {}  # weight sum -> confidence (memo: few distinct sums)
 _INTENSITY: dict[tuple[float, int], float] = {}  # (strongest, mentions) -> intensity
 
@@ -389,12 +394,8 @@ def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFind
                              tuple(dict.fromkeys(words)) if mentions > 1 else (words[0],),
                              _confidence(weight), _intensity(strength, mentions), mentions)))
     if tags:
-        seen = set()
-        for tag in tags:
-            norm = normalize_tag(tag)
-            if norm and norm not in seen:
-                seen.add(norm)
-                append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
+        for norm in distinct_tags(tags):
+            append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
     return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
 
 

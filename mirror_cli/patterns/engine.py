@@ -42,7 +42,7 @@ from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns import analyze as analyze_text
 from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.detect import (
-    EVIDENCE_WORDS, MIN_SUPPORT, PATTERN_TYPES, STRONG_CONFIDENCE, SUPPORT_K, normalize_tag,
+    EVIDENCE_WORDS, MIN_SUPPORT, PATTERN_TYPES, STRONG_CONFIDENCE, SUPPORT_K, distinct_tags, normalize_tag,
 )
 from mirror_cli.patterns.detect import _confidence as _detect_confidence
 from mirror_cli.patterns.detect import _intensity as _detect_intensity
@@ -339,14 +339,10 @@ def _analyze_batch(batch) -> tuple[list, dict, dict]:
                 add_part(head + ev + conf_json + int_json)
                 agg.count(rid, created_at, day, ev, conf, u, strong, inten)
             if tags:
-                seen = set()
-                for tag in tags:
-                    norm = normalize_tag(tag)
-                    if norm and norm not in seen:
-                        seen.add(norm)
-                        q = enc(norm)
-                        add_part('["tag",' + q + "," + q + ",1.0,0.5]")
-                        _fold_one(pat, ("tag", norm), rid, created_at, norm, 1.0, 0.5)
+                for norm in distinct_tags(tags):
+                    q = enc(norm)
+                    add_part('["tag",' + q + "," + q + ",1.0,0.5]")
+                    _fold_one(pat, ("tag", norm), rid, created_at, norm, 1.0, 0.5)
             tparts = []
             for name, _axis_a, _axis_b, position, intensity, words_a, words_b in tensions_from_scan(s):
                 tparts.append("[" + enc(name) + "," + float_of(position) + "," + float_of(intensity) + ',"'
@@ -365,6 +361,16 @@ def _fold_one(pat: dict, key: tuple[str, str], rid: str, created_at: str, words:
     if agg is None:
         agg = pat[key] = _PAgg()
     agg.add(rid, created_at, words, conf, intensity)
+
+
+def _merge_into(totals: dict, part: dict) -> None:
+    """Add a worker's running totals (_PAgg or _TAgg by key) to the totals so far."""
+    for key, agg in part.items():
+        mine = totals.get(key)
+        if mine is None:
+            totals[key] = agg
+        else:
+            mine.merge(agg)
 
 
 def _worker_signals() -> None:
@@ -408,18 +414,8 @@ def _run_batches(items: list, workers: int | None, progress: Callable | None) ->
         with ctx.Pool(workers, initializer=_worker_signals) as pool:
             for batch, (r, p, t) in zip(batches, pool.imap(_analyze_batch, batches)):
                 rows.extend(r)
-                for key, agg in p.items():
-                    mine = pat.get(key)
-                    if mine is None:
-                        pat[key] = agg
-                    else:
-                        mine.merge(agg)
-                for key, agg in t.items():
-                    mine = ten.get(key)
-                    if mine is None:
-                        ten[key] = agg
-                    else:
-                        mine.merge(agg)
+                _merge_into(pat, p)
+                _merge_into(ten, t)
                 done += len(batch)
                 if progress:
                     progress(done, n)
