@@ -670,20 +670,24 @@ def test_list_checks_each_checksum_in_the_one_read_it_already_makes(plain, tmp_p
 
 def members_of(path: Path) -> dict[str, bytes]:
     """The members of a plain backup, read by hand from the documented layout."""
-    import zstandard
-
     data = path.read_bytes()
     (h,) = struct.unpack(">I", data[8:12])
-    body = data[12 + h:-40]
-    (m,) = struct.unpack(">I", body[8:12])
-    manifest = json.loads(body[12:12 + m])
-    payload = zstandard.ZstdDecompressor(max_window_size=1 << 28).stream_reader(body[44 + m:]).read()
+    return _archive(data[12 + h:-40])[1]
+
+
+def _archive(arc: bytes) -> tuple[dict, dict[str, bytes]]:
+    """(manifest, members) of a backup's archive, read by hand from the documented layout."""
+    import zstandard
+
+    (m,) = struct.unpack(">I", arc[8:12])
+    manifest = json.loads(arc[12:12 + m])
+    payload = zstandard.ZstdDecompressor(max_window_size=1 << 28).stream_reader(arc[44 + m:]).read()
     out, pos = {}, 0
     for mem in manifest["members"]:
         out[mem["name"]] = payload[pos:pos + mem["size"]]
         pos += mem["size"]
     assert pos == len(payload)
-    return out
+    return manifest, out
 
 
 @pytest.mark.parametrize("split_min", [2, 10_000])
@@ -857,21 +861,12 @@ def test_a_manifest_that_hides_the_snapshots_encryption_is_damage(encrypted, tmp
 
 def archive_of(path: Path, dek: bytes) -> tuple[bytes, bytes, dict, dict[str, bytes]]:
     """(backup head, container header bytes, manifest, members) of an encrypted backup, by hand."""
-    import zstandard
-
     data = path.read_bytes()
     (h,) = struct.unpack(">I", data[8:12])
     body = data[12 + h:-40]
     out = io.BytesIO()
     crypto.decrypt_stream(io.BytesIO(body), out, dek=dek, expected_purpose="backup")
-    arc = out.getvalue()
-    (m,) = struct.unpack(">I", arc[8:12])
-    manifest = json.loads(arc[12:12 + m])
-    payload = zstandard.ZstdDecompressor(max_window_size=1 << 28).stream_reader(arc[44 + m:]).read()
-    members, pos = {}, 0
-    for mem in manifest["members"]:
-        members[mem["name"]] = payload[pos:pos + mem["size"]]
-        pos += mem["size"]
+    manifest, members = _archive(out.getvalue())
     return data[:12 + h], body, manifest, members
 
 
