@@ -317,6 +317,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
     expected_seq = rows[0][0] if rows else 1
     run_keys = _run_keys(rows)
     in_run = False  # inside a keyed run that has not been closed by key.disabled
+    marked = False  # an event of the open keyed run carries HEAD_MARK (see the head check below)
     for index, (seq, eid, etype, ts, data, prev, ehash, link) in enumerate(rows):
         if seq != expected_seq:
             return bad(expected_seq, f"event #{expected_seq} is missing from the chain.")
@@ -344,6 +345,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
                     return bad(seq, f"event #{seq} ({etype}) is keyed but the database is not encrypted and no "
                                     "key.disabled event closes its run: the key record was removed outside mirror.")
                 link_key = key
+                marked = marked or (isinstance(parsed, dict) and parsed.get(HEAD_MARK) is True)
             elif link_key is _BAD_CLOSER:
                 return bad(seq, f"event #{seq} ({etype}) closes a keyed run without a valid retired key.")
             in_run = not (etype == KEY_DISABLED and index in run_keys)
@@ -356,8 +358,6 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
     if encrypted and key is not None and rows:
         # Demanded once an event of the open keyed run carries the mark (its link proves it was
         # there); a chain from before heads existed is read as it was until its next keyed event.
-        marked = any(link == KEYED_LINK and index not in run_keys and json.loads(data).get(HEAD_MARK) is True
-                     for index, (_s, _i, _e, _t, data, _p, _h, link) in enumerate(rows))
         stored = conn.execute("SELECT 1 FROM meta WHERE key = ?", (HEAD_META,)).fetchone()
         problem = _head_problem(conn, key, rows[-1][0], rows[-1][6]) if marked or stored else None
         if problem:
