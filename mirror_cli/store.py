@@ -266,18 +266,21 @@ class Store:
     _was_plain: bool = False  # plaintext when opened (see EncryptedMeanwhile)
 
     def _check_not_stripped(self) -> None:
-        if self._was_plain and self.encrypted:
+        """Inside a write without a key (both read the key record once):
+
+        * opened as plaintext but encrypted since (`key enable` elsewhere): EncryptedMeanwhile;
+        * the newest reflection is sealed although there is no key record (removed outside
+          mirror): refused, so that nothing is written unsealed (audit.append refuses the same
+          when the audit chain is keyed)."""
+        encrypted = self.encrypted
+        if self._was_plain and encrypted:
             raise EncryptedMeanwhile(
                 "the journal was encrypted by another mirror process (`key enable`) while this one ran; "
                 "nothing was written.", "Run the command again (with the passphrase).")
-        self._check_not_sealed_without_key()
-
-    def _check_not_sealed_without_key(self) -> None:
-        """Inside a write without a key: refuse when the newest reflection is sealed although the
-        database has no key record (removed outside mirror), so that nothing is written unsealed.
-        (audit.append refuses the same when the audit chain is keyed.)"""
+        if encrypted:
+            return
         newest = self.conn.execute("SELECT typeof(content) FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
-        if newest == ("blob",) and not self.encrypted:
+        if newest == ("blob",):
             from mirror_cli.errors import VerificationError
 
             raise VerificationError(
