@@ -893,7 +893,7 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
 
                 found = deriving.result()
                 install_key(store, found.dek)
-                store.key_source, store.key_warnings = found.source, tuple(found.warnings)
+                store.key_source, store.warnings = found.source, tuple(found.warnings)
                 deriving = None
             dek = store.data_key if encrypted_db else None
             with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
@@ -989,7 +989,7 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
                           sizes[EXPORT_MEMBER])
     if not store.record_if_writable(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
                                                      "encrypted": bool(encrypt), "counts": counts}):
-        store.key_warnings = (*store.key_warnings,  # shown by the CLI with the unlock's warnings
+        store.warnings = (*store.warnings,  # shown by the CLI
                               "the backup is not recorded in the audit log: the database is read-only.")
     return result
 

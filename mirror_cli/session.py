@@ -27,7 +27,7 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
     """Load the data key into *store* (field codec and audit key). Returns the key's source.
 
     Keyring trouble that did not stop the unlock (a failing backend, a stale
-    cached key) is left in ``store.key_warnings`` for the CLI to show.
+    cached key) is left in ``store.warnings`` for the CLI to show.
     """
     import json
 
@@ -36,7 +36,7 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
     result = keys.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env, interactive=interactive)
     install_key(store, result.dek)
     store.key_source = result.source
-    store.key_warnings = tuple(result.warnings)
+    store.warnings = tuple(result.warnings)
     return result.source
 
 

@@ -262,7 +262,7 @@ class Store:
     data_key: bytes | None = None  # ditto (session.install_key)
     key_id: str | None = None  # public fingerprint of data_key
     key_source: str | None = None  # where the key came from (keys.unlock)
-    key_warnings: tuple[str, ...] = ()  # keyring trouble met while unlocking, for the CLI to show
+    warnings: tuple[str, ...] = ()  # for the CLI to show: keyring trouble while unlocking, an unrecorded backup
     _was_plain: bool = False  # plaintext when opened (see EncryptedMeanwhile)
 
     def _check_not_stripped(self) -> None:

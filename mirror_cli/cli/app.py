@@ -46,9 +46,9 @@ class State:
 
         store = open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
                            migrate=migrate)
-        for warning in store.key_warnings:  # a passphrase file others can read, keyring trouble
+        for warning in store.warnings:  # a passphrase file others can read, keyring trouble
             self.out.warn(warning)
-        store.key_warnings = ()  # shown: a command that shows them later has nothing left to repeat
+        store.warnings = ()  # shown: a command that shows them later has nothing left to repeat
         return store
 
 

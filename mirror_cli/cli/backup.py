@@ -61,7 +61,7 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
                 return backup.create(store, target, encrypt=False if no_encrypt else None,
                                      lock_timeout=_lock_timeout(st), progress=progress, unlock=unlock)
         finally:
-            _warn(st, store.key_warnings)
+            _warn(st, store.warnings)
 
 
 def fresh_backup(st) -> Path:
