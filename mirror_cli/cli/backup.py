@@ -42,14 +42,13 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
     with st.open_store(create=False, unlock=interactive) as store:
         unlock = None
         if store.encrypted and store.data_key is None:
+            import functools
             import json
 
             from mirror_cli import keys
 
-            meta, db_id, env = json.loads(store.meta("crypto")), store.db_id, st.settings.env
-
-            def unlock():
-                return keys.unlock(meta, db_id, env, interactive=False)
+            unlock = functools.partial(keys.unlock, json.loads(store.meta("crypto")), store.db_id,
+                                       st.settings.env, interactive=False)
         size = store.path.stat().st_size if store.path.exists() else 0
         target = output if output is not None else st.settings.backups_dir
         # A bar for large databases; out.progress draws it only on a terminal (stdout and stderr),
