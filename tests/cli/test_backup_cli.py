@@ -541,9 +541,15 @@ def test_a_killed_encrypted_backup_never_puts_plaintext_in_the_backups_folder_or
     for trial in range(8):
         ram_dir = ram if trial % 2 else tmp_path / "no-shm"  # without RAM the work goes beside the database
         proc = start(ram_dir)
-        deadline = time.monotonic() + rng.uniform(0.1, span)
+        # Most kills at a random moment; two (in RAM) as soon as a working folder holds the
+        # opened text (on a loaded machine random moments alone could all miss that window).
+        targeted = trial % 4 == 1
+        deadline = time.monotonic() + (120 if targeted else rng.uniform(0.1, span))
         while proc.poll() is None and time.monotonic() < deadline:
             seen += _holding(out, marker) + _holding(systmp, marker)
+            if targeted and any(_holding(p, marker) for p in (*ram.iterdir(), *mirror_home.iterdir())
+                                if p.name.startswith(backup.WORK_PREFIX)):
+                break
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         seen += _holding(out, marker) + _holding(systmp, marker)
