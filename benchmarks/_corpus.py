@@ -33,9 +33,10 @@ def reflection_texts(n: int, seed: int = 7) -> list[str]:
 
 def build_db(path: Path, n: int, *, seed: int = 7) -> Path:
     """A database of *n* reflections, created through mirror's own store (one transaction)."""
-    from mirror_cli import audit, journal
+    from mirror_cli import audit
+    from mirror_cli.journal import reflections as journal
     from mirror_cli.ids import iso, ulid
-    from mirror_cli.store import Store
+    from mirror_cli.db.store import Store
 
     if path.exists():
         return path

@@ -102,8 +102,9 @@ def main() -> None:
                     help="time this command only; keep the encrypted copy for the next run")
     args = ap.parse_args()
 
-    from mirror_cli import crypto, keyops
-    from mirror_cli.store import Store
+    from mirror_cli import crypto
+    from mirror_cli.crypto import manage as keyops
+    from mirror_cli.db.store import Store
 
     work = Path(args.workdir)
     work.mkdir(exist_ok=True)

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from mirror_cli.exchange.csvfmt import write_csv, write_csv_folder  # noqa: E402
+from mirror_cli.exchange.formats.csvfmt import write_csv, write_csv_folder  # noqa: E402
 from mirror_cli.exchange.detect import load_document  # noqa: E402
-from mirror_cli.exchange.jsondoc import write_json  # noqa: E402
-from mirror_cli.exchange.jsonl import write_jsonl  # noqa: E402
-from mirror_cli.exchange.markdown import write_markdown  # noqa: E402
+from mirror_cli.exchange.formats.jsondoc import write_json  # noqa: E402
+from mirror_cli.exchange.formats.jsonl import write_jsonl  # noqa: E402
+from mirror_cli.exchange.formats.markdown import write_markdown  # noqa: E402
 
 WORDS = ("morning walk felt calm today work meeting anxious tired grateful sister call dinner "
          "running late again plan week rest quiet \"quoted\" thought energy sleep, the a and of to "

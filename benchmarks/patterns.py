@@ -129,9 +129,9 @@ def measure_db(n: int) -> None:
 
     from _corpus import build_db
 
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
     from mirror_cli.patterns import engine
-    from mirror_cli.store import Store
+    from mirror_cli.db.store import Store
 
     folder = Path(tempfile.mkdtemp(prefix="mirror-bench-"))
     try:

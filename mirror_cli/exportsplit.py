@@ -271,7 +271,7 @@ def _main() -> int:
 
     from mirror_cli import crypto, sealedrows
     from mirror_cli.errors import MirrorError
-    from mirror_cli.fields import SealedFields
+    from mirror_cli.crypto.fields import SealedFields
 
     request = json.loads(sys.stdin.buffer.read())
     fields = SealedFields(crypto.FieldCipher(bytes.fromhex(request["key"])))

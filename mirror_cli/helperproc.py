@@ -1,6 +1,6 @@
 """A helper process on the second core: ``python -m <module>`` with its request as JSON on stdin.
 
-Used by :mod:`mirror_cli.scan` (search) and :mod:`mirror_cli.exportsplit` (export) of an
+Used by :mod:`mirror_cli.journal.search` (search) and :mod:`mirror_cli.exportsplit` (export) of an
 encrypted journal. The request carries the data key, so it goes on stdin, never in argv or
 the environment; the helper's stdout is a pipe, its stderr is discarded.
 """

@@ -109,7 +109,7 @@ def export_rows_json(rows: Iterable[Row], fields: Any) -> Iterator[str]:
     each sealed row (used by the export and by its helper process, ``mirror_cli.exportsplit``)."""
     from json.encoder import encode_basestring as quote  # the C encoder: '"' + escaped text + '"'
 
-    from mirror_cli.exchange.jsondoc import _encode as encode
+    from mirror_cli.exchange.formats.jsondoc import _encode as encode
 
     open_row = fields.open_row
 

@@ -213,7 +213,7 @@ def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
     """Set *dotted* in the YAML config at *path*, written atomically (0600)."""
     import yaml
 
-    from mirror_cli.fsutil import atomic_write
+    from mirror_cli.localfs import atomic_write
 
     if not dotted or any(not part for part in dotted.split(".")):
         raise UsageError(f"invalid config key {dotted!r}.", "Use names like `backup.dir`.")

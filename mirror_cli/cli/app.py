@@ -42,7 +42,7 @@ class State:
 
     def open_store(self, *, unlock: bool = True, create: bool = True, migrate: bool = True):
         from mirror_cli.cli.output import stdin_is_tty
-        from mirror_cli.session import open_store
+        from mirror_cli.db.open import open_store
 
         store = open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
                            migrate=migrate)
@@ -135,7 +135,7 @@ class MirrorGroup(TyperGroup):
             raise typer.Exit(0) from None
         except OSError as exc:
             _debug_traceback()
-            from mirror_cli.fsutil import io_error
+            from mirror_cli.localfs import io_error
 
             report_error(io_error("access", getattr(exc, "filename", None) or "a file", exc))
             raise typer.Exit(int(ExitCode.FAILED)) from None
@@ -148,7 +148,7 @@ class MirrorGroup(TyperGroup):
             sqlite3 = sys.modules.get("sqlite3")
             if sqlite3 is not None and isinstance(exc, sqlite3.Error):
                 # A database error outside a write transaction (reads, searches).
-                from mirror_cli.store import _db_error
+                from mirror_cli.db.store import _db_error
 
                 db = ctx.obj.settings.db_path if isinstance(ctx.obj, State) else "the database"
                 error = _db_error(exc, db)

@@ -17,7 +17,7 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     import sqlite3
 
     from mirror_cli.errors import VerificationError
-    from mirror_cli.store import _db_error
+    from mirror_cli.db.store import _db_error
 
     st = state(ctx)
     try:

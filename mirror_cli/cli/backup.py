@@ -32,7 +32,7 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
 
     from mirror_cli import backup
     from mirror_cli.cli.output import stdin_is_tty
-    from mirror_cli.fsutil import refuse_database_target
+    from mirror_cli.localfs import refuse_database_target
 
     if output is not None:  # before anything is opened or written: -o must not name the live database
         refuse_database_target(output, st.settings.db_path, option="-o")
@@ -45,7 +45,7 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
             import functools
             import json
 
-            from mirror_cli import keys
+            from mirror_cli.crypto import passphrase as keys
 
             unlock = functools.partial(keys.unlock, json.loads(store.meta("crypto")), store.db_id,
                                        st.settings.env, interactive=False)
@@ -73,7 +73,7 @@ def _key_request(st):
     from mirror_cli import backup
     from mirror_cli.cli.output import stdin_is_tty
     from mirror_cli.errors import MirrorError
-    from mirror_cli.store import Store
+    from mirror_cli.db.store import Store
 
     local_meta = local_id = None
     db = st.settings.db_path

@@ -98,7 +98,7 @@ def _folder_target(raw: str, path: Path, fmt: str, encrypt: bool) -> bool:
 def _folder_files(folder: Path, fmt: str, kinds: tuple[str, ...]) -> list[Path]:
     """The files a markdown or csv folder export writes."""
     if fmt == "csv":
-        from mirror_cli.exchange.csvfmt import FILES
+        from mirror_cli.exchange.formats.csvfmt import FILES
 
         return [folder / name for kind in kinds for name in FILES[kind]]
     return [folder / "README.md", *(folder / f"{kind}.md" for kind in kinds if kind != "audit_events")]
@@ -124,7 +124,7 @@ def export_cmd(
     from mirror_cli.errors import UsageError
     from mirror_cli.exchange import export
     from mirror_cli.exchange.kinds import parse_kinds
-    from mirror_cli.timeparse import parse_when
+    from mirror_cli.journal.timeparse import parse_when
 
     st = state(ctx)
     fmt = fmt.strip().lower()
@@ -146,7 +146,7 @@ def export_cmd(
         raise UsageError(f"csv on stdout or in one file holds reflections only (reflections.csv); --only {only} "
                          "asks for other kinds.", "Give -o FOLDER to write one csv file per kind.")
     if output is not None:
-        from mirror_cli.fsutil import refuse_database_target
+        from mirror_cli.localfs import refuse_database_target
 
         targets = _folder_files(output, fmt, kinds) if folder else [output]
         for target in targets:
@@ -178,7 +178,7 @@ def export_cmd(
                                                progress=progress)
 
                 if output is not None:
-                    from mirror_cli.fsutil import open_output
+                    from mirror_cli.localfs import open_output
 
                     # Named before writing: a symlink's target, else the path as given (a pipe has no name).
                     resolved = output.resolve()
@@ -223,7 +223,7 @@ def import_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a file: all or nothing (a bad file changes nothing, exit 5)."""
-    from mirror_cli import keys as keymod
+    from mirror_cli.crypto import passphrase as keymod
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
     from mirror_cli.exchange import importer

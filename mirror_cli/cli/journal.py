@@ -32,7 +32,7 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
             from mirror_cli.errors import UsageError
 
             raise UsageError("the text on stdin is not valid UTF-8; nothing was saved.") from None
-    from mirror_cli.editor import edit_text, editor_command
+    from mirror_cli.journal.editor import edit_text, editor_command
 
     command = editor_command(st.settings.env, st.settings.get("editor"))
     if command:
@@ -56,7 +56,7 @@ def _render(st, reflections, as_json: bool) -> None:
 
 
 def _parse_when(value: str, *, option: str = "--at", end: bool = False):
-    from mirror_cli.timeparse import parse_when  # only when a time was given
+    from mirror_cli.journal.timeparse import parse_when  # only when a time was given
 
     when = parse_when(value, option=option)
     return when.day_end if end else when.at
@@ -79,7 +79,7 @@ def reflect(
     as_json: JsonOpt = False,
 ) -> None:
     """Save a reflection and print its id."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     when = _parse_when(at) if at else None
@@ -89,7 +89,7 @@ def reflect(
         if as_json:
             st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
         return
-    from mirror_cli.store import EncryptedMeanwhile
+    from mirror_cli.db.store import EncryptedMeanwhile
 
     for attempt in (1, 2):
         try:
@@ -118,7 +118,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List reflections, newest first."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     lo = _parse_when(since, option="--since") if since else None
@@ -134,7 +134,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one reflection in full."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     with st.open_store() as store:
@@ -163,7 +163,7 @@ def edit(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a reflection's text (in your editor when TEXT is absent), response, mode or tags."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     with st.open_store() as store:
@@ -191,7 +191,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search reflections, best matches first."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     with st.open_store() as store:
@@ -207,7 +207,7 @@ def delete(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete reflections, or everything with --all."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
 

@@ -44,7 +44,7 @@ def _kdf_text(kdf) -> str:
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Whether the database is encrypted, unlocked (a key at hand without a prompt), and the keyring."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -71,7 +71,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def enable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
     """Encrypt the database with a new passphrase (every existing row, in one transaction)."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -91,7 +91,7 @@ def enable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False
 @app.command()
 def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
     """Decrypt the database back to plaintext (asks for the current passphrase)."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -107,7 +107,7 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
 @app.command()
 def change(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Change the passphrase (re-wraps the data key; nothing else is re-encrypted)."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -122,7 +122,7 @@ def change(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def lock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Forget the key cached in the OS keyring for this database."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -140,7 +140,7 @@ def lock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def unlock(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Derive the key from the passphrase and cache it in the OS keyring (exit 4 without one)."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
@@ -160,14 +160,14 @@ def export_(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a key-recovery file: the wrapped data key, KDF parameters and database id."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
     from mirror_cli.errors import UsageError
 
     st = state(ctx)
     if str(path) == "-" and as_json:
         raise UsageError("`key export -` writes the key file itself to stdout; --json cannot go there too.")
     if str(path) != "-":
-        from mirror_cli.fsutil import refuse_database_target
+        from mirror_cli.localfs import refuse_database_target
 
         refuse_database_target(path, st.settings.db_path, option="key export")
     with _open(st) as store:
@@ -188,7 +188,7 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Adopt a key-recovery file on a fresh, empty database (after the passphrase opens it)."""
-    from mirror_cli import keyops
+    from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:

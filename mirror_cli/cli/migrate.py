@@ -20,7 +20,7 @@ def _unlock_quietly(st, store) -> None:
     """Key the migration's audit event when a key is at hand; never prompt for it."""
     if store.encrypted:
         from mirror_cli.errors import LockedError
-        from mirror_cli.session import unlock_store
+        from mirror_cli.db.open import unlock_store
 
         try:
             unlock_store(store, st.settings, interactive=False)
@@ -38,7 +38,7 @@ def main(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Current and latest schema versions, and pending migrations."""
-    from mirror_cli import schema
+    from mirror_cli.db import schema
 
     st = state(ctx)
     with _open(ctx) as store:
@@ -73,7 +73,7 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Apply pending migrations (all, or up to --to)."""
-    from mirror_cli import schema
+    from mirror_cli.db import schema
 
     st = state(ctx)
     with _open(ctx) as store:
@@ -95,7 +95,7 @@ def down(
 ) -> None:
     """Roll back migrations (the last one, --steps N, or --to V). Rolling back the first one
     removes every table (the journal itself): that asks first, as `delete --all` does."""
-    from mirror_cli import schema
+    from mirror_cli.db import schema
     from mirror_cli.errors import UsageError
 
     st = state(ctx)
@@ -119,7 +119,7 @@ def down(
 def _would_drop_the_journal(store, steps: int | None, to: int | None) -> bool:
     """Whether the rollback takes out migration 1 (every table) from a database holding a journal
     (reflections, patterns, tensions) or a key record."""
-    from mirror_cli import migrations
+    from mirror_cli.db import migrations
 
     plan = migrations.plan_down(store.conn, migrations.discover(), steps=steps, to=to)
     if not any(m.version == 1 for m in plan):
@@ -135,7 +135,7 @@ def _would_drop_the_journal(store, steps: int | None, to: int | None) -> bool:
 @app.command()
 def history(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Applied migrations, with their checksums and times."""
-    from mirror_cli import schema
+    from mirror_cli.db import schema
 
     st = state(ctx)
     with _open(ctx) as store:
@@ -150,7 +150,7 @@ def history(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command()
 def check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Integrity check, foreign keys, orphaned rows, changed migrations (exit 3 on a problem)."""
-    from mirror_cli import schema
+    from mirror_cli.db import schema
 
     from mirror_cli.errors import VerificationError
 

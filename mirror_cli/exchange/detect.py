@@ -114,17 +114,17 @@ def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocumen
     if fmt == "auto":
         fmt = detect_format(head)
     if fmt == "jsonl":
-        from mirror_cli.exchange.jsonl import read_jsonl
+        from mirror_cli.exchange.formats.jsonl import read_jsonl
 
         fh = io.BytesIO(data) if stream is None else io.BufferedReader(Prefixed(head, stream), 1 << 20)
         return read_jsonl(fh)
     if data is None:
         data = head + stream.read()
     if fmt == "jrnl":
-        from mirror_cli.exchange.jrnl import read_jrnl
+        from mirror_cli.exchange.formats.jrnl import read_jrnl
 
         return read_jrnl(data)
-    from mirror_cli.exchange.jsondoc import read_json
+    from mirror_cli.exchange.formats.jsondoc import read_json
 
     return read_json(data)
 

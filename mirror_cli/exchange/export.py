@@ -25,10 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, TypeVar
 
-from mirror_cli import __version__, audit, journal
+from mirror_cli import __version__, audit
+from mirror_cli.journal import reflections as journal
 from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.ids import iso, now_iso
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 FORMATS = ("json", "jsonl", "markdown", "csv")
 
@@ -102,7 +103,7 @@ def iter_reflection_json(store: Store, since: datetime | None = None,
     A plaintext database has SQLite build the text (no Python objects per
     field); an encrypted one opens each row and encodes the dict.
     """
-    from mirror_cli.exchange.jsondoc import _encode
+    from mirror_cli.exchange.formats.jsondoc import _encode
 
     if store.encrypted:
         yield from _sealed_reflection_json(store, since, until)
@@ -271,12 +272,12 @@ def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
              until: datetime | None = None, *, encoded: bool = False) -> dict[str, Iterable[dict]]:
     """The record iterators of the given kinds, in export order, each limited to the time window.
 
-    *encoded*: reflections come as a :class:`~mirror_cli.exchange.jsondoc.Encoded`
+    *encoded*: reflections come as a :class:`~mirror_cli.exchange.formats.jsondoc.Encoded`
     section (JSON texts, for the JSON writers) instead of dicts.
     """
     def reflections() -> Iterable[Any]:
         if encoded:
-            from mirror_cli.exchange.jsondoc import Encoded
+            from mirror_cli.exchange.formats.jsondoc import Encoded
 
             return Encoded(iter_reflection_json(store, since, until))
         return iter_reflections(store, since, until)
@@ -297,7 +298,7 @@ class _Tally:
         self.every = every
 
     def wrap(self, secs: Mapping[str, Iterable[Any]]) -> dict[str, Iterable[Any]]:
-        from mirror_cli.exchange.jsondoc import Encoded
+        from mirror_cli.exchange.formats.jsondoc import Encoded
 
         return {kind: Encoded(self._count(kind, it)) if isinstance(it, Encoded) else self._count(kind, it)
                 for kind, it in secs.items()}
@@ -332,19 +333,19 @@ def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequenc
         tally = _Tally(progress)
         secs = tally.wrap(sections(store, kinds, since, until, encoded=fmt in ("json", "jsonl")))
         if fmt == "json":
-            from mirror_cli.exchange.jsondoc import write_json
+            from mirror_cli.exchange.formats.jsondoc import write_json
 
             return write_json(out, head, secs)
         if fmt == "jsonl":
-            from mirror_cli.exchange.jsonl import write_jsonl
+            from mirror_cli.exchange.formats.jsonl import write_jsonl
 
             return write_jsonl(out, head, secs)
         if fmt == "markdown":
-            from mirror_cli.exchange.markdown import write_markdown
+            from mirror_cli.exchange.formats.markdown import write_markdown
 
             return write_markdown(out, head, secs)
         if fmt == "csv":
-            from mirror_cli.exchange.csvfmt import write_reflections_csv
+            from mirror_cli.exchange.formats.csvfmt import write_reflections_csv
 
             n = write_reflections_csv(out, secs.get("reflections", iter(())))
             return {"reflections": n}
@@ -374,11 +375,11 @@ def _write_folder(store: Store, folder: Path, fmt: str, kinds: Sequence[str], si
         head = header(store, kinds, since, until)
         secs = tally.wrap(sections(store, kinds, since, until))
         if fmt == "markdown":
-            from mirror_cli.exchange.markdown import write_markdown_folder
+            from mirror_cli.exchange.formats.markdown import write_markdown_folder
 
             return write_markdown_folder(folder, head, secs)
         if fmt == "csv":
-            from mirror_cli.exchange.csvfmt import write_csv_folder
+            from mirror_cli.exchange.formats.csvfmt import write_csv_folder
 
             return write_csv_folder(folder, head, secs)
     raise ValueError(f"format {fmt!r} does not write folders")
@@ -412,7 +413,8 @@ def container_keys(store: Store, env: Mapping[str, str], *, interactive: bool, p
     export. A plain database takes a passphrase from MIRROR_NEW_PASSPHRASE[_FILE],
     MIRROR_PASSPHRASE[_FILE] or a prompt asked twice, and wraps a fresh data key with it.
     """
-    from mirror_cli import crypto, keys
+    from mirror_cli import crypto
+    from mirror_cli.crypto import passphrase as keys
 
     if store.encrypted:
         meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto") or "null"))

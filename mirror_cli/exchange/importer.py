@@ -50,16 +50,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from mirror_cli import audit, journal
+from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
 from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.detect import Prefixed
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
-from mirror_cli.fields import occurrence_record_id, tags_text
-from mirror_cli.fsutil import read_full
+from mirror_cli.crypto.fields import occurrence_record_id, tags_text
+from mirror_cli.localfs import read_full
 from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 MODES = ("merge", "replace")
 DATA_KINDS = ("reflections", "patterns", "tensions")

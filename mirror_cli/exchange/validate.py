@@ -19,7 +19,7 @@ Beyond that, so that nothing the store cannot hold gets past this module:
 - when the header has ``counts``, each count of a kind the file holds must
   match the number of records (a truncated or edited file is refused);
 - a reflection, pattern or tension must fit on one JSON Lines line that
-  mirror can read back (:data:`mirror_cli.exchange.jsonl.MAX_LINE` bytes as
+  mirror can read back (:data:`mirror_cli.exchange.formats.jsonl.MAX_LINE` bytes as
   ``export --format jsonl`` writes it), so whatever an import stores, an
   export of it can be imported again (:func:`check_line_size`).
 
@@ -333,7 +333,7 @@ def export_line_bytes(kind: str, rec: dict) -> int:
     export does not carry (a reflection's ``visibility``, an occurrence's
     ``intensity``) are left out, as the export leaves them.
     """
-    from mirror_cli.exchange.jsondoc import _encode
+    from mirror_cli.exchange.formats.jsondoc import _encode
     from mirror_cli.exchange.kinds import RECORD_TYPES
 
     if kind == "reflections":
@@ -398,7 +398,7 @@ def validate_records(kind: str, records: Iterable[Any], *, lines: Sequence[int] 
     *lines*, when given, holds each record's line number in the file (JSON
     Lines) and is named in messages.
     """
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     check = _VALIDATORS[kind]
     limit = jsonl.MAX_LINE if kind != "audit_events" else None  # audit events are never imported

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError, VerificationError
-from mirror_cli.fsutil import atomic_write, io_error, open_output
+from mirror_cli.localfs import atomic_write, io_error, open_output
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
 
@@ -475,7 +475,7 @@ def restore(manifest: Path, output: Path, progress: Progress = None, *, into_fol
     if into_folder or out.is_dir():
         out = out / m.original_name
     if protect is not None:  # the live database (or its -wal/-shm) is never a restore target
-        from mirror_cli.fsutil import refuse_database_target
+        from mirror_cli.localfs import refuse_database_target
 
         refuse_database_target(out, protect, option="-o")
     shard_paths = [statuses[i].path for i in chosen]

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mirror_cli import crypto, journal, keyops
-from mirror_cli.store import Store
+from mirror_cli import crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
 

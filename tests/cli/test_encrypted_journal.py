@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import audit, crypto, keyops
-from mirror_cli.fields import SEALED_COLUMNS
-from mirror_cli.store import Store
+from mirror_cli import audit, crypto
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.crypto.fields import SEALED_COLUMNS
+from mirror_cli.db.store import Store
 
 PW = "lighthouse keeper 42"
 ENV = {"MIRROR_PASSPHRASE": PW}
@@ -302,7 +303,7 @@ def test_enable_and_disable_convert_the_pattern_analysis(cli, db):
 
 
 def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     with Store.open(tmp_path / "e.db") as s:
         tag_only = journal.add(s, "nothing else to see", tags=["Kumquat"]).id
@@ -334,9 +335,9 @@ def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_encrypted_export_lines_equal_the_plain_ones(tmp_path, rows):
     """The sealed export path builds the same JSON text as the dict encoder and the plain path."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
     from mirror_cli.exchange.export import iter_reflection_json
-    from mirror_cli.exchange.jsondoc import _encode
+    from mirror_cli.exchange.formats.jsondoc import _encode
 
     records = [journal.Reflection(id=f"R{i}", created_at=f"2024-01-0{i + 1}T00:00:00.000Z",
                                   updated_at="2024-02-01T00:00:00.000Z", content=c, response=r, tags=t,

@@ -51,7 +51,7 @@ def test_unwritable_database_path_is_1(run_mirror, tmp_path):
 
 
 def test_database_locked_is_1(cli, mirror_home, monkeypatch):
-    import mirror_cli.store as store_mod
+    import mirror_cli.db.store as store_mod
 
     assert cli("reflect", "first").exit_code == 0
     monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
@@ -101,7 +101,7 @@ def test_mirror_debug_shows_the_traceback(run_mirror, tmp_path):
 
 
 def test_an_internal_error_is_exit_1_without_traceback_or_its_message(cli, monkeypatch):
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     def broken(*args, **kwargs):
         raise ValueError("private words from a reflection")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mirror_cli import crypto, keyops
-from mirror_cli.store import Store
+from mirror_cli import crypto
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.db.store import Store
 
 PW = "river stones and tea"
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -771,7 +772,7 @@ def _jsonl_line_bytes(rec: dict) -> int:
 
 
 def test_import_refuses_a_record_its_jsonl_export_could_not_read_back(cli, tmp_path, monkeypatch):
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     limit = 4096
     monkeypatch.setattr(jsonl, "MAX_LINE", limit)
@@ -809,7 +810,7 @@ def test_a_read_only_database_still_exports_and_backs_up(cli, journal_home, tmp_
     export and the backup now succeed and say they went unrecorded."""
     import sqlite3
 
-    from mirror_cli.store import Store as RealStore
+    from mirror_cli.db.store import Store as RealStore
 
     real = RealStore.append_event
 

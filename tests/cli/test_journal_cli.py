@@ -400,8 +400,8 @@ def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
 
 
 def test_reflect_opens_again_when_the_journal_was_encrypted_meanwhile(cli, monkeypatch):
-    from mirror_cli import journal
-    from mirror_cli.store import EncryptedMeanwhile
+    from mirror_cli.journal import reflections as journal
+    from mirror_cli.db.store import EncryptedMeanwhile
 
     real, calls = journal.add, []
 

@@ -11,8 +11,9 @@ import stat
 import pytest
 from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 
-from mirror_cli import crypto, keyops
-from mirror_cli.store import Store
+from mirror_cli import crypto
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.db.store import Store
 
 PW = "river stones and tea"
 NEW_PW = "a different passphrase"

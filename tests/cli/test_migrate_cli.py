@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from mirror_cli import migrations
+from mirror_cli.db import migrations
 
 LATEST = migrations.discover()[-1].version
 ALL = list(range(1, LATEST + 1))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mirror_cli import crypto, journal, keyops
+from mirror_cli import crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.ids import parse_iso
 from mirror_cli.patterns import charts
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
 PW = "lighthouse keeper 42"

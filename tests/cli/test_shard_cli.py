@@ -144,8 +144,10 @@ SECRET = "xyzzy-plugh-the-river-secret"
 
 
 def _journal(mirror_home, encrypted: bool):
-    from mirror_cli import crypto, journal, keyops
-    from mirror_cli.store import Store
+    from mirror_cli import crypto
+    from mirror_cli.journal import reflections as journal
+    from mirror_cli.crypto import manage as keyops
+    from mirror_cli.db.store import Store
 
     with Store.open(mirror_home / "mirror.db") as s:
         for i in range(200):
@@ -295,8 +297,9 @@ def test_a_real_write_failure_midway_leaves_nothing(run_mirror, tmp_path):
 
 
 def test_restore_and_key_export_never_write_over_the_live_database(cli, mirror_home, source, tmp_path):
-    from mirror_cli import crypto, keyops
-    from mirror_cli.store import Store
+    from mirror_cli import crypto
+    from mirror_cli.crypto import manage as keyops
+    from mirror_cli.db.store import Store
 
     assert cli("reflect", "keep me").exit_code == 0
     db = mirror_home / "mirror.db"

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import audit, journal
-from mirror_cli.store import Store
+from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
+from mirror_cli.db.store import Store
 
 
 @pytest.fixture

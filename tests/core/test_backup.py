@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keyring_backends import MemoryKeyring, keyring_backend
 
-from mirror_cli import audit, backup, crypto, journal, keyops
+from mirror_cli import audit, backup, crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
-from mirror_cli.session import install_key
-from mirror_cli.store import Store
+from mirror_cli.db.open import install_key
+from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
 
@@ -871,7 +873,7 @@ def archive_of(path: Path, dek: bytes) -> tuple[bytes, bytes, dict, dict[str, by
 
 
 def sealed_columns(path: Path) -> list[tuple]:
-    from mirror_cli.fields import SEALED_COLUMNS
+    from mirror_cli.crypto.fields import SEALED_COLUMNS
 
     conn = sqlite3.connect(path)
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -968,8 +970,8 @@ def test_a_plain_backup_claiming_opened_fields_is_refused(plain, tmp_path):
 
 
 def test_the_key_can_be_derived_while_the_snapshot_is_taken(encrypted, tmp_path):
-    from mirror_cli import keys
-    from mirror_cli.session import clear_key
+    from mirror_cli.crypto import passphrase as keys
+    from mirror_cli.db.open import clear_key
 
     meta, dek = json.loads(encrypted.meta("crypto")), encrypted.data_key
     clear_key(encrypted)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchange_samples import DOCUMENTS, TEXT, header_for, records, sections
-from mirror_cli.exchange.csvfmt import (
+from mirror_cli.exchange.formats.csvfmt import (
     AUDIT_COLUMNS, OCCURRENCE_COLUMNS, PATTERN_COLUMNS, REFLECTION_COLUMNS, TENSION_COLUMNS,
     FILES, guard, unguard, write_csv, write_csv_folder, write_csv_streams,
 )
@@ -177,7 +177,7 @@ _anything = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 @settings(max_examples=300, deadline=None)
 @given(_anything)
 def test_csv_field_is_what_csv_writer_writes(text):
-    from mirror_cli.exchange.csvfmt import csv_field
+    from mirror_cli.exchange.formats.csvfmt import csv_field
 
     buf = io.StringIO(newline="")
     csv.writer(buf).writerow([text, "x"])
@@ -192,7 +192,7 @@ def test_csv_field_is_what_csv_writer_writes(text):
     "tags": st.lists(_anything.filter(str.strip), max_size=3), "local_only": st.booleans()}), max_size=5),
     st.booleans())
 def test_reflections_file_is_byte_identical_to_csv_writer(recs, folder):
-    from mirror_cli.exchange.csvfmt import _reflection_row, write_reflections_csv
+    from mirror_cli.exchange.formats.csvfmt import _reflection_row, write_reflections_csv
 
     want = io.StringIO(newline="")
     w = csv.writer(want)
@@ -209,7 +209,7 @@ def test_reflections_file_is_byte_identical_to_csv_writer(recs, folder):
 
 
 def test_a_number_where_text_belongs_is_written_as_csv_writer_would():
-    from mirror_cli.exchange.csvfmt import write_reflections_csv
+    from mirror_cli.exchange.formats.csvfmt import write_reflections_csv
 
     rec = {"id": "n1", "created_at": "2024-05-01T09:30:00.000Z", "updated_at": None, "content": 1e300,
            "response": 7, "mode": "M", "tags": [], "local_only": False}

@@ -8,8 +8,8 @@ import pytest
 from exchange_samples import header_for, records, sections
 from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.detect import PEEK, detect_format, load_document
-from mirror_cli.exchange.jsondoc import write_json
-from mirror_cli.exchange.jsonl import write_jsonl
+from mirror_cli.exchange.formats.jsondoc import write_json
+from mirror_cli.exchange.formats.jsonl import write_jsonl
 
 FIXTURE = Path(__file__).parent.parent / "data" / "jrnl_export.json"
 
@@ -85,8 +85,8 @@ def test_unknown_format_is_a_usage_error():
 
 
 def test_markdown_csv_and_backup_files_are_named_for_what_they_are(tmp_path):
-    from mirror_cli.exchange.csvfmt import write_reflections_csv
-    from mirror_cli.exchange.markdown import write_markdown
+    from mirror_cli.exchange.formats.csvfmt import write_reflections_csv
+    from mirror_cli.exchange.formats.markdown import write_markdown
 
     recs = records()
     md, csv_text = io.StringIO(), io.StringIO()

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import journal
+from mirror_cli.journal import reflections as journal
 from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import export
-from mirror_cli.exchange.jsondoc import _encode
-from mirror_cli.store import Store
+from mirror_cli.exchange.formats.jsondoc import _encode
+from mirror_cli.db.store import Store
 
 
 @pytest.fixture

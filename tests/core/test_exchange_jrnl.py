@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.jrnl import jrnl_id, jrnl_to_reflections, read_jrnl
+from mirror_cli.exchange.formats.jrnl import jrnl_id, jrnl_to_reflections, read_jrnl
 
 FIXTURE = Path(__file__).parent.parent / "data" / "jrnl_export.json"
 
@@ -112,7 +112,7 @@ def test_identical_entries_become_one_reflection_with_merged_tags():
 def test_an_entry_folded_into_another_counts_as_skipped(tmp_path):
     """Two identical entries were "added 1, skipped 0" for 2 entries: the folded one now shows."""
     from mirror_cli.exchange import importer
-    from mirror_cli.store import Store
+    from mirror_cli.db.store import Store
 
     raw = json.dumps({"entries": [_entry(), _entry(), _entry(title="other")]}).encode()
     doc = read_jrnl(raw)

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from exchange_samples import DOCUMENTS, HEADER, header_for, records, sections
 from mirror_cli.errors import ExitCode, InvalidInputError
-from mirror_cli.exchange.jsondoc import read_json, write_json
+from mirror_cli.exchange.formats.jsondoc import read_json, write_json
 
 
 def _export(recs, header=None) -> str:
@@ -124,7 +124,7 @@ def test_nul_character_in_a_string_is_rejected_with_record_and_field():
 
 def test_a_truncated_file_is_named_in_plain_words():
     """json's "Unterminated string starting at" gained a second "at" ("starting at at line 15")."""
-    from mirror_cli.exchange.jsondoc import parse_json_text
+    from mirror_cli.exchange.formats.jsondoc import parse_json_text
 
     with pytest.raises(InvalidInputError) as info:
         parse_json_text('{"format": "mirror-export", "reflections": [{"content": "cut he')

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 
 from exchange_samples import DOCUMENTS, HEADER, header_for, records, sections
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange import jsonl
-from mirror_cli.exchange.jsonl import iter_jsonl, read_jsonl, write_jsonl
+from mirror_cli.exchange.formats import jsonl
+from mirror_cli.exchange.formats.jsonl import iter_jsonl, read_jsonl, write_jsonl
 
 
 def _export(recs, header=None) -> bytes:

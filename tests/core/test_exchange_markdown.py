@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from exchange_samples import TEXT, TIMES, header_for, records, reflection, sections
-from mirror_cli.exchange.markdown import block, inline, safe_block, write_markdown, write_markdown_folder
+from mirror_cli.exchange.formats.markdown import block, inline, safe_block, write_markdown, write_markdown_folder
 
 UTC = timezone.utc
 MD = MarkdownIt()

@@ -245,7 +245,7 @@ def _jsonl_line(kind: str, rec: dict) -> bytes:
     """The line mirror's JSON Lines writer puts out for *rec* as an export carries it (no newline)."""
     import io
 
-    from mirror_cli.exchange.jsonl import write_jsonl
+    from mirror_cli.exchange.formats.jsonl import write_jsonl
 
     if kind == "reflections":
         rec = {k: v for k, v in rec.items() if k != "visibility"}
@@ -268,7 +268,7 @@ _ESCAPING = st.text(st.sampled_from("\x01\x1f\"\\\n\té€😀a"), max_size=300)
 def test_a_record_is_refused_exactly_when_its_jsonl_line_would_not_be_read_back(kind_rec, extra):
     from unittest import mock
 
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     kind, rec = kind_rec
     field = {"reflections": "content", "patterns": "name", "tensions": "axis_a"}[kind]
@@ -283,7 +283,7 @@ def test_a_record_is_refused_exactly_when_its_jsonl_line_would_not_be_read_back(
 
 
 def test_a_pattern_with_many_occurrences_counts_them_all(monkeypatch):
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     pat = {**records()["patterns"][0], "occurrences": [
         {"reflection_id": f"r{i:05d}", "evidence": None, "confidence": 0.5} for i in range(200)]}
@@ -296,7 +296,7 @@ def test_a_pattern_with_many_occurrences_counts_them_all(monkeypatch):
 
 
 def test_audit_events_are_not_held_to_the_line_limit(monkeypatch):
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     monkeypatch.setattr(jsonl, "MAX_LINE", 10)  # never imported, so never exported again from here
     assert len(validate_records("audit_events", records()["audit_events"])) == 2

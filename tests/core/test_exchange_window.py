@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mirror_cli import audit, journal
+from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
 from mirror_cli.exchange import export, importer
 from mirror_cli.patterns import engine
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 SINCE = datetime(2024, 1, 1, tzinfo=timezone.utc)
 UNTIL = datetime(2025, 1, 1, tzinfo=timezone.utc)

@@ -11,11 +11,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mirror_cli import crypto, exportsplit, journal, keyops
+from mirror_cli import crypto, exportsplit
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import export
-from mirror_cli.exchange.jsondoc import _encode
-from mirror_cli.store import Store
+from mirror_cli.exchange.formats.jsondoc import _encode
+from mirror_cli.db.store import Store
 
 TEXTS = ['plain', 'quote " and \\ backslash', "new\nline\ttab\x00nul", "émoji 🙂 \u2028 sep", "</script>", "x" * 3000]
 N = 60
@@ -156,7 +158,7 @@ def test_a_write_during_the_export_is_not_seen(store, spy, monkeypatch, tmp_path
         texts = export.iter_reflection_json(store)
         got = [next(texts)]  # the helper is started and waits
         other = Store.open(store.path)
-        from mirror_cli import session
+        from mirror_cli.db import open as session
 
         session.install_key(other, store.data_key)
         with other.write():

@@ -1,4 +1,4 @@
-"""mirror_cli.fsutil: the -o guard for the live database, and writing to whatever node -o names."""
+"""mirror_cli.localfs: the -o guard for the live database, and writing to whatever node -o names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from mirror_cli.errors import OperationError, UsageError
-from mirror_cli.fsutil import atomic_write, open_output, refuse_database_target
+from mirror_cli.localfs import atomic_write, open_output, refuse_database_target
 
 
 # --------------------------------------------------------------------------- refuse_database_target
@@ -192,7 +192,7 @@ def test_atomic_write_writes_through_a_symlink(tmp_path):
 
 def test_every_folder_made_is_private(tmp_path):
     """CONTRACT: folders are created 0700 -- the parents made on the way too, not only the last."""
-    from mirror_cli.fsutil import ensure_private_dir
+    from mirror_cli.localfs import ensure_private_dir
 
     ensure_private_dir(tmp_path / "a" / "b" / "c")
     for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):

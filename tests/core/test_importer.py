@@ -13,13 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import audit, crypto, journal, keyops
+from mirror_cli import audit, crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.exchange import export, importer
 from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.patterns import engine
-from mirror_cli.session import install_key
-from mirror_cli.store import Store
+from mirror_cli.db.open import install_key
+from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
 SECTIONS = ("reflections", "patterns", "tensions")

@@ -8,7 +8,7 @@ import sys
 
 CORE_PROBE = """
 import json, sys
-import mirror_cli.journal, mirror_cli.store, mirror_cli.audit
+import mirror_cli.journal.reflections, mirror_cli.db.store, mirror_cli.audit
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -80,7 +80,7 @@ def test_version_loads_nothing_heavy():
 def test_no_core_module_imports_the_cli_stack():
     """Every module outside mirror_cli.cli (patterns, backup, shard, exchange too) is free of typer and rich."""
     result = json.loads(_run(ALL_CORE_PROBE).stdout)
-    assert {"mirror_cli.journal", "mirror_cli.settings", "mirror_cli.migrations", "mirror_cli.backup",
+    assert {"mirror_cli.journal.reflections", "mirror_cli.settings", "mirror_cli.db.migrations", "mirror_cli.backup",
             "mirror_cli.exchange.export", "mirror_cli.shard.codec"} <= set(result["imported"])
     top = _top(result["modules"])
     for cli_stack in ("typer", "click", "rich"):

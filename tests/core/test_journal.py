@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import audit, journal
+from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
 from mirror_cli.errors import UsageError
 from mirror_cli.ids import is_valid_id
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 UTC = timezone.utc
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -247,7 +248,7 @@ def test_every_saved_word_is_searchable_after_an_edit(store, words):
 def test_a_reflection_too_large_to_export_and_import_again_is_refused(store, monkeypatch):
     """What reflect saves must fit one JSON Lines line, which import reads back: same limit."""
     from mirror_cli.errors import UsageError
-    from mirror_cli.exchange import jsonl
+    from mirror_cli.exchange.formats import jsonl
 
     assert journal._MAX_LINE == jsonl.MAX_LINE
     monkeypatch.setattr(journal, "_MAX_LINE", 2000)

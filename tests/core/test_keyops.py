@@ -1,4 +1,4 @@
-"""mirror_cli.keyops: enable/disable/change/lock/unlock/export/import, and the keyed audit chain around them.
+"""mirror_cli.crypto.manage: enable/disable/change/lock/unlock/export/import, and the keyed audit chain around them.
 
 Stores are encrypted in-process with cheap, explicit KDF parameters (the
 parameters are stored per database, so every later unlock is cheap too).
@@ -13,11 +13,14 @@ import stat
 import pytest
 from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 
-from mirror_cli import audit, crypto, journal, keyops, keys
+from mirror_cli import audit, crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
-from mirror_cli.fields import occurrence_record_id
-from mirror_cli.session import install_key
-from mirror_cli.store import Store
+from mirror_cli.crypto.fields import occurrence_record_id
+from mirror_cli.db.open import install_key
+from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
 NEW_PW = "a brand new passphrase"
@@ -130,7 +133,7 @@ def test_a_wipe_cut_short_by_a_full_disk_is_a_warning_and_finished_later(db, mon
     that opens the database finishes the wipe."""
     import sqlite3
 
-    from mirror_cli.session import open_store
+    from mirror_cli.db.open import open_store
     from mirror_cli.settings import resolve
 
     real_scrub = journal.scrub

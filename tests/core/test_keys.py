@@ -1,4 +1,4 @@
-"""mirror_cli.keys: passphrase sources in the contract's order and the OS keyring cache."""
+"""mirror_cli.crypto.passphrase: passphrase sources in the contract's order and the OS keyring cache."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from keyring.backends import null
 from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 
-from mirror_cli import crypto, keys
+from mirror_cli import crypto
+from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import ExitCode, LockedError, OperationError, UsageError
 
 PASSPHRASE = "tea at five, 11 ravens"

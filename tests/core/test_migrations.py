@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mirror_cli import audit, journal, migrations, schema
+from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
+from mirror_cli.db import migrations
+from mirror_cli.db import schema
 from mirror_cli.errors import OperationError, UsageError
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 LATEST = migrations.discover()[-1].version
 

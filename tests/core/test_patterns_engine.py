@@ -10,12 +10,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import audit, crypto, journal, keyops
+from mirror_cli import audit, crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.ids import parse_iso
 from mirror_cli.patterns import analyze as analyze_text
 from mirror_cli.patterns import engine
 from mirror_cli.patterns import evolution as evo
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
 PW = "correct horse battery staple"
@@ -387,7 +389,7 @@ def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
                           st.integers(0, 40)), max_size=12))
 def test_refold_of_cached_rows_equals_the_plain_fold(docs):
     """The re-fold after a deletion (one loop over the cached rows) gives _fold's totals."""
-    from mirror_cli.fields import PLAIN
+    from mirror_cli.crypto.fields import PLAIN
 
     items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
              for n, (words, tags, day) in enumerate(docs)]

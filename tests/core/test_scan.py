@@ -1,4 +1,4 @@
-"""mirror_cli.scan: search on an encrypted database, in one process or two."""
+"""mirror_cli.journal.search: search on an encrypted database, in one process or two."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import subprocess
 
 import pytest
 
-from mirror_cli import crypto, journal, keyops, scan
+from mirror_cli import crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.journal import search as scan
 from mirror_cli.errors import VerificationError
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 PW = "scan test passphrase"
 WORDS = "sea walk mountain trust river letter quiet storm garden".split()

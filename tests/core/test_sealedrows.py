@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mirror_cli import crypto, journal, keyops, sealedrows
+from mirror_cli import crypto, sealedrows
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import VerificationError
 from mirror_cli.exchange.export import iter_reflection_json
-from mirror_cli.exchange.jsondoc import _encode
-from mirror_cli.store import Store
+from mirror_cli.exchange.formats.jsondoc import _encode
+from mirror_cli.db.store import Store
 
 TEXTS = ['plain', 'quote " and \\ backslash', "new\nline\ttab\x00nul", "émoji 🙂 \u2028 sep", "</script>", "x" * 300]
 

@@ -1,7 +1,7 @@
 """`mirror search` finds the same reflections before and after `mirror key enable`.
 
 A plaintext journal is searched by SQLite FTS5 (``reflections_fts``, migration 0001); an encrypted
-one by ``mirror_cli.scan``, which must cut, fold and stem words exactly as that index does.
+one by ``mirror_cli.journal.search``, which must cut, fold and stem words exactly as that index does.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from mirror_cli import crypto, journal, keyops, scan
+from mirror_cli import crypto
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.journal import search as scan
 from mirror_cli.errors import UsageError
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 PW = "parity test passphrase"
 VOCAB = ("walk walking walked walks sidewalk cat cats category café Café CAFE cafés cafe\u0301 crème "

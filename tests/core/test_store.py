@@ -8,9 +8,10 @@ import stat
 
 import pytest
 
-from mirror_cli import journal, migrations
+from mirror_cli.journal import reflections as journal
+from mirror_cli.db import migrations
 from mirror_cli.errors import OperationError, UsageError, VerificationError
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 
 def mode(path) -> int:
@@ -122,7 +123,7 @@ def test_another_programs_sqlite_file_is_left_alone(tmp_path):
 
 
 def test_text_that_is_not_utf8_is_a_verification_error(tmp_path):
-    from mirror_cli.store import _db_error
+    from mirror_cli.db.store import _db_error
 
     db = tmp_path / "m.db"
     with Store.open(db) as s:
@@ -159,7 +160,7 @@ def test_newer_schema_is_refused_and_left_alone(tmp_path):
 
 
 def test_lock_not_obtained_is_an_operation_error(tmp_path, monkeypatch):
-    import mirror_cli.store as store_mod
+    import mirror_cli.db.store as store_mod
 
     db = tmp_path / "m.db"
     Store.open(db).close()
@@ -234,8 +235,9 @@ def test_open_does_not_retry_other_errors(tmp_path, monkeypatch):
 def test_a_write_after_another_process_encrypted_the_journal_is_refused_clearly(tmp_path):
     """Opened as plaintext, then `key enable` elsewhere: the write is refused (nothing stored in
     clear), as EncryptedMeanwhile, which `reflect` retries with the key; it was a confusing exit 4."""
-    from mirror_cli import crypto, keyops
-    from mirror_cli.store import EncryptedMeanwhile
+    from mirror_cli import crypto
+    from mirror_cli.crypto import manage as keyops
+    from mirror_cli.db.store import EncryptedMeanwhile
 
     db = tmp_path / "m.db"
     with Store.open(db) as first:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mirror_cli.errors import UsageError
 from mirror_cli.ids import iso, parse_iso
-from mirror_cli.timeparse import parse_when
+from mirror_cli.journal.timeparse import parse_when
 
 UTC = timezone.utc
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mirror_cli import migrations
+from mirror_cli.db import migrations
 from mirror_cli.errors import MirrorError, OperationError, UsageError
-from mirror_cli.fsutil import FILE_MODE, ensure_private_dir
+from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import now_iso, ulid
 
 BUSY_TIMEOUT_MS = 30_000
@@ -250,7 +250,7 @@ class Store:
                     "this database is encrypted and no key is loaded.",
                     "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.",
                 )
-            from mirror_cli.fields import PLAIN
+            from mirror_cli.crypto.fields import PLAIN
 
             return PLAIN
         return self._fields

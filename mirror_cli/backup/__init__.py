@@ -69,7 +69,7 @@ from mirror_cli import __version__
 from mirror_cli.crypto import FIELD_MIN_ENVELOPE, FIELD_NONCE_END, FIELD_VERSION, TAG_SIZE
 from mirror_cli.errors import (InvalidInputError, LockedError, MirrorError, OperationError, UsageError,
                                VerificationError)
-from mirror_cli.fsutil import FILE_MODE, atomic_write, ensure_private_dir, io_error, read_full
+from mirror_cli.localfs import FILE_MODE, atomic_write, ensure_private_dir, io_error, read_full
 
 # -- format constants ------------------------------------------------------
 MAGIC = b"MIRRBAK\x01"
@@ -458,7 +458,7 @@ def _reflection_lines(store: Any, lo: Any = None, hi: Any = None) -> Iterable[st
     Plaintext rows are encoded by SQLite's json_object (C speed); sealed rows
     are opened with the data key and encoded by Python's json.
     """
-    from mirror_cli.exchange.jsondoc import _encode
+    from mirror_cli.exchange.formats.jsondoc import _encode
 
     conn = store.conn
     where, params = _range_sql(lo, hi)
@@ -494,7 +494,7 @@ def write_export(store: Any, out: Any, *, lo: Any = None, hi: Any = None) -> dic
     Every piece but the first must hold at least one reflection.
     """
     from mirror_cli.exchange import export as ex
-    from mirror_cli.exchange.jsondoc import _encode, header_items
+    from mirror_cli.exchange.formats.jsondoc import _encode, header_items
     from mirror_cli.exchange.kinds import KINDS
 
     write = out.write
@@ -553,9 +553,9 @@ def _snapshot(store: Any, path: Path) -> None:
 
 
 def _snapshot_store(path: Path, dek: bytes | None, opened: bool = False):
-    from mirror_cli.fields import SealedFields
-    from mirror_cli.session import install_key
-    from mirror_cli.store import Store
+    from mirror_cli.crypto.fields import SealedFields
+    from mirror_cli.db.open import install_key
+    from mirror_cli.db.store import Store
 
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA temp_store = MEMORY")  # a sort never spills the snapshot's rows into /tmp
@@ -626,7 +626,7 @@ def _seal_one(aead: Any, ad: bytes, blob: bytes, table: str, rid: Any, name: str
 
 def _map_fields(path: Path, dek: bytes, make: Callable[..., bytes]) -> None:
     """Rewrite every sealed column of the database at *path* through *make* (one transaction)."""
-    from mirror_cli.fields import SEALED_COLUMNS
+    from mirror_cli.crypto.fields import SEALED_COLUMNS
 
     conn = sqlite3.connect(path, isolation_level=None)
     errors: list[str] = []
@@ -889,7 +889,7 @@ def create(store: Any, output: Path, *, encrypt: bool | None = None, lock_timeou
             snap = work / DB_MEMBER
             _snapshot(store, snap)
             if deriving is not None:  # the snapshot is taken: now the key is needed
-                from mirror_cli.session import install_key
+                from mirror_cli.db.open import install_key
 
                 found = deriving.result()
                 install_key(store, found.dek)
@@ -1066,7 +1066,7 @@ def _publish(target: Path):
         with atomic_write(target, "wb") as fh:
             yield fh
         return
-    from mirror_cli.fsutil import _fsync_dir
+    from mirror_cli.localfs import _fsync_dir
 
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -1272,7 +1272,8 @@ def backup_key(header: Any, req: _KeyRequest) -> bytes:
     that database is the same one (a passphrase changed since the backup
     re-wrapped the same data key). None available -> NoKeyError; wrong -> LockedError.
     """
-    from mirror_cli import crypto, keys
+    from mirror_cli import crypto
+    from mirror_cli.crypto import passphrase as keys
 
     kid = header.key_id  # None only for a database key record written before key ids existed
 
@@ -1953,7 +1954,7 @@ def _snapshot_key(snap: Path, db_id: str, req: _KeyRequest) -> bytes:
 
 def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = None) -> RestoreResult:
     """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside)."""
-    from mirror_cli import migrations
+    from mirror_cli.db import migrations
 
     # A database reached through a symlink (kept in a synced folder) is restored where it really is:
     # the link stays a link, and the replaced file is kept beside the real one.
@@ -1982,7 +1983,7 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
         stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         before = _set_aside(db, stamp)
         os.replace(tmp, db)
-        from mirror_cli.fsutil import _fsync_dir
+        from mirror_cli.localfs import _fsync_dir
 
         _fsync_dir(db.parent)
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
@@ -1993,9 +1994,10 @@ def restore(path: Path, db: Path, req: _KeyRequest, *, now: datetime | None = No
 
 def _after_restore(db: Path, dek: bytes | None, req: _KeyRequest, result: RestoreResult) -> None:
     """Record the restore in the restored database; cache the key when a keyring is there."""
-    from mirror_cli import crypto, keys
-    from mirror_cli.session import install_key
-    from mirror_cli.store import Store
+    from mirror_cli import crypto
+    from mirror_cli.crypto import passphrase as keys
+    from mirror_cli.db.open import install_key
+    from mirror_cli.db.store import Store
 
     with Store.open(db, create=False) as store:
         if store.encrypted:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror_cli import migrations
+from mirror_cli.db import migrations
 from mirror_cli.ids import now_iso
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.jsondoc import Encoded, _encode, _where, batches, header_items
+from mirror_cli.exchange.formats.jsondoc import Encoded, _encode, _where, batches, header_items
 from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, TYPE_KINDS, ImportDocument
 
 MAX_LINE = 64 * 1024 * 1024

@@ -303,9 +303,9 @@ def write_markdown_folder(folder: Path | str, header: Mapping[str, Any], section
                           *, tz: tzinfo | None = None) -> list[Path]:
     """Folder mode: reflections.md, patterns.md, tensions.md (those given), then README.md.
 
-    Each file goes through :func:`mirror_cli.fsutil.atomic_write`. Returns the paths written.
+    Each file goes through :func:`mirror_cli.localfs.atomic_write`. Returns the paths written.
     """
-    from mirror_cli.fsutil import atomic_write, ensure_private_dir
+    from mirror_cli.localfs import atomic_write, ensure_private_dir
 
     folder = ensure_private_dir(Path(folder))
     paths: list[Path] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mirror_cli.settings import Settings
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 
 def open_store(settings: Settings, *, unlock: bool = True, interactive: bool = False,
@@ -11,7 +11,7 @@ def open_store(settings: Settings, *, unlock: bool = True, interactive: bool = F
     """Open the configured database; on an encrypted one, load the key when *unlock*."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
     if store.meta("scrub_pending") is not None:  # an earlier wipe was cut short (a full disk): finish it
-        from mirror_cli.journal import retry_scrub
+        from mirror_cli.journal.reflections import retry_scrub
 
         retry_scrub(store)
     if unlock and store.encrypted:
@@ -31,7 +31,7 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
     """
     import json
 
-    from mirror_cli import keys
+    from mirror_cli.crypto import passphrase as keys
 
     result = keys.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env, interactive=interactive)
     install_key(store, result.dek)
@@ -43,7 +43,7 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
 def install_key(store: Store, dek: bytes) -> None:
     """Make *store* seal and open fields and key audit links with the data key *dek*."""
     from mirror_cli import crypto
-    from mirror_cli.fields import SealedFields
+    from mirror_cli.crypto.fields import SealedFields
 
     store.set_fields(SealedFields(crypto.FieldCipher(dek)))
     store.audit_key = crypto.audit_mac_key(dek)

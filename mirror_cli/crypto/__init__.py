@@ -105,7 +105,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
-from mirror_cli.fsutil import read_full
+from mirror_cli.localfs import read_full
 
 KEY_SIZE = 32
 NONCE_SIZE = 12

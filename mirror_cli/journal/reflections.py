@@ -1,7 +1,7 @@
 """Reflections: add, list, show, edit, search, delete.
 
 Works on plaintext and encrypted databases alike: user-content fields go
-through ``store.fields`` (see ``mirror_cli.fields``). Every change runs in one
+through ``store.fields`` (see ``mirror_cli.crypto.fields``). Every change runs in one
 write transaction together with its audit event.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
-from mirror_cli.store import Store
+from mirror_cli.db.store import Store
 
 DEFAULT_MODE = "REFLECTION"
 MIN_PREFIX = 6
@@ -395,11 +395,11 @@ def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
 
 
 def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Reflection]:
-    """Encrypted databases keep no plaintext index: ``mirror_cli.scan`` decrypts every row and ranks it.
+    """Encrypted databases keep no plaintext index: ``mirror_cli.journal.search`` decrypts every row and ranks it.
 
     Whole Reflection objects are built only for the best hits.
     """
-    from mirror_cli import scan
+    from mirror_cli.journal import search as scan
 
     ranked = scan.best_hits(store, terms, limit)
     if not ranked:

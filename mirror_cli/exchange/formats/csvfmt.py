@@ -207,11 +207,11 @@ def write_csv_folder(folder: Path | str, header: Mapping[str, Any], sections: Ma
                      *, bom: bool = False) -> list[Path]:
     """Write one CSV file per kind in *sections* into *folder* (created 0700 if missing).
 
-    Every file goes through :func:`mirror_cli.fsutil.atomic_write` (all of a
+    Every file goes through :func:`mirror_cli.localfs.atomic_write` (all of a
     kind's files are replaced together, after its records were all written).
     Returns the paths written.
     """
-    from mirror_cli.fsutil import atomic_write, ensure_private_dir
+    from mirror_cli.localfs import atomic_write, ensure_private_dir
 
     folder = ensure_private_dir(Path(folder))
     written: list[Path] = []

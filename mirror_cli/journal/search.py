@@ -28,7 +28,7 @@ Two cores
 Decrypting is most of the time and holds the GIL, so a journal of at least
 :data:`PARALLEL_MIN_ROWS` reflections is scanned in two halves at once: this
 process takes the lower half of the rowids, a helper process (``python -m
-mirror_cli.scan``) the upper half (only when this process may use two CPUs or more). The helper gets the database path, the data
+mirror_cli.journal.search``) the upper half (only when this process may use two CPUs or more). The helper gets the database path, the data
 key, the terms and the bounds as JSON on its stdin (never in argv or the
 environment), opens the file read-only, and answers one JSON object on stdout:
 ``{"hits": [[score, created_at, id], ...]}`` or, for a row that fails to
@@ -424,7 +424,7 @@ class _Helper:
         dek = getattr(store, "data_key", None)
         if dek is None:
             return None
-        proc = helperproc.start("mirror_cli.scan", {"db": os.path.abspath(str(store.path)), "key": dek.hex(),
+        proc = helperproc.start("mirror_cli.journal.search", {"db": os.path.abspath(str(store.path)), "key": dek.hex(),
                                                     "terms": terms, "limit": limit, "lo": lo})
         return None if proc is None else cls(proc)
 
@@ -466,7 +466,7 @@ def _main() -> int:
 
     from mirror_cli import crypto
     from mirror_cli.errors import MirrorError
-    from mirror_cli.fields import SealedFields
+    from mirror_cli.crypto.fields import SealedFields
 
     request = json.loads(sys.stdin.buffer.read())
     open_row = SealedFields(crypto.FieldCipher(bytes.fromhex(request["key"]))).open_row

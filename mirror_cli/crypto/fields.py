@@ -31,7 +31,7 @@ A NULL stays NULL (``response``, ``evidence``): only present values are sealed.
 Everything else (ids, times, mode, local_only, visibility, rev, confidence
 numbers, pattern_type, counts) stays in clear so that SQLite can sort, filter
 and sync without the key. :data:`SEALED_COLUMNS` lists the same map for code
-that converts whole tables (``mirror key enable|disable``, ``mirror_cli.keyops``).
+that converts whole tables (``mirror key enable|disable``, ``mirror_cli.crypto.manage``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """`mirror key ...`: turn encryption on and off, change the passphrase, cache and forget the key.
 
-Each function takes an open :class:`~mirror_cli.store.Store` (opened without
+Each function takes an open :class:`~mirror_cli.db.store.Store` (opened without
 unlocking), the environment (passphrase sources, CONTRACT.md "Secrets"),
 whether a prompt may be shown, and optionally a prompt function, a
-:class:`~mirror_cli.keys.KeyCache` and KDF parameters; it returns a dataclass
+:class:`~mirror_cli.crypto.passphrase.KeyCache` and KDF parameters; it returns a dataclass
 and never prints.
 
 * ``enable`` -- new random data key, wrapped under Argon2id(new passphrase);
-  every user-content field of every row (see ``mirror_cli.fields``) sealed in
+  every user-content field of every row (see ``mirror_cli.crypto.fields``) sealed in
   ONE transaction together with the key record and a ``key.enabled`` audit
   event, the first keyed one, which vouches for every reflection's new stored
   digest. The full-text index is emptied and the file scrubbed (VACUUM, WAL
@@ -43,11 +43,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror_cli import audit, crypto, keys
+from mirror_cli import audit, crypto
+from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import InvalidInputError, LockedError, UsageError, VerificationError
-from mirror_cli.fields import PLAIN, SEALED_COLUMNS
-from mirror_cli.session import clear_key, install_key
-from mirror_cli.store import Store
+from mirror_cli.crypto.fields import PLAIN, SEALED_COLUMNS
+from mirror_cli.db.open import clear_key, install_key
+from mirror_cli.db.store import Store
 
 KEY_FILE_FORMAT = "mirror-key"
 KEY_FILE_VERSION = 1
@@ -315,7 +316,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
            force: bool = False) -> EnableResult:
     """Encrypt every user-content field in one transaction, then scrub the file."""
-    from mirror_cli import journal
+    from mirror_cli.journal import reflections as journal
 
     if store.encrypted:
         raise UsageError("this database is already encrypted.",
@@ -440,7 +441,7 @@ def export_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
                prompt: keys.Prompt | None = None, overwrite: bool = False) -> KeyFileResult:
     """Write the key-recovery file (atomically, 0600) after the passphrase proves it will open it."""
     from mirror_cli import __version__
-    from mirror_cli.fsutil import atomic_write
+    from mirror_cli.localfs import atomic_write
     from mirror_cli.ids import now_iso
 
     to_stdout = str(path) == "-"

@@ -151,7 +151,7 @@ def _jrnl_records(obj: Any) -> tuple[list[dict], int]:
 
 def read_jrnl(raw: bytes) -> ImportDocument:
     """Parse, convert and validate a jrnl JSON export (all or nothing)."""
-    from mirror_cli.exchange.jsondoc import decode_utf8, parse_json_text
+    from mirror_cli.exchange.formats.jsondoc import decode_utf8, parse_json_text
 
     obj = parse_json_text(decode_utf8(raw))
     records = {k: [] for k in KINDS}
