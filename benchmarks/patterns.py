@@ -10,15 +10,14 @@ one made of the labelled test corpus's sentences (short, emotion-laden: ~55 %), 
 bulk re-analysis might run. For each: microseconds per 100 words for the floor (lowercase
 and split: what any word-based analysis pays), for `analyze` (patterns and tensions of
 one reflection, one pass), and for adding the result to `PatternIndex` + `TensionStats`;
-then the extrapolation to 100,000 reflections of 175 words; last, what one worker of a full
-analysis does per reflection (analysis, the cached JSON row and the running totals). Aim (issue 7): detection
+then the extrapolation to 100,000 reflections of 175 words; last, what a full analysis computes
+per reflection before it writes (``analysis.findings``: the findings it caches). Aim (issue 7): detection
 under 40 us per 100 words, the whole in-memory analysis of 100,000 reflections well
 under 10 s (leaving room for database I/O).
 
 Then through the database (``--db-n``, default 100,000 reflections built with
-``_corpus.build_db``): ``mirror_cli.patterns.engine.analyze`` from scratch (read, analyse in
-as many processes as there are CPUs, write the totals, evidence and per-reflection cache in
-one transaction), again with nothing changed, after one new reflection, after one edit and
+``_corpus.build_db``): ``mirror_cli.patterns.analysis.analyze`` from scratch (read, analyse in
+one process, write the totals, evidence and per-reflection cache in one transaction), again with nothing changed, after one new reflection, after one edit and
 after one deletion. Aims (issue 7): full < 10 s, incremental after one new reflection < 0.2 s.
 """
 
@@ -93,12 +92,11 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     index.summaries()
     tensions.summaries()
     t4 = time.process_time()
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import analysis
 
-    items = [(f"r{n:06d}", (base + timedelta(hours=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), 1, t, ["tag"])
-             for n, t in enumerate(texts)]
     t5 = time.process_time()
-    engine._analyze_batch(items)  # what each worker of a full analysis does: cache rows + totals
+    for t in texts:
+        analysis.findings(t, ["tag"])  # what a full analysis caches per reflection
     t6 = time.process_time()
     gc.enable()
     floor, detect, add = (t1 - t0) * per100, (t2 - t1) * per100, (t3 - t2) * per100
@@ -110,7 +108,7 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     print(f"  index add           {add:7.1f} us/100 words")
     print(f"  100,000 x 175 words ~{total_100k:.1f} s in memory")
     worker = (t6 - t5) * per100
-    print(f"  engine worker       {worker:7.1f} us/100 words  (analysis, cached row and totals: "
+    print(f"  analysis.findings   {worker:7.1f} us/100 words  (the cached findings: "
           f"{(t6 - t5) / len(texts) * 1e6:.0f} us per reflection; 100,000 x 175 words ~"
           f"{(t6 - t5) / words * 100_000 * 175:.1f} s of CPU)")
 
@@ -130,8 +128,8 @@ def measure_db(n: int) -> None:
     from _corpus import build_db
 
     from mirror_cli.journal import reflections as journal
-    from mirror_cli.patterns import engine
     from mirror_cli.db.store import Store
+    from mirror_cli.patterns import analysis, queries
 
     folder = Path(tempfile.mkdtemp(prefix="mirror-bench-"))
     try:
@@ -140,17 +138,16 @@ def measure_db(n: int) -> None:
         built = time.perf_counter() - t0
         print(f"database   {n} reflections (synthetic), built in {built:.1f} s, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}")
-        print("  (cpu: user + system seconds of this process and its worker processes)")
+        print("  (cpu: user + system seconds of this process)")
         with Store.open(path) as store:
             def run(label: str, **kwargs) -> None:
                 t, c = time.perf_counter(), _cpu()
-                r = engine.analyze(store, **kwargs)
+                r = analysis.analyze(store, **kwargs)
                 wall, cpu = time.perf_counter() - t, _cpu() - c
                 print(f"  {label:<28} {wall:7.3f} s  cpu {cpu:6.2f} s  (analyzed {r.analyzed}, skipped {r.skipped}, "
                       f"removed {r.removed}, refolded {r.refolded}, {r.patterns} patterns)")
 
             run("full analysis", full=True)
-            run("full analysis, 1 process", full=True, workers=1)
             run("nothing changed")
             journal.add(store, "Anxious about the deadline at work, but grateful for a long walk by the river.")
             run("after 1 new reflection")
@@ -162,9 +159,9 @@ def measure_db(n: int) -> None:
             journal.delete(store, [middle])
             run("after 1 deletion (re-fold)")
             t = time.perf_counter()
-            engine.list_patterns(store)
-            engine.list_tensions(store)
-            engine.evolution(store, by="month")
+            queries.list_patterns(store)
+            queries.list_tensions(store)
+            queries.evolution(store, by="month")
             print(f"  {'list + tensions + evolution':<28} {time.perf_counter() - t:7.3f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

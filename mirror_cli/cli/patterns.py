@@ -56,9 +56,9 @@ def _print_chart(st, text: str, colour_marks: bool = False) -> None:
 
 
 def _stale_note(st, store) -> None:
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import queries
 
-    s = engine.status(store)
+    s = queries.status(store)
     if s["analyzed_at"] is None and s["pending"]:
         st.out.note("No analysis yet: run `mirror patterns analyze`.")
     elif s["pending"]:
@@ -66,13 +66,13 @@ def _stale_note(st, store) -> None:
 
 
 def _analyze(ctx, full: bool, as_json: bool, event: str, what: str) -> None:
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import analysis
 
     st = state(ctx)
     with st.open_store() as store:
         total = store.count("reflections")
         with st.out.progress("analysing", total) as progress:
-            result = engine.analyze(store, full=full, event=event, progress=progress)
+            result = analysis.analyze(store, full=full, event=event, progress=progress)
     if as_json:
         st.out.json(result.to_dict())
         return
@@ -119,12 +119,12 @@ def _options_after(ctx: typer.Context, group: str) -> None:
 def list_patterns(ctx: typer.Context, min_confidence: MinConfOpt = 0.0, type_: TypeOpt = None,
                   limit: LimitOpt = None, as_json: JsonOpt = False) -> None:
     """Patterns found so far, highest confidence first."""
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import queries
 
     st = state(ctx)
     with st.open_store() as store:
-        items = engine.list_patterns(store, min_confidence=min_confidence,
-                                     pattern_type=type_.strip().lower() if type_ else None, limit=limit)
+        items = queries.list_patterns(store, min_confidence=min_confidence,
+                                      pattern_type=type_.strip().lower() if type_ else None, limit=limit)
         if not as_json:
             _stale_note(st, store)
     if as_json:
@@ -147,11 +147,11 @@ def show_pattern(
     as_json: JsonOpt = False,
 ) -> None:
     """One pattern with its evidence: the reflections and the words that support it."""
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import queries
 
     st = state(ctx)
     with st.open_store() as store:
-        info, occurrences = engine.show_pattern(store, name_or_id)
+        info, occurrences = queries.show_pattern(store, name_or_id)
     if as_json:
         out = info.to_dict()
         out["occurrences"] = [{k: v for k, v in o.items() if k != "spans"} for o in occurrences]
@@ -200,13 +200,13 @@ def evolution_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts per week or month, drawn as bars (one pattern) or sparklines, with the trend."""
-    from mirror_cli.patterns import charts, engine
+    from mirror_cli.patterns import charts, queries
 
     st = state(ctx)
     by = _check_by(by)
     with st.open_store() as store:
-        result = engine.evolution(store, name, by=by, min_confidence=min_confidence,
-                                  pattern_type=type_.strip().lower() if type_ else None, limit=limit)
+        result = queries.evolution(store, name, by=by, min_confidence=min_confidence,
+                                   pattern_type=type_.strip().lower() if type_ else None, limit=limit)
     unicode = _unicode(st)
     if name is not None:
         if as_json:
@@ -242,11 +242,11 @@ def tensions_main(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @tensions_app.command("list")
 def list_tensions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Each tension that appears: average position between its poles, intensity, count."""
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import queries
 
     st = state(ctx)
     with st.open_store() as store:
-        items = engine.list_tensions(store)
+        items = queries.list_tensions(store)
         if not as_json:
             _stale_note(st, store)
     if as_json:
@@ -278,12 +278,12 @@ def show_tension(
     as_json: JsonOpt = False,
 ) -> None:
     """One tension over time: position and intensity per period."""
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import queries
 
     st = state(ctx)
     by = _check_by(by)
     with st.open_store() as store:
-        t = engine.show_tension(store, name, by=by)
+        t = queries.show_tension(store, name, by=by)
     if as_json:
         st.out.json(t)
         return
@@ -299,11 +299,11 @@ def map_tensions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Draw the tensions on a chart: x = position between the poles, y = intensity."""
     import shutil
 
-    from mirror_cli.patterns import charts, engine
+    from mirror_cli.patterns import charts, queries
 
     st = state(ctx)
     with st.open_store() as store:
-        items = engine.list_tensions(store)
+        items = queries.list_tensions(store)
     if as_json:
         st.out.json([{k: t[k] for k in ("name", "axis_a", "axis_b", "position", "intensity", "count")}
                      for t in items])

@@ -48,7 +48,7 @@ SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "patterns": ("id", ("name",)),
     "pattern_occurrences": ("pattern_id || ':' || reflection_id", ("evidence",)),
     "tensions": ("id", ("data",)),
-    # caches of the pattern analysis (migration 0005, mirror_cli.patterns.engine)
+    # caches of the pattern analysis (migration 0005, mirror_cli.patterns.stored)
     "analysis_state": ("reflection_id", ("findings",)),
     "pattern_stats": ("pattern_id", ("timeline",)),
 }

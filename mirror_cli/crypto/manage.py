@@ -267,9 +267,9 @@ def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
 
 
 def _analysis_converted(store: Store, *, encrypted: bool) -> None:
-    from mirror_cli.patterns import engine  # heavy; only when the key is switched on or off
+    from mirror_cli.patterns import stored  # heavy; only when the key is switched on or off
 
-    engine.fields_converted(store, encrypted=encrypted)
+    stored.fields_converted(store, encrypted=encrypted)
 
 
 def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:

@@ -1,8 +1,15 @@
 """Patterns and tensions: local, explainable observations (never diagnoses).
 
-Pure functions and small in-memory aggregates; no database, no network, stdlib only.
-See :mod:`.detect` (emotions, themes, tags and their aggregation), :mod:`.tensions`
-and :mod:`.evolution`.
+Two layers, no network, stdlib only:
+
+* pure, no database: :mod:`.lexicon` (the word lists), :mod:`.detect` (emotions, themes,
+  tags, and their aggregation), :mod:`.tensions`, :mod:`.evolution` (counts per period,
+  trend) and :mod:`.charts` (text charts); this module's :func:`analyze` is one
+  reflection's patterns and tensions from a single pass over its words;
+* over the database (a ``Store``): :mod:`.analysis` (the incremental ``mirror patterns
+  analyze``, which also writes its audit event), :mod:`.queries` (what ``patterns
+  list|show|evolution`` and ``tensions list|show|map`` read) and :mod:`.stored` (the
+  tables and running totals the two share).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ TAG_INTENSITY = 0.5
 _SCALE = 10_000  # running sums are kept in integer units of 1e-4: add/remove is exact
 
 # Hit kinds in the lookup table.
-_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE, _BPHRASE, _NOOP = range(11)
+_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE, _BPHRASE = range(10)
 
 # A phrase is looked up from its first word ("let" -> "go"), except when the first word
 # is this common: then from its second word, looking back ("control" <- "in"), so
@@ -139,15 +139,7 @@ def _build() -> dict[str, tuple]:
     # Phrase hits first (backward, then forward), so the scanner tries them before
     # the single-word hits; punctuation maps to one shared tuple, tested by identity.
     for word, hits in table.items():
-        hits = sorted(hits, key=lambda hit: (hit[0] != _BPHRASE, hit[0] != _PHRASE))
-        # The scanner takes a word whose first hit is a cue (emotion, theme, pole) the
-        # short way when no negation, modifier or phrase is pending; a word that is also a
-        # negator or modifier ("nobody": loneliness and a negator) must go the long way: a
-        # no-op hit in front of its single-word hits sends it there.
-        first = next((n for n, hit in enumerate(hits) if hit[0] not in (_PHRASE, _BPHRASE)), None)
-        if first is not None and hits[first][0] <= _POLE and any(hit[0] > _POLE for hit in hits[first:]):
-            hits.insert(first, (_NOOP, None, 0.0))
-        table[word] = tuple(hits)
+        table[word] = tuple(sorted(hits, key=lambda hit: (hit[0] != _BPHRASE, hit[0] != _PHRASE)))
     for word in lexicon.PUNCTUATION.split():
         table[word] = _PUNCT_HITS
     return table
@@ -202,30 +194,6 @@ def scan(text: str) -> Scan:
     punct = 0
     for i in compress(range(n), table_hits):
         hits = table_hits[i]
-        if hits[0][0] <= _POLE and i > neg_end and i > boost_end and i != skip:
-            # The short way (most cue words): only emotion, theme and pole hits, and no
-            # negation, modifier or phrase pending, so nothing is cancelled or boosted.
-            tok = tokens[i]
-            for kind, name, weight in hits:
-                if kind == _POLE:
-                    index, pole = name
-                    entry = poles.get(index)
-                    if entry is None:
-                        entry = poles[index] = [0.0, 0.0, [], [], 0.0]
-                    entry[pole] += weight
-                    entry[2 + pole].append(tok)
-                    entry[4] += weight
-                    continue
-                entry = cues.get(name)
-                if entry is None:
-                    cues[name] = [weight, 1, 0.5, [tok]]
-                else:
-                    entry[0] += weight
-                    entry[1] += 1
-                    if entry[2] < 0.5:  # an earlier mention was softened ("a bit sad")
-                        entry[2] = 0.5
-                    entry[3].append(tok)
-            continue
         if hits is _PUNCT_HITS:
             punct += 1
             neg_end = boost_end = -1

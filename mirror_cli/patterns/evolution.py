@@ -20,7 +20,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from mirror_cli.errors import UsageError
 
-__all__ = ["evolution", "period_label", "trend", "sparkline", "TREND_THRESHOLD", "PERIODS"]
+__all__ = ["evolution", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
+           "TREND_THRESHOLD", "PERIODS"]
 
 PERIODS = ("week", "month")
 TREND_THRESHOLD = 0.25
@@ -36,26 +37,26 @@ def _day(dt: datetime | date, tz: tzinfo | None) -> date:
     return dt
 
 
-def _check(by: str) -> None:
+def check_period(by: str) -> None:
     if by not in PERIODS:
         raise UsageError(f"Unknown period {by!r}. Use one of: week, month.")
 
 
 def period_label(day: date, by: str = "week") -> str:
-    _check(by)
+    check_period(by)
     if by == "week":
         year, week, _ = day.isocalendar()
         return f"{year}-W{week:02d}"
     return f"{day.year}-{day.month:02d}"
 
 
-def _period_start(day: date, by: str) -> date:
+def period_start(day: date, by: str) -> date:
     if by == "week":
         return day - timedelta(days=day.weekday())
     return day.replace(day=1)
 
 
-def _next_period(start: date, by: str) -> date:
+def next_period(start: date, by: str) -> date:
     if by == "week":
         return start + timedelta(days=7)
     return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
@@ -70,13 +71,13 @@ def evolution(dates: Sequence[datetime | date], by: str = "week",
     also gets ``"confidence"``: the pattern's confidence S / (S + 2) counting every
     occurrence up to the end of that period, i.e. how it grew over time.
     """
-    _check(by)
+    check_period(by)
     if confidences is not None and len(confidences) != len(dates):
         raise UsageError("evolution() needs one confidence per date.")
     if not dates:
         return []
     days = [_day(d, tz) for d in dates]
-    starts = [_period_start(d, by) for d in days]
+    starts = [period_start(d, by) for d in days]
     counts = Counter(starts)
     mass: Counter = Counter()
     if confidences is not None:
@@ -92,7 +93,7 @@ def evolution(dates: Sequence[datetime | date], by: str = "week",
             s = running / 10_000
             row["confidence"] = round(s / (s + SUPPORT_K), 4) if s > 0 else 0.0
         out.append(row)
-        current = _next_period(current, by)
+        current = next_period(current, by)
     return out
 
 

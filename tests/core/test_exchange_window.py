@@ -17,7 +17,7 @@ import pytest
 from mirror_cli import audit
 from mirror_cli.journal import reflections as journal
 from mirror_cli.exchange import export, importer
-from mirror_cli.patterns import engine
+from mirror_cli.patterns import analysis
 from mirror_cli.db.store import Store
 
 SINCE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def store(tmp_path):
         mid = journal.add(s, "Long walk with my sister, calm and grateful. #family", at=at(2024, 5, 1))
         journal.add(s, "Calm again, grateful for the #family dinner.", at=at(2024, 5, 2))
         journal.add(s, "Anxious before the #work meeting, stressed.", at=at(2025, 3, 1))
-        engine.analyze(s)
+        analysis.analyze(s)
         # Tensions tied to reflections (as an import writes them): in the window, detected in the
         # window but tied to a reflection before it, and detected after the window.
         doc = {"format": "mirror-export", "version": 1, "tensions": [

@@ -19,7 +19,7 @@ from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.exchange import export, importer
 from mirror_cli.exchange.detect import Prefixed, load_document
-from mirror_cli.patterns import engine
+from mirror_cli.patterns import analysis, queries
 from mirror_cli.db.open import install_key
 from mirror_cli.db.store import Store
 
@@ -72,7 +72,7 @@ def populate(s: Store) -> None:
     journal.add(s, "Long walk with my sister, calm and grateful. #family")
     journal.add(s, "Anxious again about work; I must control every detail.", tags=["work"])
     journal.add(s, "Let go today, rested and calm.", mode="POST_ACTION")
-    engine.analyze(s)
+    analysis.analyze(s)
 
 
 def rec(rid: str, created: str = "2024-05-01T09:30:00.000Z", updated: str | None = None, content: str = "text",
@@ -125,18 +125,18 @@ def test_imported_tensions_tied_to_reflections_or_of_other_names_are_listed(stor
                           "2024-05-02T09:30:00.000Z"),
                   tension("ten000003", "Zork vs Blorb", "Zork", "Blorb", 0.9, "refA123456",
                           "2024-05-01T09:30:00.000Z")]))
-    shown = {t["name"]: t for t in engine.list_tensions(store)}
+    shown = {t["name"]: t for t in queries.list_tensions(store)}
     assert list(shown) == ["Control vs Surrender", "Zork vs Blorb"]  # seed order, then the others
     control = shown["Control vs Surrender"]
     assert (control["count"], control["position"], control["first_seen"]) == (2, 0.3, "2024-05-01T09:30:00.000Z")
     assert (shown["Zork vs Blorb"]["axis_a"], shown["Zork vs Blorb"]["count"]) == ("Zork", 1)
-    assert engine.show_tension(store, "blorb")["name"] == "Zork vs Blorb"
-    assert [p["count"] for p in engine.show_tension(store, "Control vs Surrender", by="week")["series"]] == [2]
+    assert queries.show_tension(store, "blorb")["name"] == "Zork vs Blorb"
+    assert [p["count"] for p in queries.show_tension(store, "Control vs Surrender", by="week")["series"]] == [2]
     # An analysis that finds the tension replaces the imported observations with its own totals.
     journal.add(store, "I must control every detail, I cannot let go.", at=__import__("datetime").datetime(
         2024, 6, 1, tzinfo=__import__("datetime").timezone.utc))
-    engine.analyze(store)
-    after = {t["name"]: t for t in engine.list_tensions(store)}
+    analysis.analyze(store)
+    after = {t["name"]: t for t in queries.list_tensions(store)}
     assert after["Control vs Surrender"]["first_seen"].startswith("2024-06-01")
     assert after["Zork vs Blorb"]["count"] == 1  # no analysis knows it: still shown
 
@@ -268,7 +268,7 @@ def test_replace_deletes_first_and_leaves_tombstones(store):
     assert stones == old_ids
     assert audit.verify(store.conn).ok
     # The engine copes: analysis starts again from the new reflections.
-    res = engine.analyze(store)
+    res = analysis.analyze(store)
     assert res.analyzed == 1
 
 
@@ -379,7 +379,7 @@ def test_only_patterns_keeps_occurrences_of_reflections_already_in_the_journal(s
     assert _occurrences(other) == _occurrences(store)
     assert r.deleted["reflections"] == 0 and other.count("reflections") == 4
     assert other.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
-    assert all(p.support > 0 for p in engine.list_patterns(other))
+    assert all(p.support > 0 for p in queries.list_patterns(other))
     assert audit.verify(other.conn).ok
 
 
@@ -424,20 +424,20 @@ def test_same_pattern_name_under_another_id_is_skipped(store):
 def test_patterns_analyze_works_after_importing_patterns(store, other):
     populate(store)
     do_import(other, export_text(store))
-    assert engine.status(other)["analyzed_at"] is None  # caches were reset
-    listed = {(p.pattern_type, p.name) for p in engine.list_patterns(other)}
+    assert queries.status(other)["analyzed_at"] is None  # caches were reset
+    listed = {(p.pattern_type, p.name) for p in queries.list_patterns(other)}
     assert listed  # provisional stats make them visible before the analysis
-    res = engine.analyze(other)
+    res = analysis.analyze(other)
     assert res.full and res.patterns > 0
-    after = {(p.pattern_type, p.name) for p in engine.list_patterns(other)}
-    assert after == {(p.pattern_type, p.name) for p in engine.list_patterns(store)}
+    after = {(p.pattern_type, p.name) for p in queries.list_patterns(other)}
+    assert after == {(p.pattern_type, p.name) for p in queries.list_patterns(store)}
     # ids of patterns kept by the analysis are the imported ones
-    ids_a = {p.name: p.id for p in engine.list_patterns(store)}
-    ids_b = {p.name: p.id for p in engine.list_patterns(other)}
+    ids_a = {p.name: p.id for p in queries.list_patterns(store)}
+    ids_b = {p.name: p.id for p in queries.list_patterns(other)}
     assert ids_a == ids_b
     # and an incremental run after a new reflection still works
     journal.add(other, "anxious again")
-    assert engine.analyze(other).analyzed == 1
+    assert analysis.analyze(other).analyzed == 1
 
 
 # --------------------------------------------------------------------------- encryption

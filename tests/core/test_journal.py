@@ -205,16 +205,16 @@ def test_delete_all_resets_everything_but_settings(store):
 
 def test_delete_all_forgets_the_pattern_analysis_too(store):
     """`patterns` said "2 reflection(s) changed since the last analysis" on an emptied journal."""
-    from mirror_cli.patterns import engine
+    from mirror_cli.patterns import analysis, queries
 
     journal.add(store, "anxious and worried")
     journal.add(store, "worried, anxious")
-    engine.analyze(store)
+    analysis.analyze(store)
     journal.delete_all(store)
-    assert engine.status(store) == {"analyzed_at": None, "pending": 0}
+    assert queries.status(store) == {"analyzed_at": None, "pending": 0}
     for table in ("analysis_state", "pattern_stats"):
         assert store.count(table) == 0
-    assert engine.analyze(store).removed == 0
+    assert analysis.analyze(store).removed == 0
 
 
 body = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200).filter(lambda s: s.strip())

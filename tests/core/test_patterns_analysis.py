@@ -1,4 +1,4 @@
-"""mirror_cli.patterns.engine: analysis stored in the database, incremental, encrypted."""
+"""mirror_cli.patterns.analysis (and the queries that read it): stored, incremental, encrypted."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.ids import parse_iso
 from mirror_cli.patterns import analyze as analyze_text
-from mirror_cli.patterns import engine
+from mirror_cli.patterns import analysis, queries
 from mirror_cli.patterns import evolution as evo
+from mirror_cli.patterns.stored import EVIDENCE_LIMIT
 from mirror_cli.db.store import Store
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
@@ -40,34 +41,34 @@ def corpus(store):
 
 
 def occurrences(store, ref):
-    _info, occ = engine.show_pattern(store, ref)
+    _info, occ = queries.show_pattern(store, ref)
     return {o["reflection_id"]: o for o in occ}
 
 
 def snapshot(store) -> dict:
     """Everything the commands show, ids left out of the comparison of totals."""
-    pats = engine.list_patterns(store, include_unreported=True)
+    pats = queries.list_patterns(store, include_unreported=True)
     out = {"patterns": sorted((p.pattern_type, p.name, p.confidence, p.support, p.first_seen, p.last_seen)
                               for p in pats),
-           "tensions": [{k: v for k, v in t.items() if k != "id"} for t in engine.list_tensions(store)],
+           "tensions": [{k: v for k, v in t.items() if k != "id"} for t in queries.list_tensions(store)],
            "evidence": {}, "evolution": {}}
     for p in pats:
         key = f"{p.pattern_type}:{p.name}"
-        _info, occ = engine.show_pattern(store, p.id, excerpts=False)
+        _info, occ = queries.show_pattern(store, p.id, excerpts=False)
         out["evidence"][key] = sorted((o["reflection_id"], o["evidence"], o["confidence"], o["intensity"]) for o in occ)
-        out["evolution"][key] = engine._pattern_evolution(store, engine.find_pattern(store, p.id), "week")
+        out["evolution"][key] = queries.pattern_evolution(store, queries.find_pattern(store, p.id), "week")
     return out
 
 
 def test_expected_patterns_with_evidence_on_the_right_reflections(store, corpus):
-    result = engine.analyze(store)
+    result = analysis.analyze(store)
     assert result.full and result.analyzed == len(corpus) and result.skipped == 0
     for r in CORPUS["reflections"]:
         rid = corpus[r["id"]]
         for kind, key in (("emotion", "emotions"), ("theme", "themes")):
             for name in r["expected"][key]:
-                p = engine.find_pattern(store, f"{kind}:{name}")
-                assert p.support <= engine.EVIDENCE_LIMIT  # so every occurrence is kept as evidence
+                p = queries.find_pattern(store, f"{kind}:{name}")
+                assert p.support <= EVIDENCE_LIMIT  # so every occurrence is kept as evidence
                 occ = occurrences(store, p.id)
                 assert rid in occ, (r["id"], kind, name)
                 assert occ[rid]["evidence"]  # the words
@@ -79,7 +80,7 @@ def test_expected_patterns_with_evidence_on_the_right_reflections(store, corpus)
 
 
 def test_negated_words_are_not_counted(store, corpus):
-    engine.analyze(store)
+    analysis.analyze(store)
     checked = 0
     for r in CORPUS["reflections"]:
         for name in r["expected"]["absent_emotions"]:
@@ -93,23 +94,23 @@ def test_negated_words_are_not_counted(store, corpus):
 
 
 def test_confidence_in_range_and_filters(store, corpus):
-    engine.analyze(store)
-    everything = engine.list_patterns(store)
+    analysis.analyze(store)
+    everything = queries.list_patterns(store)
     assert everything and all(0 <= p.confidence <= 1 for p in everything)
     assert [p.confidence for p in everything] == sorted((p.confidence for p in everything), reverse=True)
     for threshold in (0.2, 0.5, 0.7):
-        chosen = engine.list_patterns(store, min_confidence=threshold)
+        chosen = queries.list_patterns(store, min_confidence=threshold)
         assert [p.id for p in chosen] == [p.id for p in everything if p.confidence >= threshold]
-    emotions = engine.list_patterns(store, pattern_type="emotion")
+    emotions = queries.list_patterns(store, pattern_type="emotion")
     assert emotions and {p.pattern_type for p in emotions} == {"emotion"}
-    assert len(engine.list_patterns(store, limit=3)) == 3
+    assert len(queries.list_patterns(store, limit=3)) == 3
     with pytest.raises(Exception):
-        engine.list_patterns(store, pattern_type="diagnosis")
+        queries.list_patterns(store, pattern_type="diagnosis")
 
 
 def test_pattern_confidence_is_s_over_s_plus_2(store, corpus):
-    engine.analyze(store)
-    for p in engine.list_patterns(store):
+    analysis.analyze(store)
+    for p in queries.list_patterns(store):
         s = sum(o["confidence"] for o in occurrences(store, p.id).values())
         assert p.confidence == pytest.approx(s / (s + 2), abs=1e-4)
 
@@ -119,24 +120,24 @@ def test_evolution_counts_per_period_exact(store):
     for days in (0, 1, 2, 14, 15, 40):
         journal.add(store, "I feel anxious about tomorrow.", at=base + timedelta(days=days))
     journal.add(store, "A calm walk, nothing else.", at=base + timedelta(days=7))
-    engine.analyze(store)
-    weekly = engine.evolution(store, "anxiety", by="week")["series"]
+    analysis.analyze(store)
+    weekly = queries.evolution(store, "anxiety", by="week")["series"]
     assert [(r["period"], r["count"]) for r in weekly] == [
         ("2026-W02", 3), ("2026-W03", 0), ("2026-W04", 2), ("2026-W05", 0), ("2026-W06", 0),
         ("2026-W07", 1)]  # 40 days after Monday 5 January: Saturday 14 February
-    monthly = engine.evolution(store, "anxiety", by="month")["series"]
+    monthly = queries.evolution(store, "anxiety", by="month")["series"]
     assert [(r["period"], r["count"]) for r in monthly] == [("2026-01", 5), ("2026-02", 1)]
     # confidence grows with the evidence up to each period: S / (S + 2)
     assert monthly[0]["confidence"] == pytest.approx(2.5 / 4.5, abs=1e-4)
     assert monthly[1]["confidence"] == pytest.approx(3.0 / 5.0, abs=1e-4)
-    everything = engine.evolution(store, by="month")["patterns"]
+    everything = queries.evolution(store, by="month")["patterns"]
     assert everything["anxiety"]["series"] == monthly
 
 
 def test_evolution_matches_the_pure_function_on_the_corpus(store, corpus):
-    engine.analyze(store)
+    analysis.analyze(store)
     for name in ("anxiety", "work", "sleep"):
-        p = engine.find_pattern(store, f"emotion:{name}" if name == "anxiety" else f"theme:{name}")
+        p = queries.find_pattern(store, f"emotion:{name}" if name == "anxiety" else f"theme:{name}")
         dates, confs = [], []
         for r in CORPUS["reflections"]:
             f = analyze_text(r["text"], r["tags"]).findings.get(p.pattern_type, p.name)
@@ -144,20 +145,20 @@ def test_evolution_matches_the_pure_function_on_the_corpus(store, corpus):
                 dates.append(parse_iso(r["created_at"]))
                 confs.append(f.confidence)
         for by in ("week", "month"):
-            assert engine.evolution(store, p.id, by=by)["series"] == evo.evolution(dates, by, confs)
+            assert queries.evolution(store, p.id, by=by)["series"] == evo.evolution(dates, by, confs)
 
 
 def test_tension_positions_move_the_right_way(store):
     journal.add(store, "I tried to let go, accept what happens and trust the flow.", at=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    engine.analyze(store)
-    first = {t["name"]: t for t in engine.list_tensions(store)}["Control vs Surrender"]
+    analysis.analyze(store)
+    first = {t["name"]: t for t in queries.list_tensions(store)}["Control vs Surrender"]
     assert first["position"] > 0.5
     journal.add(store, "I need control: plan everything, schedule it, keep it organized and perfect.",
                 at=datetime(2026, 2, 1, tzinfo=timezone.utc))
-    engine.analyze(store)
-    second = {t["name"]: t for t in engine.list_tensions(store)}["Control vs Surrender"]
+    analysis.analyze(store)
+    second = {t["name"]: t for t in queries.list_tensions(store)}["Control vs Surrender"]
     assert second["position"] < first["position"] and second["count"] == 2
-    series = engine.show_tension(store, "control vs surrender", by="month")["series"]
+    series = queries.show_tension(store, "control vs surrender", by="month")["series"]
     assert series[0]["position"] > 0.5 > series[1]["position"]
 
 
@@ -166,56 +167,56 @@ def test_corpus_tensions_lean_as_labelled(store):
         for name, side in r["expected"]["tensions"].items():
             s = Store.open(store.path.parent / f"{r['id']}.db")
             journal.add(s, r["text"], tags=r["tags"])
-            engine.analyze(s)
-            t = {t["name"]: t for t in engine.list_tensions(s)}[name]
+            analysis.analyze(s)
+            t = {t["name"]: t for t in queries.list_tensions(s)}[name]
             assert (t["position"] < 0.5) if side == "a" else (t["position"] > 0.5), (r["id"], name)
             s.close()
 
 
 def test_incremental_touches_only_the_new_reflection_and_equals_full(store, corpus):
-    engine.analyze(store)
-    again = engine.analyze(store)
+    analysis.analyze(store)
+    again = analysis.analyze(store)
     assert (again.analyzed, again.skipped, again.full) == (0, len(corpus), False)
     journal.add(store, "So anxious and worried tonight, the work deadline again.", tags=["late"])
-    result = engine.analyze(store)
+    result = analysis.analyze(store)
     assert (result.analyzed, result.skipped, result.removed, result.full) == (1, len(corpus), 0, False)
     incremental = snapshot(store)
-    engine.analyze(store, full=True)
+    analysis.analyze(store, full=True)
     assert snapshot(store) == incremental
 
 
 def test_edit_and_delete_are_reflected(store, corpus):
-    engine.analyze(store)
+    analysis.analyze(store)
     anxious = corpus["r01"]
     assert anxious in occurrences(store, "anxiety")
-    before = engine.find_pattern(store, "emotion:anxiety").support
+    before = queries.find_pattern(store, "emotion:anxiety").support
     journal.edit(store, anxious, content="Another meeting ran late. I feel calm about the project.")
-    result = engine.analyze(store)
+    result = analysis.analyze(store)
     assert result.analyzed == 1
     assert anxious not in occurrences(store, "anxiety")
-    assert engine.find_pattern(store, "emotion:anxiety").support == before - 1
+    assert queries.find_pattern(store, "emotion:anxiety").support == before - 1
     after_edit = snapshot(store)
-    engine.analyze(store, full=True)
+    analysis.analyze(store, full=True)
     assert snapshot(store) == after_edit
     gone = corpus["r03"]
     journal.delete(store, [gone])
-    result = engine.analyze(store)
+    result = analysis.analyze(store)
     assert result.removed == 1 and result.analyzed == 0
-    assert all(gone not in occurrences(store, p.id) for p in engine.list_patterns(store))
+    assert all(gone not in occurrences(store, p.id) for p in queries.list_patterns(store))
     after_delete = snapshot(store)
-    engine.analyze(store, full=True)
+    analysis.analyze(store, full=True)
     assert snapshot(store) == after_delete
 
 
 def test_pattern_only_in_a_deleted_reflection_disappears(store):
     a = journal.add(store, "Quiet day.", tags=["zanzibar"])
     journal.add(store, "Another quiet day.", tags=["other"])
-    engine.analyze(store)
-    assert engine.find_pattern(store, "zanzibar")
+    analysis.analyze(store)
+    assert queries.find_pattern(store, "zanzibar")
     journal.delete(store, [a.id])
-    engine.analyze(store)
+    analysis.analyze(store)
     with pytest.raises(Exception):
-        engine.find_pattern(store, "zanzibar")
+        queries.find_pattern(store, "zanzibar")
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -239,30 +240,18 @@ def test_incremental_equals_full_after_any_changes(tmp_path_factory, ops):
             elif op == "delete":
                 journal.delete(s, [ids.pop(k % len(ids))])
             else:
-                engine.analyze(s)
-        engine.analyze(s)
+                analysis.analyze(s)
+        analysis.analyze(s)
         incremental = snapshot(s)
-        engine.analyze(s, full=True)
+        analysis.analyze(s, full=True)
         assert snapshot(s) == incremental
     finally:
         s.close()
 
 
-def test_full_analysis_in_several_processes_equals_one(store, monkeypatch):
-    for n in range(60):
-        journal.add(store, ["anxious at work", "happy with family", "tired, could not sleep"][n % 3] + f" {n}",
-                    at=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=7 * n))
-    engine.analyze(store, full=True, workers=1)
-    single = snapshot(store)
-    monkeypatch.setattr(engine, "PARALLEL_MIN", 10)
-    result = engine.analyze(store, full=True, workers=2)
-    assert result.analyzed == 60
-    assert snapshot(store) == single
-
-
 def test_audit_event_counts_only(store, corpus):
-    engine.analyze(store)
-    engine.analyze(store, event="tensions.analyzed")
+    analysis.analyze(store)
+    analysis.analyze(store, event="tensions.analyzed")
     events = store.conn.execute("SELECT event_type, data FROM audit_events ORDER BY seq DESC LIMIT 2").fetchall()
     assert [e[0] for e in events] == ["tensions.analyzed", "patterns.analyzed"]
     for _type, data in events:
@@ -271,20 +260,20 @@ def test_audit_event_counts_only(store, corpus):
 
 
 def test_ids_do_not_leak_names(store, corpus):
-    engine.analyze(store)
-    first = {p.name: p.id for p in engine.list_patterns(store)}
+    analysis.analyze(store)
+    first = {p.name: p.id for p in queries.list_patterns(store)}
     s2 = Store.open(store.path.parent / "other.db")
     for r in CORPUS["reflections"]:
         journal.add(s2, r["text"], tags=r["tags"])
-    engine.analyze(s2)
-    second = {p.name: p.id for p in engine.list_patterns(s2)}
+    analysis.analyze(s2)
+    second = {p.name: p.id for p in queries.list_patterns(s2)}
     assert all(first[name] != second[name] for name in first.keys() & second.keys())
     s2.close()
 
 
 def test_excerpt_window_and_spans():
     text = "one two three four five six seven eight nine ten I felt anxious and then worried " + "x " * 30
-    ex = engine.excerpt(text, ["anxious", "worried"], radius=4)
+    ex = queries.excerpt(text, ["anxious", "worried"], radius=4)
     assert ex.text.startswith("… ") and ex.text.endswith(" …")
     assert [ex.text[s:e] for s, e in ex.spans] == ["anxious", "worried"]
 
@@ -294,7 +283,7 @@ def cheap() -> crypto.KdfParams:
 
 
 def test_encrypted_database(store, corpus):
-    engine.analyze(store)  # caches written in clear, then converted by key enable
+    analysis.analyze(store)  # caches written in clear, then converted by key enable
     plain = snapshot(store)
     keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
     assert store.encrypted and store.fields.encrypted
@@ -304,10 +293,10 @@ def test_encrypted_database(store, corpus):
         assert kinds == {"blob"}, (table, column, kinds)
     assert snapshot(store) == plain
     journal.add(store, "Anxious and worried about the work deadline.")
-    result = engine.analyze(store)
+    result = analysis.analyze(store)
     assert result.analyzed >= 1
     incremental = snapshot(store)
-    engine.analyze(store, full=True)
+    analysis.analyze(store, full=True)
     assert snapshot(store) == incremental
     for table, column in (("patterns", "name"), ("pattern_occurrences", "evidence"), ("tensions", "data"),
                           ("analysis_state", "findings"), ("pattern_stats", "timeline")):
@@ -317,59 +306,16 @@ def test_encrypted_database(store, corpus):
     assert b"anxious" not in raw and b"Control vs Surrender" not in raw
 
 
-
-_VOCAB = sorted({w.lstrip("~").replace("_", " ") for words in
-                 [*__import__("mirror_cli.patterns.lexicon", fromlist=["x"]).EMOTIONS.values(),
-                  *__import__("mirror_cli.patterns.lexicon", fromlist=["x"]).THEMES.values()]
-                 for w in words.split()})[::7] + [
-    "not", "never", "very", "so", "a", "bit", "but", "can't", "stop", "let", "go", "in", "control", ".", ",",
-    "the", "day", "I", "Anxious", "don't", "tired", "of", "work", "out", "alone", "together", "rest"]
-
-
-def _agg_state(pat: dict, ten: dict) -> tuple:
-    return ({k: (a.support, a.units, a.strong, a.first, a.last, a.days, sorted(a.top)) for k, a in pat.items()},
-            {k: (a.days, a.first, a.last) for k, a in ten.items()})
-
-
-def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
-    """The reference: one reflection's findings added one by one with _PAgg.add / _TAgg.add."""
-    for ptype, name, words, conf, intensity in found["p"]:
-        pat.setdefault((ptype, name), engine._PAgg()).add(rid, created_at, words, conf, intensity)
-    for name, position, intensity, _wa, _wb in found["t"]:
-        ten.setdefault(name, engine._TAgg()).add(created_at, position, intensity)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.sampled_from(_VOCAB), max_size=40),
-                          st.lists(st.sampled_from(["work", "#Work", " café ", 'say "hi"', "back\\slash", "", "x\ny"]),
-                                   max_size=3),
-                          st.integers(0, 40)), max_size=12))
-def test_batch_worker_writes_the_same_rows_and_totals_as_the_plain_path(docs):
-    """The full analysis' fused worker: its cached rows are the JSON of _findings byte for
-    byte, and its totals are what the plain _fold makes of those findings."""
-    items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
-             for n, (words, tags, day) in enumerate(docs)]
-    rows, pat, ten = engine._analyze_batch(items)
-    ref_pat, ref_ten = {}, {}
-    for (rid, created_at, rev, text, tags), (row_id, row_rev, row) in zip(items, rows, strict=True):
-        found = engine._findings(text, tags)
-        assert (row_id, row_rev) == (rid, rev)
-        assert row == json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-        _fold(ref_pat, ref_ten, rid, created_at, found)
-    assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
-    assert list(pat) == list(ref_pat)
-
-
-def test_lexicon_words_need_no_json_escaping():
-    """The fused worker writes evidence words between quotes as they are."""
-    from mirror_cli.patterns.detect import _TABLE
-
-    words = set(_TABLE)
-    for hits in _TABLE.values():
-        for _kind, payload, _w in hits:
-            if isinstance(payload, dict):
-                words.update(payload)
-    assert all(json.dumps(w, ensure_ascii=False) == f'"{w}"' for w in words)
+def test_the_cached_findings_keep_their_stored_shape(store):
+    """analysis_state rows written by earlier versions are read back: the shape stays."""
+    rid = journal.add(store, "So anxious and worried, I need control.", tags=["#Work"]).id
+    analysis.analyze(store)
+    row = store.conn.execute("SELECT findings FROM analysis_state WHERE reflection_id = ?", (rid,)).fetchone()[0]
+    assert json.loads(row) == {
+        "p": [["emotion", "anxiety", "anxious, worried", 0.75, 0.85], ["tag", "work", "work", 1.0, 0.5]],
+        "t": [["Control vs Surrender", 0.25, 0.4, "control", ""]]}
+    assert row == json.dumps(analysis.findings("So anxious and worried, I need control.", ["#Work"]),
+                             ensure_ascii=False, separators=(",", ":"))
 
 
 def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
@@ -377,27 +323,7 @@ def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
 
     rid = journal.add(store, "anxious about work", tags=["work"]).id
     journal.add(store, "happy with family", tags=["work"])
-    assert engine.analyze(store, full=True).analyzed == 2
+    assert analysis.analyze(store, full=True).analyzed == 2
     store.conn.execute("UPDATE reflections SET content = ? WHERE id = ?", (b"\x00sealed?", rid))
     with pytest.raises(VerificationError, match=rid):
-        engine.analyze(store, full=True)
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.sampled_from(_VOCAB), max_size=40),
-                          st.lists(st.sampled_from(["work", "#Work", " café "]), max_size=2),
-                          st.integers(0, 40)), max_size=12))
-def test_refold_of_cached_rows_equals_the_plain_fold(docs):
-    """The re-fold after a deletion (one loop over the cached rows) gives _fold's totals."""
-    from mirror_cli.crypto.fields import PLAIN
-
-    items = [(f"r{n:03d}", f"2026-01-{1 + day % 28:02d}T10:00:{n % 60:02d}.000Z", 1, " ".join(words), tags)
-             for n, (words, tags, day) in enumerate(docs)]
-    rows, _pat, _ten = engine._analyze_batch(items)
-    cached = [(rid, created_at, row) for (rid, created_at, *_), (_r, _v, row) in zip(items, rows, strict=True)]
-    pat, ten, ref_pat, ref_ten = {}, {}, {}, {}
-    engine._fold_cached(pat, ten, cached, PLAIN)
-    for rid, created_at, row in cached:
-        _fold(ref_pat, ref_ten, rid, created_at, json.loads(row))
-    assert _agg_state(pat, ten) == _agg_state(ref_pat, ref_ten)
-    assert list(pat) == list(ref_pat)
+        analysis.analyze(store, full=True)
