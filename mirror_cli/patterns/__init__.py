@@ -2,10 +2,11 @@
 
 Two layers, no network, stdlib only:
 
-* pure, no database: :mod:`.lexicon` (the word lists), :mod:`.detect` (emotions, themes,
-  tags, and their aggregation), :mod:`.tensions`, :mod:`.evolution` (counts per period,
-  trend) and :mod:`.charts` (text charts); this module's :func:`analyze` is one
-  reflection's patterns and tensions from a single pass over its words;
+* pure, no database: :mod:`.lexicon` (the word lists), :mod:`.detect` (emotions, themes
+  and tags of one reflection, and the rules across reflections), :mod:`.aggregate`
+  (patterns across reflections, in memory), :mod:`.tensions`, :mod:`.evolution` (counts
+  per period, trend) and :mod:`.charts` (text charts); this module's :func:`analyze` is
+  one reflection's patterns and tensions from a single pass over its words;
 * over the database (a ``Store``): :mod:`.analysis` (the incremental ``mirror patterns
   analyze``, which also writes its audit event), :mod:`.queries` (what ``patterns
   list|show|evolution`` and ``tensions list|show|map`` read) and :mod:`.stored` (the
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mirror_cli.patterns.aggregate import Occurrence, PatternIndex, PatternStats, PatternSummary, aggregate
 from mirror_cli.patterns.detect import (
-    EMOTION, TAG, THEME, Finding, Occurrence, PatternIndex, PatternStats, PatternSummary,
-    ReflectionFindings, aggregate, analyze_reflection, findings_from_scan, scan,
+    EMOTION, TAG, THEME, Finding, ReflectionFindings, analyze_reflection, findings_from_scan, scan,
 )
 from mirror_cli.patterns.tensions import (
     SEED_TENSIONS, TensionFinding, TensionStats, aggregate_tensions, tensions_for,

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from mirror_cli.errors import VerificationError
 from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns import analyze as analyze_text
-from mirror_cli.patterns.detect import STRONG_CONFIDENCE
+from mirror_cli.patterns.detect import EVIDENCE_WORDS, STRONG_CONFIDENCE
 from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
     load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
@@ -52,11 +52,13 @@ class AnalyzeResult:
 
 
 def findings(text: str, tags) -> dict:
-    """What ``analysis_state`` caches for one reflection (evidence words as one string)."""
+    """What ``analysis_state`` caches for one reflection: each pattern found with its
+    evidence words as one string, each tension with the words of either pole."""
     a = analyze_text(text, tags)
-    return {"p": [[f.pattern_type, f.name, f.evidence, f.confidence, f.intensity] for f in a.findings],
-            "t": [[t.name, t.position, t.intensity, ", ".join(t.evidence_a), ", ".join(t.evidence_b)]
-                  for t in a.tensions]}
+    return {"p": [[ptype, name, ", ".join(words[:EVIDENCE_WORDS]), conf, intensity]
+                  for ptype, name, words, conf, intensity, _mentions in a.findings.findings],
+            "t": [[name, position, intensity, ", ".join(words_a), ", ".join(words_b)]
+                  for name, _a, _b, position, intensity, words_a, words_b in a.tensions]}
 
 
 def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
@@ -66,7 +68,7 @@ def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
         if agg is None:
             agg = pat[(ptype, name)] = PatternTotals()
         agg.add(rid, created_at, words, conf, intensity)
-    for name, position, intensity, *_ in found["t"]:
+    for name, position, intensity, _words_a, _words_b in found["t"]:
         agg = ten.get(name)
         if agg is None:
             agg = ten[name] = TensionTotals()

@@ -77,14 +77,19 @@ class PatternTotals:
             self.first = created_at
         if self.last is None or created_at > self.last:
             self.last = created_at
-        day = self.days.setdefault(created_at[:10], [0, 0])
-        day[0] += 1
-        day[1] += u
-        item = (conf, created_at, rid, words, intensity)  # rid is unique: comparison stops there
-        if len(self.top) < EVIDENCE_LIMIT:
-            heapq.heappush(self.top, item)
-        elif item > self.top[0]:
-            heapq.heapreplace(self.top, item)
+        day = self.days.get(created_at[:10])
+        if day is None:
+            self.days[created_at[:10]] = [1, u]
+        else:
+            day[0] += 1
+            day[1] += u
+        top = self.top
+        if len(top) < EVIDENCE_LIMIT:
+            heapq.heappush(top, (conf, created_at, rid, words, intensity))
+        elif conf >= top[0][0]:  # else it cannot displace the weakest kept one
+            item = (conf, created_at, rid, words, intensity)  # rid is unique: comparison stops there
+            if item > top[0]:
+                heapq.heapreplace(top, item)
 
     @property
     def confidence(self) -> float:
@@ -149,7 +154,8 @@ class StoredPattern:
 
 # --------------------------------------------------------------------------- sealed JSON and meta
 
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once, not per value
+# Built once (json.dumps with options builds an encoder per call); our values hold no cycles.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def open_json(fields, table: str, rid: str, fieldname: str, stored) -> dict:

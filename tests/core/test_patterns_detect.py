@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from mirror_cli.patterns import detect as d
 from mirror_cli.patterns import lexicon
+from mirror_cli.patterns.aggregate import Occurrence, PatternIndex, PatternStats, aggregate, confidence_from_sum
 from mirror_cli.patterns.detect import (
-    MIN_SUPPORT, STRONG_CONFIDENCE, Finding, PatternIndex, PatternStats, Occurrence,
-    ReflectionFindings, aggregate, analyze_reflection, confidence_from_sum, tokenize,
+    MIN_SUPPORT, STRONG_CONFIDENCE, Finding, ReflectionFindings, analyze_reflection, tokenize,
 )
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "labelled_corpus.json").read_text("utf-8"))
