@@ -35,7 +35,7 @@ from mirror_cli.patterns.detect import MIN_SUPPORT, STRONG_CONFIDENCE, SUPPORT_K
 from mirror_cli.patterns.tensions import SEED_TENSIONS
 
 __all__ = ["EVIDENCE_LIMIT", "SCALE", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
-           "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
+           "confidence_of", "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
            "analysis_meta", "set_analysis_meta", "fields_converted", "open_json", "seal_json"]
 
 EVIDENCE_LIMIT = 20  # occurrence rows (evidence) kept per pattern
