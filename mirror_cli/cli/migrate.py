@@ -19,11 +19,11 @@ def _open(ctx):
 def _unlock_quietly(st, store) -> None:
     """Key the migration's audit event when a key is at hand; never prompt for it."""
     if store.encrypted:
-        from mirror_cli.errors import LockedError
         from mirror_cli.db.open import unlock_store
+        from mirror_cli.errors import LockedError
 
         try:
-            unlock_store(store, st.settings, interactive=False)
+            unlock_store(store, st.settings, interactive=False)  # quietly: its warnings are not shown
         except LockedError:
             pass
 

@@ -48,7 +48,7 @@ def _record(store: Store, result: MigrateResult) -> None:
     """An audit event for the migration, when the chain exists and can be appended to."""
     has_audit = store.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'").fetchone()
-    if not has_audit or (store.encrypted and store.audit_key is None) or not result.steps:
+    if not has_audit or (store.encrypted and store.key is None) or not result.steps:
         return
     with store.write():
         store.append_event("schema.migrated", {"direction": result.direction, "from": result.from_version,
