@@ -48,8 +48,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from mirror_cli.crypto.kdf import (KEY_ID_SIZE, STREAM_INFO, TAG_SIZE, KdfParams, b64d, b64e, check_key, derive_kek, is_int,
-                                   key_id, subkey, unwrap_data_key)
+from mirror_cli.crypto.kdf import (KEY_ID_SIZE, STREAM_INFO, TAG_SIZE, KdfParams, b64d, b64e, check_key,
+                                   derive_kek, is_int, key_id, subkey, unwrap_data_key)
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import read_full
 
@@ -105,7 +105,7 @@ def is_container(first_bytes: bytes) -> bool:
 
 
 def _stream_aead(dek: bytes, salt: bytes, purpose: str):
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # lazy: ~10 ms, off the start-up path
 
     return AESGCM(subkey(dek, STREAM_INFO + purpose, salt=salt))
 
@@ -289,7 +289,7 @@ def decrypt_stream(src: BinaryIO, dst: BinaryIO | None, *, dek: bytes | None = N
                                 f"not {article.get(expected_purpose, expected_purpose)}.")
     key = container_key(header, dek=dek, passphrase=passphrase)
     aead = _stream_aead(key, header.salt, header.purpose)
-    from cryptography.exceptions import InvalidTag
+    from cryptography.exceptions import InvalidTag  # lazy: ~10 ms, off the start-up path
 
     def attempt(block: bytes, counter: int, last: bool) -> bytes | None:
         try:

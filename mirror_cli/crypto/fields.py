@@ -160,7 +160,7 @@ class FieldCipher:
     __slots__ = ("_aead", "_prefix", "_parts", "_invalid_tag")
 
     def __init__(self, dek: bytes) -> None:
-        from cryptography.exceptions import InvalidTag
+        from cryptography.exceptions import InvalidTag  # lazy: ~10 ms, off the start-up path
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         self._invalid_tag = InvalidTag

@@ -205,7 +205,7 @@ def new_kdf_params(*, iterations: int = DEFAULT_ITERATIONS, lanes: int = DEFAULT
 def derive_kek(passphrase: str, params: KdfParams) -> bytes:
     """Argon2id(passphrase, params) -> 32-byte key-encryption key."""
     secret = _passphrase_bytes(passphrase)
-    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # lazy: ~10 ms, off the start-up path
 
     try:
         return Argon2id(salt=params.salt, length=KEY_SIZE, iterations=params.iterations,
@@ -232,7 +232,7 @@ def _wrap_ad(db_id: str) -> bytes:
 
 def wrap_data_key(kek: bytes, dek: bytes, db_id: str) -> str:
     """Seal *dek* under *kek* (AES-256-GCM), bound to *db_id*; returns base64 text."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # lazy: ~10 ms, off the start-up path
 
     kek, dek = check_key(kek, "key-encryption key"), check_key(dek)
     nonce = os.urandom(NONCE_SIZE)
@@ -246,7 +246,7 @@ def unwrap_data_key(kek: bytes, wrapped: str, db_id: str, *, source: str | None 
     *source* (e.g. ``"MIRROR_PASSPHRASE_FILE"``) is named in the message; it is
     the name of where the passphrase came from, never the passphrase.
     """
-    from cryptography.exceptions import InvalidTag
+    from cryptography.exceptions import InvalidTag  # lazy: ~10 ms, off the start-up path
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     kek = check_key(kek, "key-encryption key")
@@ -264,7 +264,7 @@ def unwrap_data_key(kek: bytes, wrapped: str, db_id: str, *, source: str | None 
 
 def subkey(dek: bytes, purpose: str, *, salt: bytes | None = None, length: int = KEY_SIZE) -> bytes:
     """HKDF-SHA256 sub-key of the data key; *purpose* is the HKDF info string."""
-    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hashes  # lazy: ~10 ms, off the start-up path
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     if not isinstance(purpose, str) or not purpose:
