@@ -15,7 +15,7 @@ from typing import Any
 
 from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
-from mirror_cli.db.scrub import SCRUB_PENDING, retry_scrub, scrub, scrub_or_warn  # noqa: F401 (moved to db)
+from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
 
 DEFAULT_MODE = "REFLECTION"
