@@ -305,8 +305,17 @@ def test_backups_taken_while_40_reflect_processes_write_all_verify(journal_db, m
     writers = [subprocess.Popen(_mirror("reflect"), env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE) for _ in range(40)]
 
+    half_saved, half_backed_up = threading.Event(), threading.Event()
+
     def release() -> None:  # each writer saves when its stdin closes: spread the commits over the backups
         for i, w in enumerate(writers):
+            if i == 20:
+                # Hold the second half until a backup has begun after the first half committed, so
+                # some backup falls strictly between 24 and 44 however slowly processes start.
+                for early in writers[:20]:
+                    early.wait(timeout=120)
+                half_saved.set()
+                half_backed_up.wait(timeout=120)
             w.stdin.write(f"concurrent entry {i} #busy\n".encode())
             w.stdin.close()
             time.sleep(0.2)
@@ -316,9 +325,12 @@ def test_backups_taken_while_40_reflect_processes_write_all_verify(journal_db, m
     try:
         releaser.start()
         while any(w.poll() is None for w in writers) or len(made) < 3:
+            after_half = half_saved.is_set()
             r = run_mirror("backup", "create", "--json")
             assert r.returncode == 0, r.stderr
             made.append(json.loads(r.stdout)["path"])
+            if after_half:
+                half_backed_up.set()
             if len(made) > 30:
                 break
     finally:
