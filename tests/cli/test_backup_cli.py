@@ -505,7 +505,8 @@ def test_cron_with_the_key_in_the_keyring_needs_no_passphrase_and_prints_nothing
     assert r.exit_code == 4 and "MIRROR_PASSPHRASE_FILE" in r.stderr
 
 
-_WITH_RAM = ("import sys; from pathlib import Path; import mirror_cli.backup.workspace as b; b.RAM_DIR = Path(sys.argv.pop(1)); "
+_WITH_RAM = ("import sys; from pathlib import Path; import mirror_cli.backup.workspace as b; "
+             "b.RAM_DIR = Path(sys.argv.pop(1)); "
              "from mirror_cli.cli.app import main; sys.argv[0] = 'mirror'; main()")
 
 

@@ -1134,9 +1134,9 @@ def test_stale_work_needs_a_dead_process_and_a_free_lock(tmp_path):
     tmp_path.mkdir()
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid now names no process
-    names = {"dead": f"{workspace.WORK_PREFIX}{dead.pid}-a.tmp", "alive": f"{workspace.WORK_PREFIX}{os.getppid()}-b.tmp",
-             "mine": f"{workspace.WORK_PREFIX}{os.getpid()}-c.tmp", "locked": f"{workspace.WORK_PREFIX}{dead.pid}-d.tmp",
-             "other": f".other-{dead.pid}-e.tmp"}
+    w = workspace.WORK_PREFIX
+    names = {"dead": f"{w}{dead.pid}-a.tmp", "alive": f"{w}{os.getppid()}-b.tmp", "mine": f"{w}{os.getpid()}-c.tmp",
+             "locked": f"{w}{dead.pid}-d.tmp", "other": f".other-{dead.pid}-e.tmp"}
     for n in names.values():
         (tmp_path / n).mkdir()
         (tmp_path / n / "f").write_bytes(MARKER)
