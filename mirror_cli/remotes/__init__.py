@@ -11,7 +11,7 @@ and the object-name rules), :mod:`.folder` (a local or mounted folder: a USB
 disk, a Dropbox or Syncthing folder) and :mod:`.url` (a location string ->
 a Remote; ``s3://`` and ``postgresql://`` come with the ``cloud`` extra).
 
-Nothing here prints or imports anything above :mod:`mirror_cli.fsutil` and
+Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
 :mod:`mirror_cli.errors`.
 """
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mirror_cli.errors import UsageError
-from mirror_cli.fsutil import DIR_MODE, FILE_MODE, atomic_write, ensure_private_dir, io_error
+from mirror_cli.localfs import DIR_MODE, FILE_MODE, atomic_write, ensure_private_dir, io_error
 from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, RemoteError, check_name, check_prefix
 
 TEMP_PREFIX = ".~mirror-"
