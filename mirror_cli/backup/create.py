@@ -7,12 +7,14 @@
    same errors, as ``mirror export``).
 3. When the backup will be encrypted, open the snapshot's sealed fields (``backup.opened``).
 4. Compress the snapshot and the export into one zstd stream, then write the file (header,
-   archive or its encrypted container, trailer) under a temp name, fsync, rename
-   (``format.write_file``), and record ``backup.created`` in the audit log.
+   archive or its encrypted container, trailer) in the working folder and put it into the backups
+   folder through its Remote (``remotes``: temp name, fsync, rename), or write it straight to the
+   file path ``-o`` names (``format.write_file``); record ``backup.created`` in the audit log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +36,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, OperationError, UsageError
 from mirror_cli.exchange import export as exchange_export
 from mirror_cli.localfs import FILE_MODE
+from mirror_cli.remotes.url import open_remote
 
 ZSTD_LEVEL = 3
 ZSTD_LEVEL_SEALED = 1  # an encrypted database's backup: level 1, 8 MiB window, no long-distance matching
@@ -142,7 +145,8 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, lock_time
     dek = store.data_key if encrypted_db else None
     output = Path(output).absolute()
     at = now or datetime.now(timezone.utc)
-    if output.is_dir() or not output.suffix:
+    to_folder = output.is_dir() or not output.suffix
+    if to_folder:
         folder, target = output, output / backup_name(at)
     else:
         folder, target = output.parent, output
@@ -188,7 +192,13 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, lock_time
         header = {"format": FORMAT, "version": VERSION, "created_at": created_at,
                   "tool_version": __version__, "encrypted": bool(encrypt), "db_id": db_id}
         meta = json.loads(crypto_meta[0]) if (encrypt and crypto_meta) else None
-        digest, size = write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
+        if to_folder:  # written whole in the working folder, then put into the folder's Remote (temp, fsync, rename)
+            built = work / target.name
+            digest, size = write_file(built, header, manifest, stream_path, dek if encrypt else None, meta)
+            with contextlib.closing(open_remote(str(folder), mkdir=True)) as remote:
+                remote.put_file(target.name, built)
+        else:  # -o FILE: that very path (a symlink written through), temp file, fsync, rename
+            digest, size = write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
     result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
                           sizes[EXPORT_MEMBER])
     if not store.record_if_writable(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,

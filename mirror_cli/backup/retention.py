@@ -6,10 +6,13 @@ trailer's checksum in that same read. **prune** applies restic's ``--keep-*`` ru
 (:func:`select_prune`) to those that read, then checks the whole-file SHA-256 of the backups it
 would keep, and only of those: one that fails counts for no rule and the selection is made again
 without it. It never removes a file that does not read.
+
+The folder's files are listed, and pruned ones deleted, through its Remote (``remotes.url``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -24,7 +27,7 @@ from mirror_cli.backup.format import (BLOCK, DIGEST, NAME_RE, BackupInfo, damage
                                       read_header)
 from mirror_cli.backup.workspace import folder_lock
 from mirror_cli.errors import MirrorError, UsageError
-from mirror_cli.localfs import io_error
+from mirror_cli.remotes.url import open_remote
 
 
 @dataclass
@@ -84,18 +87,16 @@ def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
     version, ``created_at``) and its trailer's body length matches its size; its time
     is the header's ``created_at``, not its name's. The rest are returned as unreadable.
     """
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
+    if not folder.is_dir():
         return [], []
-    except OSError as exc:
-        raise io_error("read", folder, exc) from None
+    with contextlib.closing(open_remote(str(folder))) as remote:  # regular files only, no links followed
+        names = [o.name for o in remote.list() if NAME_RE.match(o.name)]
     found: list[_Found] = []
     bad: list[Unreadable] = []
-    for entry in entries:
-        if NAME_RE.match(entry.name) is None or not entry.is_file(follow_symlinks=False):
-            continue
-        p = Path(entry.path)
+    for name in names:
+        # The Remote protocol reads whole objects only; a folder's file is read in place, its first
+        # and last bytes (and, for list, the checksum in one pass), as the cheap look needs.
+        p = folder / name
         size = 0
         try:
             with open(p, "rb") as fh:
@@ -260,14 +261,9 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
             if failed[1] is not None:
                 unreadable.append(failed[1])
         unreadable.sort(key=lambda u: u.path)
-        if not dry_run:
-            for p in removed:
-                try:
-                    os.unlink(p)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise io_error("remove", p, exc) from None
+        if not dry_run and removed:
+            with contextlib.closing(open_remote(str(folder))) as remote:
+                remote.delete([Path(p).name for p in removed])  # one already gone is no error
     order = {p: i for i, (p, _t) in enumerate(infos)}  # oldest first, as _scan sorted them
     return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run,
                        unreadable)

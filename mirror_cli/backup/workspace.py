@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mirror_cli.errors import OperationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir, io_error
+from mirror_cli.remotes.folder import TEMP_PREFIX as REMOTE_TEMP_PREFIX
 
 LOCK_NAME = ".mirror-backup.lock"
 TEMP_PREFIX = ".mirror-backup-"
@@ -54,14 +55,15 @@ def folder_lock(folder: Path, timeout: float):
 
 
 def remove_stale_temps(folder: Path) -> None:
-    """Under the lock no other backup runs, so temp files left by a killed one can go.
+    """Under the lock no other backup runs, so temp files left by a killed one can go (the folder
+    Remote's ``.~mirror-*.tmp``, a file path's ``.mirror-*.tmp``).
 
     (Backups no longer work in their folder: this also clears the working folders that earlier
     versions left there, which could hold an encrypted database's plaintext.)
     """
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            if entry.name.startswith((TEMP_PREFIX, ".mirror-")) and entry.name.endswith(".tmp"):
+            if entry.name.startswith((TEMP_PREFIX, ".mirror-", REMOTE_TEMP_PREFIX)) and entry.name.endswith(".tmp"):
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:

@@ -413,7 +413,7 @@ def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirr
                 assert report.ok and report.complete, (trial, p.name, report.problem)
             elif p.is_file():  # a temp file: cut short (fails), or killed between its fsync and its rename
                 # (a whole backup, under a temp name that list and prune never count; the next create removes it)
-                assert p.name.startswith(".mirror-") and p.name.endswith(".tmp"), (trial, p.name)
+                assert p.name.startswith((".mirror-", ".~mirror-")) and p.name.endswith(".tmp"), (trial, p.name)
                 report = brestore.verify(p)
                 assert not report.ok or report.complete, (trial, p.name)
             else:  # the work folder of a killed run: nothing inside verifies either
