@@ -24,6 +24,8 @@ Bytecode is cached in a temporary PYTHONPYCACHEPREFIX, warmed by one untimed pas
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import json
 import os
 import random
@@ -71,6 +73,14 @@ def write_corpus(path: Path, n: int, seed: int = 7) -> Path:
            "counts": {"reflections": n}, "reflections": rows}
     path.write_text(json.dumps(doc, ensure_ascii=False))
     return path
+
+
+def write_corpus_apart(path: Path, n: int) -> Path:
+    """write_corpus in a fresh interpreter: this one stays small, and a child's ru_maxrss starts
+    from its parent's RSS at fork, so a large parent would raise every command's figure."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        return pool.submit(write_corpus, path, n).result()
 
 
 def run(argv: list[str], env: dict[str, str], secret: str) -> tuple[float, float]:
@@ -170,19 +180,15 @@ def op_backup_create(s: Side, r: int):
     return argv, s.env(), found
 
 
-def need(path: Path | None, what: str) -> Path:
+def need(path: Path | None, what: str) -> str:
     if path is None:
         raise Failed(f"n/a: no {what} (an earlier command failed)")
-    return path
-
-
-def op_backup_verify(s: Side, r: int):
-    return [s.exe, "backup", "verify", str(need(s.backup, "backup"))], s.env(), None
+    return str(path)
 
 
 def op_shard_create(s: Side, r: int):
     dirs = [s.work / f"shards-{r}" / f"d{i}" for i in (1, 2, 3)]
-    argv = [s.exe, "shard", "create", str(need(s.backup, "backup")), "--level", "personal"]
+    argv = [s.exe, "shard", "create", need(s.backup, "backup"), "--level", "personal"]
     for d in dirs:
         argv += ["--to", str(d)]
         if not s.shard_mkdir:
@@ -197,7 +203,7 @@ def op_shard_create(s: Side, r: int):
 
 def op_shard_restore(s: Side, r: int):
     out = s.work / f"restored-{r}"
-    return ([s.exe, "shard", "restore", str(need(s.manifest, "manifest")), "-o", str(out)], s.env(),
+    return ([s.exe, "shard", "restore", need(s.manifest, "manifest"), "-o", str(out)], s.env(),
             lambda: out.unlink())
 
 
@@ -218,7 +224,7 @@ OPS = [  # import first: it makes the journal the others use
     (f"search {SEARCH_WORD}", simple("search", SEARCH_WORD)),
     ("export --format json -o F", op_export),
     ("backup create -o DIR", op_backup_create),
-    ("backup verify FILE", op_backup_verify),
+    ("backup verify FILE", lambda s, r: ([s.exe, "backup", "verify", need(s.backup, "backup")], s.env(), None)),
     ("shard create personal, 3 dirs", op_shard_create),
     ("shard restore MANIFEST -o F", op_shard_restore),
     ("patterns analyze --full", op_patterns),
@@ -275,7 +281,12 @@ def describe(exe: str) -> str:
     code = "import mirror_cli, os; print(os.path.dirname(mirror_cli.__file__))"
     where = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd="/").stdout.strip()
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, cwd="/").stdout.strip()
-    return f"{exe} ({version or '?'}, code in {where or '?'})"
+    git = ""
+    if where and (Path(where).parent / ".git").exists():  # an editable install: which commit, edited or not
+        head = subprocess.run(["git", "-C", where, "log", "-1", "--format=%h"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "."], capture_output=True, text=True)
+        git = f", commit {head.stdout.strip()}{' + uncommitted changes' if dirty.stdout.strip() else ''}"
+    return f"{exe} ({version or '?'}, code in {where or '?'}{git})"
 
 
 def main() -> None:
@@ -301,22 +312,22 @@ def main() -> None:
     passphrase = secrets.token_urlsafe(24)  # strong and random; never printed
     print(f"before: {describe(args.before)}\nafter:  {describe(args.after)}")
     print(f"work folder {work}; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
+
+    def pair(tag: str, mode: str, corpus: Path) -> list[Side]:
+        secret = passphrase if mode == "encrypted" else None
+        return [Side(name, exe, work / f"{tag}-{mode}-{name}", corpus, secret, pycache)
+                for name, exe in (("before", args.before), ("after", args.after))]
     try:
-        warm = write_corpus(work / "corpus-warmup.json", 200)
+        warm = write_corpus_apart(work / "corpus-warmup.json", 200)
         for mode in modes:  # compile every module either side imports into the pycache, untimed
-            secret = passphrase if mode == "encrypted" else None
-            sides = [Side(name, exe, work / f"warmup-{mode}-{name}", warm, secret, pycache)
-                     for name, exe in (("before", args.before), ("after", args.after))]
-            bench(sides, 1)
+            bench(pair("warmup", mode, warm), 1)
         for n in sizes:
             t = time.perf_counter()
-            corpus = write_corpus(work / f"corpus-{n}.json", n)
+            corpus = write_corpus_apart(work / f"corpus-{n}.json", n)
             print(f"\ncorpus: {n} reflections, {corpus.stat().st_size / 1e6:.1f} MB of JSON "
                   f"(written in {time.perf_counter() - t:.1f} s)")
             for mode in modes:
-                secret = passphrase if mode == "encrypted" else None
-                sides = [Side(name, exe, work / f"{n}-{mode}-{name}", corpus, secret, pycache)
-                         for name, exe in (("before", args.before), ("after", args.after))]
+                sides = pair(str(n), mode, corpus)
                 t = time.perf_counter()
                 res, errors = bench(sides, runs)
                 table(f"== {n} reflections, {mode}: medians of {runs} run(s), wall seconds "

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import now_iso, ulid
 
 GENESIS = "0" * 64
@@ -141,8 +142,6 @@ def link_hash(fields: dict[str, Any], key: bytes | None) -> str:
 
 
 def _locked():
-    from mirror_cli.errors import LockedError
-
     return LockedError("the audit chain is keyed and no key is loaded.",
                        "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
 
@@ -190,8 +189,6 @@ def append(conn, event_type: str, data: dict[str, Any] | None = None,
     if key is None and head is not None and head[2] == KEYED_LINK and head[3] != KEY_DISABLED:
         # The chain is keyed and no key.disabled closed it, yet the database has no key: its key
         # record was removed outside mirror. Writing on would store the journal in plaintext.
-        from mirror_cli.errors import VerificationError
-
         raise VerificationError(
             "the database was encrypted, but its key record is gone (removed outside mirror); nothing was "
             "written, so that nothing is stored unencrypted.",

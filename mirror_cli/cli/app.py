@@ -41,15 +41,28 @@ class State:
         return self._settings
 
     def open_store(self, *, unlock: bool = True, create: bool = True, migrate: bool = True):
-        from mirror_cli.cli.output import stdin_is_tty
+        """Open the database; when *unlock* and it is encrypted, load its key and show the unlock's warnings."""
         from mirror_cli.db.open import open_store
 
-        store = open_store(self.settings, unlock=unlock, interactive=stdin_is_tty(), create=create,
-                           migrate=migrate)
-        for warning in store.warnings:  # a passphrase file others can read, keyring trouble
-            self.out.warn(warning)
-        store.warnings = ()  # shown: a command that shows them later has nothing left to repeat
+        store = open_store(self.settings, create=create, migrate=migrate)
+        if unlock and store.encrypted:
+            try:
+                self.unlock(store)
+            except BaseException:
+                store.close()
+                raise
         return store
+
+    def unlock(self, store, *, interactive: Optional[bool] = None) -> None:
+        """Load *store*'s key (a prompt only on a terminal) and show the warnings the unlock returned
+        (a passphrase file others can read, keyring trouble)."""
+        from mirror_cli.cli.output import stdin_is_tty
+        from mirror_cli.db.open import unlock_store
+
+        result = unlock_store(store, self.settings,
+                              interactive=stdin_is_tty() if interactive is None else interactive)
+        for warning in result.warnings:
+            self.out.warn(warning)
 
 
 def report_error(exc: MirrorError) -> None:

@@ -30,37 +30,23 @@ def _warn(st, warnings) -> None:
 def _make(st, output: Optional[Path], no_encrypt: bool):
     import contextlib
 
-    from mirror_cli import backup
-    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.backup import create
     from mirror_cli.localfs import refuse_database_target
 
     if output is not None:  # before anything is opened or written: -o must not name the live database
         refuse_database_target(output, st.settings.db_path, option="-o")
-    interactive = stdin_is_tty()
-    # Under cron (no terminal to prompt on) the passphrase's key derivation runs while the snapshot is
-    # taken; on a terminal the key is loaded first, so that a prompt never races the copy.
-    with st.open_store(create=False, unlock=interactive) as store:
-        unlock = None
-        if store.encrypted and store.data_key is None:
-            import functools
-            import json
-
-            from mirror_cli.crypto import passphrase as keys
-
-            unlock = functools.partial(keys.unlock, json.loads(store.meta("crypto")), store.db_id,
-                                       st.settings.env, interactive=False)
+    with st.open_store(create=False) as store:
         size = store.path.stat().st_size if store.path.exists() else 0
         target = output if output is not None else st.settings.backups_dir
         # A bar for large databases; out.progress draws it only on a terminal (stdout and stderr),
         # so none under cron or into a pipe.
         want = size >= PROGRESS_MIN_BYTES
-        try:
-            with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
-                progress = bar if bar is not None and bar.enabled else None
-                return backup.create(store, target, encrypt=False if no_encrypt else None,
-                                     lock_timeout=_lock_timeout(st), progress=progress, unlock=unlock)
-        finally:
-            _warn(st, store.warnings)
+        with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
+            progress = bar if bar is not None and bar.enabled else None
+            result = create.create(store, target, encrypt=False if no_encrypt else None,
+                                   lock_timeout=_lock_timeout(st), progress=progress)
+    _warn(st, result.warnings)
+    return result
 
 
 def fresh_backup(st) -> Path:
@@ -70,10 +56,10 @@ def fresh_backup(st) -> Path:
 
 def _key_request(st):
     """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
-    from mirror_cli import backup
+    from mirror_cli.backup.keys import KeyRequest
     from mirror_cli.cli.output import stdin_is_tty
-    from mirror_cli.errors import MirrorError
     from mirror_cli.db.store import Store
+    from mirror_cli.errors import MirrorError
 
     local_meta = local_id = None
     db = st.settings.db_path
@@ -92,7 +78,7 @@ def _key_request(st):
 
             if not isinstance(exc, sqlite3.Error):
                 raise
-    return backup._KeyRequest(st.settings.env, interactive=stdin_is_tty(), local_meta=local_meta,
+    return KeyRequest(st.settings.env, interactive=stdin_is_tty(), local_meta=local_meta,
                               local_db_id=local_id)
 
 
@@ -125,10 +111,10 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """mirror's backups in the backups folder, oldest first."""
-    from mirror_cli import backup
+    from mirror_cli.backup import retention
 
     st = state(ctx)
-    listing = backup.scan_backups(st.settings.backups_dir)
+    listing = retention.scan_backups(st.settings.backups_dir)
     for u in listing.unreadable:  # stderr: --json stays the contract's array of real backups
         st.out.warn(f"{u.path}: {u.problem}; `mirror backup prune` leaves it alone and counts it for no rule.")
     if as_json:
@@ -156,11 +142,11 @@ def verify(
 
     Without a key, an encrypted backup's checksum and header are checked and the rest is reported as not checked.
     """
-    from mirror_cli import backup
+    from mirror_cli.backup import restore as restoring
     from mirror_cli.errors import VerificationError
 
     st = state(ctx)
-    report = backup.verify(file, _key_request(st), local=st.settings.db_path.parent)
+    report = restoring.verify(file, _key_request(st), local=st.settings.db_path.parent)
     if as_json:
         st.out.json(report.to_dict())
         if not report.ok:
@@ -185,7 +171,7 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the database with a backup (verified first; the replaced one is kept beside it)."""
-    from mirror_cli import backup
+    from mirror_cli.backup import restore as restoring
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
 
@@ -199,7 +185,7 @@ def restore(
             else f"Restore {file} into {db}?"
         if not confirm(what):
             raise UsageError("restore cancelled; nothing was changed.")
-    result = backup.restore(file, db, _key_request(st))
+    result = restoring.restore(file, db, _key_request(st))
     _warn(st, result.warnings)
     if result.before:  # on stderr, so that --json stays one value; -q silences it like every note
         st.out.note(f"the replaced database is kept as {result.before}")
@@ -221,10 +207,10 @@ def prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove old backups by restic's rules (a backup kept by any rule stays; local time)."""
-    from mirror_cli import backup
+    from mirror_cli.backup import retention
 
     st = state(ctx)
-    result = backup.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
+    result = retention.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
                           monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
     for u in result.unreadable:
         st.out.warn(f"{u.path}: {u.problem}; left in place and counted for no --keep-* rule.")

@@ -19,11 +19,11 @@ def _open(ctx):
 def _unlock_quietly(st, store) -> None:
     """Key the migration's audit event when a key is at hand; never prompt for it."""
     if store.encrypted:
-        from mirror_cli.errors import LockedError
         from mirror_cli.db.open import unlock_store
+        from mirror_cli.errors import LockedError
 
         try:
-            unlock_store(store, st.settings, interactive=False)
+            unlock_store(store, st.settings, interactive=False)  # quietly: its warnings are not shown
         except LockedError:
             pass
 
@@ -166,7 +166,7 @@ def check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         st.out.json(report.to_dict())
     elif report.ok:
-        st.out.result("ok: integrity, foreign keys, orphans and migration checksums all fine.")
+        st.out.result("ok: integrity, foreign keys, orphans, migration checksums and schema objects all fine.")
     else:
         # CONTRACT.md: on an error nothing goes to stdout (only --json prints its object and exits 3).
         import sys
@@ -176,6 +176,7 @@ def check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                   for fk in report.foreign_keys]
         lines += [f"orphans: {o['count']} {o['what']}" for o in report.orphans]
         lines += [f"migration {d['version']:04d}_{d['name']}: {d['problem']}" for d in report.drift]
+        lines += [f"schema: {o['type']} {o['name']}: {o['problem']}" for o in report.objects]
         sys.stderr.write("mirror: the database check found problems:\n" + "".join(f"  {x}\n" for x in lines)
                          + "Restore the database from a backup (`mirror backup list`).\n")
     if not report.ok:

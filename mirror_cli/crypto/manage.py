@@ -38,17 +38,21 @@ key in a message.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror_cli import audit, crypto
+from mirror_cli import __version__, audit, crypto
 from mirror_cli.crypto import passphrase as keys
-from mirror_cli.errors import InvalidInputError, LockedError, UsageError, VerificationError
 from mirror_cli.crypto.fields import PLAIN, SEALED_COLUMNS
-from mirror_cli.db.open import clear_key, install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
+from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
+from mirror_cli.errors import InvalidInputError, LockedError, UsageError, VerificationError
+from mirror_cli.ids import is_valid_id, now_iso
+from mirror_cli.localfs import atomic_write
 
 KEY_FILE_FORMAT = "mirror-key"
 KEY_FILE_VERSION = 1
@@ -224,7 +228,8 @@ def _cache(cache: keys.KeyCache, db_id: str, kek: bytes, warnings: list[str]) ->
 
 def _check_chain(store: Store, force: bool, action: str) -> bool:
     """Refuse to vouch anew for data the audit chain says was changed outside mirror (unless *force*)."""
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
+    report = audit.verify(store.conn, key=store.key.audit_key if store.key is not None else None,
+                          encrypted=store.encrypted)
     if report.ok:
         return False
     if not force:
@@ -266,10 +271,21 @@ def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
     return counts
 
 
-def _analysis_converted(store: Store, *, encrypted: bool) -> None:
-    from mirror_cli.patterns import stored  # heavy; only when the key is switched on or off
+ANALYSIS_META = "analysis"  # the pattern analysis' state (mirror_cli.patterns): {"rev", "count", "encrypted", ...}
 
-    stored.fields_converted(store, encrypted=encrypted)
+
+def _analysis_converted(store: Store, *, encrypted: bool) -> None:
+    """The pattern analysis records whether its cached fields (``analysis_state``, ``pattern_stats``)
+    are sealed; :func:`_convert` just re-stored them, so its state stays valid with the new flag.
+    (Done here, not by calling the patterns package, which sits above crypto.)"""
+    raw = store.meta(ANALYSIS_META)
+    try:
+        state = json.loads(raw) if raw else None
+    except ValueError:
+        state = None
+    if isinstance(state, dict):
+        state["encrypted"] = encrypted
+        store.set_meta(ANALYSIS_META, json.dumps(state))
 
 
 def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:
@@ -316,8 +332,6 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
            force: bool = False) -> EnableResult:
     """Encrypt every user-content field in one transaction, then scrub the file."""
-    from mirror_cli.journal import reflections as journal
-
     if store.encrypted:
         raise UsageError("this database is already encrypted.",
                          "Use `mirror key change` for a new passphrase, `mirror key status` to check.")
@@ -331,21 +345,21 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             if store.encrypted:  # another process won the race
                 raise UsageError("this database is already encrypted.")
             forced = _check_chain(store, force, "enable")
-            install_key(store, record.dek)
-            converted = _convert(store, PLAIN, store.fields)
+            store.key = key = UnlockedKey.from_dek(record.dek, found.source)
+            converted = _convert(store, PLAIN, key.fields)
             _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
             store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))
-            store.set_meta(journal.SCRUB_PENDING, "key enable")
+            store.set_meta(SCRUB_PENDING, "key enable")
             data: dict[str, Any] = {"key_id": meta.key_id, "kdf": _kdf_summary(meta.kdf), "converted": converted}
             if forced:
                 data["forced_over_failed_verify"] = True
             event = store.append_event(EVENT_ENABLED, data, _all_vouches(store))
     except BaseException:
-        clear_key(store)
+        store.key = None
         raise
     cached = _cache(cache if cache is not None else keys.KeyCache(), store.db_id, record.kek, warnings)
-    wiped = journal.scrub_or_warn(store, "the journal is encrypted")
+    wiped = scrub_or_warn(store, "the journal is encrypted")
     if wiped:
         warnings.append(wiped)
     return EnableResult(store.db_id, meta.key_id or "", _kdf_summary(meta.kdf), converted, cached, found.source,
@@ -358,26 +372,24 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
     meta = _meta(store)
     found, _kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     warnings = list(found.warnings)
-    install_key(store, dek)
+    store.key = key = UnlockedKey.from_dek(dek, found.source)
     try:
         with store.write():
             # (store.write() refused already if another process re-keyed the database meanwhile)
             forced = _check_chain(store, force, "disable")
-            sealed = store.fields
-            converted = _convert(store, sealed, PLAIN)
+            converted = _convert(store, key.fields, PLAIN)
             _analysis_converted(store, encrypted=False)
             data: dict[str, Any] = {"key_id": meta.key_id, "converted": converted,
-                                    audit.RETIRED_KEY_FIELD: store.audit_key.hex()}
+                                    audit.RETIRED_KEY_FIELD: key.audit_key.hex()}
             if forced:
                 data["forced_over_failed_verify"] = True
             event = store.append_event(EVENT_DISABLED, data, _all_vouches(store))
             store.set_meta("crypto", None)
-            clear_key(store)
+            store.key = None
     except BaseException:
-        if store.meta("crypto") is not None:
-            install_key(store, dek)  # still encrypted: keep the key for the caller
+        # still encrypted: keep the key for the caller
+        store.key = key if store.meta("crypto") is not None else None
         raise
-    clear_key(store)
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     forgotten = False
     try:
@@ -401,7 +413,7 @@ def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     warnings = list(dict.fromkeys([*found.warnings, *new.warnings]))
     record = crypto.new_key_record(new.value, store.db_id, dek=dek, kdf_params=kdf_params)
     new_meta = crypto.CryptoMeta.from_dict(record.meta)
-    install_key(store, dek)
+    store.key = UnlockedKey.from_dek(dek, found.source)
     with store.write():
         if _meta(store).wrapped_key != meta.wrapped_key:
             raise UsageError("the passphrase was changed by another mirror process meanwhile; nothing was changed.",
@@ -428,7 +440,7 @@ def unlock(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     cache.require()
     found, kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     cache.store(store.db_id, kek, required=True)
-    install_key(store, dek)
+    store.key = UnlockedKey.from_dek(dek, found.source)
     return UnlockResult(store.db_id, meta.key_id, found.source, True, list(found.warnings))
 
 
@@ -440,10 +452,6 @@ def unlock(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
 def export_key(store: Store, path: Path | str, env: Mapping[str, str], *, interactive: bool,
                prompt: keys.Prompt | None = None, overwrite: bool = False) -> KeyFileResult:
     """Write the key-recovery file (atomically, 0600) after the passphrase proves it will open it."""
-    from mirror_cli import __version__
-    from mirror_cli.localfs import atomic_write
-    from mirror_cli.ids import now_iso
-
     to_stdout = str(path) == "-"
     path = Path(path).expanduser().absolute()
     if not to_stdout and path.is_dir():
@@ -457,8 +465,6 @@ def export_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
            "tool_version": __version__}
     text = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
     if to_stdout:  # `key export -`: to a pipe (gpg, a password manager), as jq and restic read "-"
-        import sys
-
         sys.stdout.buffer.write(text)
         sys.stdout.flush()
         return KeyFileResult("-", store.db_id, meta.key_id, warnings=list(found.warnings))
@@ -492,8 +498,6 @@ def read_key_file(path: Path | str) -> tuple[str, crypto.CryptoMeta]:
         raise InvalidInputError(f"{path} has key-file version {str(doc.get('version'))[:20]}, which this mirror "
                                 "cannot read; nothing was changed.", "Upgrade mirror.")
     db_id = doc.get("db_id")
-    from mirror_cli.ids import is_valid_id
-
     if not isinstance(db_id, str) or not is_valid_id(db_id):
         raise InvalidInputError(f"{path}: field db_id is missing or not an id; nothing was changed.")
     if not isinstance(doc.get("wrapped_key"), str):
@@ -542,11 +546,11 @@ def import_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
                 raise UsageError("this database changed while the key was being checked; nothing was changed.")
             store.set_meta("db_id", db_id)
             store.set_meta("crypto", json.dumps(meta.to_dict(), sort_keys=True, separators=(",", ":")))
-            install_key(store, dek)
+            store.key = UnlockedKey.from_dek(dek, found.source)
             event = store.append_event(EVENT_IMPORTED, {"key_id": meta.key_id, "db_id": db_id,
                                                         "previous_db_id": old_id})
     except BaseException:
-        clear_key(store)
+        store.key = None
         raise
     cached = _cache(cache if cache is not None else keys.KeyCache(), db_id, kek, warnings)
     return KeyFileResult(str(Path(path).absolute()), db_id, meta.key_id, cached, event.seq, warnings)

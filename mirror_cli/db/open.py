@@ -1,59 +1,55 @@
-"""Opening the database for a command: resolve, open, migrate, unlock when needed."""
+"""Opening the database for a command: resolve, open, migrate, finish an overdue scrub, unlock.
+
+:func:`open_store` opens (and migrates) the configured database; :func:`unlock_store` loads the
+key of an encrypted one into ``store.key`` and returns what the CLI shows (:class:`Unlocked`:
+where the key came from, and warnings such as keyring trouble or a passphrase file others can read).
+"""
 
 from __future__ import annotations
 
-from mirror_cli.settings import Settings
+import json
+from dataclasses import dataclass
+
+from mirror_cli.crypto import passphrase
+from mirror_cli.crypto.unlocked import UnlockedKey
+from mirror_cli.db.scrub import SCRUB_PENDING, retry_scrub
 from mirror_cli.db.store import Store
+from mirror_cli.settings import Settings
 
 
-def open_store(settings: Settings, *, unlock: bool = True, interactive: bool = False,
-               migrate: bool = True, create: bool = True) -> Store:
-    """Open the configured database; on an encrypted one, load the key when *unlock*."""
+@dataclass(frozen=True)
+class Unlocked:
+    """What unlocking found, for the CLI to show (the key itself is ``store.key``)."""
+
+    source: str  # MIRROR_PASSPHRASE_FILE, MIRROR_PASSPHRASE, "keyring" or "prompt"
+    warnings: tuple[str, ...] = ()
+
+
+def open_store(settings: Settings, *, migrate: bool = True, create: bool = True) -> Store:
+    """Open the configured database (migrated unless *migrate* is False), still locked."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
-    if store.meta("scrub_pending") is not None:  # an earlier wipe was cut short (a full disk): finish it
-        from mirror_cli.journal.reflections import retry_scrub
-
+    if store.meta(SCRUB_PENDING) is not None:  # an earlier wipe was cut short (a full disk): finish it
         retry_scrub(store)
-    if unlock and store.encrypted:
-        try:
-            unlock_store(store, settings, interactive=interactive)
-        except BaseException:
-            store.close()
-            raise
     return store
 
 
-def unlock_store(store: Store, settings: Settings, *, interactive: bool = False) -> str:
-    """Load the data key into *store* (field codec and audit key). Returns the key's source.
+def unlock_store(store: Store, settings: Settings, *, interactive: bool = False) -> Unlocked:
+    """Load the data key of encrypted *store* into ``store.key`` (file, env, keyring, prompt).
 
-    Keyring trouble that did not stop the unlock (a failing backend, a stale
-    cached key) is left in ``store.warnings`` for the CLI to show.
+    No key -> LockedError (exit 4). Keyring trouble that did not stop the unlock (a failing
+    backend, a stale cached key) comes back in ``.warnings``, for the CLI to show.
     """
-    import json
-
-    from mirror_cli.crypto import passphrase as keys
-
-    result = keys.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env, interactive=interactive)
-    install_key(store, result.dek)
-    store.key_source = result.source
-    store.warnings = tuple(result.warnings)
-    return result.source
+    found = passphrase.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env,
+                              interactive=interactive)
+    store.key = UnlockedKey.from_dek(found.dek, found.source)
+    return Unlocked(found.source, tuple(found.warnings))
 
 
-def install_key(store: Store, dek: bytes) -> None:
-    """Make *store* seal and open fields and key audit links with the data key *dek*."""
-    from mirror_cli import crypto
-    from mirror_cli.crypto.fields import SealedFields
-
-    store.set_fields(SealedFields(crypto.FieldCipher(dek)))
-    store.audit_key = crypto.audit_mac_key(dek)
-    store.data_key = dek
-    store.key_id = crypto.key_id(dek)
+def install_key(store: Store, dek: bytes) -> None:  # compat: backup/ and its tests; removed after the merge
+    """Set ``store.key`` from the data key *dek* (new code: ``store.key = UnlockedKey.from_dek(dek)``)."""
+    store.key = UnlockedKey.from_dek(dek)
 
 
-def clear_key(store: Store) -> None:
-    """Back to plaintext fields and plain audit links (after ``key disable``, or a failed enable)."""
-    store.set_fields(None)
-    store.audit_key = None
-    store.data_key = None
-    store.key_id = None
+def clear_key(store: Store) -> None:  # compat: tests/core/test_backup.py; removed after the merge
+    """Forget the key (new code: ``store.key = None``)."""
+    store.key = None

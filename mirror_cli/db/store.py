@@ -7,20 +7,31 @@
   concurrent writers queue on the lock instead of failing mid-way;
 * pending migrations are applied on open; a database whose schema is newer
   than this code is refused.
+
+Key state is one attribute: ``store.key``, the :class:`~mirror_cli.crypto.unlocked.UnlockedKey`
+of an unlocked encrypted database, else None (set by ``db.open.unlock_store`` and the ``mirror
+key`` operations). The store uses it only to refuse writes with a key the database no longer
+uses and to key its audit events; field codecs come from ``crypto.fields.codec(store)``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mirror_cli import audit
+from mirror_cli.crypto import fields as _fields  # compat: Store.fields; removed after the merge
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db import migrations
-from mirror_cli.errors import MirrorError, OperationError, UsageError
+from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import now_iso, ulid
 
@@ -33,7 +44,9 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._fields = None  # set by unlock(); None means plaintext fields
+        self.key: UnlockedKey | None = None  # the unlocked key of an encrypted database, else None
+        self._opened_plain = False  # plaintext when opened (see EncryptedMeanwhile)
+        self.warnings: tuple[str, ...] = ()  # compat: backup/ and cli/backup.py; removed after the merge
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -60,7 +73,7 @@ class Store:
         try:
             store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
-            store._was_plain = not store.encrypted
+            store._opened_plain = not store.encrypted
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise _db_error(exc, path) from None
@@ -74,8 +87,6 @@ class Store:
         mirror would otherwise switch it to WAL and add its own tables to it."""
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if tables and "schema_migrations" not in tables:
-            from mirror_cli.errors import VerificationError
-
             shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
             raise VerificationError(
                 f"{self.path} is not a mirror database: it is another program's SQLite file (tables {shown}).",
@@ -90,8 +101,6 @@ class Store:
         when several ``mirror reflect`` create the database at the same moment.
         Both steps are idempotent, so they are simply tried again.
         """
-        import time
-
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         attempt = 0
         while True:
@@ -172,7 +181,7 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _db_error(exc, self.path) from None
         try:
-            if self._fields is not None:
+            if self.key is not None:
                 self._check_key_current()
             else:
                 self._check_not_stripped()
@@ -239,32 +248,6 @@ class Store:
     def encrypted(self) -> bool:
         return self.meta("crypto") is not None
 
-    @property
-    def fields(self):
-        """The field codec: plaintext, or sealing with the unlocked data key."""
-        if self._fields is None:
-            if self.encrypted:
-                from mirror_cli.errors import LockedError
-
-                raise LockedError(
-                    "this database is encrypted and no key is loaded.",
-                    "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.",
-                )
-            from mirror_cli.crypto.fields import PLAIN
-
-            return PLAIN
-        return self._fields
-
-    def set_fields(self, codec: Any) -> None:
-        self._fields = codec
-
-    audit_key: bytes | None = None  # set by unlock() on an encrypted database
-    data_key: bytes | None = None  # ditto (session.install_key)
-    key_id: str | None = None  # public fingerprint of data_key
-    key_source: str | None = None  # where the key came from (keys.unlock)
-    warnings: tuple[str, ...] = ()  # for the CLI to show: keyring trouble while unlocking, an unrecorded backup
-    _was_plain: bool = False  # plaintext when opened (see EncryptedMeanwhile)
-
     def _check_not_stripped(self) -> None:
         """Inside a write without a key (both read the key record once):
 
@@ -273,7 +256,7 @@ class Store:
           mirror): refused, so that nothing is written unsealed (audit.append refuses the same
           when the audit chain is keyed)."""
         encrypted = self.encrypted
-        if self._was_plain and encrypted:
+        if self._opened_plain and encrypted:
             raise EncryptedMeanwhile(
                 "the journal was encrypted by another mirror process (`key enable`) while this one ran; "
                 "nothing was written.", "Run the command again (with the passphrase).")
@@ -281,8 +264,6 @@ class Store:
             return
         newest = self.conn.execute("SELECT typeof(content) FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
         if newest == ("blob",):
-            from mirror_cli.errors import VerificationError
-
             raise VerificationError(
                 "the database holds encrypted reflections but its key record is gone (removed outside "
                 "mirror); nothing was written, so that nothing is stored unencrypted.",
@@ -294,8 +275,6 @@ class Store:
         Another process may have run `key disable` (or disable + enable) since
         this one unlocked; writing with the old key would store unreadable data.
         """
-        import json
-
         raw = self.meta("crypto")
         current = None
         if raw is not None:
@@ -303,20 +282,17 @@ class Store:
                 current = json.loads(raw).get("key_id")
             except (ValueError, AttributeError):
                 current = None
-        if raw is None or (current is not None and current != self.key_id):
+        if raw is None or (current is not None and current != self.key.key_id):
             raise OperationError("the database's encryption was changed by another mirror process while this "
                                  "one ran; nothing was written.", "Run the command again.")
 
     def append_event(self, event_type: str, data: dict | None = None, vouches=()):
         """Append an audit event; keyed once the database is encrypted. Call inside write()."""
-        from mirror_cli import audit
-
-        if self.encrypted and self.audit_key is None:
-            from mirror_cli.errors import LockedError
-
+        if self.key is None and self.encrypted:
             raise LockedError("this database is encrypted and no key is loaded.",
                               "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
-        return audit.append(self.conn, event_type, data, vouches, key=self.audit_key)
+        return audit.append(self.conn, event_type, data, vouches,
+                            key=self.key.audit_key if self.key is not None else None)
 
     def record_if_writable(self, event_type: str, data: dict | None = None) -> bool:
         """Append an audit event for something that only read the journal (an export, a backup),
@@ -331,6 +307,37 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+    # -- compat: removed after the merge -------------------------------------
+    # Read by modules being rebuilt in parallel (exchange/, patterns/, backup/, journal/, cli/):
+    # new code uses ``store.key`` and ``crypto.fields.codec(store)``.
+    @property
+    def fields(self) -> Any:  # compat: removed after the merge
+        return _fields.codec(self)
+
+    def set_fields(self, codec: Any) -> None:  # compat: removed after the merge (backup/)
+        self.key = None if codec is None else self.key.with_fields(codec)
+
+    @property
+    def audit_key(self) -> bytes | None:  # compat: removed after the merge
+        return self.key.audit_key if self.key is not None else None
+
+    @property
+    def data_key(self) -> bytes | None:  # compat: removed after the merge
+        return self.key.dek if self.key is not None else None
+
+    @property
+    def key_id(self) -> str | None:  # compat: removed after the merge
+        return self.key.key_id if self.key is not None else None
+
+    @property
+    def key_source(self) -> str | None:  # compat: removed after the merge
+        return self.key.source if self.key is not None else None
+
+    @key_source.setter
+    def key_source(self, source: str | None) -> None:  # compat: removed after the merge (backup/)
+        if self.key is not None:
+            self.key = replace(self.key, source=source)
 
 
 class EncryptedMeanwhile(OperationError):
@@ -349,8 +356,6 @@ def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
             "Try again in a moment.",
         )
     if "could not decode to utf-8" in text.lower():
-        from mirror_cli.errors import VerificationError
-
         column = re.search(r"column '([^']*)'", text)  # SQLite's message goes on with the text itself: not shown
         return VerificationError(
             f"{path} holds text that is not valid UTF-8{f' (column {column.group(1)})' if column else ''}: "
@@ -358,8 +363,6 @@ def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
             "Restore it from a backup: `mirror backup restore FILE`.",
         )
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
-        from mirror_cli.errors import VerificationError
-
         return VerificationError(
             f"{path} is damaged or not a mirror database ({text}).",
             "Restore it from a backup: `mirror backup restore FILE`.",

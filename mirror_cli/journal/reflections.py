@@ -7,7 +7,6 @@ write transaction together with its audit event.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
+from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
 
 DEFAULT_MODE = "REFLECTION"
@@ -317,46 +317,6 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
     if warning and warn is not None:
         warn(warning)
     return counts
-
-
-SCRUB_PENDING = "scrub_pending"  # meta: old bytes (plaintext, deleted text) may remain in the file
-
-
-def scrub(store: Store) -> None:
-    """Rebuild the file so no freed page keeps old bytes, then empty the WAL.
-
-    Callers that need it (``key enable``, ``delete --all``) mark it pending in their own
-    transaction first; a scrub that fails (a full disk) leaves the mark, and the next mirror
-    process that opens the database tries again (:func:`retry_scrub`)."""
-    conn = store.conn
-    conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('optimize')")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("VACUUM")
-    conn.execute("DELETE FROM meta WHERE key = ?", (SCRUB_PENDING,))
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def scrub_or_warn(store: Store, what: str) -> str | None:
-    """:func:`scrub` after *what* was committed; on failure a warning (the mark stays), not an error:
-    what was asked for is done, and the next mirror command finishes the wiping."""
-    import sqlite3
-
-    try:
-        scrub(store)
-    except (sqlite3.Error, OSError) as exc:
-        return (f"{what}, but wiping the old bytes from the database file failed ({exc}); free some space: "
-                "the next mirror command tries again.")
-    return None
-
-
-def retry_scrub(store: Store) -> None:
-    """Finish a scrub an earlier process could not (see :func:`scrub`); quietly, as it is only overdue."""
-    import sqlite3
-
-    if store.meta(SCRUB_PENDING) is None:
-        return
-    with contextlib.suppress(sqlite3.Error, OSError):
-        scrub(store)
 
 
 # -- search --------------------------------------------------------------------

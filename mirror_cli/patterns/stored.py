@@ -21,7 +21,8 @@ All user content goes through ``store.fields``, so it is sealed on an encrypted 
   "first_seen", "last_seen", "days"}``, position and intensity averaged over the
   reflections where it appears (``days``: ``{day: [count, position units, intensity units]}``);
 * meta ``analysis``: ``{"rev", "count", "encrypted", "at"}``: the newest rev analysed, the
-  rows of ``analysis_state`` then, and whether its caches were written sealed.
+  rows of ``analysis_state`` then, and whether its caches were written sealed (``mirror key
+  enable|disable`` re-seals the caches and sets that flag itself: ``crypto.manage``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from mirror_cli.patterns.tensions import SEED_TENSIONS
 
 __all__ = ["EVIDENCE_LIMIT", "SCALE", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
            "confidence_of", "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
-           "analysis_meta", "set_analysis_meta", "fields_converted", "open_json", "seal_json"]
+           "analysis_meta", "set_analysis_meta", "open_json", "seal_json"]
 
 EVIDENCE_LIMIT = 20  # occurrence rows (evidence) kept per pattern
 SCALE = 10_000  # running sums are kept in integer units of 1e-4: adding and subtracting is exact
@@ -189,15 +190,6 @@ def analysis_meta(store) -> dict | None:
 def set_analysis_meta(store, rev: int, count: int) -> None:
     store.set_meta(META_KEY, json.dumps({"rev": rev, "count": count, "encrypted": store.encrypted,
                                          "at": now_iso()}))
-
-
-def fields_converted(store, *, encrypted: bool) -> None:
-    """After ``key enable``/``disable`` re-stored every cached field (inside its write): the
-    analysis state stays valid, now recorded as sealed or plain like the database."""
-    state = _meta_raw(store)
-    if state is not None:
-        state["encrypted"] = encrypted
-        store.set_meta(META_KEY, json.dumps(state))
 
 
 # --------------------------------------------------------------------------- patterns

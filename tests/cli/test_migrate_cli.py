@@ -141,6 +141,15 @@ def test_check_detects_orphan(cli, mirror_home):
     assert r.exit_code == 3 and "orphans" in r.stderr and r.stdout == ""
 
 
+def test_check_detects_a_table_no_migration_made(cli, mirror_home):
+    cli("reflect", "x")
+    raw(mirror_home / "mirror.db", "CREATE TABLE planted (x)")
+    report = js(cli("migrate", "check", "--json"), code=3)
+    assert report["objects"] == [{"type": "table", "name": "planted", "problem": "no migration made it"}]
+    r = cli("migrate", "check")
+    assert r.exit_code == 3 and "table planted: no migration made it" in r.stderr and r.stdout == ""
+
+
 def test_newer_database_is_refused_and_unchanged(cli, run_mirror, mirror_home):
     rid = cli("reflect", "x").stdout.strip()
     db = mirror_home / "mirror.db"

@@ -17,7 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keyring_backends import MemoryKeyring, keyring_backend
 
-from mirror_cli import audit, backup, crypto
+from mirror_cli import audit, crypto
+from mirror_cli.backup import create as bcreate
+from mirror_cli.backup import format as bformat
+from mirror_cli.backup import restore as brestore
+from mirror_cli.backup import keys as bkeys
+from mirror_cli.backup import opened, retention, workspace
 from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
@@ -37,8 +42,8 @@ def fill(store: Store, n: int = 5) -> None:
                     tags=["t"] if i % 3 == 0 else ())
 
 
-def req(env=None, **kw) -> backup._KeyRequest:
-    return backup._KeyRequest(env or {}, **kw)
+def req(env=None, **kw) -> bkeys.KeyRequest:
+    return bkeys.KeyRequest(env or {}, **kw)
 
 
 @pytest.fixture
@@ -66,7 +71,7 @@ def reflections(path: Path, dek: bytes | None = None) -> list[dict]:
 
 
 def make(store: Store, tmp_path: Path, **kw) -> Path:
-    return Path(backup.create(store, tmp_path / "backups", **kw).path)
+    return Path(bcreate.create(store, tmp_path / "backups", **kw).path)
 
 
 # ---------------------------------------------------------------------------
@@ -75,29 +80,29 @@ def make(store: Store, tmp_path: Path, **kw) -> Path:
 
 
 def test_round_trip_plain_into_a_fresh_home(plain, tmp_path):
-    result = backup.create(plain, tmp_path / "backups")
+    result = bcreate.create(plain, tmp_path / "backups")
     path = Path(result.path)
-    assert path.parent == tmp_path / "backups" and backup.NAME_RE.match(path.name)
+    assert path.parent == tmp_path / "backups" and bformat.NAME_RE.match(path.name)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert result.bytes == path.stat().st_size and result.encrypted is False
     assert result.counts["reflections"] == 5
 
-    report = backup.verify(path)
+    report = brestore.verify(path)
     assert report.ok and report.complete and report.problem is None
     assert {"file sha256", "integrity_check", "counts", "mirror.db sha256", "export.json sha256"} <= set(report.checked)
 
     target = tmp_path / "fresh" / "home" / "mirror.db"
-    res = backup.restore(path, target, req())
+    res = brestore.restore(path, target, req())
     assert res.before is None
     assert reflections(target) == reflections(plain.path)
     with Store.open(target) as s:  # full-text index rebuilt, audit chain intact with the restore event
         assert [r.content for r in journal.search(s, "river")]
         assert audit.verify(s.conn).ok
         types = [e.event_type for e in audit.events(s.conn)]
-        assert types[-1] == backup.EVENT_RESTORED
+        assert types[-1] == bformat.EVENT_RESTORED
     with Store.open(plain.path) as s:
-        assert backup.EVENT_CREATED in [e.event_type for e in audit.events(s.conn)]
+        assert bformat.EVENT_CREATED in [e.event_type for e in audit.events(s.conn)]
 
 
 def test_restore_keeps_the_replaced_database(plain, tmp_path):
@@ -105,13 +110,13 @@ def test_restore_keeps_the_replaced_database(plain, tmp_path):
     journal.add(plain, "written after the backup")
     before_rows = reflections(plain.path)
     plain.close()
-    res = backup.restore(path, plain.path, req())
+    res = brestore.restore(path, plain.path, req())
     assert res.before and Path(res.before).name.startswith("mirror.db.before-restore-")
     assert reflections(Path(res.before)) == before_rows
     assert len(reflections(plain.path)) == 5
     assert not Path(f"{plain.path}-shm").exists() or Path(f"{plain.path}-wal").stat().st_size == 0
     # a second restore in the same second gets its own name
-    res2 = backup.restore(path, plain.path, req())
+    res2 = brestore.restore(path, plain.path, req())
     assert res2.before != res.before and Path(res2.before).exists()
 
 
@@ -123,61 +128,36 @@ def test_round_trip_property(tmp_path_factory, texts):
     with Store.open(tmp / "a.db") as s:
         for t in texts:
             journal.add(s, t)
-        path = Path(backup.create(s, tmp / "b").path)
-    assert backup.verify(path).ok
-    backup.restore(path, tmp / "c.db", req())
+        path = Path(bcreate.create(s, tmp / "b").path)
+    assert brestore.verify(path).ok
+    brestore.restore(path, tmp / "c.db", req())
     assert reflections(tmp / "c.db") == reflections(tmp / "a.db")
-
-
-def test_export_member_is_the_export(plain):
-    """The backup's export.json is `mirror export`'s document (same records, same header counts)."""
-    from mirror_cli.exchange.export import write_stream
-
-    mine, theirs = io.StringIO(), io.StringIO()
-    with plain.read():
-        backup.write_export(plain, mine)
-    write_stream(plain, theirs)
-    a, b = json.loads(mine.getvalue()), json.loads(theirs.getvalue())
-    a.pop("exported_at"), b.pop("exported_at")
-    assert a == b and len(a["reflections"]) == 5
-
-
-def test_export_member_of_an_encrypted_database(encrypted):
-    from mirror_cli.exchange.export import write_stream
-
-    mine, theirs = io.StringIO(), io.StringIO()
-    with encrypted.read():
-        backup.write_export(encrypted, mine)
-    write_stream(encrypted, theirs)
-    a, b = json.loads(mine.getvalue()), json.loads(theirs.getvalue())
-    a.pop("exported_at"), b.pop("exported_at")
-    assert a == b and any(r["content"].startswith("Entry 0") for r in a["reflections"])
 
 
 def test_names_are_unique_within_one_second(plain, tmp_path):
     at = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
-    paths = {backup.create(plain, tmp_path / "b", now=at).path for _ in range(4)}
+    paths = {bcreate.create(plain, tmp_path / "b", now=at).path for _ in range(4)}
     assert len(paths) == 4
-    listed = backup.list_backups(tmp_path / "b")
+    listed = retention.list_backups(tmp_path / "b")
     assert [b.created_at for b in listed] == ["2024-05-01T12:00:00.123Z"] * 4
     assert {b.path for b in listed} == paths
 
 
 def test_list_oldest_first_and_only_own_files(plain, tmp_path):
     folder = tmp_path / "b"
-    late = backup.create(plain, folder, now=datetime(2024, 5, 2, tzinfo=timezone.utc)).path
-    early = backup.create(plain, folder, now=datetime(2024, 5, 1, tzinfo=timezone.utc)).path
+    late = bcreate.create(plain, folder, now=datetime(2024, 5, 2, tzinfo=timezone.utc)).path
+    early = bcreate.create(plain, folder, now=datetime(2024, 5, 1, tzinfo=timezone.utc)).path
     (folder / "notes.txt").write_text("not a backup")
     (folder / ".mirror-backup-x.tmp").write_text("temp")
-    items = backup.list_backups(folder)
+    items = retention.list_backups(folder)
     assert [b.path for b in items] == [early, late]
     assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in items)
 
 
 def test_output_may_name_a_file(plain, tmp_path):
     target = tmp_path / "x" / "mine.backup"
-    result = backup.create(plain, target)
-    assert result.path == str(target) and backup.verify(target).ok
+    result = bcreate.create(plain, target)
+    assert result.path == str(target) and brestore.verify(target).ok
 
 
 # ---------------------------------------------------------------------------
@@ -190,23 +170,23 @@ def test_encrypted_round_trip_on_a_fresh_machine(encrypted, tmp_path):
     assert crypto.is_container(path.read_bytes()[path.read_bytes().index(b"MIRRENC"):][:8])
     assert b"river" not in path.read_bytes()
 
-    blind = backup.verify(path)  # no key: what can be checked is, and it says what was not
+    blind = brestore.verify(path)  # no key: what can be checked is, and it says what was not
     assert blind.ok and not blind.complete and blind.encrypted and "not" not in (blind.problem or "")
     assert blind.not_checked and "container header" in blind.checked
 
-    full = backup.verify(path, req({"MIRROR_PASSPHRASE": PW}))
+    full = brestore.verify(path, req({"MIRROR_PASSPHRASE": PW}))
     assert full.ok and full.complete
 
     target = tmp_path / "newmachine" / "mirror.db"
     with pytest.raises(LockedError):
-        backup.restore(path, target, req())
+        brestore.restore(path, target, req())
     with pytest.raises(LockedError):
-        backup.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
+        brestore.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
     assert not target.exists()
     with pytest.raises(LockedError):
-        backup.verify(path, req({"MIRROR_PASSPHRASE": "wrong"}))
+        brestore.verify(path, req({"MIRROR_PASSPHRASE": "wrong"}))
 
-    res = backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    res = brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert res.encrypted
     assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
     with Store.open(target) as s:
@@ -217,10 +197,10 @@ def test_encrypted_round_trip_on_a_fresh_machine(encrypted, tmp_path):
 def test_restore_caches_the_key_when_a_keyring_exists(encrypted, tmp_path):
     path = make(encrypted, tmp_path)
     with keyring_backend(MemoryKeyring()) as kr:
-        res = backup.restore(path, tmp_path / "n" / "m.db", req({"MIRROR_PASSPHRASE": PW}))
+        res = brestore.restore(path, tmp_path / "n" / "m.db", req({"MIRROR_PASSPHRASE": PW}))
         assert res.key_cached
         # and the keyring alone now opens the backup
-        assert backup.verify(path, req()).complete
+        assert brestore.verify(path, req()).complete
         assert kr.get_password("mirror", encrypted.db_id)
 
 
@@ -229,21 +209,21 @@ def test_old_backup_opens_after_a_passphrase_change(encrypted, tmp_path):
     keyops.change(encrypted, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": "new one"}, interactive=False,
                   kdf_params=cheap())
     meta = json.loads(encrypted.meta("crypto"))
-    assert backup.verify(path, req({"MIRROR_PASSPHRASE": PW})).complete  # the old passphrase
+    assert brestore.verify(path, req({"MIRROR_PASSPHRASE": PW})).complete  # the old passphrase
     r = req({"MIRROR_PASSPHRASE": "new one"}, local_meta=meta, local_db_id=encrypted.db_id)
-    assert backup.verify(path, r).complete  # the new one, through the database's current key record
+    assert brestore.verify(path, r).complete  # the new one, through the database's current key record
 
 
 def test_no_encrypt_writes_a_plain_file_of_an_encrypted_database(encrypted, tmp_path):
-    result = backup.create(encrypted, tmp_path / "b", encrypt=False)
+    result = bcreate.create(encrypted, tmp_path / "b", encrypt=False)
     assert not result.encrypted
-    report = backup.verify(Path(result.path))  # no key needed
+    report = brestore.verify(Path(result.path))  # no key needed
     assert report.complete and report.encrypted is False
 
 
 def test_a_plain_database_cannot_make_an_encrypted_backup(plain, tmp_path):
     with pytest.raises(UsageError):
-        backup.create(plain, tmp_path / "b", encrypt=True)
+        bcreate.create(plain, tmp_path / "b", encrypt=True)
 
 
 # ---------------------------------------------------------------------------
@@ -273,17 +253,17 @@ def test_any_flipped_byte_or_truncation_is_caught(kind, plain, tmp_path):
     for off in offsets:
         bad = _flip(path, off, tmp_path / f"flip{off}.backup")
         for r in (req(), req(env)):
-            report = backup.verify(bad, r)
+            report = brestore.verify(bad, r)
             assert not report.ok and report.problem and report.exit_code == 3, off
         with pytest.raises(VerificationError):
-            backup.restore(bad, target, req(env))
+            brestore.restore(bad, target, req(env))
         assert not target.exists()
     for cut in (5, 12, 100, size // 2, size - 32, size - 1):
         bad = tmp_path / f"cut{cut}.backup"
         bad.write_bytes(path.read_bytes()[:cut])
-        assert not backup.verify(bad, req(env)).ok, cut
+        assert not brestore.verify(bad, req(env)).ok, cut
         with pytest.raises(VerificationError):
-            backup.restore(bad, target, req(env))
+            brestore.restore(bad, target, req(env))
     assert store.path.read_bytes() == live  # nothing changed the live database
     assert not target.parent.exists() or not any(target.parent.iterdir())  # no temp left behind
 
@@ -295,10 +275,10 @@ def test_a_changed_magic_or_another_file_is_not_a_backup(plain, tmp_path):
                        ("empty", b""), ("sqlite", plain.path.read_bytes())]:
         bad = tmp_path / f"{name}.backup"
         bad.write_bytes(data)
-        report = backup.verify(bad)
+        report = brestore.verify(bad)
         assert not report.ok and report.exit_code == 3
         with pytest.raises(InvalidInputError):
-            backup.restore(bad, target, req())
+            brestore.restore(bad, target, req())
     assert not target.exists()
 
 
@@ -314,15 +294,15 @@ def craft(path: Path, members: list[dict], payload: bytes, *, manifest_extra: di
 
     stream = raw_stream if raw_stream is not None else \
         zstandard.ZstdCompressor(write_content_size=False).compress(payload)  # like the streaming writer
-    manifest = {"format": backup.MANIFEST_FORMAT, "version": 1, "created_at": "2024-01-01T00:00:00.000Z",
+    manifest = {"format": bformat.MANIFEST_FORMAT, "version": 1, "created_at": "2024-01-01T00:00:00.000Z",
                 "tool_version": "0", "schema_version": 1, "db_id": "X", "db_encrypted": False,
                 "fts": "excluded", "compression": "zstd",
                 "counts": {"reflections": 0, "patterns": 0, "tensions": 0, "audit_events": 0},
                 "members": members, "stream_bytes": len(stream), **(manifest_extra or {})}
     header = json.dumps({"format": "mirror-backup", "version": 1, "created_at": manifest["created_at"],
                          "encrypted": False, "db_id": manifest["db_id"]}).encode()
-    body = backup._archive_head(manifest) + stream
-    data = backup.MAGIC + struct.pack(">I", len(header)) + header + body + struct.pack(">Q", len(body))
+    body = bformat.archive_head(manifest) + stream
+    data = bformat.MAGIC + struct.pack(">I", len(header)) + header + body + struct.pack(">Q", len(body))
     path.write_bytes(data + hashlib.sha256(data).digest())
     return path
 
@@ -354,10 +334,10 @@ def test_hostile_archives_are_refused(case, tmp_path):
     home = tmp_path / "target"
     home.mkdir()
     before = sorted(p for p in tmp_path.rglob("*"))
-    report = backup.verify(bad)
+    report = brestore.verify(bad)
     assert not report.ok and report.exit_code == 3
     with pytest.raises(InvalidInputError):
-        backup.restore(bad, home / "mirror.db", req())
+        brestore.restore(bad, home / "mirror.db", req())
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
     assert not Path("/etc/passwd").read_bytes().startswith(b"D" * 10)
 
@@ -371,7 +351,7 @@ def test_decompression_bomb_is_refused_before_inflating(tmp_path):
     members = [{"name": "mirror.db", "type": "file", "size": huge, "sha256": "0" * 64}, member("export.json", EX)]
     bad = craft(tmp_path / "bomb.backup", members, b"", raw_stream=stream)
     with pytest.raises(InvalidInputError, match="bomb"):
-        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+        brestore.restore(bad, tmp_path / "h" / "mirror.db", req())
     assert not (tmp_path / "h" / "mirror.db").exists()
 
 
@@ -383,10 +363,10 @@ def test_bomb_within_the_ratio_but_lying_about_size(tmp_path):
     assert len(stream) * 1000 > len(DB + EX)  # within the declared-size ratio: only inflating can tell
     bad = craft(tmp_path / "bomb2.backup", [member("mirror.db", DB), member("export.json", EX)], b"",
                 raw_stream=stream)
-    report = backup.verify(bad)
+    report = brestore.verify(bad)
     assert not report.ok and report.exit_code == 3 and "bomb" in report.problem
     with pytest.raises(InvalidInputError, match="bomb"):
-        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+        brestore.restore(bad, tmp_path / "h" / "mirror.db", req())
     assert not (tmp_path / "h" / "mirror.db").exists()
 
 
@@ -400,7 +380,7 @@ def test_a_frame_that_needs_a_huge_window_is_refused(tmp_path):
     bad = craft(tmp_path / "wide.backup", [member("mirror.db", DB), member("export.json", EX)], b"",
                 raw_stream=stream)
     with pytest.raises(InvalidInputError, match="memory"):
-        backup.restore(bad, tmp_path / "h" / "mirror.db", req())
+        brestore.restore(bad, tmp_path / "h" / "mirror.db", req())
 
 
 def test_a_crafted_but_honest_archive_still_needs_a_sane_snapshot(tmp_path):
@@ -408,7 +388,7 @@ def test_a_crafted_but_honest_archive_still_needs_a_sane_snapshot(tmp_path):
     bad = craft(tmp_path / "junk.backup", [member("mirror.db", DB), member("export.json", EX)], DB + EX)
     target = tmp_path / "h" / "mirror.db"
     with pytest.raises(MirrorErrorTypes):
-        backup.restore(bad, target, req())
+        brestore.restore(bad, target, req())
     assert not target.exists()
 
 
@@ -422,10 +402,10 @@ MirrorErrorTypes = (VerificationError, InvalidInputError)
 
 def test_a_second_backup_waits_for_the_lock_then_gives_up(plain, tmp_path):
     folder = tmp_path / "b"
-    with backup.folder_lock(folder, 1):
+    with workspace.folder_lock(folder, 1):
         with pytest.raises(OperationError, match="another backup is running"):
-            backup.create(plain, folder, lock_timeout=0.2)
-    assert backup.create(plain, folder, lock_timeout=0.2).path
+            bcreate.create(plain, folder, lock_timeout=0.2)
+    assert bcreate.create(plain, folder, lock_timeout=0.2).path
 
 
 def test_stale_temp_files_are_removed_by_the_next_backup(plain, tmp_path):
@@ -433,9 +413,9 @@ def test_stale_temp_files_are_removed_by_the_next_backup(plain, tmp_path):
     folder.mkdir()
     (folder / ".mirror-backup-abc.tmp").mkdir()
     (folder / ".mirror-x.backup.123.tmp").write_bytes(b"partial")
-    backup.create(plain, folder)
+    bcreate.create(plain, folder)
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".mirror-backup.lock")) \
-        == [b.name for b in map(lambda i: Path(i.path), backup.list_backups(folder))]
+        == [b.name for b in map(lambda i: Path(i.path), retention.list_backups(folder))]
 
 
 def test_a_failed_create_leaves_nothing(plain, tmp_path, monkeypatch):
@@ -444,10 +424,10 @@ def test_a_failed_create_leaves_nothing(plain, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(backup, "_archive_head", boom)
+    monkeypatch.setattr(bformat, "archive_head", boom)
     with pytest.raises((OperationError, OSError)):
-        backup.create(plain, folder)
-    assert [p.name for p in folder.iterdir()] == [backup.LOCK_NAME]
+        bcreate.create(plain, folder)
+    assert [p.name for p in folder.iterdir()] == [workspace.LOCK_NAME]
 
 
 # ---------------------------------------------------------------------------
@@ -490,7 +470,7 @@ RESTIC = [
                          ids=[",".join(f"{k}={v}" for k, v in r[0].items()) for r in RESTIC])
 def test_prune_selection_matches_restic_on_a_fixed_calendar(rules, restic_kept, plus_oldest):
     shuffled = CAL[3:] + CAL[:3]  # input order does not matter, only the times
-    kept, removed = backup.select_prune([(x, t(x)) for x in shuffled], **rules)
+    kept, removed = retention.select_prune([(x, t(x)) for x in shuffled], **rules)
     want = sorted(set(restic_kept) | ({OLDEST} if plus_oldest else set()))
     assert sorted(kept) == want
     assert sorted(removed) == sorted(set(CAL) - set(want))
@@ -499,29 +479,29 @@ def test_prune_selection_matches_restic_on_a_fixed_calendar(rules, restic_kept, 
 
 def test_prune_keeps_the_oldest_only_while_a_rule_has_budget_left():
     snaps = [(x, t(x)) for x in CAL]
-    assert OLDEST in backup.select_prune(snaps, daily=6)[0]  # 5 days hold backups: one day of budget left
-    assert OLDEST not in backup.select_prune(snaps, daily=5)[0]
-    assert backup.select_prune(snaps[:1], last=1) == ([OLDEST], [])
+    assert OLDEST in retention.select_prune(snaps, daily=6)[0]  # 5 days hold backups: one day of budget left
+    assert OLDEST not in retention.select_prune(snaps, daily=5)[0]
+    assert retention.select_prune(snaps[:1], last=1) == ([OLDEST], [])
 
 
 def test_prune_iso_week_across_new_year():
     snaps = [("a", t("2020-12-28T12:00")), ("b", t("2021-01-01T12:00")), ("c", t("2021-01-03T12:00")),
              ("d", t("2021-01-04T12:00"))]
-    kept, removed = backup.select_prune(snaps, weekly=2)
+    kept, removed = retention.select_prune(snaps, weekly=2)
     assert kept == ["d", "c"] and removed == ["b", "a"]  # 2020-W53 runs to Sunday 2021-01-03
 
 
 def test_prune_needs_a_rule_and_removes_files(plain, tmp_path):
     folder = tmp_path / "b"
     with pytest.raises(UsageError):
-        backup.prune(folder)
+        retention.prune(folder)
     base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
-    made = [backup.create(plain, folder, now=base + timedelta(days=i)).path for i in range(4)]
-    dry = backup.prune(folder, last=2, dry_run=True)
+    made = [bcreate.create(plain, folder, now=base + timedelta(days=i)).path for i in range(4)]
+    dry = retention.prune(folder, last=2, dry_run=True)
     assert dry.removed == made[:2] and dry.kept == made[2:] and all(Path(p).exists() for p in made)
-    real = backup.prune(folder, last=2)
+    real = retention.prune(folder, last=2)
     assert real.removed == made[:2]
-    assert [b.path for b in backup.list_backups(folder)] == made[2:]
+    assert [b.path for b in retention.list_backups(folder)] == made[2:]
 
 
 def _broken_files(folder: Path, good: Path) -> dict[str, Path]:
@@ -540,14 +520,14 @@ def _broken_files(folder: Path, good: Path) -> dict[str, Path]:
 def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypatch):
     folder = tmp_path / "b"
     base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
-    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
+    made = [Path(bcreate.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
     broken = _broken_files(folder, made[0])
     # A real backup whose name claims a later time than the others: the header's time counts.
     liar = folder / "mirror-20990301T000000.000Z-fedcba.backup"
     os.rename(made[0], liar)
     made[0] = liar
 
-    listing = backup.scan_backups(folder)
+    listing = retention.scan_backups(folder)
     assert [b.path for b in listing.backups] == [str(p) for p in made]  # oldest first by header time
     assert listing.backups[0].created_at == "2024-03-01T12:00:00.000Z"
     assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listing.backups)
@@ -555,18 +535,18 @@ def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypat
     problems = {Path(u.path): u.problem for u in listing.unreadable}
     assert "truncated" in problems[broken["cut"]] and "recorded length" in problems[broken["grown"]]
     assert "version 2" in problems[broken["newer"]]
-    assert [b.path for b in backup.list_backups(folder)] == [str(p) for p in made]
+    assert [b.path for b in retention.list_backups(folder)] == [str(p) for p in made]
 
-    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+    monkeypatch.setattr(hashlib, "sha256", _CountingSha256)
     _CountingSha256.hashed = 0
-    dry = backup.prune(folder, last=1, dry_run=True)
+    dry = retention.prune(folder, last=1, dry_run=True)
     assert dry.kept == [str(made[2])] and dry.removed == [str(p) for p in made[:2]]
-    assert _CountingSha256.hashed == made[2].stat().st_size - backup.DIGEST  # only the kept one, in full
+    assert _CountingSha256.hashed == made[2].stat().st_size - bformat.DIGEST  # only the kept one, in full
     assert sorted(u.path for u in dry.unreadable) == sorted(str(p) for p in broken.values())
     assert set(dry.to_dict()) == {"kept", "removed", "dry_run", "unreadable"}
-    three = backup.prune(folder, last=3, dry_run=True)
+    three = retention.prune(folder, last=3, dry_run=True)
     assert three.kept == [str(p) for p in made] and three.removed == []
-    real = backup.prune(folder, last=1)
+    real = retention.prune(folder, last=1)
     assert real.removed == [str(p) for p in made[:2]]
     assert all(p.exists() for p in broken.values()) and made[2].exists()
     assert not any(p.exists() for p in made[:2])
@@ -612,45 +592,45 @@ def test_prune_never_keeps_a_damaged_backup_in_place_of_an_intact_one(plain, tmp
     # The review's repro: two backups, one byte flipped inside the newer, --keep-last 1.
     folder = tmp_path / "b"
     base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
-    older, newer = (Path(backup.create(plain, folder, now=base + timedelta(hours=i)).path) for i in range(2))
+    older, newer = (Path(bcreate.create(plain, folder, now=base + timedelta(hours=i)).path) for i in range(2))
     _flip_middle(newer)
-    result = backup.prune(folder, last=1, dry_run=dry_run)
+    result = retention.prune(folder, last=1, dry_run=dry_run)
     assert result.kept == [str(older)] and result.removed == []
     assert [u.path for u in result.unreadable] == [str(newer)]
     assert "checksum" in result.unreadable[0].problem
     assert older.exists() and newer.exists()
-    assert backup.verify(older).ok
+    assert brestore.verify(older).ok
 
 
 def test_prune_keep_daily_replaces_a_damaged_day_pick_by_that_days_next_backup(plain, tmp_path):
     folder = tmp_path / "b"
     at = [datetime(2024, 3, 1, 12, tzinfo=timezone.utc), datetime(2024, 3, 2, 9, tzinfo=timezone.utc),
           datetime(2024, 3, 2, 11, tzinfo=timezone.utc), datetime(2024, 3, 3, 12, tzinfo=timezone.utc)]
-    day1, day2_early, day2_late, day3 = (Path(backup.create(plain, folder, now=t).path) for t in at)
-    assert backup.prune(folder, daily=2, dry_run=True).kept == [str(day2_late), str(day3)]
+    day1, day2_early, day2_late, day3 = (Path(bcreate.create(plain, folder, now=t).path) for t in at)
+    assert retention.prune(folder, daily=2, dry_run=True).kept == [str(day2_late), str(day3)]
     _flip_middle(day2_late)
-    result = backup.prune(folder, daily=2)
+    result = retention.prune(folder, daily=2)
     assert result.kept == [str(day2_early), str(day3)] and result.removed == [str(day1)]
     assert [u.path for u in result.unreadable] == [str(day2_late)]
     assert day2_late.exists() and not day1.exists()
-    assert all(backup.verify(Path(p)).ok for p in result.kept)
+    assert all(brestore.verify(Path(p)).ok for p in result.kept)
 
 
 def test_prune_hashes_only_the_backups_it_keeps(plain, tmp_path, monkeypatch):
     folder = tmp_path / "b"
     base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
-    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(6)]
-    checked = lambda paths: sum(p.stat().st_size - backup.DIGEST for p in paths)  # noqa: E731
-    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+    made = [Path(bcreate.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(6)]
+    checked = lambda paths: sum(p.stat().st_size - bformat.DIGEST for p in paths)  # noqa: E731
+    monkeypatch.setattr(hashlib, "sha256", _CountingSha256)
 
     _CountingSha256.hashed = 0
-    dry = backup.prune(folder, last=2, dry_run=True)
+    dry = retention.prune(folder, last=2, dry_run=True)
     assert dry.kept == [str(p) for p in made[4:]]
     assert _CountingSha256.hashed == checked(made[4:])  # the two kept, each once; the four others never
 
     _flip_middle(made[5])
     _CountingSha256.hashed = 0
-    real = backup.prune(folder, last=2)
+    real = retention.prune(folder, last=2)
     assert real.kept == [str(p) for p in made[3:5]] and real.removed == [str(p) for p in made[:3]]
     assert [u.path for u in real.unreadable] == [str(made[5])]
     assert _CountingSha256.hashed == checked(made[3:6])  # the damaged pick, then its replacement
@@ -659,11 +639,11 @@ def test_prune_hashes_only_the_backups_it_keeps(plain, tmp_path, monkeypatch):
 def test_list_checks_each_checksum_in_the_one_read_it_already_makes(plain, tmp_path, monkeypatch):
     folder = tmp_path / "b"
     base = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
-    made = [Path(backup.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
+    made = [Path(bcreate.create(plain, folder, now=base + timedelta(days=i)).path) for i in range(3)]
     _flip_middle(made[1])
-    monkeypatch.setattr(backup.hashlib, "sha256", _CountingSha256)
+    monkeypatch.setattr(hashlib, "sha256", _CountingSha256)
     _CountingSha256.hashed = 0
-    listing = backup.scan_backups(folder)
+    listing = retention.scan_backups(folder)
     assert _CountingSha256.hashed == sum(p.stat().st_size for p in made)  # each file hashed once, as before
     assert [b.path for b in listing.backups] == [str(made[0]), str(made[2])]
     assert [b.sha256 for b in listing.backups] == [_REAL_SHA256(made[i].read_bytes()).hexdigest() for i in (0, 2)]
@@ -692,11 +672,10 @@ def _archive(arc: bytes) -> tuple[dict, dict[str, bytes]]:
     return manifest, out
 
 
-@pytest.mark.parametrize("split_min", [2, 10_000])
-def test_export_written_in_two_pieces_is_one_document(plain, tmp_path, monkeypatch, split_min):
+def test_export_member_is_the_export(plain, tmp_path):
+    """The backup's export.json is `mirror export`'s document (same records, same header counts)."""
     from mirror_cli.exchange.export import write_stream
 
-    monkeypatch.setattr(backup, "EXPORT_SPLIT_MIN", split_min)
     fill(plain, 6)
     path = make(plain, tmp_path)
     doc = json.loads(members_of(path)["export.json"])
@@ -707,17 +686,16 @@ def test_export_written_in_two_pieces_is_one_document(plain, tmp_path, monkeypat
     ref["audit_events"] = ref["audit_events"][:len(doc["audit_events"])]  # the backup event came after
     ref["counts"]["audit_events"] = doc["counts"]["audit_events"]
     assert doc == ref and len(doc["reflections"]) == 11
-    assert backup.verify(path).complete
+    assert brestore.verify(path).complete
 
 
-def test_encrypted_export_in_two_pieces(encrypted, tmp_path, monkeypatch):
-    monkeypatch.setattr(backup, "EXPORT_SPLIT_MIN", 2)
-    path = backup.create(encrypted, tmp_path / "b", encrypt=False).path
+def test_export_member_of_an_encrypted_database(encrypted, tmp_path):
+    path = bcreate.create(encrypted, tmp_path / "b", encrypt=False).path
     doc = json.loads(members_of(Path(path))["export.json"])
     rows = doc["reflections"]
     assert sorted(r["content"] for r in rows) == [f"Entry {i} about the river and #walk number {i}" for i in range(5)]
-    assert rows == sorted(rows, key=lambda r: (r["created_at"], r["id"]))  # one order across both pieces
-    assert backup.verify(Path(path)).complete
+    assert rows == sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    assert brestore.verify(Path(path)).complete
 
 
 # ---------------------------------------------------------------------------
@@ -783,13 +761,13 @@ CHUNK_ATTACKS = {
 def test_encrypted_chunks_tampered_under_a_valid_checksum_are_damage(attack, small_chunks, tmp_path):
     path, head, chead, chunks = small_chunks
     bad = reseal(head, chead + b"".join(CHUNK_ATTACKS[attack](chunks)), tmp_path / "bad.backup")
-    blind = backup.verify(bad)  # without a key only the checksum and header can be checked
+    blind = brestore.verify(bad)  # without a key only the checksum and header can be checked
     assert blind.ok and not blind.complete
-    report = backup.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
+    report = brestore.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
     assert not report.ok and report.exit_code == 3 and report.problem, attack
     target = tmp_path / "home" / "mirror.db"
     with pytest.raises(VerificationError):
-        backup.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
+        brestore.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
     assert not target.exists() and not any(target.parent.iterdir())
 
 
@@ -802,10 +780,10 @@ def test_encrypted_header_edited_and_redigested_is_damage(small_chunks, tmp_path
     body = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     top = chead[:8] + struct.pack(">I", len(body)) + body
     bad = reseal(head, top + hashlib.sha256(top).digest() + b"".join(chunks), tmp_path / "hdr.backup")
-    report = backup.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
+    report = brestore.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
     assert not report.ok and report.exit_code == 3
     with pytest.raises(VerificationError):
-        backup.restore(bad, tmp_path / "h" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
+        brestore.restore(bad, tmp_path / "h" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
 
 
 def test_clear_header_edited_under_a_valid_checksum_is_damage(plain, tmp_path):
@@ -817,42 +795,42 @@ def test_clear_header_edited_under_a_valid_checksum_is_damage(plain, tmp_path):
     raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     assert len(raw) == h
     bad = reseal(data[:12] + raw, data[12 + h:-40], tmp_path / "when.backup")
-    report = backup.verify(bad)
+    report = brestore.verify(bad)
     assert not report.ok and report.exit_code == 3 and "header" in report.problem
 
 
 def test_plain_backup_of_an_encrypted_database_needs_the_passphrase_before_anything_changes(encrypted, tmp_path):
-    path = Path(backup.create(encrypted, tmp_path / "b", encrypt=False).path)
+    path = Path(bcreate.create(encrypted, tmp_path / "b", encrypt=False).path)
     target = tmp_path / "fresh" / "mirror.db"
     with pytest.raises(LockedError, match="--no-encrypt"):
-        backup.restore(path, target, req())
+        brestore.restore(path, target, req())
     with pytest.raises(LockedError):
-        backup.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
+        brestore.restore(path, target, req({"MIRROR_PASSPHRASE": "wrong"}))
     assert not target.exists() and not any(target.parent.iterdir())
     with keyring_backend(MemoryKeyring()):
-        res = backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+        res = brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
         assert res.key_cached
     with Store.open(target) as s:
         install_key(s, encrypted.data_key)
         assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
-        assert [e.event_type for e in audit.events(s.conn)][-1] == backup.EVENT_RESTORED
+        assert [e.event_type for e in audit.events(s.conn)][-1] == bformat.EVENT_RESTORED
     assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
 
 
 def test_a_manifest_that_hides_the_snapshots_encryption_is_damage(encrypted, tmp_path):
     """A plain backup re-packed with db_encrypted false around an encrypted snapshot: refused before the swap."""
-    path = Path(backup.create(encrypted, tmp_path / "b", encrypt=False).path)
+    path = Path(bcreate.create(encrypted, tmp_path / "b", encrypt=False).path)
     parts = members_of(path)
-    m = backup.verify(path)
+    m = brestore.verify(path)
     assert m.complete
-    bad = craft(tmp_path / "hidden.backup", [member(n, parts[n]) for n in backup.MEMBERS],
+    bad = craft(tmp_path / "hidden.backup", [member(n, parts[n]) for n in bformat.MEMBERS],
                 parts["mirror.db"] + parts["export.json"],
                 manifest_extra={"db_id": encrypted.db_id, "counts": m.counts, "db_encrypted": False})
-    report = backup.verify(bad)
+    report = brestore.verify(bad)
     assert not report.ok and report.exit_code == 3 and "encrypted" in report.problem
     target = tmp_path / "h" / "mirror.db"
     with pytest.raises(VerificationError):
-        backup.restore(bad, target, req())
+        brestore.restore(bad, target, req())
     assert not target.exists()
 
 
@@ -907,7 +885,7 @@ def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_
     snap = tmp_path / "snap.db"
     snap.write_bytes(members["mirror.db"])
     blobs = [v for row in sealed_columns(snap) for v in row[2:] if v is not None]
-    assert blobs and all(isinstance(v, bytes) and v[0] == backup.OPENED for v in blobs)
+    assert blobs and all(isinstance(v, bytes) and v[0] == opened.OPENED for v in blobs)
     assert any(b"Entry 0 about the river" in v for v in blobs)  # plaintext, inside the container only
     doc, ref = json.loads(members["export.json"]), io.StringIO()
     write_stream(encrypted, ref)
@@ -921,7 +899,7 @@ def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_
     live = sealed_columns(encrypted.path)
     assert {row[0] for row in live} >= {"reflections", "patterns", "pattern_occurrences", "tensions"}
     target = tmp_path / "fresh" / "mirror.db"
-    backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert sealed_columns(target) == live  # byte for byte the same envelopes
 
 
@@ -946,51 +924,27 @@ def test_an_opened_field_that_does_not_match_its_tag_is_refused_before_the_swap(
     meta = json.loads(encrypted.meta("crypto"))
     cm = crypto.CryptoMeta.from_dict(meta)
     out = io.BytesIO()
-    crypto.encrypt_stream(io.BytesIO(backup._archive_head(manifest) + stream), out, dek=encrypted.data_key,
+    crypto.encrypt_stream(io.BytesIO(bformat.archive_head(manifest) + stream), out, dek=encrypted.data_key,
                           kdf_params=cm.kdf, wrapped_key=cm.wrapped_key, db_id=encrypted.db_id, purpose="backup")
     bad = reseal(head, out.getvalue(), tmp_path / "forged.backup")
-    assert backup.verify(bad, req({"MIRROR_PASSPHRASE": PW})).ok  # well-formed: verify does not re-seal
+    assert brestore.verify(bad, req({"MIRROR_PASSPHRASE": PW})).ok  # well-formed: verify does not re-seal
     target = tmp_path / "fresh" / "mirror.db"
     with pytest.raises(VerificationError, match="tag"):
-        backup.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
+        brestore.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
     assert not target.exists() and not any(target.parent.iterdir())
 
 
 def test_a_plain_backup_claiming_opened_fields_is_refused(plain, tmp_path):
     path = make(plain, tmp_path)
     parts = members_of(path)
-    counts = backup.verify(path).counts
+    counts = brestore.verify(path).counts
     for extra in ({"fields": "opened", "db_encrypted": True}, {"fields": "opened"}, {"fields": "rot13"}):
-        bad = craft(tmp_path / "claims.backup", [member(n, parts[n]) for n in backup.MEMBERS],
+        bad = craft(tmp_path / "claims.backup", [member(n, parts[n]) for n in bformat.MEMBERS],
                     parts["mirror.db"] + parts["export.json"],
                     manifest_extra={"db_id": plain.db_id, "counts": counts, **extra})
-        assert backup.verify(bad).exit_code == 3
+        assert brestore.verify(bad).exit_code == 3
         with pytest.raises(InvalidInputError):
-            backup.restore(bad, tmp_path / "h" / "mirror.db", req())
-
-
-def test_the_key_can_be_derived_while_the_snapshot_is_taken(encrypted, tmp_path):
-    from mirror_cli.crypto import passphrase as keys
-    from mirror_cli.db.open import clear_key
-
-    meta, dek = json.loads(encrypted.meta("crypto")), encrypted.data_key
-    clear_key(encrypted)
-    with pytest.raises(LockedError):  # locked and nothing to unlock with
-        backup.create(encrypted, tmp_path / "b")
-
-    def wrong():
-        return keys.unlock(meta, encrypted.db_id, {"MIRROR_PASSPHRASE": "wrong"}, interactive=False)
-
-    with pytest.raises(LockedError):
-        backup.create(encrypted, tmp_path / "b", unlock=wrong)
-    assert [p.name for p in (tmp_path / "b").iterdir()] == [backup.LOCK_NAME]  # the snapshot taken meanwhile is gone
-
-    def right():
-        return keys.unlock(meta, encrypted.db_id, {"MIRROR_PASSPHRASE": PW}, interactive=False)
-
-    result = backup.create(encrypted, tmp_path / "b", unlock=right)
-    assert result.encrypted and encrypted.data_key == dek and encrypted.key_source == "MIRROR_PASSPHRASE"
-    assert backup.verify(Path(result.path), req({"MIRROR_PASSPHRASE": PW})).complete
+            brestore.restore(bad, tmp_path / "h" / "mirror.db", req())
 
 
 # ---------------------------------------------------------------------------
@@ -1022,7 +976,7 @@ def places(tmp_path, monkeypatch):
     ram, systmp = tmp_path / "shm", tmp_path / "systmp"
     ram.mkdir()
     systmp.mkdir()
-    monkeypatch.setattr(backup, "RAM_DIR", ram)
+    monkeypatch.setattr(workspace, "RAM_DIR", ram)
     monkeypatch.setenv("TMPDIR", str(systmp))
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() looks at TMPDIR again
     assert tempfile.gettempdir() == str(systmp)
@@ -1041,7 +995,7 @@ def test_an_encrypted_backup_never_writes_plaintext_into_the_backups_folder(secr
     import threading
 
     if not ram:  # no RAM folder: the working files go beside the database
-        monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")
+        monkeypatch.setattr(workspace, "RAM_DIR", tmp_path / "no-such-shm")
     folder = tmp_path / "synced"
     seen: list[str] = []
     work_seen: dict = {}
@@ -1051,7 +1005,7 @@ def test_an_encrypted_backup_never_writes_plaintext_into_the_backups_folder(secr
         while not stop.is_set():
             seen.extend(_holding(folder))
 
-    real_write = backup._write_file
+    real_write = bcreate.write_file
 
     def write_file(target, header, manifest, stream_path, *a, **k):  # every working file exists now
         work = stream_path.parent
@@ -1059,17 +1013,17 @@ def test_an_encrypted_backup_never_writes_plaintext_into_the_backups_folder(secr
                          folder=_holding(folder), tmp=_holding(places["tmp"]))
         return real_write(target, header, manifest, stream_path, *a, **k)
 
-    monkeypatch.setattr(backup, "_write_file", write_file)
+    monkeypatch.setattr(bcreate, "write_file", write_file)
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = backup.create(secret, folder)
+        result = bcreate.create(secret, folder)
     finally:
         stop.set()
         watcher.join()
     assert result.encrypted
     # the working files did hold the plaintext (so the scans would have found it anywhere else) ...
-    assert {Path(p).name for p in work_seen["plain"]} >= {backup.DB_MEMBER, backup.EXPORT_MEMBER}
+    assert {Path(p).name for p in work_seen["plain"]} >= {bformat.DB_MEMBER, bformat.EXPORT_MEMBER}
     # ... in a private folder in RAM, or beside the database: never in the backups folder nor in /tmp
     assert work_seen["path"].parent == (places["ram"] if ram else secret.path.parent)
     assert work_seen["mode"] == 0o700
@@ -1082,49 +1036,49 @@ def test_an_encrypted_backup_never_writes_plaintext_into_the_backups_folder(secr
 def test_ram_is_used_only_with_room_to_spare(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    monkeypatch.setattr(backup, "RAM_DIR", tmp_path)
+    monkeypatch.setattr(workspace, "RAM_DIR", tmp_path)
     free = {"bytes": 0}
-    monkeypatch.setattr(backup.os, "statvfs", lambda p: SimpleNamespace(f_bavail=free["bytes"] // 4096,
+    monkeypatch.setattr(workspace.os, "statvfs", lambda p: SimpleNamespace(f_bavail=free["bytes"] // 4096,
                                                                         f_frsize=4096))
     need = 100 * 2**20
-    free["bytes"] = need + need // 2 + backup.RAM_MARGIN + 4096
-    assert backup._ram_has_room(need)
-    free["bytes"] = need + backup.RAM_MARGIN  # room for the files, but not the margin
-    assert not backup._ram_has_room(need)
-    monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "missing")
+    free["bytes"] = need + need // 2 + workspace.RAM_MARGIN + 4096
+    assert workspace._ram_has_room(need)
+    free["bytes"] = need + workspace.RAM_MARGIN  # room for the files, but not the margin
+    assert not workspace._ram_has_room(need)
+    monkeypatch.setattr(workspace, "RAM_DIR", tmp_path / "missing")
     free["bytes"] = 2**40
-    assert not backup._ram_has_room(need)
+    assert not workspace._ram_has_room(need)
     local = tmp_path / "db"
-    with backup.private_work(need, local) as work:
+    with workspace.private_work(need, local) as work:
         assert work.parent == local and (work.stat().st_mode & 0o777) == 0o700
 
 
 def test_verify_of_an_encrypted_backup_writes_no_plaintext_to_the_temp_dir(secret, tmp_path, places, monkeypatch):
     path = make(secret, tmp_path)
     unpacked: dict = {}
-    real_result = backup._SnapshotCheck.result
+    real_check = brestore._check_snapshot
 
-    def result(self, *a, **k):  # the snapshot is unpacked (fields opened) and being checked now
-        unpacked.update(path=self.out.path, plain=MARKER in self.out.path.read_bytes(),
+    def check(snap, *a, **k):  # the snapshot is unpacked (fields opened) and being checked now
+        unpacked.update(path=snap, plain=MARKER in snap.read_bytes(),
                         tmp=_holding(places["tmp"]) + os.listdir(places["tmp"]))
-        return real_result(self, *a, **k)
+        return real_check(snap, *a, **k)
 
-    monkeypatch.setattr(backup._SnapshotCheck, "result", result)
-    report = backup.verify(path, req({"MIRROR_PASSPHRASE": PW}))
+    monkeypatch.setattr(brestore, "_check_snapshot", check)
+    report = brestore.verify(path, req({"MIRROR_PASSPHRASE": PW}))
     assert report.ok and report.complete
     assert unpacked["plain"]  # the unpacked snapshot holds plaintext ...
     assert unpacked["path"].parent.parent == places["ram"]  # ... in a private folder in RAM
     assert unpacked["tmp"] == []  # and nothing at all went to the system temp dir
     assert os.listdir(places["ram"]) == [] and os.listdir(places["tmp"]) == []
 
-    monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")  # no RAM: beside the database
+    monkeypatch.setattr(workspace, "RAM_DIR", tmp_path / "no-such-shm")  # no RAM: beside the database
     local = tmp_path / "dbdir"
-    assert backup.verify(path, req({"MIRROR_PASSPHRASE": PW}), local=local).complete
+    assert brestore.verify(path, req({"MIRROR_PASSPHRASE": PW}), local=local).complete
     assert unpacked["path"].parent.parent == local and unpacked["tmp"] == []
     assert os.listdir(local) == [] and os.listdir(places["tmp"]) == []
 
     target = tmp_path / "restored" / "mirror.db"  # restore: beside the target database, nothing in /tmp
-    backup.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
+    brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert unpacked["path"].parent.parent == target.parent and unpacked["tmp"] == []
     assert os.listdir(places["tmp"]) == [] and MARKER not in target.read_bytes()
     assert target.stat().st_mode & 0o777 == 0o600
@@ -1138,7 +1092,7 @@ def _killed_in_private_work(local: Path, monkeypatch_ram: Path) -> Path:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
-            with backup.private_work(1000, local) as work:
+            with workspace.private_work(1000, local) as work:
                 (work / "export.json").write_bytes(MARKER)
                 os.write(w, str(work).encode())
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -1155,19 +1109,19 @@ def _killed_in_private_work(local: Path, monkeypatch_ram: Path) -> Path:
 @pytest.mark.parametrize("ram", [True, False], ids=["ram", "no-ram"])
 def test_the_next_run_removes_the_working_folder_of_a_killed_one(secret, tmp_path, places, monkeypatch, ram):
     if not ram:
-        monkeypatch.setattr(backup, "RAM_DIR", tmp_path / "no-such-shm")
+        monkeypatch.setattr(workspace, "RAM_DIR", tmp_path / "no-such-shm")
     live = secret.path.parent
     left = _killed_in_private_work(live, places["ram"])
     assert left.parent == (places["ram"] if ram else live) and _holding(left)
     # a folder still in use (its lock held, as by a running backup's exporters) is left alone
-    with backup.private_work(1000, live) as busy:
-        backup.create(secret, tmp_path / "b")  # and a backup cleans up what the killed run left
+    with workspace.private_work(1000, live) as busy:
+        bcreate.create(secret, tmp_path / "b")  # and a backup cleans up what the killed run left
         assert busy.exists() and not left.exists()
     left = _killed_in_private_work(live, places["ram"])
-    backup.verify(make(secret, tmp_path), req({"MIRROR_PASSPHRASE": PW}), local=live)
+    brestore.verify(make(secret, tmp_path), req({"MIRROR_PASSPHRASE": PW}), local=live)
     assert not left.exists()
     left = _killed_in_private_work(live, places["ram"])
-    backup.restore(make(secret, tmp_path), tmp_path / "r" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
+    brestore.restore(make(secret, tmp_path), tmp_path / "r" / "mirror.db", req({"MIRROR_PASSPHRASE": PW}))
     assert not left.exists()  # (restore works beside its target, and cleans both places)
     assert _holding(places["ram"]) == [] and _holding(live) == []
 
@@ -1180,18 +1134,18 @@ def test_stale_work_needs_a_dead_process_and_a_free_lock(tmp_path):
     tmp_path.mkdir()
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid now names no process
-    names = {"dead": f"{backup.WORK_PREFIX}{dead.pid}-a.tmp", "alive": f"{backup.WORK_PREFIX}{os.getppid()}-b.tmp",
-             "mine": f"{backup.WORK_PREFIX}{os.getpid()}-c.tmp", "locked": f"{backup.WORK_PREFIX}{dead.pid}-d.tmp",
-             "other": f".other-{dead.pid}-e.tmp"}
+    w = workspace.WORK_PREFIX
+    names = {"dead": f"{w}{dead.pid}-a.tmp", "alive": f"{w}{os.getppid()}-b.tmp", "mine": f"{w}{os.getpid()}-c.tmp",
+             "locked": f"{w}{dead.pid}-d.tmp", "other": f".other-{dead.pid}-e.tmp"}
     for n in names.values():
         (tmp_path / n).mkdir()
         (tmp_path / n / "f").write_bytes(MARKER)
     fd = os.open(tmp_path / names["locked"], os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        backup._remove_stale_work(tmp_path)
+        workspace._remove_stale_work(tmp_path)
     finally:
         os.close(fd)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(v for k, v in names.items() if k != "dead")
-    backup._remove_stale_work(tmp_path)  # the lock is free now
+    workspace._remove_stale_work(tmp_path)  # the lock is free now
     assert not (tmp_path / names["locked"]).exists() and (tmp_path / names["alive"]).exists()

@@ -722,9 +722,9 @@ def test_no_error_leaks_a_secret(record):
 
 
 def test_importing_crypto_loads_no_heavy_module():
-    code = ("import sys, mirror_cli.crypto, mirror_cli.crypto.passphrase; "
+    code = ("import sys, mirror_cli.crypto, mirror_cli.crypto.passphrase, mirror_cli.crypto.unlocked; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'keyring')))")
-    root = Path(crypto.__file__).resolve().parent.parent
+    root = Path(crypto.__file__).resolve().parent.parent.parent  # the repository (crypto is a package)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=root)

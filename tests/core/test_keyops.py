@@ -19,7 +19,8 @@ from mirror_cli.crypto import manage as keyops
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
 from mirror_cli.crypto.fields import occurrence_record_id
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
+from mirror_cli.db import scrub as scrubbing
 from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
@@ -89,7 +90,7 @@ def reopen_unlocked(path, pw: str = PW) -> Store:
     s = Store.open(path)
     meta = json.loads(s.meta("crypto"))
     result = keys.unlock(meta, s.db_id, env_cur(pw), interactive=False)
-    install_key(s, result.dek)
+    s.key = UnlockedKey.from_dek(result.dek, result.source)
     return s
 
 
@@ -112,7 +113,7 @@ def test_enable_seals_every_field_and_keys_the_chain(store):
     events = audit.events(store.conn)
     assert [e.link for e in events] == ["sha256"] * 3 + ["hmac-sha256"]
     assert events[-1].event_type == "key.enabled" and events[-1].data["vouches"]["count"] == 3
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=True)
+    report = audit.verify(store.conn, key=store.key.audit_key, encrypted=True)
     assert report.ok, report.problem
     assert report.keyed_events == 1 and report.records_checked == 3
 
@@ -136,19 +137,19 @@ def test_a_wipe_cut_short_by_a_full_disk_is_a_warning_and_finished_later(db, mon
     from mirror_cli.db.open import open_store
     from mirror_cli.settings import resolve
 
-    real_scrub = journal.scrub
+    real_scrub = scrubbing.scrub
 
     def full_disk(store):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(journal, "scrub", full_disk)
+    monkeypatch.setattr(scrubbing, "scrub", full_disk)
     with Store.open(db) as s:
         result = enable(s)
-        assert s.encrypted and s.meta(journal.SCRUB_PENDING) == "key enable"
+        assert s.encrypted and s.meta(scrubbing.SCRUB_PENDING) == "key enable"
     assert result.key_cached and any("wiping the old bytes" in w for w in result.warnings)
-    monkeypatch.setattr(journal, "scrub", real_scrub)
-    with open_store(resolve(db=db, env={}), unlock=False) as s:  # the next mirror to open it wipes
-        assert s.meta(journal.SCRUB_PENDING) is None
+    monkeypatch.setattr(scrubbing, "scrub", real_scrub)
+    with open_store(resolve(db=db, env={})) as s:  # the next mirror to open it wipes
+        assert s.meta(scrubbing.SCRUB_PENDING) is None
     assert MARKER.encode() not in raw_bytes(db)
 
 
@@ -224,7 +225,7 @@ def test_patterns_occurrences_and_tensions_are_sealed_with_their_record_ids(stor
               (rid, json.dumps({"name": "Control vs Surrender"})))
     result = enable(store)
     assert {"reflections": 3, "patterns": 1, "pattern_occurrences": 1, "tensions": 1}.items() <= result.converted.items()
-    cipher = crypto.FieldCipher(store.data_key)
+    cipher = crypto.FieldCipher(store.key.dek)
     name = c.execute("SELECT name FROM patterns").fetchone()[0]
     evidence = c.execute("SELECT evidence FROM pattern_occurrences").fetchone()[0]
     data = c.execute("SELECT data FROM tensions").fetchone()[0]
@@ -275,7 +276,7 @@ def test_reenable_after_disable_verifies_both_runs(store):
     keyops.disable(store, env_cur(), interactive=False)
     enable(store, env=env_new(NEW_PW))
     journal.add(store, "third run entry")
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=True)
+    report = audit.verify(store.conn, key=store.key.audit_key, encrypted=True)
     assert report.ok, report.problem
     # The key of the current run is needed: the retired one does not pass for it.
     with pytest.raises(LockedError):
@@ -312,7 +313,7 @@ def test_change_rewraps_only_and_refuses_the_old_passphrase(db, memory_keyring):
         with pytest.raises(LockedError, match="wrong passphrase"):
             keys.unlock(json.loads(s.meta("crypto")), s.db_id, env_cur(PW), interactive=False)
     with reopen_unlocked(db, NEW_PW) as s:
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+        assert audit.verify(s.conn, key=s.key.audit_key, encrypted=True).ok
         assert len(journal.list_reflections(s)) == 3
 
 
@@ -424,10 +425,10 @@ def test_export_then_import_on_a_fresh_database(tmp_path, db):
         imported = keyops.import_key(s, out, env_cur(), interactive=False)
         assert imported.db_id == src_id and s.encrypted and s.db_id == src_id
         journal.add(s, "first entry on the new machine")
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+        assert audit.verify(s.conn, key=s.key.audit_key, encrypted=True).ok
     # The same data key: a field sealed in one database opens in the other.
     with reopen_unlocked(db) as a, reopen_unlocked(fresh) as b:
-        assert a.data_key == b.data_key
+        assert a.key.dek == b.key.dek
 
 
 def test_import_refuses_non_empty_or_encrypted_databases_and_junk(tmp_path, db, store):
@@ -489,7 +490,7 @@ def test_rewriting_a_keyed_event_without_the_key_fails(store):
     journal.add(store, "one more")
     seq = audit.events(store.conn)[-1].seq
     _rewrite_event(store.conn, seq, data={"reflection_id": "forged"})
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=True)
+    report = audit.verify(store.conn, key=store.key.audit_key, encrypted=True)
     assert not report.ok and report.first_bad_seq == seq
 
 
@@ -498,7 +499,7 @@ def test_downgrading_a_keyed_event_to_plain_fails(store):
     journal.add(store, "one more")
     first_keyed = next(e.seq for e in audit.events(store.conn) if e.link == audit.KEYED_LINK)
     _rewrite_event(store.conn, first_keyed + 1, link=audit.PLAIN_LINK)
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=True)
+    report = audit.verify(store.conn, key=store.key.audit_key, encrypted=True)
     assert not report.ok and "not keyed" in report.problem
 
 
@@ -507,7 +508,7 @@ def test_a_forged_key_disabled_event_does_not_close_the_open_run(store):
     forged_key = os.urandom(32)
     with store.write():
         audit.append(store.conn, "key.disabled", {audit.RETIRED_KEY_FIELD: forged_key.hex()}, key=forged_key)
-    report = audit.verify(store.conn, key=store.audit_key, encrypted=True)
+    report = audit.verify(store.conn, key=store.key.audit_key, encrypted=True)
     assert not report.ok
 
 
@@ -524,7 +525,7 @@ def test_a_keyed_chain_from_before_heads_verifies_until_its_next_keyed_event(sto
     carry the mark, cutting the end of the chain, with or without its head row, is caught again."""
     enable(store)
     journal.add(store, "written by the new mirror")
-    key, conn = store.audit_key, store.conn
+    key, conn = store.key.audit_key, store.conn
     # Rewrite the chain as an older mirror wrote it: no mark in the data, no head row.
     previous = audit.GENESIS
     for seq, eid, etype, ts, data, _prev, _hash, link in conn.execute(
@@ -550,3 +551,47 @@ def test_a_keyed_chain_from_before_heads_verifies_until_its_next_keyed_event(sto
     assert "removed from the end" in audit.verify(conn, key=key, encrypted=True).problem
     conn.execute("DELETE FROM meta WHERE key = ?", (audit.HEAD_META,))  # the head row goes too
     assert "missing" in audit.verify(conn, key=key, encrypted=True).problem  # a marked event remains
+
+
+# ---------------------------------------------------------------------------
+# the unlocked key: one object on the store, warnings returned
+# ---------------------------------------------------------------------------
+
+
+def test_the_unlocked_key_is_one_object_made_from_the_data_key(store):
+    enable(store)
+    key = store.key
+    assert key is not None and key.key_id == json.loads(store.meta("crypto"))["key_id"]
+    assert key.key_id == crypto.key_id(key.dek) and key.audit_key == crypto.audit_mac_key(key.dek)
+    assert key.fields.encrypted and key.source == "MIRROR_NEW_PASSPHRASE"
+    shown = repr(key)
+    assert key.dek.hex() not in shown and key.audit_key.hex() not in shown and "FieldCipher" not in shown
+
+
+def test_a_failed_enable_leaves_the_store_without_a_key(store, monkeypatch):
+    def broken(*args, **kwargs):  # fails after the key was put on the store, inside the transaction
+        raise OperationError("disk trouble")
+
+    monkeypatch.setattr(keyops, "_analysis_converted", broken)
+    before = snapshot(store)
+    with pytest.raises(OperationError, match="disk trouble"):
+        enable(store)
+    assert store.key is None and not store.encrypted and snapshot(store) == before
+
+
+def test_unlock_store_returns_its_warnings_and_leaves_the_key_on_the_store(db, tmp_path):
+    from mirror_cli.db.open import unlock_store
+    from mirror_cli.settings import resolve
+
+    with Store.open(db) as s:
+        enable(s)
+    pf = tmp_path / "pf"
+    pf.write_text(PW + "\n")
+    pf.chmod(0o644)
+    settings = resolve(db=db, env={"MIRROR_PASSPHRASE_FILE": str(pf)})
+    with Store.open(db) as s:
+        assert s.key is None
+        result = unlock_store(s, settings)
+        assert result.source == "MIRROR_PASSPHRASE_FILE" and s.key.source == "MIRROR_PASSPHRASE_FILE"
+        assert any("chmod 600" in w for w in result.warnings)
+        assert MARKER in " ".join(r.content for r in journal.list_reflections(s))

@@ -265,6 +265,58 @@ def test_check_finds_an_unknown_applied_migration(populated):
             schema.down(store)  # cannot roll back what this mirror does not ship
 
 
+def test_check_finds_schema_objects_no_migration_made(populated):
+    """CONTRACT.md: `migrate check` reports tables, triggers, views or indexes that no migration made."""
+    _raw(populated, "CREATE TABLE planted (x)", "CREATE INDEX planted_mode ON reflections (mode)",
+         "CREATE VIEW peek AS SELECT id FROM reflections",
+         "CREATE TRIGGER quiet AFTER INSERT ON reflections BEGIN DELETE FROM planted; END")
+    with Store.open(populated) as store:
+        report = schema.check(store)
+    assert not report.ok and not (report.integrity or report.foreign_keys or report.orphans or report.drift)
+    assert report.objects == [{"type": kind, "name": name, "problem": "no migration made it"}
+                              for kind, name in (("index", "planted_mode"), ("table", "planted"),
+                                                 ("trigger", "quiet"), ("view", "peek"))]
+
+
+def test_check_finds_a_missing_trigger_and_ignores_sqlites_own_tables(populated):
+    _raw(populated, "ANALYZE")  # sqlite_stat1: SQLite's own, not a problem
+    with Store.open(populated) as store:
+        assert schema.check(store).ok
+        trigger = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                     "ORDER BY name LIMIT 1").fetchone()[0]
+    _raw(populated, f"DROP TRIGGER {trigger}")
+    with Store.open(populated) as store:
+        report = schema.check(store)
+    assert not report.ok
+    assert report.objects == [{"type": "trigger", "name": trigger,
+                               "problem": "a migration made it, and it is missing"}]
+
+
+def test_check_compares_objects_only_with_migrations_shipped_as_applied(populated):
+    """A changed migration is drift; its objects are not compared (that would only add noise)."""
+    _raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2",
+         "CREATE TABLE planted (x)")
+    with Store.open(populated) as store:
+        report = schema.check(store)
+    assert [d["version"] for d in report.drift] == [2] and report.objects == []
+
+
+def test_every_package_data_entry_names_a_package_with_its_files():
+    """The SQL migrations must be in the wheel: a package-data key left at an old location ships none."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with open(root / "pyproject.toml", "rb") as fh:
+        data = tomllib.load(fh)["tool"]["setuptools"]["package-data"]
+    assert "mirror_cli.db.migrations" in data
+    for package, patterns in data.items():
+        folder = root.joinpath(*package.split("."))
+        assert (folder / "__init__.py").is_file(), package
+        for pattern in patterns:
+            assert list(folder.glob(pattern)), (package, pattern)
+
+
 def test_search_index_stays_right_after_edits(populated):
     """0001's update triggers fired in the wrong order; 0004 fixes and rebuilds the index."""
     with Store.open(populated) as store:

@@ -1,0 +1,269 @@
+"""`backup list` and `backup prune`: the backups in a folder, and restic's ``--keep-*`` rules.
+
+Both look at each file named like a backup cheaply (clear header and the trailer's length) and go
+by the header's time. **list** reads every file anyway (for the SHA-256 it shows) and checks the
+trailer's checksum in that same read. **prune** applies restic's ``--keep-*`` rules
+(:func:`select_prune`) to those that read, then checks the whole-file SHA-256 of the backups it
+would keep, and only of those: one that fails counts for no rule and the selection is made again
+without it. It never removes a file that does not read.
+
+The folder's files are listed, and pruned ones deleted, through its Remote (``remotes.url``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mirror_cli.backup.format import (BLOCK, DIGEST, NAME_RE, BackupInfo, damaged, invalid, iso_ms,
+                                      read_header)
+from mirror_cli.backup.workspace import folder_lock
+from mirror_cli.errors import MirrorError, UsageError
+from mirror_cli.remotes.url import open_remote
+
+
+@dataclass
+class Unreadable:
+    """A file named like a backup that is not one this mirror can read (not counted, never pruned)."""
+
+    path: str
+    bytes: int
+    problem: str
+
+
+@dataclass
+class BackupListing:
+    backups: list[BackupInfo]
+    unreadable: list[Unreadable]
+
+
+@dataclass
+class PruneResult:
+    kept: list[str]
+    removed: list[str]
+    dry_run: bool
+    unreadable: list[Unreadable] = field(default_factory=list)  # named like backups, not readable ones: left alone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kept": self.kept, "removed": self.removed, "dry_run": self.dry_run,
+                "unreadable": [u.path for u in self.unreadable]}
+
+
+@dataclass
+class _Found:
+    path: Path
+    created: datetime
+    encrypted: bool
+    size: int
+
+
+def _created_from_header(value: Any) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise invalid("its header's created_at is not a time") from None
+    if at.tzinfo is None:
+        raise invalid("its header's created_at has no time zone")
+    return at
+
+
+def _reason(exc: MirrorError) -> str:
+    """read_header's reason, without its final stop and "nothing was changed"."""
+    return exc.message.removesuffix(".").removesuffix("; nothing was changed")
+
+
+def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
+    """The files in *folder* named like mirror's backups, each checked cheaply (no full hash).
+
+    A file counts as a backup when its clear header reads (magic, JSON, format and
+    version, ``created_at``) and its trailer's body length matches its size; its time
+    is the header's ``created_at``, not its name's. The rest are returned as unreadable.
+    """
+    if not folder.is_dir():
+        return [], []
+    with contextlib.closing(open_remote(str(folder))) as remote:  # regular files only, no links followed
+        names = [o.name for o in remote.list() if NAME_RE.match(o.name)]
+    found: list[_Found] = []
+    bad: list[Unreadable] = []
+    for name in names:
+        # The Remote protocol reads whole objects only; a folder's file is read in place, its first
+        # and last bytes (and, for list, the checksum in one pass), as the cheap look needs.
+        p = folder / name
+        size = 0
+        try:
+            with open(p, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                outer = read_header(fh, size, checksum=False)
+            found.append(_Found(p, _created_from_header(outer.header["created_at"]), outer.header["encrypted"],
+                                size))
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        except MirrorError as exc:
+            bad.append(Unreadable(str(p), size, _reason(exc)))
+        except (OSError, struct.error) as exc:
+            bad.append(Unreadable(str(p), size, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"))
+    found.sort(key=lambda f: (f.created, str(f.path)))
+    bad.sort(key=lambda u: u.path)
+    return found, bad
+
+
+def _listing_sums(path: Path) -> tuple[str, str | None]:
+    """One read of *path*: the SHA-256 of the whole file (what ``list`` shows), and the problem
+    when the trailer's SHA-256 (of every byte before it) does not match, else None.
+
+    Both come from one hash: its state after all but the last 32 bytes is the trailer's digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        left = max(os.fstat(fh.fileno()).st_size - DIGEST, 0)
+        while left > 0 and (chunk := fh.read(min(BLOCK * 4, left))):
+            h.update(chunk)
+            left -= len(chunk)
+        expected = h.copy().digest()
+        tail = b""
+        while chunk := fh.read(BLOCK):
+            tail += chunk[:DIGEST + 1 - len(tail)]
+            h.update(chunk)
+    if left or len(tail) != DIGEST or not hmac.compare_digest(expected, tail):
+        return h.hexdigest(), _reason(damaged("its checksum does not match (a byte was changed, or the file "
+                                              "was cut short)"))
+    return h.hexdigest(), None
+
+
+def scan_backups(folder: Path) -> BackupListing:
+    """mirror's backups in *folder*, oldest first (by their header's time), and the files named
+    like backups that are not readable ones."""
+    folder = Path(folder).absolute()
+    found, bad = _scan(folder)
+    backups = []
+    for f in found:
+        try:
+            digest, problem = _listing_sums(f.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            bad.append(Unreadable(str(f.path), f.size, f"it cannot be read ({exc.strerror or exc})"))
+            continue
+        if problem is not None:
+            bad.append(Unreadable(str(f.path), f.size, problem))
+            continue
+        backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, iso_ms(f.created)))
+    bad.sort(key=lambda u: u.path)
+    return BackupListing(backups, bad)
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    """mirror's own backups in *folder*, oldest first (files that do not read as backups left out)."""
+    return scan_backups(folder).backups
+
+
+# ---------------------------------------------------------------------------
+# prune (restic's --keep-* rules)
+# ---------------------------------------------------------------------------
+
+
+def _bucket(kind: str, t: datetime, index: int) -> Any:
+    if kind == "last":
+        return index
+    if kind == "daily":
+        return (t.year, t.month, t.day)
+    if kind == "weekly":
+        y, w, _ = t.isocalendar()
+        return (y, w)
+    return (t.year, t.month)
+
+
+def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, daily: int = 0, weekly: int = 0,
+                 monthly: int = 0) -> tuple[list[Any], list[Any]]:
+    """restic's policy (``restic forget``, 0.16 and later): (kept, removed) keys, newest first.
+
+    Walk the snapshots newest first; each rule with budget left keeps a
+    snapshot whose bucket (itself, its day, ISO week, month) differs from the
+    last bucket that rule kept, and spends one. A rule that still has budget
+    at the oldest snapshot keeps it too (restic keeps the oldest "to maximize
+    the history length kept"; restic 0.14 and earlier did not). A snapshot kept
+    by any rule is kept. Times are taken as given (pass local times).
+    """
+    rules = {"last": last, "daily": daily, "weekly": weekly, "monthly": monthly}
+    if any(n < 0 for n in rules.values()):
+        raise UsageError("--keep-* values must be 0 or more.")
+    ordered = sorted(snapshots, key=lambda s: s[1], reverse=True)
+    budget = dict(rules)
+    seen: dict[str, Any] = {k: object() for k in rules}
+    kept, removed = [], []
+    for i, (key, t) in enumerate(ordered):
+        keep = False
+        for kind in rules:
+            if budget[kind] <= 0:
+                continue
+            b = _bucket(kind, t, i)
+            if b != seen[kind] or i == len(ordered) - 1:
+                seen[kind] = b
+                budget[kind] -= 1
+                keep = True
+        (kept if keep else removed).append(key)
+    return kept, removed
+
+
+def _first_failing(found: Sequence[_Found], kept: Sequence[str],
+                   checked: set[str]) -> tuple[_Found, Unreadable | None] | None:
+    """The first of *kept* (newest first) not yet in *checked* whose whole-file SHA-256 fails
+    (with why; None when it was removed meanwhile), else None. Each file is hashed once.
+
+    A backup may be the reason others are removed only once this check has passed (the cheap
+    look of :func:`_scan` misses a changed byte inside).
+    """
+    by_path = {str(f.path): f for f in found}
+    for p in kept:
+        if p in checked:
+            continue
+        checked.add(p)
+        f = by_path[p]
+        try:
+            with open(f.path, "rb") as fh:
+                read_header(fh, os.fstat(fh.fileno()).st_size, checksum=True)
+        except FileNotFoundError:
+            return f, None
+        except MirrorError as exc:
+            return f, Unreadable(p, f.size, _reason(exc))
+        except (OSError, struct.error) as exc:
+            return f, Unreadable(p, f.size, f"it cannot be read ({getattr(exc, 'strerror', None) or exc})")
+    return None
+
+
+def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
+          dry_run: bool = False, lock_timeout: float = 60.0) -> PruneResult:
+    """Remove mirror's backups in *folder* that no --keep-* rule keeps (none when *dry_run*)."""
+    if not any((last, daily, weekly, monthly)):
+        raise UsageError("give at least one --keep-* rule (e.g. --keep-daily 7); pruning without one "
+                         "would remove every backup.")
+    folder = Path(folder).absolute()
+    if not folder.is_dir():
+        return PruneResult([], [], dry_run)
+    with folder_lock(folder, lock_timeout):
+        found, unreadable = _scan(folder)  # unreadable files count for no rule and are never removed
+        checked: set[str] = set()
+        while True:  # select, then check the kept ones in full; a failure is set aside and we select again
+            infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
+            kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
+            failed = _first_failing(found, kept, checked)
+            if failed is None:
+                break
+            found = [f for f in found if f is not failed[0]]
+            if failed[1] is not None:
+                unreadable.append(failed[1])
+        unreadable.sort(key=lambda u: u.path)
+        if not dry_run and removed:
+            with contextlib.closing(open_remote(str(folder))) as remote:
+                remote.delete([Path(p).name for p in removed])  # one already gone is no error
+    order = {p: i for i, (p, _t) in enumerate(infos)}  # oldest first, as _scan sorted them
+    return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run,
+                       unreadable)

@@ -1,0 +1,37 @@
+"""The unlocked key of one database: the data key and everything derived from it, in one object.
+
+An :class:`UnlockedKey` is made in one place, :meth:`UnlockedKey.from_dek`, once the data key
+has been opened (``mirror_cli.db.open.unlock_store``, the ``mirror key`` operations, a backup
+restore). The store holds it as ``store.key`` (None: locked, or a plaintext database); code
+that reads or writes user content gets its field codec from :func:`mirror_cli.crypto.fields.codec`.
+Nothing here is ever printed: the secrets are left out of the repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mirror_cli.crypto.fields import FieldCipher, SealedFields
+from mirror_cli.crypto.kdf import audit_mac_key, check_key, key_id
+
+
+@dataclass(frozen=True, eq=False)
+class UnlockedKey:
+    """A database's data key (DEK), its field codec, its audit MAC key and its public key id."""
+
+    dek: bytes = field(repr=False)
+    fields: SealedFields = field(repr=False)  # seals and opens user-content columns
+    audit_key: bytes = field(repr=False)  # HMAC-SHA256 key of the keyed audit chain
+    key_id: str  # public fingerprint of the DEK (meta "crypto" key_id)
+    source: str | None = None  # where it came from: a passphrase variable, "keyring", "prompt"; None: in-process
+
+    @classmethod
+    def from_dek(cls, dek: bytes, source: str | None = None) -> UnlockedKey:
+        """Derive the field key, audit MAC key and key id of *dek* (HKDF; see ``crypto.kdf``)."""
+        dek = check_key(dek)
+        return cls(dek, SealedFields(FieldCipher(dek)), audit_mac_key(dek), key_id(dek), source)
+
+    def with_fields(self, codec: Any) -> UnlockedKey:
+        """The same key with another field codec (a backup's snapshot whose fields are already opened)."""
+        return replace(self, fields=codec)

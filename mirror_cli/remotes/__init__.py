@@ -1,0 +1,22 @@
+"""Remotes: where sync, backups and shards put their bytes (SYNC.md section 12).
+
+A :class:`~.base.Remote` is transport only: it puts bytes under a name, lists
+names, gets the bytes back and deletes them. It never looks inside: every
+format stored through it (sync objects, backups, shards, manifests) is already
+encrypted and authenticated above this layer, so a remote that loses, swaps or
+alters an object is caught there, not here.
+
+Modules: :mod:`.base` (the protocol, :class:`~.base.ObjectInfo`, the errors
+and the object-name rules), :mod:`.folder` (a local or mounted folder: a USB
+disk, a Dropbox or Syncthing folder) and :mod:`.url` (a location string ->
+a Remote; ``s3://`` and ``postgresql://`` come with the ``cloud`` extra).
+
+Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
+:mod:`mirror_cli.errors`.
+"""
+
+from __future__ import annotations
+
+from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, Remote, RemoteError
+
+__all__ = ["Exists", "InvalidName", "NotFound", "ObjectInfo", "Remote", "RemoteError"]

@@ -1,0 +1,336 @@
+"""A folder as a remote: a USB disk, a network share, a Dropbox or Syncthing folder.
+
+An object ``a/b`` is the file ``ROOT/a/b``. Every write goes to
+``.~mirror-<random>.tmp`` in the object's folder, is fsynced, then
+``os.link``-ed to its name (``put_new``: the link fails if the name exists,
+so exactly one of two racing writers wins) or ``os.replace``-d over it
+(``put``), and the folder is fsynced. Where the file system has no hard links
+(FAT, exFAT, some network shares) ``put_new`` claims the name with
+``O_CREAT|O_EXCL`` and renames the complete temp over the empty claim: a
+reader never sees half a file, and a crash can leave an empty one, which the
+authenticated formats above reject and their owner rewrites.
+
+The root is opened once and every path below it is walked with ``*at`` calls
+and ``O_NOFOLLOW``: a symbolic link below the root is never followed, for
+reading or writing, and is not an object; a remote cannot redirect a write
+outside itself. Folders are created 0700, files 0600. Tag = ``size:mtime_ns``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mirror_cli.errors import UsageError
+from mirror_cli.localfs import DIR_MODE, FILE_MODE, atomic_write, ensure_private_dir, io_error
+from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, RemoteError, check_name, check_prefix
+
+TEMP_PREFIX = ".~mirror-"
+TEMP_SUFFIX = ".tmp"
+STALE_TEMP_AGE_S = 24 * 3600  # a temp older than this belongs to a killed process: writes touch its mtime
+CHUNK = 1 << 20
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+_NOT_A_FOLDER = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class FolderRemote:
+    """The Remote protocol over the folder *root*; a missing root is created only with *mkdir*."""
+
+    def __init__(self, root: Path | str, mkdir: bool = False) -> None:
+        self.root = Path(os.path.abspath(os.path.expanduser(root)))
+        if mkdir and not self.root.exists():
+            ensure_private_dir(self.root)
+        try:
+            self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise RemoteError(f"the remote folder {self.root} does not exist.",
+                              "If it is on a disk, mount the disk; to create the folder, pass --mkdir.") from None
+        except NotADirectoryError:
+            raise UsageError(f"the remote {self.root} is a file, not a folder.", "Give the path of a folder.") from None
+        except OSError as exc:
+            raise self._error("open", "", exc) from None
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    def describe(self) -> str:
+        return f"folder {self.root}"
+
+    def __repr__(self) -> str:
+        return f"FolderRemote({str(self.root)!r})"
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> FolderRemote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            self.close()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, name: str) -> bytes:
+        with self._open_object(name) as src:
+            try:
+                return src.read()
+            except OSError as exc:
+                raise self._error("read", name, exc) from None
+
+    def get_file(self, name: str, path: Path) -> None:
+        with self._open_object(name) as src, atomic_write(path) as out:
+            _copy(src, out, lambda exc: self._error("read", name, exc))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        folders = prefix.split("/")[:-1]
+        try:
+            dfd = self._open_folder(folders, create=False)
+        except OSError as exc:
+            if exc.errno in _NOT_A_FOLDER:
+                return iter(())
+            raise self._error("list", prefix, exc) from None
+        found = []
+        for _, rel, entry in self._scan(dfd, "".join(f"{f}/" for f in folders), prefix):
+            if entry.name.startswith(".") or not rel.startswith(prefix) or not _is_name(rel):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append(ObjectInfo(rel, _tag(st), st.st_size))
+        found.sort(key=lambda info: info.name)
+        return iter(found)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put_new(self, name: str, data: bytes) -> str:
+        return self._write(name, lambda out: out.write(data), new=True)
+
+    def put(self, name: str, data: bytes) -> str:
+        return self._write(name, lambda out: out.write(data), new=False)
+
+    def put_file(self, name: str, path: Path) -> str:
+        try:
+            src = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise io_error("read", path, exc) from None
+        with src:
+            return self._write(name, lambda out: _copy(src, out, lambda exc: io_error("read", path, exc)), new=False)
+
+    def delete(self, names: Iterable[str]) -> None:
+        by_folder: dict[tuple[str, ...], list[str]] = {}
+        for name in names:
+            *folders, leaf = check_name(name).split("/")
+            by_folder.setdefault(tuple(folders), []).append(leaf)
+        for folders, leaves in by_folder.items():
+            try:
+                dfd = self._open_folder(list(folders), create=False)
+            except OSError as exc:
+                if exc.errno in _NOT_A_FOLDER:
+                    continue  # nothing of ours is there
+                raise self._error("delete", "/".join(folders), exc) from None
+            try:
+                for leaf in leaves:
+                    try:
+                        os.unlink(leaf, dir_fd=dfd)
+                    except (FileNotFoundError, IsADirectoryError):
+                        pass  # absent, or a folder: no object of that name
+                    except OSError as exc:
+                        raise self._error("delete", "/".join((*folders, leaf)), exc) from None
+                _fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    def sweep_temps(self, older_than_s: float = STALE_TEMP_AGE_S) -> int:
+        """Remove the ``.~mirror-*.tmp`` files a killed writer left, older than *older_than_s*; return how many."""
+        removed, cutoff = 0, time.time_ns() - int(older_than_s * 1e9)
+        for dfd, _, entry in self._scan(os.dup(self._check_open()), "", ""):
+            if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime_ns < cutoff:
+                    os.unlink(entry.name, dir_fd=dfd)
+                    removed += 1
+        return removed
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _write(self, name: str, fill: Callable[[BinaryIO], object], *, new: bool) -> str:
+        *folders, leaf = check_name(name).split("/")
+        try:
+            dfd = self._open_folder(folders, create=True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+                raise RemoteError(f"cannot write {name} in {self.describe()}: a part of its path is a file or a "
+                                  "symbolic link, not a folder.", "mirror never writes through a link.") from None
+            raise self._error("write", name, exc) from None
+        try:
+            tmp, st = self._write_temp(dfd, name, fill)
+            try:
+                if new:
+                    self._link_new(dfd, tmp, leaf, name)
+                else:
+                    os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+            except OSError as exc:
+                raise self._error("write", name, exc) from None
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)  # still there after a link or a failure
+            _fsync(dfd)
+            return _tag(st)
+        finally:
+            os.close(dfd)
+
+    def _write_temp(self, dfd: int, name: str, fill: Callable[[BinaryIO], object]) -> tuple[str, os.stat_result]:
+        tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(tmp, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=dfd)
+        except OSError as exc:
+            raise self._error("write", name, exc) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(fd, FILE_MODE)
+                fill(out)
+                out.flush()
+                os.fsync(fd)
+                st = os.fstat(fd)  # the final name gets this very inode: its tag
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            if isinstance(exc, OSError):
+                raise self._error("write", name, exc) from None
+            raise
+        return tmp, st
+
+    def _link_new(self, dfd: int, tmp: str, leaf: str, name: str) -> None:
+        exists = Exists(f"{name} already exists in {self.describe()}; nothing was written.")
+        try:
+            os.link(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return
+        except FileExistsError:
+            raise exists from None
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+        try:  # no hard links here: claim the name, then rename the complete temp over the empty claim
+            os.close(os.open(leaf, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=dfd))
+        except FileExistsError:
+            raise exists from None
+        os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+    def _open_object(self, name: str) -> BinaryIO:
+        *folders, leaf = check_name(name).split("/")
+        try:
+            dfd = self._open_folder(folders, create=False)
+            try:  # O_NONBLOCK: a FIFO planted under an object's name must not hang the open
+                fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            if exc.errno in _NOT_A_FOLDER:
+                raise NotFound(f"no object {name} in {self.describe()}.") from None
+            raise self._error("read", name, exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotFound(f"no object {name} in {self.describe()}: a folder or special file holds that name.")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+
+    def _open_folder(self, folders: list[str], *, create: bool) -> int:
+        """A new descriptor of ROOT/folders..., never through a symbolic link; OSError as the kernel says."""
+        fd = os.dup(self._check_open())
+        try:
+            for part in folders:
+                try:
+                    sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, DIR_MODE, dir_fd=fd)
+                        _fsync(fd)
+                    sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = sub
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _scan(self, dfd: int, base: str, prefix: str) -> Iterator[tuple[int, str, os.DirEntry[str]]]:
+        """Yield (folder fd, relative name, entry) for each non-folder below *dfd*; closes *dfd*.
+
+        Descends only into real folders (no links, no dot-folders) that can hold names starting with *prefix*.
+        """
+        try:
+            with os.scandir(dfd) as entries:
+                for entry in entries:
+                    rel = base + entry.name
+                    if not entry.is_dir(follow_symlinks=False):
+                        yield dfd, rel, entry
+                    elif not entry.name.startswith(".") and (rel.startswith(prefix) or prefix.startswith(rel + "/")):
+                        try:
+                            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=dfd)
+                        except OSError:
+                            continue  # removed or replaced meanwhile
+                        yield from self._scan(sub, rel + "/", prefix)
+        except OSError as exc:
+            raise self._error("list", base, exc) from None
+        finally:
+            os.close(dfd)
+
+    def _check_open(self) -> int:
+        if self._fd < 0:
+            raise RemoteError(f"the remote {self.describe()} is closed.")
+        return self._fd
+
+    def _error(self, action: str, name: str, exc: OSError) -> RemoteError:
+        where = f"{name} in {self.describe()}" if name else self.describe()
+        if exc.errno == errno.ENOSPC:
+            return RemoteError(f"cannot {action} {where}: the disk is full.", "Free some space and try again.")
+        return RemoteError(f"cannot {action} {where}: {exc.strerror or exc}.")
+
+
+def _copy(src: BinaryIO, out: BinaryIO, read_error: Callable[[OSError], Exception]) -> None:
+    """Stream *src* into *out* in CHUNK pieces; a read failure is raised as ``read_error(exc)``."""
+    while True:
+        try:
+            chunk = src.read(CHUNK)
+        except OSError as exc:
+            raise read_error(exc) from None
+        if not chunk:
+            return
+        out.write(chunk)
+
+
+def _tag(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _is_name(rel: str) -> bool:
+    try:
+        check_name(rel)
+    except InvalidName:
+        return False
+    return True
+
+
+def _fsync(fd: int) -> None:
+    with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+        os.fsync(fd)
