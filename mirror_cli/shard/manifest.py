@@ -9,7 +9,7 @@ Shape (version 1)::
      "original": {"name": "x.mirror", "size": 123, "sha256": "<64 hex>"},
      "merkle_root": "<64 hex>",
      "shards": [{"index": 0, "file": "x.mirror.ab12cd34.000.shard",
-                 "location": "/abs/folder", "bytes": 200, "sha256": "<64 hex>",
+                 "location": "/abs/folder" | "<remote URL>", "bytes": 200, "sha256": "<64 hex>",
                  "merkle_proof": [{"side": "left"|"right", "hash": "<64 hex>"}, ...]}, ...]}
 
 ``merkle_root`` is an RFC 6962-style Merkle tree over the shards' SHA-256

@@ -219,6 +219,38 @@ def test_create_without_file_shards_a_fresh_backup(cli, mirror_home, tmp_path, e
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
 
 
+def test_a_missing_location_is_exit_1_before_any_work_unless_mkdir(cli, mirror_home, source, tmp_path):
+    """CONTRACT.md: a folder location that does not exist is created only with --mkdir (an unmounted
+    USB disk must not fill the local disk); without it, exit 1 naming it, checked before any work."""
+    assert cli("reflect", "a journal for the fresh-backup case").exit_code == 0
+    here, unplugged = tmp_path / "here", tmp_path / "media" / "usb"
+    here.mkdir()
+    for args in ([source], []):  # a file to shard, or a fresh backup to make
+        r = cli("shard", "create", *args, "--level", "minimal", "--to", here, unplugged)
+        assert r.exit_code == 1 and r.stdout == "" and str(unplugged) in r.stderr and "--mkdir" in r.stderr
+        assert list(here.iterdir()) == [] and not unplugged.parent.exists()
+    assert not (mirror_home / "backups").exists() or list((mirror_home / "backups").glob("*.backup")) == []
+    r = cli("shard", "create", source, "--level", "minimal", "--to", here, unplugged, "--mkdir", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert {os.path.dirname(p) for p in json.loads(r.stdout)["shards"]} == {str(here), str(unplugged)}
+    assert unplugged.stat().st_mode & 0o777 == 0o700
+
+
+def test_locations_may_be_file_urls_and_other_urls_go_through_the_remote_seam(cli, source, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk.as_uri(), "--json")
+    assert r.exit_code == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert all(os.path.dirname(p) == str(disk) for p in made["shards"] + made["manifests"])
+    manifest = json.loads(open(made["manifests"][0]).read())
+    assert {s["location"] for s in manifest["shards"]} == {str(disk)}  # a plain path, as before URLs
+    assert cli("shard", "verify", made["manifests"][0]).exit_code == 0
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk, "s3://bucket/shards")
+    assert r.exit_code == 1 and "mirror-cli[cloud]" in r.stderr and r.stdout == ""
+    assert len(list(disk.iterdir())) == 3 + 1  # nothing more was written before the refusal
+
+
 def test_create_without_file_or_database_is_a_usage_error(cli, tmp_path):
     result = cli("shard", "create", "--level", "minimal", "--to", tmp_path / "d", "--mkdir")
     assert result.exit_code == 2 and result.stdout == ""
@@ -339,3 +371,22 @@ def test_which_positional_is_file_and_which_a_location(cli, mirror_home, source,
         assert r.exit_code == 2 and r.stdout == ""
         assert not typo.exists() and not b.exists()
         assert json.loads(cli("backup", "list", "--json").stdout) == []  # no backup made for nothing
+
+
+def test_verify_loads_no_numpy(source, tmp_path):
+    """NumPy (50-130 ms to import) is for coding stripes: `shard verify` checks hashes only."""
+    from mirror_cli.shard.create import create
+
+    manifest = create(source, [tmp_path / "d"], 2, 3, mkdir=True).manifests[0]
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['mirror', 'shard', 'verify', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('mirror_cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+             "assert 'mirror_cli.shard.verify' in sys.modules\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules}))\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", probe, manifest], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'numpy'" not in proc.stdout.splitlines()[-1]

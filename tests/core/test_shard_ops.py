@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -533,3 +534,69 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     peak_kib = int(proc.stdout.strip().splitlines()[-1])
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+def test_create_and_repair_sweep_what_killed_runs_left(tmp_path, monkeypatch):
+    """A killed create leaves the folder remote's temp files in a location and a scratch folder in
+    the temp folder; the next create or repair removes those a day old, never a live run's."""
+    from mirror_cli.shard import locations
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    old = time.time() - 2 * 24 * 3600
+
+    def plant() -> tuple[Path, Path, Path]:
+        stale, fresh = disk / ".~mirror-dead.tmp", disk / ".~mirror-live.tmp"
+        scratch = tmp_path / "tmp" / f"{locations.SCRATCH_PREFIX}dead"
+        scratch.mkdir()
+        (scratch / "x.000.shard").write_bytes(b"half a shard")
+        for path in (stale, fresh):
+            path.write_bytes(b"half a shard")
+        for path in (stale, scratch):
+            os.utime(path, (old, old))
+        return stale, fresh, scratch
+
+    stale, fresh, scratch = plant()
+    result = create(make_file(tmp_path / "src", os.urandom(5000)), [disk], 2, 3)
+    assert not stale.exists() and not scratch.exists() and fresh.exists()
+    fresh.unlink()
+    stale, fresh, scratch = plant()
+    Path(result.shards[0]).unlink()
+    assert repair(result.manifests[0]).repaired == [0]
+    assert not stale.exists() and not scratch.exists() and fresh.exists()
+    assert list((tmp_path / "tmp").iterdir()) == []  # and the scratch folders of both runs are gone
+
+
+def test_the_core_records_create_and_repair_in_the_audit_chain(tmp_path):
+    from mirror_cli import audit
+    from mirror_cli.db.store import Store
+
+    with Store.open(tmp_path / "journal.db") as store:
+        result = shard_create(make_file(tmp_path, os.urandom(3000)), [tmp_path / "d"], 2, 3, mkdir=True,
+                              store=store)
+        assert repair(result.manifests[0], store=store).repaired == []  # nothing done: nothing recorded
+        Path(result.shards[2]).unlink()
+        repair(result.manifests[0], store=store)
+        events = audit.events(store.conn)
+    assert [e.event_type for e in events] == ["shard.created", "shard.repaired"]
+    assert events[0].data == {"k": 2, "n": 3, "set_id": result.set_id, "sha256": result.sha256, "bytes": 3000,
+                              "locations": 1}
+    assert events[1].data == {"repaired": [2], "k": 2, "n": 3, "manifests": 0}
+
+
+def test_a_dot_file_is_sharded_under_names_every_location_takes(tmp_path):
+    """Remotes keep names starting with '.' for their temp files: shards of `.journal` are named
+    `journal.<id>...`, and restore gives the file its own name back."""
+    data = os.urandom(2000)
+    result = create(make_file(tmp_path, data, ".journal"), [tmp_path / "d"], 2, 3)
+    assert all(Path(p).name.startswith("journal.") for p in result.shards + result.manifests)
+    out = restore(result.manifests[0], tmp_path / "out", into_folder=True)
+    assert out.path == tmp_path / "out" / ".journal" and out.path.read_bytes() == data
+    doc = json.loads(Path(result.manifests[0]).read_text())
+    doc["shards"][0]["file"] = "." + doc["shards"][0]["file"]  # as a crafted manifest could say
+    doc["checksum"] = mf.checksum(doc)
+    Path(result.manifests[0]).write_text(json.dumps(doc))
+    with pytest.raises(InvalidInputError, match="shards\\[0\\].file"):
+        verify(result.manifests[0])
