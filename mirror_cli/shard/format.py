@@ -60,6 +60,8 @@ MAX_STRIPE = 1 << 20
 MIN_STRIPE = 64 << 10
 MAX_STRIPE_SET = 32 << 20  # n * stripe size: what one stripe of the whole set may hold in memory
 READ_CHUNK = 1 << 20
+MATRIX_ID = 1  # normalised Cauchy over GF(2^8) / 0x11d (gf256.cauchy_parity); header byte 15
+MATRIX_NAME = "cauchy-gf256-0x11d-v1"  # the same matrix, as manifests name it
 
 
 class FormatError(ValueError):

@@ -301,7 +301,8 @@ def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path
     st = State(None, None, True)
     path = fresh_backup(st)
     assert path.is_absolute() and path.exists()
-    r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--json")
+    r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--mkdir",
+            "--json")
     assert r.exit_code == 0, r.stderr
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mirror_cli.shard import gf256
 from mirror_cli.shard.codec import Codec, Kernel, check_params
-from mirror_cli.shard.ops import LEVELS
+from mirror_cli.shard.levels import LEVELS
 
 
 def slow_mul(a: int, b: int) -> int:

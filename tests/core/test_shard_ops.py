@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirror_cli.errors import ExitCode, InvalidInputError, OperationError, UsageError, VerificationError
-from mirror_cli.shard import LEVELS, create, repair, resolve_level, restore, verify
+from mirror_cli.remotes.base import RemoteError
+from mirror_cli.remotes.folder import FolderRemote
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
+from mirror_cli.shard.create import create as shard_create
+from mirror_cli.shard.levels import LEVELS, resolve_level
+from mirror_cli.shard.repair import repair
+from mirror_cli.shard.restore import restore
+from mirror_cli.shard.verify import verify
 
 SMALL_STRIPE = 64  # bytes per shard per stripe: many stripes even for small files
 
@@ -33,7 +40,8 @@ def make_file(folder: Path, data: bytes, name: str = "journal.mirror") -> Path:
     return path
 
 
-def flip_bit(path: Path, position: int, bit: int = 0) -> None:
+def flip_bit(path: Path | str, position: int, bit: int = 0) -> None:
+    path = Path(path)
     raw = bytearray(path.read_bytes())
     raw[position % len(raw)] ^= 1 << bit
     path.write_bytes(bytes(raw))
@@ -41,6 +49,11 @@ def flip_bit(path: Path, position: int, bit: int = 0) -> None:
 
 def all_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def create(src, locations, k, n, **kw):
+    """``shard create --mkdir``: these tests name folders that do not exist yet."""
+    return shard_create(src, locations, k, n, mkdir=True, **kw)
 
 
 @pytest.mark.parametrize("level", sorted(LEVELS))
@@ -53,7 +66,7 @@ def test_round_trip_at_every_level(tmp_path, level, size):
     result = create(src, locs, k, n, stripe_size=4096)
     assert (result.k, result.n) == (k, n)
     assert len(result.shards) == n and len(result.manifests) == 3
-    for i, p in enumerate(result.shards):
+    for i, p in enumerate(map(Path, result.shards)):
         assert p.is_absolute() and p.parent == locs[i % 3]
         assert p.stat().st_mode & 0o777 == 0o600
     report = verify(result.manifests[0])
@@ -61,7 +74,7 @@ def test_round_trip_at_every_level(tmp_path, level, size):
     assert (report.missing, report.damaged, report.problems) == ([], [], [])
     # Lose as many shards as the level allows, data shards first (the worst case).
     for p in result.shards[: n - k]:
-        p.unlink()
+        os.unlink(p)
     out = tmp_path / "restored" / "journal.mirror"
     res = restore(result.manifests[1], out)
     assert out.read_bytes() == data
@@ -80,12 +93,12 @@ def test_json_shapes_follow_the_contract(tmp_path):
     assert {"ok", "recoverable", "k", "n", "intact", "missing", "damaged"} <= set(v)
     assert v["ok"] is True and v["intact"] == 5
     json.dumps(v)
-    m = json.loads(result.manifests[0].read_text())
+    m = json.loads(Path(result.manifests[0]).read_text())
     assert m["format"] == "mirror-shard-manifest" and m["k"] == 3 and m["n"] == 5
     assert m["original"]["name"] == "journal.mirror" and m["original"]["size"] == 1200
     assert [s["index"] for s in m["shards"]] == list(range(5))
     assert m["merkle_root"] == mf.merkle_root([s["sha256"] for s in m["shards"]])
-    assert result.manifests[0].read_text() == result.manifests[1].read_text()
+    assert Path(result.manifests[0]).read_text() == Path(result.manifests[1]).read_text()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,9 +114,9 @@ def test_lost_and_flipped_shards(data):
         src = make_file(tmp / "src", payload)
         result = create(src, [tmp / "x", tmp / "y"], k, n, stripe_size=SMALL_STRIPE)
         for i in lost:
-            result.shards[i].unlink()
+            Path(result.shards[i]).unlink()
         for i in flipped:
-            size = result.shards[i].stat().st_size
+            size = Path(result.shards[i]).stat().st_size
             flip_bit(result.shards[i], data.draw(st.integers(0, size - 1), label=f"pos{i}"),
                      data.draw(st.integers(0, 7), label=f"bit{i}"))
         report = verify(result.manifests[0])
@@ -138,7 +151,7 @@ def test_a_bit_flip_anywhere_is_detected_and_named(position, bit, index):
         payload = bytes(range(256)) * 20
         src = make_file(tmp, payload)
         result = create(src, [tmp / "d"], 3, 5, stripe_size=SMALL_STRIPE)
-        target = result.shards[index]
+        target = Path(result.shards[index])
         size = target.stat().st_size
         flip_bit(target, position % size, bit)
         report = verify(result.manifests[0])
@@ -159,14 +172,14 @@ def test_repair_restores_full_health(tmp_path):
     src = make_file(tmp_path, data)
     locs = [tmp_path / f"d{i}" for i in range(5)]
     result = create(src, locs, 5, 9, stripe_size=1024)
-    result.shards[0].unlink()
-    result.shards[4].unlink()
+    Path(result.shards[0]).unlink()
+    Path(result.shards[4]).unlink()
     flip_bit(result.shards[7], 5000)
     before = {i: None for i in (0, 4, 7)}
     assert verify(result.manifests[0]).intact == 6
     rep = repair(result.manifests[2])
     assert rep.repaired == sorted(before)
-    assert all(p.exists() for p in rep.paths)
+    assert all(os.path.exists(p) for p in rep.paths)
     assert verify(result.manifests[0]).ok
     assert repair(result.manifests[0]).repaired == []  # nothing left to do
     assert restore(result.manifests[0], tmp_path / "out").sha256 == result.sha256
@@ -180,13 +193,13 @@ def test_shards_are_found_beside_the_manifest_after_a_move(tmp_path):
     moved = tmp_path / "media" / "usb"
     moved.parent.mkdir()
     shutil.move(str(disk_a), str(moved))  # the disk now mounts elsewhere
-    manifest = moved / result.manifests[0].name
+    manifest = moved / Path(result.manifests[0]).name
     report = verify(manifest)
     assert report.ok, report.problems
     assert restore(manifest, tmp_path / "out").bytes == len(data)
     # Losing a shard of the moved disk: repair writes it back on that disk.
-    (moved / result.shards[0].name).unlink()
-    assert repair(manifest).paths == [moved / result.shards[0].name]
+    (moved / Path(result.shards[0]).name).unlink()
+    assert repair(manifest).paths == [str(moved / Path(result.shards[0]).name)]
     assert verify(manifest).ok
 
 
@@ -195,7 +208,7 @@ def test_a_replaced_disk_gets_its_shards_and_manifest_back(tmp_path):
     src = make_file(tmp_path, data)
     disks = [tmp_path / f"usb{i}" for i in (1, 2, 3)]
     result = create(src, disks, 3, 5, stripe_size=4096)
-    original = result.manifests[1].read_bytes()
+    original = Path(result.manifests[1]).read_bytes()
     shutil.rmtree(disks[1])  # usb2 (shards 1 and 4, a manifest) is lost...
     with pytest.raises(OperationError):
         repair(result.manifests[0])  # ...and not replaced yet: nothing can go there
@@ -205,7 +218,7 @@ def test_a_replaced_disk_gets_its_shards_and_manifest_back(tmp_path):
     rep = repair(result.manifests[0])
     assert rep.repaired == [1, 4]
     assert sorted(rep.manifests) == sorted([result.manifests[1], result.manifests[2]])
-    assert result.manifests[1].read_bytes() == original == result.manifests[2].read_bytes()
+    assert Path(result.manifests[1]).read_bytes() == original == Path(result.manifests[2]).read_bytes()
     assert verify(result.manifests[1]).ok and verify(result.manifests[2]).ok
     assert repair(result.manifests[2]).manifests == []  # nothing left to do
     assert restore(result.manifests[1], tmp_path / "out").sha256 == result.sha256
@@ -215,12 +228,12 @@ def test_a_manifest_from_before_the_checksum_still_works(tmp_path):
     """Version-1 manifests written before the checksum field: verify, restore and repair read them."""
     data = os.urandom(3000)
     result = create(make_file(tmp_path, data), [tmp_path / "a", tmp_path / "b"], 2, 3)
-    for path in result.manifests:
+    for path in map(Path, result.manifests):
         doc = json.loads(path.read_text())
         del doc["checksum"]
         path.write_text(json.dumps(doc, indent=2))
     assert verify(result.manifests[0]).ok
-    result.shards[1].unlink()
+    Path(result.shards[1]).unlink()
     assert repair(result.manifests[0]).repaired == [1]
     assert restore(result.manifests[1], tmp_path / "out.bin").sha256 == result.sha256
 
@@ -230,16 +243,16 @@ def test_a_copy_damaged_where_no_hash_looks_is_refused_and_repaired(tmp_path):
     catches it: that copy is exit 5 (not "0 of 3 intact"), and repair from another writes it again."""
     src = make_file(tmp_path, os.urandom(1000))
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 2, 3)
-    good = result.manifests[0].read_bytes()
+    good = Path(result.manifests[0]).read_bytes()
     damaged = good.replace(b'"size": 1000,', b'"size": 1001,')
     assert damaged != good
-    result.manifests[1].write_bytes(damaged)
+    Path(result.manifests[1]).write_bytes(damaged)
     for op in (verify, repair, lambda p: restore(p, tmp_path / "o")):
         with pytest.raises(InvalidInputError, match="damaged"):
             op(result.manifests[1])
     rep = repair(result.manifests[0])
     assert rep.repaired == [] and rep.manifests == [result.manifests[1]]
-    assert result.manifests[1].read_bytes() == good and verify(result.manifests[1]).ok
+    assert Path(result.manifests[1]).read_bytes() == good and verify(result.manifests[1]).ok
 
 
 def test_repair_writes_manifest_copies_under_their_own_name_only(tmp_path):
@@ -252,9 +265,9 @@ def test_repair_writes_manifest_copies_under_their_own_name_only(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.copy(result.manifests[0], elsewhere / "notes.txt")
-    result.manifests[1].unlink()
+    Path(result.manifests[1]).unlink()
     rep = repair(elsewhere / "notes.txt")
-    assert rep.manifests == [result.manifests[1]] and result.manifests[1].read_bytes() == result.manifests[0].read_bytes()
+    assert rep.manifests == [result.manifests[1]] and Path(result.manifests[1]).read_bytes() == Path(result.manifests[0]).read_bytes()
     assert notes.read_text() == "my precious notes"
     assert not (tmp_path / "w1" / "notes.txt").exists()
 
@@ -275,14 +288,19 @@ def test_repair_rewrites_what_it_can_when_one_location_is_read_only(tmp_path, mo
     src = make_file(tmp_path, os.urandom(5000))
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 3, 6)
     for i in (0, 2):  # shard 0 on a (writable), shard 2 on c (read-only below)
-        result.shards[i].unlink()
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == tmp_path / "c" and mode == os.W_OK
-                        else real_access(p, mode, **kw))
+        Path(result.shards[i]).unlink()
+    real_write = FolderRemote._write
+
+    def read_only_c(self, name, fill, *, new):  # tests run as root, whom a chmod does not stop
+        if self.root == tmp_path / "c":
+            raise self._error("write", name, OSError(errno.EROFS, os.strerror(errno.EROFS)))
+        return real_write(self, name, fill, new=new)
+
+    monkeypatch.setattr(FolderRemote, "_write", read_only_c)
     with pytest.raises(OperationError, match="not writable") as err:
         repair(result.manifests[0])
     assert str(tmp_path / "c") in str(err.value)
-    assert result.shards[0].exists() and not result.shards[2].exists()  # a was repaired all the same
+    assert Path(result.shards[0]).exists() and not Path(result.shards[2]).exists()  # a was repaired all the same
     monkeypatch.undo()
     assert repair(result.manifests[0]).repaired == [2] and verify(result.manifests[0]).ok
 
@@ -321,7 +339,7 @@ def test_repair_refuses_a_location_that_is_gone(tmp_path):
 def test_invalid_manifests_are_exit_5(tmp_path):
     src = make_file(tmp_path, b"x" * 500)
     result = create(src, [tmp_path / "d"], 2, 3)
-    good = json.loads(result.manifests[0].read_text())
+    good = json.loads(Path(result.manifests[0]).read_text())
 
     def hostile(doc: dict) -> bytes:
         """A crafted manifest carries a checksum that matches: it is recomputed, as an attacker would."""
@@ -419,21 +437,18 @@ def test_full_disk_midway_leaves_no_shard(tmp_path, monkeypatch):
 
 def test_a_manifest_that_cannot_be_written_removes_the_whole_set(tmp_path, monkeypatch):
     """The disk of the last location fills up while its manifest is written: no shard stays behind."""
-    from mirror_cli.shard import ops
-
     src = make_file(tmp_path / "src", os.urandom(30_000))
     locs = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
-    real = ops.atomic_write
+    real_write = FolderRemote._write
 
-    @contextlib.contextmanager
-    def atomic_write(path, mode="wb", **kw):
-        with real(path, mode, **kw) as fh:  # the temp file exists when the write fails
-            if str(path).endswith(".manifest.json") and Path(path).parent == locs[2]:
-                fh.write("{")
+    def fills_up(self, name, fill, *, new):
+        if name.endswith(".manifest.json") and self.root == locs[2]:
+            def fill(out):  # the temp file exists when the write fails
+                out.write(b"{")
                 raise OSError(errno.ENOSPC, "No space left on device")
-            yield fh
+        return real_write(self, name, fill, new=new)
 
-    monkeypatch.setattr(ops, "atomic_write", atomic_write)
+    monkeypatch.setattr(FolderRemote, "_write", fills_up)
     with pytest.raises(OperationError) as err:
         create(src, locs, 3, 5, stripe_size=4096)
     assert err.value.exit_code == ExitCode.FAILED and "disk is full" in str(err.value)
@@ -469,10 +484,10 @@ def test_failed_restore_leaves_no_output(tmp_path, monkeypatch):
     src = make_file(tmp_path, os.urandom(5000))
     result = create(src, [tmp_path / "d"], 2, 3)
     # Damage that the shard hash check cannot see (the manifest's original hash differs).
-    raw = json.loads(result.manifests[0].read_text())
+    raw = json.loads(Path(result.manifests[0]).read_text())
     raw["original"]["sha256"] = "f" * 64
     raw["checksum"] = mf.checksum(raw)
-    result.manifests[0].write_text(json.dumps(raw))
+    Path(result.manifests[0]).write_text(json.dumps(raw))
     out = tmp_path / "restored.bin"
     with pytest.raises(VerificationError):
         restore(result.manifests[0], out)
@@ -489,7 +504,8 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
         """
         import hashlib, os, resource, sys
         from pathlib import Path
-        from mirror_cli.shard import create, restore, verify
+        from mirror_cli.shard.create import create
+        from mirror_cli.shard.restore import restore
         tmp = Path(sys.argv[1])
         src = tmp / "big.bin"
         h = hashlib.sha256()
@@ -499,9 +515,9 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
                 chunk = block[i:] + block[:i]
                 h.update(chunk)
                 fh.write(chunk)
-        res = create(src, [tmp / "a", tmp / "b", tmp / "c"], 3, 5)
+        res = create(src, [tmp / "a", tmp / "b", tmp / "c"], 3, 5, mkdir=True)
         for p in res.shards[:2]:
-            p.unlink()
+            os.unlink(p)
         out = restore(res.manifests[0], tmp / "out.bin")
         assert out.sha256 == h.hexdigest() == res.sha256
         assert out.used == [2, 3, 4]
@@ -518,3 +534,69 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     peak_kib = int(proc.stdout.strip().splitlines()[-1])
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+def test_create_and_repair_sweep_what_killed_runs_left(tmp_path, monkeypatch):
+    """A killed create leaves the folder remote's temp files in a location and a scratch folder in
+    the temp folder; the next create or repair removes those a day old, never a live run's."""
+    from mirror_cli.shard import locations
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    old = time.time() - 2 * 24 * 3600
+
+    def plant() -> tuple[Path, Path, Path]:
+        stale, fresh = disk / ".~mirror-dead.tmp", disk / ".~mirror-live.tmp"
+        scratch = tmp_path / "tmp" / f"{locations.SCRATCH_PREFIX}dead"
+        scratch.mkdir()
+        (scratch / "x.000.shard").write_bytes(b"half a shard")
+        for path in (stale, fresh):
+            path.write_bytes(b"half a shard")
+        for path in (stale, scratch):
+            os.utime(path, (old, old))
+        return stale, fresh, scratch
+
+    stale, fresh, scratch = plant()
+    result = create(make_file(tmp_path / "src", os.urandom(5000)), [disk], 2, 3)
+    assert not stale.exists() and not scratch.exists() and fresh.exists()
+    fresh.unlink()
+    stale, fresh, scratch = plant()
+    Path(result.shards[0]).unlink()
+    assert repair(result.manifests[0]).repaired == [0]
+    assert not stale.exists() and not scratch.exists() and fresh.exists()
+    assert list((tmp_path / "tmp").iterdir()) == []  # and the scratch folders of both runs are gone
+
+
+def test_the_core_records_create_and_repair_in_the_audit_chain(tmp_path):
+    from mirror_cli import audit
+    from mirror_cli.db.store import Store
+
+    with Store.open(tmp_path / "journal.db") as store:
+        result = shard_create(make_file(tmp_path, os.urandom(3000)), [tmp_path / "d"], 2, 3, mkdir=True,
+                              store=store)
+        assert repair(result.manifests[0], store=store).repaired == []  # nothing done: nothing recorded
+        Path(result.shards[2]).unlink()
+        repair(result.manifests[0], store=store)
+        events = audit.events(store.conn)
+    assert [e.event_type for e in events] == ["shard.created", "shard.repaired"]
+    assert events[0].data == {"k": 2, "n": 3, "set_id": result.set_id, "sha256": result.sha256, "bytes": 3000,
+                              "locations": 1}
+    assert events[1].data == {"repaired": [2], "k": 2, "n": 3, "manifests": 0}
+
+
+def test_a_dot_file_is_sharded_under_names_every_location_takes(tmp_path):
+    """Remotes keep names starting with '.' for their temp files: shards of `.journal` are named
+    `journal.<id>...`, and restore gives the file its own name back."""
+    data = os.urandom(2000)
+    result = create(make_file(tmp_path, data, ".journal"), [tmp_path / "d"], 2, 3)
+    assert all(Path(p).name.startswith("journal.") for p in result.shards + result.manifests)
+    out = restore(result.manifests[0], tmp_path / "out", into_folder=True)
+    assert out.path == tmp_path / "out" / ".journal" and out.path.read_bytes() == data
+    doc = json.loads(Path(result.manifests[0]).read_text())
+    doc["shards"][0]["file"] = "." + doc["shards"][0]["file"]  # as a crafted manifest could say
+    doc["checksum"] = mf.checksum(doc)
+    Path(result.manifests[0]).write_text(json.dumps(doc))
+    with pytest.raises(InvalidInputError, match="shards\\[0\\].file"):
+        verify(result.manifests[0])
