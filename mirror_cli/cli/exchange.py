@@ -173,8 +173,11 @@ def export_cmd(
                                     progress=progress, counts_out=counts)
                 destination = "folder"
             else:
-                def produce(text):
-                    return export.write_stream(store, text, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                def produce(fh):
+                    if encrypt:
+                        return export.write_sealed(store, fh, keys, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                                                   progress=progress)
+                    return export.write_stream(store, fh, fmt=fmt, kinds=kinds, since=lo, until=hi,
                                                progress=progress)
 
                 if output is not None:
@@ -185,13 +188,13 @@ def export_cmd(
                     where_file = str(resolved if resolved.exists() or not output.exists() else output.absolute())
                     with open_output(output, "wb" if encrypt else "w") as fh:
                         if encrypt:
-                            counts, written_bytes = export.write_encrypted(produce, fh, keys)
+                            counts, written_bytes = produce(fh)
                         else:
                             counts = produce(fh)
                     destination = "file"
                 else:
                     if encrypt:
-                        counts, written_bytes = export.write_encrypted(produce, sys.stdout.buffer, keys)
+                        counts, written_bytes = produce(sys.stdout.buffer)
                         sys.stdout.buffer.flush()
                     else:
                         counts = produce(sys.stdout)

@@ -8,9 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
-
-
-_STDIN_LIMIT = 64 * 1024 * 1024  # what one reflection may hold (journal._MAX_LINE: one JSON Lines line)
+from mirror_cli.exchange.records import MAX_LINE as _STDIN_LIMIT  # what one reflection may hold: one JSON Lines line
 
 
 def _read_text(st, words: list[str], initial: str = "") -> str:
