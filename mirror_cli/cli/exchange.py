@@ -259,7 +259,7 @@ def import_cmd(
             return keymod.import_passphrase(st.settings.env, interactive).value
 
         if from_stdin:
-            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.data_key,
+            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.key.dek if store.key is not None else None,
                                                     passphrase=passphrase)
         else:
             try:
@@ -267,7 +267,7 @@ def import_cmd(
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}.") from None
             with fh:
-                doc, encrypted = importer.read_document(fh, fmt, dek=store.data_key, passphrase=passphrase)
+                doc, encrypted = importer.read_document(fh, fmt, dek=store.key.dek if store.key is not None else None, passphrase=passphrase)
         if mode == "replace" and not dry_run and not yes:
             if not interactive:
                 raise UsageError("refusing to replace the journal without confirmation.",

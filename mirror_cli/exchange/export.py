@@ -315,10 +315,10 @@ def container_keys(store: Store, env: Mapping[str, str], *, interactive: bool, p
     """
     if store.encrypted:
         meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto") or "null"))
-        if store.data_key is None:
+        if store.key is None:
             raise LockedError("this database is encrypted and no key is loaded.",
                               "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
-        return ContainerKeys(store.data_key, meta.kdf, meta.wrapped_key, store.db_id, True)
+        return ContainerKeys(store.key.dek, meta.kdf, meta.wrapped_key, store.db_id, True)
     found = passphrase.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
     record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
     meta = crypto.CryptoMeta.from_dict(record.meta)

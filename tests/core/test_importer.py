@@ -485,10 +485,10 @@ def test_encrypted_export_of_an_encrypted_database_uses_its_key(store, other):
     populate(store)
     keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
     keys = export.container_keys(store, {}, interactive=False)
-    assert keys.from_database and keys.dek == store.data_key
+    assert keys.from_database and keys.dek == store.key.dek
     blob = _sealed(store, keys)
     # same database: the data key opens it, no passphrase needed
-    d, _ = importer.read_document(blob, dek=store.data_key)
+    d, _ = importer.read_document(blob, dek=store.key.dek)
     assert len(d.records["reflections"]) == 4
     # another machine: the database's passphrase opens it
     d, _ = importer.read_document(blob, passphrase=lambda: PW)
