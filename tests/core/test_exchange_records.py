@@ -108,8 +108,8 @@ def _reflection(content: str) -> dict:
 
 @settings(max_examples=40, deadline=None)
 @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300))
-def test_the_size_limit_is_exactly_the_jsonl_line(monkeypatch_text):
-    rec = _reflection(monkeypatch_text)
+def test_the_size_limit_is_exactly_the_jsonl_line(content):
+    rec = _reflection(content)
     size = records.line_bytes("reflections", rec)
     records.check_size("reflections", rec, "r", size)  # fits exactly
     with pytest.raises(InvalidInputError, match=f"{size:,} bytes"):

@@ -34,7 +34,6 @@ from mirror_cli.exchange import records
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import validate_document
 
-_encode = records.encode  # the name backup/ still imports (it moves to export.write_export)
 _BATCH = 512
 
 
