@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mirror_cli.errors import MirrorError, OperationError, UsageError
+from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
@@ -101,19 +102,11 @@ def insert_row(store: Store, r: Reflection, rev: int) -> None:
     store.conn.execute("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", (r.id,))
 
 
-# A reflection must fit on one line of a JSON Lines export, which `mirror import` reads back
-# (exchange.jsonl.MAX_LINE; checked exactly by exchange.validate.check_line_size for imports).
-_MAX_LINE = 64 * 1024 * 1024
-
-
 def _check_size(r: Reflection) -> None:
-    """Refuse a reflection too large to export and import again (exit 2); cheap for any usual text."""
-    if 6 * (len(r.content) + len(r.response or "") + sum(map(len, r.tags))) + 4096 <= _MAX_LINE:
-        return
-    from mirror_cli.exchange.validate import check_line_size
-
+    """Refuse (exit 2) a reflection too large for one JSON Lines line, which `mirror import` reads back
+    (the record codec's limit, ``exchange.records``)."""
     try:
-        check_line_size("reflections", r.to_dict(), "this reflection", _MAX_LINE)
+        records.check_size("reflections", r.to_dict(), "this reflection")
     except MirrorError as exc:
         raise UsageError(exc.message, "Nothing was saved; split the text into several reflections.") from None
 
