@@ -2,7 +2,7 @@
 
 Every iterator here streams rows (memory stays flat as the journal grows)
 and turns each one into its export dict with the record codec
-(:mod:`mirror_cli.exchange.records`, decrypting through ``store.fields``), so
+(:mod:`mirror_cli.exchange.records`, decrypting through ``crypto.fields.codec(store)``), so
 an encrypted database exports plaintext with its key. Reflections come
 oldest first, patterns by confidence, tensions by time, audit events by
 sequence. A time window (``--since``/``--until``) limits every kind by its own
@@ -40,6 +40,7 @@ from mirror_cli.exchange.formats.markdown import write_markdown, write_markdown_
 from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.ids import iso, now_iso
 from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto.fields import codec as field_codec
 
 FORMATS = ("json", "jsonl", "markdown", "csv")
 TEXT_FORMATS = {"json": json_text, "jsonl": jsonl_text}  # the formats --encrypt seals (what import reads)
@@ -50,7 +51,7 @@ def iter_reflections(store: Store, since: datetime | None = None, until: datetim
     where, params = journal.time_window(since, until)
     sql = (f"SELECT {records.REFLECTION_COLUMNS} FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY created_at ASC, id ASC")
-    return map(partial(records.reflection, store.fields), store.conn.execute(sql, params))
+    return map(partial(records.reflection, field_codec(store)), store.conn.execute(sql, params))
 
 
 # --------------------------------------------------------------------------- the time window
@@ -105,7 +106,7 @@ def _tension_filter(since: datetime | None, until: datetime | None) -> tuple[str
 
 def iter_patterns(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
     """Patterns by confidence, each with its occurrences (only those of reflections in the window)."""
-    f = store.fields
+    f = field_codec(store)
     occurrences: dict[str, list[dict]] = {}
     sql, params = _occurrence_query(since, until)
     for pid, *row in store.conn.execute(sql, params):
@@ -122,7 +123,7 @@ def iter_patterns(store: Store, since: datetime | None = None, until: datetime |
 
 
 def iter_tensions(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
-    f = store.fields
+    f = field_codec(store)
     where, params = _tension_filter(since, until)
     for row in store.conn.execute(
             f"SELECT t.id, t.reflection_id, t.detected_at, t.data FROM tensions t{where}"

@@ -59,6 +59,7 @@ from mirror_cli.ids import now_iso
 from mirror_cli.journal import reflections as journal
 from mirror_cli.localfs import read_full
 from mirror_cli.patterns.detect import STRONG_CONFIDENCE
+from mirror_cli.crypto.fields import codec as field_codec
 
 MODES = ("merge", "replace")
 DATA_KINDS = ("reflections", "patterns", "tensions")
@@ -179,7 +180,7 @@ def _newer(file_value: str | None, local_value: str | None) -> bool:
 
 def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     result = ImportResult(dry_run=dry_run, mode=mode, source_format=doc.source_format)
     plan = _Plan(result)
     result.skipped["audit_events"] = len(doc.records.get("audit_events", ()))
@@ -293,7 +294,7 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
     them is the digest of the stored row; ``mirror audit verify`` checks exactly that).
     """
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     trigger = None
     if sum(1 for _, update in plan.reflections if not update) >= BULK_MIN:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -330,7 +331,7 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
 
 def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     now = now_iso()
     created = {}
     for p, kept in plan.patterns:
@@ -369,7 +370,7 @@ def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
 
 def _write_tensions(store: Store, plan: _Plan, rev: int) -> None:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     for t in plan.tensions:
         extra = None
         if t["reflection_id"] is None:

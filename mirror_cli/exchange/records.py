@@ -4,7 +4,7 @@ One record of the export format (CONTRACT.md, "Your data, out and in") has
 three forms, and this module is the only place that converts between them:
 
 - the **stored row**: the columns of its table, user text sealed by the
-  store's field codec (``store.fields``: plaintext, or envelopes opened with
+  store's field codec (``crypto.fields.codec(store)``: plaintext, or envelopes opened with
   the data key; see ``mirror_cli.crypto.fields`` for the sealed columns);
 - the **export dict**: the record in the export shape, plain Python values,
   keys in the order of :data:`FIELDS`;

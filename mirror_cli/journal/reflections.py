@@ -1,7 +1,7 @@
 """Reflections: add, list, show, edit, search, delete.
 
 Works on plaintext and encrypted databases alike: user-content fields go
-through ``store.fields`` (see ``mirror_cli.crypto.fields``). Every change runs in one
+through ``crypto.fields.codec(store)`` (see ``mirror_cli.crypto.fields``). Every change runs in one
 write transaction together with its audit event.
 """
 
@@ -18,6 +18,7 @@ from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
+from mirror_cli.crypto.fields import codec as field_codec
 
 DEFAULT_MODE = "REFLECTION"
 MIN_PREFIX = 6
@@ -66,7 +67,7 @@ def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
 
 
 def _decode(store: Store, row: Sequence[Any]) -> Reflection:
-    f = store.fields
+    f = field_codec(store)
     rid = row[0]
     return Reflection(
         id=rid, created_at=row[1], updated_at=row[2],
@@ -92,7 +93,7 @@ UPSERT_SQL = (
 
 def insert_row(store: Store, r: Reflection, rev: int) -> None:
     """Insert (or replace) one reflection's stored row. Call inside store.write()."""
-    f = store.fields
+    f = field_codec(store)
     store.conn.execute(
         UPSERT_SQL,
         (r.id, r.created_at, r.updated_at, f.seal("reflections", r.id, "content", r.content),

@@ -33,6 +33,8 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+from mirror_cli.crypto.fields import codec as field_codec
+
 FIELDS = ("content", "response", "tags")
 _SELECT = "SELECT id, created_at, content, response, tags FROM reflections"
 
@@ -365,4 +367,4 @@ def scan_rows(rows: Iterable[Sequence[Any]], open_row: Callable[..., list[Any]],
 
 def best_hits(store: Any, terms: list[list[str]], limit: int) -> list[Hit]:
     """The *limit* best hits of an encrypted *store*, best first (see the module docstring)."""
-    return sorted(scan_rows(store.conn.execute(_SELECT), store.fields.open_row, terms, limit), reverse=True)
+    return sorted(scan_rows(store.conn.execute(_SELECT), field_codec(store).open_row, terms, limit), reverse=True)

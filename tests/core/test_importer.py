@@ -20,7 +20,7 @@ from mirror_cli.errors import InvalidInputError, LockedError, OperationError, Ve
 from mirror_cli.exchange import export, importer
 from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.patterns import analysis, queries
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
@@ -453,7 +453,7 @@ def test_import_into_an_encrypted_database_seals_everything(store, other):
     assert other.conn.execute("SELECT count(*) FROM patterns WHERE typeof(name) = 'text'").fetchone()[0] == 0
     assert other.conn.execute("SELECT count(*) FROM tensions WHERE typeof(data) = 'text'").fetchone()[0] == 0
     assert _sections(export_obj(other)) == _sections(export_obj(store))
-    assert audit.verify(other.conn, key=other.audit_key, encrypted=True).ok
+    assert audit.verify(other.conn, key=(other.key.audit_key if other.key else None), encrypted=True).ok
 
 
 def _sealed(store: Store, keys: export.ContainerKeys) -> bytes:
@@ -538,7 +538,7 @@ def test_locked_store_cannot_export(tmp_path):
             export_text(s)
         meta = crypto.CryptoMeta.from_dict(json.loads(s.meta("crypto")))
         dek = crypto.unwrap_data_key(crypto.derive_kek(PW, meta.kdf), meta.wrapped_key, s.db_id)
-        install_key(s, dek)
+        s.key = UnlockedKey.from_dek(dek)
         assert json.loads(export_text(s))["reflections"][0]["content"] == "secret"
 
 
@@ -620,7 +620,7 @@ def test_imported_rows_are_stored_as_journal_insert_row_stores_them(rows, encryp
                 return [journal._decode(s, row) for row in got]  # ciphertext differs; what it opens to must not
 
             assert stored(a) == stored(b)
-            assert audit.verify(a.conn, key=a.audit_key, encrypted=encrypted).ok
+            assert audit.verify(a.conn, key=(a.key.audit_key if a.key else None), encrypted=encrypted).ok
 
 
 @pytest.mark.parametrize("encrypted", [False, True])
@@ -637,7 +637,7 @@ def test_large_import_vouches_for_exactly_what_is_stored(tmp_path, encrypted):
         assert do_import(s, doc(recs)).updated["reflections"] == 1
         event = json.loads(s.conn.execute("SELECT data FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()[0]
                            ) if not encrypted else None
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=encrypted).ok
+        assert audit.verify(s.conn, key=(s.key.audit_key if s.key else None), encrypted=encrypted).ok
         if event is not None:
             assert event["updated"]["reflections"] == 1
         assert [r.content for r in journal.search(s, "changed")] == ["changed"] if not encrypted else True
