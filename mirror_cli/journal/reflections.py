@@ -17,7 +17,9 @@ from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
+from mirror_cli import audit
 from mirror_cli.db.store import Store
+from mirror_cli.journal import search as scan
 from mirror_cli.crypto.fields import codec as field_codec
 
 DEFAULT_MODE = "REFLECTION"
@@ -78,8 +80,6 @@ def _decode(store: Store, row: Sequence[Any]) -> Reflection:
 
 
 def _vouch(conn, rid: str) -> tuple[str, str, str | None]:
-    from mirror_cli import audit  # hashlib and hmac only for commands that write
-
     return ("reflection", rid, audit.reflection_digest(conn, rid))
 
 
@@ -353,8 +353,6 @@ def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Refle
 
     Whole Reflection objects are built only for the best hits.
     """
-    from mirror_cli.journal import search as scan
-
     ranked = scan.best_hits(store, terms, limit)
     if not ranked:
         return []
