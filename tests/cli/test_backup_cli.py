@@ -17,12 +17,10 @@ from mirror_cli import crypto
 from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "correct horse battery staple"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture

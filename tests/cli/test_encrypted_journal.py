@@ -15,15 +15,13 @@ from mirror_cli import audit, crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.crypto.fields import SEALED_COLUMNS
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "lighthouse keeper 42"
 ENV = {"MIRROR_PASSPHRASE": PW}
 MARK_A = "Quokkamarmalade"
 MARK_B = "Zeppelinwaffles"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture

@@ -17,13 +17,10 @@ import pytest
 from mirror_cli import crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
+from helpers import DATA, cheap
 
 PW = "river stones and tea"
-DATA = Path(__file__).resolve().parent.parent / "data"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture

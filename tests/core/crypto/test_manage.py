@@ -22,14 +22,12 @@ from mirror_cli.crypto.fields import occurrence_record_id
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db import scrub as scrubbing
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "correct horse battery staple"
 NEW_PW = "a brand new passphrase"
 MARKER = "Xylophonequartz"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 def env_new(pw: str = PW) -> dict[str, str]:

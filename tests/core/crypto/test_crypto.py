@@ -26,14 +26,11 @@ from mirror_cli.errors import (
     UsageError,
     VerificationError,
 )
+from helpers import cheap_params, ROOT
 
 PASSPHRASE = "correct horse battery staple"
 DB_ID = "01HZZZTESTDATABASE00000000"
 
-
-def cheap_params() -> crypto.KdfParams:
-    """Argon2id at its minimum cost: fast tests, same code path as production."""
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture(scope="module")
@@ -724,7 +721,7 @@ def test_no_error_leaks_a_secret(record):
 def test_importing_crypto_loads_no_heavy_module():
     code = ("import sys, mirror_cli.crypto, mirror_cli.crypto.passphrase, mirror_cli.crypto.unlocked; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'keyring')))")
-    root = Path(crypto.__file__).resolve().parent.parent.parent  # the repository (crypto is a package)
+    root = ROOT
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=root)

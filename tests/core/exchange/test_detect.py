@@ -10,8 +10,9 @@ from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.detect import PEEK, detect_format, load_document
 from mirror_cli.exchange.formats.jsondoc import write_json
 from mirror_cli.exchange.formats.jsonl import write_jsonl
+from helpers import DATA
 
-FIXTURE = Path(__file__).parent.parent / "data" / "jrnl_export.json"
+FIXTURE = DATA / "jrnl_export.json"
 
 
 def _bytes(writer) -> bytes:

@@ -13,8 +13,9 @@ from mirror_cli.patterns import analyze
 from mirror_cli.patterns.tensions import (
     SEED_TENSIONS, TensionFinding, TensionStats, aggregate_tensions, seed_tension, tensions_for,
 )
+from helpers import DATA
 
-CORPUS = json.loads((Path(__file__).parent.parent / "data" / "labelled_corpus.json").read_text("utf-8"))
+CORPUS = json.loads((DATA / "labelled_corpus.json").read_text("utf-8"))
 REFLECTIONS = CORPUS["reflections"]
 CS = "Control vs Surrender"
 

@@ -16,8 +16,9 @@ from mirror_cli.patterns.aggregate import Occurrence, PatternIndex, PatternStats
 from mirror_cli.patterns.detect import (
     MIN_SUPPORT, STRONG_CONFIDENCE, Finding, ReflectionFindings, analyze_reflection, tokenize,
 )
+from helpers import DATA
 
-CORPUS = json.loads((Path(__file__).parent.parent / "data" / "labelled_corpus.json").read_text("utf-8"))
+CORPUS = json.loads((DATA / "labelled_corpus.json").read_text("utf-8"))
 REFLECTIONS = CORPUS["reflections"]
 BY_ID = {r["id"]: r for r in REFLECTIONS}
 

@@ -20,8 +20,9 @@ from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.stored import EVIDENCE_LIMIT
 from mirror_cli.db.store import Store
 from mirror_cli.crypto.fields import codec as field_codec
+from helpers import DATA, cheap
 
-CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
+CORPUS = json.loads((DATA / "labelled_corpus.json").read_text("utf-8"))
 PW = "correct horse battery staple"
 
 
@@ -278,9 +279,6 @@ def test_excerpt_window_and_spans():
     assert ex.text.startswith("… ") and ex.text.endswith(" …")
     assert [ex.text[s:e] for s, e in ex.spans] == ["anxious", "worried"]
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 def test_encrypted_database(store, corpus):

@@ -22,13 +22,11 @@ from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.patterns import analysis, queries
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "correct horse battery staple"
 SECTIONS = ("reflections", "patterns", "tensions")
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 def export_text(store: Store, fmt: str = "json", **kw) -> str:

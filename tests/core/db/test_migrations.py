@@ -16,6 +16,7 @@ from mirror_cli.db import migrations
 from mirror_cli.db import schema
 from mirror_cli.errors import OperationError, UsageError
 from mirror_cli.db.store import Store
+from helpers import DATA, ROOT
 
 LATEST = migrations.discover()[-1].version
 
@@ -25,7 +26,7 @@ def _broken_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="mirror-broken-migrations-"))
     for m in migrations.discover():
         shutil.copy(m.path, folder / m.path.name)
-    template = Path(__file__).resolve().parent.parent / "data" / "broken_on_purpose.sql"
+    template = DATA / "broken_on_purpose.sql"
     shutil.copy(template, folder / f"{LATEST + 1:04d}_broken_on_purpose.sql")
     return folder
 
@@ -306,7 +307,7 @@ def test_every_package_data_entry_names_a_package_with_its_files():
     import tomllib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = ROOT
     with open(root / "pyproject.toml", "rb") as fh:
         data = tomllib.load(fh)["tool"]["setuptools"]["package-data"]
     assert "mirror_cli.db.migrations" in data

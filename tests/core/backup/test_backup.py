@@ -29,12 +29,10 @@ from mirror_cli.errors import InvalidInputError, LockedError, OperationError, Us
 from mirror_cli.crypto.fields import codec as field_codec
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "correct horse battery staple"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 def fill(store: Store, n: int = 5) -> None:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import ROOT
 from mirror_cli.errors import ExitCode, InvalidInputError, OperationError, UsageError, VerificationError
 from mirror_cli.remotes.base import RemoteError
 from mirror_cli.remotes.folder import FolderRemote
@@ -524,7 +525,7 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # Linux carries ru_maxrss across fork + exec, so a child of this (large) pytest process
     # would report pytest's own peak. A small launcher in between gives the measured
     # process a fresh, honest ru_maxrss.

@@ -9,8 +9,9 @@ import pytest
 
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange.formats.jrnl import jrnl_id, jrnl_to_reflections, read_jrnl
+from helpers import DATA
 
-FIXTURE = Path(__file__).parent.parent / "data" / "jrnl_export.json"
+FIXTURE = DATA / "jrnl_export.json"
 
 
 @pytest.fixture

@@ -16,13 +16,11 @@ from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 from mirror_cli import crypto
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import ExitCode, LockedError, OperationError, UsageError
+from helpers import cheap_params
 
 PASSPHRASE = "tea at five, 11 ravens"
 DB_ID = "01HZZZKEYSTESTDATABASE0000"
 
-
-def cheap_params() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture(scope="module")
