@@ -375,3 +375,39 @@ def write_sealed(store: Store, dst: BinaryIO, keys: ContainerKeys, *, fmt: str =
         size = write_encrypted(export_text(store, fmt=fmt, kinds=kinds, since=since, until=until,
                                            progress=progress, written=written), dst, keys)
     return written, size
+
+
+@dataclass
+class ExportDone:
+    """What one ``mirror export`` wrote: records per kind, container bytes (``--encrypt``), and
+    whether the audit chain recorded it (False: the database is read-only)."""
+
+    counts: dict[str, int]
+    sealed_bytes: int | None
+    recorded: bool
+
+
+def run(store: Store, *, fmt: str, destination: str, out: Any = None, folder: Path | None = None,
+        keys: ContainerKeys | None = None, kinds: Sequence[str] = KINDS, since: datetime | None = None,
+        until: datetime | None = None, progress: Callable[[int], None] | None = None) -> ExportDone:
+    """``mirror export``: write one export and record it as one ``export.completed`` audit event.
+
+    *folder* (markdown or csv) writes one file per kind; otherwise the document goes to the open
+    stream *out* ("file" or "stdout" as *destination*), sealed with *keys* when given. The event
+    holds the format, kinds and counts, never content; a read-only database exports unrecorded.
+    """
+    sealed_bytes = None
+    if folder is not None:
+        counts: dict[str, int] = {}
+        write_folder(store, folder, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress,
+                     counts_out=counts)
+    elif keys is not None:
+        counts, sealed_bytes = write_sealed(store, out, keys, fmt=fmt, kinds=kinds, since=since, until=until,
+                                            progress=progress)
+    else:
+        counts = write_stream(store, out, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress)
+    event: dict[str, Any] = {"format": fmt, "kinds": list(kinds), "counts": counts, "encrypted": keys is not None,
+                             "destination": destination}
+    if _windowed(since, until):
+        event["filtered"] = True
+    return ExportDone(counts, sealed_bytes, store.record_if_writable("export.completed", event))
