@@ -51,7 +51,7 @@ class FolderRemote:
         self.root = Path(os.path.abspath(os.path.expanduser(root)))
         self._fd = -1
         if mkdir and not self.root.exists():
-            _check_no_file_in_the_way(self.root)
+            _check_no_file_in_the_way(self.root, creating=True)
             ensure_private_dir(self.root)
         try:
             self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -59,7 +59,7 @@ class FolderRemote:
             raise RemoteError(f"the remote folder {self.root} does not exist.",
                               "If it is on a disk, mount the disk; to create the folder, pass --mkdir.") from None
         except NotADirectoryError:
-            _check_no_file_in_the_way(self.root)
+            _check_no_file_in_the_way(self.root, creating=False)
             raise self._error("open", "", OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))) from None
         except OSError as exc:
             raise self._error("open", "", exc) from None
@@ -128,10 +128,10 @@ class FolderRemote:
     # -- writing -------------------------------------------------------------------------
 
     def put_new(self, name: str, data: bytes) -> str:
-        return self._write(name, lambda out: out.write(data), exclusive=True)
+        return self._write(name, lambda out: out.write(data), new=True)
 
     def put(self, name: str, data: bytes) -> str:
-        return self._write(name, lambda out: out.write(data), exclusive=False)
+        return self._write(name, lambda out: out.write(data), new=False)
 
     def put_file(self, name: str, path: Path, *, exclusive: bool = False) -> str:
         try:
@@ -140,7 +140,7 @@ class FolderRemote:
             raise io_error("read", path, exc) from None
         with src:
             return self._write(name, lambda out: _copy(src, out, lambda exc: io_error("read", path, exc)),
-                               exclusive=exclusive)
+                               new=exclusive)
 
     def put_stream(self, name: str, *, exclusive: bool = False) -> FolderWriter:
         return FolderWriter(self, name, exclusive=exclusive)
@@ -199,9 +199,12 @@ class FolderRemote:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _write(self, name: str, fill: Callable[[BinaryIO], object], *, exclusive: bool) -> str:
-        with FolderWriter(self, name, exclusive=exclusive) as out:
-            fill(out)  # type: ignore[arg-type] - it writes, which is all fill asks
+    def _write(self, name: str, fill: Callable[[BinaryIO], object], *, new: bool) -> str:
+        with FolderWriter(self, name, exclusive=new) as out:
+            try:
+                fill(out)  # type: ignore[arg-type] - it writes, which is all fill asks
+            except OSError as exc:
+                raise self._error("write", name, exc) from None
             return out.commit()
 
     def _folder_for_write(self, name: str, folders: list[str]) -> int:
@@ -374,16 +377,20 @@ class FolderWriter:
         os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
-def _check_no_file_in_the_way(root: Path) -> None:
-    """UsageError when *root*, or a folder above it, is a file: no folder can be there."""
+def _check_no_file_in_the_way(root: Path, *, creating: bool) -> None:
+    """Name the file where *root*, or a folder above it, should be: UsageError (exit 2) for a root
+    given as it is, RemoteError (exit 1, as any folder that cannot be made) when *creating* it."""
     for path in (root, *root.parents):
         if os.path.isdir(path):
             return
-        if os.path.exists(path):
-            if path == root:
-                raise UsageError(f"the remote {root} is a file, not a folder.", "Give the path of a folder.")
-            raise UsageError(f"the remote {root} cannot be a folder: {path} is a file.",
-                             "Give the path of a folder.")
+        if not os.path.exists(path):
+            continue
+        if path == root:
+            raise UsageError(f"the remote {root} is a file, not a folder.", "Give the path of a folder.")
+        if creating:
+            raise RemoteError(f"cannot create the remote folder {root}: {path} is a file.",
+                              "Give the path of a folder, or move that file.")
+        raise UsageError(f"the remote {root} cannot be a folder: {path} is a file.", "Give the path of a folder.")
 
 
 def _copy(src: BinaryIO, out: BinaryIO, read_error: Callable[[OSError], Exception]) -> None:

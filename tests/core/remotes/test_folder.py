@@ -147,12 +147,12 @@ def test_a_root_that_is_a_file_is_a_usage_error(tmp_path):
     assert str(info.value).startswith(f"the remote {tmp_path / 'file'} is a file")
 
 
-@pytest.mark.parametrize("mkdir", [False, True])
-def test_a_root_below_a_file_names_that_file(tmp_path, mkdir):
+@pytest.mark.parametrize(("mkdir", "code"), [(False, ExitCode.USAGE), (True, ExitCode.FAILED)])
+def test_a_root_below_a_file_names_that_file(tmp_path, mkdir, code):
     (tmp_path / "file").write_bytes(b"")
-    with pytest.raises(UsageError) as info:
+    with pytest.raises((UsageError, RemoteError)) as info:
         FolderRemote(tmp_path / "file" / "sub" / "deeper", mkdir=mkdir)
-    assert info.value.exit_code == ExitCode.USAGE
+    assert info.value.exit_code == code  # the codes of before: a given root is exit 2, one to create exit 1
     assert f"{tmp_path / 'file'} is a file" in str(info.value) and "sub/deeper is a file" not in str(info.value)
     assert (tmp_path / "file").read_bytes() == b""
 
