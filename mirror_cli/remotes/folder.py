@@ -188,7 +188,8 @@ class FolderRemote:
                     temps = [e for e in entries if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)]
                 for entry in temps:
                     with contextlib.suppress(FileNotFoundError):
-                        if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime_ns < cutoff:
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode) and st.st_mtime_ns < cutoff:
                             os.unlink(entry.name, dir_fd=dfd)
                             removed += 1
             except OSError as exc:
