@@ -173,8 +173,11 @@ def export_cmd(
                                     progress=progress, counts_out=counts)
                 destination = "folder"
             else:
-                def produce(text):
-                    return export.write_stream(store, text, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                def produce(fh):
+                    if encrypt:
+                        return export.write_sealed(store, fh, keys, fmt=fmt, kinds=kinds, since=lo, until=hi,
+                                                   progress=progress)
+                    return export.write_stream(store, fh, fmt=fmt, kinds=kinds, since=lo, until=hi,
                                                progress=progress)
 
                 if output is not None:
@@ -185,13 +188,13 @@ def export_cmd(
                     where_file = str(resolved if resolved.exists() or not output.exists() else output.absolute())
                     with open_output(output, "wb" if encrypt else "w") as fh:
                         if encrypt:
-                            counts, written_bytes = export.write_encrypted(produce, fh, keys)
+                            counts, written_bytes = produce(fh)
                         else:
                             counts = produce(fh)
                     destination = "file"
                 else:
                     if encrypt:
-                        counts, written_bytes = export.write_encrypted(produce, sys.stdout.buffer, keys)
+                        counts, written_bytes = produce(sys.stdout.buffer)
                         sys.stdout.buffer.flush()
                     else:
                         counts = produce(sys.stdout)
@@ -256,7 +259,7 @@ def import_cmd(
             return keymod.import_passphrase(st.settings.env, interactive).value
 
         if from_stdin:
-            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.data_key,
+            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.key.dek if store.key is not None else None,
                                                     passphrase=passphrase)
         else:
             try:
@@ -264,7 +267,7 @@ def import_cmd(
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}.") from None
             with fh:
-                doc, encrypted = importer.read_document(fh, fmt, dek=store.data_key, passphrase=passphrase)
+                doc, encrypted = importer.read_document(fh, fmt, dek=store.key.dek if store.key is not None else None, passphrase=passphrase)
         if mode == "replace" and not dry_run and not yes:
             if not interactive:
                 raise UsageError("refusing to replace the journal without confirmation.",

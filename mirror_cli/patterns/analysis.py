@@ -30,6 +30,7 @@ from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
     load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
 )
+from mirror_cli.crypto.fields import codec as field_codec
 
 __all__ = ["AnalyzeResult", "analyze", "findings"]
 
@@ -102,7 +103,7 @@ def analyze(store, *, full: bool = False, event: str = "patterns.analyzed",
 
 def _full(store, total: int, event: str, started: float, progress) -> AnalyzeResult:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     pat: dict = {}
     ten: dict = {}
     state_rows = []
@@ -145,7 +146,7 @@ def _changed_rows(store, state: dict, total: int) -> tuple[list, int]:
 
 def _incremental(store, state: dict, total: int, event: str, started: float) -> AnalyzeResult:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     with store.write():
         rows, cached = _changed_rows(store, state, total)
         removed = max(0, int(state.get("count", 0)) - cached)
@@ -208,7 +209,7 @@ def _can_subtract(store, old_found: dict, new_found: dict) -> bool:
 def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple[int, int]:
     """Subtract the old findings of edited reflections, add the new findings. Call inside write()."""
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     patterns = load_patterns(store)
     now = now_iso()
     rev = store.tick()
@@ -299,7 +300,7 @@ def _merge_evidence(store, pid: str, candidates: list) -> None:
     if not candidates:
         return
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     current = conn.execute(
         "SELECT o.confidence, r.created_at, o.reflection_id FROM pattern_occurrences o"
         " JOIN reflections r ON r.id = o.reflection_id WHERE o.pattern_id = ?", (pid,)).fetchall()

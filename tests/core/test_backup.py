@@ -26,7 +26,8 @@ from mirror_cli.backup import opened, retention, workspace
 from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.fields import codec as field_codec
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
@@ -66,7 +67,7 @@ def encrypted(tmp_path):
 def reflections(path: Path, dek: bytes | None = None) -> list[dict]:
     with Store.open(path, create=False) as s:
         if dek is not None:
-            install_key(s, dek)
+            s.key = UnlockedKey.from_dek(dek)
         return [r.to_dict() for r in journal.iter_reflections(s, oldest_first=True)]
 
 
@@ -188,10 +189,10 @@ def test_encrypted_round_trip_on_a_fresh_machine(encrypted, tmp_path):
 
     res = brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
     assert res.encrypted
-    assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
+    assert reflections(target, encrypted.key.dek) == reflections(encrypted.path, encrypted.key.dek)
     with Store.open(target) as s:
-        install_key(s, encrypted.data_key)
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+        s.key = UnlockedKey.from_dek(encrypted.key.dek)
+        assert audit.verify(s.conn, key=(s.key.audit_key if s.key else None), encrypted=True).ok
 
 
 def test_restore_caches_the_key_when_a_keyring_exists(encrypted, tmp_path):
@@ -811,10 +812,10 @@ def test_plain_backup_of_an_encrypted_database_needs_the_passphrase_before_anyth
         res = brestore.restore(path, target, req({"MIRROR_PASSPHRASE": PW}))
         assert res.key_cached
     with Store.open(target) as s:
-        install_key(s, encrypted.data_key)
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=True).ok
+        s.key = UnlockedKey.from_dek(encrypted.key.dek)
+        assert audit.verify(s.conn, key=(s.key.audit_key if s.key else None), encrypted=True).ok
         assert [e.event_type for e in audit.events(s.conn)][-1] == bformat.EVENT_RESTORED
-    assert reflections(target, encrypted.data_key) == reflections(encrypted.path, encrypted.data_key)
+    assert reflections(target, encrypted.key.dek) == reflections(encrypted.path, encrypted.key.dek)
 
 
 def test_a_manifest_that_hides_the_snapshots_encryption_is_damage(encrypted, tmp_path):
@@ -866,7 +867,7 @@ def sealed_columns(path: Path) -> list[tuple]:
 def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_ciphertext(encrypted, tmp_path):
     from mirror_cli.exchange.export import write_stream
 
-    f, rid = encrypted.fields, encrypted.conn.execute("SELECT id FROM reflections LIMIT 1").fetchone()[0]
+    f, rid = field_codec(encrypted), encrypted.conn.execute("SELECT id FROM reflections LIMIT 1").fetchone()[0]
     with encrypted.write():  # one row in each other sealed table the export carries
         encrypted.conn.execute("INSERT INTO patterns (id, pattern_type, name, confidence, created_at, updated_at, rev)"
                                " VALUES ('p1', 'theme', ?, 0.5, '2024-01-01T00:00:00.000Z',"
@@ -880,7 +881,7 @@ def test_encrypted_backup_carries_opened_fields_and_restore_gives_back_the_same_
                                " VALUES ('t1', ?, '2024-01-01T00:00:00.000Z', ?, 1)",
                                (rid, f.seal("tensions", "t1", "data", data)))
     path = make(encrypted, tmp_path)
-    _, _, manifest, members = archive_of(path, encrypted.data_key)
+    _, _, manifest, members = archive_of(path, encrypted.key.dek)
     assert manifest["fields"] == "opened" and manifest["db_encrypted"] is True
     snap = tmp_path / "snap.db"
     snap.write_bytes(members["mirror.db"])
@@ -908,7 +909,7 @@ def test_an_opened_field_that_does_not_match_its_tag_is_refused_before_the_swap(
     import zstandard
 
     path = make(encrypted, tmp_path)
-    head, body, manifest, members = archive_of(path, encrypted.data_key)
+    head, body, manifest, members = archive_of(path, encrypted.key.dek)
     snap = tmp_path / "snap.db"
     snap.write_bytes(members["mirror.db"])
     conn = sqlite3.connect(snap)
@@ -924,7 +925,7 @@ def test_an_opened_field_that_does_not_match_its_tag_is_refused_before_the_swap(
     meta = json.loads(encrypted.meta("crypto"))
     cm = crypto.CryptoMeta.from_dict(meta)
     out = io.BytesIO()
-    crypto.encrypt_stream(io.BytesIO(bformat.archive_head(manifest) + stream), out, dek=encrypted.data_key,
+    crypto.encrypt_stream(io.BytesIO(bformat.archive_head(manifest) + stream), out, dek=encrypted.key.dek,
                           kdf_params=cm.kdf, wrapped_key=cm.wrapped_key, db_id=encrypted.db_id, purpose="backup")
     bad = reseal(head, out.getvalue(), tmp_path / "forged.backup")
     assert brestore.verify(bad, req({"MIRROR_PASSPHRASE": PW})).ok  # well-formed: verify does not re-seal

@@ -169,19 +169,7 @@ def test_tags_cell_is_lossless_json(tags):
     assert json.loads(_rows(buf.getvalue())[0]["tags"]) == tags
 
 
-# The reflections file is written with str methods, not csv.writer: the same bytes, always.
-
 _anything = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_anything)
-def test_csv_field_is_what_csv_writer_writes(text):
-    from mirror_cli.exchange.formats.csvfmt import csv_field
-
-    buf = io.StringIO(newline="")
-    csv.writer(buf).writerow([text, "x"])
-    assert csv_field(text) + ",x\r\n" == buf.getvalue()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

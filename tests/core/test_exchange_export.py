@@ -1,4 +1,4 @@
-"""Export of reflections: SQLite's json_object path against Python's encoder (same bytes, always)."""
+"""Export of reflections: every stored row comes out as the record codec encodes its export dict."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mirror_cli.journal import reflections as journal
 from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import export
-from mirror_cli.exchange.formats.jsondoc import _encode
+from mirror_cli.exchange import records
 from mirror_cli.db.store import Store
 
 
@@ -33,23 +33,19 @@ def put(store: Store, rid: str, content: str, *, response: str | None = None, ta
         journal.insert_row(store, r, store.tick())
 
 
-def fast(store: Store) -> list[str]:
-    with store.read():
-        return list(export.iter_reflection_json(store))
+def texts(store: Store) -> list[str]:
+    """The reflection lines of a JSON Lines export, without their "type"."""
+    out = io.StringIO()
+    export.write_stream(store, out, fmt="jsonl", kinds=("reflections",))
+    return ["{" + line[len('{"type":"reflection",'):] for line in out.getvalue().split("\n")[1:-1]]
 
 
 def reference(store: Store) -> list[str]:
     with store.read():
-        return [_encode(d) for d in export.iter_reflections(store)]
+        return [records.encode(d) for d in export.iter_reflections(store)]
 
 
-def sql_built(store: Store) -> list[str | None]:
-    """What SQLite's expression alone gives per row (None: the row takes the Python path)."""
-    return [t for (t,) in store.conn.execute(
-        f"SELECT {export._REFLECTION_JSON} FROM reflections ORDER BY created_at, id")]
-
-
-def test_every_code_point_is_escaped_as_pythons_encoder_does(store):
+def test_every_code_point_comes_back_as_stored(store):
     points = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
     # Dense where escaping happens (controls, quote, backslash, DEL, C1, U+2028/9), sparse above.
     dense = [cp for cp in points if cp < 0x3000]
@@ -59,9 +55,9 @@ def test_every_code_point_is_escaped_as_pythons_encoder_does(store):
         text = "".join(map(chr, chunk))
         put(store, f"r{n:04d}", text, response=text[::-1], mode=text[:40] or "m",
             created=f"2024-05-01T09:30:{n % 60:02d}.{n:03d}Z")
-    built = sql_built(store)
-    assert None not in built  # every row went through SQLite
-    assert fast(store) == reference(store)
+    got = texts(store)
+    assert got == reference(store)
+    assert [json.loads(t)["content"] for t in got] == ["".join(map(chr, chunk)) for chunk in chunks]
 
 
 def test_null_response_tags_local_only_and_empty_tags(store):
@@ -70,15 +66,12 @@ def test_null_response_tags_local_only_and_empty_tags(store):
         created="2024-05-02T09:30:00.000Z")
     put(store, "a3", "nul \x00 and \x1f\x7f\u2028", response="\x00", tags=["a\"b", "c\\d", "tab\there"],
         created="2024-05-03T09:30:00.000Z")
-    got = fast(store)
+    got = texts(store)
     assert got == reference(store)
     objs = [json.loads(t) for t in got]
     assert objs[0]["response"] is None and objs[0]["tags"] == [] and objs[0]["local_only"] is False
     assert objs[1]["local_only"] is True and objs[1]["tags"] == ["work", "rêve", "日本"]
     assert objs[2]["content"] == "nul \x00 and \x1f\x7f\u2028" and objs[2]["tags"] == ["a\"b", "c\\d", "tab\there"]
-    built = sql_built(store)
-    assert built[0] is not None and built[1] is not None
-    assert built[2] is None  # tags with escapes take the Python path
 
 
 @pytest.mark.parametrize("stored", [
@@ -91,18 +84,16 @@ def test_null_response_tags_local_only_and_empty_tags(store):
     '{"a": "b"}',
     '"scalar"',
 ])
-def test_tags_stored_by_other_writers_still_come_out_as_pythons_encoder_writes_them(store, stored):
+def test_tags_stored_by_other_writers_come_out_as_the_codec_writes_them(store, stored):
     put(store, "t1", "text", tags=["placeholder"])
     store.conn.execute("UPDATE reflections SET tags = ? WHERE id = 't1'", (stored,))
-    assert fast(store) == reference(store)
-    assert json.loads(fast(store)[0])["tags"] == json.loads(stored)
+    assert texts(store) == [records.encode({**json.loads(reference(store)[0]), "tags": json.loads(stored)})]
 
 
 def test_ciphertext_in_a_plain_database_is_reported_not_copied(store):
     put(store, "b1", "fine")
     put(store, "b2", "will be a blob", created="2024-05-02T09:30:00.000Z")
     store.conn.execute("UPDATE reflections SET content = ? WHERE id = 'b2'", (b"\x01" + b"\x00" * 40,))
-    assert sql_built(store)[1] is None
     with pytest.raises(VerificationError, match="b2"):
         export.write_stream(store, io.StringIO(), fmt="json")
 
@@ -123,20 +114,19 @@ def test_a_blob_in_a_clear_column_is_exit_3_naming_record_and_field(store, fmt, 
 def test_numbers_stored_as_content_keep_pythons_form(store):
     put(store, "n1", "x")
     store.conn.execute("UPDATE reflections SET content = 1e300 WHERE id = 'n1'")
-    assert fast(store) == reference(store)
+    assert texts(store) == reference(store) and json.loads(texts(store)[0])["content"] == 1e300
 
 
-def test_since_until_window_is_the_same_on_both_paths(store):
+def test_since_until_window(store):
     from datetime import datetime, timezone
 
     for day in range(1, 8):
         put(store, f"d{day}", f"day {day}", created=f"2024-05-0{day}T12:00:00.000Z")
     lo = datetime(2024, 5, 3, tzinfo=timezone.utc)
     hi = datetime(2024, 5, 5, 23, 59, tzinfo=timezone.utc)
-    with store.read():
-        got = list(export.iter_reflection_json(store, lo, hi))
-        want = [_encode(d) for d in export.iter_reflections(store, lo, hi)]
-    assert got == want and [json.loads(t)["id"] for t in got] == ["d3", "d4", "d5"]
+    out = io.StringIO()
+    export.write_stream(store, out, fmt="jsonl", kinds=("reflections",), since=lo, until=hi)
+    assert [json.loads(t)["id"] for t in out.getvalue().split("\n")[1:-1]] == ["d3", "d4", "d5"]
 
 
 _any_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
@@ -146,12 +136,12 @@ _tag = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(_any_text, st.one_of(st.none(), _any_text), st.lists(_tag, max_size=4),
                           st.booleans(), _any_text.filter(bool)), max_size=6))
-def test_sqlite_and_python_encoders_agree_on_any_row(rows):
+def test_any_row_exports_as_stored(rows):
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "h.db") as s:
         for i, (content, response, tags, local, mode) in enumerate(rows):
             put(s, f"h{i}", content, response=response, tags=tags, local_only=local, mode=mode,
                 created=f"2024-05-01T09:30:{i:02d}.000Z")
-        assert fast(s) == reference(s)
+        assert texts(s) == reference(s)
         out = io.StringIO()
         export.write_stream(s, out, fmt="jsonl", kinds=("reflections",))
         lines = out.getvalue().split("\n")[1:-1]  # not splitlines: U+0085, U+2028 stay raw in a line

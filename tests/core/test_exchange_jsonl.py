@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from exchange_samples import DOCUMENTS, HEADER, header_for, records, sections
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.formats import jsonl
+from mirror_cli.exchange import records as codec
 from mirror_cli.exchange.formats.jsonl import iter_jsonl, read_jsonl, write_jsonl
 
 
@@ -58,7 +58,7 @@ def test_iter_jsonl_skips_blank_lines_accepts_crlf_and_bom():
 
 
 def test_line_over_the_limit_is_refused_without_reading_it_whole(monkeypatch):
-    monkeypatch.setattr(jsonl, "MAX_LINE", 1024)
+    monkeypatch.setattr(codec, "MAX_LINE", 1024)
     data = b'{"type":"header"}\n' + b'{"type":"reflection","content":"' + b"x" * 5000 + b'"}\n'
     with pytest.raises(InvalidInputError, match="line 2 is longer than"):
         list(iter_jsonl(io.BytesIO(data)))

@@ -268,35 +268,35 @@ _ESCAPING = st.text(st.sampled_from("\x01\x1f\"\\\n\té€😀a"), max_size=300)
 def test_a_record_is_refused_exactly_when_its_jsonl_line_would_not_be_read_back(kind_rec, extra):
     from unittest import mock
 
-    from mirror_cli.exchange.formats import jsonl
+    from mirror_cli.exchange import records as codec
 
     kind, rec = kind_rec
     field = {"reflections": "content", "patterns": "name", "tensions": "axis_a"}[kind]
     rec = {**rec, field: (rec[field] + extra) if rec[field].strip() else "x" + extra}
     norm = validate_records(kind, [rec])[0]
     size = len(_jsonl_line(kind, norm))
-    with mock.patch.object(jsonl, "MAX_LINE", size):
+    with mock.patch.object(codec, "MAX_LINE", size):
         assert validate_records(kind, [rec]) == [norm]  # fits exactly: imported, and read back
-    with mock.patch.object(jsonl, "MAX_LINE", size - 1), pytest.raises(InvalidInputError) as info:
+    with mock.patch.object(codec, "MAX_LINE", size - 1), pytest.raises(InvalidInputError) as info:
         validate_records(kind, [rec])
     assert "too large" in str(info.value) and f"{size:,} bytes" in str(info.value)
 
 
 def test_a_pattern_with_many_occurrences_counts_them_all(monkeypatch):
-    from mirror_cli.exchange.formats import jsonl
+    from mirror_cli.exchange import records as codec
 
     pat = {**records()["patterns"][0], "occurrences": [
         {"reflection_id": f"r{i:05d}", "evidence": None, "confidence": 0.5} for i in range(200)]}
     size = len(_jsonl_line("patterns", validate_records("patterns", [pat])[0]))
-    monkeypatch.setattr(jsonl, "MAX_LINE", size - 1)
+    monkeypatch.setattr(codec, "MAX_LINE", size - 1)
     with pytest.raises(InvalidInputError, match="patterns\\[0\\] \\(id pat-1\\) is too large"):
         validate_records("patterns", [pat])
-    monkeypatch.setattr(jsonl, "MAX_LINE", size)
+    monkeypatch.setattr(codec, "MAX_LINE", size)
     assert len(validate_records("patterns", [pat])[0]["occurrences"]) == 200
 
 
 def test_audit_events_are_not_held_to_the_line_limit(monkeypatch):
-    from mirror_cli.exchange.formats import jsonl
+    from mirror_cli.exchange import records as codec
 
-    monkeypatch.setattr(jsonl, "MAX_LINE", 10)  # never imported, so never exported again from here
+    monkeypatch.setattr(codec, "MAX_LINE", 10)  # never imported, so never exported again from here
     assert len(validate_records("audit_events", records()["audit_events"])) == 2

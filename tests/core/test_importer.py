@@ -20,7 +20,7 @@ from mirror_cli.errors import InvalidInputError, LockedError, OperationError, Ve
 from mirror_cli.exchange import export, importer
 from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.patterns import analysis, queries
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 
 PW = "correct horse battery staple"
@@ -453,12 +453,13 @@ def test_import_into_an_encrypted_database_seals_everything(store, other):
     assert other.conn.execute("SELECT count(*) FROM patterns WHERE typeof(name) = 'text'").fetchone()[0] == 0
     assert other.conn.execute("SELECT count(*) FROM tensions WHERE typeof(data) = 'text'").fetchone()[0] == 0
     assert _sections(export_obj(other)) == _sections(export_obj(store))
-    assert audit.verify(other.conn, key=other.audit_key, encrypted=True).ok
+    assert audit.verify(other.conn, key=(other.key.audit_key if other.key else None), encrypted=True).ok
 
 
 def _sealed(store: Store, keys: export.ContainerKeys) -> bytes:
     buf = io.BytesIO()
-    export.write_encrypted(lambda text: export.write_stream(store, text), buf, keys)
+    counts, size = export.write_sealed(store, buf, keys)
+    assert counts["reflections"] == store.count("reflections") and size == len(buf.getvalue())
     return buf.getvalue()
 
 
@@ -484,10 +485,10 @@ def test_encrypted_export_of_an_encrypted_database_uses_its_key(store, other):
     populate(store)
     keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
     keys = export.container_keys(store, {}, interactive=False)
-    assert keys.from_database and keys.dek == store.data_key
+    assert keys.from_database and keys.dek == store.key.dek
     blob = _sealed(store, keys)
     # same database: the data key opens it, no passphrase needed
-    d, _ = importer.read_document(blob, dek=store.data_key)
+    d, _ = importer.read_document(blob, dek=store.key.dek)
     assert len(d.records["reflections"]) == 4
     # another machine: the database's passphrase opens it
     d, _ = importer.read_document(blob, passphrase=lambda: PW)
@@ -497,11 +498,11 @@ def test_encrypted_export_of_an_encrypted_database_uses_its_key(store, other):
         importer.read_document(truncated, passphrase=lambda: PW)
 
 
-def test_encrypted_jsonl_streams_through_the_pipe(store):
+def test_encrypted_jsonl_reads_back(store):
     populate(store)
     keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
     buf = io.BytesIO()
-    export.write_encrypted(lambda text: export.write_stream(store, text, fmt="jsonl"), buf, keys)
+    export.write_sealed(store, buf, keys, fmt="jsonl")
     d, _ = importer.read_document(io.BytesIO(buf.getvalue()), "jsonl", passphrase=lambda: PW)
     assert d.source_format == "jsonl" and len(d.records["reflections"]) == 4
 
@@ -509,12 +510,23 @@ def test_encrypted_jsonl_streams_through_the_pipe(store):
 def test_writer_failure_inside_write_encrypted_is_raised(store):
     keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
 
-    def produce(text):
-        text.write("x" * 300_000)
+    def produce():
+        yield "x" * 300_000
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        export.write_encrypted(produce, io.BytesIO(), keys)
+        export.write_encrypted(produce(), io.BytesIO(), keys)
+
+
+def test_a_large_text_is_sealed_whole_across_chunks(store):
+    keys = export.container_keys(store, {"MIRROR_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    pieces = ["é" * 70_000, "", "x" * (1 << 20), "🙂" * 3]
+    buf = io.BytesIO()
+    size = export.write_encrypted(pieces, buf, keys)
+    assert size == len(buf.getvalue())
+    out = io.BytesIO()
+    crypto.decrypt_stream(io.BytesIO(buf.getvalue()), out, dek=keys.dek, expected_purpose="export")
+    assert out.getvalue() == "".join(pieces).encode("utf-8")
 
 
 def test_locked_store_cannot_export(tmp_path):
@@ -526,7 +538,7 @@ def test_locked_store_cannot_export(tmp_path):
             export_text(s)
         meta = crypto.CryptoMeta.from_dict(json.loads(s.meta("crypto")))
         dek = crypto.unwrap_data_key(crypto.derive_kek(PW, meta.kdf), meta.wrapped_key, s.db_id)
-        install_key(s, dek)
+        s.key = UnlockedKey.from_dek(dek)
         assert json.loads(export_text(s))["reflections"][0]["content"] == "secret"
 
 
@@ -608,7 +620,7 @@ def test_imported_rows_are_stored_as_journal_insert_row_stores_them(rows, encryp
                 return [journal._decode(s, row) for row in got]  # ciphertext differs; what it opens to must not
 
             assert stored(a) == stored(b)
-            assert audit.verify(a.conn, key=a.audit_key, encrypted=encrypted).ok
+            assert audit.verify(a.conn, key=(a.key.audit_key if a.key else None), encrypted=encrypted).ok
 
 
 @pytest.mark.parametrize("encrypted", [False, True])
@@ -625,7 +637,7 @@ def test_large_import_vouches_for_exactly_what_is_stored(tmp_path, encrypted):
         assert do_import(s, doc(recs)).updated["reflections"] == 1
         event = json.loads(s.conn.execute("SELECT data FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()[0]
                            ) if not encrypted else None
-        assert audit.verify(s.conn, key=s.audit_key, encrypted=encrypted).ok
+        assert audit.verify(s.conn, key=(s.key.audit_key if s.key else None), encrypted=encrypted).ok
         if event is not None:
             assert event["updated"]["reflections"] == 1
         assert [r.content for r in journal.search(s, "changed")] == ["changed"] if not encrypted else True
@@ -634,16 +646,21 @@ def test_large_import_vouches_for_exactly_what_is_stored(tmp_path, encrypted):
 def test_a_failure_while_indexing_rolls_everything_back(store, monkeypatch):
     populate(store)
     before = snapshot(store)
-    original = importer._Background
+    real = store.conn
 
-    class Failing(original):
-        def __init__(self, fn):
-            def fn_then_fail():
-                fn()
+    class Failing:
+        """The connection, failing once the full-text index has been filled."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def execute(self, sql, *args):
+            cur = real.execute(sql, *args)
+            if sql.startswith("INSERT INTO reflections_fts"):
                 raise sqlite3.OperationalError("disk I/O error")
-            super().__init__(fn_then_fail)
+            return cur
 
-    monkeypatch.setattr(importer, "_Background", Failing)
+    monkeypatch.setattr(store, "conn", Failing())
     with pytest.raises(OperationError):  # the store's name for a failed write
         do_import(store, doc([rec(f"ix{i:04d}") for i in range(importer.BULK_MIN)]))
     assert snapshot(store) == before
@@ -734,27 +751,3 @@ def test_the_replay_layer_reads_everything_in_one_call():
     assert stream.read(2) == b"he"
     assert stream.read() == b"ad-and the rest" and stream.read() == b""
     assert io.BufferedReader(Prefixed(b"", io.BytesIO(b""))).read() == b""
-
-
-def test_the_collector_is_paused_while_reading_and_writing_then_restored(store, monkeypatch):
-    import gc
-
-    from mirror_cli.exchange import validate
-
-    seen = []
-    real_validate, real_write = validate.validate_document, importer._write_reflections
-    monkeypatch.setattr(validate, "validate_document", lambda *a, **k: (seen.append(gc.isenabled()), real_validate(*a, **k))[1])
-    monkeypatch.setattr(importer, "_write_reflections", lambda *a, **k: (seen.append(gc.isenabled()), real_write(*a, **k))[1])
-    assert gc.isenabled()
-    do_import(store, doc([rec("a1")]))
-    assert seen == [False, False] and gc.isenabled()
-    with pytest.raises(InvalidInputError):
-        importer.read_document(doc([rec("bad id!")]).encode())
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        do_import(store, doc([rec("a2")]))
-        assert not gc.isenabled()  # left as the caller had it
-    finally:
-        gc.enable()
-    assert seen == [False, False, False, False, False]

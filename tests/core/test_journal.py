@@ -248,10 +248,9 @@ def test_every_saved_word_is_searchable_after_an_edit(store, words):
 def test_a_reflection_too_large_to_export_and_import_again_is_refused(store, monkeypatch):
     """What reflect saves must fit one JSON Lines line, which import reads back: same limit."""
     from mirror_cli.errors import UsageError
-    from mirror_cli.exchange.formats import jsonl
+    from mirror_cli.exchange import records
 
-    assert journal._MAX_LINE == jsonl.MAX_LINE
-    monkeypatch.setattr(journal, "_MAX_LINE", 2000)
+    monkeypatch.setattr(records, "MAX_LINE", 2000)
     kept = journal.add(store, "x" * 100)
     with pytest.raises(UsageError, match="too large"):
         journal.add(store, "\x01" * 400)  # each escaped to 6 bytes: over 2000

@@ -19,6 +19,7 @@ from mirror_cli.patterns import analysis, queries
 from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.stored import EVIDENCE_LIMIT
 from mirror_cli.db.store import Store
+from mirror_cli.crypto.fields import codec as field_codec
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
 PW = "correct horse battery staple"
@@ -286,7 +287,7 @@ def test_encrypted_database(store, corpus):
     analysis.analyze(store)  # caches written in clear, then converted by key enable
     plain = snapshot(store)
     keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
-    assert store.encrypted and store.fields.encrypted
+    assert store.encrypted and field_codec(store).encrypted
     for table, column in (("patterns", "name"), ("pattern_occurrences", "evidence"), ("tensions", "data"),
                           ("analysis_state", "findings"), ("pattern_stats", "timeline")):
         kinds = {r[0] for r in store.conn.execute(f"SELECT typeof({column}) FROM {table}")}
