@@ -12,7 +12,7 @@ never printing::
 
 create and repair record themselves in the journal's audit chain when given its store.
 The others: :mod:`.levels` (the named k-of-n levels), :mod:`.locations` (locations opened as
-remotes, the scratch folder for local copies), :mod:`.manifest` and :mod:`.format` (the two
+remotes; shards are streamed to and from them), :mod:`.manifest` and :mod:`.format` (the two
 file formats, docs/formats/shard.md), :mod:`.stripes` (the stripe loops), :mod:`.codec` and
 :mod:`.gf256` (Reed-Solomon over GF(2^8) with NumPy).
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from mirror_cli.errors import MirrorError, UsageError
 from mirror_cli.localfs import io_error
-from mirror_cli.remotes.base import check_name
+from mirror_cli.remotes.base import ObjectWriter, check_name
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
 from mirror_cli.shard import stripes
 from mirror_cli.shard.levels import check_kn, level_name
-from mirror_cli.shard.locations import Locations, Place, local_path, scratch
+from mirror_cli.shard.locations import Locations, Place, local_path
 from mirror_cli.shard.results import CreateResult, record
 
 if TYPE_CHECKING:  # only for the annotation: the caller opens the store
@@ -50,50 +50,41 @@ def create(src: Path | str, locations: Locations | Sequence[str | os.PathLike[st
         if not isinstance(locations, Locations):
             locations = stack.enter_context(Locations(locations, mkdir=mkdir))
         order, distinct = locations.open()
-        set_id = _free_set_id(src.name, n, distinct)
+        set_id = os.urandom(16)  # its names are claimed below with exclusive writes: never over another set
         try:
             size = src.stat().st_size
         except OSError as exc:
             raise io_error("read", src, exc) from None
         geo = fmt.Geometry(k, size, stripe)
         names = mf.shard_names(src.name, set_id.hex(), n)
-        folder = stack.enter_context(scratch())
-        copies = [folder / name for name in names]
+        places = [order[i % len(order)] for i in range(n)]
+        outs = [stack.enter_context(place.remote.put_stream(name, exclusive=True))  # discarded unless committed
+                for place, name in zip(places, names)]
         headers = [fmt.ShardHeader(k, n, i, fmt.MATRIX_ID, set_id, size, stripe, geo.stripe_count, geo.data_length)
                    for i in range(n)]
-        digests, src_sha = stripes.encode(src, copies, headers, progress)
+        digests, src_sha = stripes.encode(src, [(out, place.where(name)) for out, place, name
+                                                in zip(outs, places, names)], headers, progress)
         root = mf.merkle_root(digests)
-        entries = [mf.ShardEntry(i, names[i], order[i % len(order)].location, geo.shard_bytes, digests[i],
+        entries = [mf.ShardEntry(i, names[i], places[i].location, geo.shard_bytes, digests[i],
                                  mf.merkle_proof(digests, i)) for i in range(n)]
         manifest = mf.Manifest(set_id.hex(), _now(), k, n, level_name(k, n), fmt.MATRIX_NAME, stripe,
                                src.name, size, src_sha, root, entries)
-        _publish(manifest, order, distinct, copies)
-        shards = [order[i % len(order)].where(names[i]) for i in range(n)]
+        _publish(manifest, places, distinct, outs)
+        shards = [places[i].where(names[i]) for i in range(n)]
         manifests = [place.where(manifest.file_name()) for place in distinct]
     record(store, "shard.created", {"k": k, "n": n, "set_id": set_id.hex(), "sha256": src_sha, "bytes": size,
                                     "locations": len(distinct)})
     return CreateResult(k, n, manifests, shards, set_id.hex(), level_name(k, n), src, size, src_sha, digests, root)
 
 
-def _free_set_id(original_name: str, n: int, places: list[Place]) -> bytes:
-    """A random set id whose object names are free in every location."""
-    while True:
-        set_id = os.urandom(16)
-        wanted = {mf.manifest_name(original_name, set_id.hex()), *mf.shard_names(original_name, set_id.hex(), n)}
-        prefix = os.path.commonprefix(sorted(wanted))
-        if not any(info.name in wanted for place in places for info in place.remote.list(prefix)):
-            return set_id
-
-
-def _publish(manifest: mf.Manifest, order: list[Place], distinct: list[Place], copies: list[Path]) -> None:
-    """Put shard i in ``order[i mod L]`` and the manifest in every place; on failure take it all back."""
+def _publish(manifest: mf.Manifest, places: list[Place], distinct: list[Place], outs: list[ObjectWriter]) -> None:
+    """Publish shard i in ``places[i]`` and the manifest in every place, each only where its name
+    is free; on failure take it all back."""
     written: list[tuple[Place, str]] = []
     try:
-        for i, copy in enumerate(copies):
-            place, name = order[i % len(order)], manifest.shards[i].file
-            place.remote.put_file(name, copy)
-            written.append((place, name))
-            copy.unlink()  # its scratch space back at once
+        for place, out, entry in zip(places, outs, manifest.shards):
+            out.commit()
+            written.append((place, entry.file))
         text = manifest.dumps().encode("utf-8")
         for place in distinct:
             place.remote.put_new(manifest.file_name(), text)  # never over another set's manifest

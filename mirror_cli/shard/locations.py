@@ -1,37 +1,29 @@
-"""Where a shard set lives: its locations opened as remotes, and a scratch folder for local copies.
+"""Where a shard set lives: its locations opened as remotes.
 
 A location is what ``open_remote`` takes: a folder path (a USB disk, a Dropbox folder) or a
 URL. Shards and manifests are objects at the top of it, named by their file names. A manifest
 records each location as :func:`location_of` gives it: a folder's absolute path (as manifests
 always have), another remote's URL; a manifest's location is opened again from that string.
 
-The Remote protocol streams only to and from local files (``put_file``, ``get_file``), so
-shards are encoded into, checked in and decoded from copies in a private scratch folder (0700,
-in the system's temp folder), removed when the operation ends; memory stays at one stripe of the
-set whatever the size of the file. A scratch folder left by a killed process is removed by a
-later create, verify, restore or repair once it is a day old, as the folder remote sweeps the
-temp files of its own killed writes (:func:`sweep`).
+Shards are written into the remotes as they are encoded (``put_stream``, published only when
+whole) and checked and decoded straight from them (``open``): no local copy of a shard is
+made, and memory stays at one stripe of the set whatever the size of the file. The temp files
+a killed write left at the top of a folder location are removed by a later create or repair
+once they are a day old (:func:`sweep`); nothing below the top is looked at.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import stat
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mirror_cli.errors import MirrorError, UsageError
 from mirror_cli.remotes.base import Remote, RemoteError
-from mirror_cli.remotes.folder import STALE_TEMP_AGE_S, FolderRemote
+from mirror_cli.remotes.folder import FolderRemote
 from mirror_cli.remotes.url import CloudExtraMissing, is_remote_url, open_remote
-
-SCRATCH_PREFIX = "mirror-shard-"
-
 
 def location_of(remote: Remote) -> str:
     """The location string a manifest records for *remote*: a folder's absolute path, else its URL."""
@@ -56,10 +48,12 @@ def local_path(path: str | os.PathLike[str]) -> Path:
 
 
 def sweep(remote: Remote) -> None:
-    """Remove the temp files killed writes left in a folder location (a day old: no live writer's)."""
+    """Remove the temp files killed writes left in a folder location (a day old: no live writer's).
+
+    Shards and manifests are objects at the top of a location: only that folder is swept."""
     if isinstance(remote, FolderRemote):
         with contextlib.suppress(RemoteError, OSError):
-            remote.sweep_temps()
+            remote.sweep_temps(("",))
 
 
 @dataclass(frozen=True)
@@ -157,28 +151,3 @@ class Locations:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def scratch() -> Iterator[Path]:
-    """A private folder (0700) for local copies of shards, removed with everything in it on leaving."""
-    _sweep_scratch()
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, ignore_cleanup_errors=True) as folder:
-        yield Path(folder)
-
-
-def _sweep_scratch(older_than_s: float = STALE_TEMP_AGE_S) -> None:
-    """Remove this user's scratch folders that a killed process left, once they are a day old
-    (a running operation writes in its folder, which keeps its time fresh)."""
-    cutoff = time.time() - older_than_s
-    try:
-        entries = list(os.scandir(tempfile.gettempdir()))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(SCRATCH_PREFIX):
-            continue
-        with contextlib.suppress(OSError):
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli.errors import InvalidInputError, OperationError
-from mirror_cli.remotes.base import RemoteError
+from mirror_cli.remotes.base import ObjectWriter, RemoteError
 from mirror_cli.shard import manifest as mf
 from mirror_cli.shard import stripes
-from mirror_cli.shard.locations import Remotes, scratch, sweep, where
+from mirror_cli.shard.locations import Remotes, sweep, where
 from mirror_cli.shard.results import RepairResult, ShardStatus, record
 from mirror_cli.shard.verify import Finder, load, report, unrecoverable
 
@@ -28,39 +29,36 @@ def repair(manifest: Path | str, progress: stripes.Progress = None, *, store: St
     OperationError (exit 1) names it. The repair is recorded in *store*'s audit chain.
     """
     m, mpath = load(manifest)
-    with Remotes() as remotes, scratch() as folder:
+    with Remotes() as remotes, Finder(m, mpath, remotes) as finder:
         for location in dict.fromkeys(s.location for s in m.shards):
             remote = remotes.get(location)
             if remote is not None:
                 sweep(remote)
-        finder = Finder(m, mpath, remotes, folder)
         statuses: list[ShardStatus] = []
         kept = 0
         for i in range(m.n):
             statuses.append(finder.check(i, keep=kept < m.k))
-            kept += statuses[-1].copy is not None
+            kept += statuses[-1].stream is not None
         found = report(m, mpath, statuses)
         if not found.recoverable:
             raise unrecoverable(m, found.intact, "repair the shard set")
-        chosen = [s.index for s in statuses if s.copy is not None]
+        chosen = [s.index for s in statuses if s.stream is not None]
         targets, unplaced = _targets(m, str(mpath.parent), statuses, remotes)
         wanted = sorted(targets)
         written: list[int] = []
         failures: dict[str, str] = {}  # location -> why a write there failed
         if wanted:
-            (folder / "rebuilt").mkdir()
-            outs = [folder / "rebuilt" / m.shards[i].file for i in wanted]
-            stripes.rebuild(m, chosen, [statuses[i].copy for i in chosen], wanted, outs, progress)
-            for index, out in zip(wanted, outs):
-                remote = remotes.get(targets[index])
-                assert remote is not None
-                try:
-                    remote.put_file(m.shards[index].file, out)
-                except RemoteError as exc:
-                    unplaced[index] = targets[index]
-                    failures.setdefault(targets[index], exc.message)
-                    continue
-                written.append(index)
+            with contextlib.ExitStack() as stack:  # a writer left uncommitted is discarded
+                sinks = {i: _Sink(stack, remotes, targets[i], m.shards[i].file) for i in wanted}
+                stripes.rebuild(m, chosen, [(statuses[i].stream, statuses[i].path) for i in chosen], wanted,
+                                [(sinks[i], sinks[i].label) for i in wanted], progress)
+                for index in wanted:
+                    error = sinks[index].commit()
+                    if error is not None:
+                        unplaced[index] = targets[index]
+                        failures.setdefault(targets[index], error.message)
+                        continue
+                    written.append(index)
         manifests = _repair_manifests(m, mpath, remotes, failures)
         if unplaced or failures:
             raise _incomplete(written, unplaced, failures)
@@ -70,6 +68,39 @@ def repair(manifest: Path | str, progress: stripes.Progress = None, *, store: St
         record(store, "shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n,
                                          "manifests": len(result.manifests)})
     return result
+
+
+class _Sink:
+    """A rebuilt shard on its way to its location. A location that refuses it (read-only, full)
+    does not stop the others: the failure is kept, the bytes dropped, and nothing is published there."""
+
+    def __init__(self, stack: contextlib.ExitStack, remotes: Remotes, location: str, name: str) -> None:
+        remote = remotes.get(location)
+        assert remote is not None
+        self.label = where(remote, name)
+        self.error: RemoteError | None = None
+        self._out: ObjectWriter | None = None
+        try:
+            self._out = stack.enter_context(remote.put_stream(name))
+        except RemoteError as exc:
+            self.error = exc
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._out is not None and self.error is None:
+            try:
+                self._out.write(data)
+            except RemoteError as exc:
+                self.error = exc
+        return len(data)
+
+    def commit(self) -> RemoteError | None:
+        """Publish the shard; the failure, if it could not be."""
+        if self._out is not None and self.error is None:
+            try:
+                self._out.commit()
+            except RemoteError as exc:
+                self.error = exc
+        return self.error
 
 
 def _targets(m: mf.Manifest, beside: str, statuses: list[ShardStatus],

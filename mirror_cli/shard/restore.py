@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mirror_cli.localfs import open_output, refuse_database_target
 from mirror_cli.shard import stripes
-from mirror_cli.shard.locations import Remotes, local_path, scratch
+from mirror_cli.shard.locations import Remotes, local_path
 from mirror_cli.shard.results import RestoreResult, ShardStatus
 from mirror_cli.shard.verify import Finder, load, unrecoverable
 
@@ -18,8 +18,7 @@ def restore(manifest: Path | str, output: Path | str, progress: stripes.Progress
     (into it, under the original's name, when it is a folder or *into_folder*: made if missing).
     *protect* is the live database: never a restore target, nor its -wal/-shm."""
     m, mpath = load(manifest)
-    with Remotes() as remotes, scratch() as folder:
-        finder = Finder(m, mpath, remotes, folder)
+    with Remotes() as remotes, Finder(m, mpath, remotes) as finder:
         statuses: dict[int, ShardStatus] = {}
         chosen: list[int] = []
         for i in range(m.n):  # data shards first: they need no decoding
@@ -40,11 +39,11 @@ def restore(manifest: Path | str, output: Path | str, progress: stripes.Progress
         while not parent.exists() and parent != parent.parent:
             new_dirs.append(parent)
             parent = parent.parent
-        copies = [statuses[i].copy for i in chosen]
+        shards = [(statuses[i].stream, statuses[i].path) for i in chosen]
         try:
             # A device or FIFO is written through, as a shell would; a file atomically, only when its SHA-256 matches.
             with open_output(out, "wb") as fh:
-                digest = stripes.decode(m, chosen, copies, fh, out, progress)
+                digest = stripes.decode(m, chosen, shards, fh, out, progress)
         except BaseException:
             for made in new_dirs:  # a failed restore leaves nothing, not even its folders
                 with contextlib.suppress(OSError):

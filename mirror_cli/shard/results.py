@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:  # only for the annotation: the caller opens the store
     from mirror_cli.db.store import Store
@@ -53,7 +53,7 @@ class ShardStatus:
     problems: list[str] = field(default_factory=list)
     bad_stripes: list[int] = field(default_factory=list)
     location: str | None = None  # the location it was found in (None when missing)
-    copy: Path | None = field(default=None, repr=False)  # a checked local copy, kept for decoding
+    stream: BinaryIO | None = field(default=None, repr=False)  # the checked shard, kept open for decoding
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "status": self.status, "path": self.path,

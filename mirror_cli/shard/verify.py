@@ -1,21 +1,20 @@
 """``mirror shard verify``: every shard of a set checked by hash, nothing decoded.
 
 :class:`Finder` finds a shard where the manifest says, then beside the manifest (a disk mounted
-at another path), and checks a local copy of it against the manifest; restore and repair
-find their shards with it too.
+at another path), and checks it against the manifest as it reads it from its remote; restore
+and repair find their shards with it too, and decode from the very streams it checked.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from mirror_cli.errors import VerificationError
 from mirror_cli.remotes.base import NotFound, RemoteError
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
-from mirror_cli.shard.locations import Remotes, local_path, scratch, shown, where
+from mirror_cli.shard.locations import Remotes, local_path, shown, where
 from mirror_cli.shard.results import ShardStatus, VerifyReport
 
 
@@ -26,8 +25,7 @@ def verify(manifest: Path | str) -> VerifyReport:
     InvalidInputError (exit 5). The CLI exits 3 when ``not report.recoverable``.
     """
     m, mpath = load(manifest)
-    with Remotes() as remotes, scratch() as folder:
-        finder = Finder(m, mpath, remotes, folder)
+    with Remotes() as remotes, Finder(m, mpath, remotes) as finder:
         return report(m, mpath, [finder.check(i) for i in range(m.n)])
 
 
@@ -38,17 +36,17 @@ def load(manifest: Path | str) -> tuple[mf.Manifest, Path]:
 
 
 class Finder:
-    """Finds and checks the shards of the set *m*, with local copies in the folder *scratch*."""
+    """Finds and checks the shards of the set *m*; the streams it keeps are closed with it."""
 
-    def __init__(self, m: mf.Manifest, manifest_path: Path, remotes: Remotes, scratch: Path) -> None:
-        self.m, self.remotes, self.scratch = m, remotes, scratch
+    def __init__(self, m: mf.Manifest, manifest_path: Path, remotes: Remotes) -> None:
+        self.m, self.remotes = m, remotes
         self.beside = str(manifest_path.parent)  # a location too: the disk the manifest is on
+        self._kept = contextlib.ExitStack()
 
     def check(self, index: int, *, keep: bool = False) -> ShardStatus:
-        """Shard *index*: intact (its checked copy kept in ``status.copy`` when *keep*), damaged or missing."""
+        """Shard *index*: intact (its checked stream kept open in ``status.stream`` when *keep*), damaged or missing."""
         entry = self.m.shards[index]
         header = self.m.header(index)
-        copy = self.scratch / f"{index:03d}.shard"
         damaged: ShardStatus | None = None
         for location in dict.fromkeys([entry.location, self.beside]):
             remote = self.remotes.get(location)
@@ -56,22 +54,31 @@ class Finder:
                 continue
             path = where(remote, entry.file)
             try:
-                remote.get_file(entry.file, copy)
+                fh = remote.open(entry.file)
             except NotFound:
                 continue
             except RemoteError as exc:
                 damaged = damaged or ShardStatus(index, "damaged", path, [f"cannot read: {exc.message}"],
                                                  location=location)
                 continue
-            result = fmt.check_shard(copy, header, entry.sha256)
-            if result.ok:
-                if not keep:
-                    copy.unlink()
-                return ShardStatus(index, "intact", path, location=location, copy=copy if keep else None)
-            with contextlib.suppress(OSError):
-                os.unlink(copy)
+            with contextlib.ExitStack() as this:
+                this.enter_context(fh)
+                result = fmt.check_shard(fh, header, entry.sha256)
+                if result.ok:
+                    if keep:
+                        self._kept.enter_context(this.pop_all())
+                    return ShardStatus(index, "intact", path, location=location, stream=fh if keep else None)
             damaged = damaged or ShardStatus(index, "damaged", path, result.problems, result.bad_stripes, location)
         return damaged or ShardStatus(index, "missing", shown(entry.location, entry.file), ["not found"])
+
+    def close(self) -> None:
+        self._kept.close()
+
+    def __enter__(self) -> Finder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def report(m: mf.Manifest, manifest_path: Path, statuses: list[ShardStatus]) -> VerifyReport:

@@ -290,14 +290,14 @@ def test_repair_rewrites_what_it_can_when_one_location_is_read_only(tmp_path, mo
     result = create(src, [tmp_path / "a", tmp_path / "b", tmp_path / "c"], 3, 6)
     for i in (0, 2):  # shard 0 on a (writable), shard 2 on c (read-only below)
         Path(result.shards[i]).unlink()
-    real_write = FolderRemote._write
+    real_folder = FolderRemote._folder_for_write  # every write, whole or streamed, starts there
 
-    def read_only_c(self, name, fill, *, new):  # tests run as root, whom a chmod does not stop
+    def read_only_c(self, name, folders):  # tests run as root, whom a chmod does not stop
         if self.root == tmp_path / "c":
             raise self._error("write", name, OSError(errno.EROFS, os.strerror(errno.EROFS)))
-        return real_write(self, name, fill, new=new)
+        return real_folder(self, name, folders)
 
-    monkeypatch.setattr(FolderRemote, "_write", read_only_c)
+    monkeypatch.setattr(FolderRemote, "_folder_for_write", read_only_c)
     with pytest.raises(OperationError, match="not writable") as err:
         repair(result.manifests[0])
     assert str(tmp_path / "c") in str(err.value)
@@ -537,37 +537,31 @@ def test_200_mb_file_with_bounded_memory(tmp_path):
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
 
 
-def test_create_and_repair_sweep_what_killed_runs_left(tmp_path, monkeypatch):
-    """A killed create leaves the folder remote's temp files in a location and a scratch folder in
-    the temp folder; the next create or repair removes those a day old, never a live run's."""
-    from mirror_cli.shard import locations
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+def test_create_and_repair_sweep_what_killed_runs_left(tmp_path):
+    """A killed create leaves the folder remote's temp files at the top of a location; the next
+    create or repair removes those a day old, never a live run's, and looks at nothing below."""
     disk = tmp_path / "disk"
-    disk.mkdir()
+    (disk / "photos").mkdir(parents=True)
     old = time.time() - 2 * 24 * 3600
+    elsewhere = disk / "photos" / ".~mirror-not-ours.tmp"  # a folder shard never writes in: not walked
+    elsewhere.write_bytes(b"x")
+    os.utime(elsewhere, (old, old))
 
-    def plant() -> tuple[Path, Path, Path]:
+    def plant() -> tuple[Path, Path]:
         stale, fresh = disk / ".~mirror-dead.tmp", disk / ".~mirror-live.tmp"
-        scratch = tmp_path / "tmp" / f"{locations.SCRATCH_PREFIX}dead"
-        scratch.mkdir()
-        (scratch / "x.000.shard").write_bytes(b"half a shard")
         for path in (stale, fresh):
             path.write_bytes(b"half a shard")
-        for path in (stale, scratch):
-            os.utime(path, (old, old))
-        return stale, fresh, scratch
+        os.utime(stale, (old, old))
+        return stale, fresh
 
-    stale, fresh, scratch = plant()
+    stale, fresh = plant()
     result = create(make_file(tmp_path / "src", os.urandom(5000)), [disk], 2, 3)
-    assert not stale.exists() and not scratch.exists() and fresh.exists()
+    assert not stale.exists() and fresh.exists()
     fresh.unlink()
-    stale, fresh, scratch = plant()
+    stale, fresh = plant()
     Path(result.shards[0]).unlink()
     assert repair(result.manifests[0]).repaired == [0]
-    assert not stale.exists() and not scratch.exists() and fresh.exists()
-    assert list((tmp_path / "tmp").iterdir()) == []  # and the scratch folders of both runs are gone
+    assert not stale.exists() and fresh.exists() and elsewhere.exists()
 
 
 def test_the_core_records_create_and_repair_in_the_audit_chain(tmp_path):
@@ -601,3 +595,17 @@ def test_a_dot_file_is_sharded_under_names_every_location_takes(tmp_path):
     Path(result.manifests[0]).write_text(json.dumps(doc))
     with pytest.raises(InvalidInputError, match="shards\\[0\\].file"):
         verify(result.manifests[0])
+
+
+def test_create_never_writes_over_an_object_of_the_same_name(tmp_path, monkeypatch):
+    """Shards are claimed with exclusive writes: a name taken meanwhile stops the create, and it takes its set back."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    src = make_file(tmp_path / "src", os.urandom(5000))
+    monkeypatch.setattr(os, "urandom", lambda size: b"\x01" * size)  # the set id is known in advance
+    taken = disk / mf.shard_names(src.name, (b"\x01" * 16).hex(), 3)[1]
+    taken.write_bytes(b"someone else's")
+    with pytest.raises(RemoteError) as err:
+        create(src, [disk], 2, 3)
+    assert err.value.exit_code == ExitCode.FAILED and "already exists" in str(err.value)
+    assert all_files(disk) == [taken] and taken.read_bytes() == b"someone else's"
