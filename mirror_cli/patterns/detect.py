@@ -69,8 +69,9 @@ EVIDENCE_WORDS = 8  # at most this many distinct words in an occurrence's eviden
 TAG_INTENSITY = 0.5
 
 
-# Hit kinds in the lookup table.
-_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE, _BPHRASE = range(10)
+# Hit kinds in the lookup table. The first five are handled hit by hit; a word whose first hit
+# is of a later kind (punctuation, a phrase, an intensifier or softener) is handled first as such.
+_THEME, _EMO, _POLE, _NEG, _BREAK, _INT, _DOWN, _PUNCT, _PHRASE, _BPHRASE = range(10)
 
 # A phrase is looked up from its first word ("let" -> "go"), except when the first word
 # is this common: then from its second word, looking back ("control" <- "in"), so
@@ -188,48 +189,55 @@ def scan(text: str) -> Scan:
     skip = -1
     punct = 0
     for i in compress(range(n), table_hits):
+        if i == skip:  # the second word of a phrase already counted
+            continue
         hits = table_hits[i]
-        if hits is _PUNCT_HITS:
-            punct += 1
-            neg_end = boost_end = -1
-            continue
-        if i == skip:
-            continue
         tok = tokens[i]
-        kind0 = hits[0][0]
-        if kind0 == _BPHRASE:
-            phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
-            if phrase_hits is not None:
-                tok = tokens[i - 1] + " " + tok
-                hits = phrase_hits
-            else:
-                hits = hits[1:]
-                if not hits:
-                    continue
+        if hits[0][0] > _BREAK:  # punctuation, a phrase's word, an intensifier or softener
+            if hits is _PUNCT_HITS:
+                punct += 1
+                neg_end = boost_end = -1
+                continue
+            if hits[0][0] == _BPHRASE:
+                phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
+                if phrase_hits is not None:
+                    tok = tokens[i - 1] + " " + tok
+                    hits = phrase_hits
+                else:
+                    hits = hits[1:]
+                    if not hits:
+                        continue
+            if hits[0][0] == _PHRASE:
+                phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
+                if phrase_hits is not None:
+                    tok = tok + " " + tokens[i + 1]
+                    hits = phrase_hits
+                    skip = i + 1
+                else:
+                    hits = hits[1:]
+                    if not hits:
+                        continue
             kind0 = hits[0][0]
-        if kind0 == _PHRASE:
-            phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
-            if phrase_hits is not None:
-                tok = tok + " " + tokens[i + 1]
-                hits = phrase_hits
-                skip = i + 1
-            else:
-                hits = hits[1:]
-                if not hits:
-                    continue
-            kind0 = hits[0][0]
-        if kind0 == _INT or kind0 == _DOWN:
-            if i <= neg_end:
-                neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
-            if kind0 == _DOWN:
-                level = -1
-            else:
-                level = level + 1 if (i <= boost_end and level > 0) else 1
-            boost_end = i + BOOST_REACH + (skip == i + 1)
-            continue
+            if kind0 == _INT or kind0 == _DOWN:
+                if i <= neg_end:
+                    neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
+                if kind0 == _DOWN:
+                    level = -1
+                else:
+                    level = level + 1 if (i <= boost_end and level > 0) else 1
+                boost_end = i + BOOST_REACH + (skip == i + 1)
+                continue
         mult = _MULT.get(level, 2.0) if i <= boost_end else 1.0
         for kind, name, weight in hits:
-            if kind == _EMO or kind == _POLE:
+            if kind == _THEME:  # themes are topics: no negation, no intensifier
+                entry = cues.get(name)
+                if entry is None:
+                    cues[name] = [weight, 1, 0.5, [tok]]
+                else:
+                    entry[0] += weight
+                    entry[1] += 1
+                    entry[3].append(tok)
+            elif kind == _EMO or kind == _POLE:
                 if i <= neg_end:
                     negated.append(tok)
                     continue
@@ -253,14 +261,6 @@ def scan(text: str) -> Scan:
                     entry[2 + pole].append(tok)
                     entry[4] += weight * mult
                 boost_end = -1  # an intensifier applies to the next cue word only
-            elif kind == _THEME:
-                entry = cues.get(name)
-                if entry is None:
-                    cues[name] = [weight, 1, 0.5, [tok]]
-                else:
-                    entry[0] += weight
-                    entry[1] += 1
-                    entry[3].append(tok)
             elif kind == _NEG:
                 neg_end = i + NEGATION_WINDOW + (skip == i + 1)
             elif kind == _BREAK:
