@@ -24,12 +24,15 @@ from dataclasses import asdict, dataclass
 
 from mirror_cli.errors import VerificationError
 from mirror_cli.ids import now_iso, ulid
-from mirror_cli.patterns import analyze as analyze_text
-from mirror_cli.patterns.detect import EVIDENCE_WORDS, STRONG_CONFIDENCE
+from mirror_cli.patterns.detect import (
+    STRONG_CONFIDENCE, TAG, TAG_CONFIDENCE, TAG_INTENSITY, cue_confidence, cue_intensity, distinct_tags,
+    evidence_text, scan,
+)
 from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
     load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
 )
+from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tension_position
 
 __all__ = ["AnalyzeResult", "analyze", "findings"]
 
@@ -53,12 +56,22 @@ class AnalyzeResult:
 
 def findings(text: str, tags) -> dict:
     """What ``analysis_state`` caches for one reflection: each pattern found with its
-    evidence words as one string, each tension with the words of either pole."""
-    a = analyze_text(text, tags)
-    return {"p": [[ptype, name, ", ".join(words[:EVIDENCE_WORDS]), conf, intensity]
-                  for ptype, name, words, conf, intensity, _mentions in a.findings.findings],
-            "t": [[name, position, intensity, ", ".join(words_a), ", ".join(words_b)]
-                  for name, _a, _b, position, intensity, words_a, words_b in a.tensions]}
+    evidence words as one string, each tension with the words of either pole.
+
+    Built straight from the scan (the rules are :mod:`.detect`'s and :mod:`.tensions`'):
+    the same values as :func:`mirror_cli.patterns.analyze`, without its objects."""
+    result = scan(text or "")
+    patterns = [[ptype, name, evidence_text(words), cue_confidence(weight), cue_intensity(strength, mentions)]
+                for (ptype, name), (weight, mentions, strength, words) in result.cues.items()]
+    if tags:
+        patterns += [[TAG, tag, tag, TAG_CONFIDENCE, TAG_INTENSITY] for tag in distinct_tags(tags)]
+    tensions = []
+    for index in sorted(result.poles):
+        a, b, words_a, words_b, strength = result.poles[index]
+        if a + b > 0:
+            tensions.append([SEED_TENSIONS[index].name, tension_position(a, b), tension_intensity(strength),
+                             ", ".join(dict.fromkeys(words_a)), ", ".join(dict.fromkeys(words_b))])
+    return {"p": patterns, "t": tensions}
 
 
 def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:

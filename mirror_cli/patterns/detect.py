@@ -52,7 +52,8 @@ from mirror_cli.patterns import lexicon
 __all__ = [
     "EMOTION", "THEME", "TAG", "PATTERN_TYPES", "Finding", "ReflectionFindings", "Scan", "tokenize", "scan",
     "analyze_reflection", "findings_from_scan", "normalize_tag", "distinct_tags", "SUPPORT_K",
-    "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW", "EVIDENCE_WORDS",
+    "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW", "EVIDENCE_WORDS", "TAG_CONFIDENCE", "TAG_INTENSITY",
+    "cue_confidence", "cue_intensity", "evidence_text",
 ]
 
 EMOTION = "emotion"
@@ -66,6 +67,7 @@ SUPPORT_K = 2.0  # pattern confidence = S / (S + SUPPORT_K)
 STRONG_CONFIDENCE = 0.75  # one reflection this sure is enough to report a pattern
 MIN_SUPPORT = 2  # otherwise: this many reflections
 EVIDENCE_WORDS = 8  # at most this many distinct words in an occurrence's evidence string
+TAG_CONFIDENCE = 1.0  # the writer said so
 TAG_INTENSITY = 0.5
 
 
@@ -333,18 +335,28 @@ _CONFIDENCE: dict[float, float] = {}  # weight sum -> confidence (memo: few dist
 _INTENSITY: dict[tuple[float, int], float] = {}  # (strongest, mentions) -> intensity
 
 
-def _confidence(weight: float) -> float:
+def cue_confidence(weight: float) -> float:
+    """A finding's confidence from the weight sum of its cue words: 1 - 0.5 ** weight."""
     value = _CONFIDENCE.get(weight)
     if value is None:
         value = _CONFIDENCE[weight] = round(1.0 - 0.5 ** weight, 4)
     return value
 
 
-def _intensity(strength: float, mentions: int) -> float:
+def cue_intensity(strength: float, mentions: int) -> float:
+    """A finding's intensity: its strongest mention, plus 0.1 for each further one, at most 1."""
     value = _INTENSITY.get((strength, mentions))
     if value is None:
         value = _INTENSITY[(strength, mentions)] = round(min(1.0, strength + 0.1 * (mentions - 1)), 4)
     return value
+
+
+def evidence_text(words: list[str]) -> str:
+    """The first :data:`EVIDENCE_WORDS` distinct words of a cue's mentions as one string
+    (what :attr:`Finding.evidence` gives)."""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(list(dict.fromkeys(words))[:EVIDENCE_WORDS])
 
 
 def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFindings:
@@ -355,10 +367,10 @@ def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFind
     for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items():
         append(new(Finding, (pattern_type, name,
                              tuple(dict.fromkeys(words)) if mentions > 1 else (words[0],),
-                             _confidence(weight), _intensity(strength, mentions), mentions)))
+                             cue_confidence(weight), cue_intensity(strength, mentions), mentions)))
     if tags:
         for norm in distinct_tags(tags):
-            append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
+            append(Finding(TAG, norm, (norm,), TAG_CONFIDENCE, TAG_INTENSITY, 1))
     return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
 
 

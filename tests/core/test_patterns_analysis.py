@@ -318,6 +318,27 @@ def test_the_cached_findings_keep_their_stored_shape(store):
                              ensure_ascii=False, separators=(",", ":"))
 
 
+_WORDS = ["not", "never", "very", "so", "a", "bit", "but", "let", "go", "in", "control", "anxious", "sad",
+          "happy", "tired", "work", "family", "alone", "together", "rest", "change", "stay", "calm", "worried",
+          "Anxious", "sad's", ",", ".", "!", "the", "i", "felt"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=60).map(" ".join),
+       st.lists(st.sampled_from(["work", "#Work", " sleep ", "", "@Family"]), max_size=3))
+@example("So anxious and worried, I need control.", ["#Work"])
+@example("", [])
+@example("tree, rain, river, sea, garden, sun, mountain, wind, storm, forest, tree.", ["a"])
+def test_the_cached_findings_are_those_of_analyze(text, tags):
+    """analysis.findings builds the cache straight from the scan: the same values as the
+    public analyze (evidence: its first eight distinct words)."""
+    a = analyze_text(text, tags)
+    assert analysis.findings(text, tags) == {
+        "p": [[f.pattern_type, f.name, f.evidence, f.confidence, f.intensity] for f in a.findings],
+        "t": [[t.name, t.position, t.intensity, ", ".join(t.evidence_a), ", ".join(t.evidence_b)]
+              for t in a.tensions]}
+
+
 def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
     from mirror_cli.errors import VerificationError
 
