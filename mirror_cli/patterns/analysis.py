@@ -76,11 +76,12 @@ def findings(text: str, tags) -> dict:
 
 def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
     """Add one reflection's findings to the running totals of its patterns and tensions."""
+    day = created_at[:10]
     for ptype, name, words, conf, intensity in found["p"]:
         agg = pat.get((ptype, name))
         if agg is None:
             agg = pat[(ptype, name)] = PatternTotals()
-        agg.add(rid, created_at, words, conf, intensity)
+        agg.add(rid, created_at, day, words, conf, intensity)
     for name, position, intensity, _words_a, _words_b in found["t"]:
         agg = ten.get(name)
         if agg is None:
