@@ -37,6 +37,8 @@ from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tensi
 __all__ = ["AnalyzeResult", "analyze", "findings"]
 
 PROGRESS_EVERY = 500  # reflections between two progress reports
+SAVE_STATE = ("INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)"
+              " ON CONFLICT (reflection_id) DO UPDATE SET rev = excluded.rev, findings = excluded.findings")
 
 
 @dataclass
@@ -130,8 +132,15 @@ def _full(store, total: int, event: str, started: float, progress) -> AnalyzeRes
         if progress and (done % PROGRESS_EVERY == 0 or done == len(rows)):
             progress(done, len(rows))
     with store.write():
-        conn.execute("DELETE FROM analysis_state")
-        conn.executemany("INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)", state_rows)
+        # Rows overwritten in place: emptying the table first would free (and, secure_delete,
+        # zero) every page, then write the table anew.
+        conn.executemany(SAVE_STATE, state_rows)
+        if store.count("analysis_state") != len(state_rows):
+            # rows this run did not write (reflections added since it read them) go
+            ours = {row[0] for row in state_rows}
+            conn.executemany("DELETE FROM analysis_state WHERE reflection_id = ?",
+                             [(rid,) for rid, in conn.execute("SELECT reflection_id FROM analysis_state")
+                              if rid not in ours])
         reported, tensions = write_totals(store, pat, ten)
         set_analysis_meta(store, max_rev, len(state_rows))
         store.append_event(event, {"analyzed": len(state_rows), "skipped": 0, "removed": 0, "full": True,
@@ -175,8 +184,7 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
         if not refold and old_found:
             refold = not _can_subtract(store, old_found, {rid: found for rid, _rev, found in new_rows})
         conn.executemany(
-            "INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)"
-            " ON CONFLICT (reflection_id) DO UPDATE SET rev = excluded.rev, findings = excluded.findings",
+            SAVE_STATE,
             [(rid, rev, seal_json(f, "analysis_state", rid, "findings", found)) for rid, rev, found in new_rows])
         if refold:
             pat: dict = {}

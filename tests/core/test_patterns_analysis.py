@@ -185,6 +185,28 @@ def test_incremental_touches_only_the_new_reflection_and_equals_full(store, corp
     assert snapshot(store) == incremental
 
 
+def test_full_analysis_keeps_only_the_findings_it_wrote(store, corpus):
+    """A reflection added, and analysed by another run, while a full analysis reads: the
+    full analysis' totals do not hold it, so neither does its cache; the next run adds it."""
+    analysis.analyze(store)
+    added = []
+
+    def meanwhile(done, total):
+        if done == total and not added:
+            added.append(journal.add(store, "So anxious and worried tonight.", tags=["late"]).id)
+            analysis.analyze(store)
+
+    result = analysis.analyze(store, full=True, progress=meanwhile)
+    assert result.analyzed == len(corpus)
+    cached = {rid for rid, in store.conn.execute("SELECT reflection_id FROM analysis_state")}
+    assert cached == set(corpus.values())
+    again = analysis.analyze(store)
+    assert (again.analyzed, again.skipped) == (1, len(corpus))
+    incremental = snapshot(store)
+    analysis.analyze(store, full=True)
+    assert snapshot(store) == incremental
+
+
 def test_edit_and_delete_are_reflected(store, corpus):
     analysis.analyze(store)
     anxious = corpus["r01"]
