@@ -361,16 +361,11 @@ def evidence_text(words: list[str]) -> str:
 
 def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFindings:
     """Findings in order of first appearance in the text, then the tags."""
-    found = []
-    append = found.append
-    new = tuple.__new__  # Finding(...) minus one Python-level call: ~20 findings per reflection
-    for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items():
-        append(new(Finding, (pattern_type, name,
-                             tuple(dict.fromkeys(words)) if mentions > 1 else (words[0],),
-                             cue_confidence(weight), cue_intensity(strength, mentions), mentions)))
+    found = [Finding(pattern_type, name, tuple(dict.fromkeys(words)), cue_confidence(weight),
+                     cue_intensity(strength, mentions), mentions)
+             for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items()]
     if tags:
-        for norm in distinct_tags(tags):
-            append(Finding(TAG, norm, (norm,), TAG_CONFIDENCE, TAG_INTENSITY, 1))
+        found += [Finding(TAG, norm, (norm,), TAG_CONFIDENCE, TAG_INTENSITY, 1) for norm in distinct_tags(tags)]
     return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
 
 

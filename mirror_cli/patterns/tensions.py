@@ -89,9 +89,9 @@ def tensions_from_scan(result: Scan) -> list[TensionFinding]:
         if a + b <= 0:
             continue
         tension = SEED_TENSIONS[index]
-        out.append(tuple.__new__(TensionFinding, (
+        out.append(TensionFinding(
             tension.name, tension.axis_a, tension.axis_b, tension_position(a, b), tension_intensity(strength),
-            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b)))))
+            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b))))
     return out
 
 
