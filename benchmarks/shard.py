@@ -31,8 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mirror_cli.shard import LEVELS, create, restore  # noqa: E402
 from mirror_cli.shard.codec import Codec  # noqa: E402
+from mirror_cli.shard.create import create  # noqa: E402
+from mirror_cli.shard.levels import LEVELS  # noqa: E402
+from mirror_cli.shard.restore import restore  # noqa: E402
 
 STRIPE = 1 << 20
 
@@ -107,10 +109,10 @@ def bench_files(src: Path, work: Path, k: int, n: int) -> dict[str, float]:
     mdir = work / "mirror"
     locs = [mdir / f"disk{i}" for i in range(3)]
     t = time.perf_counter()
-    res = create(src, locs, k, n)
+    res = create(src, locs, k, n, mkdir=True)
     t_create = time.perf_counter() - t
     for i in lost:
-        res.shards[i].unlink()
+        os.unlink(res.shards[i])
     t = time.perf_counter()
     out = restore(res.manifests[0], work / "mirror-restored.bin")
     t_restore = time.perf_counter() - t

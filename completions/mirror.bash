@@ -58,7 +58,7 @@ _mirror() {
         "reflect") words="--mode --tag -t --response --local-only --at --json --help" ;;
         "search") words="--limit -n --json --help" ;;
         "shard") words="create repair restore verify --help" ;;
-        "shard create") words="--level -l -k -n --to --json --help" ;;
+        "shard create") words="--level -l -k -n --to --mkdir --json --help" ;;
         "shard repair") words="--json --help" ;;
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;

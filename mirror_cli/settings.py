@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mirror_cli.errors import UsageError
+from mirror_cli.localfs import atomic_write
 
 APP_NAME = "mirror"
 
@@ -212,8 +213,6 @@ def parse_value(raw: str, key: str | None = None) -> Any:
 def set_config_value(path: Path, dotted: str, value: Any) -> dict[str, Any]:
     """Set *dotted* in the YAML config at *path*, written atomically (0600)."""
     import yaml
-
-    from mirror_cli.localfs import atomic_write
 
     if not dotted or any(not part for part in dotted.split(".")):
         raise UsageError(f"invalid config key {dotted!r}.", "Use names like `backup.dir`.")

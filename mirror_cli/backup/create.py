@@ -31,7 +31,7 @@ from mirror_cli.backup.format import (BLOCK, COMPRESSION, DB_MEMBER, EVENT_CREAT
                                       VERSION, BackupInfo, backup_name, counts_of, iso_ms, write_file, zstd)
 from mirror_cli.backup.opened import open_fields
 from mirror_cli.backup.workspace import folder_lock, private_work, remove_stale_temps
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, OperationError, UsageError
 from mirror_cli.exchange import export as exchange_export
@@ -83,7 +83,7 @@ def _write_export(snap: Path, dek: bytes | None, out: Path) -> dict[str, int]:
     store = Store(conn, snap)
     try:
         if dek is not None:
-            install_key(store, dek)
+            store.key = UnlockedKey.from_dek(dek)
         with open(out, "w", encoding="utf-8", newline="", buffering=BLOCK) as fh:
             os.fchmod(fh.fileno(), FILE_MODE)
             return exchange_export.write_stream(store, fh, fmt="json")
@@ -139,10 +139,10 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, lock_time
     if encrypt and not encrypted_db:
         raise UsageError("this database is not encrypted, so there is no key to encrypt the backup with.",
                          "Run `mirror key enable` first, or leave out --encrypt.")
-    if encrypted_db and store.data_key is None:
+    if encrypted_db and store.key is None:
         raise LockedError("this database is encrypted and no key is loaded.",
                           "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
-    dek = store.data_key if encrypted_db else None
+    dek = store.key.dek if encrypted_db else None
     output = Path(output).absolute()
     at = now or datetime.now(timezone.utc)
     to_folder = output.is_dir() or not output.suffix

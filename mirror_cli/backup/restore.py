@@ -34,7 +34,7 @@ from mirror_cli.backup.opened import reseal_fields
 from mirror_cli.backup.workspace import private_work
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.db import migrations
-from mirror_cli.db.open import install_key
+from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.localfs import FILE_MODE, _fsync_dir, ensure_private_dir, io_error
@@ -379,7 +379,7 @@ def _after_restore(db: Path, dek: bytes | None, req: KeyRequest, result: Restore
             if dek is None:  # a plaintext backup of an encrypted database cannot happen; be safe
                 raise LockedError("the restored database is encrypted and no key is loaded.",
                                   "Run `mirror key unlock`.")
-            install_key(store, dek)
+            store.key = UnlockedKey.from_dek(dek)
         kek = req.kek
         with store.write():
             if store.encrypted and req.local_kek is not None and _same_data_key(store, req):
@@ -419,4 +419,4 @@ def _same_data_key(store: Store, req: KeyRequest) -> bool:
         dek = crypto.unwrap_data_key(req.local_kek, local.wrapped_key, store.db_id)
     except Exception:  # noqa: BLE001 - a record that does not open is simply not used
         return False
-    return hmac.compare_digest(dek, store.data_key) if store.data_key is not None else False
+    return hmac.compare_digest(dek, store.key.dek) if store.key is not None else False

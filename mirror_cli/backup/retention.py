@@ -7,7 +7,8 @@ trailer's checksum in that same read. **prune** applies restic's ``--keep-*`` ru
 would keep, and only of those: one that fails counts for no rule and the selection is made again
 without it. It never removes a file that does not read.
 
-The folder's files are listed, and pruned ones deleted, through its Remote (``remotes.url``).
+The folder's files are listed, read (``open``: regular files only, no link followed) and pruned
+ones deleted through its Remote (``remotes.url``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mirror_cli.backup.format import (BLOCK, DIGEST, NAME_RE, BackupInfo, damaged, invalid, iso_ms,
                                       read_header)
 from mirror_cli.backup.workspace import folder_lock
 from mirror_cli.errors import MirrorError, UsageError
+from mirror_cli.remotes.base import NotFound, Remote
 from mirror_cli.remotes.url import open_remote
 
 
@@ -80,31 +82,27 @@ def _reason(exc: MirrorError) -> str:
     return exc.message.removesuffix(".").removesuffix("; nothing was changed")
 
 
-def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
-    """The files in *folder* named like mirror's backups, each checked cheaply (no full hash).
+def _scan(remote: Remote, folder: Path) -> tuple[list[_Found], list[Unreadable]]:
+    """The files in *folder* (open as *remote*) named like mirror's backups, each checked cheaply (no full hash).
 
     A file counts as a backup when its clear header reads (magic, JSON, format and
     version, ``created_at``) and its trailer's body length matches its size; its time
     is the header's ``created_at``, not its name's. The rest are returned as unreadable.
+    Each is read through the remote (regular files only, no link followed): its first and last bytes.
     """
-    if not folder.is_dir():
-        return [], []
-    with contextlib.closing(open_remote(str(folder))) as remote:  # regular files only, no links followed
-        names = [o.name for o in remote.list() if NAME_RE.match(o.name)]
+    names = [o.name for o in remote.list() if NAME_RE.match(o.name)]
     found: list[_Found] = []
     bad: list[Unreadable] = []
     for name in names:
-        # The Remote protocol reads whole objects only; a folder's file is read in place, its first
-        # and last bytes (and, for list, the checksum in one pass), as the cheap look needs.
         p = folder / name
         size = 0
         try:
-            with open(p, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
+            with remote.open(name) as fh:
+                size = _size(fh)
                 outer = read_header(fh, size, checksum=False)
             found.append(_Found(p, _created_from_header(outer.header["created_at"]), outer.header["encrypted"],
                                 size))
-        except FileNotFoundError:  # removed meanwhile
+        except NotFound:  # removed (or replaced by a folder) meanwhile
             continue
         except MirrorError as exc:
             bad.append(Unreadable(str(p), size, _reason(exc)))
@@ -115,15 +113,22 @@ def _scan(folder: Path) -> tuple[list[_Found], list[Unreadable]]:
     return found, bad
 
 
-def _listing_sums(path: Path) -> tuple[str, str | None]:
-    """One read of *path*: the SHA-256 of the whole file (what ``list`` shows), and the problem
-    when the trailer's SHA-256 (of every byte before it) does not match, else None.
+def _size(fh: BinaryIO) -> int:
+    """The size of the object open as *fh*, which is left at its start."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    return size
+
+
+def _listing_sums(remote: Remote, name: str) -> tuple[str, str | None]:
+    """One read of the backup *name*: the SHA-256 of the whole file (what ``list`` shows), and the
+    problem when the trailer's SHA-256 (of every byte before it) does not match, else None.
 
     Both come from one hash: its state after all but the last 32 bytes is the trailer's digest.
     """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        left = max(os.fstat(fh.fileno()).st_size - DIGEST, 0)
+    with remote.open(name) as fh:
+        left = max(_size(fh) - DIGEST, 0)
         while left > 0 and (chunk := fh.read(min(BLOCK * 4, left))):
             h.update(chunk)
             left -= len(chunk)
@@ -142,20 +147,23 @@ def scan_backups(folder: Path) -> BackupListing:
     """mirror's backups in *folder*, oldest first (by their header's time), and the files named
     like backups that are not readable ones."""
     folder = Path(folder).absolute()
-    found, bad = _scan(folder)
-    backups = []
-    for f in found:
-        try:
-            digest, problem = _listing_sums(f.path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            bad.append(Unreadable(str(f.path), f.size, f"it cannot be read ({exc.strerror or exc})"))
-            continue
-        if problem is not None:
-            bad.append(Unreadable(str(f.path), f.size, problem))
-            continue
-        backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, iso_ms(f.created)))
+    if not folder.is_dir():
+        return BackupListing([], [])
+    with contextlib.closing(open_remote(str(folder))) as remote:
+        found, bad = _scan(remote, folder)
+        backups = []
+        for f in found:
+            try:
+                digest, problem = _listing_sums(remote, f.path.name)
+            except NotFound:
+                continue
+            except OSError as exc:
+                bad.append(Unreadable(str(f.path), f.size, f"it cannot be read ({exc.strerror or exc})"))
+                continue
+            if problem is not None:
+                bad.append(Unreadable(str(f.path), f.size, problem))
+                continue
+            backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, iso_ms(f.created)))
     bad.sort(key=lambda u: u.path)
     return BackupListing(backups, bad)
 
@@ -213,7 +221,7 @@ def select_prune(snapshots: Sequence[tuple[Any, datetime]], *, last: int = 0, da
     return kept, removed
 
 
-def _first_failing(found: Sequence[_Found], kept: Sequence[str],
+def _first_failing(remote: Remote, found: Sequence[_Found], kept: Sequence[str],
                    checked: set[str]) -> tuple[_Found, Unreadable | None] | None:
     """The first of *kept* (newest first) not yet in *checked* whose whole-file SHA-256 fails
     (with why; None when it was removed meanwhile), else None. Each file is hashed once.
@@ -228,9 +236,9 @@ def _first_failing(found: Sequence[_Found], kept: Sequence[str],
         checked.add(p)
         f = by_path[p]
         try:
-            with open(f.path, "rb") as fh:
-                read_header(fh, os.fstat(fh.fileno()).st_size, checksum=True)
-        except FileNotFoundError:
+            with remote.open(f.path.name) as fh:
+                read_header(fh, _size(fh), checksum=True)
+        except NotFound:
             return f, None
         except MirrorError as exc:
             return f, Unreadable(p, f.size, _reason(exc))
@@ -248,13 +256,13 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
     folder = Path(folder).absolute()
     if not folder.is_dir():
         return PruneResult([], [], dry_run)
-    with folder_lock(folder, lock_timeout):
-        found, unreadable = _scan(folder)  # unreadable files count for no rule and are never removed
+    with folder_lock(folder, lock_timeout), contextlib.closing(open_remote(str(folder))) as remote:
+        found, unreadable = _scan(remote, folder)  # unreadable files count for no rule and are never removed
         checked: set[str] = set()
         while True:  # select, then check the kept ones in full; a failure is set aside and we select again
             infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
             kept, removed = select_prune(infos, last=last, daily=daily, weekly=weekly, monthly=monthly)
-            failed = _first_failing(found, kept, checked)
+            failed = _first_failing(remote, found, kept, checked)
             if failed is None:
                 break
             found = [f for f in found if f is not failed[0]]
@@ -262,8 +270,7 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
                 unreadable.append(failed[1])
         unreadable.sort(key=lambda u: u.path)
         if not dry_run and removed:
-            with contextlib.closing(open_remote(str(folder))) as remote:
-                remote.delete([Path(p).name for p in removed])  # one already gone is no error
+            remote.delete([Path(p).name for p in removed])  # one already gone is no error
     order = {p: i for i, (p, _t) in enumerate(infos)}  # oldest first, as _scan sorted them
     return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run,
                        unreadable)

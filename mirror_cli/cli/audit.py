@@ -22,7 +22,7 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     st = state(ctx)
     try:
         with st.open_store() as store:
-            report = audit.verify(store.conn, key=store.audit_key, encrypted=store.encrypted)
+            report = audit.verify(store.conn, key=(store.key.audit_key if store.key else None), encrypted=store.encrypted)
     except (VerificationError, sqlite3.DatabaseError) as exc:
         error = exc if isinstance(exc, VerificationError) else _db_error(exc, st.settings.db_path)
         if not as_json or not isinstance(error, VerificationError):

@@ -165,46 +165,27 @@ def export_cmd(
         with store.read():
             total = sum(export.counts(store, kinds, lo, hi).values())
         progress = _LazyProgress(st.out, f"exporting {fmt}", total) if output is not None else None
-        counts: dict[str, int] = {}
-        written_bytes = None
+        common = dict(fmt=fmt, kinds=kinds, since=lo, until=hi, progress=progress, keys=keys)
         try:
             if folder:
-                export.write_folder(store, output, fmt=fmt, kinds=kinds, since=lo, until=hi,
-                                    progress=progress, counts_out=counts)
-                destination = "folder"
+                done = export.run(store, destination="folder", folder=output, **common)
+            elif output is not None:
+                from mirror_cli.localfs import open_output
+
+                # Named before writing: a symlink's target, else the path as given (a pipe has no name).
+                resolved = output.resolve()
+                where_file = str(resolved if resolved.exists() or not output.exists() else output.absolute())
+                with open_output(output, "wb" if encrypt else "w") as fh:
+                    done = export.run(store, destination="file", out=fh, **common)
             else:
-                def produce(text):
-                    return export.write_stream(store, text, fmt=fmt, kinds=kinds, since=lo, until=hi,
-                                               progress=progress)
-
-                if output is not None:
-                    from mirror_cli.localfs import open_output
-
-                    # Named before writing: a symlink's target, else the path as given (a pipe has no name).
-                    resolved = output.resolve()
-                    where_file = str(resolved if resolved.exists() or not output.exists() else output.absolute())
-                    with open_output(output, "wb" if encrypt else "w") as fh:
-                        if encrypt:
-                            counts, written_bytes = export.write_encrypted(produce, fh, keys)
-                        else:
-                            counts = produce(fh)
-                    destination = "file"
-                else:
-                    if encrypt:
-                        counts, written_bytes = export.write_encrypted(produce, sys.stdout.buffer, keys)
-                        sys.stdout.buffer.flush()
-                    else:
-                        counts = produce(sys.stdout)
-                        sys.stdout.flush()
-                    destination = "stdout"
+                stream = sys.stdout.buffer if encrypt else sys.stdout
+                done = export.run(store, destination="stdout", out=stream, **common)
+                stream.flush()
         finally:
             if progress is not None:
                 progress.close()
-        event = {"format": fmt, "kinds": list(kinds), "counts": counts, "encrypted": encrypt,
-                 "destination": destination}
-        if lo is not None or hi is not None:
-            event["filtered"] = True
-        if not store.record_if_writable("export.completed", event):
+        counts = done.counts
+        if not done.recorded:
             st.out.warn("the export is not recorded in the audit log: the database is read-only.")
     if output is not None:
         summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
@@ -256,7 +237,7 @@ def import_cmd(
             return keymod.import_passphrase(st.settings.env, interactive).value
 
         if from_stdin:
-            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.data_key,
+            doc, encrypted = importer.read_document(sys.stdin.buffer, fmt, dek=store.key.dek if store.key is not None else None,
                                                     passphrase=passphrase)
         else:
             try:
@@ -264,7 +245,7 @@ def import_cmd(
             except OSError as exc:
                 raise UsageError(f"cannot read {path}: {exc.strerror}.") from None
             with fh:
-                doc, encrypted = importer.read_document(fh, fmt, dek=store.data_key, passphrase=passphrase)
+                doc, encrypted = importer.read_document(fh, fmt, dek=store.key.dek if store.key is not None else None, passphrase=passphrase)
         if mode == "replace" and not dry_run and not yes:
             if not interactive:
                 raise UsageError("refusing to replace the journal without confirmation.",

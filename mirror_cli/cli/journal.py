@@ -9,8 +9,7 @@ import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
 
-
-_STDIN_LIMIT = 64 * 1024 * 1024  # what one reflection may hold (journal._MAX_LINE: one JSON Lines line)
+_STDIN_LIMIT = None  # bytes read from stdin at most; None: what one reflection may hold (records.MAX_LINE)
 
 
 def _read_text(st, words: list[str], initial: str = "") -> str:
@@ -19,12 +18,14 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
     if words:
         return " ".join(words)
     if not stdin_is_tty():
-        limit = _STDIN_LIMIT
+        from mirror_cli.exchange.records import MAX_LINE, size_text
+
+        limit = _STDIN_LIMIT or MAX_LINE
         data = sys.stdin.buffer.read(limit + 1)  # `yes | mirror reflect` must not take all the memory
         if len(data) > limit:
             from mirror_cli.errors import UsageError
 
-            raise UsageError(f"the text on stdin is longer than {limit // (1024 * 1024)} MiB; nothing was saved.",
+            raise UsageError(f"the text on stdin is longer than {size_text(limit)}; nothing was saved.",
                              "Split it into several reflections.")
         try:
             return data.decode("utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,19 +53,15 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def audit_log(st) -> Iterator[Callable[[str, dict], None]]:
-    """A recorder of audit events in the configured database, when there is one (never created
-    for this). The store is opened first, so that an encrypted database without its key stops
-    the command (exit 4) before any shard is written, not after all of them."""
+def audit_store(st) -> Iterator[object | None]:
+    """The configured database, where create and repair record themselves, when there is one
+    (never created for this), else None. Opened before the work, so that an encrypted database
+    without its key stops the command (exit 4) before any shard is written, not after all of them."""
     if not st.settings.db_path.exists():
-        yield lambda event_type, data: None
+        yield None
         return
     with st.open_store(create=False) as store:
-        def record(event_type: str, data: dict) -> None:
-            with store.write():
-                store.append_event(event_type, data)
-
-        yield record
+        yield store
 
 
 class _KeepsArgOrder(typer.core.TyperCommand):
@@ -101,7 +97,7 @@ def _after_to(args: list[str]) -> int:
     return after
 
 
-def _file_and_locations(paths: list[Path], after_to: int) -> tuple[Path | None, list[Path]]:
+def _file_and_locations(paths: list[str], after_to: int) -> tuple[Path | None, list[str]]:
     """Split the positional paths of ``shard create`` into FILE and more locations.
 
     The last *after_to* came after ``--to`` (``--to A B C``): locations, folders existing or to be
@@ -110,20 +106,24 @@ def _file_and_locations(paths: list[Path], after_to: int) -> tuple[Path | None, 
     locations). A mistyped FILE is an error, never a new folder.
     """
     from mirror_cli.errors import UsageError
+    from mirror_cli.remotes.url import is_remote_url
+
+    def is_file(path: str) -> bool:
+        return not is_remote_url(path) and Path(path).is_file()
 
     before = paths[:len(paths) - after_to]
     later = paths[len(paths) - after_to:]
     if not before:
         # `--to A FILE B`: options may come anywhere, so an existing file among them (a location
         # cannot be a file) is the one to shard.
-        files = [p for p in later if p.is_file()]
+        files = [i for i, p in enumerate(later) if is_file(p)]
         if files:
-            return files[0], [p for p in later if p is not files[0]]
+            return Path(later[files[0]]), [p for i, p in enumerate(later) if i != files[0]]
         return None, list(later)
     first = before[0]
-    if first.is_file():
-        return first, [*before[1:], *later]
-    if first.is_dir():
+    if is_file(first):
+        return Path(first), [*before[1:], *later]
+    if is_remote_url(first) or Path(first).is_dir():
         return None, list(paths)
     raise UsageError(f"no such file or folder: {first}.",
                      "Give an existing file to shard (or none, for a fresh backup); folders to be made go "
@@ -133,44 +133,50 @@ def _file_and_locations(paths: list[Path], after_to: int) -> tuple[Path | None, 
 @app.command(cls=_KeepsArgOrder)
 def create(
     ctx: typer.Context,
-    paths: Annotated[Optional[list[Path]], typer.Argument(
+    paths: Annotated[Optional[list[str]], typer.Argument(
         metavar="[FILE] [LOCATION]...",
         help="File to shard (default: a fresh backup), then the folders to write to (or after --to: --to A B C).",
         show_default=False)] = None,
     level: Annotated[Optional[str], typer.Option("--level", "-l", help=LEVEL_HELP)] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Shards needed to restore (with -n).")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Shards written (with -k), at most 255.")] = None,
-    to: Annotated[Optional[list[Path]], typer.Option("--to", help="A folder to write shards to (repeat; shards go round-robin).")] = None,
+    to: Annotated[Optional[list[str]], typer.Option(
+        "--to", metavar="<location>",
+        help="A folder (or file:// URL) to write shards to (repeat; shards go round-robin).")] = None,
+    mkdir: Annotated[bool, typer.Option(
+        "--mkdir", help="Create a missing location folder (without it, exit 1: an unmounted disk must not "
+                        "fill the local one).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Split FILE into N shards so that any K of them restore it; a manifest goes to every location."""
-    from mirror_cli import shard
     from mirror_cli.errors import UsageError
+    from mirror_cli.remotes.url import is_remote_url
+    from mirror_cli.shard import create as shard_create
+    from mirror_cli.shard.levels import resolve_level
+    from mirror_cli.shard.locations import Locations
 
     st = state(ctx)
-    kk, nn = shard.resolve_level(level, k, n)
+    kk, nn = resolve_level(level, k, n)
     raw = ctx.meta.get("mirror.shard.args")
     after = _after_to(raw) if raw is not None else len(paths or []) if to else 0
     file, extra = _file_and_locations(paths or [], after)
     to = [*(to or []), *extra]  # `create FILE A B` as the usage line shows it, or `--to A B`
     if not to:
         raise UsageError("give at least one --to folder.", "e.g. --to /media/usb1 /media/usb2 ~/Dropbox/mirror")
-    for location in to:  # before any work (a fresh backup is made next)
-        if location.exists() and not location.is_dir():
+    for location in to:
+        if not is_remote_url(location) and Path(location).exists() and not Path(location).is_dir():
             raise UsageError(f"the shard location {location} is not a folder.",
                              "Shards go into folders; the file to shard comes first, before --to.")
-    source = file
-    made_backup = None
-    if source is None:
-        from mirror_cli.cli.backup import fresh_backup
+    # Every location is checked before any work (a fresh backup is made next); a missing folder
+    # is made with --mkdir only once the shards are about to be written.
+    with Locations(to, mkdir=mkdir) as locations:
+        source = file
+        if source is None:
+            from mirror_cli.cli.backup import fresh_backup
 
-        made_backup = fresh_backup(st)
-        source = made_backup
-    with audit_log(st) as record:
-        with _Bar(st.out, "sharding") as progress:
-            result = shard.create(source, list(to), kk, nn, progress=progress)
-        record("shard.created", {"k": kk, "n": nn, "set_id": result.set_id, "sha256": result.sha256,
-                                 "bytes": result.bytes, "locations": len(set(to))})
+            source = fresh_backup(st)
+        with audit_store(st) as store, _Bar(st.out, "sharding") as progress:
+            result = shard_create.create(source, locations, kk, nn, progress=progress, store=store)
     if as_json:
         st.out.json(result.to_json())
         return
@@ -189,10 +195,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every shard by hash (exit 0 while K intact shards remain, 3 when not)."""
-    from mirror_cli import shard
+    from mirror_cli.shard.verify import verify as shard_verify
 
     st = state(ctx)
-    report = shard.verify(manifest)
+    report = shard_verify(manifest)
     if as_json:
         st.out.json(report.to_json())
         if not report.recoverable:
@@ -231,12 +237,12 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the original file from any K intact shards (checked against its SHA-256)."""
-    from mirror_cli import shard
+    from mirror_cli.shard.restore import restore as shard_restore
 
     st = state(ctx)
     folder = output.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
     with _Bar(st.out, "restoring") as progress:
-        result = shard.restore(manifest, Path(output), progress=progress, into_folder=folder,
+        result = shard_restore(manifest, Path(output), progress=progress, into_folder=folder,
                                protect=st.settings.db_path)
     if as_json:
         st.out.json(result.to_json())
@@ -252,15 +258,11 @@ def repair(
     as_json: JsonOpt = False,
 ) -> None:
     """Rewrite missing or damaged shards in their places (and missing copies of the manifest)."""
-    from mirror_cli import shard
+    from mirror_cli.shard.repair import repair as shard_repair
 
     st = state(ctx)
-    with audit_log(st) as record:
-        with _Bar(st.out, "repairing") as progress:
-            result = shard.repair(manifest, progress=progress)
-        if result.repaired or result.manifests:
-            record("shard.repaired", {"repaired": result.repaired, "k": result.k, "n": result.n,
-                                      "manifests": len(result.manifests)})
+    with audit_store(st) as store, _Bar(st.out, "repairing") as progress:
+        result = shard_repair(manifest, progress=progress, store=store)
     if as_json:
         st.out.json(result.to_json())
         return

@@ -35,7 +35,6 @@ from mirror_cli.crypto.kdf import (AUDIT_INFO, CRYPTO_META_VERSION, DEFAULT_ITER
                                    new_data_key, new_kdf_params, new_key_record, subkey, unwrap_data_key,
                                    wrap_data_key)
 
-_NONCE_END, _MIN_ENVELOPE = FIELD_NONCE_END, FIELD_MIN_ENVELOPE  # compat: sealedrows.py; removed after the merge
 
 __all__ = [
     "AUDIT_INFO", "CHUNK_SIZE", "CONTAINER_CIPHER", "CONTAINER_FORMAT", "CONTAINER_VERSION", "CRYPTO_META_VERSION",

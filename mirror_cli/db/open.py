@@ -43,13 +43,3 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
                               interactive=interactive)
     store.key = UnlockedKey.from_dek(found.dek, found.source)
     return Unlocked(found.source, tuple(found.warnings))
-
-
-def install_key(store: Store, dek: bytes) -> None:  # compat: backup/ and its tests; removed after the merge
-    """Set ``store.key`` from the data key *dek* (new code: ``store.key = UnlockedKey.from_dek(dek)``)."""
-    store.key = UnlockedKey.from_dek(dek)
-
-
-def clear_key(store: Store) -> None:  # compat: tests/core/test_backup.py; removed after the merge
-    """Forget the key (new code: ``store.key = None``)."""
-    store.key = None

@@ -23,17 +23,17 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mirror_cli import audit
-from mirror_cli.crypto import fields as _fields  # compat: Store.fields; removed after the merge
-from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db import migrations
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import now_iso, ulid
+
+if TYPE_CHECKING:  # the store holds the key; only crypto makes it (db sits below crypto)
+    from mirror_cli.crypto.unlocked import UnlockedKey
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -46,7 +46,6 @@ class Store:
         self.path = path
         self.key: UnlockedKey | None = None  # the unlocked key of an encrypted database, else None
         self._opened_plain = False  # plaintext when opened (see EncryptedMeanwhile)
-        self.warnings: tuple[str, ...] = ()  # compat: backup/ and cli/backup.py; removed after the merge
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -307,37 +306,6 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-
-    # -- compat: removed after the merge -------------------------------------
-    # Read by modules being rebuilt in parallel (exchange/, patterns/, backup/, journal/, cli/):
-    # new code uses ``store.key`` and ``crypto.fields.codec(store)``.
-    @property
-    def fields(self) -> Any:  # compat: removed after the merge
-        return _fields.codec(self)
-
-    def set_fields(self, codec: Any) -> None:  # compat: removed after the merge (backup/)
-        self.key = None if codec is None else self.key.with_fields(codec)
-
-    @property
-    def audit_key(self) -> bytes | None:  # compat: removed after the merge
-        return self.key.audit_key if self.key is not None else None
-
-    @property
-    def data_key(self) -> bytes | None:  # compat: removed after the merge
-        return self.key.dek if self.key is not None else None
-
-    @property
-    def key_id(self) -> str | None:  # compat: removed after the merge
-        return self.key.key_id if self.key is not None else None
-
-    @property
-    def key_source(self) -> str | None:  # compat: removed after the merge
-        return self.key.source if self.key is not None else None
-
-    @key_source.setter
-    def key_source(self, source: str | None) -> None:  # compat: removed after the merge (backup/)
-        if self.key is not None:
-            self.key = replace(self.key, source=source)
 
 
 class EncryptedMeanwhile(OperationError):

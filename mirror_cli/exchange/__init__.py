@@ -1,14 +1,14 @@
-"""Export and import formats (CONTRACT.md, "Your data, out and in").
+"""Your data, out and in: export and import (CONTRACT.md, "Your data, out and in").
 
-Pure, streaming format code: writers take a header dict and, per kind, an
-iterable of plaintext records in the export shape; readers turn bytes or a
-binary stream into a validated :class:`ImportDocument`. Nothing here touches
-the database, the key or the terminal.
-
-Modules: :mod:`.jsondoc` (the JSON document), :mod:`.jsonl` (JSON Lines),
-:mod:`.markdown`, :mod:`.csvfmt`, :mod:`.jrnl` (jrnl's JSON export, import
-only), :mod:`.validate` (the import rules) and :mod:`.detect` (format
-detection and :func:`~.detect.load_document`).
+:mod:`.records` is the record codec, the one place that turns a stored row
+into an export dict and a JSON text and back, with the limits (the size of
+one record, the character rule). :mod:`.export` streams the database's
+records through it into a format writer (and seals ``--encrypt`` exports);
+:mod:`.importer` reads a file (plain or sealed), has :mod:`.validate` check
+every record all or nothing, then writes them in one transaction with one
+audit event. :mod:`.detect` tells the formats apart; :mod:`.kinds` names the
+record kinds. The formats themselves are pure text code in :mod:`.formats`
+(``jsondoc``, ``jsonl``, ``markdown``, ``csvfmt``, ``jrnl``): no database, no key.
 """
 
 from __future__ import annotations

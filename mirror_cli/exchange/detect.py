@@ -15,6 +15,9 @@ import re
 from typing import IO
 
 from mirror_cli.errors import InvalidInputError, UsageError
+from mirror_cli.exchange.formats.jrnl import read_jrnl
+from mirror_cli.exchange.formats.jsondoc import read_json
+from mirror_cli.exchange.formats.jsonl import read_jsonl
 from mirror_cli.exchange.kinds import ImportDocument
 
 FORMATS = ("auto", "json", "jsonl", "jrnl")
@@ -114,17 +117,11 @@ def load_document(source: bytes | IO[bytes], fmt: str = "auto") -> ImportDocumen
     if fmt == "auto":
         fmt = detect_format(head)
     if fmt == "jsonl":
-        from mirror_cli.exchange.formats.jsonl import read_jsonl
-
         fh = io.BytesIO(data) if stream is None else io.BufferedReader(Prefixed(head, stream), 1 << 20)
         return read_jsonl(fh)
     if data is None:
         data = head + stream.read()
     if fmt == "jrnl":
-        from mirror_cli.exchange.formats.jrnl import read_jrnl
-
         return read_jrnl(data)
-    from mirror_cli.exchange.formats.jsondoc import read_json
-
     return read_json(data)
 

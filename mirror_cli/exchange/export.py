@@ -1,135 +1,57 @@
 """Export: the database's records, in the export shape, streamed into a format writer.
 
-Every iterator here streams rows (memory stays flat as the journal grows) and
-decrypts through ``store.fields``, so an encrypted database exports plaintext
-with its key. Reflections come oldest first, patterns by confidence, tensions
-by time, audit events by sequence. A time window (``--since``/``--until``)
-limits every kind by its own time (see "the time window" below).
+Every iterator here streams rows (memory stays flat as the journal grows)
+and turns each one into its export dict with the record codec
+(:mod:`mirror_cli.exchange.records`, decrypting through ``crypto.fields.codec(store)``), so
+an encrypted database exports plaintext with its key. Reflections come
+oldest first, patterns by confidence, tensions by time, audit events by
+sequence. A time window (``--since``/``--until``) limits every kind by its own
+time (see "the time window" below).
 
-:func:`write_stream` and :func:`write_folder` take an optional *progress*
-callback (records written so far) and report the records written per kind;
-:func:`write_encrypted` seals whatever a writer produces into the streaming
-container of :mod:`mirror_cli.crypto` through a pipe (no plaintext on disk),
-and :func:`container_keys` picks the key material for ``--encrypt``.
+Entry points: :func:`write_stream` (one document to a text stream, in its own
+read transaction), :func:`write_export` (the same inside the caller's
+transaction: what ``backup create`` embeds), :func:`export_text` (the json or
+jsonl document as pieces of text), :func:`write_folder` (markdown or csv
+files), and for ``--encrypt`` :func:`write_sealed`, which seals the document
+into the streaming container of :mod:`mirror_cli.crypto` as it is produced (no
+plaintext on disk), with the keys :func:`container_keys` picks.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO, TypeVar
+from typing import Any, BinaryIO, TextIO
 
-from mirror_cli import __version__, audit
-from mirror_cli.journal import reflections as journal
+from mirror_cli import __version__, audit, crypto
+from mirror_cli.crypto import passphrase
+from mirror_cli.db.store import Store
+from mirror_cli.errors import LockedError
+from mirror_cli.exchange import records
+from mirror_cli.exchange.formats.csvfmt import write_csv_folder, write_reflections_csv
+from mirror_cli.exchange.formats.jsondoc import json_text
+from mirror_cli.exchange.formats.jsonl import jsonl_text
+from mirror_cli.exchange.formats.markdown import write_markdown, write_markdown_folder
 from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.ids import iso, now_iso
-from mirror_cli.db.store import Store
+from mirror_cli.journal import reflections as journal
+from mirror_cli.crypto.fields import codec as field_codec
 
 FORMATS = ("json", "jsonl", "markdown", "csv")
-
-
-_REFLECTION_COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
-
-# One reflection as the JSON object Python's encoder writes for its export dict (same keys, same
-# order, same escapes), built by SQLite for a plaintext row. json_quote escapes text exactly as
-# the encoder does (tests/core/test_exchange_export.py checks every code point), but json(tags)
-# copies string escapes as stored ("\u00e9" stays so), so tags take this path only when they are
-# an array of strings without a backslash (mirror stores them so: json.dumps, ensure_ascii=False).
-# Other rows -- a BLOB (ciphertext in a plain database), tags that are not such an array --
-# give NULL and take the Python path, which reports or re-encodes them as before.
-_REFLECTION_JSON = (
-    "CASE WHEN typeof(content) = 'text' AND typeof(response) IN ('text', 'null')"
-    " AND typeof(tags) = 'text' AND (tags = '[]' OR (instr(tags, '\\') = 0 AND json_valid(tags)"
-    " AND json_type(tags) = 'array' AND NOT EXISTS (SELECT 1 FROM json_each(tags) WHERE type <> 'text')))"
-    " AND 'blob' NOT IN (typeof(id), typeof(created_at), typeof(updated_at), typeof(mode))"
-    " THEN json_object('id', id, 'created_at', created_at, 'updated_at', updated_at, 'content', content,"
-    " 'response', response, 'mode', mode, 'tags', json(tags),"
-    " 'local_only', json(CASE WHEN local_only THEN 'true' ELSE 'false' END)) END")
-
-
-def _reflection_query(columns: str, since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
-    where, params = journal.time_window(since, until)
-    return (f"SELECT {columns} FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY created_at ASC, id ASC"), params
-
-
-def _reflection_dicts(store: Store, rows: Iterable[Sequence[Any]]) -> Iterator[dict]:
-    f = store.fields
-    fopen, open_tags = f.open, f.open_tags
-    for rid, created, updated, content, response, mode, tags, local_only in rows:
-        if not (str is type(rid) is type(created) is type(updated) is type(mode)):
-            _foreign_value(rid, created, updated, mode)
-        yield {"id": rid, "created_at": created, "updated_at": updated,
-               "content": fopen("reflections", rid, "content", content),
-               "response": None if response is None else fopen("reflections", rid, "response", response),
-               "mode": mode, "tags": open_tags("reflections", rid, tags), "local_only": bool(local_only)}
-
-
-def _foreign_value(rid: Any, created: Any, updated: Any, mode: Any) -> None:
-    """A clear column that mirror never writes as anything but text: exit 3, naming the record and field."""
-    from mirror_cli.errors import VerificationError
-
-    for field, value in (("id", rid), ("created_at", created), ("updated_at", updated), ("mode", mode)):
-        if type(value) is not str:
-            kind = "binary" if isinstance(value, bytes) else "null" if value is None else type(value).__name__
-            who = rid if type(rid) is str else "with a non-text id"
-            raise VerificationError(
-                f"reflection {who} holds a {kind} value in its {field} field, which mirror never writes: "
-                "the database was changed outside mirror.",
-                "Run `mirror audit verify`; restore from a backup (`mirror backup list`) if you did not make "
-                "this change.")
+TEXT_FORMATS = {"json": json_text, "jsonl": jsonl_text}  # the formats --encrypt seals (what import reads)
 
 
 def iter_reflections(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
-    """Reflections oldest first, as export dicts (the shape of ``journal.Reflection.to_dict``).
-
-    The field codec is looked up once (``store.fields`` reads the key record
-    on every access), and rows go straight to dicts.
-    """
-    sql, params = _reflection_query(_REFLECTION_COLUMNS, since, until)
-    return _reflection_dicts(store, store.conn.execute(sql, params))
-
-
-def iter_reflection_json(store: Store, since: datetime | None = None,
-                         until: datetime | None = None) -> Iterator[str]:
-    """The records of :func:`iter_reflections`, each as its compact JSON object text.
-
-    A plaintext database has SQLite build the text (no Python objects per
-    field); an encrypted one opens each row and encodes the dict.
-    """
-    from mirror_cli.exchange.formats.jsondoc import _encode
-
-    if store.encrypted:
-        yield from _sealed_reflection_json(store, since, until)
-        return
-    sql, params = _reflection_query(f"{_REFLECTION_JSON}, rowid", since, until)
-    conn = store.conn
-    for text, rowid in conn.execute(sql, params):
-        if text is None:
-            row = conn.execute(f"SELECT {_REFLECTION_COLUMNS} FROM reflections WHERE rowid = ?", (rowid,))
-            text = _encode(next(_reflection_dicts(store, row)))
-        yield text
-
-
-def _sealed_reflection_json(store: Store, since: datetime | None, until: datetime | None) -> Iterator[str]:
-    """The text ``_encode`` gives for each sealed row, built without a dict per row (``mirror_cli.sealedrows``).
-
-    Each row is opened in one call and its strings escaped by the C string
-    encoder. A large window is built on two cores (``mirror_cli.exportsplit``:
-    a helper process builds the later half from the same state of the
-    database, or this process does), with the same text.
-    """
-    from mirror_cli import exportsplit, sealedrows
-
+    """Reflections oldest first, as export dicts (the shape of ``journal.Reflection.to_dict``)."""
     where, params = journal.time_window(since, until)
-    return exportsplit.reflection_json(store, where, params,
-                                       lambda rows: sealedrows.export_rows_json(rows, store.fields))
+    sql = (f"SELECT {records.REFLECTION_COLUMNS} FROM reflections" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY created_at ASC, id ASC")
+    return map(partial(records.reflection, field_codec(store)), store.conn.execute(sql, params))
 
 
 # --------------------------------------------------------------------------- the time window
@@ -184,37 +106,29 @@ def _tension_filter(since: datetime | None, until: datetime | None) -> tuple[str
 
 def iter_patterns(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
     """Patterns by confidence, each with its occurrences (only those of reflections in the window)."""
-    f = store.fields
+    f = field_codec(store)
     occurrences: dict[str, list[dict]] = {}
     sql, params = _occurrence_query(since, until)
-    for pid, rid, evidence, confidence in store.conn.execute(sql, params):
-        occurrences.setdefault(pid, []).append({
-            "reflection_id": rid,
-            "evidence": None if evidence is None else f.open("pattern_occurrences", f"{pid}:{rid}", "evidence", evidence),
-            "confidence": confidence})
+    for pid, *row in store.conn.execute(sql, params):
+        occurrences.setdefault(pid, []).append(records.occurrence(f, pid, row))
     windowed = _windowed(since, until)
     rows = store.conn.execute(
         "SELECT id, pattern_type, name, confidence, first_seen, last_seen FROM patterns"
         " ORDER BY confidence DESC, id").fetchall()
-    for pid, ptype, name, confidence, first, last in rows:
-        kept = occurrences.get(pid, [])
+    for row in rows:
+        kept = occurrences.get(row[0], [])
         if windowed and not kept:
             continue
-        yield {"id": pid, "pattern_type": ptype, "name": f.open("patterns", pid, "name", name),
-               "confidence": confidence, "first_seen": first, "last_seen": last,
-               "occurrences": kept}
+        yield records.pattern(f, row, kept)
 
 
 def iter_tensions(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
-    f = store.fields
+    f = field_codec(store)
     where, params = _tension_filter(since, until)
-    for tid, rid, detected_at, data in store.conn.execute(
+    for row in store.conn.execute(
             f"SELECT t.id, t.reflection_id, t.detected_at, t.data FROM tensions t{where}"
             " ORDER BY t.detected_at, t.id", params):
-        d = json.loads(f.open("tensions", tid, "data", data))
-        yield {"id": tid, "name": d.get("name"), "axis_a": d.get("axis_a"), "axis_b": d.get("axis_b"),
-               "position": d.get("position"), "intensity": d.get("intensity"), "reflection_id": rid,
-               "detected_at": detected_at}
+        yield records.tension(f, row)
 
 
 def iter_audit_events(store: Store, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
@@ -225,7 +139,7 @@ def iter_audit_events(store: Store, since: datetime | None = None, until: dateti
         ts = event.timestamp
         if windowed and not (type(ts) is str and (lo is None or ts >= lo) and (hi is None or ts < hi)):
             continue
-        yield event.to_dict()
+        yield records.audit_event(event)
 
 
 def counts(store: Store, kinds: Sequence[str], since: datetime | None = None,
@@ -269,23 +183,11 @@ def header(store: Store, kinds: Sequence[str], since: datetime | None = None,
 
 
 def sections(store: Store, kinds: Sequence[str], since: datetime | None = None,
-             until: datetime | None = None, *, encoded: bool = False) -> dict[str, Iterable[dict]]:
-    """The record iterators of the given kinds, in export order, each limited to the time window.
-
-    *encoded*: reflections come as a :class:`~mirror_cli.exchange.formats.jsondoc.Encoded`
-    section (JSON texts, for the JSON writers) instead of dicts.
-    """
-    def reflections() -> Iterable[Any]:
-        if encoded:
-            from mirror_cli.exchange.formats.jsondoc import Encoded
-
-            return Encoded(iter_reflection_json(store, since, until))
-        return iter_reflections(store, since, until)
-
-    makers = {"reflections": reflections, "patterns": lambda: iter_patterns(store, since, until),
-              "tensions": lambda: iter_tensions(store, since, until),
-              "audit_events": lambda: iter_audit_events(store, since, until)}
-    return {k: makers[k]() for k in KINDS if k in kinds}
+             until: datetime | None = None) -> dict[str, Iterable[dict]]:
+    """The record iterators (export dicts) of the given kinds, in export order, each limited to the window."""
+    makers = {"reflections": iter_reflections, "patterns": iter_patterns, "tensions": iter_tensions,
+              "audit_events": iter_audit_events}
+    return {k: makers[k](store, since, until) for k in KINDS if k in kinds}
 
 
 class _Tally:
@@ -298,10 +200,7 @@ class _Tally:
         self.every = every
 
     def wrap(self, secs: Mapping[str, Iterable[Any]]) -> dict[str, Iterable[Any]]:
-        from mirror_cli.exchange.formats.jsondoc import Encoded
-
-        return {kind: Encoded(self._count(kind, it)) if isinstance(it, Encoded) else self._count(kind, it)
-                for kind, it in secs.items()}
+        return {kind: self._count(kind, it) for kind, it in secs.items()}
 
     def _count(self, kind: str, records: Iterable[Any]) -> Iterator[Any]:
         progress, every, start = self.progress, self.every, self.done
@@ -319,37 +218,51 @@ class _Tally:
             progress(self.done)
 
 
+def export_text(store: Store, *, fmt: str = "json", kinds: Sequence[str] = KINDS, since: datetime | None = None,
+                until: datetime | None = None, progress: Callable[[int], None] | None = None,
+                written: dict[str, int] | None = None) -> Iterator[str]:
+    """The json or jsonl export document as pieces of text (consume it inside a read transaction).
+
+    *written*, when given, receives the records written per kind; *progress*
+    gets the running total of records.
+    """
+    if fmt not in TEXT_FORMATS:
+        raise ValueError(f"{fmt!r} is not a json export format")
+    head = header(store, kinds, since, until)
+    return TEXT_FORMATS[fmt](head, _Tally(progress).wrap(sections(store, kinds, since, until)), written)
+
+
+def write_export(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequence[str] = KINDS,
+                 since: datetime | None = None, until: datetime | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Write one export document (json, jsonl, markdown, or csv = reflections.csv) to a text stream.
+
+    Call it inside a read transaction (``store.read()``: the document is then
+    one consistent snapshot). Returns the records written per kind.
+    """
+    if fmt in TEXT_FORMATS:
+        written: dict[str, int] = {}
+        write = out.write
+        for piece in export_text(store, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress,
+                                 written=written):
+            write(piece)
+        return written
+    head = header(store, kinds, since, until)
+    secs = _Tally(progress).wrap(sections(store, kinds, since, until))
+    if fmt == "markdown":
+        return write_markdown(out, head, secs)
+    if fmt == "csv":
+        return {"reflections": write_reflections_csv(out, secs.get("reflections", iter(())))}
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
 def write_stream(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequence[str] = KINDS,
                  since: datetime | None = None, until: datetime | None = None,
                  progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Write one export document to a text stream (json, jsonl, markdown, or csv = reflections.csv).
-
-    Runs inside one read transaction, so the document is a consistent snapshot
-    even while other processes write. Returns the records written per kind;
-    *progress* gets the running total of records.
-    """
+    """:func:`write_export` inside its own read transaction, so the document is a consistent snapshot
+    even while other processes write."""
     with store.read():
-        head = header(store, kinds, since, until)
-        tally = _Tally(progress)
-        secs = tally.wrap(sections(store, kinds, since, until, encoded=fmt in ("json", "jsonl")))
-        if fmt == "json":
-            from mirror_cli.exchange.formats.jsondoc import write_json
-
-            return write_json(out, head, secs)
-        if fmt == "jsonl":
-            from mirror_cli.exchange.formats.jsonl import write_jsonl
-
-            return write_jsonl(out, head, secs)
-        if fmt == "markdown":
-            from mirror_cli.exchange.formats.markdown import write_markdown
-
-            return write_markdown(out, head, secs)
-        if fmt == "csv":
-            from mirror_cli.exchange.formats.csvfmt import write_reflections_csv
-
-            n = write_reflections_csv(out, secs.get("reflections", iter(())))
-            return {"reflections": n}
-    raise ValueError(f"unknown export format {fmt!r}")
+        return write_export(store, out, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress)
 
 
 def write_folder(store: Store, folder: Path, *, fmt: str, kinds: Sequence[str] = KINDS,
@@ -363,32 +276,20 @@ def write_folder(store: Store, folder: Path, *, fmt: str, kinds: Sequence[str] =
     """
     tally = _Tally(progress)
     try:
-        return _write_folder(store, folder, fmt, kinds, since, until, tally)
+        with store.read():
+            head = header(store, kinds, since, until)
+            secs = tally.wrap(sections(store, kinds, since, until))
+            if fmt == "markdown":
+                return write_markdown_folder(folder, head, secs)
+            if fmt == "csv":
+                return write_csv_folder(folder, head, secs)
+        raise ValueError(f"format {fmt!r} does not write folders")
     finally:
         if counts_out is not None:
             counts_out.update(tally.counts)
 
 
-def _write_folder(store: Store, folder: Path, fmt: str, kinds: Sequence[str], since: datetime | None,
-                  until: datetime | None, tally: _Tally) -> list[Path]:
-    with store.read():
-        head = header(store, kinds, since, until)
-        secs = tally.wrap(sections(store, kinds, since, until))
-        if fmt == "markdown":
-            from mirror_cli.exchange.formats.markdown import write_markdown_folder
-
-            return write_markdown_folder(folder, head, secs)
-        if fmt == "csv":
-            from mirror_cli.exchange.formats.csvfmt import write_csv_folder
-
-            return write_csv_folder(folder, head, secs)
-    raise ValueError(f"format {fmt!r} does not write folders")
-
-
 # --------------------------------------------------------------------------- --encrypt
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class ContainerKeys:
@@ -413,68 +314,100 @@ def container_keys(store: Store, env: Mapping[str, str], *, interactive: bool, p
     export. A plain database takes a passphrase from MIRROR_NEW_PASSPHRASE[_FILE],
     MIRROR_PASSPHRASE[_FILE] or a prompt asked twice, and wraps a fresh data key with it.
     """
-    from mirror_cli import crypto
-    from mirror_cli.crypto import passphrase as keys
-
     if store.encrypted:
         meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto") or "null"))
-        if store.data_key is None:
-            from mirror_cli.errors import LockedError
-
+        if store.key is None:
             raise LockedError("this database is encrypted and no key is loaded.",
                               "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
-        return ContainerKeys(store.data_key, meta.kdf, meta.wrapped_key, store.db_id, True)
-    found = keys.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
+        return ContainerKeys(store.key.dek, meta.kdf, meta.wrapped_key, store.db_id, True)
+    found = passphrase.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
     record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
     meta = crypto.CryptoMeta.from_dict(record.meta)
     return ContainerKeys(record.dek, meta.kdf, meta.wrapped_key, store.db_id, False)
 
 
-def write_encrypted(produce: Callable[[TextIO], T], dst: BinaryIO, keys: ContainerKeys,
-                    progress: Callable[[int], None] | None = None) -> tuple[T, int]:
-    """Run ``produce(text_stream)`` and seal everything it writes into *dst*; returns (its result, bytes written).
+class _Utf8Source(io.RawIOBase):
+    """A readable binary stream of the UTF-8 of *pieces*, drawn one piece at a time as it is read."""
 
-    The writer runs in this thread and writes UTF-8 into a pipe; a second
-    thread reads the other end and encrypts it chunk by chunk into *dst*, so
-    memory stays at about two chunks and no plaintext reaches the disk. If
-    the writer fails, the error is raised after the container is closed
-    (callers write *dst* through ``atomic_write``, which then discards it).
+    def __init__(self, pieces: Iterable[str]) -> None:
+        self._pieces = iter(pieces)
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buf = memoryview(piece.encode("utf-8"))
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def write_encrypted(pieces: Iterable[str], dst: BinaryIO, keys: ContainerKeys,
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Seal the text *pieces* (UTF-8) into *dst* as an export container; returns the bytes written.
+
+    The container's encryptor reads the text as it is produced, so memory
+    stays at about two chunks and no plaintext reaches the disk. If producing
+    fails, the error propagates and the container is left without its last
+    chunk (callers write *dst* through ``atomic_write``, which then discards it).
     """
-    from mirror_cli import crypto
+    src = io.BufferedReader(_Utf8Source(pieces), 1 << 20)
+    result = crypto.encrypt_stream(src, dst, dek=keys.dek, kdf_params=keys.kdf_params, wrapped_key=keys.wrapped_key,
+                                   db_id=keys.db_id, purpose="export", progress=progress)
+    return result.container_bytes
 
-    rfd, wfd = os.pipe()
-    reader = os.fdopen(rfd, "rb", buffering=0)
-    sink = os.fdopen(wfd, "wb", buffering=1 << 16)
-    text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=False)
-    outcome: dict[str, Any] = {}
 
-    def encrypt() -> None:
-        try:
-            outcome["result"] = crypto.encrypt_stream(
-                reader, dst, dek=keys.dek, kdf_params=keys.kdf_params, wrapped_key=keys.wrapped_key,
-                db_id=keys.db_id, purpose="export", progress=progress)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            outcome["error"] = exc
-        finally:
-            reader.close()  # a writer still writing now gets EPIPE instead of blocking
+def write_sealed(store: Store, dst: BinaryIO, keys: ContainerKeys, *, fmt: str = "json",
+                 kinds: Sequence[str] = KINDS, since: datetime | None = None, until: datetime | None = None,
+                 progress: Callable[[int], None] | None = None) -> tuple[dict[str, int], int]:
+    """``export --encrypt``: the json or jsonl document, in one read transaction, sealed into *dst*.
 
-    thread = threading.Thread(target=encrypt, name="mirror-export-encrypt", daemon=True)
-    thread.start()
-    produced: Any = None
-    failure: BaseException | None = None
-    try:
-        produced = produce(text)
-        text.flush()
-    except BaseException as exc:  # noqa: BLE001 - decided below
-        failure = exc
-    finally:
-        try:
-            text.close()
-        except OSError:
-            pass
-        thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    if failure is not None:
-        raise failure
-    return produced, outcome["result"].container_bytes
+    Returns (records written per kind, container bytes written).
+    """
+    written: dict[str, int] = {}
+    with store.read():
+        size = write_encrypted(export_text(store, fmt=fmt, kinds=kinds, since=since, until=until,
+                                           progress=progress, written=written), dst, keys)
+    return written, size
+
+
+@dataclass
+class ExportDone:
+    """What one ``mirror export`` wrote: records per kind, container bytes (``--encrypt``), and
+    whether the audit chain recorded it (False: the database is read-only)."""
+
+    counts: dict[str, int]
+    sealed_bytes: int | None
+    recorded: bool
+
+
+def run(store: Store, *, fmt: str, destination: str, out: Any = None, folder: Path | None = None,
+        keys: ContainerKeys | None = None, kinds: Sequence[str] = KINDS, since: datetime | None = None,
+        until: datetime | None = None, progress: Callable[[int], None] | None = None) -> ExportDone:
+    """``mirror export``: write one export and record it as one ``export.completed`` audit event.
+
+    *folder* (markdown or csv) writes one file per kind; otherwise the document goes to the open
+    stream *out* ("file" or "stdout" as *destination*), sealed with *keys* when given. The event
+    holds the format, kinds and counts, never content; a read-only database exports unrecorded.
+    """
+    sealed_bytes = None
+    if folder is not None:
+        counts: dict[str, int] = {}
+        write_folder(store, folder, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress,
+                     counts_out=counts)
+    elif keys is not None:
+        counts, sealed_bytes = write_sealed(store, out, keys, fmt=fmt, kinds=kinds, since=since, until=until,
+                                            progress=progress)
+    else:
+        counts = write_stream(store, out, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress)
+    event: dict[str, Any] = {"format": fmt, "kinds": list(kinds), "counts": counts, "encrypted": keys is not None,
+                             "destination": destination}
+    if _windowed(since, until):
+        event["filtered"] = True
+    return ExportDone(counts, sealed_bytes, store.record_if_writable("export.completed", event))

@@ -44,23 +44,22 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from mirror_cli import audit
-from mirror_cli.journal import reflections as journal
+from mirror_cli import audit, crypto
+from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, UsageError
-from mirror_cli.exchange.detect import Prefixed
+from mirror_cli.exchange import records
+from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
-from mirror_cli.crypto.fields import occurrence_record_id, tags_text
-from mirror_cli.localfs import read_full
-from mirror_cli.gcpause import gc_paused
 from mirror_cli.ids import now_iso
-from mirror_cli.db.store import Store
+from mirror_cli.journal import reflections as journal
+from mirror_cli.localfs import read_full
+from mirror_cli.patterns.detect import STRONG_CONFIDENCE
+from mirror_cli.crypto.fields import codec as field_codec
 
 MODES = ("merge", "replace")
 DATA_KINDS = ("reflections", "patterns", "tensions")
@@ -126,25 +125,14 @@ def _rewound(fh: IO[bytes], position: int) -> bool:
 
 def read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | None = None,
                   passphrase: Callable[[], str] | None = None) -> tuple[ImportDocument, bool]:
-    """Load and validate an import (see :func:`_read_document`), with the garbage collector paused."""
-    with gc_paused():
-        return _read_document(source, fmt, dek=dek, passphrase=passphrase)
-
-
-def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | None = None,
-                   passphrase: Callable[[], str] | None = None) -> tuple[ImportDocument, bool]:
     """Load and validate an import from bytes or a binary stream; returns (document, was_encrypted).
 
     A ``mirror export --encrypt`` container is opened with *dek* when it is
     the right key (the same database), else with the passphrase from the
-    *passphrase* callable (asked only then). The plaintext never touches the
-    disk: a thread decrypts into a pipe that the format reader consumes, and
-    a damaged container (exit 3) wins over whatever the reader made of the
-    verified prefix it saw.
+    *passphrase* callable (asked only then). It is decrypted whole, in memory
+    (the plaintext never touches the disk), before the format reader sees a
+    byte: a damaged container is exit 3 whatever its verified prefix holds.
     """
-    from mirror_cli import crypto
-    from mirror_cli.exchange.detect import load_document
-
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not crypto.is_container(data[:8]):
@@ -165,41 +153,9 @@ def _read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes |
                                 "Restore it with `mirror backup restore FILE`; nothing was changed.")
     key = crypto.container_key(header, dek=dek, passphrase=passphrase)
     replay = io.BufferedReader(Prefixed(bytes(recorder.seen), stream), 1 << 20)
-    rfd, wfd = os.pipe()
-    reader = os.fdopen(rfd, "rb", buffering=1 << 20)
-    writer = os.fdopen(wfd, "wb", buffering=1 << 20)
-    failure: list[BaseException] = []
-
-    def decrypt() -> None:
-        try:
-            crypto.decrypt_stream(replay, writer, dek=key, expected_purpose="export")
-        except BrokenPipeError:
-            pass  # the reader stopped early; its own error explains why
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            failure.append(exc)
-        finally:
-            try:
-                writer.close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=decrypt, name="mirror-import-decrypt", daemon=True)
-    thread.start()
-    doc: ImportDocument | None = None
-    read_error: BaseException | None = None
-    try:
-        doc = load_document(reader, fmt)
-    except BaseException as exc:  # noqa: BLE001 - decided below, after the decryption's outcome
-        read_error = exc
-    finally:
-        reader.close()
-        thread.join()
-    if failure:
-        raise failure[0]
-    if read_error is not None:
-        raise read_error
-    assert doc is not None
-    return doc, True
+    plain = io.BytesIO()
+    crypto.decrypt_stream(replay, plain, dek=key, expected_purpose="export")
+    return load_document(plain.getvalue(), fmt), True
 
 
 # --------------------------------------------------------------------------- planning
@@ -224,7 +180,7 @@ def _newer(file_value: str | None, local_value: str | None) -> bool:
 
 def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     result = ImportResult(dry_run=dry_run, mode=mode, source_format=doc.source_format)
     plan = _Plan(result)
     result.skipped["audit_events"] = len(doc.records.get("audit_events", ()))
@@ -327,21 +283,18 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
     Returns *vouches* (extended with the written rows' digests) as the list
     the import event vouches for, its digest computed.
 
-    Rows go in with ``executemany`` in chunks (sealed by the store's field
-    codec when it is encrypted). For a large import the full-text index is
-    filled in one ``INSERT ... SELECT`` after the rows (about 3x faster than
-    its per-row trigger): the insert trigger is dropped for the duration and
-    re-created from its own stored SQL, all inside the import's transaction,
-    so a failure rolls the schema back too. That statement runs in a second
-    thread (SQLite works without the GIL) while this one computes the digests
-    the import event vouches for, from the values just stored (the columns'
-    affinities keep them as given, so ``audit.row_digest`` of them is the
-    digest of the stored row; ``mirror audit verify`` checks exactly that),
-    and then the digest of the whole vouch list.
+    Rows (``records.reflection_row``, sealed by the store's field codec when it
+    is encrypted) go in with ``executemany`` in chunks. For a large import the
+    full-text index is filled in one ``INSERT ... SELECT`` after the rows
+    (about 3x faster than its per-row trigger): the insert trigger is dropped
+    for the duration and re-created from its own stored SQL, all inside the
+    import's transaction, so a failure rolls the schema back too. The digests
+    the import event vouches for are computed from the values just stored
+    (the columns' affinities keep them as given, so ``audit.row_digest`` of
+    them is the digest of the stored row; ``mirror audit verify`` checks exactly that).
     """
     conn = store.conn
-    f = store.fields
-    seal = f.seal
+    f = field_codec(store)
     trigger = None
     if sum(1 for _, update in plan.reflections if not update) >= BULK_MIN:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -355,13 +308,7 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
     recs = plan.reflections
     for start in range(0, len(recs), _CHUNK):
         chunk = recs[start:start + _CHUNK]
-        rows = []
-        for rec, _ in chunk:
-            rid, response, tags = rec["id"], rec["response"], rec["tags"]
-            rows.append((rid, rec["created_at"], rec["updated_at"], seal("reflections", rid, "content", rec["content"]),
-                         None if response is None else seal("reflections", rid, "response", response),
-                         rec["mode"], seal("reflections", rid, "tags", tags_text(list(tags)) if tags else "[]"),
-                         int(rec["local_only"]), rev))
+        rows = [records.reflection_row(f, rec, rev) for rec, _ in chunk]
         conn.executemany(journal.UPSERT_SQL, rows)
         if tombstones:  # an imported reflection is alive again (as journal.insert_row does)
             conn.executemany("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", [(r[0],) for r in rows])
@@ -371,55 +318,20 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
         stored.extend(rows)
         if progress is not None and len(chunk) == _CHUNK:
             progress(start + _CHUNK)
-
-    def fill_index() -> None:
+    if trigger is not None:
         # Same rows and condition as the trigger (and migration 0004's rebuild).
         conn.execute("INSERT INTO reflections_fts (rowid, content, response, tags)"
                      " SELECT rowid, content, response, tags FROM reflections"
                      " WHERE rowid > ? AND typeof(content) = 'text'", (first_new,))
         conn.execute(trigger)
-
-    indexing = _Background(fill_index) if trigger is not None else None
-    try:
-        digest = audit.row_digest
-        vouches.extend([("reflection", r[0], digest(r[:8])) for r in stored])
-        return audit.DigestedVouches(vouches)  # the audit event's digest of them, while the index is filled
-    finally:
-        if indexing is not None:
-            indexing.finish(conn)
-
-
-class _Background:
-    """Run *fn* in a thread now; :meth:`finish` waits for it and raises what it raised."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001 - raised again by finish()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="mirror-import-index", daemon=True)
-        self._thread.start()
-
-    def finish(self, conn: Any) -> None:
-        try:
-            self._thread.join()
-        except BaseException:  # interrupted while waiting: stop the statement, then let the caller roll back
-            conn.interrupt()
-            self._thread.join()
-            raise
-        if self._error is not None:
-            raise self._error
+    digest = audit.row_digest
+    vouches.extend([("reflection", r[0], digest(r[:8])) for r in stored])
+    return audit.DigestedVouches(vouches)
 
 
 def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
-    from mirror_cli.patterns.detect import STRONG_CONFIDENCE
-
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     now = now_iso()
     created = {}
     for p, kept in plan.patterns:
@@ -430,20 +342,15 @@ def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
             " pattern_type = excluded.pattern_type, name = excluded.name, confidence = excluded.confidence,"
             " first_seen = excluded.first_seen, last_seen = excluded.last_seen, updated_at = excluded.updated_at,"
             " rev = excluded.rev",
-            (pid, p["pattern_type"], f.seal("patterns", pid, "name", p["name"]), p["confidence"],
-             p["first_seen"], p["last_seen"], now, now, rev))
+            (*records.pattern_row(f, p), now, now, rev))
         conn.execute("DELETE FROM pattern_occurrences WHERE pattern_id = ?", (pid,))
         days: dict[str, list[int]] = {}
         units = strong = 0
         for o in kept:
             rid = o["reflection_id"]
-            evidence = o["evidence"]
             conn.execute(
                 "INSERT INTO pattern_occurrences (pattern_id, reflection_id, evidence, confidence, intensity)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (pid, rid, None if evidence is None else
-                 f.seal("pattern_occurrences", occurrence_record_id(pid, rid), "evidence", evidence),
-                 o["confidence"], o.get("intensity")))
+                " VALUES (?, ?, ?, ?, ?)", records.occurrence_row(f, pid, o))
             u = int(round(o["confidence"] * _SCALE))
             units += u
             strong += o["confidence"] >= STRONG_CONFIDENCE
@@ -463,22 +370,19 @@ def _write_patterns(store: Store, plan: _Plan, rev: int) -> None:
 
 def _write_tensions(store: Store, plan: _Plan, rev: int) -> None:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     for t in plan.tensions:
-        tid = t["id"]
-        data: dict[str, Any] = {"name": t["name"], "axis_a": t["axis_a"], "axis_b": t["axis_b"],
-                                "position": t["position"], "intensity": t["intensity"]}
+        extra = None
         if t["reflection_id"] is None:
             # The engine's aggregate shape, so `tensions list` shows it until the next analysis.
-            data.update({"count": 1, "first_seen": t["detected_at"], "last_seen": t["detected_at"],
-                         "days": {t["detected_at"][:10]: [1, int(round(t["position"] * _SCALE)),
-                                                          int(round(t["intensity"] * _SCALE))]}})
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            extra = {"count": 1, "first_seen": t["detected_at"], "last_seen": t["detected_at"],
+                     "days": {t["detected_at"][:10]: [1, int(round(t["position"] * _SCALE)),
+                                                      int(round(t["intensity"] * _SCALE))]}}
         conn.execute(
             "INSERT INTO tensions (id, reflection_id, detected_at, data, rev) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET reflection_id = excluded.reflection_id,"
             " detected_at = excluded.detected_at, data = excluded.data, rev = excluded.rev",
-            (tid, t["reflection_id"], t["detected_at"], f.seal("tensions", tid, "data", text), rev))
+            (*records.tension_row(f, t, extra), rev))
 
 
 def _reset_engine_cache(store: Store) -> None:
@@ -502,12 +406,11 @@ def apply_import(store: Store, doc: ImportDocument, *, mode: str = "merge", kind
     if mode not in MODES:
         raise UsageError(f"unknown import mode {mode!r}.", "Use merge or replace.")
     chosen = tuple(k for k in DATA_KINDS if kinds is None or k in kinds)
-    with gc_paused():
-        if dry_run:
-            with store.read():
-                return _plan(store, doc, mode, chosen, True).result
-        with _page_cache(store, len(doc.records["reflections"]) if "reflections" in chosen else 0):
-            return _apply(store, doc, mode, chosen, progress, source)
+    if dry_run:
+        with store.read():
+            return _plan(store, doc, mode, chosen, True).result
+    with _page_cache(store, len(doc.records["reflections"]) if "reflections" in chosen else 0):
+        return _apply(store, doc, mode, chosen, progress, source)
 
 
 @contextlib.contextmanager

@@ -15,13 +15,14 @@ Beyond that, so that nothing the store cannot hold gets past this module:
 - types are strict: a boolean is ``true``/``false`` (not 0/1), numbers are
   not booleans, ``confidence``/``position``/``intensity`` are finite numbers
   in [0, 1], tags are non-empty strings;
-- no string anywhere may hold a NUL character or a lone UTF-16 surrogate;
+- no string anywhere may hold a NUL character or a lone UTF-16 surrogate
+  (:func:`mirror_cli.exchange.records.text_problem`);
 - when the header has ``counts``, each count of a kind the file holds must
   match the number of records (a truncated or edited file is refused);
 - a reflection, pattern or tension must fit on one JSON Lines line that
-  mirror can read back (:data:`mirror_cli.exchange.formats.jsonl.MAX_LINE` bytes as
+  mirror can read back (:data:`mirror_cli.exchange.records.MAX_LINE` bytes as
   ``export --format jsonl`` writes it), so whatever an import stores, an
-  export of it can be imported again (:func:`check_line_size`).
+  export of it can be imported again (:func:`mirror_cli.exchange.records.check_size`).
 
 Audit events are checked for shape only and kept verbatim (their timestamp
 is not rewritten): they are evidence from another chain, never copied into
@@ -39,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mirror_cli.errors import InvalidInputError
+from mirror_cli.exchange import records as codec
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 
 FORMAT_NAME = "mirror-export"
@@ -46,7 +48,6 @@ FORMAT_VERSION = 1
 HINT = "Nothing was changed; fix the file and try again."
 
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
-_BAD_CHAR_RE = re.compile("[\x00\ud800-\udfff]")
 _TIME_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
     r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)",
@@ -114,25 +115,15 @@ def normalize_time(value: str) -> str | None:
             f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z")
 
 
-def _encodes(value: str) -> bool:
-    """Whether *value* is valid UTF-8 material (no lone surrogate); C speed, unlike a regex search."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _text(value: Any, where: str, field: str, *, nullable: bool = False, nonempty: bool = False) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str):
         want = "a string or null" if nullable else "a string"
         raise problem(where, field, f"must be {want}, not {describe(value)}.")
-    if "\x00" in value or not (value.isascii() or _encodes(value)):
-        bad = _BAD_CHAR_RE.search(value).group()
-        what = "a NUL character" if bad == "\x00" else "an invalid character (a lone UTF-16 surrogate)"
-        raise problem(where, field, f"contains {what}.")
+    bad = codec.text_problem(value)
+    if bad is not None:
+        raise problem(where, field, f"contains {bad}.")
     if nonempty and not value.strip():
         raise problem(where, field, "is empty.")
     return value
@@ -306,66 +297,6 @@ def _audit_event(rec: dict, where: str) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- size (the JSON Lines round trip)
-
-_LINE_SLACK = 512  # bytes of a line outside its text fields: keys, id, times, numbers, the "type"
-_OCCURRENCE_SLACK = 160  # the same for one pattern occurrence
-_ESCAPE = 6  # most bytes one character can take in mirror's JSON text (\u001f); UTF-8 takes at most 4
-
-
-def _text_chars(kind: str, rec: dict) -> tuple[int, int]:
-    """(characters in the record's text fields, fixed bytes around them): a cheap bound of its line."""
-    if kind == "reflections":
-        tags = rec["tags"]
-        return (len(rec["content"]) + len(rec["response"] or "") + len(rec["mode"]) + sum(map(len, tags)),
-                _LINE_SLACK + 3 * len(tags))
-    if kind == "patterns":
-        occ = rec["occurrences"]
-        return (len(rec["pattern_type"]) + len(rec["name"]) + sum(len(o["evidence"] or "") for o in occ),
-                _LINE_SLACK + _OCCURRENCE_SLACK * len(occ))
-    return len(rec["name"]) + len(rec["axis_a"]) + len(rec["axis_b"]), _LINE_SLACK
-
-
-def export_line_bytes(kind: str, rec: dict) -> int:
-    """Bytes of the JSON Lines line (without its newline) that ``export --format jsonl`` writes for *rec*.
-
-    *rec* is a normalised record of :func:`validate_records`; the fields an
-    export does not carry (a reflection's ``visibility``, an occurrence's
-    ``intensity``) are left out, as the export leaves them.
-    """
-    from mirror_cli.exchange.formats.jsondoc import _encode
-    from mirror_cli.exchange.kinds import RECORD_TYPES
-
-    if kind == "reflections":
-        rec = {k: v for k, v in rec.items() if k != "visibility"}
-    elif kind == "patterns":
-        rec = {**rec, "occurrences": [{k: v for k, v in o.items() if k != "intensity"} for o in rec["occurrences"]]}
-    body = _encode(rec)
-    return len(('{"type":' + _encode(RECORD_TYPES[kind]) + "," + body[1:]).encode("utf-8"))
-
-
-def check_line_size(kind: str, rec: dict, where: Any, limit: int) -> None:
-    """Refuse a record whose JSON Lines export line would be longer than *limit* bytes (exit 5).
-
-    The exact size is computed only when the cheap bound (every character
-    escaped to 6 bytes) does not already show that the record fits.
-    """
-    chars, fixed = _text_chars(kind, rec)
-    if _ESCAPE * chars + fixed <= limit:
-        return
-    size = export_line_bytes(kind, rec)
-    if size > limit:
-        raise InvalidInputError(
-            f"{where} is too large: exported as JSON Lines it would take {size:,} bytes on one line, over the "
-            f"{_size(limit)} that `mirror import` reads back.",
-            "Nothing was changed; split the text into smaller records and try again.")
-
-
-def _size(n: int) -> str:
-    mib = 1024 * 1024
-    return f"{n // mib} MiB" if n % mib == 0 else f"{n:,} bytes"
-
-
 _VALIDATORS = {
     "reflections": _reflection,
     "patterns": _pattern,
@@ -398,12 +329,8 @@ def validate_records(kind: str, records: Iterable[Any], *, lines: Sequence[int] 
     *lines*, when given, holds each record's line number in the file (JSON
     Lines) and is named in messages.
     """
-    from mirror_cli.exchange.formats import jsonl
-
     check = _VALIDATORS[kind]
-    limit = jsonl.MAX_LINE if kind != "audit_events" else None  # audit events are never imported
-    reflections = kind == "reflections"
-    budget = (limit - _LINE_SLACK) // _ESCAPE if limit is not None else 0  # characters that fit, whatever they are
+    limit = codec.MAX_LINE if kind != "audit_events" else None  # audit events are never imported
     out: list[dict] = []
     seen: dict[str, int] = {}
     seqs: dict[int, int] = {}
@@ -417,15 +344,8 @@ def validate_records(kind: str, records: Iterable[Any], *, lines: Sequence[int] 
             raise problem(where, "id", f"repeats {kind}[{seen[rid]}]; ids must be unique.")
         seen[rid] = index
         norm = check(rec, where)
-        if reflections:  # the common case, inline: a few len() per record (cf. _text_chars)
-            tags, response = norm["tags"], norm["response"]
-            chars = len(norm["content"]) + len(norm["mode"]) + (len(response) if response is not None else 0)
-            if tags:
-                chars += sum(map(len, tags)) + len(tags)  # a tag's quotes and comma: 3 bytes, within 6
-            if chars > budget:
-                check_line_size(kind, norm, where, limit)
-        elif limit is not None:
-            check_line_size(kind, norm, where, limit)
+        if limit is not None:
+            codec.check_size(kind, norm, where, limit)
         if kind == "audit_events":
             if norm["seq"] in seqs:
                 raise problem(where, "seq", f"repeats {kind}[{seqs[norm['seq']]}].")

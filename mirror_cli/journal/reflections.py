@@ -1,7 +1,7 @@
 """Reflections: add, list, show, edit, search, delete.
 
 Works on plaintext and encrypted databases alike: user-content fields go
-through ``store.fields`` (see ``mirror_cli.crypto.fields``). Every change runs in one
+through ``crypto.fields.codec(store)`` (see ``mirror_cli.crypto.fields``). Every change runs in one
 write transaction together with its audit event.
 """
 
@@ -14,9 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from mirror_cli.errors import MirrorError, OperationError, UsageError
+from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
+from mirror_cli import audit
 from mirror_cli.db.store import Store
+from mirror_cli.journal import search as scan
+from mirror_cli.crypto.fields import codec as field_codec
 
 DEFAULT_MODE = "REFLECTION"
 MIN_PREFIX = 6
@@ -65,7 +69,7 @@ def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
 
 
 def _decode(store: Store, row: Sequence[Any]) -> Reflection:
-    f = store.fields
+    f = field_codec(store)
     rid = row[0]
     return Reflection(
         id=rid, created_at=row[1], updated_at=row[2],
@@ -76,8 +80,6 @@ def _decode(store: Store, row: Sequence[Any]) -> Reflection:
 
 
 def _vouch(conn, rid: str) -> tuple[str, str, str | None]:
-    from mirror_cli import audit  # hashlib and hmac only for commands that write
-
     return ("reflection", rid, audit.reflection_digest(conn, rid))
 
 
@@ -91,7 +93,7 @@ UPSERT_SQL = (
 
 def insert_row(store: Store, r: Reflection, rev: int) -> None:
     """Insert (or replace) one reflection's stored row. Call inside store.write()."""
-    f = store.fields
+    f = field_codec(store)
     store.conn.execute(
         UPSERT_SQL,
         (r.id, r.created_at, r.updated_at, f.seal("reflections", r.id, "content", r.content),
@@ -101,19 +103,11 @@ def insert_row(store: Store, r: Reflection, rev: int) -> None:
     store.conn.execute("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", (r.id,))
 
 
-# A reflection must fit on one line of a JSON Lines export, which `mirror import` reads back
-# (exchange.jsonl.MAX_LINE; checked exactly by exchange.validate.check_line_size for imports).
-_MAX_LINE = 64 * 1024 * 1024
-
-
 def _check_size(r: Reflection) -> None:
-    """Refuse a reflection too large to export and import again (exit 2); cheap for any usual text."""
-    if 6 * (len(r.content) + len(r.response or "") + sum(map(len, r.tags))) + 4096 <= _MAX_LINE:
-        return
-    from mirror_cli.exchange.validate import check_line_size
-
+    """Refuse (exit 2) a reflection too large for one JSON Lines line, which `mirror import` reads back
+    (the record codec's limit, ``exchange.records``)."""
     try:
-        check_line_size("reflections", r.to_dict(), "this reflection", _MAX_LINE)
+        records.check_size("reflections", r.to_dict(), "this reflection")
     except MirrorError as exc:
         raise UsageError(exc.message, "Nothing was saved; split the text into several reflections.") from None
 
@@ -359,8 +353,6 @@ def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Refle
 
     Whole Reflection objects are built only for the best hits.
     """
-    from mirror_cli.journal import search as scan
-
     ranked = scan.best_hits(store, terms, limit)
     if not ranked:
         return []

@@ -22,40 +22,19 @@ length, summed over the terms. Each row is opened in one call
 (``fields.open_row``, so a damaged or moved envelope fails the search with
 exit 3 naming the record, as elsewhere); the tags are searched as their stored
 JSON text, as the index holds them.
-
-Two cores
----------
-Decrypting is most of the time and holds the GIL, so a journal of at least
-:data:`PARALLEL_MIN_ROWS` reflections is scanned in two halves at once: this
-process takes the lower half of the rowids, a helper process (``python -m
-mirror_cli.journal.search``) the upper half (only when this process may use two CPUs or more). The helper gets the database path, the data
-key, the terms and the bounds as JSON on its stdin (never in argv or the
-environment), opens the file read-only, and answers one JSON object on stdout:
-``{"hits": [[score, created_at, id], ...]}`` or, for a row that fails to
-open, ``{"error": message, "hint": hint}``, raised here as the same
-:class:`VerificationError`. When the helper cannot start, dies, or answers
-anything else, this process scans the upper half itself: the results never
-depend on it. The halves are read in separate transactions, so a write that
-lands between them may show in one half only (a search is a snapshot of about
-the same moment, like ``grep`` over a changing folder).
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
-import json
-import os
 import re
-import sys
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from mirror_cli import helperproc
-from mirror_cli.errors import VerificationError
-from mirror_cli.helperproc import cores as _cores
+from mirror_cli.crypto.fields import codec as field_codec
 
-PARALLEL_MIN_ROWS = 20_000
 FIELDS = ("content", "response", "tags")
 _SELECT = "SELECT id, created_at, content, response, tags FROM reflections"
 
@@ -158,8 +137,6 @@ def _complement(taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _chars() -> _Chars:
     """The separators of :data:`_SEPARATORS`, and SQLite's fold of each code point of
     :data:`_FOLD_BLOCKS` (asked once per process, a few milliseconds, in an in-memory table)."""
-    import sqlite3
-
     separators = []
     for item in _SEPARATORS.split():
         lo, _, hi = item.partition("-")
@@ -207,8 +184,6 @@ class Fts5Words:
     """
 
     def __init__(self) -> None:
-        import sqlite3
-
         self._conn = sqlite3.connect(":memory:")
         self._conn.execute(f"CREATE VIRTUAL TABLE words USING fts5(text, tokenize = '{TOKENIZE}')")
         self._conn.execute("CREATE VIRTUAL TABLE words_terms USING fts5vocab(words, 'instance')")
@@ -390,98 +365,6 @@ def scan_rows(rows: Iterable[Sequence[Any]], open_row: Callable[..., list[Any]],
         matcher.close()
 
 
-def best_hits(store: Any, terms: list[list[str]], limit: int, *,
-              parallel_min_rows: int = PARALLEL_MIN_ROWS) -> list[Hit]:
+def best_hits(store: Any, terms: list[list[str]], limit: int) -> list[Hit]:
     """The *limit* best hits of an encrypted *store*, best first (see the module docstring)."""
-    conn = store.conn
-    open_row = store.fields.open_row
-    n = conn.execute("SELECT count(*) FROM reflections").fetchone()[0]
-    helper = None
-    if n >= max(parallel_min_rows, 2) and limit > 0 and _cores() >= 2:
-        (mid,) = conn.execute("SELECT rowid FROM reflections ORDER BY rowid LIMIT 1 OFFSET ?", (n // 2,)).fetchone()
-        helper = _Helper.start(store, terms, limit, mid)
-    if helper is None:
-        return sorted(scan_rows(conn.execute(_SELECT), open_row, terms, limit), reverse=True)
-    try:
-        best = scan_rows(conn.execute(_SELECT + " WHERE rowid < ?", (mid,)), open_row, terms, limit)
-    except BaseException:
-        helper.kill()
-        raise
-    upper = helper.finish()
-    if upper is None:  # no answer from the helper: scan its half here
-        upper = scan_rows(conn.execute(_SELECT + " WHERE rowid >= ?", (mid,)), open_row, terms, limit)
-    return heapq.nlargest(limit, best + upper)
-
-
-class _Helper:
-    """The helper process scanning rowids >= *lo*."""
-
-    def __init__(self, proc: Any) -> None:
-        self.proc = proc
-
-    @classmethod
-    def start(cls, store: Any, terms: list[list[str]], limit: int, lo: int) -> _Helper | None:
-        dek = getattr(store, "data_key", None)
-        if dek is None:
-            return None
-        proc = helperproc.start("mirror_cli.journal.search", {"db": os.path.abspath(str(store.path)), "key": dek.hex(),
-                                                    "terms": terms, "limit": limit, "lo": lo})
-        return None if proc is None else cls(proc)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.communicate()
-
-    def finish(self, timeout: float = 120.0) -> list[Hit] | None:
-        """The helper's hits; None when it gave no usable answer. A damaged row -> VerificationError."""
-        import subprocess
-
-        try:
-            out, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-        except BaseException:
-            self.kill()
-            raise
-        try:
-            answer = json.loads(out)
-        except ValueError:
-            return None
-        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
-            raise VerificationError(answer["error"], answer.get("hint") if isinstance(answer.get("hint"), str) else None)
-        hits = answer.get("hits") if isinstance(answer, dict) and self.proc.returncode == 0 else None
-        if not isinstance(hits, list):
-            return None
-        try:
-            return [(float(score), str(created), str(rid)) for score, created, rid in hits]
-        except (TypeError, ValueError):
-            return None
-
-
-def _main() -> int:
-    """The helper: read the request on stdin, scan rowids >= lo, answer on stdout."""
-    import sqlite3
-    from pathlib import Path
-
-    from mirror_cli import crypto
-    from mirror_cli.errors import MirrorError
-    from mirror_cli.crypto.fields import SealedFields
-
-    request = json.loads(sys.stdin.buffer.read())
-    open_row = SealedFields(crypto.FieldCipher(bytes.fromhex(request["key"]))).open_row
-    conn = sqlite3.connect(Path(request["db"]).as_uri() + "?mode=ro", uri=True)
-    try:
-        rows = conn.execute(_SELECT + " WHERE rowid >= ?", (request["lo"],))
-        hits = scan_rows(rows, open_row, request["terms"], request["limit"])
-        answer: dict[str, Any] = {"hits": hits}
-    except MirrorError as exc:
-        answer = {"error": exc.message, "hint": exc.hint}
-    finally:
-        conn.close()
-    sys.stdout.write(json.dumps(answer))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
+    return sorted(scan_rows(store.conn.execute(_SELECT), field_codec(store).open_row, terms, limit), reverse=True)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from mirror_cli.crypto.fields import codec as field_codec
 from mirror_cli.errors import VerificationError
 from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns.detect import (
@@ -118,7 +119,7 @@ def analyze(store, *, full: bool = False, event: str = "patterns.analyzed",
 
 def _full(store, total: int, event: str, started: float, progress) -> AnalyzeResult:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     pat: dict = {}
     ten: dict = {}
     state_rows = []
@@ -168,7 +169,7 @@ def _changed_rows(store, state: dict, total: int) -> tuple[list, int]:
 
 def _incremental(store, state: dict, total: int, event: str, started: float) -> AnalyzeResult:
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     with store.write():
         rows, cached = _changed_rows(store, state, total)
         removed = max(0, int(state.get("count", 0)) - cached)
@@ -230,7 +231,7 @@ def _can_subtract(store, old_found: dict, new_found: dict) -> bool:
 def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple[int, int]:
     """Subtract the old findings of edited reflections, add the new findings. Call inside write()."""
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     patterns = load_patterns(store)
     now = now_iso()
     rev = store.tick()
@@ -321,7 +322,7 @@ def _merge_evidence(store, pid: str, candidates: list) -> None:
     if not candidates:
         return
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     current = conn.execute(
         "SELECT o.confidence, r.created_at, o.reflection_id FROM pattern_occurrences o"
         " JOIN reflections r ON r.id = o.reflection_id WHERE o.pattern_id = ?", (pid,)).fetchall()

@@ -19,6 +19,7 @@ from mirror_cli.patterns.stored import (
     tension_data,
 )
 from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
+from mirror_cli.crypto.fields import codec as field_codec
 
 __all__ = ["PatternInfo", "Excerpt", "status", "list_patterns", "find_pattern", "excerpt", "show_pattern",
            "pattern_evolution", "evolution", "list_tensions", "show_tension"]
@@ -135,7 +136,7 @@ def show_pattern(store, ref: str, *, excerpts: bool = True) -> tuple[PatternInfo
     """A pattern with its evidence: the stored occurrences (strongest first), each with the
     reflection's time and, with ``excerpts``, a short window of its text around the words."""
     p = find_pattern(store, ref)
-    f = store.fields
+    f = field_codec(store)
     rows = store.conn.execute(
         "SELECT o.reflection_id, o.evidence, o.confidence, o.intensity, r.created_at, r.content"
         " FROM pattern_occurrences o JOIN reflections r ON r.id = o.reflection_id WHERE o.pattern_id = ?"
@@ -183,7 +184,7 @@ def pattern_evolution(store, p: StoredPattern, by: str) -> list[dict]:
     """``[{"period", "count", "confidence"}]`` of one pattern, oldest first; confidence
     counts every occurrence up to the end of the period."""
     row = store.conn.execute("SELECT timeline FROM pattern_stats WHERE pattern_id = ?", (p.id,)).fetchone()
-    f = store.fields
+    f = field_codec(store)
     days = open_json(f, "pattern_stats", p.id, "timeline", row[0]) if row else {}
     running = 0
 
@@ -228,7 +229,7 @@ def _shown_tensions(store) -> dict[str, tuple[str, TensionTotals, str, str]]:
     The analysis keeps one row of totals per tension (``reflection_id`` NULL). An import can
     also bring rows tied to one reflection each, and tensions of names this mirror does not
     know: until an analysis finds a tension of that name, those count, one reflection each."""
-    f = store.fields
+    f = field_codec(store)
     totals: dict[str, tuple[str, TensionTotals, str, str]] = {}
     observed: dict[str, tuple[str, TensionTotals, str, str]] = {}
     for tid, reflection_id, detected_at, data in store.conn.execute(

@@ -1,7 +1,7 @@
 """Patterns and tensions as the database holds them: the tables, their running totals, and
 the reads and writes that :mod:`.analysis` and :mod:`.queries` share.
 
-All user content goes through ``store.fields``, so it is sealed on an encrypted database:
+All user content goes through ``crypto.fields.codec(store)``, so it is sealed on an encrypted database:
 
 * ``analysis_state``: per reflection, the ``rev`` analysed and its findings, JSON
   ``{"p": [[type, name, "word, word", confidence, intensity]], "t": [[tension, position,
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns.detect import MIN_SUPPORT, STRONG_CONFIDENCE, SUPPORT_K
 from mirror_cli.patterns.tensions import SEED_TENSIONS
+from mirror_cli.crypto.fields import codec as field_codec
 
 __all__ = ["EVIDENCE_LIMIT", "SCALE", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
            "confidence_of", "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
@@ -169,7 +170,7 @@ def open_json(fields, table: str, rid: str, fieldname: str, stored) -> dict:
 
 def seal_json(fields, table: str, rid: str, fieldname: str, value) -> object:
     """``value`` as compact JSON text, sealed with the store's ``fields`` (fetch them once per
-    run: on a plaintext database each ``store.fields`` asks the database whether it is encrypted)."""
+    run: on a plaintext database each ``crypto.fields.codec(store)`` asks the database whether it is encrypted)."""
     return fields.seal(table, rid, fieldname, _to_json(value))
 
 
@@ -199,7 +200,7 @@ def set_analysis_meta(store, rev: int, count: int) -> None:
 
 def load_patterns(store) -> dict[tuple[str, str], StoredPattern]:
     """Every stored pattern by (type, name)."""
-    f = store.fields
+    f = field_codec(store)
     out = {}
     rows = store.conn.execute(
         "SELECT p.id, p.pattern_type, p.name, p.confidence, p.first_seen, p.last_seen,"
@@ -216,7 +217,7 @@ def write_totals(store, pat: dict[tuple[str, str], PatternTotals], ten: dict[str
     (pattern ids kept for names that stay). Returns (patterns reported, tensions).
     Call inside store.write()."""
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     existing = load_patterns(store)
     now = now_iso()
     rev = store.tick()
@@ -256,7 +257,7 @@ def write_totals(store, pat: dict[tuple[str, str], PatternTotals], ten: dict[str
 
 def load_tensions(store) -> dict[str, tuple[str, TensionTotals]]:
     """The analysis' tension totals (seed names only) by name: (id, totals)."""
-    f = store.fields
+    f = field_codec(store)
     out = {}
     for tid, data in store.conn.execute("SELECT id, data FROM tensions WHERE reflection_id IS NULL"):
         d = open_json(f, "tensions", tid, "data", data)
@@ -283,7 +284,7 @@ def tension_data(name: str, agg: TensionTotals, axis_a: str | None = None, axis_
 def write_tensions(store, ten: dict[str, TensionTotals], rev: int, *, replace: bool) -> int:
     """Store these tensions' totals (``replace``: and only these). Returns how many were written."""
     conn = store.conn
-    f = store.fields
+    f = field_codec(store)
     existing = load_tensions(store)
     if replace:
         conn.execute("DELETE FROM tensions WHERE reflection_id IS NULL")

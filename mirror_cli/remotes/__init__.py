@@ -1,7 +1,8 @@
 """Remotes: where sync, backups and shards put their bytes (SYNC.md section 12).
 
-A :class:`~.base.Remote` is transport only: it puts bytes under a name, lists
-names, gets the bytes back and deletes them. It never looks inside: every
+A :class:`~.base.Remote` is transport only: it puts bytes under a name (whole,
+from a file or streamed), lists names, gets the bytes back (whole, into a
+file or as a readable stream) and deletes them. It never looks inside: every
 format stored through it (sync objects, backups, shards, manifests) is already
 encrypted and authenticated above this layer, so a remote that loses, swaps or
 alters an object is caught there, not here.
@@ -17,6 +18,6 @@ Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
 
 from __future__ import annotations
 
-from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, Remote, RemoteError
+from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, ObjectWriter, Remote, RemoteError
 
-__all__ = ["Exists", "InvalidName", "NotFound", "ObjectInfo", "Remote", "RemoteError"]
+__all__ = ["Exists", "InvalidName", "NotFound", "ObjectInfo", "ObjectWriter", "Remote", "RemoteError"]

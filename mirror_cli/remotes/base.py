@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from mirror_cli.errors import OperationError, UsageError
 
@@ -52,14 +52,41 @@ class ObjectInfo:
     size: int
 
 
+class ObjectWriter(Protocol):
+    """A new object being written, from :meth:`Remote.put_stream`: nobody sees it until :meth:`commit`.
+
+    Use it as a context manager: leaving without a commit (an error, a check that failed)
+    discards it, so a failure never leaves half an object under its name.
+    """
+
+    def write(self, data: bytes | memoryview) -> int:
+        """Append *data*; :class:`RemoteError` when the remote refuses it (a full disk)."""
+        ...
+
+    def commit(self) -> str:
+        """Publish what was written under the name, atomically; return its tag.
+
+        :class:`Exists` for an exclusive writer whose name was taken meanwhile (nothing published).
+        """
+        ...
+
+    def close(self) -> None:
+        """Discard the object unless committed; calling it twice is harmless."""
+        ...
+
+    def __enter__(self) -> ObjectWriter: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 @runtime_checkable
 class Remote(Protocol):
     """Put bytes under a name, list names, get the bytes back (SYNC.md section 12).
 
     Tags are opaque strings (an ETag, ``size:mtime_ns`` on a folder, a SHA-256
-    in PostgreSQL): the same tag means the same content. ``put_new`` and ``put``
-    are atomic: a reader sees the old object, the new one, or none, never half
-    of one. Use ``contextlib.closing(open_remote(...))`` to close a remote.
+    in PostgreSQL): the same tag means the same content. Every put (``put_new``,
+    ``put``, ``put_file``, a ``put_stream`` commit) is atomic: a reader sees the
+    old object, the new one, or none, never half of one. Use ``contextlib.closing(open_remote(...))`` to close a remote.
     """
 
     @property
@@ -73,6 +100,13 @@ class Remote(Protocol):
 
     def get(self, name: str) -> bytes:
         """The object's bytes; :class:`NotFound` when there is none."""
+        ...
+
+    def open(self, name: str) -> BinaryIO:
+        """The object's bytes as a readable, seekable binary file (close it); :class:`NotFound` when there is none.
+
+        Reading it may raise OSError (a disk that went away); the caller names the object.
+        """
         ...
 
     def put_new(self, name: str, data: bytes) -> str:
@@ -91,8 +125,18 @@ class Remote(Protocol):
         """Every object whose name starts with *prefix* (a plain string prefix), sorted by name."""
         ...
 
-    def put_file(self, name: str, path: Path) -> str:
-        """Create or replace the object from the local file *path*, streamed; return its tag."""
+    def put_file(self, name: str, path: Path, *, exclusive: bool = False) -> str:
+        """Create or replace the object from the local file *path*, streamed; return its tag.
+
+        With *exclusive*, create it only if absent, as ``put_new`` does (:class:`Exists` otherwise).
+        """
+        ...
+
+    def put_stream(self, name: str, *, exclusive: bool = False) -> ObjectWriter:
+        """A writer for the object, published whole by its ``commit`` (create-if-absent with *exclusive*).
+
+        For bytes made as they are written (shards, backups): no local copy first.
+        """
         ...
 
     def get_file(self, name: str, path: Path) -> None:

@@ -1,7 +1,9 @@
 """A folder as a remote: a USB disk, a network share, a Dropbox or Syncthing folder.
 
-An object ``a/b`` is the file ``ROOT/a/b``. Every write goes to
-``.~mirror-<random>.tmp`` in the object's folder, is fsynced, then
+An object ``a/b`` is the file ``ROOT/a/b``; :meth:`FolderRemote.open` is that
+file opened for reading. Every write (``put_stream`` included: its writer is
+the temp file) goes to ``.~mirror-<random>.tmp`` in the object's folder, is
+fsynced, then
 ``os.link``-ed to its name (``put_new``: the link fails if the name exists,
 so exactly one of two racing writers wins) or ``os.replace``-d over it
 (``put``), and the folder is fsynced. Where the file system has no hard links
@@ -47,7 +49,9 @@ class FolderRemote:
 
     def __init__(self, root: Path | str, mkdir: bool = False) -> None:
         self.root = Path(os.path.abspath(os.path.expanduser(root)))
+        self._fd = -1
         if mkdir and not self.root.exists():
+            _check_no_file_in_the_way(self.root, creating=True)
             ensure_private_dir(self.root)
         try:
             self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -55,7 +59,8 @@ class FolderRemote:
             raise RemoteError(f"the remote folder {self.root} does not exist.",
                               "If it is on a disk, mount the disk; to create the folder, pass --mkdir.") from None
         except NotADirectoryError:
-            raise UsageError(f"the remote {self.root} is a file, not a folder.", "Give the path of a folder.") from None
+            _check_no_file_in_the_way(self.root, creating=False)
+            raise self._error("open", "", OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))) from None
         except OSError as exc:
             raise self._error("open", "", exc) from None
 
@@ -85,6 +90,9 @@ class FolderRemote:
             self.close()
 
     # -- reading -------------------------------------------------------------------------
+
+    def open(self, name: str) -> BinaryIO:
+        return self._open_object(name)
 
     def get(self, name: str) -> bytes:
         with self._open_object(name) as src:
@@ -125,13 +133,17 @@ class FolderRemote:
     def put(self, name: str, data: bytes) -> str:
         return self._write(name, lambda out: out.write(data), new=False)
 
-    def put_file(self, name: str, path: Path) -> str:
+    def put_file(self, name: str, path: Path, *, exclusive: bool = False) -> str:
         try:
             src = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             raise io_error("read", path, exc) from None
         with src:
-            return self._write(name, lambda out: _copy(src, out, lambda exc: io_error("read", path, exc)), new=False)
+            return self._write(name, lambda out: _copy(src, out, lambda exc: io_error("read", path, exc)),
+                               new=exclusive)
+
+    def put_stream(self, name: str, *, exclusive: bool = False) -> FolderWriter:
+        return FolderWriter(self, name, exclusive=exclusive)
 
     def delete(self, names: Iterable[str]) -> None:
         by_folder: dict[tuple[str, ...], list[str]] = {}
@@ -157,82 +169,53 @@ class FolderRemote:
             finally:
                 os.close(dfd)
 
-    def sweep_temps(self, older_than_s: float = STALE_TEMP_AGE_S) -> int:
-        """Remove the ``.~mirror-*.tmp`` files a killed writer left, older than *older_than_s*; return how many."""
+    def sweep_temps(self, folders: Iterable[str] = ("",), older_than_s: float = STALE_TEMP_AGE_S) -> int:
+        """Remove the ``.~mirror-*.tmp`` files killed writers left in *folders* ('' is the root; each
+        folder alone, not what is below it), older than *older_than_s*; return how many.
+
+        Only the folders a caller writes its objects in are looked at: a remote at ``~`` is not walked.
+        """
         removed, cutoff = 0, time.time_ns() - int(older_than_s * 1e9)
-        for dfd, _, entry in self._scan(os.dup(self._check_open()), "", ""):
-            if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX)):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime_ns < cutoff:
-                    os.unlink(entry.name, dir_fd=dfd)
-                    removed += 1
+        for folder in folders:
+            try:
+                dfd = self._open_folder(check_name(folder).split("/") if folder else [], create=False)
+            except OSError as exc:
+                if exc.errno in _NOT_A_FOLDER:
+                    continue  # nothing written there yet
+                raise self._error("list", folder, exc) from None
+            try:
+                with os.scandir(dfd) as entries:
+                    temps = [e for e in entries if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)]
+                for entry in temps:
+                    with contextlib.suppress(FileNotFoundError):
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode) and st.st_mtime_ns < cutoff:
+                            os.unlink(entry.name, dir_fd=dfd)
+                            removed += 1
+            except OSError as exc:
+                raise self._error("list", folder, exc) from None
+            finally:
+                os.close(dfd)
         return removed
 
     # -- helpers -------------------------------------------------------------------------
 
     def _write(self, name: str, fill: Callable[[BinaryIO], object], *, new: bool) -> str:
-        *folders, leaf = check_name(name).split("/")
+        with FolderWriter(self, name, exclusive=new) as out:
+            try:
+                fill(out)  # type: ignore[arg-type] - it writes, which is all fill asks
+            except OSError as exc:
+                raise self._error("write", name, exc) from None
+            return out.commit()
+
+    def _folder_for_write(self, name: str, folders: list[str]) -> int:
         try:
-            dfd = self._open_folder(folders, create=True)
+            return self._open_folder(folders, create=True)
         except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP):
                 raise RemoteError(f"cannot write {name} in {self.describe()}: a part of its path is a file or a "
                                   "symbolic link, not a folder.", "mirror never writes through a link.") from None
             raise self._error("write", name, exc) from None
-        try:
-            tmp, st = self._write_temp(dfd, name, fill)
-            try:
-                if new:
-                    self._link_new(dfd, tmp, leaf, name)
-                else:
-                    os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                raise self._error("write", name, exc) from None
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=dfd)  # still there after a link or a failure
-            _fsync(dfd)
-            return _tag(st)
-        finally:
-            os.close(dfd)
-
-    def _write_temp(self, dfd: int, name: str, fill: Callable[[BinaryIO], object]) -> tuple[str, os.stat_result]:
-        tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-        try:
-            fd = os.open(tmp, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=dfd)
-        except OSError as exc:
-            raise self._error("write", name, exc) from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                os.fchmod(fd, FILE_MODE)
-                fill(out)
-                out.flush()
-                os.fsync(fd)
-                st = os.fstat(fd)  # the final name gets this very inode: its tag
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dfd)
-            if isinstance(exc, OSError):
-                raise self._error("write", name, exc) from None
-            raise
-        return tmp, st
-
-    def _link_new(self, dfd: int, tmp: str, leaf: str, name: str) -> None:
-        exists = Exists(f"{name} already exists in {self.describe()}; nothing was written.")
-        try:
-            os.link(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
-            return
-        except FileExistsError:
-            raise exists from None
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINKS:
-                raise
-        try:  # no hard links here: claim the name, then rename the complete temp over the empty claim
-            os.close(os.open(leaf, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=dfd))
-        except FileExistsError:
-            raise exists from None
-        os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
 
     def _open_object(self, name: str) -> BinaryIO:
         *folders, leaf = check_name(name).split("/")
@@ -305,6 +288,110 @@ class FolderRemote:
         if exc.errno == errno.ENOSPC:
             return RemoteError(f"cannot {action} {where}: the disk is full.", "Free some space and try again.")
         return RemoteError(f"cannot {action} {where}: {exc.strerror or exc}.")
+
+
+class FolderWriter:
+    """:meth:`FolderRemote.put_stream`: a temp file in the object's folder, published by :meth:`commit`
+    (fsync, then ``link`` when exclusive, else ``replace``, then the folder fsynced)."""
+
+    def __init__(self, remote: FolderRemote, name: str, *, exclusive: bool) -> None:
+        *folders, self._leaf = check_name(name).split("/")
+        self._remote, self._name, self._exclusive = remote, name, exclusive
+        self._dfd = remote._folder_for_write(name, folders)
+        self._tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        self._done = False
+        try:
+            fd = os.open(self._tmp, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=self._dfd)
+        except OSError as exc:
+            os.close(self._dfd)
+            raise remote._error("write", name, exc) from None
+        self._fh = os.fdopen(fd, "wb")
+        try:
+            os.fchmod(fd, FILE_MODE)
+        except OSError as exc:
+            self.close()
+            raise remote._error("write", name, exc) from None
+
+    def write(self, data: bytes | memoryview) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            raise self._remote._error("write", self._name, exc) from None
+
+    def commit(self) -> str:
+        if self._done:
+            raise RemoteError(f"{self._name} in {self._remote.describe()} was already committed or discarded.")
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            st = os.fstat(self._fh.fileno())  # the final name gets this very inode: its tag
+            self._fh.close()
+            if self._exclusive:
+                self._link_new()
+            else:
+                os.replace(self._tmp, self._leaf, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+        except OSError as exc:
+            self.close()
+            raise self._remote._error("write", self._name, exc) from None
+        except BaseException:
+            self.close()
+            raise
+        self.close()  # the temp name, still there after a link
+        return _tag(st)
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp, dir_fd=self._dfd)
+        _fsync(self._dfd)
+        os.close(self._dfd)
+
+    def __enter__(self) -> FolderWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            self.close()
+
+    def _link_new(self) -> None:
+        dfd, tmp, leaf = self._dfd, self._tmp, self._leaf
+        exists = Exists(f"{self._name} already exists in {self._remote.describe()}; nothing was written.")
+        try:
+            os.link(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return
+        except FileExistsError:
+            raise exists from None
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+        try:  # no hard links here: claim the name, then rename the complete temp over the empty claim
+            os.close(os.open(leaf, _NEW_FILE_FLAGS, FILE_MODE, dir_fd=dfd))
+        except FileExistsError:
+            raise exists from None
+        os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _check_no_file_in_the_way(root: Path, *, creating: bool) -> None:
+    """Name the file where *root*, or a folder above it, should be: UsageError (exit 2) for a root
+    given as it is, RemoteError (exit 1, as any folder that cannot be made) when *creating* it."""
+    for path in (root, *root.parents):
+        if os.path.isdir(path):
+            return
+        if not os.path.exists(path):
+            continue
+        if path == root:
+            raise UsageError(f"the remote {root} is a file, not a folder.", "Give the path of a folder.")
+        if creating:
+            raise RemoteError(f"cannot create the remote folder {root}: {path} is a file.",
+                              "Give the path of a folder, or move that file.")
+        raise UsageError(f"the remote {root} cannot be a folder: {path} is a file.", "Give the path of a folder.")
 
 
 def _copy(src: BinaryIO, out: BinaryIO, read_error: Callable[[OSError], Exception]) -> None:

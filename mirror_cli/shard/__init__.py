@@ -1,43 +1,22 @@
 """Erasure-coded shards (``mirror shard``): any k of n shard files restore a file.
 
-Public API (no printing; errors are :class:`~mirror_cli.errors.MirrorError`)::
+The shards and the manifest of a set are objects in its locations, each a Remote
+(:mod:`mirror_cli.remotes`: a folder today, S3 or PostgreSQL later). One module per command,
+each returning a dataclass of :mod:`.results` or raising a :class:`~mirror_cli.errors.MirrorError`,
+never printing::
 
-    create(src, locations, k, n, progress=None) -> CreateResult
-    verify(manifest) -> VerifyReport
-    restore(manifest, output, progress=None) -> RestoreResult
-    repair(manifest, progress=None) -> RepairResult
+    create.create(src, locations, k, n, progress=None, *, mkdir=False, store=None) -> CreateResult
+    verify.verify(manifest) -> VerifyReport
+    restore.restore(manifest, output, progress=None) -> RestoreResult
+    repair.repair(manifest, progress=None, *, store=None) -> RepairResult
 
-NumPy is imported only when data is encoded or decoded (see ``codec``).
+create and repair record themselves in the journal's audit chain when given its store.
+The others: :mod:`.levels` (the named k-of-n levels), :mod:`.locations` (locations opened as
+remotes; shards are streamed to and from them), :mod:`.manifest` and :mod:`.format` (the two
+file formats, docs/formats/shard.md), :mod:`.stripes` (the stripe loops), :mod:`.codec` and
+:mod:`.gf256` (Reed-Solomon over GF(2^8) with NumPy).
+
+This ``__init__`` imports nothing: NumPy (50-130 ms) comes in only through :mod:`.stripes`,
+which create, restore and repair import and verify does not, so ``mirror shard verify``
+never loads it.
 """
-
-from __future__ import annotations
-
-from mirror_cli.shard.ops import (
-    LEVELS,
-    CreateResult,
-    RepairResult,
-    RestoreResult,
-    ShardStatus,
-    VerifyReport,
-    create,
-    level_name,
-    repair,
-    resolve_level,
-    restore,
-    verify,
-)
-
-__all__ = [
-    "LEVELS",
-    "CreateResult",
-    "RepairResult",
-    "RestoreResult",
-    "ShardStatus",
-    "VerifyReport",
-    "create",
-    "level_name",
-    "repair",
-    "resolve_level",
-    "restore",
-    "verify",
-]

@@ -36,8 +36,7 @@ from mirror_cli.shard import gf256
 
 ALIGN = 8
 MAX_N = 255
-MATRIX_ID = 1  # normalised Cauchy over GF(2^8) / 0x11d, see gf256.cauchy_parity
-MATRIX_NAME = "cauchy-gf256-0x11d-v1"
+# The matrix's id and name (format.MATRIX_ID, format.MATRIX_NAME) live in the numpy-free format module.
 MAX_GROUP_TABLES = 64
 SMALL = 1024  # block length below which the convenience API skips the table kernels
 

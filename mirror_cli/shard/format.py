@@ -44,10 +44,8 @@ prints it), which ties a shard to its set.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 MAGIC = b"MIRRSHRD"
@@ -60,6 +58,8 @@ MAX_STRIPE = 1 << 20
 MIN_STRIPE = 64 << 10
 MAX_STRIPE_SET = 32 << 20  # n * stripe size: what one stripe of the whole set may hold in memory
 READ_CHUNK = 1 << 20
+MATRIX_ID = 1  # normalised Cauchy over GF(2^8) / 0x11d (gf256.cauchy_parity); header byte 15
+MATRIX_NAME = "cauchy-gf256-0x11d-v1"  # the same matrix, as manifests name it
 
 
 class FormatError(ValueError):
@@ -203,20 +203,20 @@ class ShardWriter:
         return self._whole.hexdigest(), self.header.geometry.shard_bytes
 
 
-def file_sha256(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a file, read in chunks."""
+def _sha256_of(fh: IO[bytes]) -> tuple[str, int, bytes]:
+    """SHA-256 (hex), size and first HEADER_SIZE bytes of what *fh* holds from its start, in one read."""
     h = hashlib.sha256()
     total = 0
+    head = b""
     buf = bytearray(READ_CHUNK)
     mv = memoryview(buf)
-    with open(path, "rb") as fh:
-        while True:
-            got = fh.readinto(buf)
-            if not got:
-                break
-            h.update(mv[:got])
-            total += got
-    return h.hexdigest(), total
+    fh.seek(0)
+    while got := fh.readinto(buf):
+        if len(head) < HEADER_SIZE:
+            head += bytes(mv[: HEADER_SIZE - len(head)])
+        h.update(mv[:got])
+        total += got
+    return h.hexdigest(), total, head
 
 
 @dataclass
@@ -230,10 +230,10 @@ class ShardCheck:
     sha256: str | None
 
 
-def check_shard(path: Path, expected: ShardHeader, expected_sha256: str) -> ShardCheck:
-    """Check a shard file against what the manifest says it must be.
+def check_shard(fh: IO[bytes], expected: ShardHeader, expected_sha256: str) -> ShardCheck:
+    """Check a shard, open for reading (and seeking) as *fh*, against what the manifest says it must be.
 
-    Fast path: one pass computing the SHA-256 of the whole file; a match with
+    Fast path: one pass computing the SHA-256 of the whole shard; a match with
     the manifest (plus a header that parses and agrees) means intact. On a
     mismatch a second pass checks the header, every stripe hash and the
     trailer, so that the damage can be named.
@@ -241,9 +241,7 @@ def check_shard(path: Path, expected: ShardHeader, expected_sha256: str) -> Shar
     problems: list[str] = []
     geo = expected.geometry
     try:
-        digest, size = file_sha256(path)
-        with open(path, "rb") as fh:
-            raw_header = fh.read(HEADER_SIZE)
+        digest, size, raw_header = _sha256_of(fh)
     except OSError as exc:
         return ShardCheck(False, [f"cannot read: {exc.strerror or exc}"], [], False, None)
     header_ok = True
@@ -259,7 +257,7 @@ def check_shard(path: Path, expected: ShardHeader, expected_sha256: str) -> Shar
         return ShardCheck(True, [], [], True, digest)
     if size != geo.shard_bytes:
         problems.append(f"size is {size} bytes, expected {geo.shard_bytes}")
-    bad = _damaged_stripes(path, geo)
+    bad = _damaged_stripes(fh, size, geo)
     if bad:
         shown = ", ".join(str(s) for s in bad[:10]) + (" ..." if len(bad) > 10 else "")
         problems.append(f"damaged stripe(s): {shown}")
@@ -271,32 +269,31 @@ def check_shard(path: Path, expected: ShardHeader, expected_sha256: str) -> Shar
 MAX_LISTED_STRIPES = 1000
 
 
-def _damaged_stripes(path: Path, geo: Geometry) -> list[int]:
+def _damaged_stripes(fh: IO[bytes], size: int, geo: Geometry) -> list[int]:
     """Stripes whose block does not match its recorded hash (all, if the table is unreadable):
     the first MAX_LISTED_STRIPES of them, which is what a report can name. A shard cut short
-    has every stripe past its end damaged; those are not read one by one."""
+    has every stripe past its end damaged; those are not read one by one. *size* is the shard's."""
     count = geo.stripe_count
     bad: list[int] = []
     try:
-        with open(path, "rb") as fh:
-            start = HEADER_SIZE + geo.data_length
-            fh.seek(start)
-            # never more than the file holds (a hostile manifest may claim any size)
-            table = fh.read(max(0, min(HASH_SIZE * count, os.fstat(fh.fileno()).st_size - start)))
-            fh.seek(HEADER_SIZE)
-            buf = bytearray(geo.stripe_size or ALIGN)
-            for s in range(count):
-                if len(bad) >= MAX_LISTED_STRIPES:
-                    break
-                length = geo.block_length(s)
-                mv = memoryview(buf)[:length]
-                got = fh.readinto(mv)
-                recorded = table[s * HASH_SIZE : (s + 1) * HASH_SIZE]
-                if got != length:  # the end of the file: this stripe and all after it
-                    bad.extend(range(s, min(count, s + MAX_LISTED_STRIPES - len(bad))))
-                    break
-                if hashlib.sha256(mv).digest() != recorded:
-                    bad.append(s)
+        start = HEADER_SIZE + geo.data_length
+        fh.seek(start)
+        # never more than the file holds (a hostile manifest may claim any size)
+        table = fh.read(max(0, min(HASH_SIZE * count, size - start)))
+        fh.seek(HEADER_SIZE)
+        buf = bytearray(geo.stripe_size or ALIGN)
+        for s in range(count):
+            if len(bad) >= MAX_LISTED_STRIPES:
+                break
+            length = geo.block_length(s)
+            mv = memoryview(buf)[:length]
+            got = fh.readinto(mv)
+            recorded = table[s * HASH_SIZE : (s + 1) * HASH_SIZE]
+            if got != length:  # the end of the file: this stripe and all after it
+                bad.extend(range(s, min(count, s + MAX_LISTED_STRIPES - len(bad))))
+                break
+            if hashlib.sha256(mv).digest() != recorded:
+                bad.append(s)
     except OSError:
         return list(range(min(count, MAX_LISTED_STRIPES)))
     return bad

@@ -9,7 +9,7 @@ Shape (version 1)::
      "original": {"name": "x.mirror", "size": 123, "sha256": "<64 hex>"},
      "merkle_root": "<64 hex>",
      "shards": [{"index": 0, "file": "x.mirror.ab12cd34.000.shard",
-                 "location": "/abs/folder", "bytes": 200, "sha256": "<64 hex>",
+                 "location": "/abs/folder" | "<remote URL>", "bytes": 200, "sha256": "<64 hex>",
                  "merkle_proof": [{"side": "left"|"right", "hash": "<64 hex>"}, ...]}, ...]}
 
 ``merkle_root`` is an RFC 6962-style Merkle tree over the shards' SHA-256
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mirror_cli.errors import InvalidInputError
+from mirror_cli.remotes.base import InvalidName, check_name
+from mirror_cli.shard.format import MATRIX_ID, MATRIX_NAME, Geometry, ShardHeader, stripe_problem
 
 FORMAT = "mirror-shard-manifest"
 SHARD_SUFFIX = ".shard"
@@ -136,7 +138,13 @@ class Manifest:
 
     def file_name(self) -> str:
         """``<original name>.<8 hex of the set id>.manifest.json``, its name in every location."""
-        return f"{self.original_name}.{self.set_id[:8]}{MANIFEST_SUFFIX}"
+        return manifest_name(self.original_name, self.set_id)
+
+    def header(self, index: int) -> ShardHeader:
+        """The header shard *index* of this set must carry."""
+        geo = Geometry(self.k, self.original_size, self.stripe_size)
+        return ShardHeader(self.k, self.n, index, MATRIX_ID, bytes.fromhex(self.set_id), self.original_size,
+                           self.stripe_size, geo.stripe_count, geo.data_length)
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -162,6 +170,22 @@ class Manifest:
         return json.dumps(self.to_json(), indent=2) + "\n"
 
 
+def _stem(original_name: str) -> str:
+    """The original's name as the start of object names: without leading dots, which a remote keeps
+    for its temp files (the manifest still records the name itself, for restore)."""
+    return original_name.lstrip(".") or "file"
+
+
+def manifest_name(original_name: str, set_id: str) -> str:
+    """``<original name>.<8 hex of the set id>.manifest.json``."""
+    return f"{_stem(original_name)}.{set_id[:8]}{MANIFEST_SUFFIX}"
+
+
+def shard_names(original_name: str, set_id: str, n: int) -> list[str]:
+    """``<original name>.<8 hex of the set id>.<index:03>.shard`` for each of the *n* shards."""
+    return [f"{_stem(original_name)}.{set_id[:8]}.{i:03d}{SHARD_SUFFIX}" for i in range(n)]
+
+
 def checksum(data: dict[str, Any]) -> str:
     """SHA-256 of the manifest's canonical JSON without its ``checksum``: a copy damaged on its
     disk (one flipped bit in ``original.size``) is refused as such, and repair rewrites it. It is
@@ -172,7 +196,7 @@ def checksum(data: dict[str, Any]) -> str:
 
 
 def load(path: Path) -> Manifest:
-    """Read and validate a manifest; InvalidInputError (exit 5) on any problem."""
+    """Read and validate a manifest file; InvalidInputError (exit 5) on any problem."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -181,6 +205,11 @@ def load(path: Path) -> Manifest:
             f"cannot read the shard manifest {path}: {exc.strerror or exc}.",
             "Give the path of a .manifest.json file written by 'mirror shard create'.",
         ) from None
+    return loads(raw, path)
+
+
+def loads(raw: bytes, path: Path | str) -> Manifest:
+    """Validate the bytes of a manifest (a copy read from a location shown as *path*); exit 5 on any problem."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -221,6 +250,15 @@ def _plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "\x00" not in name and Path(name).name == name
 
 
+def _object_name(name: str) -> bool:
+    """A name every remote takes as an object at the top of a location (remotes.base.check_name)."""
+    try:
+        check_name(name)
+    except InvalidName:
+        return False
+    return True
+
+
 def parse(data: Any) -> Manifest:
     if not isinstance(data, dict):
         raise _Invalid("the top level is not an object")
@@ -243,13 +281,9 @@ def parse(data: Any) -> Manifest:
     if level is not None and not isinstance(level, str):
         raise _Invalid("'level' has the wrong type")
     matrix = _get(data, "matrix", str)
-    from mirror_cli.shard.codec import MATRIX_NAME
-
     if matrix != MATRIX_NAME:
         raise _Invalid(f"unknown coding matrix {matrix!r}")
     stripe_size = _get(data, "stripe_size", int)
-    from mirror_cli.shard.format import stripe_problem
-
     problem = stripe_problem(stripe_size, n)
     if problem:
         raise _Invalid(f"'stripe_size' is not valid ({problem})")
@@ -261,8 +295,6 @@ def parse(data: Any) -> Manifest:
         raise _Invalid("'original' is not valid")
     if not _plain_name(name):  # restore writes it into the folder given with -o
         raise _Invalid("'original.name' is not a plain file name")
-    from mirror_cli.shard.format import Geometry
-
     shard_bytes = Geometry(k, size, stripe_size).shard_bytes
     root = _get(data, "merkle_root", str)
     shards_raw = _get(data, "shards", list)
@@ -279,6 +311,9 @@ def parse(data: Any) -> Manifest:
             # Only a plain "*.shard" name: repair rewrites damaged shards in place, so a manifest
             # must never be able to point it at any other file.
             raise _Invalid(f"shards[{i}].file is not a plain file name ending in {SHARD_SUFFIX!r}")
+        if not _object_name(file):
+            raise _Invalid(f"shards[{i}].file is not a name every location takes (a leading '.', a control "
+                           "character, over 255 bytes)")
         location = _get(s, "location", str, where)
         nbytes = _get(s, "bytes", int, where)
         if nbytes != shard_bytes:

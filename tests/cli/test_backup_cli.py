@@ -17,12 +17,10 @@ from mirror_cli import crypto
 from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "correct horse battery staple"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture
@@ -301,7 +299,8 @@ def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path
     st = State(None, None, True)
     path = fresh_backup(st)
     assert path.is_absolute() and path.exists()
-    r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--json")
+    r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--mkdir",
+            "--json")
     assert r.exit_code == 0, r.stderr
 
 

@@ -15,15 +15,13 @@ from mirror_cli import audit, crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.crypto.fields import SEALED_COLUMNS
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "lighthouse keeper 42"
 ENV = {"MIRROR_PASSPHRASE": PW}
 MARK_A = "Quokkamarmalade"
 MARK_B = "Zeppelinwaffles"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture
@@ -336,8 +334,8 @@ def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
 def test_encrypted_export_lines_equal_the_plain_ones(tmp_path, rows):
     """The sealed export path builds the same JSON text as the dict encoder and the plain path."""
     from mirror_cli.journal import reflections as journal
-    from mirror_cli.exchange.export import iter_reflection_json
-    from mirror_cli.exchange.formats.jsondoc import _encode
+    from mirror_cli.exchange.export import iter_reflections
+    from mirror_cli.exchange.records import encode as _encode
 
     records = [journal.Reflection(id=f"R{i}", created_at=f"2024-01-0{i + 1}T00:00:00.000Z",
                                   updated_at="2024-02-01T00:00:00.000Z", content=c, response=r, tags=t,
@@ -352,5 +350,5 @@ def test_encrypted_export_lines_equal_the_plain_ones(tmp_path, rows):
             with s.write():
                 for rec in records:
                     journal.insert_row(s, rec, s.tick())
-            lines[name] = list(iter_reflection_json(s))
+            lines[name] = list(map(_encode, iter_reflections(s)))
     assert lines["sealed"] == lines["plain"] == [_encode(rec.to_dict()) for rec in records]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import click
 import pytest
 import typer.main
 
@@ -134,10 +133,10 @@ def test_missing_show_id_message_names_the_id(run_mirror):
     assert "ABCDEFGHJK" in p.stderr
 
 
-def _walk(command: click.Command, path: tuple[str, ...] = ()):
+def _walk(command, path: tuple[str, ...] = ()):
     yield path, command
     if hasattr(command, "list_commands"):  # a group (Typer may vendor its own click)
-        ctx = type(command).context_class(command) if hasattr(type(command), "context_class") else click.Context(command)
+        ctx = type(command).context_class(command)
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             assert sub is not None, path + (name,)

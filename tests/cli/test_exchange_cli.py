@@ -17,13 +17,10 @@ import pytest
 from mirror_cli import crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
+from helpers import DATA, cheap
 
 PW = "river stones and tea"
-DATA = Path(__file__).resolve().parent.parent / "data"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture
@@ -772,10 +769,10 @@ def _jsonl_line_bytes(rec: dict) -> int:
 
 
 def test_import_refuses_a_record_its_jsonl_export_could_not_read_back(cli, tmp_path, monkeypatch):
-    from mirror_cli.exchange.formats import jsonl
+    from mirror_cli.exchange import records
 
     limit = 4096
-    monkeypatch.setattr(jsonl, "MAX_LINE", limit)
+    monkeypatch.setattr(records, "MAX_LINE", limit)
     doc, rec = _one_reflection_doc("")
     n = limit - _jsonl_line_bytes(rec)
     doc, rec = _one_reflection_doc("é" * (n // 2) + "x" * (n % 2))  # two bytes a character: UTF-8 counted

@@ -14,13 +14,11 @@ from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 from mirror_cli import crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
+from helpers import cheap
 
 PW = "river stones and tea"
 NEW_PW = "a different passphrase"
 
-
-def cheap() -> crypto.KdfParams:
-    return crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8)
 
 
 @pytest.fixture

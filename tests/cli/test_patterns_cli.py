@@ -13,8 +13,9 @@ from mirror_cli.crypto import manage as keyops
 from mirror_cli.ids import parse_iso
 from mirror_cli.patterns import charts
 from mirror_cli.db.store import Store
+from helpers import DATA
 
-CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "labelled_corpus.json").read_text("utf-8"))
+CORPUS = json.loads((DATA / "labelled_corpus.json").read_text("utf-8"))
 PW = "lighthouse keeper 42"
 
 

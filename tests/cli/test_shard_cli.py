@@ -20,7 +20,7 @@ def _create(cli, source, tmp_path, *extra):
     args = ["shard", "create", source, *extra]
     for d in disks:
         args += ["--to", d]
-    result = cli(*args, "--json")
+    result = cli(*args, "--mkdir", "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout), disks
 
@@ -43,7 +43,7 @@ def test_to_takes_several_locations_at_once(cli, source, tmp_path, order):
     disks[0].mkdir()  # existing or not yet made, both are locations
     args = (["shard", "create", source, "--level", "personal", "--to", *disks] if order == "file-first"
             else ["shard", "create", "--level", "personal", "--to", *disks[:1], source, *disks[1:]])
-    r = cli(*args, "--json")
+    r = cli(*args, "--mkdir", "--json")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     for i, path in enumerate(data["shards"]):
@@ -60,7 +60,7 @@ def test_create_refuses_a_missing_file_and_folders_without_to(cli, tmp_path):
 
 def test_locations_may_follow_the_file_without_to(cli, source, tmp_path):
     """`shard create FILE A B` as the usage line [FILE] [LOCATION]... shows it."""
-    r = cli("shard", "create", source, tmp_path / "a", tmp_path / "b", "--level", "minimal", "--json")
+    r = cli("shard", "create", source, tmp_path / "a", tmp_path / "b", "--level", "minimal", "--mkdir", "--json")
     assert r.exit_code == 0, r.stderr
     made = json.loads(r.stdout)
     assert {os.path.dirname(p) for p in made["shards"]} == {str(tmp_path / "a"), str(tmp_path / "b")}
@@ -161,10 +161,11 @@ def test_an_encrypted_journal_without_its_key_stops_before_any_shard_is_written(
     """The audit event needs the key: without it the command exits 4 at once, not after the work."""
     _journal(mirror_home, encrypted=True)
     disk = tmp_path / "disk"
-    r = cli("shard", "create", source, "--level", "minimal", "--to", disk)
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk, "--mkdir")
     assert r.exit_code == 4 and r.stdout == ""
     assert not disk.exists() or list(disk.iterdir()) == []
-    made = cli("shard", "create", source, "--level", "minimal", "--to", disk, "--json", env={"MIRROR_PASSPHRASE": PW})
+    made = cli("shard", "create", source, "--level", "minimal", "--to", disk, "--mkdir", "--json",
+               env={"MIRROR_PASSPHRASE": PW})
     assert made.exit_code == 0
     manifest = json.loads(made.stdout)["manifests"][0]
     shard0 = json.loads(made.stdout)["shards"][0]
@@ -189,7 +190,7 @@ def _shard_body(path) -> bytes:
 def test_create_without_file_shards_a_fresh_backup(cli, mirror_home, tmp_path, encrypted):
     _journal(mirror_home, encrypted)
     disks = [tmp_path / f"usb{i}" for i in (1, 2, 3)]
-    args = ["shard", "create", "--level", "personal", "--json"]
+    args = ["shard", "create", "--level", "personal", "--mkdir", "--json"]
     for d in disks:
         args += ["--to", d]
     result = cli(*args, env={"MIRROR_PASSPHRASE": PW} if encrypted else None)
@@ -218,10 +219,42 @@ def test_create_without_file_shards_a_fresh_backup(cli, mirror_home, tmp_path, e
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
 
 
+def test_a_missing_location_is_exit_1_before_any_work_unless_mkdir(cli, mirror_home, source, tmp_path):
+    """CONTRACT.md: a folder location that does not exist is created only with --mkdir (an unmounted
+    USB disk must not fill the local disk); without it, exit 1 naming it, checked before any work."""
+    assert cli("reflect", "a journal for the fresh-backup case").exit_code == 0
+    here, unplugged = tmp_path / "here", tmp_path / "media" / "usb"
+    here.mkdir()
+    for args in ([source], []):  # a file to shard, or a fresh backup to make
+        r = cli("shard", "create", *args, "--level", "minimal", "--to", here, unplugged)
+        assert r.exit_code == 1 and r.stdout == "" and str(unplugged) in r.stderr and "--mkdir" in r.stderr
+        assert list(here.iterdir()) == [] and not unplugged.parent.exists()
+    assert not (mirror_home / "backups").exists() or list((mirror_home / "backups").glob("*.backup")) == []
+    r = cli("shard", "create", source, "--level", "minimal", "--to", here, unplugged, "--mkdir", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert {os.path.dirname(p) for p in json.loads(r.stdout)["shards"]} == {str(here), str(unplugged)}
+    assert unplugged.stat().st_mode & 0o777 == 0o700
+
+
+def test_locations_may_be_file_urls_and_other_urls_go_through_the_remote_seam(cli, source, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk.as_uri(), "--json")
+    assert r.exit_code == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert all(os.path.dirname(p) == str(disk) for p in made["shards"] + made["manifests"])
+    manifest = json.loads(open(made["manifests"][0]).read())
+    assert {s["location"] for s in manifest["shards"]} == {str(disk)}  # a plain path, as before URLs
+    assert cli("shard", "verify", made["manifests"][0]).exit_code == 0
+    r = cli("shard", "create", source, "--level", "minimal", "--to", disk, "s3://bucket/shards")
+    assert r.exit_code == 1 and "mirror-cli[cloud]" in r.stderr and r.stdout == ""
+    assert len(list(disk.iterdir())) == 3 + 1  # nothing more was written before the refusal
+
+
 def test_create_without_file_or_database_is_a_usage_error(cli, tmp_path):
-    result = cli("shard", "create", "--level", "minimal", "--to", tmp_path / "d")
+    result = cli("shard", "create", "--level", "minimal", "--to", tmp_path / "d", "--mkdir")
     assert result.exit_code == 2 and result.stdout == ""
-    assert not (tmp_path / "d").exists()
+    assert not (tmp_path / "d").exists()  # --mkdir makes it only for shards about to be written
 
 
 def test_progress_bar_only_for_big_files_on_a_terminal(monkeypatch):
@@ -253,7 +286,7 @@ def test_progress_bar_only_for_big_files_on_a_terminal(monkeypatch):
 
 
 def test_quiet_and_json_print_only_what_they_should(cli, source, tmp_path):
-    r = cli("-q", "shard", "create", source, "--level", "minimal", "--to", tmp_path / "q")
+    r = cli("-q", "shard", "create", source, "--level", "minimal", "--to", tmp_path / "q", "--mkdir")
     assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
     manifest = next((tmp_path / "q").glob("*.manifest.json"))
     for cmd in (["verify", manifest], ["restore", manifest, "-o", tmp_path / "q.bin"], ["repair", manifest]):
@@ -285,7 +318,7 @@ def test_a_real_write_failure_midway_leaves_nothing(run_mirror, tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
 
-    args = ["shard", "create", src, "--level", "personal"]
+    args = ["shard", "create", src, "--level", "personal", "--mkdir"]
     for d in disks:
         args += ["--to", d]
     proc = run_mirror(*args, preexec_fn=limit)
@@ -330,7 +363,7 @@ def test_which_positional_is_file_and_which_a_location(cli, mirror_home, source,
             "typo-then-to": [typo, "--to", a],
             "missing-after-to": ["--to", a, b],
             "file-as-location": [source, "--to", a, source]}[case]
-    r = cli("shard", "create", "--level", "minimal", *args, "--json")
+    r = cli("shard", "create", "--level", "minimal", *args, "--mkdir", "--json")
     if case == "missing-after-to":
         assert r.exit_code == 0, r.stderr
         assert {os.path.dirname(p) for p in json.loads(r.stdout)["shards"]} == {str(a), str(b)}
@@ -338,3 +371,22 @@ def test_which_positional_is_file_and_which_a_location(cli, mirror_home, source,
         assert r.exit_code == 2 and r.stdout == ""
         assert not typo.exists() and not b.exists()
         assert json.loads(cli("backup", "list", "--json").stdout) == []  # no backup made for nothing
+
+
+def test_verify_loads_no_numpy(source, tmp_path):
+    """NumPy (50-130 ms to import) is for coding stripes: `shard verify` checks hashes only."""
+    from mirror_cli.shard.create import create
+
+    manifest = create(source, [tmp_path / "d"], 2, 3, mkdir=True).manifests[0]
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['mirror', 'shard', 'verify', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('mirror_cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+             "assert 'mirror_cli.shard.verify' in sys.modules\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules}))\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", probe, manifest], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'numpy'" not in proc.stdout.splitlines()[-1]

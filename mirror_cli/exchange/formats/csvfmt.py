@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from mirror_cli.exchange import records
 from mirror_cli.exchange.kinds import KINDS
+from mirror_cli.localfs import atomic_write, ensure_private_dir
 
 REFLECTION_COLUMNS = ["id", "created_at", "updated_at", "mode", "tags", "local_only", "content", "response"]
 PATTERN_COLUMNS = ["id", "pattern_type", "name", "confidence", "first_seen", "last_seen", "occurrences"]
@@ -71,14 +72,11 @@ def _cell(value: Any) -> Any:
         return guard(value)
     if isinstance(value, (int, float)):
         return value
-    return guard(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # json.dumps(..., same options)
+    return guard(records.encode(value))
 
 
 def _tags(tags: Any) -> str:
-    return _compact(list(tags)) if tags else "[]"
+    return records.encode(list(tags)) if tags else "[]"
 
 
 def _reflection_row(r: Mapping[str, Any]) -> list:
@@ -106,48 +104,17 @@ def _tension_row(t: Mapping[str, Any]) -> list:
 def _audit_row(e: Mapping[str, Any]) -> list:
     row = [_cell(e.get(c)) for c in AUDIT_COLUMNS]
     # data is always JSON text in the file (an object, or a string holding JSON, or null)
-    row[4] = guard(json.dumps(e.get("data"), ensure_ascii=False, separators=(",", ":")))
+    row[4] = guard(records.encode(e.get("data")))
     return row
 
 
-def csv_field(text: str) -> str:
-    """*text* as one field of ``csv.writer``'s default dialect (QUOTE_MINIMAL, ``""`` for a quote).
-
-    The same bytes as the csv module writes (tests compare the two), but with
-    str methods that run at memory speed: the csv module looks at every
-    character of a long text one at a time.
-    """
-    if '"' in text:
-        return '"' + text.replace('"', '""') + '"'
-    if "," in text or "\n" in text or "\r" in text:
-        return '"' + text + '"'
-    return text
-
-
-def _reflection_lines(reflections: Iterable[Mapping[str, Any]]) -> Iterable[str]:
-    """reflections.csv's rows (without the header), each ending with \\r\\n, in batches of text."""
-    batch: list[str] = []
-    for r in reflections:
-        batch.append(",".join([csv_field(c if c.__class__ is str else str(c)) for c in _reflection_row(r)]) + "\r\n")
-        if len(batch) >= 512:
-            yield "".join(batch)
-            batch.clear()
-    if batch:
-        yield "".join(batch)
-
-
 def _write_reflections(out: TextIO, reflections: Iterable[Mapping[str, Any]]) -> int:
-    out.write(",".join(REFLECTION_COLUMNS) + "\r\n")
+    writer = csv.writer(out)
+    writer.writerow(REFLECTION_COLUMNS)
     n = 0
-
-    def counted() -> Iterable[Mapping[str, Any]]:
-        nonlocal n
-        for r in reflections:
-            n += 1
-            yield r
-
-    for text in _reflection_lines(counted()):
-        out.write(text)
+    for r in reflections:
+        writer.writerow(_reflection_row(r))
+        n += 1
     return n
 
 
@@ -211,8 +178,6 @@ def write_csv_folder(folder: Path | str, header: Mapping[str, Any], sections: Ma
     kind's files are replaced together, after its records were all written).
     Returns the paths written.
     """
-    from mirror_cli.localfs import atomic_write, ensure_private_dir
-
     folder = ensure_private_dir(Path(folder))
     written: list[Path] = []
     for kind in KINDS:

@@ -28,11 +28,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mirror_cli.errors import InvalidInputError
+from mirror_cli.exchange import records
+from mirror_cli.exchange.formats.jsondoc import decode_utf8, parse_json_text
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.validate import validate_records
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?", re.ASCII)
-_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _HINT = "Nothing was changed; export again with `jrnl --export json`."
 
 
@@ -97,13 +99,12 @@ def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
         body = _string(entry, "body", where, "")
         content = (f"{title}\n{body}" if body.strip() else title).rstrip()
         for field, value in (("title", title), ("body", body)):
-            bad = _BAD_CHARS.search(value)
-            if bad:
-                what = "a NUL character" if bad.group() == "\x00" else "an invalid character (a lone surrogate)"
-                raise _fail(where, field, f"contains {what}.")
+            bad = records.text_problem(value)
+            if bad is not None:
+                raise _fail(where, field, f"contains {bad}.")
         raw_tags = entry.get("tags") or []
         if (not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags)
-                or any(_BAD_CHARS.search(t) for t in raw_tags)):
+                or any(records.text_problem(t) is not None for t in raw_tags)):
             raise _fail(where, "tags", "must be a list of strings (without NUL characters).")
         starred = entry.get("starred", False)
         if not isinstance(starred, bool):
@@ -135,8 +136,6 @@ def jrnl_to_reflections(obj: Any) -> list[dict]:
 
 def _jrnl_records(obj: Any) -> tuple[list[dict], int]:
     """The records of :func:`jrnl_to_reflections`, and how many entries were folded into another."""
-    from mirror_cli.exchange.validate import validate_records
-
     by_id: dict[str, dict] = {}
     folded = 0
     for rec in iter_jrnl_reflections(obj):
@@ -151,8 +150,6 @@ def _jrnl_records(obj: Any) -> tuple[list[dict], int]:
 
 def read_jrnl(raw: bytes) -> ImportDocument:
     """Parse, convert and validate a jrnl JSON export (all or nothing)."""
-    from mirror_cli.exchange.formats.jsondoc import decode_utf8, parse_json_text
-
     obj = parse_json_text(decode_utf8(raw))
     records = {k: [] for k in KINDS}
     records["reflections"], folded = _jrnl_records(obj)

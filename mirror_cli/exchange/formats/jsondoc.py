@@ -16,8 +16,10 @@ Header keys come first (``format`` and ``version`` leading), then only the
 sections that were given, in the order reflections, patterns, tensions,
 audit_events. Text is written as UTF-8 (``ensure_ascii=False``); records are
 encoded one at a time, so memory stays flat whatever the number of records.
-A section may also come already encoded (:class:`Encoded`: each record as
-the text ``_encode(record)`` gives), which is copied as is.
+Each record is one call of the record codec's encoder
+(:func:`mirror_cli.exchange.records.encode`); :func:`json_text` gives the
+document as pieces of text (what ``export --encrypt`` seals), :func:`write_json`
+writes them to a text stream.
 """
 
 from __future__ import annotations
@@ -28,33 +30,11 @@ from itertools import islice
 from typing import Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
+from mirror_cli.exchange import records
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.validate import validate_document
 
-_encode = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
-).encode
 _BATCH = 512
-
-
-class Encoded:
-    """A section whose records are already encoded: each one compact JSON object text.
-
-    Writers of the JSON formats copy such text as is (it must parse to the
-    record ``_encode`` would have written); other writers need plain records.
-    """
-
-    __slots__ = ("records",)
-
-    def __init__(self, records: Iterable[str]) -> None:
-        self.records = records
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.records)
-
-
-def encoded_records(records: Iterable[Any]) -> Iterable[str]:
-    """The records of a section as compact JSON texts (an :class:`Encoded` section as it is)."""
-    return records if isinstance(records, Encoded) else map(_encode, records)
 
 
 def batches(items: Iterable[Any], size: int = _BATCH) -> Iterator[list[Any]]:
@@ -73,32 +53,40 @@ def header_items(header: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return first + [(k, v) for k, v in header.items() if k not in ("format", "version")]
 
 
-def write_json(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
-    """Stream the export document to *out*; return the number of records written per kind.
+def json_text(header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]],
+              written: dict[str, int] | None = None) -> Iterator[str]:
+    """The export document as pieces of text, records encoded one at a time.
 
     *sections* maps section names (see :data:`~mirror_cli.exchange.kinds.KINDS`)
     to iterables of records; each iterable is consumed once, in order.
+    *written*, when given, receives the number of records of each section.
     """
     unknown = set(sections) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown section(s): {sorted(unknown)}")
-    write = out.write
-    write("{" + ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in header_items(header)))
+    encode = records.encode
+    written = {} if written is None else written
+    yield "{" + ",".join(f"{encode(k)}:{encode(v)}" for k, v in header_items(header))
     first_key = not header
-    written: dict[str, int] = {}
     for kind in KINDS:
         if kind not in sections:
             continue
-        write(("" if first_key else ",") + f"\n{_encode(kind)}:[")
+        yield ("" if first_key else ",") + f"\n{encode(kind)}:["
         first_key = False
-        n = 0
-        for batch in batches(encoded_records(sections[kind])):
-            write("\n" if n == 0 else ",\n")
-            write(",\n".join(batch))
-            n += len(batch)
-        write("\n]")
-        written[kind] = n
-    write("}\n")
+        n = written[kind] = 0
+        for batch in batches(sections[kind]):
+            yield ("\n" if n == 0 else ",\n") + ",\n".join(map(encode, batch))
+            n = written[kind] = n + len(batch)
+        yield "\n]"
+    yield "}\n"
+
+
+def write_json(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
+    """Stream the export document to *out* (:func:`json_text`); return the number of records written per kind."""
+    written: dict[str, int] = {}
+    write = out.write
+    for piece in json_text(header, sections, written):
+        write(piece)
     return written
 
 
@@ -113,16 +101,12 @@ def decode_utf8(raw: bytes, what: str = "the file") -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
 def parse_json_text(text: str, what: str = "the file") -> Any:
     """``json.loads`` with every failure turned into a one-line InvalidInputError."""
     if not text.strip():
         raise InvalidInputError(f"{what} is empty.", "Nothing was changed.")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return records.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"{what} is not valid JSON: {_where(exc.msg)} line {exc.lineno}, column {exc.colno}.",
@@ -136,8 +120,6 @@ def parse_json_text(text: str, what: str = "the file") -> Any:
 
 def read_json(raw: bytes) -> ImportDocument:
     """Parse and validate a JSON export document (all or nothing)."""
-    from mirror_cli.exchange.validate import validate_document
-
     obj = parse_json_text(decode_utf8(raw))
     return validate_document(obj)
 

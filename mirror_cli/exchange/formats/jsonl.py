@@ -3,9 +3,10 @@
 Every line is one compact JSON object with a ``"type"``: ``header`` (first
 line, carrying the same fields as the JSON document's header), then
 ``reflection``, ``pattern``, ``tension`` or ``audit_event`` records in that
-kind order. Lines end with ``\\n``; text is UTF-8, unescaped. Readers take
-one line at a time and refuse a line longer than :data:`MAX_LINE` bytes
-without reading further into it.
+kind order. Lines end with ``\\n``; text is UTF-8, unescaped; each line is
+the record codec's :func:`~mirror_cli.exchange.records.to_line`. Readers take
+one line at a time and refuse a line longer than
+:data:`~mirror_cli.exchange.records.MAX_LINE` bytes without reading further into it.
 """
 
 from __future__ import annotations
@@ -15,65 +16,59 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange.formats.jsondoc import Encoded, _encode, _where, batches, header_items
-from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, TYPE_KINDS, ImportDocument
+from mirror_cli.exchange import records
+from mirror_cli.exchange.formats.jsondoc import _where, batches, header_items
+from mirror_cli.exchange.kinds import KINDS, TYPE_KINDS, ImportDocument
+from mirror_cli.exchange.validate import check_counts, check_header, describe, validate_records
 
-MAX_LINE = 64 * 1024 * 1024
 
-
-def write_jsonl(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
-    """Stream the header line and one line per record to *out*; return records written per kind."""
+def jsonl_text(header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]],
+               written: dict[str, int] | None = None) -> Iterator[str]:
+    """The header line and one line per record, as pieces of text; *written* receives the records per kind."""
     unknown = set(sections) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown section(s): {sorted(unknown)}")
     items = header_items(header)
     if any(k == "type" for k, _ in items):
         raise ValueError("header key 'type' is reserved")
-    out.write(_encode(dict([("type", "header"), *items])) + "\n")
-    written: dict[str, int] = {}
+    written = {} if written is None else written
+    yield records.encode(dict([("type", "header"), *items])) + "\n"
+    to_line = records.to_line
     for kind in KINDS:
         if kind not in sections:
             continue
-        prefix = '{"type":' + _encode(RECORD_TYPES[kind])
-        empty = prefix + "}\n"
-        prefix += ","
-        records = sections[kind]
-        bodies = records if isinstance(records, Encoded) else map(_untyped, records)
-        n = 0
-        for batch in batches(bodies):
-            out.write("".join([prefix + body[1:] + "\n" if len(body) > 2 else empty for body in batch]))
-            n += len(batch)
-        written[kind] = n
+        n = written[kind] = 0
+        for batch in batches(sections[kind]):
+            yield "".join([to_line(kind, rec) + "\n" for rec in batch])
+            n = written[kind] = n + len(batch)
+
+
+def write_jsonl(out: TextIO, header: Mapping[str, Any], sections: Mapping[str, Iterable[dict]]) -> dict[str, int]:
+    """Stream the header line and one line per record to *out*; return records written per kind."""
+    written: dict[str, int] = {}
+    write = out.write
+    for piece in jsonl_text(header, sections, written):
+        write(piece)
     return written
-
-
-def _untyped(rec: Mapping[str, Any]) -> str:
-    """A record's compact JSON text; its own ``type`` key would clash with the line's."""
-    if "type" in rec:
-        raise ValueError("record key 'type' is reserved in JSON Lines")
-    return _encode(rec)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def iter_jsonl(fh: IO) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line of a binary stream.
 
     Each object is a dict with a string ``"type"``. Raises InvalidInputError
-    for a line over :data:`MAX_LINE` bytes, invalid UTF-8, invalid JSON, deep
+    for a line over :data:`~mirror_cli.exchange.records.MAX_LINE` bytes, invalid UTF-8, invalid JSON, deep
     nesting, or a line that is not an object with a type. Blank lines are skipped.
     """
+    limit = records.MAX_LINE
     lineno = 0
     while True:
-        line = fh.readline(MAX_LINE + 1)
+        line = fh.readline(limit + 1)
         if not line:
             return
         lineno += 1
-        if len(line) > MAX_LINE and len(line.rstrip(b"\r\n" if isinstance(line, bytes) else "\r\n")) > MAX_LINE:
+        if len(line) > limit and len(line.rstrip(b"\r\n" if isinstance(line, bytes) else "\r\n")) > limit:
             raise InvalidInputError(
-                f"line {lineno} is longer than {MAX_LINE // (1024 * 1024)} MiB; this is not a mirror export.",
+                f"line {lineno} is longer than {records.size_text(limit)}; this is not a mirror export.",
                 "Nothing was changed.")
         if isinstance(line, bytes):
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
@@ -89,7 +84,7 @@ def iter_jsonl(fh: IO) -> Iterator[tuple[int, dict]]:
         if not text.strip():
             continue
         try:
-            obj = json.loads(text, parse_constant=_reject_constant)
+            obj = records.decode(text)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"line {lineno} is not valid JSON: {_where(exc.msg)} column {exc.colno}.",
                                     "Nothing was changed.") from None
@@ -99,17 +94,11 @@ def iter_jsonl(fh: IO) -> Iterator[tuple[int, dict]]:
         except ValueError as exc:
             raise InvalidInputError(f"line {lineno} is not valid JSON: {exc}.", "Nothing was changed.") from None
         if not isinstance(obj, dict):
-            raise InvalidInputError(f"line {lineno} must be a JSON object, not {_describe(obj)}.",
+            raise InvalidInputError(f"line {lineno} must be a JSON object, not {describe(obj)}.",
                                     "Nothing was changed.")
         if not isinstance(obj.get("type"), str):
             raise InvalidInputError(f'line {lineno}: "type" is missing or not a string.', "Nothing was changed.")
         yield lineno, obj
-
-
-def _describe(value: Any) -> str:
-    from mirror_cli.exchange.validate import describe
-
-    return describe(value)
 
 
 def read_jsonl(fh: IO) -> ImportDocument:
@@ -118,8 +107,6 @@ def read_jsonl(fh: IO) -> ImportDocument:
     Header counts are checked for every kind: a JSON Lines export names in its
     header only the kinds it holds, so a missing tail is detected.
     """
-    from mirror_cli.exchange.validate import check_counts, check_header, validate_records
-
     header: dict | None = None
     raw: dict[str, list[dict]] = {k: [] for k in KINDS}
     lines: dict[str, list[int]] = {k: [] for k in KINDS}

@@ -33,6 +33,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
+from mirror_cli.localfs import atomic_write, ensure_private_dir
+
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _SPACES = re.compile(r"\s+")
@@ -305,8 +307,6 @@ def write_markdown_folder(folder: Path | str, header: Mapping[str, Any], section
 
     Each file goes through :func:`mirror_cli.localfs.atomic_write`. Returns the paths written.
     """
-    from mirror_cli.localfs import atomic_write, ensure_private_dir
-
     folder = ensure_private_dir(Path(folder))
     paths: list[Path] = []
     written: dict[str, int] = {}

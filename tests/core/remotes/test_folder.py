@@ -144,6 +144,81 @@ def test_a_root_that_is_a_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError) as info:
         FolderRemote(tmp_path / "file")
     assert info.value.exit_code == ExitCode.USAGE
+    assert str(info.value).startswith(f"the remote {tmp_path / 'file'} is a file")
+
+
+@pytest.mark.parametrize(("mkdir", "code"), [(False, ExitCode.USAGE), (True, ExitCode.FAILED)])
+def test_a_root_below_a_file_names_that_file(tmp_path, mkdir, code):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises((UsageError, RemoteError)) as info:
+        FolderRemote(tmp_path / "file" / "sub" / "deeper", mkdir=mkdir)
+    assert info.value.exit_code == code  # the codes of before: a given root is exit 2, one to create exit 1
+    assert f"{tmp_path / 'file'} is a file" in str(info.value) and "sub/deeper is a file" not in str(info.value)
+    assert (tmp_path / "file").read_bytes() == b""
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def test_open_reads_and_seeks_the_object(remote):
+    remote.put("s/obj", bytes(range(256)) * 10)
+    with remote.open("s/obj") as fh:
+        assert fh.read(3) == b"\x00\x01\x02"
+        fh.seek(-2, os.SEEK_END)
+        assert fh.read() == b"\xfe\xff"
+        fh.seek(256)
+        assert fh.read(1) == b"\x00"
+    with pytest.raises(NotFound):
+        remote.open("s/missing")
+
+
+def test_open_never_follows_a_link_nor_hangs_on_a_fifo(remote, root, tmp_path):
+    (tmp_path / "secret").write_bytes(b"not an object")
+    (root / "link").symlink_to(tmp_path / "secret")
+    os.mkfifo(root / "fifo")
+    for name in ("link", "fifo"):
+        with pytest.raises(RemoteError):
+            remote.open(name)
+
+
+def test_put_file_exclusive_creates_only_if_absent(remote, tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(b"first")
+    remote.put_file("a/x", src, exclusive=True)
+    src.write_bytes(b"second")
+    with pytest.raises(Exists):
+        remote.put_file("a/x", src, exclusive=True)
+    assert remote.get("a/x") == b"first"
+    remote.put_file("a/x", src)
+    assert remote.get("a/x") == b"second"
+
+
+def test_put_stream_is_seen_only_once_committed(remote, root):
+    with remote.put_stream("s/big") as out:
+        for _ in range(5):
+            out.write(b"x" * 1000)
+        assert list(remote.list()) == []  # only a temp so far
+        tag = out.commit()
+    assert remote.get("s/big") == b"x" * 5000 and [o.tag for o in remote.list()] == [tag]
+    assert files_under(root) == ["s/big"]
+
+
+def test_a_put_stream_left_without_commit_leaves_nothing(remote, root):
+    with pytest.raises(ValueError), remote.put_stream("s/half") as out:
+        out.write(b"half")
+        raise ValueError("stopped")
+    with remote.put_stream("s/none") as out:
+        out.write(b"checked, then refused")
+    assert files_under(root) == []
+
+
+def test_an_exclusive_put_stream_loses_to_an_object_made_meanwhile(remote, root):
+    with remote.put_stream("s/x", exclusive=True) as out:
+        out.write(b"mine")
+        remote.put_new("s/x", b"theirs")
+        with pytest.raises(Exists):
+            out.commit()
+    assert remote.get("s/x") == b"theirs" and files_under(root) == ["s/x"]
 
 
 # --------------------------------------------------------------------------- names
@@ -159,7 +234,8 @@ def test_invalid_names_are_refused_by_every_call(remote, root, tmp_path, name):
     src.write_bytes(b"data")
     calls = [lambda: remote.put(name, b"x"), lambda: remote.put_new(name, b"x"), lambda: remote.get(name),
              lambda: remote.delete([name]), lambda: remote.put_file(name, src),
-             lambda: remote.get_file(name, tmp_path / "dest")]
+             lambda: remote.get_file(name, tmp_path / "dest"), lambda: remote.open(name),
+             lambda: remote.put_stream(name)]
     for call in calls:
         with pytest.raises(InvalidName) as info:
             call()
@@ -235,10 +311,24 @@ def test_temp_files_are_not_listed_and_stale_ones_are_swept(remote, root):
     (root / ".stfolder").mkdir()  # Syncthing's marker and other dot-files are not mirror's
     (root / ".DS_Store").write_bytes(b"")
     assert [o.name for o in remote.list()] == ["s/seg"]
-    assert remote.sweep_temps(older_than_s=3600) == 2
+    assert remote.sweep_temps(("", "s"), older_than_s=3600) == 2
     assert fresh.exists() and not any(p.exists() for p in stale)
     assert (root / ".stfolder").is_dir() and (root / ".DS_Store").exists()
-    assert remote.sweep_temps(older_than_s=0) == 1 and not fresh.exists()
+    assert remote.sweep_temps(("s",), older_than_s=0) == 1 and not fresh.exists()
+
+
+def test_a_sweep_looks_only_in_the_folders_it_is_given(remote, root):
+    """A remote at ~ is not walked: only the folders mirror writes its objects in are swept."""
+    old = time.time() - 2 * 3600
+    top, nested, deep = root / ".~mirror-1.tmp", root / "s" / ".~mirror-2.tmp", root / "s" / "x" / ".~mirror-3.tmp"
+    deep.parent.mkdir(parents=True)
+    for path in (top, nested, deep):
+        path.write_bytes(b"partial")
+        os.utime(path, (old, old))
+    assert remote.sweep_temps(older_than_s=3600) == 1  # the root alone
+    assert not top.exists() and nested.exists() and deep.exists()
+    assert remote.sweep_temps(("s", "missing"), older_than_s=3600) == 1
+    assert not nested.exists() and deep.exists()
 
 
 def test_a_failed_write_leaves_neither_the_object_nor_a_temp(remote, root, monkeypatch):
