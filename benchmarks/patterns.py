@@ -6,8 +6,7 @@
 Three journals of 50-300 word reflections: the synthetic one of the other benchmarks
 (words drawn almost only from mirror's lexicon: a worst case, ~70 % of words are cues),
 one made of the labelled test corpus's sentences (short, emotion-laden: ~55 %), and
-"plain" diary prose (~10 %); the last once more with the garbage collector off, as a
-bulk re-analysis might run. For each: microseconds per 100 words for the floor (lowercase
+"plain" diary prose (~10 %). For each: microseconds per 100 words for the floor (lowercase
 and split: what any word-based analysis pays), for `analyze` (patterns and tensions of
 one reflection, one pass), and for adding the result to `PatternIndex` + `TensionStats`;
 then the extrapolation to 100,000 reflections of 175 words; last, what a full analysis computes
@@ -68,12 +67,7 @@ def prose_texts(n: int, seed: int = 7, plain: bool = False) -> list[str]:
     return out
 
 
-def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
-    import gc
-
-    gc.collect()
-    if gc_frozen:
-        gc.disable()
+def measure(name: str, texts: list[str]) -> None:
     words = sum(len(t.split()) for t in texts)
     per100 = 100 / words * 1e6
     t0 = time.process_time()
@@ -98,11 +92,9 @@ def measure(name: str, texts: list[str], gc_frozen: bool = False) -> None:
     for t in texts:
         analysis.findings(t, ["tag"])  # what a full analysis caches per reflection
     t6 = time.process_time()
-    gc.enable()
     floor, detect, add = (t1 - t0) * per100, (t2 - t1) * per100, (t3 - t2) * per100
     total_100k = ((t2 - t1) + (t3 - t2)) / words * 100_000 * 175 + (t4 - t3) * 100_000 / len(texts)
-    gc_note = " (gc disabled)" if gc_frozen else ""
-    print(f"{name:<10} {len(texts)} reflections, {words / len(texts):.0f} words avg{gc_note}")
+    print(f"{name:<10} {len(texts)} reflections, {words / len(texts):.0f} words avg")
     print(f"  floor (lower+split) {floor:7.1f} us/100 words")
     print(f"  analyze             {detect:7.1f} us/100 words  ({detect / floor:.1f}x floor)")
     print(f"  index add           {add:7.1f} us/100 words")
@@ -177,7 +169,6 @@ def main() -> None:
         measure("synthetic", reflection_texts(args.n))
         measure("labelled", prose_texts(args.n))
         measure("plain", prose_texts(args.n, plain=True))
-        measure("plain", prose_texts(args.n, plain=True), gc_frozen=True)
     if args.db_n:
         measure_db(args.db_n)
 

@@ -22,19 +22,24 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from mirror_cli.crypto.fields import codec as field_codec
 from mirror_cli.errors import VerificationError
 from mirror_cli.ids import now_iso, ulid
-from mirror_cli.patterns import analyze as analyze_text
-from mirror_cli.patterns.detect import EVIDENCE_WORDS, STRONG_CONFIDENCE
+from mirror_cli.patterns.detect import (
+    STRONG_CONFIDENCE, TAG, TAG_CONFIDENCE, TAG_INTENSITY, cue_confidence, cue_intensity, distinct_tags,
+    evidence_text, scan,
+)
 from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
     load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
 )
-from mirror_cli.crypto.fields import codec as field_codec
+from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tension_position
 
 __all__ = ["AnalyzeResult", "analyze", "findings"]
 
 PROGRESS_EVERY = 500  # reflections between two progress reports
+SAVE_STATE = ("INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)"
+              " ON CONFLICT (reflection_id) DO UPDATE SET rev = excluded.rev, findings = excluded.findings")
 
 
 @dataclass
@@ -54,21 +59,32 @@ class AnalyzeResult:
 
 def findings(text: str, tags) -> dict:
     """What ``analysis_state`` caches for one reflection: each pattern found with its
-    evidence words as one string, each tension with the words of either pole."""
-    a = analyze_text(text, tags)
-    return {"p": [[ptype, name, ", ".join(words[:EVIDENCE_WORDS]), conf, intensity]
-                  for ptype, name, words, conf, intensity, _mentions in a.findings.findings],
-            "t": [[name, position, intensity, ", ".join(words_a), ", ".join(words_b)]
-                  for name, _a, _b, position, intensity, words_a, words_b in a.tensions]}
+    evidence words as one string, each tension with the words of either pole.
+
+    Built straight from the scan (the rules are :mod:`.detect`'s and :mod:`.tensions`'):
+    the same values as :func:`mirror_cli.patterns.analyze`, without its objects."""
+    result = scan(text or "")
+    patterns = [[ptype, name, evidence_text(words), cue_confidence(weight), cue_intensity(strength, mentions)]
+                for (ptype, name), (weight, mentions, strength, words) in result.cues.items()]
+    if tags:
+        patterns += [[TAG, tag, tag, TAG_CONFIDENCE, TAG_INTENSITY] for tag in distinct_tags(tags)]
+    tensions = []
+    for index in sorted(result.poles):
+        a, b, words_a, words_b, strength = result.poles[index]
+        if a + b > 0:
+            tensions.append([SEED_TENSIONS[index].name, tension_position(a, b), tension_intensity(strength),
+                             ", ".join(dict.fromkeys(words_a)), ", ".join(dict.fromkeys(words_b))])
+    return {"p": patterns, "t": tensions}
 
 
 def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
     """Add one reflection's findings to the running totals of its patterns and tensions."""
+    day = created_at[:10]
     for ptype, name, words, conf, intensity in found["p"]:
         agg = pat.get((ptype, name))
         if agg is None:
             agg = pat[(ptype, name)] = PatternTotals()
-        agg.add(rid, created_at, words, conf, intensity)
+        agg.add(rid, created_at, day, words, conf, intensity)
     for name, position, intensity, _words_a, _words_b in found["t"]:
         agg = ten.get(name)
         if agg is None:
@@ -117,8 +133,15 @@ def _full(store, total: int, event: str, started: float, progress) -> AnalyzeRes
         if progress and (done % PROGRESS_EVERY == 0 or done == len(rows)):
             progress(done, len(rows))
     with store.write():
-        conn.execute("DELETE FROM analysis_state")
-        conn.executemany("INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)", state_rows)
+        # Rows overwritten in place: emptying the table first would free (and, secure_delete,
+        # zero) every page, then write the table anew.
+        conn.executemany(SAVE_STATE, state_rows)
+        if store.count("analysis_state") != len(state_rows):
+            # rows this run did not write (reflections added since it read them) go
+            ours = {row[0] for row in state_rows}
+            conn.executemany("DELETE FROM analysis_state WHERE reflection_id = ?",
+                             [(rid,) for rid, in conn.execute("SELECT reflection_id FROM analysis_state")
+                              if rid not in ours])
         reported, tensions = write_totals(store, pat, ten)
         set_analysis_meta(store, max_rev, len(state_rows))
         store.append_event(event, {"analyzed": len(state_rows), "skipped": 0, "removed": 0, "full": True,
@@ -162,8 +185,7 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
         if not refold and old_found:
             refold = not _can_subtract(store, old_found, {rid: found for rid, _rev, found in new_rows})
         conn.executemany(
-            "INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)"
-            " ON CONFLICT (reflection_id) DO UPDATE SET rev = excluded.rev, findings = excluded.findings",
+            SAVE_STATE,
             [(rid, rev, seal_json(f, "analysis_state", rid, "findings", found)) for rid, rev, found in new_rows])
         if refold:
             pat: dict = {}

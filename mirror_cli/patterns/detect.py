@@ -52,7 +52,8 @@ from mirror_cli.patterns import lexicon
 __all__ = [
     "EMOTION", "THEME", "TAG", "PATTERN_TYPES", "Finding", "ReflectionFindings", "Scan", "tokenize", "scan",
     "analyze_reflection", "findings_from_scan", "normalize_tag", "distinct_tags", "SUPPORT_K",
-    "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW", "EVIDENCE_WORDS",
+    "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW", "EVIDENCE_WORDS", "TAG_CONFIDENCE", "TAG_INTENSITY",
+    "cue_confidence", "cue_intensity", "evidence_text",
 ]
 
 EMOTION = "emotion"
@@ -66,11 +67,13 @@ SUPPORT_K = 2.0  # pattern confidence = S / (S + SUPPORT_K)
 STRONG_CONFIDENCE = 0.75  # one reflection this sure is enough to report a pattern
 MIN_SUPPORT = 2  # otherwise: this many reflections
 EVIDENCE_WORDS = 8  # at most this many distinct words in an occurrence's evidence string
+TAG_CONFIDENCE = 1.0  # the writer said so
 TAG_INTENSITY = 0.5
 
 
-# Hit kinds in the lookup table.
-_EMO, _THEME, _POLE, _NEG, _INT, _DOWN, _BREAK, _PUNCT, _PHRASE, _BPHRASE = range(10)
+# Hit kinds in the lookup table. The first five are handled hit by hit; a word whose first hit
+# is of a later kind (punctuation, a phrase, an intensifier or softener) is handled first as such.
+_THEME, _EMO, _POLE, _NEG, _BREAK, _INT, _DOWN, _PUNCT, _PHRASE, _BPHRASE = range(10)
 
 # A phrase is looked up from its first word ("let" -> "go"), except when the first word
 # is this common: then from its second word, looking back ("control" <- "in"), so
@@ -188,48 +191,55 @@ def scan(text: str) -> Scan:
     skip = -1
     punct = 0
     for i in compress(range(n), table_hits):
+        if i == skip:  # the second word of a phrase already counted
+            continue
         hits = table_hits[i]
-        if hits is _PUNCT_HITS:
-            punct += 1
-            neg_end = boost_end = -1
-            continue
-        if i == skip:
-            continue
         tok = tokens[i]
-        kind0 = hits[0][0]
-        if kind0 == _BPHRASE:
-            phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
-            if phrase_hits is not None:
-                tok = tokens[i - 1] + " " + tok
-                hits = phrase_hits
-            else:
-                hits = hits[1:]
-                if not hits:
-                    continue
+        if hits[0][0] > _BREAK:  # punctuation, a phrase's word, an intensifier or softener
+            if hits is _PUNCT_HITS:
+                punct += 1
+                neg_end = boost_end = -1
+                continue
+            if hits[0][0] == _BPHRASE:
+                phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
+                if phrase_hits is not None:
+                    tok = tokens[i - 1] + " " + tok
+                    hits = phrase_hits
+                else:
+                    hits = hits[1:]
+                    if not hits:
+                        continue
+            if hits[0][0] == _PHRASE:
+                phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
+                if phrase_hits is not None:
+                    tok = tok + " " + tokens[i + 1]
+                    hits = phrase_hits
+                    skip = i + 1
+                else:
+                    hits = hits[1:]
+                    if not hits:
+                        continue
             kind0 = hits[0][0]
-        if kind0 == _PHRASE:
-            phrase_hits = hits[0][1].get(tokens[i + 1]) if i + 1 < n else None
-            if phrase_hits is not None:
-                tok = tok + " " + tokens[i + 1]
-                hits = phrase_hits
-                skip = i + 1
-            else:
-                hits = hits[1:]
-                if not hits:
-                    continue
-            kind0 = hits[0][0]
-        if kind0 == _INT or kind0 == _DOWN:
-            if i <= neg_end:
-                neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
-            if kind0 == _DOWN:
-                level = -1
-            else:
-                level = level + 1 if (i <= boost_end and level > 0) else 1
-            boost_end = i + BOOST_REACH + (skip == i + 1)
-            continue
+            if kind0 == _INT or kind0 == _DOWN:
+                if i <= neg_end:
+                    neg_end += 1 + (skip == i + 1)  # modifiers do not use up a negator's reach
+                if kind0 == _DOWN:
+                    level = -1
+                else:
+                    level = level + 1 if (i <= boost_end and level > 0) else 1
+                boost_end = i + BOOST_REACH + (skip == i + 1)
+                continue
         mult = _MULT.get(level, 2.0) if i <= boost_end else 1.0
         for kind, name, weight in hits:
-            if kind == _EMO or kind == _POLE:
+            if kind == _THEME:  # themes are topics: no negation, no intensifier
+                entry = cues.get(name)
+                if entry is None:
+                    cues[name] = [weight, 1, 0.5, [tok]]
+                else:
+                    entry[0] += weight
+                    entry[1] += 1
+                    entry[3].append(tok)
+            elif kind == _EMO or kind == _POLE:
                 if i <= neg_end:
                     negated.append(tok)
                     continue
@@ -253,14 +263,6 @@ def scan(text: str) -> Scan:
                     entry[2 + pole].append(tok)
                     entry[4] += weight * mult
                 boost_end = -1  # an intensifier applies to the next cue word only
-            elif kind == _THEME:
-                entry = cues.get(name)
-                if entry is None:
-                    cues[name] = [weight, 1, 0.5, [tok]]
-                else:
-                    entry[0] += weight
-                    entry[1] += 1
-                    entry[3].append(tok)
             elif kind == _NEG:
                 neg_end = i + NEGATION_WINDOW + (skip == i + 1)
             elif kind == _BREAK:
@@ -333,32 +335,37 @@ _CONFIDENCE: dict[float, float] = {}  # weight sum -> confidence (memo: few dist
 _INTENSITY: dict[tuple[float, int], float] = {}  # (strongest, mentions) -> intensity
 
 
-def _confidence(weight: float) -> float:
+def cue_confidence(weight: float) -> float:
+    """A finding's confidence from the weight sum of its cue words: 1 - 0.5 ** weight."""
     value = _CONFIDENCE.get(weight)
     if value is None:
         value = _CONFIDENCE[weight] = round(1.0 - 0.5 ** weight, 4)
     return value
 
 
-def _intensity(strength: float, mentions: int) -> float:
+def cue_intensity(strength: float, mentions: int) -> float:
+    """A finding's intensity: its strongest mention, plus 0.1 for each further one, at most 1."""
     value = _INTENSITY.get((strength, mentions))
     if value is None:
         value = _INTENSITY[(strength, mentions)] = round(min(1.0, strength + 0.1 * (mentions - 1)), 4)
     return value
 
 
+def evidence_text(words: list[str]) -> str:
+    """The first :data:`EVIDENCE_WORDS` distinct words of a cue's mentions as one string
+    (what :attr:`Finding.evidence` gives)."""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(list(dict.fromkeys(words))[:EVIDENCE_WORDS])
+
+
 def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFindings:
     """Findings in order of first appearance in the text, then the tags."""
-    found = []
-    append = found.append
-    new = tuple.__new__  # Finding(...) minus one Python-level call: ~20 findings per reflection
-    for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items():
-        append(new(Finding, (pattern_type, name,
-                             tuple(dict.fromkeys(words)) if mentions > 1 else (words[0],),
-                             _confidence(weight), _intensity(strength, mentions), mentions)))
+    found = [Finding(pattern_type, name, tuple(dict.fromkeys(words)), cue_confidence(weight),
+                     cue_intensity(strength, mentions), mentions)
+             for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items()]
     if tags:
-        for norm in distinct_tags(tags):
-            append(Finding(TAG, norm, (norm,), 1.0, TAG_INTENSITY, 1))
+        found += [Finding(TAG, norm, (norm,), TAG_CONFIDENCE, TAG_INTENSITY, 1) for norm in distinct_tags(tags)]
     return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
 
 

@@ -47,7 +47,7 @@ TENSION_BY_NAME = {t.name: t for t in SEED_TENSIONS}
 
 
 def units(value: float) -> int:
-    return int(round(value * SCALE))
+    return round(value * SCALE)  # round() of a float, without digits, is an int
 
 
 def confidence_of(units_sum: int) -> float:
@@ -70,8 +70,9 @@ class PatternTotals:
         self.days: dict[str, list[int]] = {}  # UTC day -> [count, units]
         self.top: list[tuple] = []  # min-heap of (confidence, created_at, rid, words, intensity)
 
-    def add(self, rid: str, created_at: str, words: str, conf: float, intensity: float) -> None:
-        u = int(round(conf * SCALE))
+    def add(self, rid: str, created_at: str, day: str, words: str, conf: float, intensity: float) -> None:
+        """One occurrence; ``day`` is ``created_at[:10]`` (the caller's reflection has several)."""
+        u = round(conf * SCALE)
         self.support += 1
         self.units += u
         self.strong += conf >= STRONG_CONFIDENCE
@@ -79,12 +80,12 @@ class PatternTotals:
             self.first = created_at
         if self.last is None or created_at > self.last:
             self.last = created_at
-        day = self.days.get(created_at[:10])
-        if day is None:
-            self.days[created_at[:10]] = [1, u]
+        counts = self.days.get(day)
+        if counts is None:
+            self.days[day] = [1, u]
         else:
-            day[0] += 1
-            day[1] += u
+            counts[0] += 1
+            counts[1] += u
         top = self.top
         if len(top) < EVIDENCE_LIMIT:
             heapq.heappush(top, (conf, created_at, rid, words, intensity))
@@ -114,10 +115,12 @@ class TensionTotals:
 
     def add(self, created_at: str, position: float, intensity: float, sign: int = 1) -> None:
         day = created_at[:10]
-        d = self.days.setdefault(day, [0, 0, 0])
+        d = self.days.get(day)
+        if d is None:
+            d = self.days[day] = [0, 0, 0]
         d[0] += sign
-        d[1] += sign * units(position)
-        d[2] += sign * units(intensity)
+        d[1] += sign * round(position * SCALE)
+        d[2] += sign * round(intensity * SCALE)
         if d[0] <= 0:
             del self.days[day]
         if sign > 0:

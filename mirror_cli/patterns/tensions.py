@@ -28,7 +28,8 @@ from typing import NamedTuple
 from mirror_cli.patterns import lexicon
 from mirror_cli.patterns.detect import Scan, scan
 
-__all__ = ["Tension", "SEED_TENSIONS", "TensionFinding", "tensions_for", "tensions_from_scan",
+__all__ = ["Tension", "SEED_TENSIONS", "TensionFinding", "tensions_for", "tensions_from_scan", "tension_position",
+           "tension_intensity",
            "TensionStats", "aggregate_tensions", "seed_tension"]
 
 _SCALE = 10_000
@@ -71,19 +72,26 @@ class TensionFinding(NamedTuple):
         return out
 
 
+def tension_position(a: float, b: float) -> float:
+    """Where pole weights a and b put a reflection: (b + 0.5) / (a + b + 1)."""
+    return round((b + 0.5) / (a + b + 1.0), 4)
+
+
+def tension_intensity(strength: float) -> float:
+    """1 - 0.6 ** m, m the weight of all pole words, each times its intensifier's multiplier."""
+    return round(1.0 - 0.6 ** strength, 4)
+
+
 def tensions_from_scan(result: Scan) -> list[TensionFinding]:
     out = []
     for index in sorted(result.poles):
         a, b, words_a, words_b, strength = result.poles[index]
-        total = a + b
-        if total <= 0:
+        if a + b <= 0:
             continue
         tension = SEED_TENSIONS[index]
-        out.append(tuple.__new__(TensionFinding, (
-            tension.name, tension.axis_a, tension.axis_b,
-            round((b + 0.5) / (total + 1.0), 4),
-            round(1.0 - 0.6 ** strength, 4),
-            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b)))))
+        out.append(TensionFinding(
+            tension.name, tension.axis_a, tension.axis_b, tension_position(a, b), tension_intensity(strength),
+            tuple(dict.fromkeys(words_a)), tuple(dict.fromkeys(words_b))))
     return out
 
 

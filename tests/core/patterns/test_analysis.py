@@ -187,6 +187,28 @@ def test_incremental_touches_only_the_new_reflection_and_equals_full(store, corp
     assert snapshot(store) == incremental
 
 
+def test_full_analysis_keeps_only_the_findings_it_wrote(store, corpus):
+    """A reflection added, and analysed by another run, while a full analysis reads: the
+    full analysis' totals do not hold it, so neither does its cache; the next run adds it."""
+    analysis.analyze(store)
+    added = []
+
+    def meanwhile(done, total):
+        if done == total and not added:
+            added.append(journal.add(store, "So anxious and worried tonight.", tags=["late"]).id)
+            analysis.analyze(store)
+
+    result = analysis.analyze(store, full=True, progress=meanwhile)
+    assert result.analyzed == len(corpus)
+    cached = {rid for rid, in store.conn.execute("SELECT reflection_id FROM analysis_state")}
+    assert cached == set(corpus.values())
+    again = analysis.analyze(store)
+    assert (again.analyzed, again.skipped) == (1, len(corpus))
+    incremental = snapshot(store)
+    analysis.analyze(store, full=True)
+    assert snapshot(store) == incremental
+
+
 def test_edit_and_delete_are_reflected(store, corpus):
     analysis.analyze(store)
     anxious = corpus["r01"]
@@ -315,6 +337,27 @@ def test_the_cached_findings_keep_their_stored_shape(store):
         "t": [["Control vs Surrender", 0.25, 0.4, "control", ""]]}
     assert row == json.dumps(analysis.findings("So anxious and worried, I need control.", ["#Work"]),
                              ensure_ascii=False, separators=(",", ":"))
+
+
+_WORDS = ["not", "never", "very", "so", "a", "bit", "but", "let", "go", "in", "control", "anxious", "sad",
+          "happy", "tired", "work", "family", "alone", "together", "rest", "change", "stay", "calm", "worried",
+          "Anxious", "sad's", ",", ".", "!", "the", "i", "felt"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=60).map(" ".join),
+       st.lists(st.sampled_from(["work", "#Work", " sleep ", "", "@Family"]), max_size=3))
+@example("So anxious and worried, I need control.", ["#Work"])
+@example("", [])
+@example("tree, rain, river, sea, garden, sun, mountain, wind, storm, forest, tree.", ["a"])
+def test_the_cached_findings_are_those_of_analyze(text, tags):
+    """analysis.findings builds the cache straight from the scan: the same values as the
+    public analyze (evidence: its first eight distinct words)."""
+    a = analyze_text(text, tags)
+    assert analysis.findings(text, tags) == {
+        "p": [[f.pattern_type, f.name, f.evidence, f.confidence, f.intensity] for f in a.findings],
+        "t": [[t.name, t.position, t.intensity, ", ".join(t.evidence_a), ", ".join(t.evidence_b)]
+              for t in a.tensions]}
 
 
 def test_full_analysis_refuses_ciphertext_in_a_plaintext_database(store):
