@@ -1,4 +1,5 @@
-"""mirror backup create|list|verify|restore|prune: JSON keys, exit codes, cron use, concurrency, SIGKILL."""
+"""mirror backup create|list|verify|restore|prune: JSON keys, exit codes, cron use (real processes, SIGKILL and
+concurrent writers: tests/process/)."""
 
 from __future__ import annotations
 
@@ -285,11 +286,6 @@ def test_shard_create_without_file_uses_a_fresh_backup(cli, journal_db, tmp_path
     r = cli("shard", "create", "-k", "2", "-n", "3", "--to", tmp_path / "s1", "--to", tmp_path / "s2", "--mkdir",
             "--json")
     assert r.exit_code == 0, r.stderr
-
-
-# ---------------------------------------------------------------------------
-# real processes: backups while 40 writers run; SIGKILL at random moments
-# ---------------------------------------------------------------------------
 
 
 def test_cron_with_the_key_in_the_keyring_needs_no_passphrase_and_prints_nothing(cli, encrypted_db, mirror_home):

@@ -232,7 +232,7 @@ def test_quiet_silences_confirmations_not_data(cli):
     assert len(as_json(cli("-q", "list", "--json"))) == 1
 
 
-# -- the editor and the terminal: real subprocesses with a pseudo-terminal as stdin --------------
+# -- dates (the editor and the terminal, as real processes: tests/process/test_editor_tty.py) ---
 
 
 @pytest.mark.parametrize("at", ["0001-01-01", "9999-12-31", "1969-12-31"])
