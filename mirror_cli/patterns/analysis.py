@@ -31,7 +31,7 @@ from mirror_cli.patterns.detect import (
 )
 from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
-    load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
+    load_tensions, open_json, seal_json, set_analysis_meta, timeline_key, units, write_tensions, write_totals,
 )
 from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tension_position
 
@@ -79,7 +79,7 @@ def findings(text: str, tags) -> dict:
 
 def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
     """Add one reflection's findings to the running totals of its patterns and tensions."""
-    day = created_at[:10]
+    day = timeline_key(created_at)
     for ptype, name, words, conf, intensity in found["p"]:
         agg = pat.get((ptype, name))
         if agg is None:
@@ -255,12 +255,13 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
             p.units -= u
             p.strong -= conf >= STRONG_CONFIDENCE
             days = timeline(p)
-            d = days.get(created_at[:10])
+            key = timeline_key(created_at)
+            d = days.get(key)
             if d:
                 d[0] -= 1
                 d[1] -= u
                 if d[0] <= 0:
-                    del days[created_at[:10]]
+                    del days[key]
             touched[(ptype, name)] = p
     candidates: dict[tuple[str, str], list] = {}
     for rid, _rev, found in new_rows:
@@ -282,7 +283,7 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
             p.strong += conf >= STRONG_CONFIDENCE
             p.first_seen = created_at if p.first_seen is None or created_at < p.first_seen else p.first_seen
             p.last_seen = created_at if p.last_seen is None or created_at > p.last_seen else p.last_seen
-            d = timeline(p).setdefault(created_at[:10], [0, 0])
+            d = timeline(p).setdefault(timeline_key(created_at), [0, 0])
             d[0] += 1
             d[1] += u
             touched[key] = p

@@ -3,8 +3,11 @@
 * :func:`evolution` counts dates per ISO week ("2026-W03": ISO 8601 weeks start on
   Monday and week 1 holds the year's first Thursday, so 2025-12-29 is "2026-W01")
   or per month ("2026-01"), oldest first, every period between the first and the
-  last included (empty ones as 0). Aware datetimes are converted to UTC (or to
-  ``tz`` when given); naive ones are taken as they are.
+  last included (empty ones as 0), or up to ``until``. Aware datetimes are converted
+  to local time (the process' ``TZ``, as ``list --since`` reads dates) or to ``tz``
+  when given; naive ones are taken as they are.
+* :func:`local_day` turns a stored UTC time (or a timeline key) into the local date
+  it fell on, so a Sunday 22:00 in New York counts in its own week.
 * :func:`trend` fits a least-squares line through the counts and compares the
   change it predicts over the whole span (slope x (periods - 1)) with the mean
   count: more than +25 % of the mean is "rising", less than -25 % "falling",
@@ -20,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from mirror_cli.errors import UsageError
 
-__all__ = ["evolution", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
+__all__ = ["evolution", "local_day", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
            "TREND_THRESHOLD", "PERIODS"]
 
 PERIODS = ("week", "month")
@@ -32,9 +35,22 @@ _BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # ▁▂▃▄▅▆
 def _day(dt: datetime | date, tz: tzinfo | None) -> date:
     if isinstance(dt, datetime):
         if dt.tzinfo is not None:
-            dt = dt.astimezone(tz or timezone.utc)
+            dt = dt.astimezone(tz)  # tz None: the local time zone
         return dt.date()
     return dt
+
+
+def local_day(stamp: str) -> date:
+    """The local date of a stored UTC time: ``2026-03-02T03:00:00.000Z`` or a timeline key
+    ``2026-03-02T03:00`` (UTC minute) is 2026-03-01 in New York. A bare ``YYYY-MM-DD`` (a UTC
+    day, as caches written before timelines kept minutes hold) is taken as it is."""
+    if len(stamp) <= 10:
+        return date.fromisoformat(stamp)
+    text = stamp[:19] if len(stamp) >= 19 else stamp[:16]
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).astimezone().date()
+    except (OverflowError, ValueError):  # year 1 or 9999: the offset would leave datetime's range
+        return date.fromisoformat(stamp[:10])
 
 
 def check_period(by: str) -> None:
@@ -64,8 +80,9 @@ def next_period(start: date, by: str) -> date:
 
 def evolution(dates: Sequence[datetime | date], by: str = "week",
               confidences: Sequence[float] | None = None,
-              tz: tzinfo | None = None) -> list[dict]:
-    """``[{"period", "count"}]`` oldest first, empty periods filled with 0.
+              tz: tzinfo | None = None, until: datetime | date | None = None) -> list[dict]:
+    """``[{"period", "count"}]`` oldest first, empty periods filled with 0, up to the
+    last date's period or ``until``'s, whichever is later.
 
     With ``confidences`` (one per date: that occurrence's confidence) each period
     also gets ``"confidence"``: the pattern's confidence S / (S + 2) counting every
@@ -85,6 +102,8 @@ def evolution(dates: Sequence[datetime | date], by: str = "week",
             mass[start] += int(round(c * 10_000))
     out = []
     current, last = min(starts), max(starts)
+    if until is not None:
+        last = max(last, period_start(_day(until, tz), by))
     running = 0
     while current <= last:
         row = {"period": period_label(current, by), "count": counts.get(current, 0)}

@@ -1,0 +1,80 @@
+"""Issue 12: evolution periods are local-time calendar periods and run to the journal's end."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime, timezone
+
+import pytest
+
+from mirror_cli.db.store import Store
+from mirror_cli.journal import reflections as journal
+from mirror_cli.patterns import analysis, queries
+from mirror_cli.patterns import evolution as evo
+from mirror_cli.patterns.stored import META_KEY
+
+ANXIOUS = "I feel anxious and worried, so much worry about everything."
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "mirror.db") as s:
+        yield s
+
+
+def test_pure_evolution_counts_aware_times_in_local_weeks_and_months(new_york):
+    sunday_evening = datetime(2026, 3, 2, 3, 0, tzinfo=timezone.utc)  # Sunday 22:00 in New York
+    march_31_evening = datetime(2026, 4, 1, 1, 0, tzinfo=timezone.utc)  # Tuesday March 31st, 21:00 there
+    weeks = evo.evolution([sunday_evening], "week")
+    assert weeks == [{"period": "2026-W09", "count": 1}]
+    assert evo.evolution([march_31_evening], "month") == [{"period": "2026-03", "count": 1}]
+    assert evo.local_day("2026-03-02T03:00:00.000Z") == date(2026, 3, 1)
+    assert evo.local_day("2026-04-01T01:00") == date(2026, 3, 31)
+    assert evo.local_day("2026-04-01") == date(2026, 4, 1)  # a bare day is taken as it is
+    # an explicit zone still wins
+    assert evo.evolution([sunday_evening], "week", tz=timezone.utc) == [{"period": "2026-W10", "count": 1}]
+
+
+def test_pure_evolution_runs_to_until():
+    rows = evo.evolution([date(2026, 1, 5), date(2026, 1, 12)], "week", until=date(2026, 2, 4))
+    assert [(r["period"], r["count"]) for r in rows] == [
+        ("2026-W02", 1), ("2026-W03", 1), ("2026-W04", 0), ("2026-W05", 0), ("2026-W06", 0)]
+    assert evo.trend([r["count"] for r in rows]) == "falling"
+    # until before the last date changes nothing
+    assert len(evo.evolution([date(2026, 1, 5), date(2026, 1, 12)], "week", until=date(2025, 1, 1))) == 2
+
+
+def test_caches_with_day_timelines_are_analysed_again_in_full(store, new_york):
+    """Timelines written before they kept minutes hold UTC days: an incremental run must not
+    mix the two, so the next analysis reads everything again (and says it is out of date till then)."""
+    journal.add(store, ANXIOUS, at=datetime(2026, 3, 1, 22, 0).astimezone())
+    journal.add(store, ANXIOUS, at=datetime(2026, 3, 31, 21, 0).astimezone())
+    analysis.analyze(store)
+    assert queries.status(store)["pending"] == 0
+    old = json.loads(store.meta(META_KEY))
+    old.pop("timeline", None)  # as written before: {"rev", "count", "encrypted", "at"}
+    with store.write():
+        store.set_meta(META_KEY, json.dumps(old))
+    s = queries.status(store)
+    assert s["pending"] == 2 and s["analyzed_at"] == old["at"]
+    assert analysis.analyze(store).full is True
+    months = queries.evolution(store, "anxiety", by="month")["series"]
+    assert [(r["period"], r["count"]) for r in months] == [("2026-03", 2)]
+
+
+def test_a_timeline_of_utc_days_still_reads(store):
+    """An imported or older timeline keyed by day shows as it did until the next analysis."""
+    rows = queries._fold_days({"2026-01-05": [1, 5000], "2026-01-20": [2, 10000]}, "week",
+                              lambda c, label: {"period": label, "count": c[0]})
+    assert rows == [{"period": "2026-W02", "count": 1}, {"period": "2026-W03", "count": 0},
+                    {"period": "2026-W04", "count": 2}]
