@@ -132,3 +132,16 @@ def test_tension_periods_run_to_the_newest_reflection(cli, mirror_home, local_tz
     assert [(r["period"], r["count"]) for r in months] == [("2026-01", 1), ("2026-02", 0), ("2026-03", 0),
                                                             ("2026-04", 0)]
 
+
+def test_patterns_list_and_show_give_local_dates(cli, new_york):
+    cli("patterns", "analyze")
+    listed = cli("patterns", "list")
+    row = next(ln for ln in listed.stdout.splitlines() if "anxiety" in ln.split("\t"))
+    assert "2026-03-01" in row and "2026-03-31" in row  # not the UTC 2026-03-02 .. 2026-04-01
+    assert "2026-03-02" not in row and "2026-04-01" not in row
+    shown = cli("patterns", "show", "anxiety")
+    assert "2026-03-01 .. 2026-03-31" in shown.stdout
+    assert "2026-03-01 22:00" in shown.stdout and "2026-03-31 21:00" in shown.stdout
+    assert "2026-03-02T03:00" not in shown.stdout
+    # JSON keeps the stored UTC instants (export shape)
+    assert run_json(cli, "patterns", "show", "anxiety")["first_seen"].startswith("2026-03-02T03:00")
