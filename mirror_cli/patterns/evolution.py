@@ -18,12 +18,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from mirror_cli.errors import UsageError
 
-__all__ = ["evolution", "local_day", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
+__all__ = ["evolution", "local_day", "local_dates", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
            "TREND_THRESHOLD", "PERIODS"]
 
 PERIODS = ("week", "month")
@@ -51,6 +51,41 @@ def local_day(stamp: str) -> date:
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).astimezone().date()
     except (OverflowError, ValueError):  # year 1 or 9999: the offset would leave datetime's range
         return date.fromisoformat(stamp[:10])
+
+
+def local_dates() -> Callable[[str], date]:
+    """:func:`local_day` for folding many keys: each UTC day's offset is looked up once, and a
+    key's local date is then its UTC minute plus that offset (a day with a clock change in it
+    asks :func:`local_day` for each of its keys)."""
+    offsets: dict[str, tuple[date, int | None]] = {}
+
+    def day_of(key: str) -> date:
+        if len(key) <= 10:
+            return date.fromisoformat(key)
+        entry = offsets.get(key[:10])
+        if entry is None:
+            entry = offsets[key[:10]] = _utc_day_offset(key[:10])
+        day, offset = entry
+        if offset is None:
+            return local_day(key)
+        minute = int(key[11:13]) * 60 + int(key[14:16]) + offset
+        return day if 0 <= minute < 1440 else day + timedelta(days=minute // 1440)
+
+    return day_of
+
+
+def _utc_day_offset(utc_day: str) -> tuple[date, int | None]:
+    """The UTC day and the local offset in minutes all through it (None: it changes that day)."""
+    day = date.fromisoformat(utc_day)
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    try:
+        first = start.astimezone().utcoffset()
+        last = (start + timedelta(hours=23, minutes=59)).astimezone().utcoffset()
+    except (OverflowError, ValueError):
+        return day, None
+    if first is None or first != last or first % timedelta(minutes=1):
+        return day, None
+    return day, first // timedelta(minutes=1)
 
 
 def check_period(by: str) -> None:

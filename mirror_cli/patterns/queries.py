@@ -172,8 +172,13 @@ def _fold_days(days: dict, by: str, value: Callable[[list, str], dict], until: d
     if not days:
         return []
     buckets: dict[date, list] = {}
+    day_of = evo.local_dates()
+    starts: dict[date, date] = {}
     for key, counters in days.items():
-        start = evo.period_start(evo.local_day(key), by)
+        day = day_of(key)
+        start = starts.get(day)
+        if start is None:
+            start = starts[day] = evo.period_start(day, by)
         b = buckets.get(start)
         if b is None:
             buckets[start] = list(counters)

@@ -120,7 +120,7 @@ class TensionTotals:
     __slots__ = ("days", "first", "last")
 
     def __init__(self, days: dict | None = None, first: str | None = None, last: str | None = None) -> None:
-        self.days: dict[str, list[int]] = {k: list(v) for k, v in (days or {}).items()}
+        self.days: dict[str, list[int]] = days if days is not None else {}  # taken over (freshly parsed JSON)
         self.first = first
         self.last = last
 

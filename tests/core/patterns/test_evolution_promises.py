@@ -78,3 +78,21 @@ def test_a_timeline_of_utc_days_still_reads(store):
                               lambda c, label: {"period": label, "count": c[0]})
     assert rows == [{"period": "2026-W02", "count": 1}, {"period": "2026-W03", "count": 0},
                     {"period": "2026-W04", "count": 2}]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Kiritimati",
+                                  "America/St_Johns", "UTC"])
+def test_folding_many_keys_gives_each_its_local_date(monkeypatch, zone):
+    """local_dates() (one offset look-up per UTC day) agrees with local_day() for every key,
+    clock-change days included (Lord Howe moves its clocks by half an hour)."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        day_of = evo.local_dates()
+        for utc_day in ("2026-03-08", "2026-03-09", "2026-04-05", "2026-10-04", "2026-11-01", "2026-06-15"):
+            for minute in range(0, 1440, 5):
+                key = f"{utc_day}T{minute // 60:02d}:{minute % 60:02d}"
+                assert day_of(key) == evo.local_day(key), key
+    finally:
+        monkeypatch.undo()
+        time.tzset()
