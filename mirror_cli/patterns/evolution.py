@@ -6,8 +6,10 @@
   last included (empty ones as 0), or up to ``until``. Aware datetimes are converted
   to local time (the process' ``TZ``, as ``list --since`` reads dates) or to ``tz``
   when given; naive ones are taken as they are.
-* :func:`local_day` turns a stored UTC time (or a timeline key) into the local date
-  it fell on, so a Sunday 22:00 in New York counts in its own week.
+* :func:`local_day` turns a stored UTC time into the local date it fell on, so a
+  Sunday 22:00 in New York counts in its own week; :func:`local_dates` does the same for
+  many times at once, and :func:`zone` names the local time zone (caches kept in local
+  days remember it).
 * :func:`trend` fits a least-squares line through the counts and compares the
   change it predicts over the whole span (slope x (periods - 1)) with the mean
   count: more than +25 % of the mean is "rising", less than -25 % "falling",
@@ -17,14 +19,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from mirror_cli.errors import UsageError
 
-__all__ = ["evolution", "local_day", "local_dates", "period_label", "period_start", "next_period", "check_period", "trend", "sparkline",
-           "TREND_THRESHOLD", "PERIODS"]
+__all__ = ["evolution", "local_day", "local_dates", "zone", "period_label", "period_start", "next_period",
+           "check_period", "trend", "sparkline", "TREND_THRESHOLD", "PERIODS"]
 
 PERIODS = ("week", "month")
 TREND_THRESHOLD = 0.25
@@ -40,10 +44,15 @@ def _day(dt: datetime | date, tz: tzinfo | None) -> date:
     return dt
 
 
+def zone() -> str:
+    """The process' local time zone as the C library reads it (``TZ``, names, offsets): caches
+    kept in local days are good for the zone they were made in."""
+    return f"{os.environ.get('TZ', '')}|{'/'.join(time.tzname)}|{time.timezone}|{time.altzone}"
+
+
 def local_day(stamp: str) -> date:
-    """The local date of a stored UTC time: ``2026-03-02T03:00:00.000Z`` or a timeline key
-    ``2026-03-02T03:00`` (UTC minute) is 2026-03-01 in New York. A bare ``YYYY-MM-DD`` (a UTC
-    day, as caches written before timelines kept minutes hold) is taken as it is."""
+    """The local date of a stored UTC time: ``2026-03-02T03:00:00.000Z`` (or ``2026-03-02T03:00``)
+    is 2026-03-01 in New York. A bare ``YYYY-MM-DD`` is a day already and is taken as it is."""
     if len(stamp) <= 10:
         return date.fromisoformat(stamp)
     text = stamp[:19] if len(stamp) >= 19 else stamp[:16]
@@ -54,9 +63,9 @@ def local_day(stamp: str) -> date:
 
 
 def local_dates() -> Callable[[str], date]:
-    """:func:`local_day` for folding many keys: each UTC day's offset is looked up once, and a
-    key's local date is then its UTC minute plus that offset (a day with a clock change in it
-    asks :func:`local_day` for each of its keys)."""
+    """:func:`local_day` for many stored times: each UTC day's offset is looked up once, and a
+    time's local date is then its UTC minute plus that offset (a day with a clock change in it
+    asks :func:`local_day` for each of its times)."""
     offsets: dict[str, tuple[date, int | None]] = {}
 
     def day_of(key: str) -> date:

@@ -18,7 +18,7 @@ from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.detect import PATTERN_TYPES, normalize_tag
 from mirror_cli.patterns.stored import (
     SCALE, TENSION_BY_NAME, StoredPattern, TensionTotals, analysis_meta, analysis_time, confidence_of,
-    load_patterns, open_json, tension_data,
+    day_keys, load_patterns, open_json, tension_data,
 )
 from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
 from mirror_cli.crypto.fields import codec as field_codec
@@ -166,19 +166,14 @@ def newest_day(store) -> date | None:
 
 
 def _fold_days(days: dict, by: str, value: Callable[[list, str], dict], until: date | None = None) -> list[dict]:
-    """A timeline {UTC minute (or day): counters} -> one row per local period, oldest first,
-    gaps included, up to the period of ``until`` (when later than the last one with counts)."""
+    """A timeline {local day: counters} -> one row per period, oldest first, gaps included,
+    up to the period of ``until`` (when later than the last one with counts)."""
     evo.check_period(by)
     if not days:
         return []
     buckets: dict[date, list] = {}
-    day_of = evo.local_dates()
-    starts: dict[date, date] = {}
-    for key, counters in days.items():
-        day = day_of(key)
-        start = starts.get(day)
-        if start is None:
-            start = starts[day] = evo.period_start(day, by)
+    for day, counters in days.items():
+        start = evo.period_start(date.fromisoformat(day), by)
         b = buckets.get(start)
         if b is None:
             buckets[start] = list(counters)
@@ -247,6 +242,7 @@ def _shown_tensions(store) -> dict[str, tuple[str, TensionTotals, str, str]]:
     also bring rows tied to one reflection each, and tensions of names this mirror does not
     know: until an analysis finds a tension of that name, those count, one reflection each."""
     f = field_codec(store)
+    day_of = day_keys()
     totals: dict[str, tuple[str, TensionTotals, str, str]] = {}
     observed: dict[str, tuple[str, TensionTotals, str, str]] = {}
     for tid, reflection_id, detected_at, data in store.conn.execute(
@@ -261,7 +257,7 @@ def _shown_tensions(store) -> dict[str, tuple[str, TensionTotals, str, str]]:
             entry = observed.get(name)
             if entry is None:
                 entry = observed[name] = (tid, TensionTotals(), *axes)
-            entry[1].add(detected_at, d["position"], d["intensity"])
+            entry[1].add(day_of(detected_at), detected_at, d["position"], d["intensity"])
     return {**{name: entry for name, entry in observed.items() if name not in totals}, **totals}
 
 

@@ -54,15 +54,16 @@ def test_pure_evolution_runs_to_until():
     assert len(evo.evolution([date(2026, 1, 5), date(2026, 1, 12)], "week", until=date(2025, 1, 1))) == 2
 
 
-def test_caches_with_day_timelines_are_analysed_again_in_full(store, new_york):
-    """Timelines written before they kept minutes hold UTC days: an incremental run must not
-    mix the two, so the next analysis reads everything again (and says it is out of date till then)."""
+def test_caches_of_the_old_format_are_analysed_again_in_full(store, new_york):
+    """Timelines written before held UTC days: an incremental run must not mix the two, so the
+    next analysis reads everything again (and listings say it is out of date till then)."""
     journal.add(store, ANXIOUS, at=datetime(2026, 3, 1, 22, 0).astimezone())
     journal.add(store, ANXIOUS, at=datetime(2026, 3, 31, 21, 0).astimezone())
     analysis.analyze(store)
     assert queries.status(store)["pending"] == 0
     old = json.loads(store.meta(META_KEY))
-    old.pop("timeline", None)  # as written before: {"rev", "count", "encrypted", "at"}
+    for key in ("timeline", "zone"):
+        old.pop(key, None)  # as written before: {"rev", "count", "encrypted", "at"}
     with store.write():
         store.set_meta(META_KEY, json.dumps(old))
     s = queries.status(store)
@@ -72,12 +73,34 @@ def test_caches_with_day_timelines_are_analysed_again_in_full(store, new_york):
     assert [(r["period"], r["count"]) for r in months] == [("2026-03", 2)]
 
 
-def test_a_timeline_of_utc_days_still_reads(store):
-    """An imported or older timeline keyed by day shows as it did until the next analysis."""
+def test_caches_of_another_time_zone_are_analysed_again_in_full(store, monkeypatch):
+    """Timelines keep the local days of the zone the analysis ran in: in another zone they
+    are out of date, and the next analysis (in full) puts every reflection in its new local day."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        journal.add(store, ANXIOUS, at=datetime(2026, 4, 1, 1, 0, tzinfo=timezone.utc))  # March 31st in New York
+        journal.add(store, ANXIOUS, at=datetime(2026, 4, 2, 12, 0, tzinfo=timezone.utc))
+        analysis.analyze(store)
+        months = queries.evolution(store, "anxiety", by="month")["series"]
+        assert [(r["period"], r["count"]) for r in months] == [("2026-04", 2)]
+        monkeypatch.setenv("TZ", "America/New_York")
+        time.tzset()
+        assert queries.status(store)["pending"] == 2
+        assert analysis.analyze(store).full is True
+        months = queries.evolution(store, "anxiety", by="month")["series"]
+        assert [(r["period"], r["count"]) for r in months] == [("2026-03", 1), ("2026-04", 1)]
+        assert queries.status(store)["pending"] == 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_timeline_of_days_folds_into_weeks():
     rows = queries._fold_days({"2026-01-05": [1, 5000], "2026-01-20": [2, 10000]}, "week",
-                              lambda c, label: {"period": label, "count": c[0]})
+                              lambda c, label: {"period": label, "count": c[0]}, date(2026, 2, 1))
     assert rows == [{"period": "2026-W02", "count": 1}, {"period": "2026-W03", "count": 0},
-                    {"period": "2026-W04", "count": 2}]
+                    {"period": "2026-W04", "count": 2}, {"period": "2026-W05", "count": 0}]
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Kiritimati",
