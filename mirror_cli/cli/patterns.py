@@ -55,6 +55,18 @@ def _print_chart(st, text: str, colour_marks: bool = False) -> None:
         st.out.data(text)
 
 
+def _local(stamp: str | None, width: int = 16) -> str:
+    """A stored UTC time as the person's local ``YYYY-MM-DD HH:MM`` (``width`` 10: the date)."""
+    if not stamp:
+        return ""
+    from mirror_cli.ids import parse_iso
+
+    try:
+        return parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M")[:width]
+    except (OverflowError, ValueError):  # not a time, or out of datetime's range once local
+        return stamp[:width].replace("T", " ")
+
+
 def _stale_note(st, store) -> None:
     from mirror_cli.patterns import queries
 
@@ -135,7 +147,7 @@ def list_patterns(ctx: typer.Context, min_confidence: MinConfOpt = 0.0, type_: T
         return
     st.out.table(("id", "type", "name", "confidence", "reflections", "first seen", "last seen"),
                  [(p.id, p.pattern_type, p.name, f"{p.confidence:.2f}", p.support,
-                   (p.first_seen or "")[:10], (p.last_seen or "")[:10]) for p in items])
+                   _local(p.first_seen, 10), _local(p.last_seen, 10)) for p in items])
     if st.out.rich:
         st.out.note(NOTE)
 
@@ -158,11 +170,11 @@ def show_pattern(
         st.out.json(out)
         return
     head = (f"{info.name} ({info.pattern_type})  confidence {info.confidence:.2f}  in {info.support} reflection(s)"
-            f"  {(info.first_seen or '')[:10]} .. {(info.last_seen or '')[:10]}  id {info.id}")
+            f"  {_local(info.first_seen, 10)} .. {_local(info.last_seen, 10)}  id {info.id}")
     if not st.out.rich:
         st.out.data(head)
         for o in occurrences:
-            st.out.data(f"{o['created_at'][:16]}  {o['reflection_id']}  {o['confidence']:.2f}  [{o['evidence']}]")
+            st.out.data(f"{_local(o['created_at'])}  {o['reflection_id']}  {o['confidence']:.2f}  [{o['evidence']}]")
             st.out.data(f"    {o['excerpt']}")
         return
     import os
@@ -175,7 +187,7 @@ def show_pattern(
     shown = min(len(occurrences), info.support)
     console.print(Text(f"Evidence: the {shown} strongest of {info.support} reflection(s). {NOTE}", style="dim"))
     for o in occurrences:
-        console.print(Text(f"{o['created_at'][:16].replace('T', ' ')}  {o['reflection_id']}  "
+        console.print(Text(f"{_local(o['created_at'])}  {o['reflection_id']}  "
                            f"confidence {o['confidence']:.2f}  words: {o['evidence']}", style="cyan"))
         text = Text("    " + o["excerpt"])
         for start, end in o["spans"]:

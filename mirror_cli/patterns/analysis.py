@@ -31,7 +31,7 @@ from mirror_cli.patterns.detect import (
 )
 from mirror_cli.patterns.stored import (
     EVIDENCE_LIMIT, PatternTotals, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns,
-    load_tensions, open_json, seal_json, set_analysis_meta, units, write_tensions, write_totals,
+    load_tensions, open_json, seal_json, set_analysis_meta, day_keys, units, write_tensions, write_totals,
 )
 from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tension_position
 
@@ -77,9 +77,9 @@ def findings(text: str, tags) -> dict:
     return {"p": patterns, "t": tensions}
 
 
-def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
-    """Add one reflection's findings to the running totals of its patterns and tensions."""
-    day = created_at[:10]
+def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict, day: str) -> None:
+    """Add one reflection's findings to the running totals of its patterns and tensions
+    (``day``: its local day)."""
     for ptype, name, words, conf, intensity in found["p"]:
         agg = pat.get((ptype, name))
         if agg is None:
@@ -89,7 +89,7 @@ def _fold(pat: dict, ten: dict, rid: str, created_at: str, found: dict) -> None:
         agg = ten.get(name)
         if agg is None:
             agg = ten[name] = TensionTotals()
-        agg.add(created_at, position, intensity)
+        agg.add(day, created_at, position, intensity)
 
 
 def _open_reflection(fields, rid: str, content, tags) -> tuple[str, list]:
@@ -125,9 +125,10 @@ def _full(store, total: int, event: str, started: float, progress) -> AnalyzeRes
     state_rows = []
     max_rev = 0
     rows = conn.execute("SELECT id, created_at, rev, content, tags FROM reflections ORDER BY id").fetchall()
+    day_of = day_keys()
     for done, (rid, created_at, rev, content, tags) in enumerate(rows, 1):
         found = findings(*_open_reflection(f, rid, content, tags))
-        _fold(pat, ten, rid, created_at, found)
+        _fold(pat, ten, rid, created_at, found, day_of(created_at))
         state_rows.append((rid, rev, seal_json(f, "analysis_state", rid, "findings", found)))
         max_rev = max(max_rev, rev)
         if progress and (done % PROGRESS_EVERY == 0 or done == len(rows)):
@@ -190,10 +191,12 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
         if refold:
             pat: dict = {}
             ten: dict = {}
+            day_of = day_keys()
             for rid, created_at, stored in conn.execute(
                     "SELECT a.reflection_id, r.created_at, a.findings FROM analysis_state a"
                     " JOIN reflections r ON r.id = a.reflection_id"):
-                _fold(pat, ten, rid, created_at, open_json(f, "analysis_state", rid, "findings", stored))
+                _fold(pat, ten, rid, created_at, open_json(f, "analysis_state", rid, "findings", stored),
+                      day_of(created_at))
             reported, tensions = write_totals(store, pat, ten)
         else:
             reported, tensions = _apply_delta(store, old_found, new_rows, created)
@@ -237,6 +240,7 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
     rev = store.tick()
     touched: dict[tuple[str, str], StoredPattern] = {}
     timelines: dict[str, dict] = {}
+    day_of = day_keys()
 
     def timeline(p: StoredPattern) -> dict:
         if p.id not in timelines:
@@ -255,12 +259,13 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
             p.units -= u
             p.strong -= conf >= STRONG_CONFIDENCE
             days = timeline(p)
-            d = days.get(created_at[:10])
+            key = day_of(created_at)
+            d = days.get(key)
             if d:
                 d[0] -= 1
                 d[1] -= u
                 if d[0] <= 0:
-                    del days[created_at[:10]]
+                    del days[key]
             touched[(ptype, name)] = p
     candidates: dict[tuple[str, str], list] = {}
     for rid, _rev, found in new_rows:
@@ -282,7 +287,7 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
             p.strong += conf >= STRONG_CONFIDENCE
             p.first_seen = created_at if p.first_seen is None or created_at < p.first_seen else p.first_seen
             p.last_seen = created_at if p.last_seen is None or created_at > p.last_seen else p.last_seen
-            d = timeline(p).setdefault(created_at[:10], [0, 0])
+            d = timeline(p).setdefault(day_of(created_at), [0, 0])
             d[0] += 1
             d[1] += u
             touched[key] = p
@@ -303,11 +308,11 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
     for rid, (created_at, found) in old_found.items():
         for name, position, intensity, *_ in found["t"]:
             if name in ten:
-                ten[name].add(created_at, position, intensity, sign=-1)
+                ten[name].add(day_of(created_at), created_at, position, intensity, sign=-1)
     changed = set()
     for rid, _rev, found in new_rows:
         for name, position, intensity, *_ in found["t"]:
-            ten.setdefault(name, TensionTotals()).add(created[rid], position, intensity)
+            ten.setdefault(name, TensionTotals()).add(day_of(created[rid]), created[rid], position, intensity)
             changed.add(name)
     for rid, (_c, found) in old_found.items():
         changed.update(t[0] for t in found["t"])

@@ -1,7 +1,9 @@
 """What ``mirror patterns list|show|evolution`` and ``mirror tensions list|show|map`` read.
 
 Read-only over the tables of :mod:`.stored` (written by :mod:`.analysis`, or by an import);
-results are dataclasses and dicts, names and words opened with the store's fields.
+results are dataclasses and dicts, names and words opened with the store's fields. Periods
+(weeks, months) are local-time calendar periods, from the first one with an occurrence to the
+period of the journal's newest reflection (CONTRACT.md, "JSON results").
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from mirror_cli.errors import UsageError
 from mirror_cli.patterns import evolution as evo
 from mirror_cli.patterns.detect import PATTERN_TYPES, normalize_tag
 from mirror_cli.patterns.stored import (
-    SCALE, TENSION_BY_NAME, StoredPattern, TensionTotals, analysis_meta, confidence_of, load_patterns, open_json,
-    tension_data,
+    SCALE, TENSION_BY_NAME, StoredPattern, TensionTotals, analysis_meta, analysis_time, confidence_of,
+    day_keys, load_patterns, open_json, tension_data,
 )
 from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
 from mirror_cli.crypto.fields import codec as field_codec
 
 __all__ = ["PatternInfo", "Excerpt", "status", "list_patterns", "find_pattern", "excerpt", "show_pattern",
-           "pattern_evolution", "evolution", "list_tensions", "show_tension"]
+           "newest_day", "pattern_evolution", "evolution", "list_tensions", "show_tension"]
 
 
 @dataclass
@@ -56,8 +58,8 @@ def status(store) -> dict:
     (deleted ones count too), so a listing can say it is out of date."""
     state = analysis_meta(store)
     total = store.count("reflections")
-    if state is None:
-        return {"analyzed_at": None, "pending": total}
+    if state is None:  # never analysed, or caches of an older format: all of it is to do again
+        return {"analyzed_at": analysis_time(store), "pending": total}
     newer = store.conn.execute("SELECT count(*) FROM reflections WHERE rev > ?",
                                (int(state.get("rev", 0)),)).fetchone()[0]
     cached = store.count("analysis_state")
@@ -157,8 +159,15 @@ def show_pattern(store, ref: str, *, excerpts: bool = True) -> tuple[PatternInfo
     return info, occurrences
 
 
-def _fold_days(days: dict, by: str, value: Callable[[list, str], dict]) -> list[dict]:
-    """Days {YYYY-MM-DD: counters} -> one row per period, oldest first, gaps included."""
+def newest_day(store) -> date | None:
+    """The local date of the journal's newest reflection (None when it has none)."""
+    row = store.conn.execute("SELECT max(created_at) FROM reflections").fetchone()
+    return evo.local_day(row[0]) if row and row[0] else None
+
+
+def _fold_days(days: dict, by: str, value: Callable[[list, str], dict], until: date | None = None) -> list[dict]:
+    """A timeline {local day: counters} -> one row per period, oldest first, gaps included,
+    up to the period of ``until`` (when later than the last one with counts)."""
     evo.check_period(by)
     if not days:
         return []
@@ -173,6 +182,8 @@ def _fold_days(days: dict, by: str, value: Callable[[list, str], dict]) -> list[
                 b[i] += c
     out = []
     current, last = min(buckets), max(buckets)
+    if until is not None:
+        last = max(last, evo.period_start(until, by))
     width = len(next(iter(buckets.values())))
     while current <= last:
         out.append(value(buckets.get(current, [0] * width), evo.period_label(current, by)))
@@ -180,9 +191,9 @@ def _fold_days(days: dict, by: str, value: Callable[[list, str], dict]) -> list[
     return out
 
 
-def pattern_evolution(store, p: StoredPattern, by: str) -> list[dict]:
-    """``[{"period", "count", "confidence"}]`` of one pattern, oldest first; confidence
-    counts every occurrence up to the end of the period."""
+def pattern_evolution(store, p: StoredPattern, by: str, until: date | None = None) -> list[dict]:
+    """``[{"period", "count", "confidence"}]`` of one pattern, oldest first, up to ``until``'s
+    period; confidence counts every occurrence up to the end of the period."""
     row = store.conn.execute("SELECT timeline FROM pattern_stats WHERE pattern_id = ?", (p.id,)).fetchone()
     f = field_codec(store)
     days = open_json(f, "pattern_stats", p.id, "timeline", row[0]) if row else {}
@@ -193,7 +204,7 @@ def pattern_evolution(store, p: StoredPattern, by: str) -> list[dict]:
         running += counters[1]
         return {"period": label, "count": counters[0], "confidence": confidence_of(running)}
 
-    return _fold_days(days, by, value)
+    return _fold_days(days, by, value, until)
 
 
 def evolution(store, name: str | None = None, *, by: str = "week", min_confidence: float = 0.0,
@@ -202,9 +213,10 @@ def evolution(store, name: str | None = None, *, by: str = "week", min_confidenc
     for every reported pattern (key: its name, or ``type:name`` where reported patterns of
     two types share it, even when the filters leave only one of them)."""
     evo.check_period(by)
+    until = newest_day(store)
     if name is not None:
         p = find_pattern(store, name)
-        series = pattern_evolution(store, p, by)
+        series = pattern_evolution(store, p, by, until)
         return {"name": p.name, "pattern_type": p.pattern_type, "series": series,
                 "trend": evo.trend([r["count"] for r in series])}
     chosen = list_patterns(store, min_confidence=min_confidence, pattern_type=pattern_type, limit=limit)
@@ -215,7 +227,7 @@ def evolution(store, name: str | None = None, *, by: str = "week", min_confidenc
     by_id = {p.id: p for p in load_patterns(store).values()}
     for info in chosen:
         key = info.name if names.count(info.name) == 1 else f"{info.pattern_type}:{info.name}"
-        series = pattern_evolution(store, by_id[info.id], by)
+        series = pattern_evolution(store, by_id[info.id], by, until)
         out[key] = {"name": info.name, "pattern_type": info.pattern_type, "series": series,
                     "trend": evo.trend([r["count"] for r in series])}
     return {"patterns": out}
@@ -230,6 +242,7 @@ def _shown_tensions(store) -> dict[str, tuple[str, TensionTotals, str, str]]:
     also bring rows tied to one reflection each, and tensions of names this mirror does not
     know: until an analysis finds a tension of that name, those count, one reflection each."""
     f = field_codec(store)
+    day_of = day_keys()
     totals: dict[str, tuple[str, TensionTotals, str, str]] = {}
     observed: dict[str, tuple[str, TensionTotals, str, str]] = {}
     for tid, reflection_id, detected_at, data in store.conn.execute(
@@ -244,7 +257,7 @@ def _shown_tensions(store) -> dict[str, tuple[str, TensionTotals, str, str]]:
             entry = observed.get(name)
             if entry is None:
                 entry = observed[name] = (tid, TensionTotals(), *axes)
-            entry[1].add(detected_at, d["position"], d["intensity"])
+            entry[1].add(day_of(detected_at), detected_at, d["position"], d["intensity"])
     return {**{name: entry for name, entry in observed.items() if name not in totals}, **totals}
 
 
@@ -293,5 +306,5 @@ def show_tension(store, name: str, *, by: str = "month") -> dict:
         return {"period": label, "count": c, "position": round(p / c / SCALE, 4) if c else None,
                 "intensity": round(i / c / SCALE, 4) if c else None}
 
-    data["series"] = _fold_days(agg.days, by, value)
+    data["series"] = _fold_days(agg.days, by, value, newest_day(store))
     return data

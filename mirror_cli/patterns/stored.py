@@ -11,38 +11,54 @@ All user content goes through ``crypto.fields.codec(store)``, so it is sealed on
   ``name`` sealed), with ``confidence`` = S / (S + 2) over *all* its occurrences, and
   ``first_seen``/``last_seen``;
 * ``pattern_stats``: per pattern, support, S (in 1e-4 units), strong occurrences and its
-  timeline per UTC day (sealed JSON ``{day: [count, units]}``), which ``evolution`` folds
-  into weeks or months;
+  timeline per local day (sealed JSON ``{"YYYY-MM-DD": [count, units]}``, days of the time
+  zone the analysis ran in, see :func:`day_keys`), which ``evolution`` folds into weeks or months;
 * ``pattern_occurrences``: the evidence shown by ``patterns show`` and in the export: the
   :data:`EVIDENCE_LIMIT` strongest occurrences of each pattern (highest confidence, then
   most recent), each with its reflection id and words (sealed);
 * ``tensions``: one row per seed tension that appears (``reflection_id`` NULL), ``data``
   sealed JSON ``{"name", "axis_a", "axis_b", "position", "intensity", "count",
   "first_seen", "last_seen", "days"}``, position and intensity averaged over the
-  reflections where it appears (``days``: ``{day: [count, position units, intensity units]}``);
-* meta ``analysis``: ``{"rev", "count", "encrypted", "at"}``: the newest rev analysed, the
-  rows of ``analysis_state`` then, and whether its caches were written sealed (``mirror key
-  enable|disable`` re-seals the caches and sets that flag itself: ``crypto.manage``).
+  reflections where it appears (``days``: ``{day: [count, position units, intensity units]}``,
+  local days like the pattern timelines);
+* meta ``analysis``: ``{"rev", "count", "encrypted", "timeline", "zone", "at"}``: the newest rev
+  analysed, the rows of ``analysis_state`` then, whether its caches were written sealed (``mirror
+  key enable|disable`` re-seals the caches and sets that flag itself: ``crypto.manage``), the
+  :data:`TIMELINE` format of its timelines and the time zone their days are in
+  (:func:`.evolution.zone`). Caches of an older format or of another zone count as not
+  analysed: they are shown (with the note that they are out of date) until the next
+  analysis, which reads everything again.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mirror_cli.ids import now_iso, ulid
 from mirror_cli.patterns.detect import MIN_SUPPORT, STRONG_CONFIDENCE, SUPPORT_K
+from mirror_cli.patterns.evolution import local_dates, zone
 from mirror_cli.patterns.tensions import SEED_TENSIONS
 from mirror_cli.crypto.fields import codec as field_codec
 
-__all__ = ["EVIDENCE_LIMIT", "SCALE", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
+__all__ = ["EVIDENCE_LIMIT", "SCALE", "TIMELINE", "day_keys", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
            "confidence_of", "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
-           "analysis_meta", "set_analysis_meta", "open_json", "seal_json"]
+           "analysis_meta", "analysis_time", "set_analysis_meta", "open_json", "seal_json"]
 
 EVIDENCE_LIMIT = 20  # occurrence rows (evidence) kept per pattern
 SCALE = 10_000  # running sums are kept in integer units of 1e-4: adding and subtracting is exact
 META_KEY = "analysis"
+# Timelines keep local days (2), so weeks and months are the person's; format 1 kept UTC
+# days, which put a New York Sunday evening in the next week.
+TIMELINE = 2
+
+
+def day_keys() -> Callable[[str], str]:
+    """created_at -> the local day it counts in, ``YYYY-MM-DD`` (one per analysis or query run)."""
+    day_of = local_dates()
+    return lambda created_at: day_of(created_at).isoformat()
 TENSION_BY_NAME = {t.name: t for t in SEED_TENSIONS}
 
 
@@ -67,11 +83,11 @@ class PatternTotals:
         self.strong = 0
         self.first: str | None = None
         self.last: str | None = None
-        self.days: dict[str, list[int]] = {}  # UTC day -> [count, units]
+        self.days: dict[str, list[int]] = {}  # local day -> [count, units]
         self.top: list[tuple] = []  # min-heap of (confidence, created_at, rid, words, intensity)
 
     def add(self, rid: str, created_at: str, day: str, words: str, conf: float, intensity: float) -> None:
-        """One occurrence; ``day`` is ``created_at[:10]`` (the caller's reflection has several)."""
+        """One occurrence; ``day`` is its local day (see :func:`day_keys`)."""
         u = round(conf * SCALE)
         self.support += 1
         self.units += u
@@ -104,17 +120,17 @@ class PatternTotals:
 
 
 class TensionTotals:
-    """Running totals of one tension: per UTC day, [count, position units, intensity units]."""
+    """Running totals of one tension: per local day, [count, position units, intensity units]."""
 
     __slots__ = ("days", "first", "last")
 
     def __init__(self, days: dict | None = None, first: str | None = None, last: str | None = None) -> None:
-        self.days: dict[str, list[int]] = {k: list(v) for k, v in (days or {}).items()}
+        self.days: dict[str, list[int]] = days if days is not None else {}  # taken over (freshly parsed JSON)
         self.first = first
         self.last = last
 
-    def add(self, created_at: str, position: float, intensity: float, sign: int = 1) -> None:
-        day = created_at[:10]
+    def add(self, day: str, created_at: str, position: float, intensity: float, sign: int = 1) -> None:
+        """One reflection's finding; ``day`` is its local day (see :func:`day_keys`)."""
         d = self.days.get(day)
         if d is None:
             d = self.days[day] = [0, 0, 0]
@@ -188,12 +204,21 @@ def _meta_raw(store) -> dict | None:
 def analysis_meta(store) -> dict | None:
     """The analysis state, if its caches were written the way the database stores fields now."""
     value = _meta_raw(store)
-    return value if value is not None and value.get("encrypted") == store.encrypted else None
+    if (value is None or value.get("encrypted") != store.encrypted or value.get("timeline") != TIMELINE
+            or value.get("zone") != zone()):
+        return None
+    return value
+
+
+def analysis_time(store) -> str | None:
+    """When the last analysis ran (even one whose caches must be analysed again)."""
+    value = _meta_raw(store)
+    return value.get("at") if value is not None else None
 
 
 def set_analysis_meta(store, rev: int, count: int) -> None:
     store.set_meta(META_KEY, json.dumps({"rev": rev, "count": count, "encrypted": store.encrypted,
-                                         "at": now_iso()}))
+                                         "timeline": TIMELINE, "zone": zone(), "at": now_iso()}))
 
 
 # --------------------------------------------------------------------------- patterns
