@@ -1,0 +1,92 @@
+"""Promises of `mirror export` / `mirror import` that issue 12 found broken (CONTRACT.md, "Your data, out and in")."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+
+def _db() -> Path:
+    return Path(os.environ["MIRROR_HOME"]) / "mirror.db"
+
+
+def _ids(cli) -> list[str]:
+    r = cli("list", "--json")
+    assert r.exit_code == 0, r.stderr
+    return sorted(x["id"] for x in json.loads(r.stdout))
+
+
+@pytest.fixture
+def dated(cli):
+    """Five reflections over three years."""
+    for at, text in (("2023-06-01T09:00:00Z", "an old one"), ("2023-07-01T09:00:00Z", "another old one"),
+                     ("2024-05-01T09:00:00Z", "inside the window"), ("2024-05-02T09:00:00Z", "inside too"),
+                     ("2025-03-01T09:00:00Z", "a late one")):
+        r = cli("reflect", text, "--at", at)
+        assert r.exit_code == 0, r.stderr
+    return _ids(cli)
+
+
+# --------------------------------------------------------------------------- item 3: replace with a windowed file
+
+
+@pytest.mark.parametrize("extra", [["--yes"], ["--dry-run"], ["--yes", "--only", "reflections"]])
+def test_replace_refuses_a_windowed_export_and_changes_nothing(cli, dated, tmp_path, extra):
+    f = tmp_path / "window.json"
+    r = cli("export", "--since", "2024-01-01", "--until", "2024-12-31", "-o", f)
+    assert r.exit_code == 0, r.stderr
+    assert len(json.loads(f.read_text())["reflections"]) == 2
+    r = cli("import", f, "--mode", "replace", *extra)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "window" in r.stderr and "--mode merge" in r.stderr and r.stdout == ""
+    assert _ids(cli) == dated
+    assert not list(_db().parent.glob("*.before-replace-*"))
+
+
+def test_merge_of_a_windowed_export_still_works(cli, dated, tmp_path):
+    f = tmp_path / "window.jsonl"
+    assert cli("export", "-f", "jsonl", "--since", "2024-01-01", "-o", f).exit_code == 0
+    r = cli("import", f, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["skipped"]["reflections"] == 3 and _ids(cli) == dated
+
+
+def test_replace_keeps_a_copy_of_the_journal_it_replaces(cli, dated, tmp_path):
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
+        {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
+    r = cli("import", f, "--mode", "replace", "--yes", "--json")
+    assert r.exit_code == 0, r.stderr
+    kept = list(_db().parent.glob("mirror.db.before-replace-*"))
+    assert len(kept) == 1 and json.loads(r.stdout)["before"] == str(kept[0])
+    assert str(kept[0]) in r.stderr
+    assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+    conn = sqlite3.connect(f"file:{kept[0]}?mode=ro", uri=True)
+    try:
+        assert sorted(x for (x,) in conn.execute("SELECT id FROM reflections")) == dated
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+    assert _ids(cli) == ["only-one"]
+    # A second replace within the same second keeps a second copy, not over the first.
+    assert cli("import", f, "--mode", "replace", "--yes").exit_code == 0
+    assert len(list(_db().parent.glob("mirror.db.before-replace-*"))) == 2
+
+
+def test_replace_question_names_what_is_deleted_and_added(cli, dated, tmp_path, monkeypatch):
+    from mirror_cli.cli import output
+
+    monkeypatch.setattr(output, "stdin_is_tty", lambda: True)
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
+        {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
+    r = cli("import", f, "--mode", "replace", "--only", "reflections", input="n\n")
+    assert r.exit_code == 0, r.stderr
+    assert "delete 5 reflections, then add 1 reflections" in r.stderr and "Nothing imported." in r.stderr
+    assert _ids(cli) == dated
+    assert not list(_db().parent.glob("*.before-replace-*"))
