@@ -287,6 +287,9 @@ def import_cmd(
     st.out.result(line("skipped", result.skipped))
     if mode == "replace":
         st.out.result(line("deleted first", result.deleted))
+    if result.stay_deleted:
+        st.out.note(f"{result.stay_deleted} reflections in the file were deleted in this journal after their "
+                    "last change and were not brought back (they are counted as skipped).")
     if result.skipped.get("audit_events"):
         st.out.note(f"{result.skipped['audit_events']} audit events in the file were not copied "
                     "(this import is recorded as one event of its own).")

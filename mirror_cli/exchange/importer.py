@@ -16,7 +16,9 @@ Rules
 ``merge`` (the default) is idempotent:
 
 * reflections: an id not in the database is added; an id that is, is
-  replaced when the file's ``updated_at`` is newer, else skipped;
+  replaced when the file's ``updated_at`` is newer, else skipped. An id
+  deleted here (its tombstone) stays deleted -- skipped and counted in
+  ``stay_deleted`` -- unless the file's copy was changed after the deletion;
 * patterns: matched by id; replaced when the file's ``last_seen`` is newer,
   else skipped. A pattern whose type and name the database already holds
   under another id is skipped (the analysis keys patterns by type and name);
@@ -90,12 +92,14 @@ class ImportResult:
     dropped_occurrences: int = 0
     encrypted_source: bool = False
     before: str | None = None  # replace: the copy of the database kept before anything was removed
+    stay_deleted: int = 0  # merge: reflections of the file deleted here after their last change (in skipped)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "mode": self.mode, "format": self.source_format,
                 "added": dict(self.added), "updated": dict(self.updated), "skipped": dict(self.skipped),
                 "deleted": dict(self.deleted), "dropped_occurrences": self.dropped_occurrences,
-                "encrypted": self.encrypted_source, "before": self.before}
+                "encrypted": self.encrypted_source, "before": self.before,
+                "stay_deleted": self.stay_deleted}
 
     @property
     def changed(self) -> int:
@@ -226,9 +230,16 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
         result.added["reflections"] = len(file_refl)
         present = set(incoming)
     else:
+        # A reflection deleted here stays deleted unless the file's copy was changed after the deletion.
+        deleted_here: dict[str, str] = dict(conn.execute(
+            "SELECT id, deleted_at FROM tombstones WHERE kind = 'reflection'")) if file_refl else {}
         for r in file_refl:
             local = local_refl.get(r["id"])
-            if local is None:
+            gone = deleted_here.get(r["id"]) if local is None else None
+            if gone is not None and not _newer(r["updated_at"], gone):
+                result.skipped["reflections"] += 1
+                result.stay_deleted += 1
+            elif local is None:
                 plan.reflections.append((r, False))
                 result.added["reflections"] += 1
             elif _newer(r["updated_at"], local):

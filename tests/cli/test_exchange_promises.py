@@ -90,3 +90,53 @@ def test_replace_question_names_what_is_deleted_and_added(cli, dated, tmp_path, 
     assert "delete 5 reflections, then add 1 reflections" in r.stderr and "Nothing imported." in r.stderr
     assert _ids(cli) == dated
     assert not list(_db().parent.glob("*.before-replace-*"))
+
+
+# --------------------------------------------------------------------------- item 5: deleted entries stay deleted
+
+
+def test_merging_an_older_export_does_not_bring_back_a_deleted_reflection(cli, dated, tmp_path):
+    f = tmp_path / "old.json"
+    assert cli("export", "-o", f).exit_code == 0
+    gone = dated[0]
+    assert cli("delete", gone, "--yes").exit_code == 0
+    r = cli("import", f)
+    assert r.exit_code == 0, r.stderr
+    assert "added: 0 reflections" in r.stdout and "skipped: 5 reflections" in r.stdout
+    assert "1 reflections in the file were deleted in this journal" in r.stderr
+    assert gone not in _ids(cli) and len(_ids(cli)) == 4
+    r = cli("import", f, "--json", "--dry-run")
+    out = json.loads(r.stdout)
+    assert out["stay_deleted"] == 1 and out["added"]["reflections"] == 0
+
+
+def test_a_copy_changed_after_the_deletion_comes_back(cli, dated, tmp_path):
+    f = tmp_path / "old.json"
+    assert cli("export", "-o", f).exit_code == 0
+    gone = dated[0]
+    assert cli("delete", gone, "--yes").exit_code == 0
+    doc = json.loads(f.read_text())
+    for rec in doc["reflections"]:
+        if rec["id"] == gone:
+            rec["updated_at"], rec["content"] = "2099-01-01T00:00:00.000Z", "edited elsewhere after the deletion"
+    f.write_text(json.dumps(doc))
+    r = cli("import", f, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["added"]["reflections"] == 1 and out["stay_deleted"] == 0
+    assert gone in _ids(cli)
+    assert cli("audit", "verify").exit_code == 0
+
+
+def test_delete_all_forgets_the_deletions_too(cli, dated, tmp_path):
+    f = tmp_path / "old.json"
+    assert cli("export", "-o", f).exit_code == 0
+    assert cli("delete", dated[0], "--yes").exit_code == 0
+    assert cli("delete", "--all", "--yes").exit_code == 0
+    conn = sqlite3.connect(_db())
+    try:
+        assert conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert cli("import", f).exit_code == 0
+    assert _ids(cli) == dated
