@@ -140,3 +140,57 @@ def test_delete_all_forgets_the_deletions_too(cli, dated, tmp_path):
         conn.close()
     assert cli("import", f).exit_code == 0
     assert _ids(cli) == dated
+
+
+# --------------------------------------------------------------------------- honest errors: hostile numbers and nesting
+
+HUGE = "1" + "0" * 400  # 10**400: JSON allows it; float() of it overflows
+
+
+def _pattern(confidence="0.5", occ_confidence="0.5", occ_intensity="null") -> str:
+    return ('{"id":"pat1","pattern_type":"emotion","name":"anxiety","confidence":' + confidence
+            + ',"first_seen":null,"last_seen":null,"occurrences":[{"reflection_id":"r1","evidence":null,'
+            '"confidence":' + occ_confidence + ',"intensity":' + occ_intensity + '}]}')
+
+
+def _tension(position="0.5", intensity="0.5") -> str:
+    return ('{"id":"ten1","name":"A vs B","axis_a":"A","axis_b":"B","position":' + position
+            + ',"intensity":' + intensity + ',"reflection_id":null,"detected_at":"2024-01-01T00:00:00Z"}')
+
+
+@pytest.mark.parametrize("section, record, named", [
+    ("patterns", _pattern(confidence=HUGE), 'patterns[0] (id pat1): "confidence"'),
+    ("patterns", _pattern(occ_confidence=HUGE), 'patterns[0] (id pat1): "occurrences[0].confidence"'),
+    ("patterns", _pattern(occ_intensity=HUGE), 'patterns[0] (id pat1): "occurrences[0].intensity"'),
+    ("patterns", _pattern(occ_intensity="-" + HUGE), 'patterns[0] (id pat1): "occurrences[0].intensity"'),
+    ("tensions", _tension(position=HUGE), 'tensions[0] (id ten1): "position"'),
+    ("tensions", _tension(intensity=HUGE), 'tensions[0] (id ten1): "intensity"'),
+])
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_a_huge_number_is_invalid_input_naming_record_and_field(cli, tmp_path, section, record, named, fmt):
+    if fmt == "json":
+        text = '{"format":"mirror-export","version":1,"' + section + '":[' + record + "]}"
+    else:
+        kind = section[:-1]
+        text = '{"type":"header","format":"mirror-export","version":1}\n{"type":"' + kind + '",' + record[1:] + "\n"
+    f = tmp_path / f"huge.{fmt}"
+    f.write_text(text)
+    r = cli("import", f)
+    assert r.exit_code == 5, r.stderr
+    assert named in r.stderr and "between 0 and 1" in r.stderr and HUGE not in r.stderr
+    assert "internal error" not in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("text", [
+    '{"format":"mirror-export","version":1,"reflections":' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"type":"header","format":"mirror-export","version":1}\n{"type":"tension","name":'
+    + "[" * 100_000 + "]" * 100_000 + "}\n",
+    '{"tags":[],"entries":[{"date":"2024-01-01","time":"10:00","title":"t","body":"","tags":[],"x":'
+    + "[" * 100_000 + "]" * 100_000 + "}]}",
+])
+def test_a_deeply_nested_import_is_invalid_input(cli, tmp_path, text):
+    f = tmp_path / "deep.json"
+    f.write_text(text)
+    r = cli("import", f)
+    assert r.exit_code == 5, r.stderr
+    assert "too deeply" in r.stderr or "nests" in r.stderr
