@@ -194,3 +194,57 @@ def test_a_deeply_nested_import_is_invalid_input(cli, tmp_path, text):
     r = cli("import", f)
     assert r.exit_code == 5, r.stderr
     assert "too deeply" in r.stderr or "nests" in r.stderr
+
+
+# --------------------------------------------------------------------------- honest errors: export to stdout
+
+
+EXPORTS = [[], ["-f", "jsonl"], ["-f", "markdown"], ["-f", "csv"], ["--only", "reflections,audit"]]
+
+
+@pytest.mark.parametrize("args", EXPORTS)
+def test_export_to_stdout_prints_nothing_when_it_cannot_be_recorded(cli, dated, monkeypatch, args):
+    from mirror_cli.db import store as store_mod
+
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(_db(), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the event cannot be appended
+        r = cli("export", *args)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.exit_code == 1, r.stdout
+    assert r.stdout == "" and "locked" in r.stderr
+
+
+def test_encrypted_export_to_stdout_prints_nothing_when_it_cannot_be_recorded(cli, dated, monkeypatch):
+    from mirror_cli.db.store import Store
+    from mirror_cli.errors import OperationError
+
+    def fail(self, *a, **k):
+        raise OperationError("cannot write the database: the disk is full.")
+
+    monkeypatch.setenv("MIRROR_NEW_PASSPHRASE", "river stones and tea")
+    monkeypatch.setattr(Store, "append_event", fail)
+    r = cli("export", "--encrypt")
+    assert r.exit_code == 1 and r.stdout_bytes == b"" and "disk is full" in r.stderr
+
+
+@pytest.mark.parametrize("args, kinds", [
+    ([], {"reflections", "patterns", "tensions", "audit_events"}),
+    (["-f", "jsonl"], {"reflections", "patterns", "tensions", "audit_events"}),
+    (["-f", "markdown"], {"reflections", "patterns", "tensions"}),
+    (["-f", "csv"], {"reflections"}),
+    (["--only", "reflections,audit"], {"reflections", "audit_events"})])
+def test_export_to_stdout_is_recorded_with_what_it_holds(cli, dated, args, kinds):
+    r = cli("export", *args)
+    assert r.exit_code == 0, r.stderr
+    event = json.loads(cli("audit", "log", "--json", "--limit", "1").stdout)
+    event = event[0] if isinstance(event, list) else event
+    assert event["event_type"] == "export.completed" and event["data"]["destination"] == "stdout"
+    assert set(event["data"]["counts"]) == kinds and event["data"]["counts"]["reflections"] == 5
+    if "-f" not in args or "jsonl" in args:
+        head = json.loads(r.stdout.splitlines()[0] if "jsonl" in args else r.stdout)
+        # The document is the snapshot the event counted, taken before the event itself.
+        assert head["counts"] == event["data"]["counts"] and "export.completed" not in r.stdout
