@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +46,22 @@ def ensure_private_dir(path: Path) -> Path:
                 "Check that the parent folder exists and is writable.",
             ) from None
     return path
+
+
+def aside_path(path: Path | str, label: str, at: datetime) -> Path:
+    """The name for a copy kept beside *path* before it is replaced: ``<path>.<label>-<UTC time>``.
+
+    The first free one of ``<name>.<label>-20260102T030405Z``, then ``-2``, ``-3``...: neither the
+    file nor its ``-wal`` exists (``backup restore`` keeps ``before-restore`` copies, ``import
+    --mode replace`` ``before-replace`` ones).
+    """
+    path = Path(path)
+    stem = f"{path.name}.{label}-{at.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    aside, n = path.with_name(stem), 1
+    while aside.exists() or Path(f"{aside}-wal").exists():
+        n += 1
+        aside = path.with_name(f"{stem}-{n}")
+    return aside
 
 
 def io_error(action: str, path: Path | str, exc: OSError) -> OperationError:

@@ -37,7 +37,7 @@ from mirror_cli.db import migrations
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
-from mirror_cli.localfs import FILE_MODE, _fsync_dir, ensure_private_dir, io_error
+from mirror_cli.localfs import FILE_MODE, _fsync_dir, aside_path, ensure_private_dir, io_error
 from mirror_cli.settings import resolve
 
 
@@ -275,15 +275,11 @@ def _rebuild_fts(path: Path) -> None:
         os.close(fd)
 
 
-def _set_aside(db: Path, stamp: str) -> Path | None:
-    """Keep the database about to be replaced as ``<db>.before-restore-<stamp>`` (with its WAL)."""
+def _set_aside(db: Path, at: datetime) -> Path | None:
+    """Keep the database about to be replaced as ``<db>.before-restore-<UTC time>`` (with its WAL)."""
     if not db.exists():
         return None
-    before = db.with_name(f"{db.name}.before-restore-{stamp}")
-    n = 1
-    while before.exists() or Path(f"{before}-wal").exists():
-        n += 1
-        before = db.with_name(f"{db.name}.before-restore-{stamp}-{n}")
+    before = aside_path(db, "before-restore", at)
     with contextlib.suppress(sqlite3.Error):
         c = sqlite3.connect(db, timeout=10)
         try:
@@ -362,8 +358,7 @@ def restore(path: Path, db: Path, req: KeyRequest, *, now: datetime | None = Non
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "
                                  f"than this mirror knows ({latest}).", "Upgrade mirror to restore it.")
         _rebuild_fts(tmp)
-        stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        before = _set_aside(db, stamp)
+        before = _set_aside(db, at)
         os.replace(tmp, db)
         _fsync_dir(db.parent)
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),

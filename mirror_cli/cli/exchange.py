@@ -246,12 +246,19 @@ def import_cmd(
                 raise UsageError(f"cannot read {path}: {exc.strerror}.") from None
             with fh:
                 doc, encrypted = importer.read_document(fh, fmt, dek=store.key.dek if store.key is not None else None, passphrase=passphrase)
+        importer.check_mode(doc, mode)  # a windowed file is refused before any question
         if mode == "replace" and not dry_run and not yes:
             if not interactive:
                 raise UsageError("refusing to replace the journal without confirmation.",
                                  "Add --yes to replace from a script (or try --dry-run first).")
-            question = (f"Replace every {', '.join(k for k in data_kinds)} in {store.path} with the "
-                        f"{sum(len(doc.records[k]) for k in data_kinds)} records of {path}?")
+            planned = importer.apply_import(store, doc, mode=mode, kinds=data_kinds, dry_run=True)
+
+            def listed(values: dict) -> str:
+                return ", ".join(f"{values.get(k, 0)} {k}" for k in data_kinds)
+
+            question = (f"Replace the journal {store.path}: delete {listed(planned.deleted)}, then add "
+                        f"{listed(planned.added)} from {path}? (A copy of the journal as it is now is kept "
+                        "beside it.)")
             if not confirm(question):
                 st.out.note("Nothing imported.")
                 raise typer.Exit(0)
@@ -264,6 +271,8 @@ def import_cmd(
             if progress is not None:
                 progress.close()
         result.encrypted_source = encrypted
+    if result.before:  # on stderr, so that --json stays one value (as `backup restore` names its copy)
+        st.out.note(f"the replaced journal is kept as {result.before}")
     if as_json:
         st.out.json(result.to_dict())
         return
@@ -278,6 +287,9 @@ def import_cmd(
     st.out.result(line("skipped", result.skipped))
     if mode == "replace":
         st.out.result(line("deleted first", result.deleted))
+    if result.stay_deleted:
+        st.out.note(f"{result.stay_deleted} reflections in the file were deleted in this journal after their "
+                    "last change and were not brought back (they are counted as skipped).")
     if result.skipped.get("audit_events"):
         st.out.note(f"{result.skipped['audit_events']} audit events in the file were not copied "
                     "(this import is recorded as one event of its own).")

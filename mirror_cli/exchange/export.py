@@ -19,6 +19,7 @@ plaintext on disk), with the keys :func:`container_keys` picks.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from typing import Any, BinaryIO, TextIO
 
 from mirror_cli import __version__, audit, crypto
 from mirror_cli.crypto import passphrase
-from mirror_cli.db.store import Store
+from mirror_cli.db.store import ReadOnlyDatabase, Store
 from mirror_cli.errors import LockedError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.formats.csvfmt import write_csv_folder, write_reflections_csv
@@ -396,6 +397,12 @@ def run(store: Store, *, fmt: str, destination: str, out: Any = None, folder: Pa
     stream *out* ("file" or "stdout" as *destination*), sealed with *keys* when given. The event
     holds the format, kinds and counts, never content; a read-only database exports unrecorded.
     """
+    event: dict[str, Any] = {"format": fmt, "kinds": list(kinds), "encrypted": keys is not None,
+                             "destination": destination}
+    if _windowed(since, until):
+        event["filtered"] = True
+    if destination == "stdout":
+        return _run_to_stdout(store, out, fmt, keys, kinds, since, until, progress, event)
     sealed_bytes = None
     if folder is not None:
         counts: dict[str, int] = {}
@@ -406,8 +413,51 @@ def run(store: Store, *, fmt: str, destination: str, out: Any = None, folder: Pa
                                             progress=progress)
     else:
         counts = write_stream(store, out, fmt=fmt, kinds=kinds, since=since, until=until, progress=progress)
-    event: dict[str, Any] = {"format": fmt, "kinds": list(kinds), "counts": counts, "encrypted": keys is not None,
-                             "destination": destination}
-    if _windowed(since, until):
-        event["filtered"] = True
+    event["counts"] = counts
     return ExportDone(counts, sealed_bytes, store.record_if_writable("export.completed", event))
+
+
+def _run_to_stdout(store: Store, out: Any, fmt: str, keys: ContainerKeys | None, kinds: Sequence[str],
+                   since: datetime | None, until: datetime | None, progress: Callable[[int], None] | None,
+                   event: dict[str, Any]) -> ExportDone:
+    """The export to stdout, recorded BEFORE its first byte: what went to stdout cannot be taken back,
+    so a failure to record it (the database locked, the disk full) must come first, with stdout empty."""
+    # The kinds each format writes (markdown leaves audit events out, csv holds reflections only).
+    held = ("reflections",) if fmt == "csv" else [k for k in kinds if fmt != "markdown" or k != "audit_events"]
+    with _recorded_snapshot(store, "export.completed", event, held, since, until) as recorded:
+        if keys is not None:
+            written: dict[str, int] = {}
+            size = write_encrypted(export_text(store, fmt=fmt, kinds=kinds, since=since, until=until,
+                                               progress=progress, written=written), out, keys)
+            return ExportDone(written, size, recorded)
+        return ExportDone(write_export(store, out, fmt=fmt, kinds=kinds, since=since, until=until,
+                                       progress=progress), None, recorded)
+
+
+@contextlib.contextmanager
+def _recorded_snapshot(store: Store, event_type: str, event: dict[str, Any], kinds: Sequence[str],
+                       since: datetime | None, until: datetime | None) -> Iterator[bool]:
+    """A read snapshot of *store* whose export is already recorded: yields whether it was (False: the
+    database is read-only).
+
+    A second connection takes the write lock first; then this store's read
+    transaction begins, so its snapshot is the last commit, which nobody can
+    change while the lock is held. The counts are taken in that snapshot and
+    the event (with them) is committed by the second connection; the caller
+    then reads the snapshot, which does not hold the event, exactly as an
+    export read before its event was appended.
+    """
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(Store.open(store.path, migrate=False, create=False))
+        writer.key = store.key
+        try:
+            with writer.write():
+                stack.enter_context(store.read())
+                writer.append_event(event_type, {**event, "counts": counts(store, kinds, since, until)})
+            recorded = True
+        except ReadOnlyDatabase:
+            if not store.conn.in_transaction:
+                stack.enter_context(store.read())
+            recorded = False
+        writer.close()
+        yield recorded

@@ -16,7 +16,9 @@ Rules
 ``merge`` (the default) is idempotent:
 
 * reflections: an id not in the database is added; an id that is, is
-  replaced when the file's ``updated_at`` is newer, else skipped;
+  replaced when the file's ``updated_at`` is newer, else skipped. An id
+  deleted here (its tombstone) stays deleted -- skipped and counted in
+  ``stay_deleted`` -- unless the file's copy was changed after the deletion;
 * patterns: matched by id; replaced when the file's ``last_seen`` is newer,
   else skipped. A pattern whose type and name the database already holds
   under another id is skipped (the analysis keys patterns by type and name);
@@ -25,6 +27,11 @@ Rules
 ``replace`` first removes every stored record of the kinds being imported
 (all three by default; ``--only`` narrows it) -- reflections leave
 tombstones, as ``mirror delete`` does -- then adds every record of the file.
+Before it changes anything it keeps the database as it was beside it, as
+``<db>.before-replace-<UTC time>`` (as ``backup restore`` keeps
+``before-restore`` copies). A file exported with ``--since``/``--until``
+(its header names the window) holds only part of a journal: ``replace``
+refuses it (exit 2) rather than delete everything outside the window.
 
 Either way: imported ids are kept; audit events in a file are never copied
 into the local chain (they are counted as skipped); a pattern occurrence
@@ -44,20 +51,24 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any
 
 from mirror_cli import audit, crypto
 from mirror_cli.db.store import Store
-from mirror_cli.errors import InvalidInputError, UsageError
+from mirror_cli.errors import InvalidInputError, OperationError, UsageError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.ids import now_iso
 from mirror_cli.journal import reflections as journal
-from mirror_cli.localfs import read_full
+from mirror_cli.localfs import FILE_MODE, aside_path, io_error, read_full
 from mirror_cli.patterns.detect import STRONG_CONFIDENCE
 from mirror_cli.crypto.fields import codec as field_codec
 
@@ -80,12 +91,15 @@ class ImportResult:
     deleted: dict[str, int] = field(default_factory=lambda: {k: 0 for k in DATA_KINDS})
     dropped_occurrences: int = 0
     encrypted_source: bool = False
+    before: str | None = None  # replace: the copy of the database kept before anything was removed
+    stay_deleted: int = 0  # merge: reflections of the file deleted here after their last change (in skipped)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "mode": self.mode, "format": self.source_format,
                 "added": dict(self.added), "updated": dict(self.updated), "skipped": dict(self.skipped),
                 "deleted": dict(self.deleted), "dropped_occurrences": self.dropped_occurrences,
-                "encrypted": self.encrypted_source}
+                "encrypted": self.encrypted_source, "before": self.before,
+                "stay_deleted": self.stay_deleted}
 
     @property
     def changed(self) -> int:
@@ -161,6 +175,20 @@ def read_document(source: bytes | IO[bytes], fmt: str = "auto", *, dek: bytes | 
 # --------------------------------------------------------------------------- planning
 
 
+def window(doc: ImportDocument) -> str | None:
+    """The time window a windowed export's header records (``since ... until ...``), or None."""
+    parts = [f"{key} {doc.header[key]}" for key in ("since", "until") if doc.header.get(key) is not None]
+    return " and ".join(parts) or None
+
+
+def check_mode(doc: ImportDocument, mode: str) -> None:
+    """Refuse (exit 2) ``replace`` with a file that holds only a time window of a journal."""
+    if mode == "replace" and (span := window(doc)) is not None:
+        raise UsageError(f"this file was exported with a time window ({span}): replacing the journal with it "
+                         "would delete everything outside that window; nothing was changed.",
+                         "Import it with --mode merge, or replace from an export made without --since/--until.")
+
+
 @dataclass
 class _Plan:
     result: ImportResult
@@ -202,9 +230,16 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
         result.added["reflections"] = len(file_refl)
         present = set(incoming)
     else:
+        # A reflection deleted here stays deleted unless the file's copy was changed after the deletion.
+        deleted_here: dict[str, str] = dict(conn.execute(
+            "SELECT id, deleted_at FROM tombstones WHERE kind = 'reflection'")) if file_refl else {}
         for r in file_refl:
             local = local_refl.get(r["id"])
-            if local is None:
+            gone = deleted_here.get(r["id"]) if local is None else None
+            if gone is not None and not _newer(r["updated_at"], gone):
+                result.skipped["reflections"] += 1
+                result.stay_deleted += 1
+            elif local is None:
                 plan.reflections.append((r, False))
                 result.added["reflections"] += 1
             elif _newer(r["updated_at"], local):
@@ -405,6 +440,7 @@ def apply_import(store: Store, doc: ImportDocument, *, mode: str = "merge", kind
     """
     if mode not in MODES:
         raise UsageError(f"unknown import mode {mode!r}.", "Use merge or replace.")
+    check_mode(doc, mode)
     chosen = tuple(k for k in DATA_KINDS if kinds is None or k in kinds)
     if dry_run:
         with store.read():
@@ -436,6 +472,43 @@ def _page_cache(store: Store, reflections: int) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {int(before)}")
 
 
+def _keep_copy(store: Store) -> Path:
+    """Copy the database as it is before a replace to ``<db>.before-replace-<UTC time>`` (mode 0600).
+
+    Called inside the import's write transaction before it changes anything:
+    a second connection reads the last commit, which no other process can
+    change while this one holds the write lock, so the copy is exactly what
+    the import replaces. ``VACUUM INTO`` writes it whole and compact.
+    """
+    db = Path(os.path.realpath(store.path))
+    before = aside_path(db, "before-replace", datetime.now(timezone.utc))
+    try:
+        os.close(os.open(before, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))  # VACUUM INTO fills it
+    except OSError as exc:
+        raise io_error("keep a copy of the database as", before, exc) from None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+        try:
+            conn.execute("VACUUM INTO ?", (str(before),))
+        finally:
+            conn.close()
+        fd = os.open(before, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            before.unlink()
+        raise io_error("keep a copy of the database as", before, exc) from None
+    except sqlite3.Error as exc:
+        with contextlib.suppress(OSError):
+            before.unlink()
+        raise OperationError(f"cannot keep a copy of the database as {before}: {exc}; nothing was changed.",
+                             "Free some space (the copy is as large as the journal) and try again.") from None
+    return before
+
+
 def _apply(store: Store, doc: ImportDocument, mode: str, chosen: tuple[str, ...],
            progress: Callable[[int], None] | None, source: str | None) -> ImportResult:
     with store.write() as conn:
@@ -444,6 +517,8 @@ def _apply(store: Store, doc: ImportDocument, mode: str, chosen: tuple[str, ...]
         rev = store.tick()
         vouches: list[tuple[str, str, str | None]] = []
         replace = mode == "replace"
+        if replace and any(result.deleted.values()):
+            result.before = str(_keep_copy(store))
         if replace:
             if "reflections" in chosen:
                 when = now_iso()

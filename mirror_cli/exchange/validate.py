@@ -156,8 +156,11 @@ def _unit(value: Any, where: str, field: str, *, nullable: bool = False) -> floa
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise problem(where, field, f"must be a number between 0 and 1, not {describe(value)}.")
-    if not math.isfinite(value) or not 0 <= value <= 1:
-        raise problem(where, field, f"must be between 0 and 1, not {value!r}.")
+    # An int is compared as it is: float() of one beyond ~1.8e308 (JSON allows any) raises OverflowError.
+    if not (0 <= value <= 1 if isinstance(value, int) else math.isfinite(value) and 0 <= value <= 1):
+        shown = repr(value)
+        raise problem(where, field, f"must be between 0 and 1, not "
+                                    f"{shown if len(shown) <= 24 else f'a number of {len(shown)} characters'}.")
     return float(value)
 
 

@@ -244,7 +244,7 @@ def test_replace_asks_on_a_terminal(run_mirror, tmp_path):
     f.write_text(json.dumps({"format": "mirror-export", "version": 1, "reflections": [
         {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
     code, out, seen = _answer_on_tty(["import", f, "--mode", "replace"], env, b"n\n")
-    assert code == 0 and b"Replace every reflections, patterns, tensions" in seen and b"Nothing imported." in seen
+    assert code == 0 and b"delete 2 reflections, 0 patterns, 0 tensions" in seen and b"Nothing imported." in seen
     assert len(json.loads(run_mirror("list", "--json", env=env).stdout)) == 2
     code, out, seen = _answer_on_tty(["import", f, "--mode", "replace"], env, b"y\n")
     assert code == 0, seen

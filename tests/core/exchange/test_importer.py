@@ -671,7 +671,9 @@ def test_importing_a_deleted_reflection_removes_its_tombstone(store):
     do_import(store, doc([rec(f"gone{i:04d}") for i in range(n)]))
     journal.delete(store, ["gone0001"])
     assert store.conn.execute("SELECT count(*) FROM tombstones WHERE id = 'gone0001'").fetchone()[0] == 1
-    result = do_import(store, doc([rec(f"gone{i:04d}") for i in range(n)]))
+    # The file's copy was changed after the deletion (an unchanged one stays deleted: CONTRACT.md).
+    later = "2099-01-01T00:00:00.000Z"
+    result = do_import(store, doc([rec(f"gone{i:04d}", updated=later if i == 1 else None) for i in range(n)]))
     assert result.added["reflections"] == 1 and result.skipped["reflections"] == n - 1
     assert store.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
     assert audit.verify(store.conn).ok
