@@ -27,7 +27,18 @@ def _warn(st, warnings) -> None:
         st.out.warn(w)
 
 
-def _make(st, output: Optional[Path], no_encrypt: bool):
+def _default_folder_may_be_made(st, output: Optional[Path]) -> bool:
+    """The default backups folder (no -o, no `backup.dir`) is made on first use when the folder that
+    should hold it (the data dir or MIRROR_HOME, where the journal lives) exists: that disk is mounted.
+    A folder the user named (-o, `backup.dir`) is made only with --mkdir."""
+    from mirror_cli.settings import get_dotted
+
+    if output is not None or get_dotted(st.settings.config, "backup.dir"):
+        return False
+    return st.settings.backups_dir.parent.is_dir()
+
+
+def _make(st, output: Optional[Path], no_encrypt: bool, mkdir: bool = False):
     import contextlib
 
     from mirror_cli.backup import create
@@ -44,6 +55,7 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
         with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
             progress = bar if bar is not None and bar.enabled else None
             result = create.create(store, target, encrypt=False if no_encrypt else None,
+                                   mkdir=mkdir or _default_folder_may_be_made(st, output),
                                    lock_timeout=_lock_timeout(st), progress=progress)
     _warn(st, result.warnings)
     return result
@@ -95,11 +107,12 @@ def create(
     ctx: typer.Context,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for the backup (a name is chosen), or a file path. Default: the backups folder.")] = None,
     no_encrypt: Annotated[bool, typer.Option("--no-encrypt", help="Write a plaintext backup even though the database is encrypted (it holds the export in clear).")] = False,
+    mkdir: Annotated[bool, typer.Option("--mkdir", help="Create a missing destination folder (without it, exit 1: an unmounted disk must not fill the local disk).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot the database (safe while other mirror commands write) into one verified file."""
     st = state(ctx)
-    result = _make(st, output, no_encrypt)
+    result = _make(st, output, no_encrypt, mkdir)
     if as_json:
         st.out.json(result.to_dict())
         return
