@@ -66,32 +66,47 @@ def fresh_backup(st) -> Path:
     return Path(_make(st, None, False).path).absolute()
 
 
-def _key_request(st):
-    """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
-    from mirror_cli.backup.keys import KeyRequest
-    from mirror_cli.cli.output import stdin_is_tty
+def _local_journal(st) -> tuple[str | None, dict | None]:
+    """The configured database's id and key record (None, None when there is none or it cannot be read);
+    creates nothing."""
+    import json
+    import sqlite3
+
     from mirror_cli.db.store import Store
     from mirror_cli.errors import MirrorError
 
-    local_meta = local_id = None
     db = st.settings.db_path
-    if db.is_file():
-        import json
+    if not db.is_file():
+        return None, None
+    try:
+        with Store.open(db, migrate=False, create=False) as store:
+            raw = store.meta("crypto")
+            return store.meta("db_id"), (json.loads(raw) if raw else None)
+    except (MirrorError, ValueError, OSError, sqlite3.Error):  # a damaged database must not stop a restore
+        return None, None
 
-        try:
-            with Store.open(db, migrate=False, create=False) as store:
-                raw = store.meta("crypto")
-                local_meta = json.loads(raw) if raw else None
-                local_id = store.meta("db_id")
-        except (MirrorError, ValueError, OSError):
-            pass
-        except Exception as exc:  # a damaged database must not stop a restore
-            import sqlite3
 
-            if not isinstance(exc, sqlite3.Error):
-                raise
+def _key_request(st, local: tuple[str | None, dict | None] | None = None):
+    """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
+    from mirror_cli.backup.keys import KeyRequest
+    from mirror_cli.cli.output import stdin_is_tty
+
+    local_id, local_meta = local if local is not None else _local_journal(st)
     return KeyRequest(st.settings.env, interactive=stdin_is_tty(), local_meta=local_meta,
-                              local_db_id=local_id)
+                      local_db_id=local_id)
+
+
+def _backup_journal(file: Path) -> str | None:
+    """The journal id in the clear header of the backup *file* (None when it does not read: restore says why)."""
+    from mirror_cli.backup.format import read_header
+    from mirror_cli.errors import MirrorError
+
+    try:
+        with open(file, "rb") as fh:
+            db_id = read_header(fh, file.stat().st_size, checksum=False).header.get("db_id")
+    except (MirrorError, OSError, ValueError):
+        return None
+    return db_id if isinstance(db_id, str) else None
 
 
 def _mb(n: int) -> str:
@@ -121,13 +136,20 @@ def create(
                   "reflections)")
 
 
+def _of_others(n: int) -> str:
+    return f"{n} backup of another journal" if n == 1 else f"{n} backups of other journals"
+
+
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """mirror's backups in the backups folder, oldest first."""
     from mirror_cli.backup import retention
 
     st = state(ctx)
-    listing = retention.scan_backups(st.settings.backups_dir)
+    journal, _meta = _local_journal(st)  # no database: every backup in the folder (e.g. to pick one to restore)
+    listing = retention.scan_backups(st.settings.backups_dir, journal)
+    if listing.others:
+        st.out.note(f"{_of_others(listing.others)} in {st.settings.backups_dir} not shown.")
     for u in listing.unreadable:  # stderr: --json stays the contract's array of real backups
         st.out.warn(f"{u.path}: {u.problem}; `mirror backup prune` leaves it alone and counts it for no rule.")
     if as_json:
@@ -190,15 +212,26 @@ def restore(
 
     st = state(ctx)
     db = st.settings.db_path
+    local = _local_journal(st)
+    theirs = _backup_journal(file)
+    other = (f"{file} is a backup of another journal (id {theirs}) than {db} (id {local[0]})"
+             if local[0] is not None and theirs is not None and theirs != local[0] else None)
     if not yes:
         if not stdin_is_tty():
-            raise UsageError("restore replaces the database and needs confirmation.",
+            raise UsageError(f"{other}: restore replaces the database and needs confirmation." if other else
+                             "restore replaces the database and needs confirmation.",
                              "Add --yes to restore without being asked.")
-        what = f"Replace {db} with {file}? (the current one is kept beside it)" if db.exists() \
-            else f"Restore {file} into {db}?"
+        if other:
+            what = f"{other}. Replace that journal with it? (the current one is kept beside it)"
+        elif db.exists():
+            what = f"Replace {db} with {file}? (the current one is kept beside it)"
+        else:
+            what = f"Restore {file} into {db}?"
         if not confirm(what):
             raise UsageError("restore cancelled; nothing was changed.")
-    result = restoring.restore(file, db, _key_request(st))
+    result = restoring.restore(file, db, _key_request(st, local))
+    if other:
+        st.out.warn(f"{other}: it replaced that journal, as asked.")
     _warn(st, result.warnings)
     if result.before:  # on stderr, so that --json stays one value; -q silences it like every note
         st.out.note(f"the replaced database is kept as {result.before}")
@@ -222,11 +255,19 @@ def prune(
     """Remove old backups by restic's rules (a backup kept by any rule stays; local time)."""
     from mirror_cli.backup import retention
 
+    from mirror_cli.errors import UsageError
+
     st = state(ctx)
-    result = retention.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
+    journal, _meta = _local_journal(st)
+    if journal is None:
+        raise UsageError(f"there is no readable journal at {st.settings.db_path}, so no backup is its own; "
+                         "nothing was removed.", "Check --db / MIRROR_DB (prune removes only a journal's own backups).")
+    result = retention.prune(st.settings.backups_dir, journal=journal, last=keep_last, daily=keep_daily, weekly=keep_weekly,
                           monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
     for u in result.unreadable:
         st.out.warn(f"{u.path}: {u.problem}; left in place and counted for no --keep-* rule.")
+    if result.others:
+        st.out.note(f"{_of_others(result.others)} left alone.")
     if as_json:
         st.out.json(result.to_dict())
         return

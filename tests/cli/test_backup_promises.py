@@ -23,8 +23,7 @@ def _journal(path: Path, n: int = 2) -> Path:
 
 
 def _made(cli, *args, env=None) -> dict:
-    r = cli(*args, "backup", "create", "--json", env=env) if args and args[0] == "--db" else \
-        cli("backup", "create", "--json", *args, env=env)
+    r = cli("backup", "create", "--json", *args, env=env)
     assert r.exit_code == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -59,3 +58,61 @@ def test_the_default_backups_folder_beside_the_journal_is_made_on_first_use(cli,
     assert not (mirror_home / "backups").exists()
     made = _made(cli)
     assert Path(made["path"]).parent == mirror_home / "backups"
+
+
+# -- item 1: backups know their journal --------------------------------------------------------
+
+def _two_journals_one_folder(cli, tmp_path):
+    shared = tmp_path / "shared-backups"
+    shared.mkdir()
+    personal, work = _journal(tmp_path / "personal.db"), _journal(tmp_path / "work.db", 3)
+    r = cli("--db", personal, "backup", "create", "--json", "-o", shared)
+    assert r.exit_code == 0, r.stderr
+    p = json.loads(r.stdout)
+    r = cli("--db", work, "backup", "create", "--json", "-o", shared)
+    assert r.exit_code == 0, r.stderr
+    w = json.loads(r.stdout)
+    return shared, personal, work, p, w
+
+
+def test_prune_never_removes_another_journals_backups(cli, tmp_path):
+    shared, personal, _work, p, w = _two_journals_one_folder(cli, tmp_path)
+    (tmp_path / "mirror-home").mkdir(exist_ok=True)
+    (tmp_path / "mirror-home" / "config.yaml").write_text(f"backup:\n  dir: {shared}\n")
+    r = cli("--db", personal, "backup", "prune", "--keep-last", "1", "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["kept"] == [p["path"]] and out["removed"] == []
+    assert Path(p["path"]).exists() and Path(w["path"]).exists()
+
+
+def test_list_shows_only_the_current_journals_backups(cli, tmp_path):
+    shared, personal, work, p, w = _two_journals_one_folder(cli, tmp_path)
+    (tmp_path / "mirror-home").mkdir(exist_ok=True)
+    (tmp_path / "mirror-home" / "config.yaml").write_text(f"backup:\n  dir: {shared}\n")
+    r = cli("--db", personal, "backup", "list", "--json")
+    assert r.exit_code == 0
+    assert [b["path"] for b in json.loads(r.stdout)] == [p["path"]]
+    assert "1 backup of another journal" in r.stderr
+    r = cli("--db", work, "backup", "list")
+    assert w["path"] in r.stdout.replace("\n", "") or Path(w["path"]).name in r.stdout
+    assert Path(p["path"]).name not in r.stdout
+
+
+def test_restore_of_another_journals_backup_names_both_and_needs_yes(cli, tmp_path, monkeypatch):
+    _shared, personal, work, _p, w = _two_journals_one_folder(cli, tmp_path)
+    with Store.open(personal, migrate=False, create=False) as s:
+        personal_id = s.db_id
+    with Store.open(work, migrate=False, create=False) as s:
+        work_id = s.db_id
+    asked = []
+    monkeypatch.setattr("mirror_cli.cli.output.stdin_is_tty", lambda: True)
+    monkeypatch.setattr("mirror_cli.cli.output.confirm", lambda q: asked.append(q) or False)
+    r = cli("--db", personal, "backup", "restore", w["path"])
+    assert r.exit_code == 2 and len(asked) == 1
+    assert personal_id in asked[0] and work_id in asked[0] and "another journal" in asked[0]
+    with Store.open(personal, migrate=False, create=False) as s:
+        assert s.db_id == personal_id
+    r = cli("--db", personal, "backup", "restore", "--yes", w["path"])  # on purpose: done, and said so
+    assert r.exit_code == 0, r.stderr
+    assert personal_id in r.stderr and work_id in r.stderr
