@@ -157,6 +157,10 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     if not listing.backups:
         st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
+    if any(not b.encrypted for b in listing.backups):
+        from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
+
+        st.out.note(f"encrypted \"no\": {PLAIN_IS_UNAUTHENTICATED}.")
     # On a terminal the file name alone (under a title naming the folder), so that a narrow table
     # still shows what `verify` and `restore` need; pipes keep the full path.
     shown = (lambda p: Path(p).name) if st.out.rich else str
@@ -190,9 +194,13 @@ def verify(
     if not report.ok:
         raise VerificationError(f"{file}: {report.problem}", "Use another backup (`mirror backup list`).")
     if report.complete:
+        from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
+
         counts = report.counts or {}
         st.out.result(f"ok: {file} is intact ({counts.get('reflections', 0)} reflections, "
                       f"{counts.get('audit_events', 0)} audit events, made {report.created_at})")
+        if not report.authenticated:
+            st.out.result(f"note: {PLAIN_IS_UNAUTHENTICATED}.")
     else:
         st.out.result(f"ok so far: {file} matches its checksum and its encrypted header is intact")
         st.out.note(f"not checked: {report.not_checked}")
@@ -203,6 +211,7 @@ def restore(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
     yes: YesOpt = False,
+    allow_plain: Annotated[bool, typer.Option("--allow-plain", help="Restore a plain (unencrypted) backup over an encrypted journal: it is checksummed, not authenticated, so only one you made yourself.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the database with a backup (verified first; the replaced one is kept beside it)."""
@@ -229,7 +238,7 @@ def restore(
             what = f"Restore {file} into {db}?"
         if not confirm(what):
             raise UsageError("restore cancelled; nothing was changed.")
-    result = restoring.restore(file, db, _key_request(st, local))
+    result = restoring.restore(file, db, _key_request(st, local), allow_plain=allow_plain)
     if other:
         st.out.warn(f"{other}: it replaced that journal, as asked.")
     _warn(st, result.warnings)

@@ -52,7 +52,7 @@ def test_create_list_verify_json_keys(cli, journal_db, mirror_home):
     assert made["encrypted"] is False
     listed = json.loads(cli("backup", "list", "--json").stdout)
     assert [b["path"] for b in listed] == [made["path"]]
-    assert set(listed[0]) == {"path", "bytes", "sha256", "encrypted", "created_at"}
+    assert set(listed[0]) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"}
     assert listed[0]["sha256"] == made["sha256"]
     r = cli("backup", "verify", "--json", made["path"])
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True and json.loads(r.stdout)["problem"] is None
@@ -255,7 +255,7 @@ def test_list_and_prune_skip_files_that_only_look_like_backups(cli, journal_db, 
     r = cli("backup", "list", "--json")
     listed = json.loads(r.stdout)
     assert [b["path"] for b in listed] == paths
-    assert all(set(b) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listed)
+    assert all(set(b) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"} for b in listed)
 
     r = cli("backup", "prune", "--keep-last", "1", "--dry-run", "--json")
     assert r.exit_code == 0

@@ -116,3 +116,59 @@ def test_restore_of_another_journals_backup_names_both_and_needs_yes(cli, tmp_pa
     r = cli("--db", personal, "backup", "restore", "--yes", w["path"])  # on purpose: done, and said so
     assert r.exit_code == 0, r.stderr
     assert personal_id in r.stderr and work_id in r.stderr
+
+
+# -- item 11: a plain backup is checksummed, not authenticated ---------------------------------
+
+def _encrypt(path: Path) -> Path:
+    with Store.open(path) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    return path
+
+
+def _snapshot(path: Path) -> bytes:
+    return path.read_bytes()  # (a reader may leave an empty -wal and a -shm beside it: no change to the journal)
+
+
+def test_a_plain_backup_is_never_restored_over_an_encrypted_journal_without_allow_plain(cli, mirror_home, tmp_path):
+    victim = _encrypt(_journal(mirror_home / "mirror.db", 3))
+    env = {"MIRROR_PASSPHRASE": PW}
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    attacker = _journal(tmp_path / "attacker.db", 1)
+    r = cli("--db", attacker, "backup", "create", "--json", "-o", forged)
+    assert r.exit_code == 0, r.stderr
+    planted = json.loads(r.stdout)["path"]
+    r = cli("backup", "create", "--json", "--no-encrypt", env=env)  # the journal's own plain backup
+    assert r.exit_code == 0, r.stderr
+    own_plain = json.loads(r.stdout)["path"]
+    before = _snapshot(victim)
+    for backup in (planted, own_plain):
+        r = cli("backup", "restore", "--yes", backup, env=env)
+        assert r.exit_code == 3, (backup, r.stderr)
+        assert "--allow-plain" in r.stderr and "not authenticated" in r.stderr, r.stderr
+        assert _snapshot(victim) == before
+        assert not list(victim.parent.glob("mirror.db.before-restore-*"))
+    r = cli("backup", "restore", "--yes", "--allow-plain", own_plain, env=env)  # asked for on purpose
+    assert r.exit_code == 0, r.stderr
+
+
+def test_verify_and_list_say_a_plain_backup_is_checksummed_not_authenticated(cli, mirror_home):
+    _journal(mirror_home / "mirror.db")
+    made = _made(cli)
+    r = cli("backup", "verify", made["path"])
+    assert r.exit_code == 0 and "not authenticated" in r.stdout + r.stderr
+    assert json.loads(cli("backup", "verify", "--json", made["path"]).stdout)["authenticated"] is False
+    r = cli("backup", "list")
+    assert "not authenticated" in r.stdout + r.stderr
+    assert [b["authenticated"] for b in json.loads(cli("backup", "list", "--json").stdout)] == [False]
+
+
+def test_an_encrypted_backup_verified_with_its_key_is_authenticated(cli, mirror_home):
+    _encrypt(_journal(mirror_home / "mirror.db"))
+    env = {"MIRROR_PASSPHRASE": PW}
+    made = _made(cli, env=env)
+    assert json.loads(cli("backup", "verify", "--json", made["path"], env=env).stdout)["authenticated"] is True
+    r = cli("backup", "verify", made["path"], env=env)
+    assert "not authenticated" not in r.stdout + r.stderr
+    assert [b["authenticated"] for b in json.loads(cli("backup", "list", "--json", env=env).stdout)] == [True]
