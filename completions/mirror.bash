@@ -20,10 +20,10 @@ _mirror() {
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
         "backup") words="create list prune restore verify --help" ;;
-        "backup create") words="--output -o --no-encrypt --json --help" ;;
+        "backup create") words="--output -o --no-encrypt --mkdir --json --help" ;;
         "backup list") words="--json --help" ;;
         "backup prune") words="--keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --json --help" ;;
-        "backup restore") words="--yes -y --json --help" ;;
+        "backup restore") words="--yes -y --allow-plain --json --help" ;;
         "backup verify") words="--json --help" ;;
         "config") words="get path set show --help" ;;
         "config get") words="--json --help" ;;

@@ -126,12 +126,15 @@ def _compress(members: dict[str, Path], out: Path, encrypted_db: bool, progress:
     return sizes, digests
 
 
-def create(store: Store, output: Path, *, encrypt: bool | None = None, lock_timeout: float = 60.0,
-           progress: Progress | None = None, now: datetime | None = None) -> CreateResult:
+def create(store: Store, output: Path, *, encrypt: bool | None = None, mkdir: bool = True,
+           lock_timeout: float = 60.0, progress: Progress | None = None, now: datetime | None = None) -> CreateResult:
     """Snapshot *store* into one backup file; *output* is a folder (file name chosen) or a file path.
 
     *store* must be unlocked when the database is encrypted. *encrypt* defaults to whether the
-    database is; a plaintext database cannot make an encrypted backup (there is no key).
+    database is; a plaintext database cannot make an encrypted backup (there is no key). A
+    destination folder that does not exist is created only when *mkdir* (an unmounted disk's
+    mount point must not fill the local disk): otherwise OperationError naming it, before any work.
+    The CLI always passes *mkdir* (CONTRACT.md: only with `--mkdir`, or for the default backups folder).
     """
     encrypted_db = store.encrypted
     if encrypt is None:
@@ -150,6 +153,9 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, lock_time
         folder, target = output, output / backup_name(at)
     else:
         folder, target = output.parent, output
+    if not mkdir and not os.path.lexists(folder):
+        raise OperationError(f"the backup folder {folder} does not exist; nothing was written.",
+                             "Mount the disk it is on, or add --mkdir to create it.")
     # The snapshot, the export and the stream are plaintext: a private folder in RAM or beside the
     # database, never the backups folder (see workspace).
     live = Path(store.path).absolute()

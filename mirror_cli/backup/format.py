@@ -78,6 +78,10 @@ class NoKeyError(LockedError):
     """The backup is encrypted and no key source was available (verify then checks less)."""
 
 
+PLAIN_IS_UNAUTHENTICATED = ("a plain backup is checksummed, not authenticated: anyone who can write files can "
+                            "make one that verifies")
+
+
 @dataclass
 class BackupInfo:
     path: str
@@ -87,7 +91,9 @@ class BackupInfo:
     created_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # "authenticated": an encrypted backup's content is authenticated by its key (AEAD chunks); a plain
+        # one only carries a SHA-256 that anyone can compute again after changing it.
+        return {**asdict(self), "authenticated": self.encrypted}
 
 
 def counts_of(conn: sqlite3.Connection) -> dict[str, int]:

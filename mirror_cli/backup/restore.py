@@ -27,8 +27,9 @@ from types import SimpleNamespace
 from typing import Any, BinaryIO
 
 from mirror_cli import crypto
-from mirror_cli.backup.format import (COUNT_KINDS, DB_MEMBER, EVENT_RESTORED, FIELDS_OPENED, Bounded, NoKeyError,
-                                      Outer, Unpacked, counts_of, damaged, invalid, read_header, unpack_archive)
+from mirror_cli.backup.format import (COUNT_KINDS, DB_MEMBER, EVENT_RESTORED, FIELDS_OPENED, PLAIN_IS_UNAUTHENTICATED,
+                                      Bounded, NoKeyError, Outer, Unpacked, counts_of, damaged, invalid, read_header,
+                                      unpack_archive)
 from mirror_cli.backup.keys import KeyRequest, backup_key
 from mirror_cli.backup.opened import reseal_fields
 from mirror_cli.backup.workspace import private_work
@@ -48,6 +49,7 @@ class VerifyReport:
     path: str
     encrypted: bool | None = None
     complete: bool = False  # False: something could not be checked (no key)
+    authenticated: bool = False  # True only for an encrypted backup whose every chunk was checked with its key
     not_checked: str | None = None
     checked: list[str] = field(default_factory=list)
     created_at: str | None = None
@@ -239,6 +241,7 @@ def verify(path: Path, req: KeyRequest | None = None, *, local: Path | None = No
             report.created_at = outer.header["created_at"]
             report.counts = dict(unpacked.manifest["counts"])
             report.ok, report.complete = True, True
+            report.authenticated = bool(report.encrypted)
         except NoKeyError as exc:
             report.ok, report.encrypted, report.complete = True, True, False
             with contextlib.suppress(Exception), open(path, "rb") as fh:
@@ -333,8 +336,31 @@ def _snapshot_key(snap: Path, db_id: str, req: KeyRequest) -> bytes:
                           "MIRROR_PASSPHRASE, or run the command in a terminal to be asked.") from None
 
 
-def restore(path: Path, db: Path, req: KeyRequest, *, now: datetime | None = None) -> RestoreResult:
-    """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside)."""
+def journal_is_encrypted(db: Path) -> bool:
+    """Whether the database at *db* is an encrypted journal: a key record, or any sealed value (a keyless
+    writer may have removed the record). False when there is none, or it cannot be read."""
+    if not db.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'crypto'").fetchone():
+                return True
+            return conn.execute("SELECT 1 FROM reflections WHERE typeof(content) = 'blob' LIMIT 1").fetchone() \
+                is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
+def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
+            now: datetime | None = None) -> RestoreResult:
+    """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside).
+
+    A plain backup (checksummed, not authenticated) is refused over an encrypted journal unless
+    *allow_plain* (VerificationError, exit 3), before anything changes.
+    """
     # A database reached through a symlink (kept in a synced folder) is restored where it really is:
     # the link stays a link, and the replaced file is kept beside the real one.
     path, db = Path(path).absolute(), Path(os.path.realpath(db))
@@ -348,6 +374,10 @@ def restore(path: Path, db: Path, req: KeyRequest, *, now: datetime | None = Non
             outer, unpacked, dek, tmp = _open_and_check(path, req, lambda _size: work, db.name, checked, sync=True)
         except NoKeyError as exc:
             raise LockedError(exc.message, exc.hint) from None
+        if not outer.header["encrypted"] and not allow_plain and journal_is_encrypted(db):
+            raise VerificationError(f"{path} is a plain backup and {db} is encrypted: {PLAIN_IS_UNAUTHENTICATED}, "
+                                    "so it is not restored over an encrypted journal; nothing was changed.",
+                                    "If you made this backup yourself (e.g. with --no-encrypt), add --allow-plain.")
         if dek is None and unpacked.manifest.get("db_encrypted"):
             dek = _snapshot_key(tmp, unpacked.manifest["db_id"], req)  # before anything is swapped
         if unpacked.manifest.get("fields") == FIELDS_OPENED:
@@ -358,11 +388,15 @@ def restore(path: Path, db: Path, req: KeyRequest, *, now: datetime | None = Non
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "
                                  f"than this mirror knows ({latest}).", "Upgrade mirror to restore it.")
         _rebuild_fts(tmp)
+        was_encrypted = journal_is_encrypted(db)
         before = _set_aside(db, at)
         os.replace(tmp, db)
         _fsync_dir(db.parent)
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
                            dict(unpacked.manifest["counts"]), outer.header["created_at"])
+    if was_encrypted and not unpacked.manifest.get("db_encrypted"):
+        result.warnings.append(f"the restored journal is not encrypted (the backup held a plain one); "
+                               "`mirror key enable` encrypts it again.")
     _after_restore(db, dek, req, result)
     return result
 

@@ -7,6 +7,10 @@ trailer's checksum in that same read. **prune** applies restic's ``--keep-*`` ru
 would keep, and only of those: one that fails counts for no rule and the selection is made again
 without it. It never removes a file that does not read.
 
+Each backup names its journal (the database id in its clear header): both look only at the
+current journal's backups, so several journals can share one backups folder (two databases, two
+machines with one ``backup.dir``) and ``prune`` of one never removes another's.
+
 The folder's files are listed, read (``open``: regular files only, no link followed) and pruned
 ones deleted through its Remote (``remotes.url``).
 """
@@ -45,6 +49,7 @@ class Unreadable:
 class BackupListing:
     backups: list[BackupInfo]
     unreadable: list[Unreadable]
+    others: int = 0  # backups of other journals in the folder (left out of ``backups``)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class PruneResult:
     removed: list[str]
     dry_run: bool
     unreadable: list[Unreadable] = field(default_factory=list)  # named like backups, not readable ones: left alone
+    others: int = 0  # backups of other journals in the folder: never counted, never removed
 
     def to_dict(self) -> dict[str, Any]:
         return {"kept": self.kept, "removed": self.removed, "dry_run": self.dry_run,
@@ -65,6 +71,7 @@ class _Found:
     created: datetime
     encrypted: bool
     size: int
+    db_id: str | None
 
 
 def _created_from_header(value: Any) -> datetime:
@@ -100,8 +107,9 @@ def _scan(remote: Remote, folder: Path) -> tuple[list[_Found], list[Unreadable]]
             with remote.open(name) as fh:
                 size = _size(fh)
                 outer = read_header(fh, size, checksum=False)
+            db_id = outer.header.get("db_id")
             found.append(_Found(p, _created_from_header(outer.header["created_at"]), outer.header["encrypted"],
-                                size))
+                                size, db_id if isinstance(db_id, str) else None))
         except NotFound:  # removed (or replaced by a folder) meanwhile
             continue
         except MirrorError as exc:
@@ -143,14 +151,24 @@ def _listing_sums(remote: Remote, name: str) -> tuple[str, str | None]:
     return h.hexdigest(), None
 
 
-def scan_backups(folder: Path) -> BackupListing:
+def _split(found: list[_Found], journal: str | None) -> tuple[list[_Found], int]:
+    """The backups of the journal whose id is *journal* (every one when None), and how many others."""
+    if journal is None:
+        return found, 0
+    mine = [f for f in found if f.db_id == journal]
+    return mine, len(found) - len(mine)
+
+
+def scan_backups(folder: Path, journal: str | None = None) -> BackupListing:
     """mirror's backups in *folder*, oldest first (by their header's time), and the files named
-    like backups that are not readable ones."""
+    like backups that are not readable ones. With *journal* (a database id), only that journal's
+    backups (its id is in each backup's clear header); the others are only counted."""
     folder = Path(folder).absolute()
     if not folder.is_dir():
         return BackupListing([], [])
     with contextlib.closing(open_remote(str(folder))) as remote:
         found, bad = _scan(remote, folder)
+        found, others = _split(found, journal)
         backups = []
         for f in found:
             try:
@@ -165,12 +183,13 @@ def scan_backups(folder: Path) -> BackupListing:
                 continue
             backups.append(BackupInfo(str(f.path), f.size, digest, f.encrypted, iso_ms(f.created)))
     bad.sort(key=lambda u: u.path)
-    return BackupListing(backups, bad)
+    return BackupListing(backups, bad, others)
 
 
-def list_backups(folder: Path) -> list[BackupInfo]:
-    """mirror's own backups in *folder*, oldest first (files that do not read as backups left out)."""
-    return scan_backups(folder).backups
+def list_backups(folder: Path, journal: str | None = None) -> list[BackupInfo]:
+    """mirror's own backups in *folder* (of the journal *journal* when given), oldest first (files that
+    do not read as backups left out)."""
+    return scan_backups(folder, journal).backups
 
 
 # ---------------------------------------------------------------------------
@@ -247,9 +266,11 @@ def _first_failing(remote: Remote, found: Sequence[_Found], kept: Sequence[str],
     return None
 
 
-def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
+def prune(folder: Path, *, journal: str | None = None, last: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
           dry_run: bool = False, lock_timeout: float = 60.0) -> PruneResult:
-    """Remove mirror's backups in *folder* that no --keep-* rule keeps (none when *dry_run*)."""
+    """Remove the backups of the journal whose id is *journal* in *folder* that no --keep-* rule keeps
+    (none when *dry_run*). Backups of other journals (a folder several share) are never counted nor removed.
+    ``journal=None`` takes every backup in the folder as one journal's: the CLI always passes the id."""
     if not any((last, daily, weekly, monthly)):
         raise UsageError("give at least one --keep-* rule (e.g. --keep-daily 7); pruning without one "
                          "would remove every backup.")
@@ -258,6 +279,7 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
         return PruneResult([], [], dry_run)
     with folder_lock(folder, lock_timeout), contextlib.closing(open_remote(str(folder))) as remote:
         found, unreadable = _scan(remote, folder)  # unreadable files count for no rule and are never removed
+        found, others = _split(found, journal)
         checked: set[str] = set()
         while True:  # select, then check the kept ones in full; a failure is set aside and we select again
             infos = [(str(f.path), f.created.astimezone()) for f in found]  # local time, like restic
@@ -273,4 +295,4 @@ def prune(folder: Path, *, last: int = 0, daily: int = 0, weekly: int = 0, month
             remote.delete([Path(p).name for p in removed])  # one already gone is no error
     order = {p: i for i, (p, _t) in enumerate(infos)}  # oldest first, as _scan sorted them
     return PruneResult(sorted(kept, key=order.__getitem__), sorted(removed, key=order.__getitem__), dry_run,
-                       unreadable)
+                       unreadable, others)

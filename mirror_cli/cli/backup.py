@@ -27,7 +27,18 @@ def _warn(st, warnings) -> None:
         st.out.warn(w)
 
 
-def _make(st, output: Optional[Path], no_encrypt: bool):
+def _default_folder_may_be_made(st, output: Optional[Path]) -> bool:
+    """The default backups folder (no -o, no `backup.dir`) is made on first use when the folder that
+    should hold it (the data dir or MIRROR_HOME, where the journal lives) exists: that disk is mounted.
+    A folder the user named (-o, `backup.dir`) is made only with --mkdir."""
+    from mirror_cli.settings import get_dotted
+
+    if output is not None or get_dotted(st.settings.config, "backup.dir"):
+        return False
+    return st.settings.backups_dir.parent.is_dir()
+
+
+def _make(st, output: Optional[Path], no_encrypt: bool, mkdir: bool = False):
     import contextlib
 
     from mirror_cli.backup import create
@@ -44,6 +55,7 @@ def _make(st, output: Optional[Path], no_encrypt: bool):
         with st.out.progress("backing up", None) if want else contextlib.nullcontext() as bar:
             progress = bar if bar is not None and bar.enabled else None
             result = create.create(store, target, encrypt=False if no_encrypt else None,
+                                   mkdir=mkdir or _default_folder_may_be_made(st, output),
                                    lock_timeout=_lock_timeout(st), progress=progress)
     _warn(st, result.warnings)
     return result
@@ -54,32 +66,47 @@ def fresh_backup(st) -> Path:
     return Path(_make(st, None, False).path).absolute()
 
 
-def _key_request(st):
-    """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
-    from mirror_cli.backup.keys import KeyRequest
-    from mirror_cli.cli.output import stdin_is_tty
+def _local_journal(st) -> tuple[str | None, dict | None]:
+    """The configured database's id and key record (None, None when there is none or it cannot be read);
+    creates nothing."""
+    import json
+    import sqlite3
+
     from mirror_cli.db.store import Store
     from mirror_cli.errors import MirrorError
 
-    local_meta = local_id = None
     db = st.settings.db_path
-    if db.is_file():
-        import json
+    if not db.is_file():
+        return None, None
+    try:
+        with Store.open(db, migrate=False, create=False) as store:
+            raw = store.meta("crypto")
+            return store.meta("db_id"), (json.loads(raw) if raw else None)
+    except (MirrorError, ValueError, OSError, sqlite3.Error):  # a damaged database must not stop a restore
+        return None, None
 
-        try:
-            with Store.open(db, migrate=False, create=False) as store:
-                raw = store.meta("crypto")
-                local_meta = json.loads(raw) if raw else None
-                local_id = store.meta("db_id")
-        except (MirrorError, ValueError, OSError):
-            pass
-        except Exception as exc:  # a damaged database must not stop a restore
-            import sqlite3
 
-            if not isinstance(exc, sqlite3.Error):
-                raise
+def _key_request(st, local: tuple[str | None, dict | None] | None = None):
+    """Passphrase sources for an encrypted backup, plus the configured database's key record when it has one."""
+    from mirror_cli.backup.keys import KeyRequest
+    from mirror_cli.cli.output import stdin_is_tty
+
+    local_id, local_meta = local if local is not None else _local_journal(st)
     return KeyRequest(st.settings.env, interactive=stdin_is_tty(), local_meta=local_meta,
-                              local_db_id=local_id)
+                      local_db_id=local_id)
+
+
+def _backup_journal(file: Path) -> str | None:
+    """The journal id in the clear header of the backup *file* (None when it does not read: restore says why)."""
+    from mirror_cli.backup.format import read_header
+    from mirror_cli.errors import MirrorError
+
+    try:
+        with open(file, "rb") as fh:
+            db_id = read_header(fh, file.stat().st_size, checksum=False).header.get("db_id")
+    except (MirrorError, OSError, ValueError):
+        return None
+    return db_id if isinstance(db_id, str) else None
 
 
 def _mb(n: int) -> str:
@@ -95,11 +122,12 @@ def create(
     ctx: typer.Context,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for the backup (a name is chosen), or a file path. Default: the backups folder.")] = None,
     no_encrypt: Annotated[bool, typer.Option("--no-encrypt", help="Write a plaintext backup even though the database is encrypted (it holds the export in clear).")] = False,
+    mkdir: Annotated[bool, typer.Option("--mkdir", help="Create a missing destination folder (without it, exit 1: an unmounted disk must not fill the local disk).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot the database (safe while other mirror commands write) into one verified file."""
     st = state(ctx)
-    result = _make(st, output, no_encrypt)
+    result = _make(st, output, no_encrypt, mkdir)
     if as_json:
         st.out.json(result.to_dict())
         return
@@ -108,13 +136,20 @@ def create(
                   "reflections)")
 
 
+def _of_others(n: int) -> str:
+    return f"{n} backup of another journal" if n == 1 else f"{n} backups of other journals"
+
+
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """mirror's backups in the backups folder, oldest first."""
     from mirror_cli.backup import retention
 
     st = state(ctx)
-    listing = retention.scan_backups(st.settings.backups_dir)
+    journal, _meta = _local_journal(st)  # no database: every backup in the folder (e.g. to pick one to restore)
+    listing = retention.scan_backups(st.settings.backups_dir, journal)
+    if listing.others:
+        st.out.note(f"{_of_others(listing.others)} in {st.settings.backups_dir} not shown.")
     for u in listing.unreadable:  # stderr: --json stays the contract's array of real backups
         st.out.warn(f"{u.path}: {u.problem}; `mirror backup prune` leaves it alone and counts it for no rule.")
     if as_json:
@@ -122,6 +157,10 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     if not listing.backups:
         st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
+    if any(not b.encrypted for b in listing.backups):
+        from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
+
+        st.out.note(f"encrypted \"no\": {PLAIN_IS_UNAUTHENTICATED}.")
     # On a terminal the file name alone (under a title naming the folder), so that a narrow table
     # still shows what `verify` and `restore` need; pipes keep the full path.
     shown = (lambda p: Path(p).name) if st.out.rich else str
@@ -155,9 +194,13 @@ def verify(
     if not report.ok:
         raise VerificationError(f"{file}: {report.problem}", "Use another backup (`mirror backup list`).")
     if report.complete:
+        from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
+
         counts = report.counts or {}
         st.out.result(f"ok: {file} is intact ({counts.get('reflections', 0)} reflections, "
                       f"{counts.get('audit_events', 0)} audit events, made {report.created_at})")
+        if not report.authenticated:
+            st.out.result(f"note: {PLAIN_IS_UNAUTHENTICATED}.")
     else:
         st.out.result(f"ok so far: {file} matches its checksum and its encrypted header is intact")
         st.out.note(f"not checked: {report.not_checked}")
@@ -168,6 +211,7 @@ def restore(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
     yes: YesOpt = False,
+    allow_plain: Annotated[bool, typer.Option("--allow-plain", help="Restore a plain (unencrypted) backup over an encrypted journal: it is checksummed, not authenticated, so only one you made yourself.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the database with a backup (verified first; the replaced one is kept beside it)."""
@@ -177,15 +221,26 @@ def restore(
 
     st = state(ctx)
     db = st.settings.db_path
+    local = _local_journal(st)
+    theirs = _backup_journal(file)
+    other = (f"{file} is a backup of another journal (id {theirs}) than {db} (id {local[0]})"
+             if local[0] is not None and theirs is not None and theirs != local[0] else None)
     if not yes:
         if not stdin_is_tty():
-            raise UsageError("restore replaces the database and needs confirmation.",
+            raise UsageError(f"{other}: restore replaces the database and needs confirmation." if other else
+                             "restore replaces the database and needs confirmation.",
                              "Add --yes to restore without being asked.")
-        what = f"Replace {db} with {file}? (the current one is kept beside it)" if db.exists() \
-            else f"Restore {file} into {db}?"
+        if other:
+            what = f"{other}. Replace that journal with it? (the current one is kept beside it)"
+        elif db.exists():
+            what = f"Replace {db} with {file}? (the current one is kept beside it)"
+        else:
+            what = f"Restore {file} into {db}?"
         if not confirm(what):
             raise UsageError("restore cancelled; nothing was changed.")
-    result = restoring.restore(file, db, _key_request(st))
+    result = restoring.restore(file, db, _key_request(st, local), allow_plain=allow_plain)
+    if other:
+        st.out.warn(f"{other}: it replaced that journal, as asked.")
     _warn(st, result.warnings)
     if result.before:  # on stderr, so that --json stays one value; -q silences it like every note
         st.out.note(f"the replaced database is kept as {result.before}")
@@ -209,11 +264,19 @@ def prune(
     """Remove old backups by restic's rules (a backup kept by any rule stays; local time)."""
     from mirror_cli.backup import retention
 
+    from mirror_cli.errors import UsageError
+
     st = state(ctx)
-    result = retention.prune(st.settings.backups_dir, last=keep_last, daily=keep_daily, weekly=keep_weekly,
+    journal, _meta = _local_journal(st)
+    if journal is None:
+        raise UsageError(f"there is no readable journal at {st.settings.db_path}, so no backup is its own; "
+                         "nothing was removed.", "Check --db / MIRROR_DB (prune removes only a journal's own backups).")
+    result = retention.prune(st.settings.backups_dir, journal=journal, last=keep_last, daily=keep_daily, weekly=keep_weekly,
                           monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
     for u in result.unreadable:
         st.out.warn(f"{u.path}: {u.problem}; left in place and counted for no --keep-* rule.")
+    if result.others:
+        st.out.note(f"{_of_others(result.others)} left alone.")
     if as_json:
         st.out.json(result.to_dict())
         return

@@ -36,7 +36,7 @@ def test_create_list_verify_json_keys(cli, journal_db, mirror_home):
     assert made["encrypted"] is False
     listed = json.loads(cli("backup", "list", "--json").stdout)
     assert [b["path"] for b in listed] == [made["path"]]
-    assert set(listed[0]) == {"path", "bytes", "sha256", "encrypted", "created_at"}
+    assert set(listed[0]) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"}
     assert listed[0]["sha256"] == made["sha256"]
     r = cli("backup", "verify", "--json", made["path"])
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True and json.loads(r.stdout)["problem"] is None
@@ -53,9 +53,9 @@ def test_quiet_create_prints_nothing(cli, journal_db):
 
 
 def test_output_folder_or_file(cli, journal_db, tmp_path):
-    a = create_json(cli, "-o", tmp_path / "elsewhere")
+    a = create_json(cli, "--mkdir", "-o", tmp_path / "elsewhere")
     assert Path(a["path"]).parent == tmp_path / "elsewhere"
-    b = create_json(cli, "-o", tmp_path / "one" / "named.backup")
+    b = create_json(cli, "--mkdir", "-o", tmp_path / "one" / "named.backup")
     assert b["path"] == str(tmp_path / "one" / "named.backup")
 
 
@@ -95,7 +95,7 @@ def test_a_row_that_export_refuses_stops_create_with_the_same_error(cli, journal
     conn.close()
     exported = cli("export", "-o", tmp_path / "out.json")
     assert exported.exit_code == 3 and last in exported.stderr
-    r = cli("backup", "create", "-o", tmp_path / "b")
+    r = cli("backup", "create", "--mkdir", "-o", tmp_path / "b")
     assert r.exit_code == 3 and last in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.stderr == exported.stderr
     assert [p.name for p in (tmp_path / "b").iterdir()] == [".mirror-backup.lock"]
@@ -239,7 +239,7 @@ def test_list_and_prune_skip_files_that_only_look_like_backups(cli, journal_db, 
     r = cli("backup", "list", "--json")
     listed = json.loads(r.stdout)
     assert [b["path"] for b in listed] == paths
-    assert all(set(b) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listed)
+    assert all(set(b) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"} for b in listed)
 
     r = cli("backup", "prune", "--keep-last", "1", "--dry-run", "--json")
     assert r.exit_code == 0

@@ -55,12 +55,12 @@ def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirr
     env = dict(os.environ)
     # how long one backup takes here, to spread the kills over it
     t0 = time.monotonic()
-    r = run_mirror("backup", "create", "--json", "-o", tmp_path / "timing")
+    r = run_mirror("backup", "create", "--json", "--mkdir", "-o", tmp_path / "timing")
     span = time.monotonic() - t0
     assert r.returncode == 0 and json.loads(r.stdout)["bytes"] > 4_000_000
     for trial in range(20):
         before = set(os.listdir(out)) if out.exists() else set()
-        proc = subprocess.Popen([*MIRROR, "backup", "create", "-o", out], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([*MIRROR, "backup", "create", "--mkdir", "-o", out], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         if trial % 2:
             _kill_when_named(proc, out, before, rng.uniform(0, 0.001))
@@ -84,7 +84,7 @@ def test_sigkill_never_leaves_a_backup_that_verifies_unless_it_was_complete(mirr
                     if q.is_file():
                         assert not brestore.verify(q).ok, (trial, q)
     # the next backup clears what killed ones left behind
-    assert run_mirror("backup", "create", "-o", out).returncode == 0
+    assert run_mirror("backup", "create", "--mkdir", "-o", out).returncode == 0
     leftovers = [p.name for p in out.iterdir() if p.name != workspace.LOCK_NAME and not bformat.NAME_RE.match(p.name)]
     assert leftovers == []
 
@@ -139,17 +139,17 @@ def test_progress_bar_on_a_terminal_for_a_large_database_and_never_under_cron(mi
     assert db.stat().st_size >= PROGRESS_MIN_BYTES
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env["TERM"] = "xterm"
-    code, seen = _run_on_a_terminal([*MIRROR, "backup", "create", "-o", tmp_path / "tty"], env)
+    code, seen = _run_on_a_terminal([*MIRROR, "backup", "create", "--mkdir", "-o", tmp_path / "tty"], env)
     assert code == 0, seen
     assert b"backing up" in seen and b"\x1b[" in seen  # rich drew (and then cleared) a bar
     assert b"backup " in seen  # and the result line still came
 
-    r = run_mirror("backup", "create", "-o", tmp_path / "cron")  # pipes, as under cron
+    r = run_mirror("backup", "create", "--mkdir", "-o", tmp_path / "cron")  # pipes, as under cron
     assert r.returncode == 0 and "backing up" not in r.stderr and "\x1b[" not in r.stdout + r.stderr
-    code, seen = _run_on_a_terminal([*MIRROR, "-q", "backup", "create", "-o", tmp_path / "quiet"], env)
+    code, seen = _run_on_a_terminal([*MIRROR, "-q", "backup", "create", "--mkdir", "-o", tmp_path / "quiet"], env)
     assert code == 0 and seen == b""
     # `mirror backup create --json > file` on a terminal: stdout is not one, so no bar either
-    code, seen = _run_on_a_terminal([*MIRROR, "backup", "create", "--json", "-o", tmp_path / "piped"], env,
+    code, seen = _run_on_a_terminal([*MIRROR, "backup", "create", "--json", "--mkdir", "-o", tmp_path / "piped"], env,
                                     stdout_to_file=tmp_path / "out.json")
     assert code == 0 and seen == b"" and json.loads((tmp_path / "out.json").read_text())["path"]
 
@@ -203,7 +203,7 @@ def test_a_killed_encrypted_backup_never_puts_plaintext_in_the_backups_folder_or
     env = dict(os.environ, MIRROR_PASSPHRASE=PW, TMPDIR=str(systmp))
 
     def start(ram_dir: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", _WITH_RAM, str(ram_dir), "backup", "create", "-o", str(out)],
+        return subprocess.Popen([sys.executable, "-c", _WITH_RAM, str(ram_dir), "backup", "create", "--mkdir", "-o", str(out)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     t0 = time.monotonic()

@@ -150,7 +150,7 @@ def test_list_oldest_first_and_only_own_files(plain, tmp_path):
     (folder / ".mirror-backup-x.tmp").write_text("temp")
     items = retention.list_backups(folder)
     assert [b.path for b in items] == [early, late]
-    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in items)
+    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"} for b in items)
 
 
 def test_output_may_name_a_file(plain, tmp_path):
@@ -529,7 +529,7 @@ def test_list_and_prune_trust_the_header_not_the_name(plain, tmp_path, monkeypat
     listing = retention.scan_backups(folder)
     assert [b.path for b in listing.backups] == [str(p) for p in made]  # oldest first by header time
     assert listing.backups[0].created_at == "2024-03-01T12:00:00.000Z"
-    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at"} for b in listing.backups)
+    assert all(set(b.to_dict()) == {"path", "bytes", "sha256", "encrypted", "created_at", "authenticated"} for b in listing.backups)
     assert sorted(u.path for u in listing.unreadable) == sorted(str(p) for p in broken.values())
     problems = {Path(u.path): u.problem for u in listing.unreadable}
     assert "truncated" in problems[broken["cut"]] and "recorded length" in problems[broken["grown"]]
