@@ -40,8 +40,12 @@ class State:
             self._settings = resolve(db=self.db, config=self.config, quiet=self.quiet)
         return self._settings
 
-    def open_store(self, *, unlock: bool = True, create: bool = True, migrate: bool = True):
-        """Open the database; when *unlock* and it is encrypted, load its key and show the unlock's warnings."""
+    def open_store(self, *, unlock: bool = True, create: bool = False, migrate: bool = True):
+        """Open the database; when *unlock* and it is encrypted, load its key and show the unlock's warnings.
+
+        Only a command that writes passes *create* (CONTRACT.md, "Named journals": reflect, import,
+        backup restore): any other on a database that does not exist is a usage error naming it, and
+        creates nothing (a mistyped --db must not become an empty journal that verifies "ok")."""
         from mirror_cli.db.open import open_store
 
         store = open_store(self.settings, create=create, migrate=migrate)

@@ -94,7 +94,7 @@ def reflect(
 
     for attempt in (1, 2):
         try:
-            with st.open_store() as store:
+            with st.open_store(create=True) as store:
                 r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
                                 response=response, local_only=local_only, at=when)
             break

@@ -74,12 +74,12 @@ def test_reflect_from_stdin(cli):
     assert obj["tags"] == ["piped"]
 
 
-def test_reflect_nothing_saves_nothing(cli):
+def test_reflect_nothing_saves_nothing(cli, mirror_home):
     r = ok(cli("reflect", input="   \n"))
     assert r.stdout == "" and "nothing saved" in r.stderr.lower()
     r = ok(cli("reflect", "--json", input=""))
     assert json.loads(r.stdout) is None and "nothing saved" in r.stderr.lower()  # still one JSON value
-    assert as_json(cli("list", "--json")) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
 
 
 def test_reflect_refuses_more_stdin_than_one_reflection_holds(cli, monkeypatch):
@@ -93,10 +93,10 @@ def test_reflect_refuses_more_stdin_than_one_reflection_holds(cli, monkeypatch):
     assert len(as_json(cli("list", "--json"))) == 1
 
 
-def test_reflect_invalid_utf8_on_stdin(cli):
+def test_reflect_invalid_utf8_on_stdin(cli, mirror_home):
     r = cli("reflect", input=b"\xff\xfe bad")
     assert r.exit_code == 2 and r.stdout == ""
-    assert as_json(cli("list", "--json")) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
 
 
 def test_reflect_at_iso_and_yesterday(cli):
@@ -111,10 +111,10 @@ def test_reflect_at_iso_and_yesterday(cli):
 
 
 @pytest.mark.parametrize("bad", ["not a time", "2026-02-30", "1960-01-01"])
-def test_reflect_bad_at_is_usage_error(cli, bad):
+def test_reflect_bad_at_is_usage_error(cli, bad, mirror_home):
     r = cli("reflect", "--at", bad, "text")
     assert r.exit_code == 2 and r.stdout == "" and "--at" in r.stderr
-    assert as_json(cli("list", "--json")) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
 
 
 def test_reflect_uses_config_default_mode(cli):
@@ -302,22 +302,22 @@ def test_reflect_and_edit_with_editor_on_a_terminal(editor, run_mirror):
     assert seen.read_text() == "written in the editor #edited\n"
 
 
-def test_failing_editor_saves_nothing(tmp_path, run_mirror):
+def test_failing_editor_saves_nothing(tmp_path, run_mirror, mirror_home):
     script = tmp_path / "bad-editor.sh"
     script.write_text('#!/bin/sh\nprintf "half" > "$1"\nexit 3\n')
     script.chmod(0o700)
     code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
     assert code == 1 and out == "" and "Traceback" not in err
-    assert json.loads(run_mirror("list", "--json").stdout) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
 
 
-def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror):
+def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror, mirror_home):
     script = tmp_path / "latin1-editor.sh"
     script.write_text('#!/bin/sh\nprintf "caf\\351" > "$1"\n')
     script.chmod(0o700)
     code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
     assert code == 2 and out == "" and "UTF-8" in err and "internal" not in err
-    assert json.loads(run_mirror("list", "--json").stdout) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
 
 
 @pytest.mark.parametrize("at", ["0001-01-01", "9999-12-31", "1969-12-31"])
