@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 # -- item 6: a reading command on a journal that does not exist creates nothing ------------------
 
@@ -56,3 +58,36 @@ def test_writing_commands_still_create_the_journal(cli, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert other.is_file()
 
+
+# -- item 4: one NUL rule on both sides (what reflect takes, export | import takes back) ----------
+
+def test_reflect_refuses_a_nul_byte_on_stdin(cli, mirror_home):
+    cli("reflect", "first")
+    r = cli("reflect", input=b"a\x00b")
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert "NUL" in r.stderr and "nothing was saved" in r.stderr
+    assert r.stdout == ""
+    assert len(json.loads(cli("list", "--json").stdout)) == 1
+
+
+def test_edit_refuses_a_nul_byte_and_keeps_the_text(cli):
+    rid = cli("reflect", "before").stdout.strip()
+    r = cli("edit", rid, input=b"after\x00")
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert "NUL" in r.stderr
+    assert json.loads(cli("show", rid, "--json").stdout)["content"] == "before"
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)) | st.just("\x00"), min_size=1, max_size=40)
+       .filter(lambda t: t.strip()))
+def test_what_reflect_accepts_export_import_takes_back(cli, tmp_path_factory, text):
+    tmp = tmp_path_factory.mktemp("nul")
+    a, b = tmp / "a.db", tmp / "b.db"
+    assert cli("--db", a, "reflect", "plain text").exit_code == 0
+    saved = cli("--db", a, "reflect", "-t", "x", input=text.encode("utf-8"))
+    assert saved.exit_code in (0, 2), saved.stderr
+    exported = cli("--db", a, "export", "--format", "jsonl")
+    assert exported.exit_code == 0, exported.stderr
+    imported = cli("--db", b, "import", "-", "--format", "jsonl", input=exported.stdout)
+    assert imported.exit_code == 0, imported.stderr
