@@ -12,11 +12,26 @@ from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt
 _STDIN_LIMIT = None  # bytes read from stdin at most; None: what one reflection may hold (records.MAX_LINE)
 
 
+def _utf8(value, what: str, outcome: str = "nothing was saved"):
+    """*value* (a string, a list of them or None) as given, or a usage error when the shell passed bytes
+    that are not UTF-8 (Python keeps them as lone surrogates, which cannot be stored): the same
+    message as for such bytes on stdin."""
+    for item in [value] if isinstance(value, str) else value or []:
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            from mirror_cli.errors import UsageError
+
+            raise UsageError(f"{what} is not valid UTF-8; {outcome}.",
+                             "Check the terminal's or the script's character encoding.") from None
+    return value
+
+
 def _read_text(st, words: list[str], initial: str = "") -> str:
     from mirror_cli.cli.output import stdin_is_tty
 
     if words:
-        return " ".join(words)
+        return " ".join(_utf8(words, "the text given as an argument"))
     if not stdin_is_tty():
         from mirror_cli.exchange.records import MAX_LINE, size_text
 
@@ -83,6 +98,7 @@ def reflect(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     when = _parse_when(at) if at else None
     body = _read_text(st, text or [])
     if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
@@ -167,6 +183,8 @@ def edit(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(text, "the text given as an argument")
+    _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     with st.open_store() as store:
         current = journal.get(store, id)
         new_text = None
@@ -195,6 +213,7 @@ def search(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(query, "the search query", "nothing was searched")
     with st.open_store() as store:
         items = journal.search(store, " ".join(query), limit=limit)
     _render(st, items, as_json)
