@@ -68,6 +68,17 @@ def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
     return out
 
 
+def retagged(tags: Sequence[str], old_text: str, new_text: str) -> list[str]:
+    """The tags of a reflection whose text changes from *old_text* to *new_text*: tags from #words
+    follow the text, the others (``-t``) stay.
+
+    Which stored tag came from a #word is not stored: a tag that is a #word of the old text is
+    taken as one (a tag given with ``-t`` and also written as #word in the text goes with the text).
+    """
+    from_text = set(normalize_tags((), old_text))
+    return normalize_tags([t for t in tags if t not in from_text], new_text)
+
+
 def _decode(store: Store, row: Sequence[Any]) -> Reflection:
     f = field_codec(store)
     rid = row[0]
@@ -250,8 +261,8 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
                 raise UsageError("the new text is empty; nothing was changed.",
                                  "To remove a reflection use `mirror delete ID`.")
             if text != r.content:
+                r.tags = retagged(r.tags, r.content, text)
                 r.content, changed = text, True
-                r.tags = normalize_tags(r.tags, text)
         if response is not None:
             new = response.strip() or None
             if new != r.response:
