@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: Typer reads these signatures on every run, and
 # string annotations would cost an eval (a compile) each.
+import contextlib
 import sys
 from typing import Annotated, Optional
 
@@ -27,11 +28,12 @@ def _utf8(value, what: str, outcome: str = "nothing was saved"):
     return value
 
 
-def _read_text(st, words: list[str], initial: str = "") -> str:
+def _read_text(st, words: list[str], initial: str = "", retry: str = "mirror reflect"):
+    """The text: (text, None) from the arguments or stdin, (text, draft) from the editor (see _keeping)."""
     from mirror_cli.cli.output import stdin_is_tty
 
     if words:
-        return " ".join(_utf8(words, "the text given as an argument"))
+        return " ".join(_utf8(words, "the text given as an argument")), None
     if not stdin_is_tty():
         from mirror_cli.exchange.records import MAX_LINE, size_text
 
@@ -43,7 +45,7 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
             raise UsageError(f"the text on stdin is longer than {size_text(limit)}; nothing was saved.",
                              "Split it into several reflections.")
         try:
-            return data.decode("utf-8")
+            return data.decode("utf-8"), None
         except UnicodeDecodeError:
             from mirror_cli.errors import UsageError
 
@@ -52,9 +54,31 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
 
     command = editor_command(st.settings.env, st.settings.get("editor"))
     if command:
-        return edit_text(command, initial)
+        draft = edit_text(command, initial, local=st.settings.db_path.parent, retry=retry)
+        return draft.text, draft
     st.out.note("Write your reflection; end with Ctrl-D on a line of its own (Ctrl-C to cancel).")
-    return sys.stdin.read()
+    return sys.stdin.read(), None
+
+
+@contextlib.contextmanager
+def _keeping(draft, retry: str):
+    """Around saving an editor's text: the draft is discarded once the text is committed (or found
+    empty or unchanged); on any failure it is kept, and the error says where and how to save it."""
+    if draft is None:
+        yield
+        return
+    from mirror_cli.errors import MirrorError
+
+    try:
+        yield
+    except MirrorError as exc:
+        hint = draft.retry_hint(retry)
+        exc.hint = f"{exc.hint}\n{hint}" if exc.hint else hint
+        raise
+    except BaseException:  # a database error, an interrupt: still say where the text is
+        sys.stderr.write(f"mirror: {draft.retry_hint(retry)}\n")
+        raise
+    draft.discard()
 
 
 def _render(st, reflections, as_json: bool) -> None:
@@ -100,25 +124,26 @@ def reflect(
     st = state(ctx)
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     when = _parse_when(at) if at else None
-    body = _read_text(st, text or [])
-    if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
-        st.out.note("Nothing written; nothing saved.")
-        if as_json:
-            st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
-        return
-    from mirror_cli.db.store import EncryptedMeanwhile
+    body, draft = _read_text(st, text or [])
+    with _keeping(draft, "mirror reflect"):
+        if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
+            st.out.note("Nothing written; nothing saved.")
+            if as_json:
+                st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
+            return
+        from mirror_cli.db.store import EncryptedMeanwhile
 
-    for attempt in (1, 2):
-        try:
-            with st.open_store(create=True) as store:
-                r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
-                                response=response, local_only=local_only, at=when)
-            break
-        except EncryptedMeanwhile:
-            # `key enable` committed between this process opening the journal and saving: open it
-            # again, now with the key, rather than lose the text the person just wrote.
-            if attempt == 2:
-                raise
+        for attempt in (1, 2):
+            try:
+                with st.open_store(create=True) as store:
+                    r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"),
+                                    tags=tag or [], response=response, local_only=local_only, at=when)
+                break
+            except EncryptedMeanwhile:
+                # `key enable` committed between this process opening the journal and saving: open it
+                # again, now with the key, rather than lose the text the person just wrote.
+                if attempt == 2:
+                    raise
     if as_json:
         st.out.json(r.to_dict())
     else:
@@ -187,16 +212,18 @@ def edit(
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     with st.open_store() as store:
         current = journal.get(store, id)
-        new_text = None
+        new_text = draft = None
         if text or (response is None and mode is None and tag is None):
-            new_text = _read_text(st, text or [], initial=current.content + "\n")
-        try:
-            r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
-                             unchanged_since=current.updated_at)
-        except journal.ChangedMeanwhile:
-            if new_text is not None and not text:  # typed in the editor: give it back rather than lose it
-                sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
-            raise
+            new_text, draft = _read_text(st, text or [], initial=current.content + "\n",
+                                         retry=f"mirror edit {current.id}")
+        with _keeping(draft, f"mirror edit {current.id}"):
+            try:
+                r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
+                                 unchanged_since=current.updated_at)
+            except journal.ChangedMeanwhile:
+                if new_text is not None and not text and draft is None:  # typed at the terminal: give it back
+                    sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
+                raise
     if as_json:
         st.out.json(r.to_dict())
     else:
