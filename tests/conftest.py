@@ -1,8 +1,13 @@
-"""Test isolation: every test gets its own MIRROR_HOME and never sees the real keyring."""
+"""Test isolation: every test gets its own MIRROR_HOME and never sees the real keyring.
+
+Tests that start real mirror processes (the `run_mirror` fixture, subprocess, pty, signals) live in
+tests/process/ and carry the `process` marker; `pytest -m "not process"` runs the fast tier without them.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -51,17 +56,54 @@ def cli():
 
 
 @pytest.fixture
+def journal_db(mirror_home):
+    """A journal of four reflections (tagged #walks) at MIRROR_HOME; its database path."""
+    from mirror_cli.db.store import Store
+    from mirror_cli.journal import reflections as journal
+
+    path = mirror_home / "mirror.db"
+    with Store.open(path) as s:
+        for i in range(4):
+            journal.add(s, f"entry {i} about #walks by the river")
+    return path
+
+
+@pytest.fixture
 def run_mirror():
-    """Run ``python -m mirror_cli ARGS`` as a real subprocess with the test's environment."""
+    """Run ``python -m mirror_cli ARGS`` as a real subprocess with the test's environment (tests/process/ only)."""
     import subprocess
-    import sys
+
+    from helpers import MIRROR
 
     def run(*args, input=None, env=None, timeout=120, **kwargs):
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
-        return subprocess.run([sys.executable, "-m", "mirror_cli", *[str(a) for a in args]],
+        return subprocess.run([*MIRROR, *[str(a) for a in args]],
                               input=input, env=full_env, capture_output=True, text=True,
                               timeout=timeout, **kwargs)
 
     return run
+
+
+# -- the process tier ------------------------------------------------------------
+
+PROCESS_DIR = Path(__file__).resolve().parent / "process"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the split between the tiers from drifting: a test that starts mirror as a real process
+    (`run_mirror`) must live in tests/process/, and every test there must carry the `process` marker
+    (each file sets ``pytestmark = pytest.mark.process``)."""
+    misplaced, unmarked = [], []
+    for item in items:
+        inside = PROCESS_DIR in Path(str(item.path)).resolve().parents
+        if not inside and "run_mirror" in getattr(item, "fixturenames", ()):
+            misplaced.append(item.nodeid)
+        if inside and item.get_closest_marker("process") is None:
+            unmarked.append(item.nodeid)
+    problems = [f"{n}: uses run_mirror (a real process): move it to tests/process/" for n in misplaced]
+    problems += [f"{n}: in tests/process/ without the `process` marker (add pytestmark = pytest.mark.process)"
+                 for n in unmarked]
+    if problems:
+        raise pytest.UsageError("tests in the wrong tier:\n  " + "\n  ".join(problems))

@@ -7,8 +7,6 @@ architecture page cannot drift from the code.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -155,10 +153,3 @@ def test_one_process():
             elif isinstance(node, ast.Attribute) and ast.unparse(node) in banned_calls:
                 offenders.append(f"{name} uses {ast.unparse(node)}")
     assert not offenders, offenders
-
-
-def test_importing_the_core_loads_no_cli_library():
-    code = ("import sys, mirror_cli.journal.reflections, mirror_cli.exchange.export, mirror_cli.db.store;"
-            "print(sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

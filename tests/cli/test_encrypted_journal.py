@@ -23,7 +23,6 @@ MARK_A = "Quokkamarmalade"
 MARK_B = "Zeppelinwaffles"
 
 
-
 @pytest.fixture
 def db(mirror_home):
     return mirror_home / "mirror.db"
@@ -256,19 +255,6 @@ def test_audit_verify_passes_after_enable_change_and_disable(cli, db):
     r = cli("audit", "verify", "--json")
     assert r.exit_code == 0, r.stdout
     assert json.loads(r.stdout)["keyed_events"] == 4  # enabled, changed, saved, disabled
-
-
-def test_cron_style_subprocess_with_passphrase_file(run_mirror, ids, tmp_path):
-    f = tmp_path / "pass"
-    f.write_text(PW + "\n")
-    os.chmod(f, 0o600)
-    env = {"MIRROR_PASSPHRASE_FILE": str(f)}
-    r = run_mirror("reflect", "from cron", env=env)
-    assert r.returncode == 0, r.stderr
-    r = run_mirror("list", "--json", env=env)
-    assert r.returncode == 0 and len(json.loads(r.stdout)) == 3
-    r = run_mirror("list", env={"MIRROR_PASSPHRASE": "nope"})
-    assert r.returncode == 4 and "Traceback" not in r.stderr
 
 
 def test_enable_and_disable_convert_the_pattern_analysis(cli, db):

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pty
 import re
-import select
-import shutil
 import stat
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-REFLECTION_KEYS = ["id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only"]
-STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+from helpers import check_reflection
 
 
 def ok(result):
@@ -32,14 +22,6 @@ def ok(result):
 def as_json(result):
     ok(result)
     return json.loads(result.stdout)
-
-
-def check_reflection(obj):
-    assert list(obj) == REFLECTION_KEYS
-    assert STAMP.match(obj["created_at"]) and STAMP.match(obj["updated_at"])
-    assert isinstance(obj["tags"], list) and isinstance(obj["local_only"], bool)
-    assert obj["response"] is None or isinstance(obj["response"], str)
-    return obj
 
 
 def reflect(cli, *args, input=None):
@@ -250,80 +232,7 @@ def test_quiet_silences_confirmations_not_data(cli):
     assert len(as_json(cli("-q", "list", "--json"))) == 1
 
 
-# -- the editor and the terminal: real subprocesses with a pseudo-terminal as stdin --------------
-
-def _run_on_tty(args, env, answer: bytes | None = None, timeout=60):
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *args], stdin=slave, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
-        os.close(slave)
-        slave = None
-        if answer is not None:
-            os.write(master, answer)
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.05)[0]:
-                try:
-                    os.read(master, 1024)
-                except OSError:
-                    break
-        out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
-        return proc.returncode, out.decode(), err.decode()
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
-
-
-@pytest.fixture
-def editor(tmp_path):
-    """An EDITOR that records what it was given and writes a fixed text."""
-    script = tmp_path / "fake-editor.sh"
-    seen = tmp_path / "editor-saw.txt"
-    script.write_text(f'#!/bin/sh\ncp "$1" "{seen}"\nprintf "written in the editor #edited\\n" > "$1"\n')
-    script.chmod(0o700)
-    return script, seen
-
-
-def test_reflect_and_edit_with_editor_on_a_terminal(editor, run_mirror):
-    script, seen = editor
-    env = dict(os.environ, EDITOR=str(script))
-    code, out, err = _run_on_tty(["reflect", "--json"], env)
-    assert code == 0, err
-    obj = check_reflection(json.loads(out))
-    assert obj["content"] == "written in the editor #edited" and obj["tags"] == ["edited"]
-    assert seen.read_text() == ""
-    ok_proc = run_mirror("edit", obj["id"], "--response", "r")  # no editor needed for option-only edits
-    assert ok_proc.returncode == 0
-    # edit with no TEXT opens the editor on the current text
-    script.write_text(f'#!/bin/sh\ncp "$1" "{seen}"\nprintf "rewritten\\n" > "$1"\n')
-    code, out, err = _run_on_tty(["edit", obj["id"], "--json"], env)
-    assert code == 0, err
-    assert json.loads(out)["content"] == "rewritten"
-    assert seen.read_text() == "written in the editor #edited\n"
-
-
-def test_failing_editor_saves_nothing(tmp_path, run_mirror, mirror_home):
-    script = tmp_path / "bad-editor.sh"
-    script.write_text('#!/bin/sh\nprintf "half" > "$1"\nexit 3\n')
-    script.chmod(0o700)
-    code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
-    assert code == 1 and out == "" and "Traceback" not in err
-    kept = Path(re.search(r"kept in (\S+);", err).group(1))  # what the editor wrote is kept (issue 12, item 2)
-    assert kept.read_text() == "half"
-    shutil.rmtree(kept.parent)
-    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
-
-
-def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror, mirror_home):
-    script = tmp_path / "latin1-editor.sh"
-    script.write_text('#!/bin/sh\nprintf "caf\\351" > "$1"\n')
-    script.chmod(0o700)
-    code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
-    assert code == 2 and out == "" and "UTF-8" in err and "internal" not in err
-    shutil.rmtree(Path(re.search(r"kept in (\S+);", err).group(1)).parent)  # kept (issue 12, item 2)
-    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
+# -- dates (the editor and the terminal, as real processes: tests/process/test_editor_tty.py) ---
 
 
 @pytest.mark.parametrize("at", ["0001-01-01", "9999-12-31", "1969-12-31"])
@@ -338,16 +247,6 @@ def test_filters_take_any_date(cli):
         r = cli("list", *args, "--json")
         assert r.exit_code == 0 and [o["id"] for o in json.loads(r.stdout)] == [rid]
     assert json.loads(cli("list", "--until", "1900-01-01", "--json").stdout) == []
-
-
-def test_delete_asks_on_a_terminal(run_mirror):
-    rid = run_mirror("reflect", "keep me").stdout.strip()
-    code, out, err = _run_on_tty(["delete", rid], dict(os.environ), answer=b"n\n")
-    assert code == 0 and "Nothing deleted" in err
-    assert [o["id"] for o in json.loads(run_mirror("list", "--json").stdout)] == [rid]
-    code, out, err = _run_on_tty(["delete", rid], dict(os.environ), answer=b"y\n")
-    assert code == 0, err
-    assert json.loads(run_mirror("list", "--json").stdout) == []
 
 
 # -- round trips --------------------------------------------------------------------------------
@@ -370,40 +269,6 @@ def test_reflect_show_round_trip(cli, body, response):
     assert shown["response"] == (response.strip() if response is not None and response.strip() else None)
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
-def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
-    """A closed terminal (SIGHUP) or `kill` (SIGTERM) while the editor is open: the draft holding
-    the reflection's text is removed (Python's default for both signals skipped every cleanup)."""
-    import signal
-
-    rid = run_mirror("reflect", "secret original text").stdout.strip()
-    script = tmp_path / "slow-editor.sh"
-    started = tmp_path / "started"
-    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{started}.tmp"\nmv "{started}.tmp" "{started}"\nsleep 30\n')
-    script.chmod(0o700)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", "edit", rid], stdin=slave, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=dict(os.environ, VISUAL=str(script)),
-                            start_new_session=True)
-    os.close(slave)
-    try:
-        deadline = time.monotonic() + 60
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        draft = Path(started.read_text())  # wherever mirror put it (RAM, or the journal's folder)
-        assert draft.is_file(), "the editor never started"
-        proc.send_signal(getattr(signal, signame))  # to mirror alone; its editor sleeps on
-        code = proc.wait(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the editor, which still holds mirror's pipes
-        os.close(master)
-    err = proc.stderr.read().decode()
-    assert code == 128 + getattr(signal, signame), err
-    assert not draft.exists() and not draft.parent.exists()
-    assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "secret original text"
-
-
 def test_reflect_opens_again_when_the_journal_was_encrypted_meanwhile(cli, monkeypatch):
     from mirror_cli.journal import reflections as journal
     from mirror_cli.db.store import EncryptedMeanwhile
@@ -422,17 +287,43 @@ def test_reflect_opens_again_when_the_journal_was_encrypted_meanwhile(cli, monke
     assert [x["content"] for x in json.loads(cli("list", "--json").stdout)] == ["saved on the second try"]
 
 
-def test_an_edit_saved_meanwhile_is_not_overwritten(tmp_path, run_mirror):
-    """Two edits of one reflection: the one whose editor was open longer used to overwrite the other
-    silently. Now it saves nothing, gives its text back on stderr, and exits 1."""
-    rid = run_mirror("reflect", "the original").stdout.strip()
-    script = tmp_path / "racing-editor.sh"
-    script.write_text(f'#!/bin/sh\n"{sys.executable}" -m mirror_cli edit {rid} "saved meanwhile" >/dev/null\n'
-                      'printf "typed in the editor\\n" > "$1"\n')
-    script.chmod(0o700)
-    code, out, err = _run_on_tty(["edit", rid], dict(os.environ, VISUAL=str(script)))
-    assert code == 1 and out == "" and "changed by another mirror process" in err
-    kept = Path(re.search(r"kept in (\S+);", err).group(1))  # the draft is kept, not lost, and named
-    assert kept.read_text() == "typed in the editor\n" and f"mirror edit {rid} < {kept}" in err
-    shutil.rmtree(kept.parent)
-    assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "saved meanwhile"
+MARKER = "zebra-quokka-7781"
+
+
+TOKEN = "xylomarker7781"  # one FTS token, so a leaked index term would show too
+
+
+def _scan(home) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for f in sorted(home.iterdir()):
+        if f.name.startswith("mirror.db"):
+            data = f.read_bytes()
+            found[f.name] = [m for m in (MARKER, TOKEN) if m.encode() in data or m.upper().encode() in data]
+    return found
+
+
+def test_delete_all_leaves_no_trace(cli, mirror_home):
+    ids = []
+    for i in range(30):
+        r = cli("reflect", "--json", "--mode", MARKER.upper(), "--response", f"reply {MARKER} {TOKEN} {i}",
+                "-t", MARKER, f"entry {i} about {MARKER} and {TOKEN} #{TOKEN} " + "padding " * 50)
+        assert r.exit_code == 0, r.stderr
+        ids.append(json.loads(r.stdout)["id"])
+    assert cli("edit", ids[0], f"edited {MARKER} {TOKEN}").exit_code == 0
+    assert cli("delete", ids[1], "--yes").exit_code == 0
+    before = _scan(mirror_home)
+    assert any(before.values()), "the scan must find the marker before deleting"
+
+    r = cli("delete", "--all", "--yes")
+    assert r.exit_code == 0, r.stderr
+    after = _scan(mirror_home)
+    assert "mirror.db" in after
+    assert all(not hits for hits in after.values()), after
+
+    v = cli("audit", "verify", "--json")
+    assert v.exit_code == 0
+    report = json.loads(v.stdout)
+    assert report["ok"] is True and report["events"] == 1
+    assert cli("search", TOKEN, "--json").stdout.strip() == "[]"
+    # and after opening and closing again (WAL/SHM recreated), still nothing
+    assert all(not hits for hits in _scan(mirror_home).values())

@@ -5,12 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import struct
-import subprocess
-import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,11 +22,10 @@ from mirror_cli.errors import (
     UsageError,
     VerificationError,
 )
-from helpers import cheap_params, ROOT
+from helpers import cheap_params
 
 PASSPHRASE = "correct horse battery staple"
 DB_ID = "01HZZZTESTDATABASE00000000"
-
 
 
 @pytest.fixture(scope="module")
@@ -716,13 +711,3 @@ def test_no_error_leaks_a_secret(record):
         with pytest.raises(MirrorError) as info:
             attempt()
         assert_no_secret(info.value, secrets_of(record, "very private", "wrong guess"))
-
-
-def test_importing_crypto_loads_no_heavy_module():
-    code = ("import sys, mirror_cli.crypto, mirror_cli.crypto.passphrase, mirror_cli.crypto.unlocked; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'keyring')))")
-    root = ROOT
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                         cwd=root)
-    assert out.stdout.strip() == "[]"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from contextlib import closing
 
 import pytest
@@ -113,10 +111,3 @@ def test_redact_hides_passwords_and_keeps_the_rest():
         "postgresql://me:***@h:5432/db?sslmode=require&password=***"
     assert redact("s3://bucket/prefix") == "s3://bucket/prefix"
     assert redact("/plain/path") == "/plain/path"
-
-
-def test_importing_the_remote_layer_loads_no_cli_or_network_library():
-    heavy = ("typer", "rich", "click", "boto3", "psycopg", "urllib.request")
-    code = f"import sys, mirror_cli.remotes.url; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

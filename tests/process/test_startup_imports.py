@@ -1,10 +1,18 @@
-"""Import hygiene: the core never loads the CLI stack; `mirror --version` loads nothing heavy."""
+"""Import hygiene, probed in fresh interpreters: the core never loads the CLI stack; `mirror --version` and the
+everyday commands load nothing heavy."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
+
+from helpers import ROOT
+
+pytestmark = pytest.mark.process
 
 CORE_PROBE = """
 import json, sys
@@ -110,3 +118,45 @@ def test_plain_reflect_and_list_load_nothing_heavy():
         top = _command_modules(*args)
         for heavy in HEAVY:
             assert heavy not in top, (args, heavy)
+
+
+def test_verify_loads_no_numpy(tmp_path):
+    """NumPy (50-130 ms to import) is for coding stripes: `shard verify` checks hashes only."""
+    from mirror_cli.shard.create import create
+
+    source = tmp_path / "payload.bin"
+    source.write_bytes(os.urandom(300_000) + b"tail")
+    manifest = create(source, [tmp_path / "d"], 2, 3, mkdir=True).manifests[0]
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['mirror', 'shard', 'verify', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('mirror_cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+             "assert 'mirror_cli.shard.verify' in sys.modules\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules}))\n")
+    proc = subprocess.run([sys.executable, "-c", probe, manifest], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'numpy'" not in proc.stdout.splitlines()[-1]
+
+
+def test_importing_crypto_loads_no_heavy_module():
+    code = ("import sys, mirror_cli.crypto, mirror_cli.crypto.passphrase, mirror_cli.crypto.unlocked; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'keyring')))")
+    root = ROOT
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=root)
+    assert out.stdout.strip() == "[]"
+
+
+def test_importing_the_remote_layer_loads_no_cli_or_network_library():
+    heavy = ("typer", "rich", "click", "boto3", "psycopg", "urllib.request")
+    code = f"import sys, mirror_cli.remotes.url; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_importing_the_core_loads_no_cli_library():
+    code = ("import sys, mirror_cli.journal.reflections, mirror_cli.exchange.export, mirror_cli.db.store;"
+            "print(sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -8,9 +8,12 @@ import pty
 import re
 import select
 import subprocess
-import sys
 
 import pytest
+
+from helpers import MIRROR
+
+pytestmark = pytest.mark.process
 
 ESC = re.compile(rb"\x1b\[")
 BOX = "┃".encode()  # rich's heavy table border
@@ -20,7 +23,7 @@ def _on_tty(args, env, timeout=60) -> tuple[int, bytes]:
     """Run mirror with stdout and stderr on a pseudo-terminal; return (code, everything printed)."""
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "mirror_cli", *args], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([*MIRROR, *args], stdin=subprocess.DEVNULL,
                                 stdout=slave, stderr=slave, env=env)
         os.close(slave)
         slave = None
@@ -78,7 +81,7 @@ def test_no_color_on_a_terminal_is_plain(journal, args):
 
 @pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["search", "entry"], ["--help"]])
 def test_piped_output_is_plain_even_without_no_color(journal, args):
-    proc = subprocess.run([sys.executable, "-m", "mirror_cli", *args], env=_env(), capture_output=True, timeout=60)
+    proc = subprocess.run([*MIRROR, *args], env=_env(), capture_output=True, timeout=60)
     assert proc.returncode == 0
     assert not ESC.search(proc.stdout) and not ESC.search(proc.stderr)
     assert BOX not in proc.stdout
