@@ -40,8 +40,12 @@ class State:
             self._settings = resolve(db=self.db, config=self.config, quiet=self.quiet)
         return self._settings
 
-    def open_store(self, *, unlock: bool = True, create: bool = True, migrate: bool = True):
-        """Open the database; when *unlock* and it is encrypted, load its key and show the unlock's warnings."""
+    def open_store(self, *, unlock: bool = True, create: bool = False, migrate: bool = True):
+        """Open the database; when *unlock* and it is encrypted, load its key and show the unlock's warnings.
+
+        Only a command that writes passes *create* (CONTRACT.md, "Named journals": reflect, import,
+        backup restore): any other on a database that does not exist is a usage error naming it, and
+        creates nothing (a mistyped --db must not become an empty journal that verifies "ok")."""
         from mirror_cli.db.open import open_store
 
         store = open_store(self.settings, create=create, migrate=migrate)
@@ -167,10 +171,25 @@ class MirrorGroup(TyperGroup):
                 error = _db_error(exc, db)
                 report_error(error)
                 raise typer.Exit(int(error.exit_code)) from None
+            if isinstance(exc, UnicodeEncodeError) and any(map(_not_utf8, sys.argv[1:])):
+                # The shell passed an argument that is not UTF-8 (Python keeps such bytes as lone
+                # surrogates) and it reached SQLite or the output: a usage error, as such bytes on stdin.
+                sys.stderr.write("mirror: an argument is not valid UTF-8, and mirror cannot use it.\n"
+                                 "Check the terminal's or the script's character encoding.\n")
+                raise typer.Exit(int(ExitCode.USAGE)) from None
             # A bug of ours: no traceback (it could quote data), only its kind and what to do.
             sys.stderr.write(f"mirror: unexpected internal error ({type(exc).__name__}); nothing more is known.\n"
                              "Run the command again with MIRROR_DEBUG=1 to see the traceback, and report it.\n")
             raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+def _not_utf8(arg: str) -> bool:
+    """True when the command-line argument *arg* held bytes that are not UTF-8."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _debug_traceback() -> None:

@@ -232,7 +232,7 @@ def import_cmd(
     # Asking on a terminal only works when the file does not come through stdin.
     interactive = stdin_is_tty() and not from_stdin
 
-    with st.open_store() as store:
+    with st.open_store(create=True) as store:
         def passphrase() -> str:  # asked only when the database's own key does not open the file
             return keymod.import_passphrase(st.settings.env, interactive).value
 

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: Typer reads these signatures on every run, and
 # string annotations would cost an eval (a compile) each.
+import contextlib
 import sys
 from typing import Annotated, Optional
 
@@ -12,11 +13,27 @@ from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt
 _STDIN_LIMIT = None  # bytes read from stdin at most; None: what one reflection may hold (records.MAX_LINE)
 
 
-def _read_text(st, words: list[str], initial: str = "") -> str:
+def _utf8(value, what: str, outcome: str = "nothing was saved"):
+    """*value* (a string, a list of them or None) as given, or a usage error when the shell passed bytes
+    that are not UTF-8 (Python keeps them as lone surrogates, which cannot be stored): the same
+    message as for such bytes on stdin."""
+    for item in [value] if isinstance(value, str) else value or []:
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            from mirror_cli.errors import UsageError
+
+            raise UsageError(f"{what} is not valid UTF-8; {outcome}.",
+                             "Check the terminal's or the script's character encoding.") from None
+    return value
+
+
+def _read_text(st, words: list[str], initial: str = "", retry: str = "mirror reflect"):
+    """The text: (text, None) from the arguments or stdin, (text, draft) from the editor (see _keeping)."""
     from mirror_cli.cli.output import stdin_is_tty
 
     if words:
-        return " ".join(words)
+        return " ".join(_utf8(words, "the text given as an argument")), None
     if not stdin_is_tty():
         from mirror_cli.exchange.records import MAX_LINE, size_text
 
@@ -28,7 +45,7 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
             raise UsageError(f"the text on stdin is longer than {size_text(limit)}; nothing was saved.",
                              "Split it into several reflections.")
         try:
-            return data.decode("utf-8")
+            return data.decode("utf-8"), None
         except UnicodeDecodeError:
             from mirror_cli.errors import UsageError
 
@@ -37,9 +54,31 @@ def _read_text(st, words: list[str], initial: str = "") -> str:
 
     command = editor_command(st.settings.env, st.settings.get("editor"))
     if command:
-        return edit_text(command, initial)
+        draft = edit_text(command, initial, local=st.settings.db_path.parent, retry=retry)
+        return draft.text, draft
     st.out.note("Write your reflection; end with Ctrl-D on a line of its own (Ctrl-C to cancel).")
-    return sys.stdin.read()
+    return sys.stdin.read(), None
+
+
+@contextlib.contextmanager
+def _keeping(draft, retry: str):
+    """Around saving an editor's text: the draft is discarded once the text is committed (or found
+    empty or unchanged); on any failure it is kept, and the error says where and how to save it."""
+    if draft is None:
+        yield
+        return
+    from mirror_cli.errors import MirrorError
+
+    try:
+        yield
+    except MirrorError as exc:
+        hint = draft.retry_hint(retry)
+        exc.hint = f"{exc.hint}\n{hint}" if exc.hint else hint
+        raise
+    except BaseException:  # a database error, an interrupt: still say where the text is
+        sys.stderr.write(f"mirror: {draft.retry_hint(retry)}\n")
+        raise
+    draft.discard()
 
 
 def _render(st, reflections, as_json: bool) -> None:
@@ -83,26 +122,28 @@ def reflect(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     when = _parse_when(at) if at else None
-    body = _read_text(st, text or [])
-    if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
-        st.out.note("Nothing written; nothing saved.")
-        if as_json:
-            st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
-        return
-    from mirror_cli.db.store import EncryptedMeanwhile
+    body, draft = _read_text(st, text or [])
+    with _keeping(draft, "mirror reflect"):
+        if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
+            st.out.note("Nothing written; nothing saved.")
+            if as_json:
+                st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
+            return
+        from mirror_cli.db.store import EncryptedMeanwhile
 
-    for attempt in (1, 2):
-        try:
-            with st.open_store() as store:
-                r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"), tags=tag or [],
-                                response=response, local_only=local_only, at=when)
-            break
-        except EncryptedMeanwhile:
-            # `key enable` committed between this process opening the journal and saving: open it
-            # again, now with the key, rather than lose the text the person just wrote.
-            if attempt == 2:
-                raise
+        for attempt in (1, 2):
+            try:
+                with st.open_store(create=True) as store:
+                    r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"),
+                                    tags=tag or [], response=response, local_only=local_only, at=when)
+                break
+            except EncryptedMeanwhile:
+                # `key enable` committed between this process opening the journal and saving: open it
+                # again, now with the key, rather than lose the text the person just wrote.
+                if attempt == 2:
+                    raise
     if as_json:
         st.out.json(r.to_dict())
     else:
@@ -167,18 +208,22 @@ def edit(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(text, "the text given as an argument")
+    _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     with st.open_store() as store:
         current = journal.get(store, id)
-        new_text = None
+        new_text = draft = None
         if text or (response is None and mode is None and tag is None):
-            new_text = _read_text(st, text or [], initial=current.content + "\n")
-        try:
-            r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
-                             unchanged_since=current.updated_at)
-        except journal.ChangedMeanwhile:
-            if new_text is not None and not text:  # typed in the editor: give it back rather than lose it
-                sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
-            raise
+            new_text, draft = _read_text(st, text or [], initial=current.content + "\n",
+                                         retry=f"mirror edit {current.id}")
+        with _keeping(draft, f"mirror edit {current.id}"):
+            try:
+                r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
+                                 unchanged_since=current.updated_at)
+            except journal.ChangedMeanwhile:
+                if new_text is not None and not text and draft is None:  # typed at the terminal: give it back
+                    sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
+                raise
     if as_json:
         st.out.json(r.to_dict())
     else:
@@ -195,6 +240,7 @@ def search(
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
+    _utf8(query, "the search query", "nothing was searched")
     with st.open_store() as store:
         items = journal.search(store, " ".join(query), limit=limit)
     _render(st, items, as_json)

@@ -191,7 +191,7 @@ def import_(
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
-    with _open(st) as store:
+    with st.open_store(unlock=False, create=True) as store:  # adopting a key starts a journal, as reflect does
         result = keyops.import_key(store, path, st.settings.env, interactive=_interactive())
     _warn(st, result.warnings)
     if as_json:

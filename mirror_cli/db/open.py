@@ -25,8 +25,9 @@ class Unlocked:
     warnings: tuple[str, ...] = ()
 
 
-def open_store(settings: Settings, *, migrate: bool = True, create: bool = True) -> Store:
-    """Open the configured database (migrated unless *migrate* is False), still locked."""
+def open_store(settings: Settings, *, migrate: bool = True, create: bool = False) -> Store:
+    """Open the configured database (migrated unless *migrate* is False), still locked; a missing one
+    is created only when *create* (a command that writes), else a UsageError naming it."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
     if store.meta(SCRUB_PENDING) is not None:  # an earlier wipe was cut short (a full disk): finish it
         retry_scrub(store)

@@ -54,7 +54,9 @@ class Store:
         path = Path(path)
         if not path.exists():
             if not create:
-                raise UsageError(f"no database at {path}.", "Run `mirror reflect` to create one, or check --db.")
+                raise UsageError(f"no journal at {path}; nothing was created.",
+                                 "Check --db, MIRROR_DB or `database` in the config; `mirror reflect` or "
+                                 "`mirror import` starts a new journal.")
             ensure_private_dir(path.parent)
             try:
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)

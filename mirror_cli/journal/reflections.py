@@ -68,6 +68,17 @@ def normalize_tags(tags: Iterable[str], text: str = "") -> list[str]:
     return out
 
 
+def retagged(tags: Sequence[str], old_text: str, new_text: str) -> list[str]:
+    """The tags of a reflection whose text changes from *old_text* to *new_text*: tags from #words
+    follow the text, the others (``-t``) stay.
+
+    Which stored tag came from a #word is not stored: a tag that is a #word of the old text is
+    taken as one (a tag given with ``-t`` and also written as #word in the text goes with the text).
+    """
+    from_text = set(normalize_tags((), old_text))
+    return normalize_tags([t for t in tags if t not in from_text], new_text)
+
+
 def _decode(store: Store, row: Sequence[Any]) -> Reflection:
     f = field_codec(store)
     rid = row[0]
@@ -103,9 +114,16 @@ def insert_row(store: Store, r: Reflection, rev: int) -> None:
     store.conn.execute("DELETE FROM tombstones WHERE kind = 'reflection' AND id = ?", (r.id,))
 
 
-def _check_size(r: Reflection) -> None:
-    """Refuse (exit 2) a reflection too large for one JSON Lines line, which `mirror import` reads back
-    (the record codec's limit, ``exchange.records``)."""
+def _check_record(r: Reflection) -> None:
+    """Refuse (exit 2) a reflection `mirror import` would not take back: a character the record codec
+    refuses in a text field (a NUL, a lone surrogate: ``records.text_problem``, the one rule of both
+    sides) or one too large for one JSON Lines line (the codec's limit)."""
+    for name, value in (("text", r.content), ("response", r.response), ("mode", r.mode),
+                        *(("tag", t) for t in r.tags)):
+        bad = None if value is None else records.text_problem(value)
+        if bad is not None:
+            raise UsageError(f"the {name} contains {bad}, which a reflection cannot hold; nothing was saved.",
+                             "Remove it and try again.")
     try:
         records.check_size("reflections", r.to_dict(), "this reflection")
     except MirrorError as exc:
@@ -123,7 +141,7 @@ def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[s
                    response=response.strip() if response and response.strip() else None,
                    mode=(mode or DEFAULT_MODE).strip() or DEFAULT_MODE, tags=normalize_tags(tags, text),
                    local_only=local_only)
-    _check_size(r)
+    _check_record(r)
     with store.write() as conn:
         insert_row(store, r, store.tick())
         store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(conn, r.id)])
@@ -243,8 +261,8 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
                 raise UsageError("the new text is empty; nothing was changed.",
                                  "To remove a reflection use `mirror delete ID`.")
             if text != r.content:
+                r.tags = retagged(r.tags, r.content, text)
                 r.content, changed = text, True
-                r.tags = normalize_tags(r.tags, text)
         if response is not None:
             new = response.strip() or None
             if new != r.response:
@@ -258,7 +276,7 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
         if not changed:
             return r
         r.updated_at = now_iso()
-        _check_size(r)
+        _check_record(r)
         insert_row(store, r, store.tick())
         store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(conn, r.id)])
     return r

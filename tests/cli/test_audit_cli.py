@@ -37,7 +37,10 @@ def test_verify_ok_shape(cli, three):
     assert r.exit_code == 0 and r.stdout.startswith("ok: 4 events")
 
 
-def test_verify_on_an_empty_database(cli):
+def test_verify_on_an_empty_database(cli, mirror_home):
+    from mirror_cli.db.store import Store
+
+    Store.open(mirror_home / "mirror.db").close()  # only a command that writes creates one
     assert js(cli("audit", "verify", "--json"))["events"] == 0
 
 

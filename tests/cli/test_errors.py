@@ -34,6 +34,7 @@ def test_an_internal_error_is_exit_1_without_traceback_or_its_message(cli, monke
         raise ValueError("private words from a reflection")
 
     monkeypatch.setattr(journal, "list_reflections", broken)
+    cli("reflect", "a journal to list")
     r = cli("list")
     assert r.exit_code == 1 and r.stdout == ""
     assert "Traceback" not in r.stderr and "private words" not in r.stderr

@@ -43,6 +43,7 @@ def memory_keyring():
 
 
 def test_status_json_on_a_plain_database(cli):
+    cli("reflect", "a plain journal")
     r = cli("key", "status", "--json")
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
@@ -176,6 +177,7 @@ def test_unlock_without_keyring_exit_4_says_why(cli, encrypted):
 
 
 def test_unlock_on_a_plain_database_is_a_usage_error(cli):
+    cli("reflect", "a plain journal")
     r = cli("key", "unlock", env={"MIRROR_PASSPHRASE": PW})
     assert r.exit_code == 2 and "not encrypted" in r.stderr
 

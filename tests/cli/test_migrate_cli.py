@@ -18,7 +18,15 @@ def js(result, code=0):
     return json.loads(result.stdout)
 
 
-def test_status_on_a_new_database(cli):
+@pytest.fixture
+def new_db(mirror_home):
+    """An empty database file: only a command that writes creates one (CONTRACT.md, "Named journals")."""
+    from mirror_cli.db.store import Store
+
+    Store.open(mirror_home / "mirror.db", migrate=False).close()
+
+
+def test_status_on_a_new_database(cli, new_db):
     s = js(cli("migrate", "status", "--json"))
     assert s["current_version"] == 0 and s["latest_version"] == LATEST and s["pending"] == ALL
     assert js(cli("migrate", "--json")) == s  # status is the default
@@ -26,7 +34,7 @@ def test_status_on_a_new_database(cli):
     assert f"schema version 0 of {LATEST}" in out
 
 
-def test_up_down_cycle(cli, mirror_home):
+def test_up_down_cycle(cli, mirror_home, new_db):
     plan = js(cli("migrate", "up", "--to", "2", "--dry-run", "--json"))
     assert plan["dry_run"] is True and [s["version"] for s in plan["steps"]] == [1, 2]
     assert js(cli("migrate", "status", "--json"))["current_version"] == 0
@@ -64,7 +72,7 @@ def test_rolling_back_the_first_migration_of_a_journal_asks_first(cli, mirror_ho
     assert js(cli("migrate", "status", "--json"))["current_version"] == 0
 
 
-def test_an_empty_database_rolls_back_to_0_without_asking(cli):
+def test_an_empty_database_rolls_back_to_0_without_asking(cli, new_db):
     js(cli("migrate", "up", "--json"))
     assert js(cli("migrate", "down", "--to", "0", "--json"))["to_version"] == 0
 

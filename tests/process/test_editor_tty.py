@@ -6,10 +6,13 @@ import contextlib
 import json
 import os
 import pty
+import re
 import select
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -73,23 +76,27 @@ def test_reflect_and_edit_with_editor_on_a_terminal(editor, run_mirror):
 
 
 
-def test_failing_editor_saves_nothing(tmp_path, run_mirror):
+def test_failing_editor_saves_nothing(tmp_path, run_mirror, mirror_home):
     script = tmp_path / "bad-editor.sh"
     script.write_text('#!/bin/sh\nprintf "half" > "$1"\nexit 3\n')
     script.chmod(0o700)
     code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
     assert code == 1 and out == "" and "Traceback" not in err
-    assert json.loads(run_mirror("list", "--json").stdout) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
+    kept = Path(re.search(r"kept in (\S+);", err).group(1))  # what the editor wrote is kept (issue 12, item 2)
+    assert kept.read_text() == "half"
+    shutil.rmtree(kept.parent)
 
 
 
-def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror):
+def test_an_editor_that_saves_latin1_is_a_usage_error(tmp_path, run_mirror, mirror_home):
     script = tmp_path / "latin1-editor.sh"
     script.write_text('#!/bin/sh\nprintf "caf\\351" > "$1"\n')
     script.chmod(0o700)
     code, out, err = _run_on_tty(["reflect"], dict(os.environ, VISUAL=str(script)))
     assert code == 2 and out == "" and "UTF-8" in err and "internal" not in err
-    assert json.loads(run_mirror("list", "--json").stdout) == []
+    assert not (mirror_home / "mirror.db").exists()  # nothing saved, no journal created
+    shutil.rmtree(Path(re.search(r"kept in (\S+);", err).group(1)).parent)  # kept (issue 12, item 2)
 
 
 
@@ -113,20 +120,19 @@ def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
     rid = run_mirror("reflect", "secret original text").stdout.strip()
     script = tmp_path / "slow-editor.sh"
     started = tmp_path / "started"
-    script.write_text(f'#!/bin/sh\ntouch "{started}"\nsleep 30\n')
+    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{started}.tmp"\nmv "{started}.tmp" "{started}"\nsleep 30\n')
     script.chmod(0o700)
-    drafts = tmp_path / "drafts"
-    drafts.mkdir()
     master, slave = pty.openpty()
     proc = subprocess.Popen([*MIRROR, "edit", rid], stdin=slave, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=dict(os.environ, VISUAL=str(script), TMPDIR=str(drafts)),
+                            stderr=subprocess.PIPE, env=dict(os.environ, VISUAL=str(script)),
                             start_new_session=True)
     os.close(slave)
     try:
         deadline = time.monotonic() + 60
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert list(drafts.iterdir()), "the editor never started"
+        draft = Path(started.read_text())  # wherever mirror put it (RAM, or the journal's folder)
+        assert draft.is_file(), "the editor never started"
         proc.send_signal(getattr(signal, signame))  # to mirror alone; its editor sleeps on
         code = proc.wait(timeout=60)
     finally:
@@ -135,14 +141,14 @@ def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
         os.close(master)
     err = proc.stderr.read().decode()
     assert code == 128 + getattr(signal, signame), err
-    assert list(drafts.iterdir()) == []
+    assert not draft.exists() and not draft.parent.exists()
     assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "secret original text"
 
 
 
 def test_an_edit_saved_meanwhile_is_not_overwritten(tmp_path, run_mirror):
     """Two edits of one reflection: the one whose editor was open longer used to overwrite the other
-    silently. Now it saves nothing, gives its text back on stderr, and exits 1."""
+    silently. Now it saves nothing, keeps the draft and names it on stderr, and exits 1."""
     rid = run_mirror("reflect", "the original").stdout.strip()
     script = tmp_path / "racing-editor.sh"
     script.write_text(f'#!/bin/sh\n"{sys.executable}" -m mirror_cli edit {rid} "saved meanwhile" >/dev/null\n'
@@ -150,5 +156,7 @@ def test_an_edit_saved_meanwhile_is_not_overwritten(tmp_path, run_mirror):
     script.chmod(0o700)
     code, out, err = _run_on_tty(["edit", rid], dict(os.environ, VISUAL=str(script)))
     assert code == 1 and out == "" and "changed by another mirror process" in err
-    assert "typed in the editor" in err  # given back, not lost
+    kept = Path(re.search(r"kept in (\S+);", err).group(1))  # the draft is kept, not lost, and named
+    assert kept.read_text() == "typed in the editor\n" and f"mirror edit {rid} < {kept}" in err
+    shutil.rmtree(kept.parent)
     assert json.loads(run_mirror("show", rid, "--json").stdout)["content"] == "saved meanwhile"

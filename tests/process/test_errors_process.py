@@ -99,6 +99,7 @@ def test_python_dash_m_and_the_console_script_agree(run_mirror):
 
 
 def test_missing_show_id_message_names_the_id(run_mirror):
+    run_mirror("reflect", "a journal to look in")
     p = run_mirror("show", "ABCDEFGHJK")
     assert_error(p, 2)
     assert "ABCDEFGHJK" in p.stderr
@@ -144,12 +145,20 @@ def test_verify_and_check_on_a_damaged_file(run_mirror, mirror_home, tmp_path):
 
 
 
+def _journal(home):
+    """An empty journal at the default place: only a command that writes creates one."""
+    from mirror_cli.db.store import Store
+
+    Store.open(home / "mirror.db").close()
+
+
 @pytest.mark.parametrize("args", [["--version"], ["config", "path"], ["list"], ["reflect", "into a closed pipe"]])
-def test_a_reader_that_went_away_is_no_error(args, tmp_path):
+def test_a_reader_that_went_away_is_no_error(args, tmp_path, mirror_home):
     """`mirror config path | true`: Python's own flush at exit printed "Exception ignored ...
     BrokenPipeError" and exited 120 (buffered stdout, as for any user without PYTHONUNBUFFERED)."""
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    _journal(mirror_home)
     r, w = os.pipe()
     os.close(r)  # the reader is gone before mirror writes a byte
     try:
@@ -174,10 +183,11 @@ def test_a_full_device_is_one_line_exit_1(args):
 
 
 @pytest.mark.parametrize("args", [["config", "path"], ["export"], ["reflect", "lost?"]])
-def test_a_closed_stdout_does_nothing_and_exits_1(args, run_mirror):
+def test_a_closed_stdout_does_nothing_and_exits_1(args, run_mirror, mirror_home):
     """Like `echo hi >&-`: an export into a closed stdout "succeeded" (exit 0, recorded, nothing
     written); it was an internal error before that."""
 
+    _journal(mirror_home)
     proc = subprocess.run([*MIRROR, *args], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, timeout=60, close_fds=True,
                           preexec_fn=lambda: __import__("os").close(1))
@@ -187,9 +197,10 @@ def test_a_closed_stdout_does_nothing_and_exits_1(args, run_mirror):
 
 
 @pytest.mark.parametrize("args, code", [(["reflect"], 0), (["import", "-"], 5), (["list"], 0)])
-def test_a_closed_stdin_reads_as_empty(args, code):
+def test_a_closed_stdin_reads_as_empty(args, code, mirror_home):
     """`mirror reflect <&-` was an internal error (sys.stdin is None); it reads as an empty input."""
 
+    _journal(mirror_home)
     proc = subprocess.run([*MIRROR, *args], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=60, close_fds=True,
                           preexec_fn=lambda: __import__("os").close(0))

@@ -120,7 +120,7 @@ def test_restore_keeps_the_replaced_database(plain, tmp_path):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200)
+@given(texts=st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=200)
                       .filter(lambda t: t.strip()), min_size=0, max_size=6))
 def test_round_trip_property(tmp_path_factory, texts):
     tmp = tmp_path_factory.mktemp("rt")

@@ -132,7 +132,7 @@ def test_edit(store):
     assert store.count("audit_events") == 1
     e = journal.edit(store, r.id[:8], content="second draft #two", response="reply", mode="OTHER")
     assert e.content == "second draft #two" and e.response == "reply" and e.mode == "OTHER"
-    assert e.tags == ["keep", "one", "two"]
+    assert e.tags == ["keep", "two"]  # #one left the text, so its tag did (issue 12, item 23)
     assert e.updated_at >= r.updated_at and e.created_at == r.created_at
     e = journal.edit(store, r.id, tags=["x"], response="")
     assert e.tags == ["x", "two"] and e.response is None
