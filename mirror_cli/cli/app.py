@@ -258,6 +258,16 @@ def _catch_termination() -> None:
             signal.signal(sig, _on_signal)
 
 
+def quiet_first(args: list[str]) -> list[str]:
+    """*args* with every ``-q``/``--quiet`` before ``--`` moved to the front, where the root app reads it:
+    CONTRACT.md has ``-q`` "also accepted after the subcommand, where people type it"."""
+    end = args.index("--") if "--" in args else len(args)
+    quiet = [a for a in args[:end] if a in ("-q", "--quiet")]
+    if not quiet or args[:len(quiet)] == quiet:
+        return args
+    return ["-q"] + [a for a in args[:end] if a not in ("-q", "--quiet")] + args[end:]
+
+
 def main() -> None:
     _catch_termination()
     if sys.stderr is None:  # started with it closed (`2>&-`): diagnostics go nowhere, as asked
@@ -268,6 +278,7 @@ def main() -> None:
         sys.stderr.write("mirror: standard output is closed; nothing was done.\n")
         sys.exit(int(ExitCode.FAILED))
     code: int | str | None = 0
+    sys.argv[1:] = quiet_first(sys.argv[1:])
     try:
         if sys.argv[1:] == ["--version"]:
             # Nothing to parse: skip building Typer's command tree (the eager --version option prints the same).
