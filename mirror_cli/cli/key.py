@@ -18,6 +18,8 @@ app = group(
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Go ahead even though `mirror audit verify` fails "
                                                         "(the audit event records it).")]
+AllowWeakOpt = Annotated[bool, typer.Option("--allow-weak", help="Accept a new passphrase shorter than 8 "
+                                                                 "characters or found weak.")]
 
 
 def _interactive() -> bool:
@@ -69,13 +71,15 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def enable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
+def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt = False,
+           as_json: JsonOpt = False) -> None:
     """Encrypt the database with a new passphrase (every existing row, in one transaction)."""
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
-        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force)
+        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force,
+                                allow_weak=allow_weak)
     _warn(st, result.warnings)
     if as_json:
         st.out.json(result.to_dict())
@@ -105,13 +109,13 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
 
 
 @app.command()
-def change(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def change(ctx: typer.Context, allow_weak: AllowWeakOpt = False, as_json: JsonOpt = False) -> None:
     """Change the passphrase (re-wraps the data key; nothing else is re-encrypted)."""
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
-        result = keyops.change(store, st.settings.env, interactive=_interactive())
+        result = keyops.change(store, st.settings.env, interactive=_interactive(), allow_weak=allow_weak)
     _warn(st, result.warnings)
     if as_json:
         st.out.json(result.to_dict())

@@ -182,6 +182,12 @@ def _meta(store: Store) -> crypto.CryptoMeta:
     return crypto.CryptoMeta.from_dict(data)
 
 
+def _names(store: Store) -> tuple[str, ...]:
+    """What a passphrase must not simply be: the journal's file name, with and without suffix."""
+    path = Path(store.path)
+    return (path.name, path.stem, "mirror")
+
+
 def _kdf_summary(params: crypto.KdfParams) -> dict[str, Any]:
     return {"algorithm": params.algorithm, "memory_cost": params.memory_cost, "iterations": params.iterations,
             "lanes": params.lanes}
@@ -330,12 +336,13 @@ def status(store: Store, env: Mapping[str, str], *, cache: keys.KeyCache | None 
 
 def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
-           force: bool = False) -> EnableResult:
+           force: bool = False, allow_weak: bool = False) -> EnableResult:
     """Encrypt every user-content field in one transaction, then scrub the file."""
     if store.encrypted:
         raise UsageError("this database is already encrypted.",
                          "Use `mirror key change` for a new passphrase, `mirror key status` to check.")
     found = keys.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
+    keys.refuse_weak(found, allow_weak=allow_weak, names=_names(store))
     warnings = list(found.warnings)
     record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
     meta = crypto.CryptoMeta.from_dict(record.meta)
@@ -405,11 +412,13 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
 
 
 def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
-           cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None) -> ChangeResult:
+           cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
+           allow_weak: bool = False) -> ChangeResult:
     """Re-wrap the data key under a new passphrase; nothing else is re-encrypted."""
     meta = _meta(store)
     found, _kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     new = keys.new_passphrase(env, interactive, prompt=prompt)
+    keys.refuse_weak(new, allow_weak=allow_weak, names=_names(store))
     warnings = list(dict.fromkeys([*found.warnings, *new.warnings]))
     record = crypto.new_key_record(new.value, store.db_id, dek=dek, kdf_params=kdf_params)
     new_meta = crypto.CryptoMeta.from_dict(record.meta)

@@ -213,6 +213,49 @@ def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt 
                       f"Set {names}, or run the command in a terminal to be asked twice.")
 
 
+MIN_PASSPHRASE_LENGTH = 8
+
+# The most used passwords of the public breach lists (lower case, 8+ characters; shorter ones fail on length).
+_COMMON = frozenset("""
+password password1 password123 passw0rd p@ssw0rd 12345678 123456789 1234567890 0123456789 87654321
+11111111 00000000 qwertyuiop qwerty123 qwertyui 1q2w3e4r 1qaz2wsx zaq12wsx abc12345 abcd1234 iloveyou
+sunshine princess football baseball welcome1 welcome123 superman starwars trustno1 letmein1 whatever
+computer michelle jennifer internet asdfghjk asdfghjkl 1234qwer q1w2e3r4 q1w2e3r4t5 aa123456 changeme
+secret123 passphrase mypassword mirror123 journal1 journal123 dragon123 monkey123 master123 admin123
+""".split())
+
+
+def weakness(value: str, names: tuple[str, ...] = ()) -> str | None:
+    """Why *value* is too weak for a new passphrase, or None.
+
+    A few honest rules, no estimator: at least 8 characters; not one of the most
+    common passwords; not the name of the journal; not one character (or a
+    two-character pattern) repeated; not a plain run like ``12345678`` or ``abcdefgh``.
+    """
+    if len(value) < MIN_PASSPHRASE_LENGTH:
+        return f"it is shorter than {MIN_PASSPHRASE_LENGTH} characters"
+    folded = value.strip().casefold()
+    if folded in _COMMON:
+        return "it is one of the most common passwords"
+    if any(folded == n.casefold() for n in names if n):
+        return "it is the name of the journal"
+    if len(set(folded)) <= 2:
+        return "it repeats one or two characters"
+    steps = {ord(b) - ord(a) for a, b in zip(folded, folded[1:])}
+    if steps <= {1} or steps <= {-1}:
+        return "it is a plain run of characters"
+    return None
+
+
+def refuse_weak(found: Passphrase, *, allow_weak: bool, names: tuple[str, ...] = ()) -> None:
+    """UsageError (exit 2) when the new passphrase *found* is weak, unless *allow_weak*."""
+    why = None if allow_weak else weakness(found.value, names)
+    if why is not None:
+        raise UsageError(f"the new passphrase (from {found.source}) is too weak: {why}; nothing was changed.",
+                         "Choose a longer passphrase (several unrelated words work well), or pass "
+                         "--allow-weak to use it anyway.")
+
+
 # ---------------------------------------------------------------------------
 # unlock
 # ---------------------------------------------------------------------------
