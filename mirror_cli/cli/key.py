@@ -62,11 +62,12 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                      else f"unlocked:  no ({result.problem})")
     else:
         lines.append("encrypted: no")
+    backend = f"{result.keyring_backend}; " if result.keyring_backend else ""
     if result.keyring_available:
         cached = {True: "a key is cached for this database", False: "no key cached", None: "unreadable"}
-        lines.append(f"keyring:   available ({cached[result.key_cached]})")
+        lines.append(f"keyring:   available ({backend}{cached[result.key_cached]})")
     else:
-        lines.append("keyring:   not available (use MIRROR_PASSPHRASE_FILE)")
+        lines.append(f"keyring:   not available ({backend}use MIRROR_PASSPHRASE_FILE)")
     st.out.data("\n".join(lines))
 
 

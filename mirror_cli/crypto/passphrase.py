@@ -16,7 +16,9 @@ fall through to the keyring); a cached key that no longer opens the database
 The keyring is handled like jrnl does: no backend (``NoKeyringError``, the
 ``fail`` or ``null`` backend, an empty chainer) means "unavailable", quietly;
 any other keyring error becomes a warning in the result, or a
-:class:`KeyringFailure` (exit 1) where a command needs the keyring. The
+:class:`KeyringFailure` (exit 1) where a command needs the keyring. A backend
+that keeps the key in plain text on disk (keyrings.alt) is not used unless
+``MIRROR_ALLOW_PLAINTEXT_KEYRING=1``: a warning, then as if there were none. The
 ``keyring`` package is imported only inside :class:`KeyCache`.
 
 Nothing here prints; secrets never appear in messages, reprs or exception
@@ -283,12 +285,15 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
                                            "`mirror key enable` or `mirror key change`.") from None
         return UnlockResult(dek, kek, found.source, tuple(warnings))
 
-    cache = cache if cache is not None else KeyCache()
+    cache = cache if cache is not None else KeyCache(env=env)
     cached = None
     try:
         cached = cache.load(db_id)
     except KeyringFailure as exc:
         warnings.append(str(exc))
+    notice = cache.notice()
+    if notice:
+        warnings.append(notice)
     if cached is not None:
         dek = None
         try:
@@ -327,6 +332,10 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
 # ---------------------------------------------------------------------------
 
 
+def _sentence(text: str | None) -> str | None:
+    return text[:1].upper() + text[1:] if text else None
+
+
 class KeyringFailure(OperationError):
     """The OS keyring exists but failed (locked, D-Bus error, ...)."""
 
@@ -339,6 +348,21 @@ _UNAVAILABLE = _Unavailable()
 
 
 _MACOS_KEYRING_API = "keyring.backends.macOS.api"
+ALLOW_PLAINTEXT_KEYRING = "MIRROR_ALLOW_PLAINTEXT_KEYRING"
+_PLAINTEXT_MODULES = ("keyrings.alt",)  # keyrings.alt's file backends keep the secret readable on disk
+
+
+def backend_name(backend: Any) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
+
+
+def _is_plaintext(backend: Any) -> bool:
+    module = type(backend).__module__
+    return any(module == m or module.startswith(m + ".") for m in _PLAINTEXT_MODULES)
+
+
+def _is_chainer(backend: Any) -> bool:
+    return type(backend).__module__ == "keyring.backends.chainer"
 
 
 class KeyCache:
@@ -349,11 +373,43 @@ class KeyCache:
 
     service = SERVICE
 
-    def __init__(self, backend: Any = None) -> None:
+    def __init__(self, backend: Any = None, env: Mapping[str, str] | None = None) -> None:
         self._explicit = backend
+        self._env = env
+        self.refused: str | None = None  # the plaintext backend not used, once one was found
 
     def _backend(self) -> Any:
-        """The usable backend, or None when there is no OS keyring."""
+        """The usable backend, or None when there is no OS keyring (or only a plaintext one, refused)."""
+        backend = self._configured()
+        if backend is None:
+            return None
+        env = self._env if self._env is not None else os.environ
+        if env.get(ALLOW_PLAINTEXT_KEYRING) == "1":
+            return backend
+        members = list(getattr(backend, "backends", None) or []) if _is_chainer(backend) else [backend]
+        kept = [b for b in members if not _is_plaintext(b)]
+        if len(kept) == len(members):
+            return backend
+        self.refused = ", ".join(backend_name(b) for b in members if _is_plaintext(b))
+        return kept[0] if kept else None
+
+    def notice(self) -> str | None:
+        """The warning to show when a plaintext keyring backend was found and not used."""
+        if self.refused is None:
+            return None
+        return (f"the keyring backend {self.refused} keeps keys in plain text on disk, so mirror does not use "
+                f"it; set {ALLOW_PLAINTEXT_KEYRING}=1 to use it anyway.")
+
+    def backend_name(self) -> str | None:
+        """The configured keyring backend (module.Class), used or not; None when there is none."""
+        try:
+            backend = self._configured()
+        except KeyringFailure:
+            return None
+        return backend_name(backend) if backend is not None else None
+
+    def _configured(self) -> Any:
+        """The configured backend, or None when there is no OS keyring (plaintext ones included)."""
         if sys.platform != "darwin":
             # keyring finds its backend by importing every one it ships. Importing the macOS
             # backend's API runs ctypes.util.find_library three times, which on Linux spawns
@@ -410,7 +466,8 @@ class KeyCache:
     def require(self) -> None:
         """For commands that need the keyring (``key unlock``): LockedError (exit 4) when there is none."""
         if not self.available():
-            raise LockedError("no OS keyring is available here, so the key cannot be cached.", _NO_KEYRING_HINT)
+            hint = " ".join(filter(None, [_NO_KEYRING_HINT, _sentence(self.notice())]))
+            raise LockedError("no OS keyring is available here, so the key cannot be cached.", hint)
 
     def load(self, db_id: str) -> bytes | None:
         """The cached KEK, or None (no keyring, no entry, or an entry that is not a key)."""

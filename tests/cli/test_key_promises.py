@@ -66,3 +66,53 @@ def test_core_enable_refuses_a_weak_passphrase(journal_db):
         with pytest.raises(UsageError):
             keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": "pw"}, interactive=False, kdf_params=cheap())
         assert not store.encrypted
+
+
+# --- item 15: a plaintext "OS keyring" is not used unless allowed -----------------------------------------
+
+
+def _plaintext_keyring():
+    """A MemoryKeyring whose class lives in a module named like keyrings.alt's file backends."""
+    from keyring_backends import MemoryKeyring
+
+    cls = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})
+    return cls()
+
+
+def test_a_plaintext_keyring_is_not_used_and_mirror_says_so(cli):
+    from keyring_backends import keyring_backend
+
+    assert cli("reflect", "a private thought").exit_code == 0
+    with keyring_backend(_plaintext_keyring()) as kr:
+        r = cli("key", "enable", env={"MIRROR_NEW_PASSPHRASE": GOOD})
+        assert r.exit_code == 0, r.stderr
+        assert kr.entries == {}  # nothing written to the plain-text file
+        assert "plain text" in r.stderr and "MIRROR_ALLOW_PLAINTEXT_KEYRING" in r.stderr
+        assert r.stderr.count("plain text") == 1
+        assert "cached in the OS keyring" not in r.stdout
+        status = json.loads(cli("key", "status", "--json").stdout)
+        assert status["keyring_backend"] == "keyrings.alt.file.PlaintextKeyring"
+        assert status["keyring_available"] is False
+        assert cli("key", "unlock", env={"MIRROR_PASSPHRASE": GOOD}).exit_code == 4
+        assert kr.entries == {}
+
+
+def test_a_plaintext_keyring_is_used_when_allowed(cli):
+    from keyring_backends import keyring_backend
+
+    assert cli("reflect", "a private thought").exit_code == 0
+    with keyring_backend(_plaintext_keyring()) as kr:
+        r = cli("key", "enable", env={"MIRROR_NEW_PASSPHRASE": GOOD, "MIRROR_ALLOW_PLAINTEXT_KEYRING": "1"})
+        assert r.exit_code == 0, r.stderr
+        assert len(kr.entries) == 1
+        assert "plain text" not in r.stderr
+
+
+def test_key_status_names_the_keyring_backend(cli):
+    from keyring_backends import MemoryKeyring, keyring_backend
+
+    assert cli("reflect", "a private thought").exit_code == 0
+    with keyring_backend(MemoryKeyring()):
+        status = json.loads(cli("key", "status", "--json").stdout)
+        assert status["keyring_backend"] == "keyring_backends.MemoryKeyring"
+        assert "keyring_backends.MemoryKeyring" in cli("key", "status").stdout
