@@ -116,3 +116,15 @@ def test_key_status_names_the_keyring_backend(cli):
         status = json.loads(cli("key", "status", "--json").stdout)
         assert status["keyring_backend"] == "keyring_backends.MemoryKeyring"
         assert "keyring_backends.MemoryKeyring" in cli("key", "status").stdout
+
+
+def test_a_chainer_keeps_only_its_members_that_are_not_plaintext(monkeypatch):
+    from keyring.backends import chainer
+    from keyring_backends import MemoryKeyring
+
+    safe, plain = MemoryKeyring(), _plaintext_keyring()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [plain, safe])
+    cache = keys.KeyCache(backend=chainer.ChainerBackend(), env={})
+    assert cache.store("db1", b"k" * crypto.KEY_SIZE)
+    assert len(safe.entries) == 1 and plain.entries == {}
+    assert "keyrings.alt.file.PlaintextKeyring" in (cache.notice() or "")
