@@ -35,9 +35,9 @@ _mirror() {
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
         "key") words="change disable enable export import lock status unlock --help" ;;
-        "key change") words="--json --help" ;;
+        "key change") words="--allow-weak --json --help" ;;
         "key disable") words="--force --json --help" ;;
-        "key enable") words="--force --json --help" ;;
+        "key enable") words="--force --allow-weak --json --help" ;;
         "key export") words="--force --json --help" ;;
         "key import") words="--json --help" ;;
         "key lock") words="--json --help" ;;

@@ -18,6 +18,8 @@ app = group(
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Go ahead even though `mirror audit verify` fails "
                                                         "(the audit event records it).")]
+AllowWeakOpt = Annotated[bool, typer.Option("--allow-weak", help="Accept a new passphrase shorter than 8 "
+                                                                 "characters or found weak.")]
 
 
 def _interactive() -> bool:
@@ -60,22 +62,25 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                      else f"unlocked:  no ({result.problem})")
     else:
         lines.append("encrypted: no")
+    backend = f"{result.keyring_backend}; " if result.keyring_backend else ""
     if result.keyring_available:
         cached = {True: "a key is cached for this database", False: "no key cached", None: "unreadable"}
-        lines.append(f"keyring:   available ({cached[result.key_cached]})")
+        lines.append(f"keyring:   available ({backend}{cached[result.key_cached]})")
     else:
-        lines.append("keyring:   not available (use MIRROR_PASSPHRASE_FILE)")
+        lines.append(f"keyring:   not available ({backend}use MIRROR_PASSPHRASE_FILE)")
     st.out.data("\n".join(lines))
 
 
 @app.command()
-def enable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
+def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt = False,
+           as_json: JsonOpt = False) -> None:
     """Encrypt the database with a new passphrase (every existing row, in one transaction)."""
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
-        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force)
+        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force,
+                                allow_weak=allow_weak)
     _warn(st, result.warnings)
     if as_json:
         st.out.json(result.to_dict())
@@ -105,13 +110,13 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
 
 
 @app.command()
-def change(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def change(ctx: typer.Context, allow_weak: AllowWeakOpt = False, as_json: JsonOpt = False) -> None:
     """Change the passphrase (re-wraps the data key; nothing else is re-encrypted)."""
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
     with _open(st) as store:
-        result = keyops.change(store, st.settings.env, interactive=_interactive())
+        result = keyops.change(store, st.settings.env, interactive=_interactive(), allow_weak=allow_weak)
     _warn(st, result.warnings)
     if as_json:
         st.out.json(result.to_dict())

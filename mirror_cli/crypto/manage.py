@@ -79,6 +79,7 @@ class KeyStatus:
     key_cached: bool | None  # None: could not tell (no keyring, or it failed)
     database: str
     db_id: str
+    keyring_backend: str | None = None  # module.Class of the configured backend (used or not), None: none
     key_id: str | None = None
     kdf: dict[str, Any] | None = None  # algorithm, memory_cost (KiB), iterations, lanes (no salt)
     source: str | None = None  # where the key came from when unlocked
@@ -182,6 +183,12 @@ def _meta(store: Store) -> crypto.CryptoMeta:
     return crypto.CryptoMeta.from_dict(data)
 
 
+def _names(store: Store) -> tuple[str, ...]:
+    """What a passphrase must not simply be: the journal's file name, with and without suffix."""
+    path = Path(store.path)
+    return (path.name, path.stem, "mirror")
+
+
 def _kdf_summary(params: crypto.KdfParams) -> dict[str, Any]:
     return {"algorithm": params.algorithm, "memory_cost": params.memory_cost, "iterations": params.iterations,
             "lanes": params.lanes}
@@ -218,12 +225,16 @@ def _current_passphrase_opening(store: Store, meta: crypto.CryptoMeta, env: Mapp
 
 
 def _cache(cache: keys.KeyCache, db_id: str, kek: bytes, warnings: list[str]) -> bool:
-    """Cache the KEK when a keyring is available; keyring trouble becomes a warning."""
+    """Cache the KEK when a keyring is available; keyring trouble (or a plaintext one) becomes a warning."""
     try:
         return cache.store(db_id, kek)
     except keys.KeyringFailure as exc:
         warnings.append(str(exc))
         return False
+    finally:
+        notice = cache.notice()
+        if notice and notice not in warnings:
+            warnings.append(notice)
 
 
 def _check_chain(store: Store, force: bool, action: str) -> bool:
@@ -300,10 +311,14 @@ def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:
 
 def status(store: Store, env: Mapping[str, str], *, cache: keys.KeyCache | None = None) -> KeyStatus:
     """Whether the database is encrypted, and whether a key is at hand without prompting."""
-    cache = cache if cache is not None else keys.KeyCache()
+    cache = cache if cache is not None else keys.KeyCache(env=env)
     available = cache.available()
     result = KeyStatus(encrypted=store.encrypted, unlocked=False, keyring_available=available, key_cached=None,
-                       database=str(Path(store.path).absolute()), db_id=store.db_id)
+                       database=str(Path(store.path).absolute()), db_id=store.db_id,
+                       keyring_backend=cache.backend_name())
+    notice = cache.notice()
+    if notice:
+        result.warnings.append(notice)
     if available:
         try:
             result.key_cached = cache.load(store.db_id) is not None
@@ -330,12 +345,13 @@ def status(store: Store, env: Mapping[str, str], *, cache: keys.KeyCache | None 
 
 def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
-           force: bool = False) -> EnableResult:
+           force: bool = False, allow_weak: bool = False) -> EnableResult:
     """Encrypt every user-content field in one transaction, then scrub the file."""
     if store.encrypted:
         raise UsageError("this database is already encrypted.",
                          "Use `mirror key change` for a new passphrase, `mirror key status` to check.")
     found = keys.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
+    keys.refuse_weak(found, allow_weak=allow_weak, names=_names(store))
     warnings = list(found.warnings)
     record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
     meta = crypto.CryptoMeta.from_dict(record.meta)
@@ -358,7 +374,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     except BaseException:
         store.key = None
         raise
-    cached = _cache(cache if cache is not None else keys.KeyCache(), store.db_id, record.kek, warnings)
+    cached = _cache(cache if cache is not None else keys.KeyCache(env=env), store.db_id, record.kek, warnings)
     wiped = scrub_or_warn(store, "the journal is encrypted")
     if wiped:
         warnings.append(wiped)
@@ -393,7 +409,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     forgotten = False
     try:
-        forgotten = (cache if cache is not None else keys.KeyCache()).forget(store.db_id)
+        forgotten = (cache if cache is not None else keys.KeyCache(env=env)).forget(store.db_id)
     except keys.KeyringFailure as exc:
         warnings.append(str(exc))
     return DisableResult(store.db_id, converted, forgotten, event.seq, forced, warnings)
@@ -405,11 +421,13 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
 
 
 def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
-           cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None) -> ChangeResult:
+           cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
+           allow_weak: bool = False) -> ChangeResult:
     """Re-wrap the data key under a new passphrase; nothing else is re-encrypted."""
     meta = _meta(store)
     found, _kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     new = keys.new_passphrase(env, interactive, prompt=prompt)
+    keys.refuse_weak(new, allow_weak=allow_weak, names=_names(store))
     warnings = list(dict.fromkeys([*found.warnings, *new.warnings]))
     record = crypto.new_key_record(new.value, store.db_id, dek=dek, kdf_params=kdf_params)
     new_meta = crypto.CryptoMeta.from_dict(record.meta)
@@ -420,7 +438,7 @@ def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
                              "Run the command again with the current passphrase.")
         store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))
         event = store.append_event(EVENT_CHANGED, {"key_id": new_meta.key_id, "kdf": _kdf_summary(new_meta.kdf)})
-    cached = _cache(cache if cache is not None else keys.KeyCache(), store.db_id, record.kek, warnings)
+    cached = _cache(cache if cache is not None else keys.KeyCache(env=env), store.db_id, record.kek, warnings)
     return ChangeResult(store.db_id, new_meta.key_id or "", _kdf_summary(new_meta.kdf), cached, event.seq, warnings)
 
 
@@ -436,7 +454,7 @@ def unlock(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
            cache: keys.KeyCache | None = None) -> UnlockResult:
     """Derive the key from the passphrase and cache it in the OS keyring (exit 4 when there is none)."""
     meta = _meta(store)
-    cache = cache if cache is not None else keys.KeyCache()
+    cache = cache if cache is not None else keys.KeyCache(env=env)
     cache.require()
     found, kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     cache.store(store.db_id, kek, required=True)
@@ -552,5 +570,5 @@ def import_key(store: Store, path: Path | str, env: Mapping[str, str], *, intera
     except BaseException:
         store.key = None
         raise
-    cached = _cache(cache if cache is not None else keys.KeyCache(), db_id, kek, warnings)
+    cached = _cache(cache if cache is not None else keys.KeyCache(env=env), db_id, kek, warnings)
     return KeyFileResult(str(Path(path).absolute()), db_id, meta.key_id, cached, event.seq, warnings)

@@ -16,7 +16,9 @@ fall through to the keyring); a cached key that no longer opens the database
 The keyring is handled like jrnl does: no backend (``NoKeyringError``, the
 ``fail`` or ``null`` backend, an empty chainer) means "unavailable", quietly;
 any other keyring error becomes a warning in the result, or a
-:class:`KeyringFailure` (exit 1) where a command needs the keyring. The
+:class:`KeyringFailure` (exit 1) where a command needs the keyring. A backend
+that keeps the key in plain text on disk (keyrings.alt) is not used unless
+``MIRROR_ALLOW_PLAINTEXT_KEYRING=1``: a warning, then as if there were none. The
 ``keyring`` package is imported only inside :class:`KeyCache`.
 
 Nothing here prints; secrets never appear in messages, reprs or exception
@@ -213,6 +215,49 @@ def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt 
                       f"Set {names}, or run the command in a terminal to be asked twice.")
 
 
+MIN_PASSPHRASE_LENGTH = 8
+
+# The most used passwords of the public breach lists (lower case, 8+ characters; shorter ones fail on length).
+_COMMON = frozenset("""
+password password1 password123 passw0rd p@ssw0rd 12345678 123456789 1234567890 0123456789 87654321
+11111111 00000000 qwertyuiop qwerty123 qwertyui 1q2w3e4r 1qaz2wsx zaq12wsx abc12345 abcd1234 iloveyou
+sunshine princess football baseball welcome1 welcome123 superman starwars trustno1 letmein1 whatever
+computer michelle jennifer internet asdfghjk asdfghjkl 1234qwer q1w2e3r4 q1w2e3r4t5 aa123456 changeme
+secret123 passphrase mypassword mirror123 journal1 journal123 dragon123 monkey123 master123 admin123
+""".split())
+
+
+def weakness(value: str, names: tuple[str, ...] = ()) -> str | None:
+    """Why *value* is too weak for a new passphrase, or None.
+
+    A few honest rules, no estimator: at least 8 characters; not one of the most
+    common passwords; not the name of the journal; not one character (or a
+    two-character pattern) repeated; not a plain run like ``12345678`` or ``abcdefgh``.
+    """
+    if len(value) < MIN_PASSPHRASE_LENGTH:
+        return f"it is shorter than {MIN_PASSPHRASE_LENGTH} characters"
+    folded = value.strip().casefold()
+    if folded in _COMMON:
+        return "it is one of the most common passwords"
+    if any(folded == n.casefold() for n in names if n):
+        return "it is the name of the journal"
+    if len(set(folded)) <= 2:
+        return "it repeats one or two characters"
+    steps = {ord(b) - ord(a) for a, b in zip(folded, folded[1:])}
+    if steps <= {1} or steps <= {-1}:
+        return "it is a plain run of characters"
+    return None
+
+
+def refuse_weak(found: Passphrase, *, allow_weak: bool, names: tuple[str, ...] = ()) -> None:
+    """UsageError (exit 2) when the new passphrase *found* is weak, unless *allow_weak*."""
+    why = None if allow_weak else weakness(found.value, names)
+    if why is not None:
+        raise UsageError(f"the new passphrase (from {found.source}) is too weak: {why}; nothing was changed.",
+                         "Choose a longer passphrase (several unrelated words work well), or pass "
+                         "--allow-weak to use it anyway.")
+
+
 # ---------------------------------------------------------------------------
 # unlock
 # ---------------------------------------------------------------------------
@@ -240,12 +285,15 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
                                            "`mirror key enable` or `mirror key change`.") from None
         return UnlockResult(dek, kek, found.source, tuple(warnings))
 
-    cache = cache if cache is not None else KeyCache()
+    cache = cache if cache is not None else KeyCache(env=env)
     cached = None
     try:
         cached = cache.load(db_id)
     except KeyringFailure as exc:
         warnings.append(str(exc))
+    notice = cache.notice()
+    if notice:
+        warnings.append(notice)
     if cached is not None:
         dek = None
         try:
@@ -284,6 +332,10 @@ def unlock(crypto_meta: dict[str, Any], db_id: str, env: Mapping[str, str], *, i
 # ---------------------------------------------------------------------------
 
 
+def _sentence(text: str | None) -> str | None:
+    return text[:1].upper() + text[1:] if text else None
+
+
 class KeyringFailure(OperationError):
     """The OS keyring exists but failed (locked, D-Bus error, ...)."""
 
@@ -296,6 +348,21 @@ _UNAVAILABLE = _Unavailable()
 
 
 _MACOS_KEYRING_API = "keyring.backends.macOS.api"
+ALLOW_PLAINTEXT_KEYRING = "MIRROR_ALLOW_PLAINTEXT_KEYRING"
+_PLAINTEXT_MODULES = ("keyrings.alt",)  # keyrings.alt's file backends keep the secret readable on disk
+
+
+def backend_name(backend: Any) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
+
+
+def _is_plaintext(backend: Any) -> bool:
+    module = type(backend).__module__
+    return any(module == m or module.startswith(m + ".") for m in _PLAINTEXT_MODULES)
+
+
+def _is_chainer(backend: Any) -> bool:
+    return type(backend).__module__ == "keyring.backends.chainer"
 
 
 class KeyCache:
@@ -306,11 +373,43 @@ class KeyCache:
 
     service = SERVICE
 
-    def __init__(self, backend: Any = None) -> None:
+    def __init__(self, backend: Any = None, env: Mapping[str, str] | None = None) -> None:
         self._explicit = backend
+        self._env = env
+        self.refused: str | None = None  # the plaintext backend not used, once one was found
 
     def _backend(self) -> Any:
-        """The usable backend, or None when there is no OS keyring."""
+        """The usable backend, or None when there is no OS keyring (or only a plaintext one, refused)."""
+        backend = self._configured()
+        if backend is None:
+            return None
+        env = self._env if self._env is not None else os.environ
+        if env.get(ALLOW_PLAINTEXT_KEYRING) == "1":
+            return backend
+        members = list(getattr(backend, "backends", None) or []) if _is_chainer(backend) else [backend]
+        kept = [b for b in members if not _is_plaintext(b)]
+        if len(kept) == len(members):
+            return backend
+        self.refused = ", ".join(backend_name(b) for b in members if _is_plaintext(b))
+        return kept[0] if kept else None
+
+    def notice(self) -> str | None:
+        """The warning to show when a plaintext keyring backend was found and not used."""
+        if self.refused is None:
+            return None
+        return (f"the keyring backend {self.refused} keeps keys in plain text on disk, so mirror does not use "
+                f"it; set {ALLOW_PLAINTEXT_KEYRING}=1 to use it anyway.")
+
+    def backend_name(self) -> str | None:
+        """The configured keyring backend (module.Class), used or not; None when there is none."""
+        try:
+            backend = self._configured()
+        except KeyringFailure:
+            return None
+        return backend_name(backend) if backend is not None else None
+
+    def _configured(self) -> Any:
+        """The configured backend, or None when there is no OS keyring (plaintext ones included)."""
         if sys.platform != "darwin":
             # keyring finds its backend by importing every one it ships. Importing the macOS
             # backend's API runs ctypes.util.find_library three times, which on Linux spawns
@@ -367,7 +466,8 @@ class KeyCache:
     def require(self) -> None:
         """For commands that need the keyring (``key unlock``): LockedError (exit 4) when there is none."""
         if not self.available():
-            raise LockedError("no OS keyring is available here, so the key cannot be cached.", _NO_KEYRING_HINT)
+            hint = " ".join(filter(None, [_NO_KEYRING_HINT, _sentence(self.notice())]))
+            raise LockedError("no OS keyring is available here, so the key cannot be cached.", hint)
 
     def load(self, db_id: str) -> bytes | None:
         """The cached KEK, or None (no keyring, no entry, or an entry that is not a key)."""

@@ -206,7 +206,7 @@ def test_restore_caches_the_key_when_a_keyring_exists(encrypted, tmp_path):
 def test_old_backup_opens_after_a_passphrase_change(encrypted, tmp_path):
     path = make(encrypted, tmp_path)
     keyops.change(encrypted, {"MIRROR_PASSPHRASE": PW, "MIRROR_NEW_PASSPHRASE": "new one"}, interactive=False,
-                  kdf_params=cheap())
+                  kdf_params=cheap(), allow_weak=True)
     meta = json.loads(encrypted.meta("crypto"))
     assert brestore.verify(path, req({"MIRROR_PASSPHRASE": PW})).complete  # the old passphrase
     r = req({"MIRROR_PASSPHRASE": "new one"}, local_meta=meta, local_db_id=encrypted.db_id)

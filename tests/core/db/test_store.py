@@ -244,7 +244,7 @@ def test_a_write_after_another_process_encrypted_the_journal_is_refused_clearly(
         journal.add(first, "before")
         with Store.open(db) as other:
             keyops.enable(other, {"MIRROR_NEW_PASSPHRASE": "pw"}, interactive=False,
-                          kdf_params=crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8))
+                          kdf_params=crypto.new_kdf_params(iterations=1, lanes=1, memory_cost=8), allow_weak=True)
         with pytest.raises(EncryptedMeanwhile):
             journal.add(first, "written in clear?")
     with Store.open(db) as s:
