@@ -111,8 +111,7 @@ class Store:
                     self.migrate_to_latest(migrations_dir)
                 return
             except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if not ("locked" in text or "busy" in text) or time.monotonic() >= deadline:
+                if not is_busy(exc) or time.monotonic() >= deadline:
                     raise
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
@@ -318,9 +317,15 @@ class ReadOnlyDatabase(OperationError):
     """A write refused because the database (its file, folder or disk) is read-only."""
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """True when *exc* only says another connection holds the database ("database is locked",
+    "database table is locked", SQLITE_BUSY): try again later, nothing is damaged."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
 def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    if is_busy(exc):
         return OperationError(
             f"the database {path} is locked by another mirror process.",
             "Try again in a moment.",
