@@ -320,35 +320,42 @@ class ReadOnlyDatabase(OperationError):
 def is_busy(exc: sqlite3.Error) -> bool:
     """True when *exc* only says another connection holds the database ("database is locked",
     "database table is locked", SQLITE_BUSY): try again later, nothing is damaged."""
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
+    """The MirrorError for a SQLite error on *path*; SQLite's messages are matched without regard to case."""
     text = str(exc)
+    lowered = text.lower()
     if is_busy(exc):
         return OperationError(
             f"the database {path} is locked by another mirror process.",
             "Try again in a moment.",
         )
-    if "could not decode to utf-8" in text.lower():
+    if "could not decode to utf-8" in lowered:
         column = re.search(r"column '([^']*)'", text)  # SQLite's message goes on with the text itself: not shown
         return VerificationError(
             f"{path} holds text that is not valid UTF-8{f' (column {column.group(1)})' if column else ''}: "
             "it was changed outside mirror.",
             "Restore it from a backup: `mirror backup restore FILE`.",
         )
-    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
         return VerificationError(
             f"{path} is damaged or not a mirror database ({text}).",
             "Restore it from a backup: `mirror backup restore FILE`.",
         )
-    if "disk is full" in text or "database or disk is full" in text:
+    if "disk is full" in lowered:
         return OperationError(f"cannot write {path}: the disk is full.", "Free some space and try again.")
-    if "readonly" in text:
+    if "readonly" in lowered:
         return ReadOnlyDatabase(f"cannot write {path}: the database is read-only ({text}).",
                                 "Check the file's permissions, and that its folder is writable and not "
                                 "on a read-only disk.")
-    if "unable to open" in text or "disk i/o error" in text:
+    if "disk i/o error" in lowered:  # SQLite says "disk I/O error": most often a (nearly) full disk
+        return OperationError(f"cannot read or write {path} ({text}).",
+                              "Check that its disk is not full (free some space), read-only or failing, and that "
+                              "its folder is writable (SQLite creates -wal and -shm files beside the database).")
+    if "unable to open" in lowered:
         return OperationError(f"cannot open {path} for writing ({text}).",
                               "SQLite needs to create its -wal and -shm files beside the database: check that "
                               "the folder is writable and that its disk is not full or read-only.")

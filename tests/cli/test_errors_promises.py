@@ -47,3 +47,41 @@ def test_migrate_check_json_on_a_locked_database_is_exit_1_not_a_failed_check(cl
 def test_migrate_check_still_passes_once_the_lock_is_gone(cli, journal_db, short_busy_timeout):
     result = cli("--db", journal_db, "migrate", "check")
     assert result.exit_code == 0, result.stderr
+
+
+# -- a full disk ------------------------------------------------------------------
+
+@pytest.mark.parametrize("message", ["disk I/O error", "Disk I/O error"])
+def test_disk_io_error_names_the_likely_causes_full_disk_first(tmp_path, message):
+    from mirror_cli.db.store import _db_error
+    from mirror_cli.errors import ExitCode
+
+    error = _db_error(sqlite3.OperationalError(message), tmp_path / "mirror.db")
+    assert error.exit_code == ExitCode.FAILED
+    assert error.hint and "full" in error.hint
+    assert "restore" not in str(error).lower()
+
+
+def test_database_or_disk_is_full_says_the_disk_is_full(tmp_path):
+    from mirror_cli.db.store import _db_error
+    from mirror_cli.errors import ExitCode
+
+    error = _db_error(sqlite3.OperationalError("database or disk is full"), tmp_path / "mirror.db")
+    assert error.exit_code == ExitCode.FAILED
+    assert "the disk is full" in error.message
+    assert "Free some space" in error.hint
+
+
+def test_a_read_failing_with_disk_io_error_shows_the_hint_on_the_command_line(cli, journal_db, monkeypatch):
+    """The CLI's mapping of a database error outside a write (a read, `list`) carries the hint too."""
+    from mirror_cli.journal import reflections
+
+    def failing(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(reflections, "list_reflections", failing)
+    result = cli("--db", journal_db, "list")
+    assert result.exit_code == 1, result.stderr
+    assert "disk I/O error" in result.stderr
+    assert "full" in result.stderr
+    assert "unexpected internal error" not in result.stderr
