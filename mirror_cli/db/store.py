@@ -65,6 +65,8 @@ class Store:
                 raise OperationError(f"cannot create database {path}: {exc.strerror}.") from None
         elif path.is_dir():
             raise UsageError(f"{path} is a folder, not a database file.", "Check --db or MIRROR_DB.")
+        else:
+            _refuse_non_sqlite(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                                    check_same_thread=False)
@@ -307,6 +309,23 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_non_sqlite(path: Path) -> None:
+    """A file that is not SQLite at all (a README passed as --db) is a mistyped path, not a damaged
+    journal: refused as a usage error before SQLite touches it, never met with advice to restore a
+    backup over it. An empty file is left to SQLite (it is how a new database starts)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError:
+        return  # unreadable: SQLite's own error says why
+    if head and head != SQLITE_MAGIC:
+        raise UsageError(f"{path} is not a mirror database (not an SQLite file at all); nothing was changed.",
+                         "Check --db, MIRROR_DB or `database` in the config.")
 
 
 class EncryptedMeanwhile(OperationError):

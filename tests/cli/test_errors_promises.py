@@ -85,3 +85,43 @@ def test_a_read_failing_with_disk_io_error_shows_the_hint_on_the_command_line(cl
     assert "disk I/O error" in result.stderr
     assert "full" in result.stderr
     assert "unexpected internal error" not in result.stderr
+
+
+# -- a file that is not a database ------------------------------------------------
+
+README = b"# My project\n\nNot a journal: a text file someone passed as --db by mistake.\n" * 3
+
+
+@pytest.mark.parametrize("command", [("list",), ("reflect", "hello"), ("migrate", "check"), ("audit", "verify"),
+                                     ("export",)])
+def test_a_file_that_is_not_a_database_is_a_usage_error_and_stays_byte_identical(cli, tmp_path, command):
+    readme = tmp_path / "README.md"
+    readme.write_bytes(README)
+    result = cli("--db", readme, *command)
+    assert result.exit_code == 2, result.stderr
+    assert "not a mirror database" in result.stderr
+    assert "--db" in result.stderr and "MIRROR_DB" in result.stderr
+    assert "restore" not in result.stderr.lower()
+    assert result.stdout == ""
+    assert readme.read_bytes() == README
+    assert not (tmp_path / "README.md-wal").exists() and not (tmp_path / "README.md-shm").exists()
+
+
+def test_a_file_that_is_not_a_database_given_by_mirror_db_is_a_usage_error(cli, tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_bytes(README)
+    monkeypatch.setenv("MIRROR_DB", str(readme))
+    result = cli("list")
+    assert result.exit_code == 2, result.stderr
+    assert "not a mirror database" in result.stderr
+    assert readme.read_bytes() == README
+
+
+def test_a_damaged_mirror_database_still_gets_the_restore_advice(cli, journal_db):
+    """A real SQLite file whose pages are damaged is exit 3 with the restore advice, as before."""
+    data = bytearray(journal_db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the first page past the header: sqlite_master
+    journal_db.write_bytes(bytes(data))
+    result = cli("--db", journal_db, "list")
+    assert result.exit_code == 3, result.stderr
+    assert "restore" in result.stderr.lower()
