@@ -52,7 +52,7 @@ class Store:
     def open(cls, path: Path | str, *, migrate: bool = True,
              migrations_dir: Path | None = None, create: bool = True) -> Store:
         path = Path(path)
-        if not path.exists():
+        if not path.exists() or (not create and _empty(path)):
             if not create:
                 raise UsageError(f"no journal at {path}; nothing was created.",
                                  "Check --db, MIRROR_DB or `database` in the config; `mirror reflect` or "
@@ -312,6 +312,18 @@ class Store:
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _empty(path: Path) -> bool:
+    """True for an empty file with no WAL content: no journal yet (a reading command must not make one)."""
+    try:
+        if path.stat().st_size:
+            return False
+        return os.path.getsize(f"{path}-wal") == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _refuse_non_sqlite(path: Path) -> None:

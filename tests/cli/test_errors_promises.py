@@ -125,3 +125,14 @@ def test_a_damaged_mirror_database_still_gets_the_restore_advice(cli, journal_db
     result = cli("--db", journal_db, "list")
     assert result.exit_code == 3, result.stderr
     assert "restore" in result.stderr.lower()
+
+
+def test_a_reading_command_on_an_empty_file_creates_no_journal_in_it(cli, tmp_path):
+    """An empty file (`touch`, a truncated copy) is no journal: `list` must not migrate one into it."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    result = cli("--db", empty, "list")
+    assert result.exit_code == 2, result.stderr
+    assert str(empty) in result.stderr
+    assert empty.read_bytes() == b""
+    assert not (tmp_path / "empty.db-wal").exists()
