@@ -15,7 +15,7 @@ from typing import Any
 
 from mirror_cli.db import migrations
 from mirror_cli.ids import now_iso
-from mirror_cli.db.store import Store
+from mirror_cli.db.store import Store, is_busy
 
 
 @dataclass
@@ -163,10 +163,15 @@ def _object_problems(conn: sqlite3.Connection, applied: list[migrations.Applied]
 
 
 def check(store: Store, migrations_dir: Path | None = None) -> CheckReport:
-    """Integrity, foreign keys, orphans and migration drift; a file too damaged to query is reported, not raised."""
+    """Integrity, foreign keys, orphans and migration drift; a file too damaged to query is reported, not raised.
+
+    A database that is only locked by another process is not a finding: that error is raised (exit 1,
+    "try again"), never reported as damage with advice to restore a backup."""
     try:
         return _check(store, migrations_dir)
     except sqlite3.DatabaseError as exc:
+        if is_busy(exc):
+            raise
         return CheckReport(False, [f"the database cannot be read: {exc}"], [], [], [])
 
 
@@ -184,7 +189,9 @@ def _check(store: Store, migrations_dir: Path | None) -> CheckReport:
             continue
         try:
             found = [row[0] for row in conn.execute(sql)]
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):  # not checked is not "no orphans"
+                raise
             continue
         if found:
             orphans.append({"what": what, "count": len(found), "examples": found[:5]})
@@ -192,6 +199,8 @@ def _check(store: Store, migrations_dir: Path | None) -> CheckReport:
         try:
             conn.execute("INSERT INTO reflections_fts (reflections_fts, rank) VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError as exc:
+            if is_busy(exc):  # another process writes: the index was not checked, nor found damaged
+                raise
             if "readonly" not in str(exc):  # FTS5 runs its check as a write: on a read-only file it cannot run
                 integrity.append(f"full-text index: {exc}")
     shipped = {m.version: m for m in migrations.discover(migrations_dir)}

@@ -52,7 +52,7 @@ class Store:
     def open(cls, path: Path | str, *, migrate: bool = True,
              migrations_dir: Path | None = None, create: bool = True) -> Store:
         path = Path(path)
-        if not path.exists():
+        if not path.exists() or (not create and _empty(path)):
             if not create:
                 raise UsageError(f"no journal at {path}; nothing was created.",
                                  "Check --db, MIRROR_DB or `database` in the config; `mirror reflect` or "
@@ -65,6 +65,8 @@ class Store:
                 raise OperationError(f"cannot create database {path}: {exc.strerror}.") from None
         elif path.is_dir():
             raise UsageError(f"{path} is a folder, not a database file.", "Check --db or MIRROR_DB.")
+        else:
+            _refuse_non_sqlite(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                                    check_same_thread=False)
@@ -111,8 +113,7 @@ class Store:
                     self.migrate_to_latest(migrations_dir)
                 return
             except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if not ("locked" in text or "busy" in text) or time.monotonic() >= deadline:
+                if not is_busy(exc) or time.monotonic() >= deadline:
                     raise
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
@@ -310,6 +311,35 @@ class Store:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _empty(path: Path) -> bool:
+    """True for an empty file with no WAL content: no journal yet (a reading command must not make one)."""
+    try:
+        if path.stat().st_size:
+            return False
+        return os.path.getsize(f"{path}-wal") == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _refuse_non_sqlite(path: Path) -> None:
+    """A file that is not SQLite at all (a README passed as --db) is a mistyped path, not a damaged
+    journal: refused as a usage error before SQLite touches it, never met with advice to restore a
+    backup over it. An empty file is left to SQLite (it is how a new database starts)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError:
+        return  # unreadable: SQLite's own error says why
+    if head and head != SQLITE_MAGIC:
+        raise UsageError(f"{path} is not a mirror database (not an SQLite file at all); nothing was changed.",
+                         "Check --db, MIRROR_DB or `database` in the config.")
+
+
 class EncryptedMeanwhile(OperationError):
     """A write from a process that found the journal plaintext, after another one encrypted it."""
 
@@ -318,32 +348,45 @@ class ReadOnlyDatabase(OperationError):
     """A write refused because the database (its file, folder or disk) is read-only."""
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """True when *exc* only says another connection holds the database ("database is locked",
+    "database table is locked", SQLITE_BUSY): try again later, nothing is damaged."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def _db_error(exc: sqlite3.Error, path: Path) -> MirrorError:
+    """The MirrorError for a SQLite error on *path*; SQLite's messages are matched without regard to case."""
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    lowered = text.lower()
+    if is_busy(exc):
         return OperationError(
             f"the database {path} is locked by another mirror process.",
             "Try again in a moment.",
         )
-    if "could not decode to utf-8" in text.lower():
+    if "could not decode to utf-8" in lowered:
         column = re.search(r"column '([^']*)'", text)  # SQLite's message goes on with the text itself: not shown
         return VerificationError(
             f"{path} holds text that is not valid UTF-8{f' (column {column.group(1)})' if column else ''}: "
             "it was changed outside mirror.",
             "Restore it from a backup: `mirror backup restore FILE`.",
         )
-    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
         return VerificationError(
             f"{path} is damaged or not a mirror database ({text}).",
             "Restore it from a backup: `mirror backup restore FILE`.",
         )
-    if "disk is full" in text or "database or disk is full" in text:
+    if "disk is full" in lowered:
         return OperationError(f"cannot write {path}: the disk is full.", "Free some space and try again.")
-    if "readonly" in text:
+    if "readonly" in lowered:
         return ReadOnlyDatabase(f"cannot write {path}: the database is read-only ({text}).",
                                 "Check the file's permissions, and that its folder is writable and not "
                                 "on a read-only disk.")
-    if "unable to open" in text or "disk i/o error" in text:
+    if "disk i/o error" in lowered:  # SQLite says "disk I/O error": most often a (nearly) full disk
+        return OperationError(f"cannot read or write {path} ({text}).",
+                              "Check that its disk is not full (free some space), read-only or failing, and that "
+                              "its folder is writable (SQLite creates -wal and -shm files beside the database).")
+    if "unable to open" in lowered:
         return OperationError(f"cannot open {path} for writing ({text}).",
                               "SQLite needs to create its -wal and -shm files beside the database: check that "
                               "the folder is writable and that its disk is not full or read-only.")

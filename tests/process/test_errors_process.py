@@ -56,11 +56,11 @@ def test_database_is_a_folder_is_2(run_mirror, tmp_path):
 
 
 
-def test_not_a_database_is_3(run_mirror, tmp_path):
+def test_not_a_database_is_2(run_mirror, tmp_path):
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"definitely not sqlite" * 100)
     p = run_mirror("--db", bad, "list")
-    assert_error(p, 3)
+    assert_error(p, 2)
     assert str(bad) in p.stderr
 
 
@@ -79,11 +79,11 @@ def test_mirror_debug_shows_the_traceback(run_mirror, tmp_path):
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"definitely not sqlite" * 100)
     quiet = run_mirror("--db", bad, "list")
-    assert quiet.returncode == 3 and "Traceback" not in quiet.stderr
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
     assert len(quiet.stderr.strip().splitlines()) <= 2  # one or two plain lines
     loud = run_mirror("--db", bad, "list", env={"MIRROR_DEBUG": "1"})
-    assert "Traceback" in loud.stderr and "VerificationError" in loud.stderr
-    assert loud.returncode == 3  # the traceback is extra: the exit code stays the contract's
+    assert "Traceback" in loud.stderr and "UsageError" in loud.stderr
+    assert loud.returncode == 2  # the traceback is extra: the exit code stays the contract's
     assert loud.stderr.strip().splitlines()[-2:] == quiet.stderr.strip().splitlines()[-2:]
 
 

@@ -96,13 +96,14 @@ def test_folder_is_not_a_database(tmp_path):
         Store.open(tmp_path)
 
 
-def test_garbage_file_is_a_verification_error(tmp_path):
+def test_garbage_file_is_a_usage_error_and_left_alone(tmp_path):
+    """Not SQLite at all: a mistyped --db (issue 12), exit 2, never "restore from a backup" over it."""
     db = tmp_path / "m.db"
     db.write_bytes(b"this is not sqlite at all " * 200)
     before = db.read_bytes()
-    with pytest.raises(VerificationError) as err:
+    with pytest.raises(UsageError) as err:
         Store.open(db)
-    assert err.value.exit_code == 3
+    assert err.value.exit_code == 2
     assert str(db) in err.value.message
     assert db.read_bytes() == before
 
