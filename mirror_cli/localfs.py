@@ -207,6 +207,15 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def fsync_file(path: Path | str) -> None:
+    """Flush a file that was written by another handle (SQLite's VACUUM INTO, its own connection) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_full(src: IO[bytes], n: int) -> bytes:
     """Read up to *n* bytes, looping over short reads (pipes); fewer only at EOF."""
     data = src.read(n)

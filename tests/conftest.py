@@ -107,3 +107,15 @@ def pytest_collection_modifyitems(config, items):
                  for n in unmarked]
     if problems:
         raise pytest.UsageError("tests in the wrong tier:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """Run in a zone with an offset and DST, so local-time handling is visible (TZ restored after)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

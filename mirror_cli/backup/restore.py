@@ -38,7 +38,7 @@ from mirror_cli.db import migrations
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
-from mirror_cli.localfs import FILE_MODE, _fsync_dir, aside_path, ensure_private_dir, io_error
+from mirror_cli.localfs import FILE_MODE, _fsync_dir, aside_path, ensure_private_dir, fsync_file, io_error
 from mirror_cli.settings import resolve
 
 
@@ -271,11 +271,7 @@ def _rebuild_fts(path: Path) -> None:
         conn.execute("PRAGMA journal_mode = DELETE")
     finally:
         conn.close()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(path)
 
 
 def _set_aside(db: Path, at: datetime) -> Path | None:

@@ -68,7 +68,7 @@ from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.ids import now_iso
 from mirror_cli.journal import reflections as journal
-from mirror_cli.localfs import FILE_MODE, aside_path, io_error, read_full
+from mirror_cli.localfs import FILE_MODE, aside_path, fsync_file, io_error, read_full
 from mirror_cli.patterns.detect import STRONG_CONFIDENCE
 from mirror_cli.crypto.fields import codec as field_codec
 
@@ -492,11 +492,7 @@ def _keep_copy(store: Store) -> Path:
             conn.execute("VACUUM INTO ?", (str(before),))
         finally:
             conn.close()
-        fd = os.open(before, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(before)
     except OSError as exc:
         with contextlib.suppress(OSError):
             before.unlink()

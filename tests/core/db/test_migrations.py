@@ -16,7 +16,7 @@ from mirror_cli.db import migrations
 from mirror_cli.db import schema
 from mirror_cli.errors import OperationError, UsageError
 from mirror_cli.db.store import Store
-from helpers import DATA, ROOT
+from helpers import DATA, ROOT, raw
 
 LATEST = migrations.discover()[-1].version
 
@@ -210,16 +210,6 @@ def test_each_migration_is_its_own_transaction(tmp_path):
         conn.close()
 
 
-def _raw(db, *sql):
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        conn.execute("PRAGMA foreign_keys = OFF")
-        for s in sql:
-            conn.execute(s)
-    finally:
-        conn.close()
-
-
 def test_check_ok_on_a_fresh_database(populated):
     with Store.open(populated) as store:
         report = schema.check(store)
@@ -227,7 +217,7 @@ def test_check_ok_on_a_fresh_database(populated):
 
 
 def test_check_finds_a_changed_checksum(populated):
-    _raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2")
+    raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2")
     with Store.open(populated) as store:
         report = schema.check(store)
     assert not report.ok
@@ -238,7 +228,7 @@ def test_check_finds_a_changed_checksum(populated):
 def test_check_finds_a_foreign_key_violation(populated):
     with Store.open(populated) as store:
         rid = journal.list_reflections(store)[0].id
-    _raw(populated, "INSERT INTO pattern_occurrences (pattern_id, reflection_id, evidence, confidence)"
+    raw(populated, "INSERT INTO pattern_occurrences (pattern_id, reflection_id, evidence, confidence)"
                     f" VALUES ('no-such-pattern', '{rid}', 'e', 0.5)")
     with Store.open(populated) as store:
         report = schema.check(store)
@@ -250,7 +240,7 @@ def test_check_finds_a_foreign_key_violation(populated):
 def test_check_finds_an_orphan_without_foreign_key(populated):
     with Store.open(populated) as store:
         rid = journal.list_reflections(store)[0].id
-    _raw(populated, f"INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', '{rid}', 'x', 1)")
+    raw(populated, f"INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', '{rid}', 'x', 1)")
     with Store.open(populated) as store:
         report = schema.check(store)
     assert not report.ok and not report.foreign_keys
@@ -258,7 +248,7 @@ def test_check_finds_an_orphan_without_foreign_key(populated):
 
 
 def test_check_finds_an_unknown_applied_migration(populated):
-    _raw(populated, "INSERT INTO schema_migrations VALUES (999, 'future', 'x', '2030-01-01T00:00:00.000Z')")
+    raw(populated, "INSERT INTO schema_migrations VALUES (999, 'future', 'x', '2030-01-01T00:00:00.000Z')")
     with Store.open(populated, migrate=False) as store:
         report = schema.check(store)
         assert [d["version"] for d in report.drift] == [999]
@@ -268,7 +258,7 @@ def test_check_finds_an_unknown_applied_migration(populated):
 
 def test_check_finds_schema_objects_no_migration_made(populated):
     """CONTRACT.md: `migrate check` reports tables, triggers, views or indexes that no migration made."""
-    _raw(populated, "CREATE TABLE planted (x)", "CREATE INDEX planted_mode ON reflections (mode)",
+    raw(populated, "CREATE TABLE planted (x)", "CREATE INDEX planted_mode ON reflections (mode)",
          "CREATE VIEW peek AS SELECT id FROM reflections",
          "CREATE TRIGGER quiet AFTER INSERT ON reflections BEGIN DELETE FROM planted; END")
     with Store.open(populated) as store:
@@ -280,12 +270,12 @@ def test_check_finds_schema_objects_no_migration_made(populated):
 
 
 def test_check_finds_a_missing_trigger_and_ignores_sqlites_own_tables(populated):
-    _raw(populated, "ANALYZE")  # sqlite_stat1: SQLite's own, not a problem
+    raw(populated, "ANALYZE")  # sqlite_stat1: SQLite's own, not a problem
     with Store.open(populated) as store:
         assert schema.check(store).ok
         trigger = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
                                      "ORDER BY name LIMIT 1").fetchone()[0]
-    _raw(populated, f"DROP TRIGGER {trigger}")
+    raw(populated, f"DROP TRIGGER {trigger}")
     with Store.open(populated) as store:
         report = schema.check(store)
     assert not report.ok
@@ -295,7 +285,7 @@ def test_check_finds_a_missing_trigger_and_ignores_sqlites_own_tables(populated)
 
 def test_check_compares_objects_only_with_migrations_shipped_as_applied(populated):
     """A changed migration is drift; its objects are not compared (that would only add noise)."""
-    _raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2",
+    raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2",
          "CREATE TABLE planted (x)")
     with Store.open(populated) as store:
         report = schema.check(store)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -14,16 +13,6 @@ from mirror_cli.ids import iso, parse_iso
 from mirror_cli.journal.timeparse import parse_when
 
 UTC = timezone.utc
-
-
-@pytest.fixture
-def new_york(monkeypatch):
-    """Run in a zone with an offset and DST, so local-time handling is visible."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 # Fixed offsets only (zoneinfo keys would make the round trip depend on tzdata).

@@ -18,15 +18,6 @@ ANXIOUS = "I feel anxious and worried, so much worry about everything."
 
 
 @pytest.fixture
-def new_york(monkeypatch):
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
 def store(tmp_path):
     with Store.open(tmp_path / "mirror.db") as s:
         yield s
