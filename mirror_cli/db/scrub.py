@@ -17,6 +17,17 @@ from mirror_cli.db.store import Store
 SCRUB_PENDING = "scrub_pending"  # meta: old bytes (plaintext, deleted text) may remain in the file
 
 
+def forget_deleted_words(conn: sqlite3.Connection) -> None:
+    """Rewrite the full-text index without the entries of rows just deleted, in the caller's transaction.
+
+    FTS5 records a deletion as a marker in a new segment and keeps the old segment (with the
+    deleted words) until a merge; 'optimize' merges every segment into one, and secure_delete
+    zeroes the pages it frees. FTS5's own 'secure-delete' option would be cheaper but needs
+    SQLite 3.42+ (Python here may ship older) and changes the index format older versions read.
+    """
+    conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('optimize')")
+
+
 def scrub(store: Store) -> None:
     """Rebuild the file so no freed page keeps old bytes, then empty the WAL; clears the mark."""
     conn = store.conn

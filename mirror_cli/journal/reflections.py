@@ -16,7 +16,7 @@ from typing import Any
 from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
-from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
+from mirror_cli.db.scrub import SCRUB_PENDING, forget_deleted_words, scrub_or_warn
 from mirror_cli import audit
 from mirror_cli.db.store import Store
 from mirror_cli.journal import search as scan
@@ -295,6 +295,7 @@ def delete(store: Store, refs: Sequence[str]) -> list[str]:
                 " ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at, rev = excluded.rev",
                 (rid, when, rev),
             )
+        forget_deleted_words(conn)  # "no recoverable trace": not in the full-text index either
         store.append_event("reflection.deleted", {"reflection_ids": ids}, [("reflection", rid, None) for rid in ids])
     return ids
 
