@@ -10,13 +10,24 @@ does what shell redirection does with the node already there (a symlink is
 followed, a FIFO or device is written in place) and :func:`atomic_write`
 for a regular file; :func:`refuse_database_target` keeps ``-o`` off the
 live database.
+
+A temp file is named ``.<name>.mirror-<pid>-<random>.tmp`` and held with flock while it is
+written. A process killed with SIGKILL cannot remove its temp, so :func:`open_output` first
+sweeps the folder with :func:`remove_stale_temps`: a temp of that pattern, owned by this user,
+older than :data:`STALE_AFTER` seconds, whose process is gone and whose lock is free, was left by
+a killed run. (When an encrypted journal is exported as plaintext, such a temp holds plaintext
+until then: it is 0600, and it lies in the folder the user chose for the plaintext export.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import re
+import stat
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +37,10 @@ from mirror_cli.errors import OperationError, UsageError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+TEMP_MARK = "mirror-"  # a temp file is .<name>.mirror-<pid>-<random>.tmp
+STALE_AFTER = 300  # seconds: a younger temp is left alone even when its writer looks gone
+_TEMP_RE = re.compile(r"^\..+\.mirror-(\d+)-[A-Za-z0-9_]+\.tmp$")
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -82,7 +97,6 @@ def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MO
     Yields an open file object (binary unless *mode* is ``"w"``). On any
     exception the temp file is removed and the destination is untouched.
     """
-    import stat
     import tempfile
 
     path = Path(path)
@@ -102,11 +116,13 @@ def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MO
                          "Give the path of a file.")
     ensure_private_dir(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise io_error("write", path, exc) from None
     try:
         os.fchmod(fd, file_mode)
+        with contextlib.suppress(OSError):  # held while written: a free lock says the writer is gone
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if "b" in mode:
             fh = os.fdopen(fd, mode)
         else:
@@ -168,8 +184,6 @@ def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MOD
     Yields an open file object (binary unless *mode* is ``"w"``). Callers
     handle ``-`` (stdout) and folders themselves.
     """
-    import stat
-
     path = Path(path)
     try:
         st = os.stat(path)  # follows symlinks
@@ -189,8 +203,60 @@ def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MOD
             raise io_error("write", path, exc) from None
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    remove_stale_temps(target.parent)
     with atomic_write(target, mode, file_mode=file_mode) as fh:
         yield fh
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process *pid* exists (this one counts; one of another user's that exists too)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path | str, *, older_than: float = STALE_AFTER) -> list[str]:
+    """Remove the temp files :func:`atomic_write` left in *folder* when its process was killed; their names.
+
+    Only this user's regular files named ``.<name>.mirror-<pid>-<random>.tmp``, last written more than
+    *older_than* seconds ago, whose process *pid* is gone and whose flock is free. Errors are ignored
+    (a folder that cannot be read has nothing to sweep).
+    """
+    removed: list[str] = []
+    uid, cutoff = os.getuid(), time.time() - older_than
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != uid or st.st_mtime > cutoff or pid_alive(int(m.group(1))):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:  # held (still being written) or already gone
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _unlink_quietly(path: str | Path) -> None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from mirror_cli.errors import OperationError
-from mirror_cli.localfs import FILE_MODE, ensure_private_dir, io_error
+from mirror_cli.localfs import FILE_MODE, ensure_private_dir, io_error, pid_alive
 from mirror_cli.remotes.folder import TEMP_PREFIX as REMOTE_TEMP_PREFIX
 
 LOCK_NAME = ".mirror-backup.lock"
@@ -81,18 +81,6 @@ def _ram_has_room(expected: int) -> bool:
     return st.f_bavail * st.f_frsize >= expected + expected // 2 + RAM_MARGIN
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists
-        return True
-    return True
-
-
 def _remove_stale_work(parent: Path) -> None:
     """Remove this user's working folders in *parent* whose process is gone and whose lock is free."""
     uid = os.getuid()
@@ -110,7 +98,7 @@ def _remove_stale_work(parent: Path) -> None:
             pid = int(name[len(WORK_PREFIX):].split("-", 1)[0])
         except (OSError, ValueError):
             continue
-        if _pid_alive(pid):
+        if pid_alive(pid):
             continue
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
