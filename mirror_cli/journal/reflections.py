@@ -254,7 +254,7 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
         if unchanged_since is not None and r.updated_at != unchanged_since:
             raise ChangedMeanwhile(f"reflection {r.id} was changed by another mirror process while you were "
                                    "editing it; nothing was saved.", "Run `mirror edit` again on the new text.")
-        changed = False
+        changed = words_replaced = False
         if content is not None:
             text = content.strip()
             if not text:
@@ -262,22 +262,24 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
                                  "To remove a reflection use `mirror delete ID`.")
             if text != r.content:
                 r.tags = retagged(r.tags, r.content, text)
-                r.content, changed = text, True
+                r.content, changed, words_replaced = text, True, True
         if response is not None:
             new = response.strip() or None
             if new != r.response:
-                r.response, changed = new, True
+                r.response, changed, words_replaced = new, True, r.response is not None
         if mode is not None and mode.strip() and mode.strip() != r.mode:
             r.mode, changed = mode.strip(), True
         if tags is not None:
             new_tags = normalize_tags(tags, r.content)
             if new_tags != r.tags:
-                r.tags, changed = new_tags, True
+                r.tags, changed, words_replaced = new_tags, True, words_replaced or bool(r.tags)
         if not changed:
             return r
         r.updated_at = now_iso()
         _check_record(r)
         insert_row(store, r, store.tick())
+        if words_replaced:
+            forget_deleted_words(conn)  # the replaced text leaves the full-text index too, as on delete
         store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(conn, r.id)])
     return r
 

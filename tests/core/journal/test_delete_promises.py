@@ -35,6 +35,22 @@ def test_deleted_words_leave_the_full_text_index_and_the_file(tmp_path):
     assert store_integrity_ok(db)
 
 
+def test_words_edited_away_leave_the_full_text_index_and_the_file(tmp_path):
+    db = tmp_path / "mirror.db"
+    with Store.open(db) as store:
+        journal.add(store, "a first ordinary day")
+        r = journal.add(store, f"today I wrote {CANARY} and nothing else")
+        journal.edit(store, r.id, content="today I wrote nothing at all")
+        for i in range(10):
+            journal.add(store, f"later entry {i} about the weather")
+        assert journal.search(store, CANARY) == []
+        assert [x.id for x in journal.search(store, "nothing")] == [r.id]
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert _traces(db) == []
+    assert _traces(db) == []
+    assert store_integrity_ok(db)
+
+
 def store_integrity_ok(db: Path) -> bool:
     with Store.open(db) as store:
         store.conn.execute("INSERT INTO reflections_fts (reflections_fts, rank) VALUES ('integrity-check', 1)")
