@@ -66,13 +66,7 @@ def up(store: Store, *, to: int | None = None, dry_run: bool = False,
     shipped = migrations.discover(migrations_dir)
     start = migrations.current_version(store.conn)
     plan = migrations.plan_up(store.conn, shipped, to)
-    result = MigrateResult("up", dry_run, start, plan[-1].version if plan else start,
-                           [{"version": m.version, "name": m.name} for m in plan])
-    if not dry_run:
-        for m in plan:
-            migrations.apply(store.conn, m, "up", now_iso())
-        _record(store, result)
-    return result
+    return _run(store, "up", plan, start, plan[-1].version if plan else start, dry_run)
 
 
 def down(store: Store, *, steps: int | None = None, to: int | None = None, dry_run: bool = False,
@@ -82,11 +76,15 @@ def down(store: Store, *, steps: int | None = None, to: int | None = None, dry_r
     plan = migrations.plan_down(store.conn, shipped, steps=steps, to=to)
     done = [a.version for a in migrations.applied(store.conn)]
     remaining = [v for v in done if v not in {m.version for m in plan}]
-    result = MigrateResult("down", dry_run, start, remaining[-1] if remaining else 0,
-                           [{"version": m.version, "name": m.name} for m in plan])
+    return _run(store, "down", plan, start, remaining[-1] if remaining else 0, dry_run)
+
+
+def _run(store: Store, direction: str, plan: list, start: int, target: int, dry_run: bool) -> MigrateResult:
+    """Apply *plan* in *direction* (each migration in its own transaction) and record it, unless *dry_run*."""
+    result = MigrateResult(direction, dry_run, start, target, [{"version": m.version, "name": m.name} for m in plan])
     if not dry_run:
         for m in plan:
-            migrations.apply(store.conn, m, "down", now_iso())
+            migrations.apply(store.conn, m, direction, now_iso())
         _record(store, result)
     return result
 

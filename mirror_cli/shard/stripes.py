@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -92,9 +92,7 @@ def decode(m: Manifest, chosen: Sequence[int], shards: Sequence[Stream], out: IO
     _start(shards)
     for s in range(geo.stripe_count):
         b = geo.block_length(s)
-        inputs = [inbuf[j, :b] for j in range(k)]
-        for j, (fh, label) in enumerate(shards):
-            _read_exact(fh, memoryview(inputs[j]), label)
+        inputs = _read_stripe(shards, inbuf, b)
         outputs = [outbuf[j, :b] for j in range(len(missing))]
         if kernel is not None:
             kernel.apply(inputs, outputs)
@@ -140,9 +138,7 @@ def rebuild(m: Manifest, chosen: Sequence[int], shards: Sequence[Stream], wanted
             writers.append(fmt.ShardWriter(fh, m.header(index)))
     for s in range(geo.stripe_count):
         b = geo.block_length(s)
-        inputs = [inbuf[j, :b] for j in range(k)]
-        for j, (fh, label) in enumerate(shards):
-            _read_exact(fh, memoryview(inputs[j]), label)
+        inputs = _read_stripe(shards, inbuf, b)
         outputs = [outbuf[j, :b] for j in range(len(wanted))]
         kernel.apply(inputs, outputs)
         for writer, block, (_, label) in zip(writers, outputs, outs):
@@ -184,6 +180,14 @@ def _start(shards: Sequence[Stream]) -> None:
             fh.seek(fmt.HEADER_SIZE)
         except OSError as exc:
             raise io_error("read", label, exc) from None
+
+
+def _read_stripe(shards: Sequence[Stream], inbuf: Any, b: int) -> list[Any]:
+    """The next *b* bytes of each of the k shards, read into the rows of *inbuf* (views, no copies)."""
+    inputs = [inbuf[j, :b] for j in range(len(shards))]
+    for j, (fh, label) in enumerate(shards):
+        _read_exact(fh, memoryview(inputs[j]), label)
+    return inputs
 
 
 def _read_exact(fh: IO[bytes], mv: memoryview, label: str) -> None:
