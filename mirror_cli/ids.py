@@ -55,3 +55,62 @@ def parse_iso(value: str) -> datetime:
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return dt.astimezone(timezone.utc)
+
+
+# -- hybrid logical clock --------------------------------------------------------
+# An HLC is 48 bits of Unix milliseconds and a 16-bit counter, written as 16 hex digits, so it
+# sorts as text. A local event moves it to max(last, now) (counter +1 when the time part does
+# not move); a received stamp can move it ahead of the wall clock, but never more than
+# HLC_MAX_AHEAD_MS past now (a device whose clock is a year ahead cannot drag the others).
+HLC_MAX_AHEAD_MS = 24 * 3600 * 1000
+_HLC = re.compile(r"^[0-9a-f]{16}$")
+
+
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def is_hlc(value: object) -> bool:
+    return isinstance(value, str) and bool(_HLC.match(value))
+
+
+def hlc_parts(value: str) -> tuple[int, int]:
+    raw = int(value, 16)
+    return raw >> 16, raw & 0xFFFF
+
+
+def hlc_text(ms: int, counter: int) -> str:
+    return f"{(ms << 16) | counter:016x}"
+
+
+def hlc_next(last: str | None, now: int | None = None, seen: str | None = None) -> str:
+    """The next HLC after *last* (and after a received *seen*, bounded to now + 24 h)."""
+    wall = now_ms() if now is None else now
+    l_ms, l_c = hlc_parts(last) if last else (0, 0)
+    s_ms, s_c = hlc_parts(seen) if seen else (0, 0)
+    if s_ms > wall + HLC_MAX_AHEAD_MS:
+        s_ms, s_c = 0, 0  # a stamp from a clock far ahead orders its record, never this device's clock
+    top = max(l_ms, s_ms, wall)
+    if top == l_ms and top == s_ms:
+        counter = max(l_c, s_c) + 1
+    elif top == l_ms:
+        counter = l_c + 1
+    elif top == s_ms:
+        counter = s_c + 1
+    else:
+        counter = 0
+    if counter > 0xFFFF:
+        top, counter = top + 1, 0
+    return hlc_text(top, counter)
+
+
+def hlc_after(value: str) -> str:
+    """The smallest HLC after *value* (a new version's stamp must follow the one it replaces)."""
+    ms, counter = hlc_parts(value)
+    return hlc_text(ms, counter + 1) if counter < 0xFFFF else hlc_text(ms + 1, 0)
+
+
+def hlc_iso(value: str) -> str:
+    """The wall-clock part of an HLC as ISO-8601 UTC (milliseconds, Z)."""
+    ms, _ = hlc_parts(value)
+    return iso(datetime.fromtimestamp(ms / 1000, timezone.utc))

@@ -25,7 +25,8 @@ def mirror_home(tmp_path, monkeypatch):
     monkeypatch.setenv("MIRROR_HOME", str(home))
     for var in ("MIRROR_DB", "MIRROR_CONFIG", "MIRROR_PASSPHRASE", "MIRROR_PASSPHRASE_FILE",
                 "MIRROR_NEW_PASSPHRASE", "MIRROR_NEW_PASSPHRASE_FILE", "MIRROR_IMPORT_PASSPHRASE",
-                "MIRROR_IMPORT_PASSPHRASE_FILE", "MIRROR_DEBUG",
+                "MIRROR_IMPORT_PASSPHRASE_FILE", "MIRROR_DEBUG", "MIRROR_SYNC_PASSPHRASE",
+                "MIRROR_SYNC_PASSPHRASE_FILE", "MIRROR_SYNC_RECOVERY_CODE", "MIRROR_TEST_FAULT",
                 "VISUAL", "EDITOR"):
         monkeypatch.delenv(var, raising=False)
     # No real OS keyring, ever: the "fail" backend raises NoKeyringError, which

@@ -95,6 +95,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tensions": ("mirror_cli.cli.patterns", "tensions_app", "group"),
     "export": ("mirror_cli.cli.exchange", "export_cmd", "command"),
     "import": ("mirror_cli.cli.exchange", "import_cmd", "command"),
+    "remote": ("mirror_cli.cli.sync", "remote_app", "group"),
+    "sync": ("mirror_cli.cli.sync", "sync", "command"),
+    "conflicts": ("mirror_cli.cli.sync", "conflicts_app", "group"),
 }
 
 

@@ -30,12 +30,13 @@ from mirror_cli import audit
 from mirror_cli.db import migrations
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
-from mirror_cli.ids import now_iso, ulid
+from mirror_cli.ids import hlc_next, now_iso, ulid
 
 if TYPE_CHECKING:  # the store holds the key; only crypto makes it (db sits below crypto)
     from mirror_cli.crypto.unlocked import UnlockedKey
 
 BUSY_TIMEOUT_MS = 30_000
+SYNC_SCHEMA = 7  # the migration that added sync's local state (rev_hlc)
 
 
 class Store:
@@ -209,11 +210,22 @@ class Store:
                 self.conn.execute("COMMIT")
 
     def tick(self) -> int:
-        """Advance the per-database change counter; call inside write()."""
+        """Advance the per-database change counter; call inside write().
+
+        Each change is also stamped with the hybrid logical clock (``rev_hlc``), so sync orders
+        an edit by when it was made, not by when it was synced."""
         row = self.conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'clock' RETURNING value"
         ).fetchone()
-        return int(row[0])
+        rev = int(row[0])
+        try:
+            stamp = hlc_next(self.meta("hlc"))
+            self.set_meta("hlc", stamp)
+            self.conn.execute("INSERT OR REPLACE INTO rev_hlc (rev, hlc) VALUES (?, ?)", (rev, stamp))
+        except sqlite3.OperationalError:
+            if self.schema_version >= SYNC_SCHEMA:
+                raise  # before migration 0007 (`migrate down`) there is no clock to stamp
+        return rev
 
     # -- meta ---------------------------------------------------------------
     def meta(self, key: str, default: str | None = None) -> str | None:

@@ -321,10 +321,13 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
         conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
         extra = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name IN ('sync_state', 'analysis_state', 'pattern_stats')")]
+            " AND name IN ('sync_state', 'analysis_state', 'pattern_stats', 'rev_hlc', 'sync_self', 'sync_peers',"
+            " 'sync_records', 'sync_sent', 'sync_outbox', 'sync_conflicts')")]  # sync state goes; sync_remotes stays
         for table in extra:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         store.set_meta("analysis", None)  # the pattern engine's state: nothing analysed, nothing pending
+        for key in ("sync_rev", "sync_dot", "sync_digest_kid"):
+            store.set_meta(key, None)
         store.tick()
         store.set_meta(SCRUB_PENDING, "delete --all")
         store.append_event("data.deleted_all", {"deleted": counts})

@@ -47,6 +47,10 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 class FolderRemote:
     """The Remote protocol over the folder *root*; a missing root is created only with *mkdir*."""
 
+    # A synced folder (Syncthing, Dropbox) delivers objects late and out of order: a missing
+    # object may still be in transit, so sync waits for it instead of calling it tampering.
+    may_lag = True
+
     def __init__(self, root: Path | str, mkdir: bool = False) -> None:
         self.root = Path(os.path.abspath(os.path.expanduser(root)))
         self._fd = -1

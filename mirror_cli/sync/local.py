@@ -1,0 +1,403 @@
+"""This device's sync state in the database (migration 0007): stamping local changes with dots,
+reading a record's state with its values, applying a merged state to the journal.
+
+``sync_records.state`` holds a record's version vector, deletion and, per field, its stamp and a
+keyed digest of its value (never the value: the value is the journal row, sealed when the journal
+is encrypted). The digest key comes from the data key on an encrypted journal, from a random
+per-journal secret on a plaintext one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mirror_cli import audit
+from mirror_cli.crypto.fields import codec as field_codec
+from mirror_cli.crypto.kdf import subkey
+from mirror_cli.db.scrub import forget_deleted_words
+from mirror_cli.db.store import Store
+from mirror_cli.errors import VerificationError
+from mirror_cli.exchange import records
+from mirror_cli.ids import hlc_after, hlc_iso, hlc_next, hlc_text, is_hlc, is_valid_id, now_iso, parse_iso
+from mirror_cli.journal.reflections import Reflection, insert_row
+from mirror_cli.sync.merge import Clock, Conflict, alive, updated
+
+KIND = "reflection"
+FIELDS = ("content", "response", "mode", "tags", "created_at")
+_ROW = "SELECT id, created_at, updated_at, content, response, mode, tags, local_only, rev FROM reflections"
+
+
+# -- identity and clock --------------------------------------------------------------------
+
+
+def device_id(store: Store) -> str:
+    """This journal's device id (16 random bytes, hex); made on first use. Call inside write()."""
+    dev = store.meta("device_id")
+    if dev is None:
+        dev = os.urandom(16).hex()
+        store.set_meta("device_id", dev)
+    return dev
+
+
+def new_device_id(store: Store) -> str:
+    """A fresh device id (a restored or cloned journal must never write as the device it copies)."""
+    dev = os.urandom(16).hex()
+    store.set_meta("device_id", dev)
+    return dev
+
+
+class StoreClock(Clock):
+    """Dots from meta ``sync_dot``, HLCs from meta ``hlc``; use inside a write transaction."""
+
+    def __init__(self, store: Store, dev: str, published: int) -> None:
+        self.store = store
+        super().__init__(dev, published, self._next_stamp)
+
+    def _next_stamp(self, above: str | None) -> tuple[str, int]:
+        hlc = hlc_next(self.store.meta("hlc"), seen=above)
+        self.store.set_meta("hlc", hlc)
+        dot = int(self.store.meta("sync_dot", "0")) + 1
+        self.store.set_meta("sync_dot", str(dot))
+        return hlc, dot
+
+    def observe(self, stamp: str) -> None:
+        """A received stamp moves this device's clock (bounded to now + 24 h)."""
+        self.store.set_meta("hlc", hlc_next(self.store.meta("hlc"), seen=stamp))
+
+
+# -- digests -------------------------------------------------------------------------------
+
+
+def digest_key(store: Store) -> tuple[bytes, str]:
+    """The key of field digests and its id (they change when encryption is enabled or changed)."""
+    if store.key is not None:
+        key = subkey(store.key.dek, "mirror sync digests v1")
+    else:
+        secret = store.meta("sync_secret")
+        if secret is None:
+            secret = os.urandom(32).hex()
+            store.set_meta("sync_secret", secret)
+        key = bytes.fromhex(secret)
+    return key, hashlib.sha256(b"mirror sync digest key id" + key).hexdigest()[:16]
+
+
+def field_digest(key: bytes, name: str, value: Any) -> str:
+    msg = name.encode() + b"\x00" + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """The digest of a state as exchanged (stamps and value digests): what sync_sent compares."""
+    return hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def row_values(store: Store, row: tuple[Any, ...]) -> tuple[dict[str, Any], bool, int]:
+    f = field_codec(store)
+    rid = row[0]
+    values = {"content": f.open("reflections", rid, "content", row[3]),
+              "response": None if row[4] is None else f.open("reflections", rid, "response", row[4]),
+              "mode": row[5], "tags": f.open_tags("reflections", rid, row[6]), "created_at": row[1]}
+    return values, bool(row[7]), int(row[8])
+
+
+def load_meta(store: Store, rid: str) -> tuple[dict[str, Any] | None, int]:
+    row = store.conn.execute("SELECT state, rev FROM sync_records WHERE kind = ? AND id = ?", (KIND, rid)).fetchone()
+    return (json.loads(row[0]), int(row[1])) if row else (None, 0)
+
+
+def save_meta(store: Store, rid: str, state: dict[str, Any], rev: int) -> None:
+    store.conn.execute(
+        "INSERT INTO sync_records (kind, id, rev, state) VALUES (?, ?, ?, ?) ON CONFLICT (kind, id)"
+        " DO UPDATE SET rev = excluded.rev, state = excluded.state",
+        (KIND, rid, rev, json.dumps(state, sort_keys=True, separators=(",", ":"))))
+
+
+def with_values(meta: dict[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """The state to merge or send: the stamps of *meta* with the journal's values."""
+    fields = {}
+    if values is not None and alive(meta):
+        for name, entry in meta["f"].items():
+            fields[name] = [values[name], *entry[1:]]
+    return {"vv": dict(meta["vv"]), "f": fields, "del": meta.get("del")}
+
+
+def without_values(state: dict[str, Any], key: bytes) -> dict[str, Any]:
+    fields = {name: [field_digest(key, name, e[0]), *e[1:]] for name, e in state["f"].items()}
+    out = {"vv": state["vv"], "f": fields, "del": state.get("del")}
+    return out
+
+
+# -- stamping local changes ------------------------------------------------------------------
+
+
+@dataclass
+class Stamped:
+    records: int = 0
+
+
+def stamp_changes(store: Store, dev: str) -> int:
+    """Give every local change since the last stamp a dot. Call inside write(); returns how many
+    records changed."""
+    key, kid = digest_key(store)
+    rebase = store.meta("sync_digest_kid") not in (None, kid)
+    store.set_meta("sync_digest_kid", kid)
+    since = 0 if rebase else int(store.meta("sync_rev", "0"))
+    clock = StoreClock(store, dev, 0)
+    changed = 0
+    for row in store.conn.execute(_ROW + " WHERE rev > ? ORDER BY rev", (since,)).fetchall():
+        if stamp_row(store, clock, key, row, rebase=rebase):
+            changed += 1
+    for rid, rev in store.conn.execute(
+            "SELECT id, rev FROM tombstones WHERE kind = 'reflection' AND rev > ?", (since,)).fetchall():
+        if stamp_delete(store, clock, rid, int(rev)):
+            changed += 1
+    store.set_meta("sync_rev", str(store.meta("clock", "0")))
+    return changed
+
+
+def _rev_hlc(store: Store, rev: int) -> str | None:
+    row = store.conn.execute("SELECT hlc FROM rev_hlc WHERE rev = ?", (rev,)).fetchone()
+    return row[0] if row else None
+
+
+def stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...], *, rebase: bool = False) -> bool:
+    """Stamp one journal row against its sync state; True when it made a new version."""
+    rid = row[0]
+    meta, seen_rev = load_meta(store, rid)
+    values, local_only, rev = row_values(store, row)
+    if meta is not None and seen_rev >= rev and not rebase:
+        return False
+    if local_only:
+        if meta is None or not alive(meta):
+            if meta is not None:
+                meta["lo"] = 1
+                save_meta(store, rid, meta, rev)
+            return False
+        hlc, n = clock.new_stamp(updated(meta) or hlc_next(None))
+        meta["vv"][clock.dev] = n
+        meta["del"] = [dict(meta["vv"]), hlc, clock.dev, n]
+        meta["f"], meta["lo"] = {}, 1
+        save_meta(store, rid, meta, rev)
+        return True
+    digests = {name: field_digest(key, name, values[name]) for name in FIELDS}
+    if meta is not None and rebase and seen_rev >= rev and alive(meta):
+        for name, entry in meta["f"].items():  # the digest key changed (key enable/change): same values
+            entry[0] = digests[name]
+        save_meta(store, rid, meta, rev)
+        return False
+    old = meta["f"] if meta is not None and alive(meta) else {}
+    new = [name for name in FIELDS if name not in old or old[name][0] != digests[name]]
+    meta = meta or {"vv": {}, "f": {}, "del": None}
+    meta.pop("lo", None)
+    if not new:
+        save_meta(store, rid, meta, rev)
+        return False
+    # The stamp is the edit's time (updated_at, with the HLC counter Store.tick gave it), moved just
+    # above the stamp of the value it replaces when a clock was behind: a new version never sorts
+    # before what it replaced, whatever the clocks.
+    base = _hlc_of(row[2])
+    ticked = _rev_hlc(store, rev)
+    if ticked is not None and base is not None and hlc_iso(ticked) == row[2]:
+        base = ticked
+    top = max((old[name][1] for name in new if name in old), default=None)
+    hlc, n = clock._next_stamp(None)
+    if base is not None:
+        hlc = base
+    if top is not None:
+        hlc = max(hlc, hlc_after(top))
+    fields = dict(old)
+    for name in new:
+        fields[name] = [digests[name], hlc, clock.dev, n]
+    meta["f"] = fields
+    meta["vv"][clock.dev] = n
+    save_meta(store, rid, meta, rev)
+    if _normalise_updated(store, rid, meta, row[2]):
+        store.append_event("sync.stamped", {"reflection_id": rid},
+                           [("reflection", rid, audit.reflection_digest(store.conn, rid))])
+    return True
+
+
+def _hlc_of(iso_time: str) -> str | None:
+    try:
+        return hlc_text(int(parse_iso(iso_time).timestamp() * 1000), 0)
+    except (ValueError, TypeError):
+        return None
+
+
+def _normalise_updated(store: Store, rid: str, meta: dict[str, Any], current: str) -> bool:
+    """updated_at is the time of the newest value's stamp, the same on every device (it differs
+    from the row's only when a clock was behind the stamp it had to follow)."""
+    top = updated(meta)
+    if top is not None and hlc_iso(top) != current:
+        store.conn.execute("UPDATE reflections SET updated_at = ? WHERE id = ?", (hlc_iso(top), rid))
+        return True
+    return False
+
+
+def stamp_delete(store: Store, clock: StoreClock, rid: str, rev: int) -> bool:
+    meta, seen_rev = load_meta(store, rid)
+    if meta is None or seen_rev >= rev or not alive(meta):
+        return False
+    hlc, n = clock.new_stamp(updated(meta) or hlc_next(None))
+    meta["vv"][clock.dev] = n
+    meta["del"] = [dict(meta["vv"]), hlc, clock.dev, n]
+    meta["f"] = {}
+    meta.pop("lo", None)
+    save_meta(store, rid, meta, rev)
+    return True
+
+
+# -- applying a merged state -----------------------------------------------------------------
+
+
+def local_state(store: Store, rid: str) -> tuple[dict[str, Any] | None, bool]:
+    """The record's state with its values, and whether it is local-only here."""
+    meta, _ = load_meta(store, rid)
+    row = store.conn.execute(_ROW + " WHERE id = ?", (rid,)).fetchone()
+    if meta is None:
+        return None, bool(row and row[7])
+    values = row_values(store, row)[0] if row is not None else None
+    return with_values(meta, values), bool(meta.get("lo"))
+
+
+def apply_state(store: Store, rid: str, state: dict[str, Any]) -> str:
+    """Write a merged state to the journal; returns "saved", "deleted" or "" (nothing to do)."""
+    key, _ = digest_key(store)
+    exists = store.conn.execute("SELECT 1 FROM reflections WHERE id = ?", (rid,)).fetchone() is not None
+    rev = store.tick()
+    outcome = ""
+    if alive(state):
+        f = state["f"]
+        r = Reflection(id=rid, created_at=f["created_at"][0], updated_at=hlc_iso(updated(state)),
+                       content=f["content"][0], response=f["response"][0], mode=f["mode"][0],
+                       tags=list(f["tags"][0]), local_only=False)
+        insert_row(store, r, rev)
+        outcome = "saved"
+    elif exists:
+        store.conn.execute("DELETE FROM reflections WHERE id = ?", (rid,))
+        store.conn.execute(
+            "INSERT INTO tombstones (kind, id, deleted_at, rev) VALUES ('reflection', ?, ?, ?)"
+            " ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at, rev = excluded.rev",
+            (rid, now_iso(), rev))
+        forget_deleted_words(store.conn)
+        outcome = "deleted"
+    save_meta(store, rid, without_values(state, key), rev)
+    return outcome
+
+
+def record_conflicts(store: Store, rid: str, conflicts: list[Conflict], kept: dict[str, Any]) -> None:
+    f = field_codec(store)
+    for c in conflicts:
+        cur = store.conn.execute(
+            "INSERT INTO sync_conflicts (kind, id, field, value, value_stamp, kept_stamp, other_device, detected_at)"
+            " VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+            (KIND, rid, c.field, json.dumps(list(c.value_stamp)), json.dumps(list(c.kept_stamp)),
+             c.other_device, now_iso()))
+        cid = cur.lastrowid
+        text = json.dumps(c.value, ensure_ascii=False)
+        store.conn.execute("UPDATE sync_conflicts SET value = ? WHERE cid = ?",
+                           (f.seal("sync_conflicts", str(cid), "value", text), cid))
+
+
+def conflict_value(store: Store, cid: int, stored: Any) -> Any:
+    return json.loads(field_codec(store).open("sync_conflicts", str(cid), "value", stored))
+
+
+# -- what to push ------------------------------------------------------------------------------
+
+
+def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """(id, state with values, rev) of every record whose state differs from what *remote* last got."""
+    rows = store.conn.execute(
+        "SELECT r.id, r.state, r.rev, s.digest FROM sync_records r LEFT JOIN sync_sent s"
+        " ON s.remote = ? AND s.kind = r.kind AND s.id = r.id WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev",
+        (remote, KIND, scan_rev)).fetchall()
+    for rid, text, rev, sent in rows:
+        meta = json.loads(text)
+        if "lo" in meta and alive(meta):
+            continue
+        digest = state_digest({k: v for k, v in meta.items() if k != "lo"})
+        if digest == sent:
+            continue
+        if meta.get("lo") and sent is None:
+            continue  # local-only and never sent there: nothing to withdraw
+        values = None
+        if alive(meta):
+            row = store.conn.execute(_ROW + " WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                continue
+            values = row_values(store, row)[0]
+        yield rid, with_values(meta, values), int(rev)
+
+
+# -- checking what a peer sent -------------------------------------------------------------------
+
+
+def check_record(rec: dict[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    """A record from an authenticated segment, checked for shape (a device with the key could still
+    have written nonsense): its id and state; anything wrong -> exit 3 naming the segment."""
+    try:
+        rid = rec["id"]
+        if rec.get("k") != "r" or not isinstance(rid, str) or not is_valid_id(rid):
+            raise ValueError
+        vv = rec["vv"]
+        if not isinstance(vv, dict) or not all(_dev(d) and _count(n) for d, n in vv.items()):
+            raise ValueError
+        fields = rec.get("f") or {}
+        if not isinstance(fields, dict) or (fields and set(fields) != set(FIELDS)):
+            raise ValueError
+        for name, entry in fields.items():
+            _check_entry(entry, 4, 5)
+            _check_value(name, entry[0])
+        dele = rec.get("del")
+        if dele is not None:
+            _check_entry(dele, 4, 4)
+            if not isinstance(dele[0], dict) or not all(_dev(d) and _count(n) for d, n in dele[0].items()):
+                raise ValueError
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise VerificationError(f"{what} holds a malformed record although it is sealed with this remote's key.",
+                                "A device with the key wrote it wrongly; nothing was changed here.") from None
+    return rid, {"vv": vv, "f": fields, "del": dele}
+
+
+def _check_entry(entry: Any, low: int, high: int) -> None:
+    if not isinstance(entry, list) or not low <= len(entry) <= high:
+        raise ValueError
+    if not is_hlc(entry[1]) or not _dev(entry[2]) or not _count(entry[3]) or entry[3] < 1:
+        raise ValueError
+    if len(entry) == 5 and not (isinstance(entry[4], list) and len(entry[4]) == 2 and _dev(entry[4][0])
+                                and _count(entry[4][1])):
+        raise ValueError
+
+
+def _check_value(name: str, value: Any) -> None:
+    if name == "tags":
+        if not isinstance(value, list) or not all(isinstance(t, str) and t and records.text_problem(t) is None
+                                                  for t in value):
+            raise ValueError
+        return
+    if name == "response" and value is None:
+        return
+    if not isinstance(value, str) or records.text_problem(value) is not None:
+        raise ValueError
+    if name == "content" and not value.strip():
+        raise ValueError
+    if name == "created_at":
+        parse_iso(value)
+
+
+def _dev(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 32 and all(c in "0123456789abcdef" for c in v)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62

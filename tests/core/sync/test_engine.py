@@ -1,0 +1,232 @@
+"""The sync engine in-process: two and three devices over a folder remote."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_helpers import Device, cheap_sync_kdf, dump, folder, snapshot  # noqa: F401 (fixture)
+from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
+
+pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
+
+
+@pytest.fixture
+def pair(tmp_path):
+    remote = folder(tmp_path)
+    a, b = Device(tmp_path / "a" / "mirror.db", "laptop"), Device(tmp_path / "b" / "mirror.db", "desktop")
+    a.add_remote("home", remote)
+    b.add_remote("home", remote)
+    return a, b, remote
+
+
+def settle(*devices: Device, rounds: int = 2) -> None:
+    for _ in range(rounds):
+        for d in devices:
+            d.sync()
+
+
+def test_entries_written_on_two_devices_end_up_on_both(pair):
+    a, b, _ = pair
+    ra = a.reflect("written on the laptop #work")
+    rb = b.reflect("written on the desktop")
+    settle(a, b)
+    assert set(a.entries()) == set(b.entries()) == {ra, rb}
+    assert dump(a) == dump(b)
+    assert a.verify_audit() and b.verify_audit()
+
+
+def test_a_no_op_sync_changes_nothing_and_records_no_audit_event(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    settle(a, b)
+    with a.store() as s:
+        events = s.count("audit_events")
+    before = snapshot(remote.root)
+    report = a.sync()
+    assert not report.changed
+    assert snapshot(remote.root) == before
+    with a.store() as s:
+        assert s.count("audit_events") == events
+
+
+def test_the_same_field_edited_on_both_keeps_one_value_and_the_other_as_a_conflict(pair):
+    a, b, _ = pair
+    rid = a.reflect("base text")
+    settle(a, b)
+    a.edit(rid, content="the laptop's words")
+    b.edit(rid, content="the desktop's words")
+    a.sync()
+    report = b.sync(policy="local-wins")
+    assert [c["field"] for c in report.conflicts] == ["content"]
+    settle(a, b)
+    assert a.entries()[rid]["content"] == b.entries()[rid]["content"] == "the desktop's words"
+    assert (rid, "content", "the laptop's words") in a.conflicts()
+    assert (rid, "content", "the laptop's words") in b.conflicts()
+    assert dump(a) == dump(b)
+
+
+def test_different_fields_edited_on_both_merge_without_conflict(pair):
+    a, b, _ = pair
+    rid = a.reflect("base text")
+    settle(a, b)
+    a.edit(rid, content="new words from the laptop")
+    b.edit(rid, mode="GRATITUDE")
+    settle(a, b)
+    entry = a.entries()[rid]
+    assert entry["content"] == "new words from the laptop" and entry["mode"] == "GRATITUDE"
+    assert dump(a) == dump(b)
+    assert not a.conflicts() and not b.conflicts()
+
+
+def test_a_delete_travels_and_an_older_state_does_not_bring_it_back(pair):
+    a, b, _ = pair
+    rid = a.reflect("to be deleted")
+    settle(a, b)
+    b.delete(rid)
+    settle(a, b)
+    assert rid not in a.entries() and rid not in b.entries()
+
+
+def test_an_edit_beats_a_concurrent_delete(pair):
+    a, b, _ = pair
+    rid = a.reflect("contested")
+    settle(a, b)
+    a.delete(rid)
+    b.edit(rid, content="kept alive by the desktop")
+    settle(a, b, rounds=3)
+    assert a.entries()[rid]["content"] == b.entries()[rid]["content"] == "kept alive by the desktop"
+    assert dump(a) == dump(b)
+
+
+def test_local_only_entries_never_leave_and_toggling_withdraws_them(pair, tmp_path):
+    a, b, remote = pair
+    secret = a.reflect("only on this machine", local_only=True)
+    shared = a.reflect("shared")
+    settle(a, b)
+    assert secret not in b.entries() and shared in b.entries()
+    a.set_local_only(shared, True)
+    settle(a, b)
+    assert shared not in b.entries()
+    with a.store() as s:
+        assert s.conn.execute("SELECT local_only FROM reflections WHERE id = ?", (shared,)).fetchone() == (1,)
+
+
+def test_a_wrong_passphrase_is_exit_4_and_writes_nothing(tmp_path, pair):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    c = Device(tmp_path / "c" / "mirror.db", "intruder")
+    c.add_remote("home", remote)
+    before_remote = snapshot(remote.root)
+    with pytest.raises(LockedError):
+        c.sync(env={"MIRROR_SYNC_PASSPHRASE": "not the passphrase at all"})
+    assert snapshot(remote.root) == before_remote
+    assert c.entries() == {}
+
+
+def test_a_new_device_joins_with_the_passphrase_alone(tmp_path, pair):
+    a, b, remote = pair
+    ids = {a.reflect(f"entry {i}") for i in range(5)}
+    a.sync()
+    c = Device(tmp_path / "c" / "mirror.db", "new laptop")
+    c.add_remote("home", remote)
+    c.sync()
+    assert set(c.entries()) == ids
+
+
+def test_an_emptied_remote_stops_the_sync_and_deletes_nothing(pair):
+    a, b, remote = pair
+    a.reflect("precious")
+    settle(a, b)
+    before = dump(b)
+    for p in sorted(remote.root.rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    with pytest.raises(OperationError):
+        b.sync()
+    assert dump(b) == before
+    b.sync(rejoin=True)
+    a2 = a.entries()
+    assert a2 and dump(b) == before
+
+
+@pytest.mark.parametrize("prefix", ["h/", "s/"])
+def test_a_flipped_byte_is_exit_3_and_the_journal_is_unchanged(pair, prefix):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    b.reflect("two")
+    b.sync()
+    a.reflect("three")
+    a.sync()
+    # the newest object of that kind is A's, written after B last synced
+    target = max((remote.root / prefix[0]).iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 1
+    target.write_bytes(bytes(data))
+    before = dump(b)
+    with pytest.raises(VerificationError):
+        b.sync()
+    assert dump(b) == before
+
+
+def test_a_segment_moved_to_another_name_is_exit_3(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    a.reflect("two")
+    a.sync()
+    segs = sorted((remote.root / "s").iterdir())
+    assert len(segs) == 2
+    x, y = segs
+    bx, by = x.read_bytes(), y.read_bytes()
+    x.write_bytes(by)
+    y.write_bytes(bx)
+    with pytest.raises(VerificationError):
+        b.sync()
+    assert b.entries() == {}
+
+
+def test_a_rolled_back_remote_is_exit_3(pair, tmp_path):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    b.sync()
+    old = snapshot(remote.root)
+    a.reflect("two")
+    a.sync()
+    b.sync()
+    for name in list(snapshot(remote.root)):
+        if name not in old:
+            (remote.root / name).unlink()
+    for name, data in old.items():
+        (remote.root / name).write_bytes(data)
+    with pytest.raises(VerificationError):
+        b.sync()
+    with pytest.raises(VerificationError):
+        a.sync()
+
+
+def test_a_bootstrap_of_a_newer_format_is_exit_5(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    (remote.root / "mirror-remote.json").write_text('{"format": "mirror-remote", "version": 2}')
+    before = dump(b)
+    with pytest.raises(InvalidInputError):
+        b.sync()
+    assert dump(b) == before
+
+
+def test_every_remote_byte_is_free_of_plaintext(pair):
+    a, b, remote = pair
+    rid = a.reflect("CANARYWORD in a reflection #canarytag", mode="CANARYMODE")
+    a.sync()
+    b.sync()
+    with a.store() as s:
+        dev_a, db_id = s.meta("device_id"), s.db_id
+    blobs = b"".join(snapshot(remote.root).values())
+    for needle in (b"CANARYWORD", b"canarytag", b"CANARYMODE", rid.encode(), b"laptop", b"desktop",
+                   db_id.encode(), dev_a.encode(), bytes.fromhex(dev_a), b"2026-", b"REFLECTION"):
+        assert needle not in blobs, needle
+    sizes = {len(v) for k, v in snapshot(remote.root).items() if k.startswith(("h/", "s/"))}
+    assert all(s >= 1024 for s in sizes)
