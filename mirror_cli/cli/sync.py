@@ -69,6 +69,7 @@ def remote_add(
                     rid, key = access.initialise(remote, passphrase, key_only=key_only)
                     if key_only:
                         code = recovery_code(key)
+                        access.remember(_cache(st), rid, access.Opened(key, "recovery code"))
                     state_word = "set up"
                 else:
                     state_word = "found"

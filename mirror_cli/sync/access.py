@@ -24,6 +24,7 @@ BOOTSTRAP = "mirror-remote.json"
 FORMAT = "mirror-remote"
 VERSION = 1
 SYNC_FILE, SYNC_ENV = "MIRROR_SYNC_PASSPHRASE_FILE", "MIRROR_SYNC_PASSPHRASE"
+RECOVERY_ENV = "MIRROR_SYNC_RECOVERY_CODE"
 
 
 class RemoteEmpty(OperationError):
@@ -95,7 +96,18 @@ def open_key(remote: Remote, remote_id: str, env: Mapping[str, str], *, interact
         if answer:
             found = Passphrase(answer, "prompt")
     if not envs:
-        code = recovery() if recovery is not None else env.get("MIRROR_SYNC_RECOVERY_CODE")
+        if cache is not None:
+            try:
+                rk = cache.load(user)
+            except KeyringFailure:
+                rk = None
+            if rk is not None:
+                return Opened(RemoteKey.from_rk(rk, 1), "keyring")
+        code = recovery() if recovery is not None else env.get(RECOVERY_ENV)
+        if not code and interactive:
+            import getpass
+
+            code = (prompt or getpass.getpass)("Recovery code of this remote: ")
         if code:
             return Opened(parse_recovery_code(code), "recovery code")
         raise LockedError("this remote keeps no passphrase envelope (it was added with --key-only).",
@@ -115,10 +127,11 @@ def open_key(remote: Remote, remote_id: str, env: Mapping[str, str], *, interact
 
 def remember(cache: KeyCache | None, remote_id: str, opened: Opened) -> None:
     """Cache the envelope's KEK in the OS keyring (best effort: no keyring is fine)."""
-    if cache is None or opened.kek is None or opened.source == "keyring":
+    secret = opened.key.rk if opened.source == "recovery code" else opened.kek
+    if cache is None or secret is None or opened.source == "keyring":
         return
     try:
-        cache.store("remote:" + remote_id, opened.kek)
+        cache.store("remote:" + remote_id, secret)
     except (KeyringFailure, LockedError):
         pass
 

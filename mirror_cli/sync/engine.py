@@ -127,6 +127,10 @@ class Peer:
     name: str
 
 
+class Forked(Exception):
+    """Another copy of this journal already wrote this device's next segment."""
+
+
 class Sync:
     def __init__(self, store: Store, cfg: config.RemoteConfig, remote: Remote, opts: Options) -> None:
         self.store, self.cfg, self.remote, self.opts = store, cfg, remote, opts
@@ -163,6 +167,7 @@ class Sync:
     def heads(self) -> dict[str, Peer]:
         assert self.key is not None
         found: dict[str, Peer] = {}
+        failed: list[VerificationError] = []
         cached = {row[0]: row for row in self.store.conn.execute(
             "SELECT head_tag, dev FROM sync_peers WHERE remote = ?", (self.cfg.name,))}
         for info in self.remote.list(""):
@@ -173,11 +178,20 @@ class Sync:
                 except NotFound:
                     continue
                 self.report.bytes_down += len(blob)
-                head = objects.open_head(self.key, self.remote_id, name, blob)
+                try:
+                    head = objects.open_head(self.key, self.remote_id, name, blob)
+                except VerificationError as exc:
+                    failed.append(exc)
+                    continue
                 found[head.dev] = Peer(head, info.tag, name)
             elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)):
                 self.report.foreign.append(name)
         del cached
+        if failed and not found and self._opened.kek is None:
+            raise LockedError("that recovery code does not open this remote's objects (another remote's code?).",
+                              "Use the code printed by `mirror remote add --key-only` for this remote.")
+        if failed:
+            raise failed[0]
         return found
 
     def check_heads(self, heads: dict[str, Peer]) -> None:
@@ -408,11 +422,7 @@ class Sync:
                 self.remote.put_new(seg["name"], blob)
             except Exists:
                 if self.remote.get(seg["name"]) != blob:
-                    raise VerificationError(
-                        f"segment {seg['seq']} of this device already exists on remote {self.cfg.name} with other "
-                        "bytes: another copy of this journal syncs as this device (a copied or restored file).",
-                        "Nothing more was uploaded. Run `mirror sync` again on one copy only after giving the other "
-                        "a new identity (restore it with `mirror backup restore`).") from None
+                    raise Forked() from None
             self.report.bytes_up += len(blob)
             fault("after-segment")
         head = bytes.fromhex(plan["head"])
@@ -432,20 +442,24 @@ class Sync:
     def run(self) -> Report:
         start = time.monotonic()
         self.open()
-        with self.store.write():
-            self.dev = local.device_id(self.store)
-            if self.store.conn.execute("SELECT 1 FROM sync_self WHERE remote = ?", (self.cfg.name,)).fetchone() is None:
-                self.store.conn.execute("INSERT INTO sync_self (remote, dev, chain) VALUES (?, ?, ?)",
-                                        (self.cfg.name, self.dev, objects.chain_start(self.remote_id, self.dev)))
-        heads = self.heads()
+        heads = self.heads()  # before anything is written here: a wrong key writes nothing
+        if self.opts.dry_run:
+            self.dev = self.store.meta("device_id") or ""  # --dry-run writes nothing, not even an id
+        else:
+            with self.store.write():
+                self.dev = local.device_id(self.store)
+                if self.store.conn.execute("SELECT 1 FROM sync_self WHERE remote = ?",
+                                           (self.cfg.name,)).fetchone() is None:
+                    self.store.conn.execute("INSERT INTO sync_self (remote, dev, chain) VALUES (?, ?, ?)",
+                                            (self.cfg.name, self.dev, objects.chain_start(self.remote_id, self.dev)))
         self.check_own(heads)
         self.check_heads(heads)
         fetched = self.fetch(heads) if self.opts.pull else []
         if self.opts.dry_run:
             self.report.pulled["reflections"] = sum(len(recs) for *_, recs in fetched)
             with self.store.read():
-                scan = self.store.conn.execute("SELECT scan_rev FROM sync_self WHERE remote = ?",
-                                               (self.cfg.name,)).fetchone()[0]
+                scan = (self.store.conn.execute("SELECT scan_rev FROM sync_self WHERE remote = ?",
+                                                (self.cfg.name,)).fetchone() or (0,))[0]
                 n = self.store.conn.execute(
                     "SELECT count(*) FROM reflections WHERE rev > ? AND local_only = 0", (scan,)).fetchone()[0]
             self.report.pushed["reflections"] = int(n) if self.opts.push else 0
@@ -468,7 +482,11 @@ class Sync:
                         (self.cfg.name, dev, peer.head.label, peer.head.seq, peer.head.chain, peer.tag,
                          peer.head.hlc, now_iso()))
         if self.opts.push:
-            self.push(heads)
+            try:
+                self.push(heads)
+            except Forked:
+                self.reidentify()
+                self.push(heads)
         self._devices(heads)
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
@@ -483,7 +501,7 @@ class Sync:
     def check_own(self, heads: dict[str, Peer]) -> None:
         """Our own head must be what we last wrote (or what we staged before a crash)."""
         row = self.store.conn.execute("SELECT seq, chain, staged FROM sync_self WHERE remote = ?",
-                                      (self.cfg.name,)).fetchone()
+                                      (self.cfg.name,)).fetchone() or (0, None, None)
         seq, chain, staged = int(row[0]), row[1], row[2]
         mine = heads.get(self.dev)
         if mine is None:
@@ -500,9 +518,33 @@ class Sync:
         if mine.head.seq < seq:
             raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
                                     f"{mine.head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
-        raise VerificationError(f"this device's head on remote {self.cfg.name} was written by another copy of this "
-                                "journal (a copied or restored file syncing as the same device).",
-                                "Nothing was changed here.")
+        self.reidentify()
+
+    def reidentify(self) -> None:
+        """Another copy of this journal (copied by hand, or this one restored from a backup) syncs
+        under the same device id: this copy takes a new id, treats the old one as a peer (whose
+        segments it then pulls), and re-stamps its changes that the old id never published."""
+        old = self.dev
+        with self.store.write():
+            self.dev = local.new_device_id(self.store)
+            rows = self.store.conn.execute(
+                "SELECT s.remote, s.seq, s.chain, s.dot, r.remote_id FROM sync_self s JOIN sync_remotes r"
+                " ON r.name = s.remote WHERE s.dev = ?", (old,)).fetchall()
+            published = max((int(r[3]) for r in rows), default=0)
+            for remote, seq, chain, _dot, remote_id in rows:
+                self.store.conn.execute(
+                    "INSERT INTO sync_peers (remote, dev, seq, chain, applied, applied_chain) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
+                    " applied_chain = excluded.applied_chain", (remote, old, seq, chain, seq, chain))
+                if remote_id is None:
+                    self.store.conn.execute("DELETE FROM sync_self WHERE remote = ?", (remote,))
+                    continue
+                self.store.conn.execute(
+                    "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL,"
+                    " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
+            local.redot(self.store, old, self.dev, published)
+        self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "
+                                 "restored file); this copy now syncs as a new device and nothing was lost.")
 
     def _devices(self, heads: dict[str, Peer]) -> None:
         now = time.time()

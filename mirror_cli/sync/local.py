@@ -401,3 +401,48 @@ def _dev(v: Any) -> bool:
 
 def _count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62
+
+
+def redot(store: Store, old: str, new: str, published: int) -> int:
+    """Move this copy's unpublished dots of device *old* (n > *published*) to device *new*: another
+    copy of the journal publishes its own, different changes under *old*. Call inside write()."""
+    moved: dict[int, int] = {}
+
+    def fresh(n: int) -> int:
+        if n not in moved:
+            dot = int(store.meta("sync_dot", "0")) + 1
+            store.set_meta("sync_dot", str(dot))
+            moved[n] = dot
+        return moved[n]
+
+    def fix_vv(vv: dict[str, int], extra: list[int]) -> None:
+        if vv.get(old, 0) > published:
+            vv[old] = published
+            if not vv[old]:
+                del vv[old]
+        for n in extra:
+            vv[new] = max(vv.get(new, 0), n)
+
+    count = 0
+    rev = store.tick()
+    for rid, text in store.conn.execute("SELECT id, state FROM sync_records WHERE kind = ?", (KIND,)).fetchall():
+        state = json.loads(text)
+        if state["vv"].get(old, 0) <= published:
+            continue
+        extra = []
+        for entry in state["f"].values():
+            if entry[2] == old and entry[3] > published:
+                entry[2], entry[3] = new, fresh(entry[3])
+                extra.append(entry[3])
+            if len(entry) > 4 and entry[4][0] == old and entry[4][1] > published:
+                entry[4] = [new, fresh(entry[4][1])]
+        dele = state.get("del")
+        if dele is not None:
+            if dele[2] == old and dele[3] > published:
+                dele[2], dele[3] = new, fresh(dele[3])
+                extra.append(dele[3])
+            fix_vv(dele[0], [dele[3]] if dele[2] == new else [])
+        fix_vv(state["vv"], extra)
+        save_meta(store, rid, state, rev)
+        count += 1
+    return count

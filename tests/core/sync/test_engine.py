@@ -117,10 +117,10 @@ def test_a_wrong_passphrase_is_exit_4_and_writes_nothing(tmp_path, pair):
     a.sync()
     c = Device(tmp_path / "c" / "mirror.db", "intruder")
     c.add_remote("home", remote)
-    before_remote = snapshot(remote.root)
+    before_remote, before_db = snapshot(remote.root), db_dump(c)
     with pytest.raises(LockedError):
         c.sync(env={"MIRROR_SYNC_PASSPHRASE": "not the passphrase at all"})
-    assert snapshot(remote.root) == before_remote
+    assert snapshot(remote.root) == before_remote and db_dump(c) == before_db
     assert c.entries() == {}
 
 
@@ -230,3 +230,92 @@ def test_every_remote_byte_is_free_of_plaintext(pair):
         assert needle not in blobs, needle
     sizes = {len(v) for k, v in snapshot(remote.root).items() if k.startswith(("h/", "s/"))}
     assert all(s >= 1024 for s in sizes)
+
+
+def test_a_copied_journal_syncing_as_the_same_device_takes_a_new_identity_and_loses_nothing(pair, tmp_path):
+    import shutil
+
+    a, b, remote = pair
+    a.reflect("before the copy")
+    a.sync()
+    clone_path = tmp_path / "clone" / "mirror.db"
+    clone_path.parent.mkdir()
+    shutil.copy(a.path, clone_path)
+    clone = Device(clone_path, "laptop")
+    clone._remotes = {"home": remote}
+    ra = a.reflect("written on the original")
+    rc = clone.reflect("written on the copy")
+    a.sync()
+    report = clone.sync()
+    assert report.notes, "the copy says it took a new identity"
+    settle(a, b, clone, rounds=3)
+    assert ra in a.entries() and rc in a.entries()
+    assert dump(a) == dump(b) == dump(clone)
+    with a.store() as s1, clone.store() as s2:
+        assert s1.meta("device_id") != s2.meta("device_id")
+
+
+def test_a_copy_racing_for_the_same_segment_takes_a_new_identity(pair, tmp_path):
+    import shutil
+
+    a, b, remote = pair
+    a.reflect("before the copy")
+    a.sync()
+    clone_path = tmp_path / "clone" / "mirror.db"
+    clone_path.parent.mkdir()
+    shutil.copy(a.path, clone_path)
+    clone = Device(clone_path, "laptop")
+    clone._remotes = {"home": remote}
+    ra = a.reflect("written on the original")
+    rc = clone.reflect("written on the copy")
+    clone.sync(pull=False)  # the copy pushes first: same seq, same head slot
+    a.sync()                # the original now finds its head written by the copy
+    settle(a, b, clone, rounds=3)
+    assert {ra, rc} <= set(b.entries())
+    assert dump(a) == dump(b) == dump(clone)
+
+
+def test_a_key_only_remote_keeps_no_envelope_and_joins_with_the_recovery_code(tmp_path):
+    from mirror_cli.sync import access
+    from mirror_cli.sync.keys import recovery_code
+
+    remote = folder(tmp_path)
+    rid, key = access.initialise(remote, None, key_only=True)
+    assert not list(remote.list("k/"))
+    code = recovery_code(key)
+    a, b = Device(tmp_path / "a" / "mirror.db", "laptop"), Device(tmp_path / "b" / "mirror.db", "desktop")
+    for d in (a, b):
+        d.add_remote("home", remote)
+    entry = a.reflect("behind a key the remote never had")
+    a.sync(env={"MIRROR_SYNC_RECOVERY_CODE": code})
+    with pytest.raises(LockedError):
+        b.sync(env={"MIRROR_SYNC_PASSPHRASE": "any passphrase at all"})
+    broken = code[:-1] + ("a" if code[-1] != "a" else "b")
+    with pytest.raises(LockedError):
+        b.sync(env={"MIRROR_SYNC_RECOVERY_CODE": broken})
+    other = recovery_code(access.initialise(folder(tmp_path, "other"), None, key_only=True)[1])
+    with pytest.raises(LockedError):
+        b.sync(env={"MIRROR_SYNC_RECOVERY_CODE": other})
+    b.sync(env={"MIRROR_SYNC_RECOVERY_CODE": code})
+    assert entry in b.entries()
+
+
+def test_a_dry_run_writes_nothing_anywhere(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    b.reflect("two")
+    before_db, before_remote = db_dump(b), snapshot(remote.root)
+    report = b.sync(dry_run=True)
+    assert report.pulled["reflections"] == 1 and report.pushed["reflections"] == 1
+    assert db_dump(b) == before_db and snapshot(remote.root) == before_remote
+
+
+def db_dump(d: Device) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(d.path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
