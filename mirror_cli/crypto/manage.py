@@ -10,7 +10,7 @@ and never prints.
   every user-content field of every row (see ``mirror_cli.crypto.fields``) sealed in
   ONE transaction together with the key record and a ``key.enabled`` audit
   event, the first keyed one, which vouches for every reflection's new stored
-  digest. The full-text index is emptied and the file scrubbed (VACUUM, WAL
+  digest (keyed); every earlier digest is re-keyed first (``audit.seal_history``). The full-text index is emptied and the file scrubbed (VACUUM, WAL
   truncated), so no earlier plaintext remains in the database, -wal or -shm.
 * ``disable`` -- the reverse, once the current passphrase has opened the key;
   ``key.disabled`` closes the keyed run of the audit chain and publishes its
@@ -299,8 +299,8 @@ def _analysis_converted(store: Store, *, encrypted: bool) -> None:
         store.set_meta(ANALYSIS_META, json.dumps(state))
 
 
-def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:
-    return [("reflection", row[0], audit.row_digest(row))
+def _all_vouches(store: Store, vouch_key: bytes | None) -> list[tuple[str, str, str | None]]:
+    return [("reflection", row[0], audit.row_digest(row, vouch_key))
             for row in store.conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections")]
 
 
@@ -370,7 +370,9 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             data: dict[str, Any] = {"key_id": meta.key_id, "kdf": _kdf_summary(meta.kdf), "converted": converted}
             if forced:
                 data["forced_over_failed_verify"] = True
-            event = store.append_event(EVENT_ENABLED, data, _all_vouches(store))
+            # no unkeyed digest of earlier text is left (mirror_cli.audit, "Row digests")
+            audit.seal_history(store.conn)
+            event = store.append_event(EVENT_ENABLED, data, _all_vouches(store, key.vouch_key))
     except BaseException:
         store.key = None
         raise
@@ -399,7 +401,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
                                     audit.RETIRED_KEY_FIELD: key.audit_key.hex()}
             if forced:
                 data["forced_over_failed_verify"] = True
-            event = store.append_event(EVENT_DISABLED, data, _all_vouches(store))
+            event = store.append_event(EVENT_DISABLED, data, _all_vouches(store, None))
             store.set_meta("crypto", None)
             store.key = None
     except BaseException:

@@ -359,8 +359,8 @@ def _write_reflections(store: Store, plan: _Plan, rev: int, vouches: list, progr
                      " SELECT rowid, content, response, tags FROM reflections"
                      " WHERE rowid > ? AND typeof(content) = 'text'", (first_new,))
         conn.execute(trigger)
-    digest = audit.row_digest
-    vouches.extend([("reflection", r[0], digest(r[:8])) for r in stored])
+    digest, key = audit.row_digest, (store.key.vouch_key if store.key is not None else None)
+    vouches.extend([("reflection", r[0], digest(r[:8], key)) for r in stored])
     return audit.DigestedVouches(vouches)
 
 
