@@ -46,6 +46,7 @@ from typing import Any
 
 from mirror_cli import __version__, audit, crypto
 from mirror_cli.crypto import passphrase as keys
+from mirror_cli.crypto import textids
 from mirror_cli.crypto.fields import PLAIN, SEALED_COLUMNS
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
@@ -362,6 +363,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
                 raise UsageError("this database is already encrypted.")
             forced = _check_chain(store, force, "enable")
             store.key = key = UnlockedKey.from_dek(record.dek, found.source)
+            textids.rekey_legacy_ids(store.conn, record.dek)  # before sealing: fields are bound to ids
             converted = _convert(store, PLAIN, key.fields)
             _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
