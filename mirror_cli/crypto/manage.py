@@ -10,8 +10,10 @@ and never prints.
   every user-content field of every row (see ``mirror_cli.crypto.fields``) sealed in
   ONE transaction together with the key record and a ``key.enabled`` audit
   event, the first keyed one, which vouches for every reflection's new stored
-  digest (keyed); every earlier digest is re-keyed first (``audit.seal_history``). The full-text index is emptied and the file scrubbed (VACUUM, WAL
-  truncated), so no earlier plaintext remains in the database, -wal or -shm.
+  digest (keyed). Before that, ids older mirrors derived from text are renamed
+  (``crypto.textids``) and every earlier digest is re-keyed (``audit.seal_history``).
+  The full-text index is emptied and the file scrubbed (VACUUM, WAL truncated),
+  so no earlier plaintext remains in the database, -wal or -shm.
 * ``disable`` -- the reverse, once the current passphrase has opened the key;
   ``key.disabled`` closes the keyed run of the audit chain and publishes its
   MAC key (see ``mirror_cli.audit``). The full-text index is rebuilt by the

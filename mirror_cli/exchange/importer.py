@@ -224,13 +224,13 @@ def _adopt_legacy_ids(store: Store, file_refl: list[dict], legacy_ids: dict[str,
 def _edited_in_jrnl(store: Store, r: dict) -> bool:
     """A jrnl entry whose text or tags changed in jrnl, and that was not edited here since (jrnl keeps no
     time of change: its copy is the newer one only while ours is as imported)."""
-    row = store.conn.execute("SELECT id, created_at, updated_at, content, response, mode, tags, local_only"
-                             " FROM reflections WHERE id = ?", (r["id"],)).fetchone()
-    if row is None or row[1] != row[2]:
+    row = store.conn.execute("SELECT created_at, updated_at, content, tags FROM reflections WHERE id = ?",
+                             (r["id"],)).fetchone()
+    if row is None or row[0] != row[1]:
         return False
     f = field_codec(store)
-    return (f.open("reflections", row[0], "content", row[3]) != r["content"]
-            or f.open_tags("reflections", row[0], row[6]) != r["tags"])
+    return (f.open("reflections", r["id"], "content", row[2]) != r["content"]
+            or f.open_tags("reflections", r["id"], row[3]) != r["tags"])
 
 
 def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:
