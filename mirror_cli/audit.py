@@ -27,11 +27,24 @@ run under the new data key. Hence:
   fails verification.
 
 Events never hold reflection text, only ids and digests. An event *vouches*
-for the records it changed: rows in ``audit_vouches`` give (kind, id, SHA-256
+for the records it changed: rows in ``audit_vouches`` give (kind, id, digest
 of the stored row, or NULL for a deletion), and the event's data carries
 ``vouches: {count, sha256}`` over that list, so the list is covered by the
 chain. ``verify`` replays the vouches and compares them with the rows in the
 database, catching a reflection edited, added or removed outside mirror.
+
+Row digests. On a plaintext database a digest is the SHA-256 of the stored
+row (the text is in clear beside it anyway). On an encrypted one it is an
+HMAC-SHA256 under the *vouch key*, derived from the chain's MAC key
+(:func:`vouch_key`), over the stored row, whose text is sealed; digests from
+before keyed digests still verify. ``mirror key enable`` calls
+:func:`seal_history`: every digest vouched for so far, which may be a plain
+SHA-256 of text since deleted or edited (someone with the file and a word list
+could match it), is replaced by an HMAC of it under a random key that is
+thrown away at once, and the chain is re-linked over the new digests. Those
+digests are superseded (``key enable`` vouches for every reflection anew), so
+nothing needs their key again, and ``key.disabled`` publishing the chain's key
+reveals nothing about them.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from json.encoder import encode_basestring as _quote  # json.dumps' text encoder (ensure_ascii=False)
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -65,9 +79,10 @@ def _jsonable(value: Any) -> Any:
     return {"hex": value.hex()} if isinstance(value, bytes) else value
 
 
-def row_digest(row: Sequence[Any]) -> str:
+def row_digest(row: Sequence[Any], key: bytes | None = None) -> str:
     """SHA-256 of a stored reflection row (columns in REFLECTION_COLUMNS order): of
-    ``canonical([_jsonable(v) for v in row])`` (:func:`_canonical_row_digest`).
+    ``canonical([_jsonable(v) for v in row])`` (:func:`_canonical_row_digest`);
+    with *key* (the vouch key of an encrypted database), HMAC-SHA256 under it.
 
     The canonical text of a list of text, NULL, integer and BLOB values (the
     stored row's usual types) is written directly, a few times faster (Python's
@@ -86,17 +101,31 @@ def row_digest(row: Sequence[Any]) -> str:
         elif cls is int:
             parts.append(int.__repr__(v))
         else:
-            return _canonical_row_digest(row)
-    return hashlib.sha256(("[" + ",".join(parts) + "]").encode("utf-8")).hexdigest()
+            return _canonical_row_digest(row, key)
+    return _digest(("[" + ",".join(parts) + "]").encode("utf-8"), key)
 
 
-def _canonical_row_digest(row: Sequence[Any]) -> str:
-    return hashlib.sha256(canonical([_jsonable(v) for v in row])).hexdigest()
+def _canonical_row_digest(row: Sequence[Any], key: bytes | None = None) -> str:
+    return _digest(canonical([_jsonable(v) for v in row]), key)
 
 
-def reflection_digest(conn, record_id: str) -> str | None:
+def _digest(payload: bytes, key: bytes | None) -> str:
+    if key is None:
+        return hashlib.sha256(payload).hexdigest()
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
+
+VOUCH_LABEL = b"mirror audit vouch v1"
+
+
+def vouch_key(audit_key: bytes) -> bytes:
+    """The row digests' HMAC key of an encrypted database, derived from its chain's MAC key."""
+    return hmac.new(audit_key, VOUCH_LABEL, hashlib.sha256).digest()
+
+
+def reflection_digest(conn, record_id: str, key: bytes | None = None) -> str | None:
     row = conn.execute(f"SELECT {REFLECTION_SELECT} FROM reflections WHERE id = ?", (record_id,)).fetchone()
-    return row_digest(row) if row else None
+    return row_digest(row, key) if row else None
 
 
 _KIND_AND_ID = itemgetter(0, 1)
@@ -378,6 +407,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
             expected[(kind, rid)] = (digest, seq)
     problems: list[tuple[int, str]] = []
     head_seq = rows[-1][0] if rows else None
+    digest_key = vouch_key(key) if key is not None else None  # a plain digest is accepted too (older chains)
     for row in conn.execute(f"SELECT {REFLECTION_SELECT} FROM reflections"):
         report.records_checked += 1
         rid = row[0]
@@ -386,7 +416,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
             problems.append((head_seq or 0, f"reflection {rid} is not vouched for by any event: it was added outside mirror."))
         elif want[0] is None:
             problems.append((want[1], f"reflection {rid} was deleted by event #{want[1]} but is present: it was added back outside mirror."))
-        elif want[0] != row_digest(row):
+        elif want[0] != row_digest(row, digest_key) and (digest_key is None or want[0] != row_digest(row)):
             problems.append((want[1], f"reflection {rid} differs from what event #{want[1]} recorded: it was changed outside mirror."))
     for (kind, rid), (digest, seq) in expected.items():
         if kind == "reflection" and digest is not None:
@@ -395,3 +425,64 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
         seq, problem = min(problems, key=lambda p: p[0])
         return bad(seq or None, problem)
     return report
+
+
+REWRAP_LABEL = b"mirror audit vouch rewrap v1\x00"
+
+
+def seal_history(conn, *, key: bytes | None = None) -> int:
+    """Replace every digest vouched for so far by an HMAC of it under a thrown-away key; re-link the chain.
+
+    Call inside the write transaction of ``key enable``, before its event:
+    earlier digests may be plain SHA-256 of text the journal no longer shows
+    (deleted or edited entries), which someone with the file and a word list
+    could match. Every newer vouch supersedes them (``key enable`` vouches for
+    every reflection anew), so :func:`verify` never compares them with a row;
+    each event's ``vouches.sha256`` and every hash after the first changed one
+    are recomputed, plain links as SHA-256, closed keyed runs under the key
+    their ``key.disabled`` published, an open run under *key*. Returns how many
+    digests were replaced.
+    """
+    throwaway = os.urandom(32)
+    rewrapped = [(hmac.new(throwaway, REWRAP_LABEL + digest.encode("ascii", "replace"), hashlib.sha256).hexdigest(),
+                  rowid)
+                 for rowid, digest in conn.execute("SELECT rowid, digest FROM audit_vouches WHERE digest IS NOT NULL")]
+    conn.executemany("UPDATE audit_vouches SET digest = ? WHERE rowid = ?", rewrapped)
+    listed: dict[int, list[tuple[str, str, str | None]]] = {}
+    for seq, kind, rid, digest in conn.execute("SELECT seq, kind, record_id, digest FROM audit_vouches"):
+        listed.setdefault(seq, []).append((kind, rid, digest))
+    rows = conn.execute(
+        "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq"
+    ).fetchall()
+    run_keys = _run_keys(rows)
+    previous = GENESIS
+    for index, (seq, eid, etype, ts, data, prev, ehash, link) in enumerate(rows):
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            raise _unsealable(seq, "holds data that is not JSON") from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("vouches"), dict):
+            parsed["vouches"] = {**parsed["vouches"], "count": len(listed.get(seq, [])),
+                                 "sha256": vouch_list_digest(listed.get(seq, []))}
+        link_key = None
+        if link == KEYED_LINK:
+            link_key = run_keys.get(index, key)
+            if not link_key:
+                raise _unsealable(seq, "is keyed and its key is not at hand")
+        fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": parsed,
+                  "previous_hash": previous, "link": link}
+        new_hash = link_hash(fields, link_key)
+        text = canonical(parsed).decode()
+        if (text, previous, new_hash) != (data, prev, ehash):
+            conn.execute("UPDATE audit_events SET data = ?, previous_hash = ?, event_hash = ? WHERE seq = ?",
+                         (text, previous, new_hash, seq))
+        previous = new_hash
+    if key is not None and rows and rows[-1][7] == KEYED_LINK and len(rows) - 1 not in run_keys:
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?",
+                     (json.dumps({"seq": rows[-1][0], "tag": head_tag(key, rows[-1][0], previous)}), HEAD_META))
+    return len(rewrapped)
+
+
+def _unsealable(seq: int, why: str) -> VerificationError:
+    return VerificationError(f"audit event #{seq} {why}, so its digests cannot be re-keyed; nothing was changed.",
+                             "Run `mirror audit verify`; restore the database from a backup if it fails.")

@@ -10,8 +10,10 @@ and never prints.
   every user-content field of every row (see ``mirror_cli.crypto.fields``) sealed in
   ONE transaction together with the key record and a ``key.enabled`` audit
   event, the first keyed one, which vouches for every reflection's new stored
-  digest. The full-text index is emptied and the file scrubbed (VACUUM, WAL
-  truncated), so no earlier plaintext remains in the database, -wal or -shm.
+  digest (keyed). Before that, ids older mirrors derived from text are renamed
+  (``crypto.textids``) and every earlier digest is re-keyed (``audit.seal_history``).
+  The full-text index is emptied and the file scrubbed (VACUUM, WAL truncated),
+  so no earlier plaintext remains in the database, -wal or -shm.
 * ``disable`` -- the reverse, once the current passphrase has opened the key;
   ``key.disabled`` closes the keyed run of the audit chain and publishes its
   MAC key (see ``mirror_cli.audit``). The full-text index is rebuilt by the
@@ -46,6 +48,7 @@ from typing import Any
 
 from mirror_cli import __version__, audit, crypto
 from mirror_cli.crypto import passphrase as keys
+from mirror_cli.crypto import textids
 from mirror_cli.crypto.fields import PLAIN, SEALED_COLUMNS
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
@@ -299,8 +302,8 @@ def _analysis_converted(store: Store, *, encrypted: bool) -> None:
         store.set_meta(ANALYSIS_META, json.dumps(state))
 
 
-def _all_vouches(store: Store) -> list[tuple[str, str, str | None]]:
-    return [("reflection", row[0], audit.row_digest(row))
+def _all_vouches(store: Store, vouch_key: bytes | None) -> list[tuple[str, str, str | None]]:
+    return [("reflection", row[0], audit.row_digest(row, vouch_key))
             for row in store.conn.execute(f"SELECT {audit.REFLECTION_SELECT} FROM reflections")]
 
 
@@ -362,6 +365,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
                 raise UsageError("this database is already encrypted.")
             forced = _check_chain(store, force, "enable")
             store.key = key = UnlockedKey.from_dek(record.dek, found.source)
+            textids.rekey_legacy_ids(store.conn, record.dek)  # before sealing: fields are bound to ids
             converted = _convert(store, PLAIN, key.fields)
             _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
@@ -370,7 +374,9 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             data: dict[str, Any] = {"key_id": meta.key_id, "kdf": _kdf_summary(meta.kdf), "converted": converted}
             if forced:
                 data["forced_over_failed_verify"] = True
-            event = store.append_event(EVENT_ENABLED, data, _all_vouches(store))
+            # no unkeyed digest of earlier text is left (mirror_cli.audit, "Row digests")
+            audit.seal_history(store.conn)
+            event = store.append_event(EVENT_ENABLED, data, _all_vouches(store, key.vouch_key))
     except BaseException:
         store.key = None
         raise
@@ -399,7 +405,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
                                     audit.RETIRED_KEY_FIELD: key.audit_key.hex()}
             if forced:
                 data["forced_over_failed_verify"] = True
-            event = store.append_event(EVENT_DISABLED, data, _all_vouches(store))
+            event = store.append_event(EVENT_DISABLED, data, _all_vouches(store, None))
             store.set_meta("crypto", None)
             store.key = None
     except BaseException:

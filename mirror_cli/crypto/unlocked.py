@@ -12,25 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mirror_cli.audit import vouch_key
 from mirror_cli.crypto.fields import FieldCipher, SealedFields
 from mirror_cli.crypto.kdf import audit_mac_key, check_key, key_id
 
 
 @dataclass(frozen=True, eq=False)
 class UnlockedKey:
-    """A database's data key (DEK), its field codec, its audit MAC key and its public key id."""
+    """A database's data key (DEK), its field codec, its audit MAC and vouch keys and its public key id."""
 
     dek: bytes = field(repr=False)
     fields: SealedFields = field(repr=False)  # seals and opens user-content columns
     audit_key: bytes = field(repr=False)  # HMAC-SHA256 key of the keyed audit chain
+    vouch_key: bytes = field(repr=False)  # HMAC-SHA256 key of the row digests the chain vouches for
     key_id: str  # public fingerprint of the DEK (meta "crypto" key_id)
     source: str | None = None  # where it came from: a passphrase variable, "keyring", "prompt"; None: in-process
 
     @classmethod
     def from_dek(cls, dek: bytes, source: str | None = None) -> UnlockedKey:
-        """Derive the field key, audit MAC key and key id of *dek* (HKDF; see ``crypto.kdf``)."""
+        """Derive the field key, audit MAC key and key id of *dek* (HKDF; see ``crypto.kdf``), and the vouch key
+        (see ``mirror_cli.audit``)."""
         dek = check_key(dek)
-        return cls(dek, SealedFields(FieldCipher(dek)), audit_mac_key(dek), key_id(dek), source)
+        audit_key = audit_mac_key(dek)
+        return cls(dek, SealedFields(FieldCipher(dek)), audit_key, vouch_key(audit_key), key_id(dek), source)
 
     def with_fields(self, codec: Any) -> UnlockedKey:
         """The same key with another field codec (a backup's snapshot whose fields are already opened)."""

@@ -62,7 +62,9 @@ class ImportDocument:
     header: dict
     records: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in KINDS})
     source_format: str = "json"
-    merged: dict[str, int] = field(default_factory=dict)  # records of the file folded into another (jrnl)
+    # jrnl: reflection id -> the id an older mirror gave the same entry (derived from its text), so a
+    # journal that imported the file before still finds it (mirror_cli.exchange.importer)
+    legacy_ids: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {k: len(self.records.get(k, ())) for k in KINDS}
@@ -73,5 +75,5 @@ class ImportDocument:
             header=self.header,
             records={k: (self.records.get(k, []) if k in kinds else []) for k in KINDS},
             source_format=self.source_format,
-            merged={k: n for k, n in self.merged.items() if k in kinds},
+            legacy_ids=self.legacy_ids if "reflections" in kinds else {},
         )

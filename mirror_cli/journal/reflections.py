@@ -90,8 +90,9 @@ def _decode(store: Store, row: Sequence[Any]) -> Reflection:
     )
 
 
-def _vouch(conn, rid: str) -> tuple[str, str, str | None]:
-    return ("reflection", rid, audit.reflection_digest(conn, rid))
+def _vouch(store: Store, rid: str) -> tuple[str, str, str | None]:
+    key = store.key.vouch_key if store.key is not None else None  # keyed digests once encrypted
+    return ("reflection", rid, audit.reflection_digest(store.conn, rid, key))
 
 
 # One reflection's stored row, inserted or replaced (the import writes its rows with it too).
@@ -144,7 +145,7 @@ def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[s
     _check_record(r)
     with store.write() as conn:
         insert_row(store, r, store.tick())
-        store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(conn, r.id)])
+        store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(store, r.id)])
     return r
 
 
@@ -280,7 +281,7 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
         insert_row(store, r, store.tick())
         if words_replaced:
             forget_deleted_words(conn)  # the replaced text leaves the full-text index too, as on delete
-        store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(conn, r.id)])
+        store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(store, r.id)])
     return r
 
 

@@ -12,16 +12,21 @@ reflection:
 - ``tags``: jrnl's tags without their leading ``@``/``#``, in order, without
   repeats; ``starred`` adds the tag ``starred``;
 - ``mode`` ``REFLECTION``, no response, not local-only;
-- ``id``: ``jrnl-`` + the first 26 characters of the base32 SHA-256 of date,
-  time and content, so importing the same export again (in any time zone)
-  adds nothing. Two entries identical in all three are one reflection
-  (their tags are merged).
+- ``id``: ``jrnl-`` + the first 26 characters of the base32 (lower case)
+  HMAC-SHA256, under a fixed label, of the date, the time and the entry's
+  place among the entries of the same date and time (0, 1, ... in file
+  order): no text goes in, so an id reveals nothing of it, and importing the
+  same export again (in any time zone) adds nothing, while an entry edited in
+  jrnl keeps its id. Older mirrors derived ids from the text
+  (:func:`legacy_jrnl_id`); the document names each entry's older id so that
+  a journal holding it finds the entry under it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -38,8 +43,18 @@ _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp][Mm]))?", re.ASCII
 _HINT = "Nothing was changed; export again with `jrnl --export json`."
 
 
-def jrnl_id(date: str, time: str, content: str) -> str:
-    """The deterministic reflection id of a jrnl entry."""
+ID_LABEL = b"mirror jrnl entry id v2"
+
+
+def jrnl_id(date: str, time: str, place: int) -> str:
+    """The reflection id of the jrnl entry at *place* among those dated *date* *time* (no text in it)."""
+    digest = hmac.new(ID_LABEL, f"{date}\x00{time}\x00{int(place)}".encode("utf-8", "surrogatepass"),
+                      hashlib.sha256).digest()
+    return "jrnl-" + base64.b32encode(digest).decode("ascii")[:26].lower()
+
+
+def legacy_jrnl_id(date: str, time: str, content: str) -> str:
+    """The id older mirrors gave a jrnl entry: a digest of its text (see ``mirror_cli.crypto.textids``)."""
     digest = hashlib.sha256(f"jrnl\x00{date}\x00{time}\x00{content}".encode("utf-8", "surrogatepass")).digest()
     return "jrnl-" + base64.b32encode(digest).decode("ascii")[:26]
 
@@ -82,13 +97,14 @@ def _string(entry: dict, key: str, where: str, default: str | None = None) -> st
     return value
 
 
-def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
-    """Convert a parsed jrnl export to reflection records (not yet validated or de-duplicated)."""
+def iter_jrnl_reflections(obj: Any) -> Iterator[tuple[dict, str]]:
+    """Convert a parsed jrnl export to (reflection record, its legacy id); not yet validated."""
     if not isinstance(obj, dict) or not isinstance(obj.get("entries"), list):
         if isinstance(obj, dict) and obj.get("format") == "mirror-export":
             raise InvalidInputError("the file is a mirror export, not a jrnl export.",
                                     "Import it with --format json (or auto).")
         raise InvalidInputError('the file is not a jrnl JSON export: it has no "entries" list.', _HINT)
+    places: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(obj["entries"]):
         where = f"entries[{i}]"
         if not isinstance(entry, dict):
@@ -117,8 +133,10 @@ def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
         if starred and "starred" not in tags:
             tags.append("starred")
         created = _local_to_utc(date, time, where)
+        when = (date.strip(), time.strip())
+        place = places[when] = places.get(when, -1) + 1
         yield {
-            "id": jrnl_id(date.strip(), time.strip(), content),
+            "id": jrnl_id(*when, place),
             "created_at": created,
             "updated_at": created,
             "content": content,
@@ -126,32 +144,32 @@ def iter_jrnl_reflections(obj: Any) -> Iterator[dict]:
             "mode": "REFLECTION",
             "tags": tags,
             "local_only": False,
-        }
+        }, legacy_jrnl_id(*when, content)
 
 
 def jrnl_to_reflections(obj: Any) -> list[dict]:
-    """Converted, de-duplicated (by id, tags merged) and validated reflection records."""
+    """Converted and validated reflection records."""
     return _jrnl_records(obj)[0]
 
 
-def _jrnl_records(obj: Any) -> tuple[list[dict], int]:
-    """The records of :func:`jrnl_to_reflections`, and how many entries were folded into another."""
-    by_id: dict[str, dict] = {}
-    folded = 0
-    for rec in iter_jrnl_reflections(obj):
-        seen = by_id.get(rec["id"])
-        if seen is None:
-            by_id[rec["id"]] = rec
-        else:
-            folded += 1
-            seen["tags"].extend(t for t in rec["tags"] if t not in seen["tags"])
-    return validate_records("reflections", list(by_id.values())), folded
+def _jrnl_records(obj: Any) -> tuple[list[dict], dict[str, str]]:
+    """The records of :func:`jrnl_to_reflections`, and id -> legacy id (the first entry of each legacy id:
+    older mirrors folded identical entries into one)."""
+    recs: list[dict] = []
+    legacy: dict[str, str] = {}
+    seen: set[str] = set()
+    for rec, old in iter_jrnl_reflections(obj):
+        recs.append(rec)
+        if old not in seen:
+            seen.add(old)
+            legacy[rec["id"]] = old
+    return validate_records("reflections", recs), legacy
 
 
 def read_jrnl(raw: bytes) -> ImportDocument:
     """Parse, convert and validate a jrnl JSON export (all or nothing)."""
     obj = parse_json_text(decode_utf8(raw))
     records = {k: [] for k in KINDS}
-    records["reflections"], folded = _jrnl_records(obj)
+    records["reflections"], legacy = _jrnl_records(obj)
     header = {"format": "jrnl", "counts": {"reflections": len(records["reflections"])}}
-    return ImportDocument(header=header, records=records, source_format="jrnl", merged={"reflections": folded})
+    return ImportDocument(header=header, records=records, source_format="jrnl", legacy_ids=legacy)

@@ -37,23 +37,23 @@ def _entry(**kw):
 
 # The fixture is a real `jrnl --export json` (jrnl 4.6), made by tests/data/make_jrnl_fixture.sh.
 EXPECTED_NEW_YORK = [
-    {"id": "jrnl-W3MNBTGBDAKBZZMMEPYQWHXQUQ", "created_at": "2024-03-01T14:15:00.000Z",
+    {"id": "jrnl-xuov3apnbvedyrgttwzaq72sjl", "created_at": "2024-03-01T14:15:00.000Z",
      "updated_at": "2024-03-01T14:15:00.000Z",
      "content": "Started the new job today.\nFelt nervous but @work went fine. #career",
      "response": None, "mode": "REFLECTION", "tags": ["career", "work"], "local_only": False},
-    {"id": "jrnl-S6IH2QCAHBMKBVNHM62YLVS44P", "created_at": "2024-03-02T02:40:00.000Z",
+    {"id": "jrnl-jb4plf7chbf5m2v4esjeamhojm", "created_at": "2024-03-02T02:40:00.000Z",
      "updated_at": "2024-03-02T02:40:00.000Z",
      "content": "Best evening in months.\nDinner with Ana, long walk by the river.",
      "response": None, "mode": "REFLECTION", "tags": ["starred"], "local_only": False},
-    {"id": "jrnl-MOWUZSKC5LS2QYDZUGM22AM6VD", "created_at": "2024-03-02T12:05:00.000Z",
+    {"id": "jrnl-4uxgoezown25qntr5g3svqiwbe", "created_at": "2024-03-02T12:05:00.000Z",
      "updated_at": "2024-03-02T12:05:00.000Z",
      "content": "Morning pages.\nLine one of the body.\n\nLine three after a blank line, with \"quotes\" & <angle> brackets.",
      "response": None, "mode": "REFLECTION", "tags": [], "local_only": False},
-    {"id": "jrnl-EGVS4AZGM6S3S4QWLRHL4DK2LY", "created_at": "2024-03-04T04:59:00.000Z",
+    {"id": "jrnl-bqtwmsprculcvftamjzmfelpqu", "created_at": "2024-03-04T04:59:00.000Z",
      "updated_at": "2024-03-04T04:59:00.000Z",
      "content": "Überlegungen: café, naïve façade — 日本語 and emoji 🙂 @café",
      "response": None, "mode": "REFLECTION", "tags": ["café"], "local_only": False},
-    {"id": "jrnl-62LITZ6PK6VOJ4LTRWTM6BWOGI", "created_at": "2024-03-04T17:00:00.000Z",
+    {"id": "jrnl-5f5lnrqzv3nbxciwjm5szznhn6", "created_at": "2024-03-04T17:00:00.000Z",
      "updated_at": "2024-03-04T17:00:00.000Z", "content": "Just a title.",
      "response": None, "mode": "REFLECTION", "tags": [], "local_only": False},
 ]
@@ -95,32 +95,32 @@ def test_content_tags_and_star_rules(tz):
     assert r["content"] == "Only title"
 
 
-def test_ids_depend_on_date_time_and_text_only():
-    assert jrnl_id("2024-03-01", "09:15", "a") == jrnl_id("2024-03-01", "09:15", "a")
-    assert len({jrnl_id("2024-03-01", "09:15", "a"), jrnl_id("2024-03-02", "09:15", "a"),
-                jrnl_id("2024-03-01", "09:16", "a"), jrnl_id("2024-03-01", "09:15", "b")}) == 4
-    assert jrnl_id("2024-03-01", "09:15", "a").startswith("jrnl-") and len(jrnl_id("d", "t", "x")) == 31
+def test_ids_depend_on_date_time_and_place_only():
+    """CONTRACT.md: ids are derived from date, time and the entry's place among those of the same minute."""
+    assert jrnl_id("2024-03-01", "09:15", 0) == jrnl_id("2024-03-01", "09:15", 0)
+    assert len({jrnl_id("2024-03-01", "09:15", 0), jrnl_id("2024-03-02", "09:15", 0),
+                jrnl_id("2024-03-01", "09:16", 0), jrnl_id("2024-03-01", "09:15", 1)}) == 4
+    assert jrnl_id("2024-03-01", "09:15", 0).startswith("jrnl-") and len(jrnl_id("d", "t", 0)) == 31
     a = jrnl_to_reflections({"entries": [_entry(starred=False)]})[0]["id"]
-    b = jrnl_to_reflections({"entries": [_entry(starred=True, tags=["@x"])]})[0]["id"]
+    b = jrnl_to_reflections({"entries": [_entry(starred=True, tags=["@x"], title="other text")]})[0]["id"]
     assert a == b
 
 
-def test_identical_entries_become_one_reflection_with_merged_tags():
+def test_identical_entries_are_two_reflections():
     recs = jrnl_to_reflections({"entries": [_entry(tags=["@a"]), _entry(tags=["@b"], starred=True)]})
-    assert len(recs) == 1 and recs[0]["tags"] == ["a", "b", "starred"]
+    assert [r["tags"] for r in recs] == [["a"], ["b", "starred"]] and recs[0]["id"] != recs[1]["id"]
 
 
-def test_an_entry_folded_into_another_counts_as_skipped(tmp_path):
-    """Two identical entries were "added 1, skipped 0" for 2 entries: the folded one now shows."""
+def test_identical_entries_are_each_added(tmp_path):
     from mirror_cli.exchange import importer
     from mirror_cli.db.store import Store
 
     raw = json.dumps({"entries": [_entry(), _entry(), _entry(title="other")]}).encode()
     doc = read_jrnl(raw)
-    assert doc.merged == {"reflections": 1} and len(doc.records["reflections"]) == 2
+    assert len(doc.records["reflections"]) == 3
     with Store.open(tmp_path / "m.db") as s:
         result = importer.apply_import(s, doc)
-    assert result.added["reflections"] == 2 and result.skipped["reflections"] == 1
+    assert result.added["reflections"] == 3 and result.skipped["reflections"] == 0
 
 
 def test_missing_body_tags_and_starred_are_defaults():
