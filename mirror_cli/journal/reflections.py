@@ -90,7 +90,7 @@ def _decode(store: Store, row: Sequence[Any]) -> Reflection:
     )
 
 
-def _vouch(store: Store, rid: str) -> tuple[str, str, str | None]:
+def vouch(store: Store, rid: str) -> tuple[str, str, str | None]:
     key = store.key.vouch_key if store.key is not None else None  # keyed digests once encrypted
     return ("reflection", rid, audit.reflection_digest(store.conn, rid, key))
 
@@ -143,9 +143,9 @@ def add(store: Store, content: str, *, mode: str | None = None, tags: Iterable[s
                    mode=(mode or DEFAULT_MODE).strip() or DEFAULT_MODE, tags=normalize_tags(tags, text),
                    local_only=local_only)
     _check_record(r)
-    with store.write() as conn:
+    with store.write():
         insert_row(store, r, store.tick())
-        store.append_event("reflection.saved", {"reflection_id": r.id}, [_vouch(store, r.id)])
+        store.append_event("reflection.saved", {"reflection_id": r.id}, [vouch(store, r.id)])
     return r
 
 
@@ -281,7 +281,7 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
         insert_row(store, r, store.tick())
         if words_replaced:
             forget_deleted_words(conn)  # the replaced text leaves the full-text index too, as on delete
-        store.append_event("reflection.edited", {"reflection_id": r.id}, [_vouch(store, r.id)])
+        store.append_event("reflection.edited", {"reflection_id": r.id}, [vouch(store, r.id)])
     return r
 
 

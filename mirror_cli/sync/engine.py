@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror_cli import audit
+from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto.passphrase import KeyCache, new_passphrase
 from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, OperationError, VerificationError
@@ -301,7 +301,7 @@ class Sync:
                         self._mark_sent(rid, result.state, key)  # nothing of ours in it: no echo
                     if outcome == "saved":
                         self.report.pulled["reflections"] += 1
-                        vouches.append(("reflection", rid, audit.reflection_digest(self.store.conn, rid)))
+                        vouches.append(journal.vouch(self.store, rid))
                     elif outcome == "deleted":
                         self.report.deleted["reflections"] += 1
                         vouches.append(("reflection", rid, None))

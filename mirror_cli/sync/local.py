@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mirror_cli import audit
 from mirror_cli.crypto.fields import codec as field_codec
 from mirror_cli.crypto.kdf import subkey
 from mirror_cli.db.scrub import forget_deleted_words
@@ -25,7 +24,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import records
 from mirror_cli.ids import hlc_after, hlc_iso, hlc_next, hlc_text, is_hlc, is_valid_id, now_iso, parse_iso
-from mirror_cli.journal.reflections import Reflection, insert_row
+from mirror_cli.journal.reflections import Reflection, insert_row, vouch
 from mirror_cli.sync.merge import Clock, Conflict, alive, updated
 
 KIND = "reflection"
@@ -222,7 +221,7 @@ def stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...],
     save_meta(store, rid, meta, rev)
     if _normalise_updated(store, rid, meta, row[2]):
         store.append_event("sync.stamped", {"reflection_id": rid},
-                           [("reflection", rid, audit.reflection_digest(store.conn, rid))])
+                           [vouch(store, rid)])
     return True
 
 

@@ -143,17 +143,20 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
 
 
 def _conflict(name: str, a: list[Any], b: list[Any], policy: str, clock: Clock, result: Merged) -> list[Any]:
+    """Two versions that did not see each other. The winner (local-wins: a value not yet published
+    from this device; otherwise the larger stamp) is written again as a new version that has seen
+    both, so every device's state again descends from everything it holds: a later deletion that saw
+    only one of the two cannot leave the entry alive on one device and gone on another."""
     if policy == LOCAL_WINS and clock.pending(a):
-        hlc, n = clock.new_stamp(max(a[1], b[1]))
-        winner = [a[0], hlc, clock.dev, n, [b[2], b[3]]]
-        result.restamped = True
-        if a[0] != b[0]:
-            result.conflicts.append(Conflict(name, b[0], stamp_of(b), stamp_of(winner), b[2]))
-        return winner
-    winner, loser = (a, b) if stamp_of(a) > stamp_of(b) else (b, a)
+        winner, loser = a, b
+    else:
+        winner, loser = (a, b) if stamp_of(a) > stamp_of(b) else (b, a)
+    hlc, n = clock.new_stamp(max(a[1], b[1]))
+    resolved = [winner[0], hlc, clock.dev, n, [loser[2], loser[3]]]
+    result.restamped = True
     if a[0] != b[0]:
-        result.conflicts.append(Conflict(name, loser[0], stamp_of(loser), stamp_of(winner), loser[2]))
-    return winner
+        result.conflicts.append(Conflict(name, loser[0], stamp_of(loser), stamp_of(resolved), loser[2]))
+    return resolved
 
 
 def _merge_del(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
