@@ -131,11 +131,10 @@ def test_a_concurrent_edit_beats_a_delete() -> None:
     b.pull([a], NEWEST_WINS)
     a.delete("x")
     b.write("x", "content", "kept")
-    a.push()
-    b.push()
-    a.pull([b], NEWEST_WINS)
-    b.pull([a], NEWEST_WINS)
-    a.push(), b.push(), a.pull([b], NEWEST_WINS), b.pull([a], NEWEST_WINS)
+    for _ in range(3):
+        for d in (a, b):
+            d.pull([a, b], NEWEST_WINS)
+            d.push()
     assert a.view() == b.view()
     assert a.view()["x"][0]["content"] == "kept"
 
