@@ -9,112 +9,27 @@ commit) → AUDIT (one event, none when nothing changed) → report.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from mirror_cli.journal import reflections as journal
-from mirror_cli.crypto.passphrase import KeyCache, new_passphrase
+from mirror_cli.crypto.passphrase import new_passphrase
 from mirror_cli.db.store import Store
-from mirror_cli.errors import LockedError, OperationError, VerificationError
+from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import Exists, NotFound, Remote
 from mirror_cli.sync import access, config, local, objects
+from mirror_cli.sync.session import Options, Report, SyncLock, fault
 from mirror_cli.sync.keys import RemoteKey
-from mirror_cli.sync.merge import LOCAL_WINS, Conflict, alive, merge
+from mirror_cli.sync.merge import Conflict, alive, merge
 
-LOCK_WAIT_S = 30.0
+__all__ = ["Options", "Report", "Sync", "SyncLock", "rejoin"]
+
 STALE_DAYS = 30
 CLIENT = "mirror-cli"
-
-
-@dataclass
-class Options:
-    push: bool = True
-    pull: bool = True
-    policy: str = LOCAL_WINS
-    dry_run: bool = False
-    rejoin: bool = False
-    interactive: bool = False
-    prompt: Callable[[str], str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    cache: KeyCache | None = None
-    progress: Callable[[str, int, int], None] | None = None
-
-
-@dataclass
-class Report:
-    remote: str
-    direction: str
-    dry_run: bool
-    pulled: dict[str, int] = field(default_factory=lambda: {"reflections": 0})
-    pushed: dict[str, int] = field(default_factory=lambda: {"reflections": 0})
-    deleted: dict[str, int] = field(default_factory=lambda: {"reflections": 0})
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-    incomplete: bool = False
-    waiting_objects: int = 0
-    foreign: list[str] = field(default_factory=list)
-    devices: list[dict[str, Any]] = field(default_factory=list)
-    bytes_up: int = 0
-    bytes_down: int = 0
-    elapsed_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"remote": self.remote, "direction": self.direction, "dry_run": self.dry_run,
-                "pulled": self.pulled, "pushed": self.pushed, "deleted": self.deleted,
-                "conflicts": self.conflicts, "incomplete": self.incomplete,
-                "waiting_objects": self.waiting_objects, "foreign": self.foreign, "devices": self.devices,
-                "bytes_up": self.bytes_up, "bytes_down": self.bytes_down, "elapsed_s": round(self.elapsed_s, 3)}
-
-    @property
-    def changed(self) -> bool:
-        return bool(sum(self.pulled.values()) or sum(self.pushed.values()) or sum(self.deleted.values())
-                    or self.conflicts)
-
-
-# -- the lock ------------------------------------------------------------------------------------
-
-
-class SyncLock:
-    """``<db>.sync.lock`` (flock): a second `mirror sync` of this journal waits, then exit 1."""
-
-    def __init__(self, db_path: Path, wait_s: float = LOCK_WAIT_S) -> None:
-        self.path = Path(str(db_path) + ".sync.lock")
-        self.wait_s = wait_s
-        self.fd: int | None = None
-
-    def __enter__(self) -> SyncLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    self.fd = None
-                    raise OperationError("another `mirror sync` of this journal is running; the lock was not "
-                                         f"obtained in {self.wait_s:.0f} s.", "Try again when it has finished.") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def fault(point: str) -> None:
-    """Test hook: MIRROR_TEST_FAULT=<point> kills this process there (kill -9 at each step)."""
-    if os.environ.get("MIRROR_TEST_FAULT") == point:
-        os.kill(os.getpid(), 9)
 
 
 # -- one sync -------------------------------------------------------------------------------------
