@@ -43,7 +43,8 @@ def _locked(db: Path) -> OperationError:
 
 def replace_database(snap: Path, db: Path, at: datetime) -> Path | None:
     """Make *db* hold the snapshot *snap*; keep what it held as ``<db>.before-restore-<time>`` (returned;
-    None when there was no database). *snap* must be on *db*'s file system (a damaged *db* is swapped)."""
+    None when there was no database). *snap* lies in a private working folder on *db*'s file system
+    (a damaged *db* is swapped by rename), which the copy is written in before it gets its name."""
     if not db.exists():
         os.replace(snap, db)
         _fsync_dir(db.parent)
@@ -81,7 +82,7 @@ def _write_into(snap: Path, db: Path, at: datetime) -> Path:
             if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _locked(db)
             if not kept:  # the write lock is held, nothing is committed yet
-                kept.append(_keep_copy(reader, db, at))
+                kept.append(_keep_copy(reader, db, at, snap.parent))
 
         try:
             src.backup(live, pages=pages - 1, progress=step)
@@ -99,24 +100,25 @@ def _write_into(snap: Path, db: Path, at: datetime) -> Path:
             conn.close()
 
 
-def _keep_copy(reader: sqlite3.Connection, db: Path, at: datetime) -> Path:
+def _keep_copy(reader: sqlite3.Connection, db: Path, at: datetime, work: Path) -> Path:
     """Copy the last committed state of *db* (through *reader*) to a new ``<db>.before-restore-<time>``,
-    a self-contained file (no WAL), mode 0600, on disk."""
+    a self-contained file (no WAL), mode 0600, on disk. It is written in *work* and renamed once
+    whole: a killed restore leaves no partial copy under that name (the next run removes *work*)."""
     before = aside_path(db, "before-restore", at)
+    tmp = work / "before-restore"
     try:
-        os.close(os.open(before, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-    except OSError as exc:
-        raise io_error("keep a copy of the database as", before, exc) from None
-    try:
-        out = sqlite3.connect(before, isolation_level=None)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        out = sqlite3.connect(tmp, isolation_level=None)
         try:
             reader.backup(out)
             out.execute("PRAGMA journal_mode = DELETE")
         finally:
             out.close()
-        fsync_file(before)
+        fsync_file(tmp)
+        os.replace(tmp, before)  # no other restore runs meanwhile: this one holds the write lock
+        _fsync_dir(db.parent)
     except (sqlite3.Error, OSError) as exc:
-        for leftover in (before, Path(f"{before}-wal"), Path(f"{before}-shm"), Path(f"{before}-journal")):
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
             with contextlib.suppress(OSError):
                 leftover.unlink()
         if isinstance(exc, sqlite3.Error) and is_busy(exc):

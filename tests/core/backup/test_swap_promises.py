@@ -78,3 +78,16 @@ def test_restore_over_a_file_that_is_not_a_database_sets_it_aside(backed_up):
     res = brestore.restore(path, db, bkeys.KeyRequest({}))
     assert Path(res.before).read_bytes() == b"not a database at all" * 300
     assert _texts(db) == ["in the backup"]
+
+
+def test_a_copy_that_cannot_be_kept_stops_the_restore_before_it_changes_anything(backed_up, monkeypatch):
+    db, path = backed_up
+
+    def full(_path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(swap, "fsync_file", full)
+    with pytest.raises(OperationError, match="nothing was restored"):
+        brestore.restore(path, db, bkeys.KeyRequest({}))
+    assert _texts(db) == ["after the backup", "in the backup"]
+    assert not [p for p in db.parent.iterdir() if "before-restore" in p.name]
