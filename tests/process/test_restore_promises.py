@@ -35,6 +35,11 @@ def _ids(db: Path) -> set[str]:
         conn.close()
 
 
+def _kept(folder: Path) -> list[Path]:
+    """The `.before-restore-*` copies restore kept in *folder* (each must be one self-contained file)."""
+    return sorted(p for p in folder.iterdir() if ".before-restore-" in p.name)
+
+
 def _backup(run_mirror, out: Path) -> Path:
     r = run_mirror("backup", "create", "--json", "--mkdir", "-o", out)
     assert r.returncode == 0, r.stderr
@@ -92,7 +97,7 @@ def test_no_acknowledged_reflection_is_lost_while_restores_run(mirror_home, run_
     assert failures == []
     assert restores >= 2 and len(acked) >= 5, (restores, len(acked))  # it ran (a loaded machine runs fewer)
     kept = set()
-    copies = sorted(p for p in mirror_home.iterdir() if ".before-restore-" in p.name and not p.name.endswith(("-wal", "-shm")))
+    copies = _kept(mirror_home)
     assert len(copies) == restores
     for copy in copies:
         kept |= _ids(copy)
@@ -116,7 +121,7 @@ def test_a_writer_that_opened_the_journal_before_the_restore_saves_into_the_rest
         assert r.returncode == 0, r.stderr
         saved = journal.add(store, "saved after the restore")
     live = _ids(db)
-    copies = [p for p in mirror_home.iterdir() if ".before-restore-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    copies = _kept(mirror_home)
     assert len(copies) == 1
     assert saved.id in live
     assert len(_ids(copies[0])) == 2 and len(live) == 2  # the copy: both; live: the backup's one and the new one
