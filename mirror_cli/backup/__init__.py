@@ -7,6 +7,7 @@ encrypted database the whole of it is sealed in a MIRRENC container (``docs/form
 * :mod:`~mirror_cli.backup.format` — the bytes: header, manifest, archive, trailer; write and read.
 * :mod:`~mirror_cli.backup.create` — ``create``: snapshot, export, compress, write.
 * :mod:`~mirror_cli.backup.restore` — ``verify`` and ``restore`` (every check, then the swap).
+* :mod:`~mirror_cli.backup.swap` — the restored snapshot into the live database, under its write lock.
 * :mod:`~mirror_cli.backup.opened` — the opened-field transform of an encrypted backup's snapshot.
 * :mod:`~mirror_cli.backup.retention` — ``list``, restic's ``--keep-*`` rules, ``prune``.
 * :mod:`~mirror_cli.backup.keys` — where the data key of an encrypted backup comes from.

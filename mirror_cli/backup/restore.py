@@ -5,7 +5,8 @@
   the snapshot, and that the snapshot, the manifest and the export agree on the counts.
 * **restore** does all of that while unpacking the snapshot next to the database, seals opened
   fields back (checking every tag), rebuilds the full-text index (plaintext rows only), keeps
-  the replaced database as ``<db>.before-restore-<UTC time>`` and swaps with ``os.replace``.
+  the replaced database as ``<db>.before-restore-<UTC time>`` and writes the snapshot into the live
+  database under its write lock (``backup.swap``: other mirror processes may be using it).
 
 An encrypted backup's container is first decrypted (every chunk authenticated) into the private
 working folder, then read like a plain one; the unpacked snapshot goes there too.
@@ -17,7 +18,6 @@ import contextlib
 import hmac
 import json
 import os
-import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,13 +32,14 @@ from mirror_cli.backup.format import (COUNT_KINDS, DB_MEMBER, EVENT_RESTORED, FI
                                       unpack_archive)
 from mirror_cli.backup.keys import KeyRequest, backup_key
 from mirror_cli.backup.opened import reseal_fields
+from mirror_cli.backup.swap import replace_database
 from mirror_cli.backup.workspace import private_work
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.db import migrations
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
-from mirror_cli.localfs import FILE_MODE, _fsync_dir, aside_path, ensure_private_dir, fsync_file, io_error
+from mirror_cli.localfs import FILE_MODE, ensure_private_dir, fsync_file, io_error
 from mirror_cli.settings import resolve
 
 
@@ -274,37 +275,6 @@ def _rebuild_fts(path: Path) -> None:
     fsync_file(path)
 
 
-def _set_aside(db: Path, at: datetime) -> Path | None:
-    """Keep the database about to be replaced as ``<db>.before-restore-<UTC time>`` (with its WAL)."""
-    if not db.exists():
-        return None
-    before = aside_path(db, "before-restore", at)
-    with contextlib.suppress(sqlite3.Error):
-        c = sqlite3.connect(db, timeout=10)
-        try:
-            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            c.close()
-    try:
-        try:
-            os.link(db, before)
-        except FileExistsError:
-            raise
-        except OSError:
-            shutil.copy2(db, before)
-        wal = Path(f"{db}-wal")
-        if wal.exists():
-            if wal.stat().st_size:
-                os.replace(wal, f"{before}-wal")  # uncheckpointed changes stay with the old copy
-            else:
-                wal.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            Path(f"{db}-shm").unlink()
-    except OSError as exc:
-        raise io_error("set aside", db, exc) from None
-    return before
-
-
 def _snapshot_key(snap: Path, db_id: str, req: KeyRequest) -> bytes:
     """The data key of an encrypted database inside a plain (``--no-encrypt``) backup, from its own key record.
 
@@ -364,7 +334,8 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
     at = now or datetime.now(timezone.utc)
     checked: list[str] = []
     # Unpacked (an encrypted backup's fields opened until resealed) into a private working folder beside
-    # the database, which a killed restore's next run removes; the same file system, for os.replace.
+    # the database, which a killed restore's next run removes; the same file system, for a rename when
+    # the database is new (or too damaged for SQLite to write into).
     with private_work(0, db.parent, ram=False) as work:
         try:
             outer, unpacked, dek, tmp = _open_and_check(path, req, lambda _size: work, db.name, checked, sync=True)
@@ -385,9 +356,7 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
                                  f"than this mirror knows ({latest}).", "Upgrade mirror to restore it.")
         _rebuild_fts(tmp)
         was_encrypted = journal_is_encrypted(db)
-        before = _set_aside(db, at)
-        os.replace(tmp, db)
-        _fsync_dir(db.parent)
+        before = replace_database(tmp, db, at)
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
                            dict(unpacked.manifest["counts"]), outer.header["created_at"])
     if was_encrypted and not unpacked.manifest.get("db_encrypted"):

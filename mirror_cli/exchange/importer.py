@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mirror_cli import audit, crypto
+from mirror_cli.db.scrub import forget_deleted_words
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError
 from mirror_cli.exchange import records
@@ -556,6 +557,8 @@ def _apply(store: Store, doc: ImportDocument, mode: str, chosen: tuple[str, ...]
             if "tensions" in chosen:
                 conn.execute("DELETE FROM tensions")
         vouched = _write_reflections(store, plan, rev, vouches, progress)
+        if result.deleted["reflections"] or result.updated["reflections"]:
+            forget_deleted_words(conn)  # as delete and edit: no word of a removed or rewritten text stays indexed
         if plan.patterns:
             _write_patterns(store, plan, rev)
         if plan.tensions:
