@@ -177,7 +177,7 @@ def _local_time(iso_text: str | None) -> str:
     return parse_iso(iso_text).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False, only=None):
+def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False, only=None, compact=False):
     from mirror_cli.cli.output import stdin_is_tty
     from mirror_cli.errors import UsageError
     from mirror_cli.sync import config, engine
@@ -208,6 +208,7 @@ def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False
                 remote = _open(cfg.url, cfg.options)
                 try:
                     opts = engine.Options(push=push, pull=pull, policy=policy, dry_run=dry_run, rejoin=rejoin,
+                                          compact=compact,
                                           interactive=stdin_is_tty(), env=os.environ, cache=_cache(st))
                     with st.out.progress("syncing", None) if not quiet else _null() as bar:
                         if bar is not None and getattr(bar, "enabled", False):
@@ -235,7 +236,7 @@ def sync(
     only: Annotated[Optional[str], typer.Option("--only", help="Kinds to sync (reflections).")] = None,
     conflict: Annotated[Optional[str], typer.Option("--conflict", help="local-wins (default) or newest-wins.")] = None,
     dry_run: DryRunOpt = False,
-    compact: Annotated[bool, typer.Option("--compact", help="Write a checkpoint now (not needed yet: a no-op).")] = False,
+    compact: Annotated[bool, typer.Option("--compact", help="Write a checkpoint now (else one is written every 128 pushes); older own objects are collected after 7 days on a folder.")] = False,
     rejoin: Annotated[bool, typer.Option("--rejoin", help="Upload this journal to an empty or wiped remote, or resume a paused one.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -245,7 +246,7 @@ def sync(
     if push_only and pull_only:
         raise UsageError("--push and --pull together are a plain sync: give one or neither.")
     reports = _run(ctx, [remote] if remote else [], dry_run=dry_run, push=not pull_only, pull=not push_only,
-                   conflict=conflict, rejoin=rejoin, only=only)
+                   conflict=conflict, rejoin=rejoin, only=only, compact=compact)
     st = state(ctx)
     if as_json:
         st.out.json(reports[0] if len(reports) == 1 else reports)

@@ -21,7 +21,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import Exists, NotFound, Remote
-from mirror_cli.sync import access, config, local, objects
+from mirror_cli.sync import access, checkpoint, config, local, objects
 from mirror_cli.sync.session import Options, Report, SyncLock, fault
 from mirror_cli.sync.keys import RemoteKey
 from mirror_cli.sync.merge import Conflict, alive, merge
@@ -139,14 +139,46 @@ class Sync:
         return int(row[0]) if row else 0
 
     # FETCH + VERIFY
-    def fetch(self, heads: dict[str, Peer]) -> list[tuple[str, int, str, list[dict[str, Any]]]]:
-        """Every new segment of every peer, authenticated and chained, in order; nothing applied yet."""
+    def fetch(self, heads: dict[str, Peer]) -> list[tuple[Any, ...]]:
+        """Every new segment of every peer, authenticated and chained, in order (after a peer's
+        checkpoint when joining, or when the next segment was collected); nothing applied yet."""
         assert self.key is not None
-        out = []
+        out: list[tuple[Any, ...]] = []
         applied = {row[0]: (int(row[1]), row[2]) for row in self.store.conn.execute(
             "SELECT dev, applied, applied_chain FROM sync_peers WHERE remote = ?", (self.cfg.name,))}
         total = sum(max(0, p.head.seq - applied.get(d, (0, None))[0]) for d, p in heads.items() if d != self.dev)
         done = 0
+        loaded = False
+
+        def load_checkpoint(dev: str | None = None, need: int = 0) -> bool:
+            """Load the peer checkpoint covering most (one that covers *dev* up to *need*, if given)."""
+            nonlocal loaded
+            options = [(sum(v[0] for v in p.head.ckpt["segs"].values()), d, p) for d, p in heads.items()
+                       if d != self.dev and p.head.ckpt is not None
+                       and (dev is None or p.head.ckpt["segs"].get(dev, [0])[0] >= need)]
+            if loaded or not options:
+                return False
+            _, writer, peer = max(options)
+            try:
+                recs, read = checkpoint.load(self.remote, self.key, self.remote_id, writer, peer.head.ckpt,
+                                             peer.head.label)
+            except checkpoint.ChunkMissing:
+                if not getattr(self.remote, "may_lag", False):
+                    raise
+                self.report.incomplete = True  # still in transit: the segments, or the next sync
+                loaded = True
+                return False
+            self.report.bytes_down += read
+            segs = {d: (v[0], v[1]) for d, v in peer.head.ckpt["segs"].items() if d != self.dev}
+            out.append(("ckpt", writer, segs, recs))
+            for d, (seq, chain) in segs.items():
+                if seq > applied.get(d, (0, None))[0]:
+                    applied[d] = (seq, chain)
+            loaded = True
+            return True
+
+        if not any(seq for seq, _ in applied.values()):
+            load_checkpoint()  # joining: the newest whole state first, then what came after it
         for dev, peer in sorted(heads.items()):
             if dev == self.dev:
                 continue
@@ -159,6 +191,9 @@ class Sync:
                 try:
                     blob = self.remote.get(name)
                 except NotFound:
+                    if load_checkpoint(dev, nxt):
+                        seq, chain = applied[dev]
+                        continue
                     if getattr(self.remote, "may_lag", False):
                         self.report.incomplete = True
                         self.report.waiting_objects += peer.head.seq - seq
@@ -187,8 +222,14 @@ class Sync:
     def apply(self, fetched: list[tuple[str, int, str, list[dict[str, Any]]]], heads: dict[str, Peer]) -> list:
         vouches: list[tuple[str, str, str | None]] = []
         published = self.published_dot()
-        for dev, seq, chain, recs in fetched:
-            what = f"segment {seq} of device {dev[:8]}"
+        for entry in fetched:
+            if entry[0] == "ckpt":
+                _, dev, segs, recs = entry
+                what = f"the checkpoint of device {dev[:8]}"
+            else:
+                dev, seq, chain, recs = entry
+                segs = {dev: (seq, chain)}
+                what = f"segment {seq} of device {dev[:8]}"
             checked = [local.check_record(rec, what) for rec in recs]
             with self.store.write():
                 clock = local.StoreClock(self.store, self.dev, published)
@@ -220,10 +261,12 @@ class Sync:
                     elif outcome == "deleted":
                         self.report.deleted["reflections"] += 1
                         vouches.append(("reflection", rid, None))
-                self.store.conn.execute(
-                    "INSERT INTO sync_peers (remote, dev, applied, applied_chain) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
-                    " applied_chain = excluded.applied_chain", (self.cfg.name, dev, seq, chain))
+                for peer_dev, (seq, chain) in segs.items():
+                    self.store.conn.execute(
+                        "INSERT INTO sync_peers (remote, dev, applied, applied_chain) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
+                        " applied_chain = excluded.applied_chain WHERE excluded.applied > sync_peers.applied",
+                        (self.cfg.name, peer_dev, seq, chain))
             fault("mid-pull")
         return vouches
 
@@ -313,13 +356,58 @@ class Sync:
                 flush()
             head = objects.Head(dev=self.dev, label=self._label_self(), gen=self.key.gen, seq=seq, chain=chain,
                                 dot=new_dot, applied=applied,
-                                hlc=hlc_next(self.store.meta("hlc")), client=CLIENT)
+                                hlc=hlc_next(self.store.meta("hlc")), client=CLIENT,
+                                ckpt=checkpoint.public(self._ckpt_state()))
             plan = {"segments": segments, "head": objects.seal_head(self.key, self.remote_id, head).hex(),
                     "seq": seq, "chain": chain, "dot": new_dot, "scan_rev": top_rev, "sent": sent}
             self.store.conn.execute("UPDATE sync_self SET staged = ? WHERE remote = ?",
                                     (json.dumps(plan), self.cfg.name))
         self.report.pushed["reflections"] += len(changes)
         self._upload(plan)
+
+    def _ckpt_state(self) -> dict[str, Any] | None:
+        row = self.store.conn.execute("SELECT ckpt FROM sync_self WHERE remote = ?", (self.cfg.name,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def compact(self, heads: dict[str, Peer]) -> None:
+        """A checkpoint when due (or asked) and this device is caught up; then collect own objects."""
+        assert self.key is not None
+        row = self.store.conn.execute("SELECT seq, chain, dot FROM sync_self WHERE remote = ?",
+                                      (self.cfg.name,)).fetchone()
+        seq, chain, dot = int(row[0]), row[1], int(row[2])
+        state = self._ckpt_state()
+        caught_up = not self.report.incomplete and all(
+            p.head.seq <= self._applied(d) for d, p in heads.items() if d != self.dev)
+        if caught_up and seq > 0 and (self.opts.compact or checkpoint.due(seq, state, self.dev)):
+            segs = {d: [s, c] for d, s, c in self.store.conn.execute(
+                "SELECT dev, applied, applied_chain FROM sync_peers WHERE remote = ? AND applied > 0",
+                (self.cfg.name,))}
+            segs[self.dev] = [seq, chain]
+            no = state["no"] + 1 if state else 1
+            with self.store.read():
+                info, written = checkpoint.write(self.store, self.remote, self.key, self.remote_id, self.dev, no, segs)
+            self.report.bytes_up += written
+            state = checkpoint.stamp(info, state)
+            head = objects.Head(dev=self.dev, label=self._label_self(), gen=self.key.gen, seq=seq, chain=chain,
+                                dot=dot, applied={d: self._applied(d) for d in heads if d != self.dev},
+                                hlc=hlc_next(self.store.meta("hlc")), client=CLIENT, ckpt=checkpoint.public(state))
+            blob = objects.seal_head(self.key, self.remote_id, head)
+            self.remote.put(objects.head_name(self.key, self.dev), blob)
+            self.report.bytes_up += len(blob)
+            self._save_ckpt(state)
+        if state is not None:
+            grace = self.opts.gc_grace_s
+            if grace is None:
+                grace = 7 * 86400.0 if getattr(self.remote, "may_lag", False) else 3600.0
+            before = json.dumps(state, sort_keys=True)
+            state = checkpoint.collect(self.remote, self.key, self.dev, state, grace)
+            if json.dumps(state, sort_keys=True) != before:
+                self._save_ckpt(state)
+
+    def _save_ckpt(self, state: dict[str, Any]) -> None:
+        with self.store.write():
+            self.store.conn.execute("UPDATE sync_self SET ckpt = ? WHERE remote = ?",
+                                    (json.dumps(state, sort_keys=True), self.cfg.name))
 
     def _applied(self, dev: str) -> int:
         row = self.store.conn.execute("SELECT applied FROM sync_peers WHERE remote = ? AND dev = ?",
@@ -402,6 +490,7 @@ class Sync:
             except Forked:
                 self.reidentify()
                 self.push(heads)
+            self.compact(heads)
         self._devices(heads)
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
@@ -455,7 +544,7 @@ class Sync:
                     self.store.conn.execute("DELETE FROM sync_self WHERE remote = ?", (remote,))
                     continue
                 self.store.conn.execute(
-                    "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL,"
+                    "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL, ckpt = NULL,"
                     " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
             local.redot(self.store, old, self.dev, published)
         self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "

@@ -445,3 +445,20 @@ def redot(store: Store, old: str, new: str, published: int) -> int:
         save_meta(store, rid, state, rev)
         count += 1
     return count
+
+
+def all_states(store: Store) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every record this device would put in a checkpoint: its state with values (tombstones too;
+    local-only entries never)."""
+    for rid, text in store.conn.execute("SELECT id, state FROM sync_records WHERE kind = ? ORDER BY id",
+                                        (KIND,)).fetchall():
+        meta = json.loads(text)
+        values = None
+        if alive(meta):
+            if meta.get("lo"):
+                continue
+            row = store.conn.execute(_ROW + " WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                continue
+            values = row_values(store, row)[0]
+        yield rid, with_values(meta, values)

@@ -115,11 +115,12 @@ class Head:
     applied: dict[str, int]
     hlc: str
     client: str = ""
+    ckpt: dict[str, Any] | None = None  # {"no", "chunks", "digest", "segs": {dev: [seq, chain]}}
 
     def to_json(self) -> dict[str, Any]:
         return {"v": VERSION, "dev": self.dev, "label": self.label, "gen": self.gen, "seq": self.seq,
                 "chain": self.chain, "dot": self.dot, "applied": self.applied, "hlc": self.hlc,
-                "client": self.client}
+                "client": self.client, "ckpt": self.ckpt}
 
 
 def head_name(key: RemoteKey, dev: str) -> str:
@@ -158,7 +159,7 @@ def _parse_head(payload: bytes, what: str) -> Head:
             raise ValueError
         head = Head(dev=dev, label=str(body["label"])[:64], gen=body["gen"], seq=body["seq"],
                     chain=body["chain"], dot=body["dot"], applied=applied, hlc=body["hlc"],
-                    client=str(body.get("client", ""))[:64])
+                    client=str(body.get("client", ""))[:64], ckpt=_checked_ckpt(body.get("ckpt")))
         if not (_is_count(head.gen) and _is_count(head.seq) and _is_count(head.dot) and _is_hex(head.chain, 64)
                 and _is_hex(head.hlc, 16)):
             raise ValueError
@@ -167,6 +168,20 @@ def _parse_head(payload: bytes, what: str) -> Head:
                                 "this remote's key.", "A device with the key wrote it wrongly; nothing was "
                                 "changed here.") from None
     return head
+
+
+def _checked_ckpt(ckpt: Any) -> dict[str, Any] | None:
+    if ckpt is None:
+        return None
+    if not isinstance(ckpt, dict) or not (_is_count(ckpt.get("no")) and _is_count(ckpt.get("chunks"))
+                                          and 1 <= ckpt["chunks"] <= 100_000 and _is_hex(ckpt.get("digest"), 64)):
+        raise ValueError
+    segs = ckpt.get("segs")
+    if not isinstance(segs, dict) or not all(
+            _is_dev(d) and isinstance(v, list) and len(v) == 2 and _is_count(v[0]) and _is_hex(v[1], 64)
+            for d, v in segs.items()):
+        raise ValueError
+    return {"no": ckpt["no"], "chunks": ckpt["chunks"], "digest": ckpt["digest"], "segs": segs}
 
 
 def _is_count(v: Any) -> bool:

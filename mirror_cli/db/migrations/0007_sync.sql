@@ -33,7 +33,8 @@ CREATE TABLE sync_self (
     dot        INTEGER NOT NULL DEFAULT 0,
     head_tag   TEXT,
     staged     BLOB,
-    scan_rev   INTEGER NOT NULL DEFAULT 0
+    scan_rev   INTEGER NOT NULL DEFAULT 0,
+    ckpt       TEXT
 );
 CREATE TABLE sync_peers (
     remote     TEXT NOT NULL REFERENCES sync_remotes (name) ON DELETE CASCADE,
