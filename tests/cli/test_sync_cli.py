@@ -1,0 +1,144 @@
+"""`mirror remote`, `mirror sync`, `mirror conflicts` in-process: output shapes and errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import cheap
+from mirror_cli.sync import access
+
+PASS = {"MIRROR_SYNC_PASSPHRASE": "a long enough sync passphrase 7"}
+
+
+@pytest.fixture(autouse=True)
+def cheap_kdf(monkeypatch):
+    monkeypatch.setattr(access, "new_envelope_params", cheap)
+
+
+@pytest.fixture
+def shared(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    return folder
+
+
+def homes(tmp_path, name):
+    return {"MIRROR_HOME": str(tmp_path / name), **PASS}
+
+
+def test_remote_add_sync_and_list_as_json(cli, shared, tmp_path):
+    a = homes(tmp_path, "a")
+    assert cli("reflect", "hello #there", env=a).exit_code == 0
+    r = cli("remote", "add", "home", str(shared), "--label", "laptop", "--json", env=a)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == {"name": "home", "url": str(shared), "remote": "set up"}
+    r = cli("sync", "--json", env=a)
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    for key in ("remote", "direction", "dry_run", "pulled", "pushed", "deleted", "conflicts", "incomplete",
+                "devices", "bytes_up", "bytes_down"):
+        assert key in report
+    assert report["pushed"] == {"reflections": 1} and report["direction"] == "both"
+    listing = json.loads(cli("remote", "list", "--json", env=a).stdout)
+    assert listing[0]["name"] == "home" and listing[0]["last_sync"]
+    assert set(listing[0]) >= {"name", "url", "devices", "last_sync"}
+
+
+def test_two_devices_and_a_conflict_through_the_cli(cli, shared, tmp_path):
+    a, b = homes(tmp_path, "a"), homes(tmp_path, "b")
+    rid = cli("reflect", "base", env=a).stdout.strip()
+    cli("remote", "add", "home", str(shared), env=a)
+    cli("sync", env=a)
+    cli("remote", "add", "home", str(shared), env=b)
+    r = cli("sync", env=b)
+    assert r.exit_code == 0 and "1 in" in r.stdout
+    cli("edit", rid, "laptop words", env=a)
+    cli("edit", rid, "desktop words", env=b)
+    cli("sync", env=a)
+    r = cli("sync", env=b)
+    assert "conflict" in r.stdout
+    cli("sync", env=a)
+    rows = json.loads(cli("conflicts", "--json", env=b).stdout)
+    assert [(c["record_id"], c["field"], c["kept"], c["other"]) for c in rows] == [
+        (rid, "content", "desktop words", "laptop words")]
+    r = cli("conflicts", "resolve", str(rows[0]["id"]), "--keep", "other", env=b)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(cli("show", rid, "--json", env=b).stdout)["content"] == "laptop words"
+    assert json.loads(cli("conflicts", "--json", env=b).stdout) == []
+    cli("sync", env=b)
+    cli("sync", env=a)
+    assert json.loads(cli("show", rid, "--json", env=a).stdout)["content"] == "laptop words"
+
+
+def test_sync_without_a_remote_is_a_usage_error(cli, tmp_path):
+    a = homes(tmp_path, "a")
+    cli("reflect", "x", env=a)
+    r = cli("sync", env=a)
+    assert r.exit_code == 2 and "remote" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["", "has space", "x" * 33, "a/b"])
+def test_a_bad_remote_name_is_exit_2(cli, shared, tmp_path, name):
+    r = cli("remote", "add", name, str(shared), env=homes(tmp_path, "a"))
+    assert r.exit_code == 2
+
+
+def test_a_remote_with_a_password_in_its_url_is_refused(cli, tmp_path):
+    r = cli("remote", "add", "pg", "postgresql://me:secret@db.example/journal", env=homes(tmp_path, "a"))
+    assert r.exit_code == 2
+    assert "secret" not in r.stderr + r.stdout
+
+
+def test_a_missing_folder_is_refused_and_nothing_is_configured(cli, tmp_path):
+    a = homes(tmp_path, "a")
+    r = cli("remote", "add", "usb", str(tmp_path / "not-mounted"), env=a)
+    assert r.exit_code == 1, r.stderr
+    assert json.loads(cli("remote", "list", "--json", env=a).stdout) == []
+
+
+def test_remote_wipe_empties_the_folder_and_the_other_device_keeps_its_data(cli, shared, tmp_path):
+    a, b = homes(tmp_path, "a"), homes(tmp_path, "b")
+    cli("reflect", "precious", env=a)
+    cli("remote", "add", "home", str(shared), env=a)
+    cli("sync", env=a)
+    cli("remote", "add", "home", str(shared), env=b)
+    cli("sync", env=b)
+    r = cli("remote", "wipe", "home", "--yes", env=a)
+    assert r.exit_code == 0, r.stderr
+    assert [p for p in shared.rglob("*") if p.is_file()] == []
+    r = cli("sync", env=b)
+    assert r.exit_code == 1 and "--rejoin" in r.stderr
+    assert len(json.loads(cli("list", "--json", env=b).stdout)) == 1
+
+
+def test_remote_remove_forgets_it_and_leaves_the_objects(cli, shared, tmp_path):
+    a = homes(tmp_path, "a")
+    cli("reflect", "x", env=a)
+    cli("remote", "add", "home", str(shared), env=a)
+    cli("sync", env=a)
+    before = sorted(p.name for p in shared.rglob("*"))
+    assert cli("remote", "remove", "home", env=a).exit_code == 0
+    assert sorted(p.name for p in shared.rglob("*")) == before
+    assert json.loads(cli("remote", "list", "--json", env=a).stdout) == []
+
+
+def test_remote_devices_lists_both_devices(cli, shared, tmp_path):
+    a, b = homes(tmp_path, "a"), homes(tmp_path, "b")
+    cli("reflect", "x", env=a)
+    cli("remote", "add", "home", str(shared), "--label", "laptop", env=a)
+    cli("sync", env=a)
+    cli("remote", "add", "home", str(shared), "--label", "desktop", env=b)
+    cli("sync", env=b)
+    devices = json.loads(cli("remote", "devices", "home", "--json", env=a).stdout)
+    assert sorted(d["label"] for d in devices) == ["desktop", "laptop"]
+    assert all({"label", "last_seen", "stale", "revoked"} <= set(d) for d in devices)
+
+
+def test_only_patterns_is_refused_clearly(cli, shared, tmp_path):
+    a = homes(tmp_path, "a")
+    cli("reflect", "x", env=a)
+    cli("remote", "add", "home", str(shared), env=a)
+    r = cli("sync", "--only", "patterns", env=a)
+    assert r.exit_code == 2 and "recomputed" in r.stderr
