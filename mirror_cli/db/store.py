@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli import audit
-from mirror_cli.db import migrations
+from mirror_cli.db import keyless, migrations
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import now_iso, ulid
@@ -46,12 +46,18 @@ class Store:
         self.path = path
         self.key: UnlockedKey | None = None  # the unlocked key of an encrypted database, else None
         self._opened_plain = False  # plaintext when opened (see EncryptedMeanwhile)
+        # The passphrase variable set for a journal with no key record (db.open sets it): a write
+        # without a key is then refused (_check_not_stripped); None for the `key` commands.
+        self.passphrase_set: str | None = None
+        self.fresh = False  # no journal was there before this open (a new or empty file)
+        self._keyless_checked = False  # keyless.encrypted_leftovers found nothing (looked once per store)
 
     # -- opening -------------------------------------------------------------
     @classmethod
     def open(cls, path: Path | str, *, migrate: bool = True,
              migrations_dir: Path | None = None, create: bool = True) -> Store:
         path = Path(path)
+        fresh = not path.exists() or _empty(path)
         if not path.exists() or (not create and _empty(path)):
             if not create:
                 raise UsageError(f"no journal at {path}; nothing was created.",
@@ -73,6 +79,7 @@ class Store:
         except sqlite3.Error as exc:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
+        store.fresh = fresh
         try:
             store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
@@ -254,9 +261,12 @@ class Store:
         """Inside a write without a key (both read the key record once):
 
         * opened as plaintext but encrypted since (`key enable` elsewhere): EncryptedMeanwhile;
-        * the newest reflection is sealed although there is no key record (removed outside
-          mirror): refused, so that nothing is written unsealed (audit.append refuses the same
-          when the audit chain is keyed)."""
+        * no key record, yet a passphrase is set for it (``passphrase_set``, from ``db.open``), or
+          the file shows it was encrypted (:func:`.keyless.encrypted_leftovers`: a sealed value
+          anywhere, a keyed audit run no verifying key.disabled closes): the key record was removed
+          outside mirror, and the write is refused so that nothing is stored unencrypted. The file
+          is looked at once per open store (a full pass over the sealed columns of a plain journal);
+          audit.append refuses on its own when the newest event is keyed."""
         encrypted = self.encrypted
         if self._opened_plain and encrypted:
             raise EncryptedMeanwhile(
@@ -264,12 +274,19 @@ class Store:
                 "nothing was written.", "Run the command again (with the passphrase).")
         if encrypted:
             return
-        newest = self.conn.execute("SELECT typeof(content) FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
-        if newest == ("blob",):
+        problem = None if self._keyless_checked else keyless.encrypted_leftovers(self.conn)
+        if problem:
             raise VerificationError(
-                "the database holds encrypted reflections but its key record is gone (removed outside "
-                "mirror); nothing was written, so that nothing is stored unencrypted.",
-                "Restore the database from a backup (`mirror backup restore FILE`).")
+                f"this journal has no key record, yet {problem}: its key record is gone (removed outside mirror, "
+                "tampering). Nothing was written, so that nothing is stored unencrypted.",
+                "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
+        self._keyless_checked = True
+        if self.passphrase_set:
+            raise VerificationError(
+                f"{self.passphrase_set} is set, but this journal has no key record: if it was encrypted, its key "
+                "record is gone (removed outside mirror). Nothing was written, so that nothing is stored unencrypted.",
+                f"If it was encrypted, restore it from a backup (`mirror backup restore FILE`); if it never was, "
+                f"unset {self.passphrase_set} or encrypt it (`mirror key enable`).")
 
     def _check_key_current(self) -> None:
         """Inside a write: refuse to seal with a key the database no longer uses.
