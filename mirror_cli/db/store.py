@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli import audit
-from mirror_cli.db import keyless, migrations
+from mirror_cli.db import keyless, migrations, objects
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import now_iso, ulid
@@ -50,6 +50,8 @@ class Store:
         # without a key is then refused (_check_not_stripped); None for the `key` commands.
         self.passphrase_set: str | None = None
         self.fresh = False  # no journal was there before this open (a new or empty file)
+        self._migrations_dir: Path | None = None  # where the migrations the schema is checked against live
+        self._schema_checked = False  # objects.differences found nothing (looked before the first write)
         self._keyless_checked = False  # keyless.encrypted_leftovers found nothing (looked once per store)
 
     # -- opening -------------------------------------------------------------
@@ -80,6 +82,7 @@ class Store:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
         store.fresh = fresh
+        store._migrations_dir = migrations_dir
         try:
             store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
@@ -190,6 +193,8 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise _db_error(exc, self.path) from None
         try:
+            if not self._schema_checked:
+                self._check_schema()
             if self.key is not None:
                 self._check_key_current()
             else:
@@ -287,6 +292,19 @@ class Store:
                 "record is gone (removed outside mirror). Nothing was written, so that nothing is stored unencrypted.",
                 f"If it was encrypted, restore it from a backup (`mirror backup restore FILE`); if it never was, "
                 f"unset {self.passphrase_set} or encrypt it (`mirror key enable`).")
+
+    def _check_schema(self) -> None:
+        """Inside the first write of this store: refuse when a table, index, trigger or view is not what the
+        migrations make (:mod:`.objects`). A planted object acts only when mirror writes (a trigger fires on
+        INSERT, UPDATE or DELETE), so reading commands do not pay for the look (~2 ms)."""
+        found = objects.differences(self.conn, self._migrations_dir)
+        if found:
+            raise VerificationError(
+                f"the schema of {self.path} was changed outside mirror (tampering): {objects.summary(found)}; "
+                "nothing was written.",
+                "`mirror migrate check` lists every difference; restore the database from a backup "
+                "(`mirror backup restore FILE`).")
+        self._schema_checked = True
 
     def _check_key_current(self) -> None:
         """Inside a write: refuse to seal with a key the database no longer uses.
