@@ -11,7 +11,7 @@ app = group("The tamper-evident audit log of every change.")
 
 @app.command()
 def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Check the chain, the data it vouches for and the schema (exit 3 and the first problem found)."""
+    """Check the chain and the data it vouches for (exit 3 and the first bad event on a problem)."""
     from mirror_cli import audit
     from mirror_cli.db import objects
 

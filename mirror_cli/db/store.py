@@ -186,8 +186,11 @@ class Store:
 
     # -- transactions --------------------------------------------------------
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error."""
+    def write(self, *, content: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error.
+
+        *content* False: the write stores no user text (an audit event that an export or a backup
+        was made), so a passphrase set for a plaintext journal is no reason to refuse it."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -198,7 +201,7 @@ class Store:
             if self.key is not None:
                 self._check_key_current()
             else:
-                self._check_not_stripped()
+                self._check_not_stripped(content)
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -262,7 +265,7 @@ class Store:
     def encrypted(self) -> bool:
         return self.meta("crypto") is not None
 
-    def _check_not_stripped(self) -> None:
+    def _check_not_stripped(self, content: bool = True) -> None:
         """Inside a write without a key (both read the key record once):
 
         * opened as plaintext but encrypted since (`key enable` elsewhere): EncryptedMeanwhile;
@@ -286,7 +289,7 @@ class Store:
                 "tampering). Nothing was written, so that nothing is stored unencrypted.",
                 "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
         self._keyless_checked = True
-        if self.passphrase_set:
+        if self.passphrase_set and content:
             raise VerificationError(
                 f"{self.passphrase_set} is set, but this journal has no key record: if it was encrypted, its key "
                 "record is gone (removed outside mirror). Nothing was written, so that nothing is stored unencrypted.",
@@ -336,7 +339,7 @@ class Store:
         in its own transaction; False instead of an error when the database is read-only, so a
         read-only journal can still be exported and backed up (the caller says it went unrecorded)."""
         try:
-            with self.write():
+            with self.write(content=False):
                 self.append_event(event_type, data)
         except ReadOnlyDatabase:
             return False
