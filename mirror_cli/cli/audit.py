@@ -13,6 +13,7 @@ app = group("The tamper-evident audit log of every change.")
 def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check the chain and the data it vouches for (exit 3 and the first bad event on a problem)."""
     from mirror_cli import audit
+    from mirror_cli.db import objects
 
     import sqlite3
 
@@ -23,6 +24,12 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     try:
         with st.open_store() as store:
             report = audit.verify(store.conn, key=(store.key.audit_key if store.key else None), encrypted=store.encrypted)
+            planted = objects.differences(store.conn) if report.ok else None
+            if planted:  # a trigger planted beside the chain (copying each new entry out) is tampering too
+                report = audit.VerifyReport(
+                    ok=False, events=report.events, first_bad_seq=None, keyed_events=report.keyed_events,
+                    records_checked=report.records_checked,
+                    problem=f"the schema was changed outside mirror: {objects.summary(planted)}.")
     except (VerificationError, sqlite3.DatabaseError) as exc:
         error = exc if isinstance(exc, VerificationError) else _db_error(exc, st.settings.db_path)
         if not as_json or not isinstance(error, VerificationError):
@@ -37,7 +44,8 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         # CONTRACT.md: on an error nothing goes to stdout (only --json prints its object and exits 3).
         from mirror_cli.errors import VerificationError
 
-        raise VerificationError(f"the audit chain is broken at event #{report.first_bad_seq}: {report.problem}",
+        where = f"the audit chain is broken at event #{report.first_bad_seq}: " if report.first_bad_seq else ""
+        raise VerificationError(f"{where}{report.problem}",
                                 "Restore the database from a backup (`mirror backup list`) if you did not make "
                                 "this change yourself.")
     else:

@@ -27,10 +27,18 @@ class Unlocked:
 
 def open_store(settings: Settings, *, migrate: bool = True, create: bool = False) -> Store:
     """Open the configured database (migrated unless *migrate* is False), still locked; a missing one
-    is created only when *create* (a command that writes), else a UsageError naming it."""
+    is created only when *create* (a command that writes), else a UsageError naming it.
+
+    A plaintext journal opened while ``MIRROR_PASSPHRASE[_FILE]`` is set refuses writes without a
+    key (``store.passphrase_set``): its key record may have been removed outside mirror. A journal
+    this open creates is not (nothing could be removed), and the ``key`` commands, which set a key
+    up, clear it."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
     if store.meta(SCRUB_PENDING) is not None:  # an earlier wipe was cut short (a full disk): finish it
         retry_scrub(store)
+    if not store.encrypted and not store.fresh:  # a passphrase is set, so its writes are meant to be sealed: refused without a key
+        store.passphrase_set = next((v for v in (passphrase.PASSPHRASE_FILE, passphrase.PASSPHRASE_ENV)
+                                     if settings.env.get(v)), None)
     return store
 
 

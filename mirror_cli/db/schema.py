@@ -1,9 +1,9 @@
 """Schema operations behind `mirror migrate`: status, up, down, history, check.
 
-``check`` compares the database's tables, indexes, triggers and views with those its applied
-migrations make, found by running them on an empty in-memory database: one ``sqlite_master``
-query on each side. (sqlite-utils' introspection would do the same at the cost of seven
-packages and ~0.2 s of imports, so mirror does not use it.)
+``check`` compares the database's tables, indexes, triggers and views, name and SQL, with those
+its applied migrations make (:mod:`.objects`, which the store also runs before its first write).
+(sqlite-utils' introspection would do the same at the cost of seven packages and ~0.2 s of
+imports, so mirror does not use it.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror_cli.db import migrations
+from mirror_cli.db import migrations, objects
 from mirror_cli.ids import now_iso
 from mirror_cli.db.store import Store, is_busy
 
@@ -122,44 +122,6 @@ _ORPHAN_QUERIES = {
 }
 
 
-# Every schema object but SQLite's own (sqlite_autoindex_*, sqlite_stat1, ...) and the runner's bookkeeping.
-_OBJECTS = ("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!' "
-            "AND name != 'schema_migrations'")
-
-
-def _objects(conn: sqlite3.Connection) -> set[tuple[str, str]]:
-    return {(kind, name) for kind, name in conn.execute(_OBJECTS)}
-
-
-def _expected_objects(applied: list[migrations.Applied],
-                      shipped: dict[int, migrations.Migration]) -> set[tuple[str, str]] | None:
-    """(type, name) of what the applied migrations make, from running them on an empty in-memory
-    database; None when one of them is not shipped exactly as it was applied (drift reports that)."""
-    scratch = sqlite3.connect(":memory:")
-    try:
-        for a in applied:
-            m = shipped.get(a.version)
-            if m is None or m.checksum != a.checksum:
-                return None
-            for stmt in migrations.statements(m.up):
-                scratch.execute(stmt)
-        return _objects(scratch)
-    finally:
-        scratch.close()
-
-
-def _object_problems(conn: sqlite3.Connection, applied: list[migrations.Applied],
-                     shipped: dict[int, migrations.Migration]) -> list[dict[str, Any]]:
-    expected = _expected_objects(applied, shipped)
-    if expected is None:
-        return []
-    found = _objects(conn)
-    return ([{"type": kind, "name": name, "problem": "no migration made it"}
-             for kind, name in sorted(found - expected)]
-            + [{"type": kind, "name": name, "problem": "a migration made it, and it is missing"}
-               for kind, name in sorted(expected - found)])
-
-
 def check(store: Store, migrations_dir: Path | None = None) -> CheckReport:
     """Integrity, foreign keys, orphans and migration drift; a file too damaged to query is reported, not raised.
 
@@ -212,6 +174,6 @@ def _check(store: Store, migrations_dir: Path | None) -> CheckReport:
             drift.append({"version": a.version, "name": a.name,
                           "problem": "checksum changed since it was applied",
                           "applied_checksum": a.checksum, "shipped_checksum": m.checksum})
-    objects = _object_problems(conn, applied, shipped)
-    ok = not (integrity or fks or orphans or drift or objects)
-    return CheckReport(ok, integrity, fks, orphans, drift, objects)
+    found = [d.to_dict() for d in objects.differences(conn, migrations_dir) or []]
+    ok = not (integrity or fks or orphans or drift or found)
+    return CheckReport(ok, integrity, fks, orphans, drift, found)

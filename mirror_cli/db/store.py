@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli import audit
-from mirror_cli.db import migrations
+from mirror_cli.db import keyless, migrations, objects
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
 from mirror_cli.localfs import FILE_MODE, ensure_private_dir
 from mirror_cli.ids import hlc_next, now_iso, ulid
@@ -47,12 +47,20 @@ class Store:
         self.path = path
         self.key: UnlockedKey | None = None  # the unlocked key of an encrypted database, else None
         self._opened_plain = False  # plaintext when opened (see EncryptedMeanwhile)
+        # The passphrase variable set for a journal with no key record (db.open sets it): a write
+        # without a key is then refused (_check_not_stripped); None for the `key` commands.
+        self.passphrase_set: str | None = None
+        self.fresh = False  # no journal was there before this open (a new or empty file)
+        self._migrations_dir: Path | None = None  # where the migrations the schema is checked against live
+        self._schema_checked = False  # objects.differences found nothing (looked before the first write)
+        self._keyless_checked = False  # keyless.encrypted_leftovers found nothing (looked once per store)
 
     # -- opening -------------------------------------------------------------
     @classmethod
     def open(cls, path: Path | str, *, migrate: bool = True,
              migrations_dir: Path | None = None, create: bool = True) -> Store:
         path = Path(path)
+        fresh = not path.exists() or _empty(path)
         if not path.exists() or (not create and _empty(path)):
             if not create:
                 raise UsageError(f"no journal at {path}; nothing was created.",
@@ -74,6 +82,8 @@ class Store:
         except sqlite3.Error as exc:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
+        store.fresh = fresh
+        store._migrations_dir = migrations_dir
         try:
             store._refuse_foreign()
             store._set_up(migrate, migrations_dir)
@@ -177,17 +187,22 @@ class Store:
 
     # -- transactions --------------------------------------------------------
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error."""
+    def write(self, *, content: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error.
+
+        *content* False: the write stores no user text (an audit event that an export or a backup
+        was made), so a passphrase set for a plaintext journal is no reason to refuse it."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _db_error(exc, self.path) from None
         try:
+            if not self._schema_checked:
+                self._check_schema()
             if self.key is not None:
                 self._check_key_current()
             else:
-                self._check_not_stripped()
+                self._check_not_stripped(content)
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -262,13 +277,16 @@ class Store:
     def encrypted(self) -> bool:
         return self.meta("crypto") is not None
 
-    def _check_not_stripped(self) -> None:
+    def _check_not_stripped(self, content: bool = True) -> None:
         """Inside a write without a key (both read the key record once):
 
         * opened as plaintext but encrypted since (`key enable` elsewhere): EncryptedMeanwhile;
-        * the newest reflection is sealed although there is no key record (removed outside
-          mirror): refused, so that nothing is written unsealed (audit.append refuses the same
-          when the audit chain is keyed)."""
+        * no key record, yet a passphrase is set for it (``passphrase_set``, from ``db.open``), or
+          the file shows it was encrypted (:func:`.keyless.encrypted_leftovers`: a sealed value
+          anywhere, a keyed audit run no verifying key.disabled closes): the key record was removed
+          outside mirror, and the write is refused so that nothing is stored unencrypted. The file
+          is looked at once per open store (a full pass over the sealed columns of a plain journal);
+          audit.append refuses on its own when the newest event is keyed."""
         encrypted = self.encrypted
         if self._opened_plain and encrypted:
             raise EncryptedMeanwhile(
@@ -276,12 +294,32 @@ class Store:
                 "nothing was written.", "Run the command again (with the passphrase).")
         if encrypted:
             return
-        newest = self.conn.execute("SELECT typeof(content) FROM reflections ORDER BY rowid DESC LIMIT 1").fetchone()
-        if newest == ("blob",):
+        problem = None if self._keyless_checked else keyless.encrypted_leftovers(self.conn)
+        if problem:
             raise VerificationError(
-                "the database holds encrypted reflections but its key record is gone (removed outside "
-                "mirror); nothing was written, so that nothing is stored unencrypted.",
-                "Restore the database from a backup (`mirror backup restore FILE`).")
+                f"this journal has no key record, yet {problem}: its key record is gone (removed outside mirror, "
+                "tampering). Nothing was written, so that nothing is stored unencrypted.",
+                "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
+        self._keyless_checked = True
+        if self.passphrase_set and content:
+            raise VerificationError(
+                f"{self.passphrase_set} is set, but this journal has no key record: if it was encrypted, its key "
+                "record is gone (removed outside mirror). Nothing was written, so that nothing is stored unencrypted.",
+                f"If it was encrypted, restore it from a backup (`mirror backup restore FILE`); if it never was, "
+                f"unset {self.passphrase_set} or encrypt it (`mirror key enable`).")
+
+    def _check_schema(self) -> None:
+        """Inside the first write of this store: refuse when a table, index, trigger or view is not what the
+        migrations make (:mod:`.objects`). A planted object acts only when mirror writes (a trigger fires on
+        INSERT, UPDATE or DELETE), so reading commands do not pay for the look (~2 ms)."""
+        found = objects.differences(self.conn, self._migrations_dir)
+        if found:
+            raise VerificationError(
+                f"the schema of {self.path} was changed outside mirror (tampering): {objects.summary(found)}; "
+                "nothing was written.",
+                "`mirror migrate check` lists every difference; restore the database from a backup "
+                "(`mirror backup restore FILE`).")
+        self._schema_checked = True
 
     def _check_key_current(self) -> None:
         """Inside a write: refuse to seal with a key the database no longer uses.
@@ -313,7 +351,7 @@ class Store:
         in its own transaction; False instead of an error when the database is read-only, so a
         read-only journal can still be exported and backed up (the caller says it went unrecorded)."""
         try:
-            with self.write():
+            with self.write(content=False):
                 self.append_event(event_type, data)
         except ReadOnlyDatabase:
             return False

@@ -283,13 +283,15 @@ def test_check_finds_a_missing_trigger_and_ignores_sqlites_own_tables(populated)
                                "problem": "a migration made it, and it is missing"}]
 
 
-def test_check_compares_objects_only_with_migrations_shipped_as_applied(populated):
-    """A changed migration is drift; its objects are not compared (that would only add noise)."""
+def test_check_compares_objects_even_when_a_migration_drifted(populated):
+    """A changed checksum is drift, and the objects are still compared with the shipped migrations
+    (issue 12: editing a checksum in schema_migrations must not hide a planted table)."""
     raw(populated, "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 2",
          "CREATE TABLE planted (x)")
     with Store.open(populated) as store:
         report = schema.check(store)
-    assert [d["version"] for d in report.drift] == [2] and report.objects == []
+    assert [d["version"] for d in report.drift] == [2]
+    assert report.objects == [{"type": "table", "name": "planted", "problem": "no migration made it"}]
 
 
 def test_every_package_data_entry_names_a_package_with_its_files():

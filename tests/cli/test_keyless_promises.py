@@ -1,0 +1,189 @@
+"""A keyless writer cannot turn encryption off (issue 12, item 10).
+
+Someone who can write the file but has no key deletes the `crypto` meta row and appends one plain
+audit event and one plain decoy row, with plain sqlite3. The next keyless write must refuse (exit 3,
+naming tampering) instead of storing plaintext, whatever is newest in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+import pytest
+
+from mirror_cli import audit
+from mirror_cli.crypto import manage as keyops
+from mirror_cli.crypto.fields import SEALED_COLUMNS
+from mirror_cli.db.store import Store
+from helpers import assert_error, cheap, raw
+
+PW = "lighthouse keeper 42"
+SECRET = "Quokkamarmalade"
+DECOY = "decoy row"
+
+
+@pytest.fixture
+def db(mirror_home):
+    return mirror_home / "mirror.db"
+
+
+@pytest.fixture
+def encrypted(cli, db):
+    assert cli("reflect", f"alpha {SECRET} by the sea").exit_code == 0
+    with Store.open(db) as s:
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+    return db
+
+
+def _plain_event(conn) -> None:
+    """Append one plain (unkeyed) audit event, as anyone can with sqlite3."""
+    seq, prev = conn.execute("SELECT seq, event_hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    fields = {"seq": seq + 1, "id": f"forged{seq}", "event_type": "reflection.added", "timestamp": "2030-01-01T00:00:00.000Z",
+              "data": {}, "previous_hash": prev, "link": "sha256"}
+    conn.execute("INSERT INTO audit_events (seq, id, event_type, timestamp, data, previous_hash, event_hash, link)"
+                 " VALUES (?, ?, ?, ?, '{}', ?, ?, 'sha256')",
+                 (seq + 1, fields["id"], fields["event_type"], fields["timestamp"], prev,
+                  hashlib.sha256(audit.canonical(fields)).hexdigest()))
+
+
+def _strip(db, *, decoy: bool = True, event: bool = True) -> None:
+    """The attack: no key record, and (by default) a plain newest event and a plain newest row."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM meta WHERE key IN ('crypto', 'audit_head')")
+        if event:
+            _plain_event(conn)
+        if decoy:
+            conn.execute("INSERT INTO reflections (id, created_at, updated_at, content, mode, tags, rev) VALUES "
+                         f"('01ZZZZZZZZZZZZZZZZZZZZZZZZ', '2030-01-01T00:00:00.000Z', '2030-01-01T00:00:00.000Z', "
+                         f"'{DECOY}', 'free', '[]', 999)")
+    finally:
+        conn.close()
+
+
+def _plaintext_rows(db) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT content FROM reflections WHERE typeof(content) = 'text'")]
+    finally:
+        conn.close()
+
+
+def test_stripped_key_record_with_plain_decoys_refuses_reflect(cli, encrypted):
+    _strip(encrypted)
+    r = cli("reflect", "a new secret never to be stored in clear", env={"MIRROR_PASSPHRASE": PW})
+    assert_error(r, 3)
+    assert "outside mirror" in r.stderr and "tampering" in r.stderr and "nothing was written" in r.stderr.lower()
+    assert _plaintext_rows(encrypted) == [DECOY]
+
+
+def test_stripped_refuses_even_without_a_passphrase_set(cli, encrypted):
+    """The sealed rows left in the file are enough: no passphrase source is needed to notice."""
+    _strip(encrypted)
+    assert_error(cli("reflect", "another secret"), 3)
+    assert _plaintext_rows(encrypted) == [DECOY]
+
+
+@pytest.mark.parametrize("table", sorted(SEALED_COLUMNS))
+def test_any_sealed_column_of_any_table_counts(db, table):
+    """One sealed value in any sealed column, anywhere in the table, makes the journal encrypted."""
+    from mirror_cli.db import keyless
+
+    with Store.open(db):
+        pass
+    column = SEALED_COLUMNS[table][1][0]
+    conn = sqlite3.connect(db)
+    try:
+        assert keyless.encrypted_leftovers(conn) is None
+        conn.execute("PRAGMA foreign_keys = OFF")
+        required = [r for r in conn.execute(f"PRAGMA table_info({table})") if r[3] and r[4] is None]
+        values = {r[1]: 0 if r[2] in ("INTEGER", "REAL") else "x" for r in required}
+        values[column] = b"\x01sealed"
+        conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                     list(values.values()))
+        problem = keyless.encrypted_leftovers(conn)
+    finally:
+        conn.close()
+    assert problem is not None and table in problem
+
+
+def test_keyed_run_without_key_disabled_refuses(cli, encrypted):
+    """No sealed value left (all rows deleted) but the chain's keyed run is still open."""
+    raw(encrypted, "DELETE FROM meta WHERE key IN ('crypto', 'audit_head')", "DELETE FROM reflections",
+        "DELETE FROM patterns", "DELETE FROM analysis_state")
+    conn = sqlite3.connect(encrypted, isolation_level=None)
+    try:
+        _plain_event(conn)
+    finally:
+        conn.close()
+    r = cli("reflect", "a new secret")
+    assert_error(r, 3)
+    assert "key.disabled" in r.stderr
+    assert _plaintext_rows(encrypted) == []
+
+
+def test_forged_key_disabled_does_not_close_the_run(cli, encrypted):
+    """A key.disabled event publishing a key of the attacker's choosing does not verify the run's events."""
+    raw(encrypted, "DELETE FROM meta WHERE key IN ('crypto', 'audit_head')", "DELETE FROM reflections",
+        "DELETE FROM patterns", "DELETE FROM analysis_state")
+    conn = sqlite3.connect(encrypted, isolation_level=None)
+    try:
+        fake = bytes(32)
+        seq, prev = conn.execute("SELECT seq, event_hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+        data = {audit.RETIRED_KEY_FIELD: fake.hex()}
+        fields = {"seq": seq + 1, "id": "forgedclose", "event_type": audit.KEY_DISABLED,
+                  "timestamp": "2030-01-01T00:00:00.000Z", "data": data, "previous_hash": prev, "link": audit.KEYED_LINK}
+        conn.execute("INSERT INTO audit_events (seq, id, event_type, timestamp, data, previous_hash, event_hash, link)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (seq + 1, "forgedclose", audit.KEY_DISABLED, fields["timestamp"], audit.canonical(data).decode(),
+                      prev, audit.link_hash(fields, fake), audit.KEYED_LINK))
+    finally:
+        conn.close()
+    assert_error(cli("reflect", "a new secret"), 3)
+    assert _plaintext_rows(encrypted) == []
+
+
+def test_passphrase_set_on_a_plain_journal_refuses_a_write(cli, db):
+    """Nothing in the file tells (a thorough attacker removed it all), but the person expects a key."""
+    assert cli("reflect", "plain start").exit_code == 0
+    r = cli("reflect", "second", env={"MIRROR_PASSPHRASE": PW})
+    assert_error(r, 3)
+    assert "MIRROR_PASSPHRASE" in r.stderr
+    assert _plaintext_rows(db) == ["plain start"]
+
+
+def test_key_disable_then_plain_writes_still_work(cli, encrypted):
+    """A run closed by a genuine key.disabled is no reason to refuse."""
+    with Store.open(encrypted) as s:
+        keyops.disable(s, {"MIRROR_PASSPHRASE": PW}, interactive=False)
+    assert cli("reflect", "plain again").exit_code == 0
+    assert cli("audit", "verify").exit_code == 0
+
+
+def test_plain_journal_writes_as_before(cli, db):
+    for text in ("one", "two"):
+        assert cli("reflect", text).exit_code == 0
+    assert sorted(_plaintext_rows(db)) == ["one", "two"]
+    assert json.loads(cli("list", "--json").stdout)[0]["content"] == "two"
+
+
+def test_a_new_journal_with_a_passphrase_set_is_still_made(cli, db):
+    """Nothing could have been removed from a journal this command creates."""
+    assert cli("reflect", "first ever", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+    assert _plaintext_rows(db) == ["first ever"]
+
+
+def test_key_enable_takes_the_passphrase_variable_on_a_plain_journal(cli, db):
+    assert cli("reflect", "plain start").exit_code == 0
+    r = cli("key", "enable", env={"MIRROR_PASSPHRASE": PW})
+    assert r.exit_code == 0, r.stderr
+    assert cli("reflect", "sealed now", env={"MIRROR_PASSPHRASE": PW}).exit_code == 0
+    assert _plaintext_rows(db) == []
+
+
+def test_the_guard_knows_every_sealed_column():
+    from mirror_cli.db import keyless
+
+    assert keyless.SEALED == {table: columns for table, (_, columns) in SEALED_COLUMNS.items()}
