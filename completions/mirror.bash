@@ -8,7 +8,7 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
@@ -34,13 +34,14 @@ _mirror() {
         "edit") words="--response --mode --tag -t --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
-        "key") words="change disable enable export import lock status unlock --help" ;;
+        "key") words="change disable enable export import lock rotate status unlock --help" ;;
         "key change") words="--allow-weak --json --help" ;;
         "key disable") words="--force --json --help" ;;
         "key enable") words="--force --allow-weak --json --help" ;;
         "key export") words="--force --json --help" ;;
         "key import") words="--json --help" ;;
         "key lock") words="--json --help" ;;
+        "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
         "list") words="--limit -n --since --until --tag -t --mode --json --help" ;;
