@@ -72,7 +72,7 @@ complete -c mirror -n '__fish_seen_subcommand_from export' -l output -s o -r -d 
 complete -c mirror -n '__fish_seen_subcommand_from export' -l since -r -d 'Only from this time on (ISO-8601, \'yesterday\', \'3 days ago\').'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l until -r -d 'Only before this time (a date includes that whole day).'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l only -r -d 'Comma list of kinds: reflections,patterns,tensions,audit.'
-complete -c mirror -n '__fish_seen_subcommand_from export' -l encrypt -d 'Seal a json or jsonl export with a passphrase (mirror\'s encrypted container; import reads it).'
+complete -c mirror -n '__fish_seen_subcommand_from export' -l encrypt -d 'Seal a json or jsonl export under a key of its own, opened by a passphrase for this file (MIRROR_EXPORT_PASSPHRASE[_FILE], else MIRROR_NEW_PASSPHRASE[_FILE] / MIRROR_PASSPHRASE[_FILE], else asked twice); import reads it.'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_use_subcommand' -a import -d 'Import a file: all or nothing (a bad file changes nothing, exit 5).'
 complete -c mirror -n '__fish_seen_subcommand_from import' -l format -s f -r -d 'auto, json, jsonl or jrnl.'
