@@ -89,3 +89,18 @@ def test_key_change_says_plainly_that_it_keeps_the_data_key(cli, encrypted, tmp_
     assert old_key_file_opens(tmp_path / "old-key.json", encrypted, PW, later["id"])
     r = cli("key", "change", "--json", env={"MIRROR_PASSPHRASE": NEW_PW, "MIRROR_NEW_PASSPHRASE": PW})
     assert json.loads(r.stdout)["data_key_replaced"] is False
+
+
+def test_backups_before_and_after_rotate_each_restore_with_the_passphrase(cli, encrypted, tmp_path):
+    env = {"MIRROR_PASSPHRASE": PW}
+    old = json.loads(cli("backup", "create", "-o", tmp_path / "old.mbk", "--json", env=env).stdout)
+    assert cli("key", "rotate", env=env).exit_code == 0
+    assert cli("reflect", "after the rotation", env=env).exit_code == 0
+    new = json.loads(cli("backup", "create", "-o", tmp_path / "new.mbk", "--json", env=env).stdout)
+    r = cli("backup", "restore", old["path"], "--yes", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert [x["content"] for x in json.loads(cli("list", "--json", env=env).stdout)] == ["before the rotation #walks"]
+    r = cli("backup", "restore", new["path"], "--yes", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert len(json.loads(cli("list", "--json", env=env).stdout)) == 2
+    assert cli("audit", "verify", env=env).exit_code == 0
