@@ -13,7 +13,7 @@ from mirror_cli import audit, crypto
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.crypto import rotate as keyrotate
-from mirror_cli.crypto.fields import SEALED_COLUMNS
+from mirror_cli.crypto.fields import SEALED_COLUMNS, codec
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
@@ -145,3 +145,33 @@ def test_rotate_replaces_the_cached_key(store):
         unlocked = keys.unlock(json.loads(store.meta("crypto")), store.db_id, {}, interactive=False,
                                cache=keys.KeyCache(env={}))
     assert unlocked.source == keys.SOURCE_KEYRING and crypto.key_id(unlocked.dek) == result.key_id
+
+
+def _conflict(s: Store, text: str) -> int:
+    with s.write():
+        cur = s.conn.execute("INSERT INTO sync_conflicts (kind, id, field, value_stamp, kept_stamp, detected_at)"
+                             " VALUES ('reflection', 'r1', 'content', '[]', '[]', '2026-01-01T00:00:00Z')")
+        cid = cur.lastrowid
+        s.conn.execute("UPDATE sync_conflicts SET value = ? WHERE cid = ?",
+                       (codec(s).seal("sync_conflicts", str(cid), "value", json.dumps(text)), cid))
+    return cid
+
+
+def _conflict_text(s: Store, cid: int) -> str:
+    stored = s.conn.execute("SELECT value FROM sync_conflicts WHERE cid = ?", (cid,)).fetchone()[0]
+    return json.loads(codec(s).open("sync_conflicts", str(cid), "value", stored))
+
+
+def test_a_sync_conflicts_kept_value_is_resealed_by_rotate_enable_and_disable(tmp_path):
+    s = Store.open(tmp_path / "c.db")
+    try:
+        plain = _conflict(s, "the losing text")
+        keyops.enable(s, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
+        assert isinstance(s.conn.execute("SELECT value FROM sync_conflicts").fetchone()[0], bytes)
+        sealed = _conflict(s, "lost while encrypted")
+        rotate(s)
+        assert _conflict_text(s, plain) == "the losing text" and _conflict_text(s, sealed) == "lost while encrypted"
+        keyops.disable(s, {"MIRROR_PASSPHRASE": PW}, interactive=False)
+        assert _conflict_text(s, sealed) == "lost while encrypted"
+    finally:
+        s.close()
