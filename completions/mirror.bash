@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit backup config delete edit export import key list migrate patterns reflect search shard show tensions --db --config --quiet -q --version --help" ;;
+        "") words="audit backup config conflicts delete edit export import key list migrate patterns reflect remote search shard show sync tensions --db --config --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -30,17 +30,20 @@ _mirror() {
         "config path") words="--json --help" ;;
         "config set") words="--json --help" ;;
         "config show") words="--json --help" ;;
+        "conflicts") words="resolve --json --help" ;;
+        "conflicts resolve") words="--keep --help" ;;
         "delete") words="--all --yes -y --json --help" ;;
         "edit") words="--response --mode --tag -t --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
-        "key") words="change disable enable export import lock status unlock --help" ;;
+        "key") words="change disable enable export import lock rotate status unlock --help" ;;
         "key change") words="--allow-weak --json --help" ;;
         "key disable") words="--force --json --help" ;;
         "key enable") words="--force --allow-weak --json --help" ;;
         "key export") words="--force --json --help" ;;
         "key import") words="--json --help" ;;
         "key lock") words="--json --help" ;;
+        "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
         "list") words="--limit -n --since --until --tag -t --mode --json --help" ;;
@@ -56,6 +59,12 @@ _mirror() {
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
         "reflect") words="--mode --tag -t --response --local-only --at --json --help" ;;
+        "remote") words="add devices list remove wipe --help" ;;
+        "remote add") words="--endpoint-url --region --profile --key-only --label --mkdir --allow-weak --json --help" ;;
+        "remote devices") words="--json --help" ;;
+        "remote list") words="--json --help" ;;
+        "remote remove") words="--help" ;;
+        "remote wipe") words="--yes -y --help" ;;
         "search") words="--limit -n --json --help" ;;
         "shard") words="create repair restore verify --help" ;;
         "shard create") words="--level -l -k -n --to --mkdir --json --help" ;;
@@ -63,6 +72,7 @@ _mirror() {
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;
         "show") words="--json --help" ;;
+        "sync") words="--push --pull --only --conflict --dry-run --compact --rejoin --json --help" ;;
         "tensions") words="analyze list map show --json --help" ;;
         "tensions analyze") words="--full --json --help" ;;
         "tensions list") words="--json --help" ;;

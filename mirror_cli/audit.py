@@ -14,7 +14,10 @@ keyed ``key.disabled`` event. That event closes the run: it carries the run's
 MAC key (``data.retired_audit_key``, hex), which is no longer secret once the
 database is plaintext, so ``audit verify`` can still check the run's links
 afterwards, and plain events may follow it. A later ``key enable`` starts a new
-run under the new data key. Hence:
+run under the new data key. ``mirror key rotate`` closes the run the same way
+with a keyed ``key.retired`` event (publishing the old data key's MAC key) and,
+in the same transaction, opens a new run with ``key.rotated`` under the new
+data key. Hence:
 
 * the last run of an encrypted database must be open (its newest event keyed
   and not ``key.disabled``) and is checked with the loaded key;
@@ -278,12 +281,14 @@ class VerifyReport:
 
 
 KEY_DISABLED = "key.disabled"
+KEY_RETIRED = "key.retired"  # `key rotate`: closes the old data key's run; key.rotated opens the new one
+RUN_CLOSERS = (KEY_DISABLED, KEY_RETIRED)
 RETIRED_KEY_FIELD = "retired_audit_key"
 _BAD_CLOSER = b""
 
 
 def _run_keys(rows: Sequence[Sequence[Any]]) -> dict[int, bytes]:
-    """Row index -> MAC key, for every keyed event of a run closed by a keyed ``key.disabled``.
+    """Row index -> MAC key, for every keyed event of a run closed by a keyed ``key.disabled`` or ``key.retired``.
 
     Walks backwards: a closing event publishes its run's key, which applies to
     the keyed events before it back to the previous plain event or closing
@@ -297,7 +302,7 @@ def _run_keys(rows: Sequence[Sequence[Any]]) -> dict[int, bytes]:
         if link != KEYED_LINK:
             current = None
             continue
-        if etype == KEY_DISABLED:
+        if etype in RUN_CLOSERS:
             current = _BAD_CLOSER
             try:
                 published = json.loads(data).get(RETIRED_KEY_FIELD)
@@ -374,7 +379,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
                 marked = marked or (isinstance(parsed, dict) and parsed.get(HEAD_MARK) is True)
             elif link_key is _BAD_CLOSER:
                 return bad(seq, f"event #{seq} ({etype}) closes a keyed run without a valid retired key.")
-            in_run = not (etype == KEY_DISABLED and index in run_keys)
+            in_run = not (etype in RUN_CLOSERS and index in run_keys)
         if not hmac.compare_digest(link_hash(fields, link_key), ehash):
             return bad(seq, f"event #{seq} ({etype}) was altered: its hash does not match.")
         previous = ehash

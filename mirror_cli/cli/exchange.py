@@ -111,7 +111,7 @@ def export_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     only: OnlyOpt = None,
-    encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal a json or jsonl export with a passphrase (mirror's encrypted container; import reads it).")] = False,
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Seal a json or jsonl export under a key of its own, opened by a passphrase for this file (MIRROR_EXPORT_PASSPHRASE[_FILE], else MIRROR_NEW_PASSPHRASE[_FILE] / MIRROR_PASSPHRASE[_FILE], else asked twice); import reads it.")] = False,
 ) -> None:
     """Export reflections, patterns, tensions and audit events (default: JSON on stdout).
 

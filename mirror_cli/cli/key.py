@@ -10,7 +10,7 @@ import typer
 from mirror_cli.cli.options import JsonOpt, group, state
 
 app = group(
-    "Encryption at rest: turn it on or off, change the passphrase, cache or forget the key.\n\n"
+    "Encryption at rest: turn it on or off, change the passphrase, rotate the data key, cache or forget the key.\n\n"
     "Passphrases are never taken from the command line: MIRROR_PASSPHRASE_FILE, MIRROR_PASSPHRASE, "
     "the OS keyring (the derived key) or a prompt; new ones from MIRROR_NEW_PASSPHRASE_FILE, "
     "MIRROR_NEW_PASSPHRASE or a prompt asked twice. A lost passphrase cannot be recovered by anyone."
@@ -113,7 +113,7 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
 
 @app.command()
 def change(ctx: typer.Context, allow_weak: AllowWeakOpt = False, as_json: JsonOpt = False) -> None:
-    """Change the passphrase (re-wraps the data key; nothing else is re-encrypted)."""
+    """Change the passphrase (re-wraps the data key; nothing is re-encrypted: see `mirror key rotate`)."""
     from mirror_cli.crypto import manage as keyops
 
     st = state(ctx)
@@ -124,6 +124,45 @@ def change(ctx: typer.Context, allow_weak: AllowWeakOpt = False, as_json: JsonOp
         st.out.json(result.to_dict())
         return
     st.out.result("Passphrase changed" + ("; the cached key was replaced." if result.key_cached else "."))
+    st.out.result(CHANGE_LIMITS)
+
+
+CHANGE_LIMITS = ("This re-wrapped the data key under the new passphrase; it did not replace the key. An old copy "
+                 "of the key record (an old `mirror key export` file, an old backup, a .before-restore-* file) "
+                 "with the old passphrase still opens everything, written before and after this change. "
+                 "Run `mirror key rotate` for a new data key.")
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    new_passphrase: Annotated[bool, typer.Option(
+        "--new-passphrase", help="Also set a new passphrase (MIRROR_NEW_PASSPHRASE_FILE, MIRROR_NEW_PASSPHRASE "
+                                 "or a prompt asked twice); without it the current one keeps working.")] = False,
+    allow_weak: AllowWeakOpt = False,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a new random data key and re-seal everything under it (one transaction).
+
+    For when a passphrase or key file may have leaked: old key files, old backups' headers and old
+    passphrases then open nothing written afterwards."""
+    from mirror_cli.crypto import rotate as keyrotate
+
+    st = state(ctx)
+    with _open(st) as store:
+        result = keyrotate.rotate(store, st.settings.env, interactive=_interactive(), new_passphrase=new_passphrase,
+                                  allow_weak=allow_weak, force=force)
+    _warn(st, result.warnings)
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    n = result.converted.get("reflections", 0)
+    passphrase = "a new passphrase" if result.new_passphrase else "the same passphrase"
+    st.out.result(f"Rotated the data key: {n} reflection(s) re-sealed under a new key (key id {result.key_id}), "
+                  f"opened by {passphrase}" + ("; the cached key was replaced." if result.key_cached else "."))
+    st.out.note("Old key files (`mirror key export`), old backups and .before-restore-* files open nothing written "
+                "from now on; they still open what they held. Run `mirror key export` again for a new key file.")
 
 
 @app.command()

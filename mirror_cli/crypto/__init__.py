@@ -12,11 +12,14 @@ Modules, lowest first (each imports only those above it):
   database's unlocked data key and what is derived from it (field codec, audit MAC key, key id);
 * :mod:`.passphrase` -- where the key comes from: passphrase sources and the OS keyring cache;
 * :mod:`.manage` -- the ``mirror key`` operations (enable, disable, change, lock, unlock,
-  export, import); the only module here that imports :mod:`mirror_cli.db`.
+  export, import);
+* :mod:`.rotate` -- ``mirror key rotate``: a new data key, every sealed value re-sealed under it.
+
+``manage`` and ``rotate`` are the only modules here that import :mod:`mirror_cli.db`.
 
 The public names of ``kdf``, ``fields`` and ``container`` are re-exported here, so callers
 write ``crypto.derive_kek``, ``crypto.FieldCipher``, ``crypto.encrypt_stream``. ``passphrase``,
-``unlocked`` and ``manage`` are imported by name. Importing this package is cheap:
+``unlocked``, ``manage`` and ``rotate`` are imported by name. Importing this package is cheap:
 ``cryptography`` is imported inside the functions that need it (start-up path).
 """
 

@@ -253,9 +253,9 @@ def container_key(header: ContainerHeader, *, dek: bytes | None = None,
         return check_key(dek)
     if passphrase is None:
         if dek is not None:
-            raise LockedError("this file was encrypted with another data key (another database, or one "
-                              "re-keyed since).", "Give the passphrase that was current when it was made, "
-                              "in MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE.")
+            raise LockedError("this file was encrypted with another data key (its own, another database's, or "
+                              "one rotated since).", "Give the passphrase it was made with, in "
+                              "MIRROR_IMPORT_PASSPHRASE_FILE or MIRROR_IMPORT_PASSPHRASE.")
         raise LockedError("this file is encrypted and no passphrase was given.",
                           "Set MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE to the passphrase that was "
                           "current when it was made.")
@@ -265,7 +265,7 @@ def container_key(header: ContainerHeader, *, dek: bytes | None = None,
         found = unwrap_data_key(kek, header.wrapped_key, header.db_id)
     except LockedError:  # about this file, not the database: `mirror key unlock` would not help
         raise LockedError("wrong passphrase: it does not open this encrypted file.",
-                          "Give the passphrase that was current when the file was made, in "
+                          "Give the passphrase the file was made with, in "
                           "MIRROR_IMPORT_PASSPHRASE_FILE or MIRROR_IMPORT_PASSPHRASE (or "
                           "MIRROR_PASSPHRASE_FILE / MIRROR_PASSPHRASE).") from None
     if not hmac.compare_digest(key_id(found), header.key_id):

@@ -37,9 +37,11 @@ table                  record id                                    fields
 ``tensions``           the tension id                               ``data`` (the JSON text)
 ``analysis_state``     the reflection id                            ``findings`` (JSON text)
 ``pattern_stats``      the pattern id                               ``timeline`` (JSON text)
+``sync_conflicts``     the conflict's ``cid`` as text               ``value`` (JSON text)
 =====================  ===========================================  ==========================
 
-(The last two are the pattern engine's caches, migration 0005.)
+(``analysis_state`` and ``pattern_stats`` are the pattern engine's caches, migration 0005;
+``sync_conflicts`` holds the values that lost a concurrent edit, migration 0007.)
 
 A NULL stays NULL (``response``, ``evidence``): only present values are sealed.
 Everything else (ids, times, mode, local_only, visibility, rev, confidence
@@ -74,6 +76,8 @@ SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # caches of the pattern analysis (migration 0005, mirror_cli.patterns.stored)
     "analysis_state": ("reflection_id", ("findings",)),
     "pattern_stats": ("pattern_id", ("timeline",)),
+    # the losing values of concurrent edits (migration 0007, mirror_cli.sync.local.record_conflicts)
+    "sync_conflicts": ("CAST(cid AS TEXT)", ("value",)),
 }
 
 

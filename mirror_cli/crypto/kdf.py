@@ -11,7 +11,7 @@ Key hierarchy
 
     passphrase --Argon2id(KdfParams)--> KEK  (32 bytes; the only thing the OS keyring caches)
     KEK --AES-256-GCM, AD = label + db_id--> wrapped data key  (meta "crypto", container headers)
-    DEK = data key, 32 random bytes, fixed for the life of a database
+    DEK = data key, 32 random bytes; replaced only by `mirror key rotate` (crypto.rotate)
         HKDF-SHA256(DEK, info="mirror field envelope v1")       -> field key  (fields.FieldCipher)
         HKDF-SHA256(DEK, info="mirror audit chain v1")          -> audit MAC key (HMAC-SHA256 links)
         HKDF-SHA256(DEK, salt=file salt,
@@ -21,6 +21,8 @@ Key hierarchy
 Changing the passphrase re-wraps the DEK under a new KEK (new salt, new
 parameters); nothing else is re-encrypted, and older backups still open with
 the data key (or with the passphrase that was current when they were made).
+So an old copy of the key record and its passphrase open everything written
+later too; ``mirror key rotate`` makes a new DEK and re-seals every field.
 
 Passphrases are normalised to Unicode NFC and encoded as UTF-8 before the KDF,
 so the same passphrase typed on macOS (NFD input) and Linux gives the same key.

@@ -20,7 +20,8 @@ and never prints.
   triggers as content becomes text again. The cached key is forgotten.
 * ``change`` -- re-wraps the same data key under a new passphrase (new salt,
   current KDF parameters): constant time whatever the journal's size; replaces
-  the cached key.
+  the cached key. An old copy of the key record with the old passphrase still
+  opens everything; ``mirror_cli.crypto.rotate`` replaces the data key itself.
 * ``lock`` / ``unlock`` -- forget / derive and cache the key in the OS keyring.
 * ``export_key`` / ``import_key`` -- the key-recovery file below.
 
@@ -132,7 +133,7 @@ class ChangeResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"changed": True, **asdict(self)}
+        return {"changed": True, "data_key_replaced": False, **asdict(self)}  # only re-wrapped: see `key rotate`
 
 
 @dataclass

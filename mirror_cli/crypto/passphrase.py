@@ -47,6 +47,8 @@ NEW_PASSPHRASE_FILE = "MIRROR_NEW_PASSPHRASE_FILE"
 NEW_PASSPHRASE_ENV = "MIRROR_NEW_PASSPHRASE"
 IMPORT_PASSPHRASE_FILE = "MIRROR_IMPORT_PASSPHRASE_FILE"  # an encrypted file sealed under another passphrase
 IMPORT_PASSPHRASE_ENV = "MIRROR_IMPORT_PASSPHRASE"
+EXPORT_PASSPHRASE_FILE = "MIRROR_EXPORT_PASSPHRASE_FILE"  # the passphrase of one `export --encrypt` file
+EXPORT_PASSPHRASE_ENV = "MIRROR_EXPORT_PASSPHRASE"
 SOURCE_KEYRING = "keyring"
 SOURCE_PROMPT = "prompt"
 
@@ -213,6 +215,29 @@ def new_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt 
         names = "MIRROR_NEW_PASSPHRASE_FILE, MIRROR_NEW_PASSPHRASE, MIRROR_PASSPHRASE_FILE or MIRROR_PASSPHRASE"
     raise LockedError("a new passphrase is needed and none was given.",
                       f"Set {names}, or run the command in a terminal to be asked twice.")
+
+
+def export_passphrase(env: Mapping[str, str], interactive: bool, *, prompt: Prompt | None = None) -> Passphrase:
+    """The passphrase of one ``export --encrypt`` file (its own key is wrapped under it, its own salt).
+
+    Sources: ``MIRROR_EXPORT_PASSPHRASE_FILE``, ``MIRROR_EXPORT_PASSPHRASE``, then the new- and
+    current-passphrase variables (as before this file had a key of its own), then a prompt asked
+    twice on a terminal. The journal's data key is never what opens the file.
+    """
+    found = (_from_env(env, EXPORT_PASSPHRASE_FILE, EXPORT_PASSPHRASE_ENV)
+             or _from_env(env, NEW_PASSPHRASE_FILE, NEW_PASSPHRASE_ENV) or passphrase_from_env(env))
+    if found is not None:
+        return found
+    if interactive:
+        first = _ask(prompt, "Passphrase for the encrypted export: ")
+        if first is None:
+            raise UsageError("no passphrase was entered; nothing was exported.", "Type a non-empty passphrase.")
+        if _ask(prompt, "Repeat the passphrase: ") != first:
+            raise UsageError("the two passphrases do not match; nothing was exported.", "Run the command again.")
+        return Passphrase(first, SOURCE_PROMPT)
+    raise LockedError("`export --encrypt` needs a passphrase for the file and none was given.",
+                      "Set MIRROR_EXPORT_PASSPHRASE_FILE (a file whose first line is the passphrase) or "
+                      "MIRROR_EXPORT_PASSPHRASE, or run the command in a terminal to be asked twice.")
 
 
 MIN_PASSPHRASE_LENGTH = 8

@@ -14,7 +14,8 @@ transaction: what ``backup create`` embeds), :func:`export_text` (the json or
 jsonl document as pieces of text), :func:`write_folder` (markdown or csv
 files), and for ``--encrypt`` :func:`write_sealed`, which seals the document
 into the streaming container of :mod:`mirror_cli.crypto` as it is produced (no
-plaintext on disk), with the keys :func:`container_keys` picks.
+plaintext on disk), with the keys :func:`container_keys` makes: a key of its own for each
+file, never the journal's.
 """
 
 from __future__ import annotations
@@ -294,13 +295,13 @@ def write_folder(store: Store, folder: Path, *, fmt: str, kinds: Sequence[str] =
 
 @dataclass(frozen=True)
 class ContainerKeys:
-    """What ``--encrypt`` seals an export with: a data key and how the passphrase opens it."""
+    """What ``--encrypt`` seals an export with: the file's own data key and how its passphrase opens it."""
 
     dek: bytes
     kdf_params: Any  # crypto.KdfParams
     wrapped_key: str
     db_id: str
-    from_database: bool  # the database's own key (else a fresh one wrapped by a new passphrase)
+    from_database: bool  # the database's own key: only files made before each export had its own key
 
     def __repr__(self) -> str:
         return f"ContainerKeys(db_id={self.db_id!r}, from_database={self.from_database})"
@@ -308,20 +309,18 @@ class ContainerKeys:
 
 def container_keys(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: Any = None,
                    kdf_params: Any = None) -> ContainerKeys:
-    """Key material for ``export --encrypt``.
+    """Key material for ``export --encrypt``: a new random data key for this one file.
 
-    An encrypted database uses its data key and its key record (KDF parameters
-    and wrapped key), so the passphrase that opens the database opens the
-    export. A plain database takes a passphrase from MIRROR_NEW_PASSPHRASE[_FILE],
-    MIRROR_PASSPHRASE[_FILE] or a prompt asked twice, and wraps a fresh data key with it.
+    It is wrapped under Argon2id of a passphrase for the file with the file's
+    own salt (``crypto.passphrase.export_passphrase``: MIRROR_EXPORT_PASSPHRASE[_FILE],
+    MIRROR_NEW_PASSPHRASE[_FILE], MIRROR_PASSPHRASE[_FILE] or a prompt asked twice), never
+    the journal's data key: whoever gets the file and its passphrase can open this export
+    and nothing else. An encrypted journal must be unlocked to be read at all.
     """
-    if store.encrypted:
-        meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto") or "null"))
-        if store.key is None:
-            raise LockedError("this database is encrypted and no key is loaded.",
-                              "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
-        return ContainerKeys(store.key.dek, meta.kdf, meta.wrapped_key, store.db_id, True)
-    found = passphrase.new_passphrase(env, interactive, prompt=prompt, allow_current=True)
+    if store.encrypted and store.key is None:
+        raise LockedError("this database is encrypted and no key is loaded.",
+                          "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
+    found = passphrase.export_passphrase(env, interactive, prompt=prompt)
     record = crypto.new_key_record(found.value, store.db_id, kdf_params=kdf_params)
     meta = crypto.CryptoMeta.from_dict(record.meta)
     return ContainerKeys(record.dek, meta.kdf, meta.wrapped_key, store.db_id, False)

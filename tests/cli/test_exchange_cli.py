@@ -343,7 +343,9 @@ def test_encrypt_round_trip_from_an_encrypted_database(cli, encrypted_home, tmp_
         header = crypto.read_container_header(fh)
     with Store.open(encrypted_home / "mirror.db") as s:
         meta = json.loads(s.meta("crypto"))
-    assert header.wrapped_key == meta["wrapped_key"] and header.purpose == "export"
+    # the file's own key (issue 12, item 16), not the database's data key
+    assert header.wrapped_key != meta["wrapped_key"] and header.key_id != meta["key_id"]
+    assert header.purpose == "export"
     # A fresh machine: the database's passphrase opens the export.
     monkeypatch.setenv("MIRROR_HOME", str(tmp_path / "fresh"))
     r = cli("import", sealed, "--json", env={"MIRROR_PASSPHRASE": PW})

@@ -479,11 +479,12 @@ def test_encrypted_export_of_a_plain_database_opens_with_the_passphrase(store, o
         importer.read_document(bytes(bad), passphrase=lambda: PW)
 
 
-def test_encrypted_export_of_an_encrypted_database_uses_its_key(store, other):
+def test_an_old_encrypted_export_sealed_with_the_database_key_still_reads(store, other):
+    """Files made before each export had its own key were sealed with the database's key."""
     populate(store)
     keyops.enable(store, {"MIRROR_NEW_PASSPHRASE": PW}, interactive=False, kdf_params=cheap())
-    keys = export.container_keys(store, {}, interactive=False)
-    assert keys.from_database and keys.dek == store.key.dek
+    meta = crypto.CryptoMeta.from_dict(json.loads(store.meta("crypto")))
+    keys = export.ContainerKeys(store.key.dek, meta.kdf, meta.wrapped_key, store.db_id, True)
     blob = _sealed(store, keys)
     # same database: the data key opens it, no passphrase needed
     d, _ = importer.read_document(blob, dek=store.key.dek)
