@@ -95,7 +95,7 @@ def rotate(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
                                     "new_passphrase": new_passphrase}
             if forced:
                 data["forced_over_failed_verify"] = True
-            event = store.append_event(EVENT_ROTATED, data, _all_vouches(store))
+            event = store.append_event(EVENT_ROTATED, data, _all_vouches(store, new_key.vouch_key))
     except BaseException:
         store.key = old_key  # rolled back: the old key is still the database's
         raise

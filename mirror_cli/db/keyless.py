@@ -32,6 +32,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "tensions": ("data",),
     "analysis_state": ("findings",),
     "pattern_stats": ("timeline",),
+    "sync_conflicts": ("value",),
 }
 
 _EVENTS = "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq"
@@ -61,7 +62,7 @@ def _open_keyed_run(rows: list) -> str | None:
                 return _unclosed(run)
             continue
         run.append(row)
-        if row[2] == audit.KEY_DISABLED:
+        if row[2] in audit.RUN_CLOSERS:  # key.disabled, or key.retired by `key rotate`
             problem = _closed_run_problem(run)
             if problem:
                 return problem

@@ -187,3 +187,27 @@ def test_the_guard_knows_every_sealed_column():
     from mirror_cli.db import keyless
 
     assert keyless.SEALED == {table: columns for table, (_, columns) in SEALED_COLUMNS.items()}
+
+
+def test_a_rotated_then_disabled_journal_takes_plain_writes(cli, tmp_path, monkeypatch):
+    """key.retired (from `key rotate`) closes a keyed run as key.disabled does: after rotate and
+    disable, the plain journal is not mistaken for a stripped one."""
+    import json as _json
+
+    from mirror_cli.crypto import kdf
+    from helpers import cheap
+
+    monkeypatch.setattr(kdf, "new_kdf_params", lambda **kw: cheap())
+    env = {"MIRROR_PASSPHRASE": "a long enough passphrase 1", "MIRROR_NEW_PASSPHRASE": "a long enough passphrase 1"}
+    assert cli("reflect", "before", env=env).exit_code == 0
+    r = cli("key", "enable", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert cli("reflect", "encrypted", env=env).exit_code == 0
+    r = cli("key", "rotate", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert cli("reflect", "after rotate", env=env).exit_code == 0
+    r = cli("key", "disable", env=env)
+    assert r.exit_code == 0, r.stderr
+    r = cli("reflect", "plain again")
+    assert r.exit_code == 0, r.stderr
+    assert len(_json.loads(cli("list", "--json").stdout)) == 4
