@@ -114,8 +114,14 @@ def _damaged_copies(run_mirror, mirror_home, tmp_path):
     truncated = tmp_path / "truncated.db"
     truncated.write_bytes(data[: len(data) // 2])
     garbled = bytearray(data)
-    pages = len(data) // 4096
-    for page in range(pages // 2, pages // 2 + 3):
+    # three pages that hold reflections (not pages of empty tables, whose damage is invisible and harmless)
+    conn = sqlite3.connect(mirror_home / "mirror.db")
+    try:
+        pages = sorted(p for (p,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'reflections'"))
+    finally:
+        conn.close()
+    for pageno in pages[len(pages) // 2: len(pages) // 2 + 3]:
+        page = pageno - 1
         garbled[page * 4096 + 100: page * 4096 + 4000] = b"\xab" * 3900
     scribbled = tmp_path / "scribbled.db"
     scribbled.write_bytes(bytes(garbled))
