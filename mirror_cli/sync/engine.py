@@ -255,12 +255,14 @@ class Sync:
         row = self.store.conn.execute("SELECT dot FROM sync_self WHERE remote = ?", (self.cfg.name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, fetched: list[tuple[str, int, str, list[dict[str, Any]]]], heads: dict[str, Peer]) -> list:
-        vouches: list[tuple[str, str, str | None]] = []
+    def apply(self, fetched: list[tuple[str, int, str, list[dict[str, Any]]]], heads: dict[str, Peer]) -> None:
+        """Merge each segment in one transaction with the peer's cursor and the audit event that vouches
+        for the rows it changed (a sync killed later must not leave rows no event vouches for)."""
         published = self.published_dot()
         for dev, seq, chain, recs in fetched:
             what = f"segment {seq} of device {dev[:8]}"
             checked = [local.check_record(rec, what) for rec in recs]
+            vouches: list[tuple[str, str, str | None]] = []
             with self.store.write():
                 clock = local.StoreClock(self.store, self.dev, published)
                 key, _ = local.digest_key(self.store)
@@ -295,8 +297,12 @@ class Sync:
                     "INSERT INTO sync_peers (remote, dev, applied, applied_chain) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
                     " applied_chain = excluded.applied_chain", (self.cfg.name, dev, seq, chain))
+                if vouches:
+                    self.store.append_event("sync.pulled", {
+                        "remote": self.cfg.name, "device": dev, "seq": seq,
+                        "saved": sum(1 for v in vouches if v[2] is not None),
+                        "deleted": sum(1 for v in vouches if v[2] is None)}, vouches)
             fault("mid-pull")
-        return vouches
 
     def _mark_sent(self, rid: str, state: dict[str, Any], key: bytes) -> None:
         self.store.conn.execute(
@@ -456,7 +462,7 @@ class Sync:
             config.pin(self.store, self.cfg.name, self.remote_id, self.key.key_id, self.key.gen)
             local.stamp_changes(self.store, self.dev)
         access.remember(self.opts.cache, self.remote_id, self._opened)
-        vouches = self.apply(fetched, heads)
+        self.apply(fetched, heads)
         with self.store.write():
             for dev, peer in heads.items():
                 if dev != self.dev:
@@ -476,7 +482,7 @@ class Sync:
                 self.store.append_event("sync", {
                     "remote": self.cfg.name, "pulled": self.report.pulled["reflections"],
                     "pushed": self.report.pushed["reflections"], "deleted": self.report.deleted["reflections"],
-                    "conflicts": len(self.report.conflicts)}, vouches)
+                    "conflicts": len(self.report.conflicts)})
         self.report.elapsed_s = time.monotonic() - start
         return self.report
 
