@@ -24,12 +24,13 @@ from mirror_cli.crypto.passphrase import KeyCache, new_passphrase
 from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, OperationError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
-from mirror_cli.remotes.base import Exists, NotFound, Remote
+from mirror_cli.remotes.base import Exists, NotFound, Remote, RemoteError
 from mirror_cli.sync import access, config, local, objects
 from mirror_cli.sync.keys import RemoteKey
 from mirror_cli.sync.merge import LOCAL_WINS, Conflict, alive, merge
 
 LOCK_WAIT_S = 30.0
+TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one still uploading (objects <= ~4 MiB)
 STALE_DAYS = 30
 CLIENT = "mirror-cli"
 
@@ -476,6 +477,8 @@ class Sync:
         if self.opts.push:
             self.push(heads)
         self._devices(heads)
+        if self.report.bytes_up:
+            self._sweep()
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
             if self.report.changed:
@@ -485,6 +488,17 @@ class Sync:
                     "conflicts": len(self.report.conflicts)})
         self.report.elapsed_s = time.monotonic() - start
         return self.report
+
+    def _sweep(self) -> None:
+        """After a run that wrote (a killed run's outbox is re-driven by the next one), remove the temp files
+        killed writers left in a folder remote once they are older than TEMP_GRACE_S, so that a write still
+        in flight on another device is left alone; a no-op sync stays one directory scan."""
+        sweep = getattr(self.remote, "sweep_temps", None)
+        if sweep is not None:
+            try:
+                sweep(("", "h", "s", "c", "k"), older_than_s=TEMP_GRACE_S)
+            except RemoteError:
+                pass  # best effort: the next run tries again
 
     def check_own(self, heads: dict[str, Peer]) -> None:
         """Our own head must be what we last wrote (or what we staged before a crash)."""
