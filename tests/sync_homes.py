@@ -85,11 +85,6 @@ class Home:
         finally:
             conn.close()
 
-    def sync_tables(self) -> dict[str, list[tuple]]:
-        names = [r[0] for r in self.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND "
-                                        "(name LIKE 'sync_%' OR name = 'rev_hlc' OR name = 'meta') ORDER BY name")]
-        return {n: sorted(self.sql(f"SELECT * FROM {n}"), key=repr) for n in names}
-
     def settled(self) -> None:
         """Nothing staged or waiting in the outbox."""
         assert self.sql("SELECT staged FROM sync_self") == [(None,)] * len(self.sql("SELECT 1 FROM sync_self"))
