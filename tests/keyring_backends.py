@@ -1,4 +1,4 @@
-"""Keyring backends for tests: one that remembers in memory, one that always fails.
+"""Keyring backends for tests: one that remembers in memory, one that always fails, one in a file.
 
 Select one explicitly with the ``keyring_backend`` helper (or
 ``keyring.set_keyring``) and restore the previous one afterwards;
@@ -9,6 +9,8 @@ tests/conftest.py already makes the process default the ``fail`` backend
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Iterator
 
 import keyring
@@ -62,6 +64,39 @@ class FailingKeyring(KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         self.calls += 1
         raise KeyringError(f"keyring is locked (delete {service}/{username})")
+
+
+class FileKeyring(KeyringBackend):
+    """Keeps passwords in the JSON file named by MIRROR_TEST_KEYRING_FILE: a keyring that outlives one
+    process, for tests that run many `mirror` children (PYTHON_KEYRING_BACKEND=keyring_backends.FileKeyring,
+    with tests/ on PYTHONPATH)."""
+
+    priority = 1
+
+    def _load(self) -> dict[str, str]:
+        try:
+            with open(os.environ["MIRROR_TEST_KEYRING_FILE"], encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return {}
+
+    def _save(self, entries: dict[str, str]) -> None:
+        path = os.environ["MIRROR_TEST_KEYRING_FILE"]
+        with open(path + ".tmp", "w", encoding="utf-8") as fh:
+            json.dump(entries, fh)
+        os.replace(path + ".tmp", path)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._load().get(f"{service}/{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._save({**self._load(), f"{service}/{username}": password})
+
+    def delete_password(self, service: str, username: str) -> None:
+        entries = self._load()
+        if entries.pop(f"{service}/{username}", None) is None:
+            raise PasswordDeleteError("no such password")
+        self._save(entries)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from mirror_cli.crypto.passphrase import new_passphrase
 from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
-from mirror_cli.remotes.base import Exists, NotFound, Remote
+from mirror_cli.remotes.base import Exists, NotFound, Remote, RemoteError
 from mirror_cli.sync import access, checkpoint, config, local, objects
 from mirror_cli.sync.session import Options, Report, SyncLock, fault
 from mirror_cli.sync.keys import RemoteKey
@@ -28,6 +28,7 @@ from mirror_cli.sync.merge import Conflict, alive, merge
 
 __all__ = ["Options", "Report", "Sync", "SyncLock", "rejoin"]
 
+TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one still uploading (objects <= ~4 MiB)
 STALE_DAYS = 30
 CLIENT = "mirror-cli"
 
@@ -219,8 +220,9 @@ class Sync:
         row = self.store.conn.execute("SELECT dot FROM sync_self WHERE remote = ?", (self.cfg.name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, fetched: list[tuple[str, int, str, list[dict[str, Any]]]], heads: dict[str, Peer]) -> list:
-        vouches: list[tuple[str, str, str | None]] = []
+    def apply(self, fetched: list[tuple[str, int, str, list[dict[str, Any]]]], heads: dict[str, Peer]) -> None:
+        """Merge each segment in one transaction with the peer's cursor and the audit event that vouches
+        for the rows it changed (a sync killed later must not leave rows no event vouches for)."""
         published = self.published_dot()
         for entry in fetched:
             if entry[0] == "ckpt":
@@ -231,6 +233,7 @@ class Sync:
                 segs = {dev: (seq, chain)}
                 what = f"segment {seq} of device {dev[:8]}"
             checked = [local.check_record(rec, what) for rec in recs]
+            vouches: list[tuple[str, str, str | None]] = []
             with self.store.write():
                 clock = local.StoreClock(self.store, self.dev, published)
                 key, _ = local.digest_key(self.store)
@@ -267,8 +270,12 @@ class Sync:
                         " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
                         " applied_chain = excluded.applied_chain WHERE excluded.applied > sync_peers.applied",
                         (self.cfg.name, peer_dev, seq, chain))
+                if vouches:  # vouched in the same transaction: a sync killed later leaves nothing unvouched
+                    self.store.append_event("sync.pulled", {
+                        "remote": self.cfg.name, "device": dev, "seq": max(v[0] for v in segs.values()),
+                        "saved": sum(1 for v in vouches if v[2] is not None),
+                        "deleted": sum(1 for v in vouches if v[2] is None)}, vouches)
             fault("mid-pull")
-        return vouches
 
     def _mark_sent(self, rid: str, state: dict[str, Any], key: bytes) -> None:
         self.store.conn.execute(
@@ -473,7 +480,7 @@ class Sync:
             config.pin(self.store, self.cfg.name, self.remote_id, self.key.key_id, self.key.gen)
             local.stamp_changes(self.store, self.dev)
         access.remember(self.opts.cache, self.remote_id, self._opened)
-        vouches = self.apply(fetched, heads)
+        self.apply(fetched, heads)
         with self.store.write():
             for dev, peer in heads.items():
                 if dev != self.dev:
@@ -492,15 +499,28 @@ class Sync:
                 self.push(heads)
             self.compact(heads)
         self._devices(heads)
+        if self.report.bytes_up:
+            self._sweep()
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
             if self.report.changed:
                 self.store.append_event("sync", {
                     "remote": self.cfg.name, "pulled": self.report.pulled["reflections"],
                     "pushed": self.report.pushed["reflections"], "deleted": self.report.deleted["reflections"],
-                    "conflicts": len(self.report.conflicts)}, vouches)
+                    "conflicts": len(self.report.conflicts)})
         self.report.elapsed_s = time.monotonic() - start
         return self.report
+
+    def _sweep(self) -> None:
+        """After a run that wrote (a killed run's outbox is re-driven by the next one), remove the temp files
+        killed writers left in a folder remote once they are older than TEMP_GRACE_S, so that a write still
+        in flight on another device is left alone; a no-op sync stays one directory scan."""
+        sweep = getattr(self.remote, "sweep_temps", None)
+        if sweep is not None:
+            try:
+                sweep(("", "h", "s", "c", "k"), older_than_s=TEMP_GRACE_S)
+            except RemoteError:
+                pass  # best effort: the next run tries again
 
     def check_own(self, heads: dict[str, Peer]) -> None:
         """Our own head must be what we last wrote (or what we staged before a crash)."""
