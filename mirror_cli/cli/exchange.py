@@ -233,7 +233,6 @@ def import_cmd(
     interactive = stdin_is_tty() and not from_stdin
 
     with st.open_store(create=True) as store:
-        store.passphrase_set = None  # here MIRROR_PASSPHRASE may open the file: importing into a plain journal is fine
         def passphrase() -> str:  # asked only when the database's own key does not open the file
             return keymod.import_passphrase(st.settings.env, interactive).value
 

@@ -30,7 +30,6 @@ def _interactive() -> bool:
 
 def _open(st):
     store = st.open_store(unlock=False)
-    store.passphrase_set = None  # the key commands take MIRROR_PASSPHRASE to set a key up, not to write in clear
     return store
 
 
@@ -238,7 +237,6 @@ def import_(
 
     st = state(ctx)
     with st.open_store(unlock=False, create=True) as store:  # adopting a key starts a journal, as reflect does
-        store.passphrase_set = None  # the passphrase opens the key file, it is not a write in clear
         result = keyops.import_key(store, path, st.settings.env, interactive=_interactive())
     _warn(st, result.warnings)
     if as_json:

@@ -29,16 +29,13 @@ def open_store(settings: Settings, *, migrate: bool = True, create: bool = False
     """Open the configured database (migrated unless *migrate* is False), still locked; a missing one
     is created only when *create* (a command that writes), else a UsageError naming it.
 
-    A plaintext journal opened while ``MIRROR_PASSPHRASE[_FILE]`` is set refuses writes without a
-    key (``store.passphrase_set``): its key record may have been removed outside mirror. A journal
-    this open creates is not (nothing could be removed), and the ``key`` commands, which set a key
-    up, clear it."""
+    A set ``MIRROR_PASSPHRASE[_FILE]`` alone does not make a plaintext journal refuse writes: it is
+    also the passphrase of a sync remote or of another journal, and a journal made while it was set
+    would refuse its second entry. A journal whose key record was removed is caught by what the file
+    still shows (``db.keyless``: sealed values, a keyed audit run left open)."""
     store = Store.open(settings.db_path, migrate=migrate, create=create)
     if store.meta(SCRUB_PENDING) is not None:  # an earlier wipe was cut short (a full disk): finish it
         retry_scrub(store)
-    if not store.encrypted and not store.fresh:  # a passphrase is set, so its writes are meant to be sealed: refused without a key
-        store.passphrase_set = next((v for v in (passphrase.PASSPHRASE_FILE, passphrase.PASSPHRASE_ENV)
-                                     if settings.env.get(v)), None)
     return store
 
 

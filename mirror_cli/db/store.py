@@ -49,8 +49,6 @@ class Store:
         self._opened_plain = False  # plaintext when opened (see EncryptedMeanwhile)
         # The passphrase variable set for a journal with no key record (db.open sets it): a write
         # without a key is then refused (_check_not_stripped); None for the `key` commands.
-        self.passphrase_set: str | None = None
-        self.fresh = False  # no journal was there before this open (a new or empty file)
         self._migrations_dir: Path | None = None  # where the migrations the schema is checked against live
         self._schema_checked = False  # objects.differences found nothing (looked before the first write)
         self._keyless_checked = False  # keyless.encrypted_leftovers found nothing (looked once per store)
@@ -60,7 +58,6 @@ class Store:
     def open(cls, path: Path | str, *, migrate: bool = True,
              migrations_dir: Path | None = None, create: bool = True) -> Store:
         path = Path(path)
-        fresh = not path.exists() or _empty(path)
         if not path.exists() or (not create and _empty(path)):
             if not create:
                 raise UsageError(f"no journal at {path}; nothing was created.",
@@ -82,7 +79,6 @@ class Store:
         except sqlite3.Error as exc:
             raise OperationError(f"cannot open database {path}: {exc}.") from None
         store = cls(conn, path)
-        store.fresh = fresh
         store._migrations_dir = migrations_dir
         try:
             store._refuse_foreign()
@@ -187,11 +183,8 @@ class Store:
 
     # -- transactions --------------------------------------------------------
     @contextlib.contextmanager
-    def write(self, *, content: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error.
-
-        *content* False: the write stores no user text (an audit event that an export or a backup
-        was made), so a passphrase set for a plaintext journal is no reason to refuse it."""
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): commit on success, roll back on any error."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -202,7 +195,7 @@ class Store:
             if self.key is not None:
                 self._check_key_current()
             else:
-                self._check_not_stripped(content)
+                self._check_not_stripped()
             yield self.conn
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -277,12 +270,11 @@ class Store:
     def encrypted(self) -> bool:
         return self.meta("crypto") is not None
 
-    def _check_not_stripped(self, content: bool = True) -> None:
+    def _check_not_stripped(self) -> None:
         """Inside a write without a key (both read the key record once):
 
         * opened as plaintext but encrypted since (`key enable` elsewhere): EncryptedMeanwhile;
-        * no key record, yet a passphrase is set for it (``passphrase_set``, from ``db.open``), or
-          the file shows it was encrypted (:func:`.keyless.encrypted_leftovers`: a sealed value
+        * no key record, yet the file shows it was encrypted (:func:`.keyless.encrypted_leftovers`: a sealed value
           anywhere, a keyed audit run no verifying key.disabled closes): the key record was removed
           outside mirror, and the write is refused so that nothing is stored unencrypted. The file
           is looked at once per open store (a full pass over the sealed columns of a plain journal);
@@ -301,12 +293,6 @@ class Store:
                 "tampering). Nothing was written, so that nothing is stored unencrypted.",
                 "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
         self._keyless_checked = True
-        if self.passphrase_set and content:
-            raise VerificationError(
-                f"{self.passphrase_set} is set, but this journal has no key record: if it was encrypted, its key "
-                "record is gone (removed outside mirror). Nothing was written, so that nothing is stored unencrypted.",
-                f"If it was encrypted, restore it from a backup (`mirror backup restore FILE`); if it never was, "
-                f"unset {self.passphrase_set} or encrypt it (`mirror key enable`).")
 
     def _check_schema(self) -> None:
         """Inside the first write of this store: refuse when a table, index, trigger or view is not what the
@@ -351,7 +337,7 @@ class Store:
         in its own transaction; False instead of an error when the database is read-only, so a
         read-only journal can still be exported and backed up (the caller says it went unrecorded)."""
         try:
-            with self.write(content=False):
+            with self.write():
                 self.append_event(event_type, data)
         except ReadOnlyDatabase:
             return False
