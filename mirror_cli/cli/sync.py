@@ -66,10 +66,10 @@ def remote_add(
                         found = access.sync_passphrase(os.environ)
                         passphrase = found or new_passphrase(os.environ, stdin_is_tty())
                         refuse_weak(passphrase, allow_weak=allow_weak)
-                    rid, key = access.initialise(remote, passphrase, key_only=key_only)
+                    rid, opened = access.initialise_opened(remote, passphrase, key_only=key_only)
+                    access.remember(_cache(st), rid, opened)  # the first sync need not derive it again
                     if key_only:
-                        code = recovery_code(key)
-                        access.remember(_cache(st), rid, access.Opened(key, "recovery code"))
+                        code = recovery_code(opened.key)
                     state_word = "set up"
                 else:
                     state_word = "found"

@@ -138,8 +138,16 @@ def remember(cache: KeyCache | None, remote_id: str, opened: Opened) -> None:
 
 def initialise(remote: Remote, passphrase: Passphrase | None, *, key_only: bool = False) -> tuple[str, RemoteKey]:
     """Make an empty remote mirror's: a bootstrap (create-if-absent) and the first key envelope."""
+    remote_id, opened = initialise_opened(remote, passphrase, key_only=key_only)
+    return remote_id, opened.key
+
+
+def initialise_opened(remote: Remote, passphrase: Passphrase | None, *,
+                      key_only: bool = False) -> tuple[str, Opened]:
+    """:func:`initialise`, also returning what a device may cache (the envelope's KEK, or RK)."""
     remote_id = b32(os.urandom(20))[:26]
     key = new_remote_key()
+    kek = None
     if not key_only:
         assert passphrase is not None
         params = new_envelope_params()
@@ -147,4 +155,4 @@ def initialise(remote: Remote, passphrase: Passphrase | None, *, key_only: bool 
         remote.put_new("k/" + b32(os.urandom(20))[:26], seal_envelope(kek, params, key, remote_id))
     body = json.dumps({"format": FORMAT, "version": VERSION, "remote_id": remote_id}, sort_keys=True).encode()
     remote.put_new(BOOTSTRAP, body)
-    return remote_id, key
+    return remote_id, Opened(key, "recovery code" if key_only else "passphrase", kek)

@@ -572,6 +572,10 @@ class Sync:
 
     def _devices(self, heads: dict[str, Peer]) -> None:
         now = time.time()
+        if self.dev and self.dev not in heads and not self.opts.dry_run and self.opts.push:
+            heads = {**heads, self.dev: Peer(objects.Head(dev=self.dev, label=self._label_self(), gen=0, seq=0,
+                                                          chain="", dot=0, applied={},
+                                                          hlc=self.store.meta("hlc") or hlc_next(None)), "", "")}
         for dev, peer in sorted(heads.items(), key=lambda kv: kv[1].head.label):
             when = hlc_iso(peer.head.hlc)
             age_days = (now - parse_iso(when).timestamp()) / 86400

@@ -142,3 +142,32 @@ def test_only_patterns_is_refused_clearly(cli, shared, tmp_path):
     cli("remote", "add", "home", str(shared), env=a)
     r = cli("sync", "--only", "patterns", env=a)
     assert r.exit_code == 2 and "recomputed" in r.stderr
+
+
+def test_the_first_sync_lists_this_device_too(cli, shared, tmp_path):
+    a = homes(tmp_path, "a")
+    cli("reflect", "x", env=a)
+    cli("remote", "add", "home", str(shared), "--label", "laptop", env=a)
+    report = json.loads(cli("sync", "--json", env=a).stdout)
+    assert [(d["label"], d["this_device"]) for d in report["devices"]] == [("laptop", True)]
+
+
+def test_remote_add_caches_the_key_so_the_first_sync_needs_no_passphrase(cli, shared, tmp_path, monkeypatch):
+    import keyring
+
+    from keyring_backends import MemoryKeyring
+
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        a = homes(tmp_path, "a")
+        cli("reflect", "x", env=a)
+        assert cli("remote", "add", "home", str(shared), env=a).exit_code == 0
+        assert any(user.startswith("remote:") for _, user in backend.entries)
+        no_pass = {"MIRROR_HOME": a["MIRROR_HOME"]}
+        monkeypatch.delenv("MIRROR_SYNC_PASSPHRASE", raising=False)
+        r = cli("sync", env=no_pass)
+        assert r.exit_code == 0, r.stderr
+    finally:
+        keyring.set_keyring(previous)
