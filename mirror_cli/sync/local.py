@@ -275,9 +275,11 @@ def local_state(store: Store, rid: str) -> tuple[dict[str, Any] | None, bool]:
     return with_values(meta, values), bool(meta.get("lo"))
 
 
-def apply_state(store: Store, rid: str, state: dict[str, Any]) -> str:
-    """Write a merged state to the journal; returns "saved", "deleted" or "" (nothing to do)."""
-    key, _ = digest_key(store)
+def apply_state(store: Store, rid: str, state: dict[str, Any], digested: dict[str, Any] | None = None) -> str:
+    """Write a merged state to the journal; returns "saved", "deleted" or "" (nothing to do).
+    *digested* is ``without_values(state, digest key)`` when the caller has it already."""
+    if digested is None:
+        digested = without_values(state, digest_key(store)[0])
     exists = store.conn.execute("SELECT 1 FROM reflections WHERE id = ?", (rid,)).fetchone() is not None
     rev = store.tick()
     outcome = ""
@@ -296,7 +298,7 @@ def apply_state(store: Store, rid: str, state: dict[str, Any]) -> str:
             (rid, now_iso(), rev))
         forget_deleted_words(store.conn)
         outcome = "deleted"
-    save_meta(store, rid, without_values(state, key), rev)
+    save_meta(store, rid, digested, rev)
     return outcome
 
 
