@@ -30,7 +30,8 @@ from mirror_cli.sync.merge import Clock, Conflict, alive, updated
 
 KIND = "reflection"
 FIELDS = ("content", "response", "mode", "tags", "created_at")
-_ROW = "SELECT id, created_at, updated_at, content, response, mode, tags, local_only, rev FROM reflections"
+_ROW_COLS = ("id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only", "rev")
+_ROW = f"SELECT {', '.join(_ROW_COLS)} FROM reflections"
 
 
 # -- identity and clock --------------------------------------------------------------------
@@ -325,11 +326,12 @@ def conflict_value(store: Store, cid: int, stored: Any) -> Any:
 
 def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[str, dict[str, Any], int]]:
     """(id, state with values, rev) of every record whose state differs from what *remote* last got."""
-    rows = store.conn.execute(
-        "SELECT r.id, r.state, r.rev, s.digest FROM sync_records r LEFT JOIN sync_sent s"
-        " ON s.remote = ? AND s.kind = r.kind AND s.id = r.id WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev",
-        (remote, KIND, scan_rev)).fetchall()
-    for rid, text, rev, sent in rows:
+    cols = ", ".join("x." + c for c in _ROW_COLS)
+    rows = store.conn.execute(  # the journal row comes in the same query (one SELECT, not one per record)
+        f"SELECT r.id, r.state, r.rev, s.digest, {cols} FROM sync_records r LEFT JOIN sync_sent s"
+        " ON s.remote = ? AND s.kind = r.kind AND s.id = r.id LEFT JOIN reflections x ON x.id = r.id"
+        " WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev", (remote, KIND, scan_rev)).fetchall()
+    for rid, text, rev, sent, *row in rows:
         meta = json.loads(text)
         if "lo" in meta and alive(meta):
             continue
@@ -340,10 +342,9 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
             continue  # local-only and never sent there: nothing to withdraw
         values = None
         if alive(meta):
-            row = store.conn.execute(_ROW + " WHERE id = ?", (rid,)).fetchone()
-            if row is None:
+            if row[0] is None:
                 continue
-            values = row_values(store, row)[0]
+            values = row_values(store, tuple(row))[0]
         yield rid, with_values(meta, values), int(rev)
 
 
