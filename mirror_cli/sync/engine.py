@@ -243,8 +243,8 @@ class Sync:
                     if local_only:
                         self._hold_local_only(rid, state, incoming)
                         continue
-                    for entry in incoming["f"].values():
-                        clock.observe(entry[1])
+                    if incoming["f"]:  # the newest stamp moves the clock as far as all of them would
+                        clock.observe(max(entry[1] for entry in incoming["f"].values()))
                     result = merge(state, incoming, self.opts.policy, clock)
                     if result.conflicts:
                         local.record_conflicts(self.store, rid, result.conflicts, result.state)
@@ -254,10 +254,11 @@ class Sync:
                                                           "other_device": self._label(heads, c.other_device)})
                     if not result.changed:
                         continue
-                    outcome = local.apply_state(self.store, rid, result.state)
-                    if local.state_digest(local.without_values(result.state, key)) == \
-                            local.state_digest(local.without_values(incoming, key)):
-                        self._mark_sent(rid, result.state, key)  # nothing of ours in it: no echo
+                    digested = local.without_values(result.state, key)
+                    outcome = local.apply_state(self.store, rid, result.state, digested)
+                    digest = local.state_digest(digested)
+                    if digest == local.state_digest(local.without_values(incoming, key)):
+                        self._mark_sent(rid, digest)  # nothing of ours in it: no echo
                     if outcome == "saved":
                         self.report.pulled["reflections"] += 1
                         vouches.append(journal.vouch(self.store, rid))
@@ -277,11 +278,11 @@ class Sync:
                         "deleted": sum(1 for v in vouches if v[2] is None)}, vouches)
             fault("mid-pull")
 
-    def _mark_sent(self, rid: str, state: dict[str, Any], key: bytes) -> None:
+    def _mark_sent(self, rid: str, digest: str) -> None:
         self.store.conn.execute(
             "INSERT INTO sync_sent (remote, kind, id, digest) VALUES (?, 'reflection', ?, ?)"
             " ON CONFLICT (remote, kind, id) DO UPDATE SET digest = excluded.digest",
-            (self.cfg.name, rid, local.state_digest(local.without_values(state, key))))
+            (self.cfg.name, rid, digest))
 
     def _pending_row(self, clock: local.StoreClock, key: bytes, rid: str) -> None:
         """A local change made while this sync ran (not stamped yet) gets its dot before any merge."""
