@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,11 @@ from typing import Any
 from mirror_cli.crypto.passphrase import KeyCache
 from mirror_cli.errors import OperationError
 from mirror_cli.sync.merge import LOCAL_WINS
+from mirror_cli.db.store import Store
+from mirror_cli.remotes.base import Remote
+from mirror_cli.sync.config import RemoteConfig
+from mirror_cli.sync.keys import RemoteKey
+from mirror_cli.sync.objects import Head
 
 LOCK_WAIT_S = 30.0
 
@@ -101,3 +107,41 @@ def fault(point: str) -> None:
     """Test hook: MIRROR_TEST_FAULT=<point> kills this process there (kill -9 at each step)."""
     if os.environ.get("MIRROR_TEST_FAULT") == point:
         os.kill(os.getpid(), 9)
+
+
+@dataclass
+class Peer:
+    """A device's head as read from the remote, with its listing tag and object name."""
+
+    head: Head
+    tag: str
+    name: str
+
+
+class SyncState:
+    """What one sync knows while it runs (the engine's ``Sync``, read by ``pull`` and ``push``)."""
+
+    def __init__(self, store: Store, cfg: RemoteConfig, remote: Remote, opts: Options) -> None:
+        self.store, self.cfg, self.remote, self.opts = store, cfg, remote, opts
+        direction = "both" if opts.push and opts.pull else ("push" if opts.push else "pull")
+        self.report = Report(cfg.name, direction, opts.dry_run)
+        self.key: RemoteKey | None = None
+        self.remote_id = ""
+        self.dev = ""
+
+    def published_dot(self) -> int:
+        row = self.store.conn.execute("SELECT dot FROM sync_self WHERE remote = ?", (self.cfg.name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _label(self, heads: dict[str, Peer], dev: str) -> str:
+        peer = heads.get(dev)
+        return peer.head.label if peer is not None else dev[:8]
+
+    def _applied(self, dev: str) -> int:
+        row = self.store.conn.execute("SELECT applied FROM sync_peers WHERE remote = ? AND dev = ?",
+                                      (self.cfg.name, dev)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _label_self(self) -> str:
+        return self.store.meta("device_label") or socket.gethostname()[:64] or "device"
+
