@@ -498,7 +498,8 @@ class Sync:
                 self.store.append_event("sync", {
                     "remote": self.cfg.name, "pulled": self.report.pulled["reflections"],
                     "pushed": self.report.pushed["reflections"], "deleted": self.report.deleted["reflections"],
-                    "conflicts": len(self.report.conflicts)}, vouches)
+                    "conflicts": len(self.report.conflicts)},
+                    list({v[:2]: v for v in vouches}.values()))  # an entry pulled twice: its last state
         self.report.elapsed_s = time.monotonic() - start
         return self.report
 
