@@ -265,7 +265,8 @@ def local_state(store: Store, rid: str) -> tuple[dict[str, Any] | None, bool]:
     if meta is None:
         return None, bool(row and row[7])
     values = row_values(store, row)[0] if row is not None else None
-    return with_values(meta, values), bool(meta.get("lo"))
+    # An entry made local-only and then deleted here is just deleted: a concurrent edit brings it back.
+    return with_values(meta, values), bool(meta.get("lo")) and row is not None
 
 
 def apply_state(store: Store, rid: str, state: dict[str, Any]) -> str:
