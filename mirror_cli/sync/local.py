@@ -25,7 +25,7 @@ from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import records
 from mirror_cli.ids import hlc_after, hlc_iso, hlc_next, hlc_text, is_hlc, is_valid_id, now_iso, parse_iso
 from mirror_cli.journal.reflections import Reflection, insert_row, vouch
-from mirror_cli.sync.merge import Clock, Conflict, alive, updated
+from mirror_cli.sync.merge import Clock, Conflict, alive, leq, updated
 
 KIND = "reflection"
 FIELDS = ("content", "response", "mode", "tags", "created_at")
@@ -244,8 +244,16 @@ def _normalise_updated(store: Store, rid: str, meta: dict[str, Any], current: st
 
 def stamp_delete(store: Store, clock: StoreClock, rid: str, rev: int) -> bool:
     meta, seen_rev = load_meta(store, rid)
-    if meta is None or seen_rev >= rev or not alive(meta):
+    if meta is None or seen_rev >= rev:
         return False
+    if not alive(meta):
+        if not meta.pop("lo", None):
+            return False
+        # A local-only entry deleted here: its withdrawal was published, but edits held beside it
+        # since then were seen here, so this delete covers them and must travel too.
+        if leq(meta["vv"], (meta.get("del") or [{}])[0]):
+            save_meta(store, rid, meta, rev)
+            return False
     hlc, n = clock.new_stamp(updated(meta) or hlc_next(None))
     meta["vv"][clock.dev] = n
     meta["del"] = [dict(meta["vv"]), hlc, clock.dev, n]
