@@ -333,6 +333,10 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
         meta = json.loads(text)
         if "lo" in meta and alive(meta):
             continue
+        if meta.get("lo") and meta.get("del"):
+            # Local-only here: publish the withdrawal alone, never the version vector of edits held
+            # beside the local row (a peer would take them as merged and drop them).
+            meta = {"vv": dict(meta["del"][0]), "f": {}, "del": meta["del"], "lo": 1}
         digest = state_digest({k: v for k, v in meta.items() if k != "lo"})
         if digest == sent:
             continue
