@@ -42,8 +42,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sync_helpers import Device, LaggyHub, cheap_sync_kdf, dump, folder, snapshot  # noqa: F401 (fixture)
-from mirror_cli.errors import VerificationError
+from sync_helpers import Device, LaggyHub, cheap_sync_kdf, dump, folder  # noqa: F401 (fixture)
 from mirror_cli.ids import HLC_MAX_AHEAD_MS, hlc_parts, iso, now_ms
 from mirror_cli.sync.merge import LOCAL_WINS, NEWEST_WINS
 
@@ -393,12 +392,12 @@ def test_a_middle_segment_still_in_transit_is_waited_for_then_merged(tmp_path):
     assert dump(a) == dump(b)
 
 
-def test_a_copied_journal_syncing_as_the_same_device_is_stopped_with_nothing_lost(trio, tmp_path):
+def test_a_copied_journal_syncing_as_the_same_device_takes_a_new_identity_and_loses_nothing(trio, tmp_path):
     """Check 16 on a folder: a journal file copied by hand syncs as the device it copies. The copy
-    that syncs second finds the device's head written by another copy: exit 3, and neither its
-    journal nor the remote is changed; the other devices keep syncing. (SYNC.md then wants the copy
-    to take a new device id and converge; that step is not in the engine yet.)"""
-    a, b, _ = trio
+    that syncs second finds the device's head written by another copy, takes a new device id, and
+    everything converges: its entry and its edit arrive everywhere (the edit the other copy made to
+    the same field is kept as a conflict revision), nothing of the original is lost."""
+    a, b, c = trio
     rid = a.reflect("written before the copy")
     a.sync()
     b.sync()
@@ -406,18 +405,26 @@ def test_a_copied_journal_syncing_as_the_same_device_is_stopped_with_nothing_los
     shutil.copy(a.path, tmp_path / "clone" / "mirror.db")
     clone = Device(tmp_path / "clone" / "mirror.db", "laptop copy")
     clone._remotes = dict(a._remotes)
+    with a.store() as store:
+        original_id = store.meta("device_id")
     a.edit(rid, content="the original's edit")
     a.sync()
-    clone_id = clone.reflect("written on the copy")
-    before, remote_before = clone.rows(), snapshot(a._remotes["home"].root)
-    with pytest.raises(VerificationError, match="another copy"):
-        clone.sync()
-    assert clone.rows() == before
-    assert snapshot(a._remotes["home"].root) == remote_before
-    b.sync()
-    a.sync()
-    assert dump(a) == dump(b) and b.entries()[rid]["content"] == "the original's edit"
-    assert clone_id not in b.entries()
+    clone.edit(rid, content="the copy's edit")
+    clone_entry = clone.reflect("written on the copy")
+    report = clone.sync(policy=NEWEST_WINS)
+    assert any("another copy" in note for note in report.notes)
+    with clone.store() as store, a.store() as other:
+        assert store.meta("device_id") != original_id == other.meta("device_id")
+    devices = (a, b, c, clone)
+    for _ in range(2):
+        for d in devices:
+            d.sync(policy=NEWEST_WINS)
+    assert len({dump(d) for d in devices}) == 1
+    assert clone_entry in a.entries()
+    content = a.entries()[rid]["content"]
+    other = ({"the original's edit", "the copy's edit"} - {content}).pop()
+    assert (rid, "content", other) in {x for d in devices for x in d.conflicts()}
+    assert all(d.verify_audit() for d in devices)
 
 
 def test_deleting_a_local_only_entry_after_seeing_others_edits_deletes_it_everywhere(trio):
