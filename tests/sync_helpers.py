@@ -1,19 +1,30 @@
 """In-process devices for sync tests: each is a journal file driven through the sync engine, with
-Argon2id at its minimum cost (the same code path) and no OS keyring."""
+Argon2id at its minimum cost (the same code path) and no OS keyring.
+
+A device may run with its wall clock skewed (``Device.skew_ms``: every operation and sync of that
+device sees ``mirror_cli.ids``' clock moved by it), and a :class:`LaggyHub` gives each device its
+own view of a synced folder in which the other devices' objects arrive late and out of order.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helpers import cheap
+from mirror_cli import audit, ids
 from mirror_cli.db.store import Store
+from mirror_cli.exchange import export, importer
 from mirror_cli.journal import reflections as journal
 from mirror_cli.remotes.folder import FolderRemote
-from mirror_cli.sync import access, config, engine
+from mirror_cli.sync import access, config, conflicts, engine
 
 PASSPHRASE = "a long enough sync passphrase 7"
 ENV = {"MIRROR_SYNC_PASSPHRASE": PASSPHRASE}
@@ -24,12 +35,30 @@ def cheap_sync_kdf(monkeypatch):
     monkeypatch.setattr(access, "new_envelope_params", cheap)
 
 
-class Device:
-    """One device: a journal at *path*, a label, and the remotes it syncs with."""
+@contextlib.contextmanager
+def skewed(ms: int) -> Iterator[None]:
+    """mirror's wall clock (``ids.utcnow`` and ``ids.now_ms``, which every timestamp and HLC use)
+    moved by *ms* milliseconds for the duration."""
+    if not ms:
+        yield
+        return
+    real_utcnow, real_now_ms = ids.utcnow, ids.now_ms
+    ids.utcnow = lambda: real_utcnow() + timedelta(milliseconds=ms)
+    ids.now_ms = lambda: real_now_ms() + ms
+    try:
+        yield
+    finally:
+        ids.utcnow, ids.now_ms = real_utcnow, real_now_ms
 
-    def __init__(self, path: Path, label: str) -> None:
+
+class Device:
+    """One device: a journal at *path*, a label, the remotes it syncs with, and how far its wall
+    clock is off (*skew_ms*, applied to each of its operations and syncs)."""
+
+    def __init__(self, path: Path, label: str, skew_ms: int = 0) -> None:
         self.path = path
         self.label = label
+        self.skew_ms = skew_ms
         with Store.open(path) as store:
             with store.write():
                 store.set_meta("device_label", label)
@@ -48,7 +77,7 @@ class Device:
 
     def sync(self, name: str = "home", *, env: dict | None = None, **kwargs: Any) -> engine.Report:
         opts = engine.Options(env=env if env is not None else ENV, **kwargs)
-        with self.store() as store, engine.SyncLock(store.path):
+        with skewed(self.skew_ms), self.store() as store, engine.SyncLock(store.path):
             cfg = config.get_remote(store, name)
             if opts.rejoin:
                 engine.rejoin(store, cfg, self._remotes[name], opts)
@@ -57,25 +86,54 @@ class Device:
 
     # journal operations
     def reflect(self, text: str, **kwargs: Any) -> str:
-        with self.store() as store:
+        with skewed(self.skew_ms), self.store() as store:
             return journal.add(store, text, **kwargs).id
 
     def edit(self, rid: str, **kwargs: Any) -> None:
-        with self.store() as store:
+        with skewed(self.skew_ms), self.store() as store:
             journal.edit(store, rid, **kwargs)
 
     def delete(self, rid: str) -> None:
-        with self.store() as store:
+        with skewed(self.skew_ms), self.store() as store:
             journal.delete(store, [rid])
 
     def set_local_only(self, rid: str, value: bool) -> None:
-        with self.store() as store:
+        self._rewrite(rid, local_only=value)
+
+    def backdate(self, rid: str, created_at: str) -> None:
+        """Move an entry's creation time (journal.edit has no such option): the row rewritten with a
+        new rev, as an edit is."""
+        self._rewrite(rid, created_at=created_at, updated_at=None)
+
+    def _rewrite(self, rid: str, **changes: Any) -> None:
+        with skewed(self.skew_ms), self.store() as store:
             r = journal.get(store, rid)
-            r.local_only = value
+            for name, value in changes.items():
+                setattr(r, name, ids.now_iso() if value is None else value)
             with store.write():
                 journal.insert_row(store, r, store.tick())
                 store.append_event("reflection.edited", {"reflection_id": rid},
-                                   [("reflection", rid, None)])
+                                   [("reflection", rid, audit_digest(store, rid))])
+
+    def export_file(self) -> bytes:
+        """This journal's reflections as a `mirror export --format json` document."""
+        with self.store() as store, store.read():
+            return "".join(export.export_text(store, kinds=("reflections",))).encode()
+
+    def import_file(self, data: bytes) -> importer.ImportResult:
+        with skewed(self.skew_ms), self.store() as store:
+            doc, _ = importer.read_document(data)
+            return importer.apply_import(store, doc, kinds=("reflections",))
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Every reflection, local-only ones included, by id."""
+        with self.store() as store:
+            return {r.id: r.to_dict() for r in journal.iter_reflections(store)}
+
+    def exported(self) -> list[dict[str, Any]]:
+        """The reflections of `mirror export` minus local-only entries, in export order."""
+        with self.store() as store, store.read():
+            return [r for r in export.iter_reflections(store) if not r.get("local_only")]
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """Every reflection as export shows it (local-only ones excluded), by id."""
@@ -84,15 +142,15 @@ class Device:
 
     def conflicts(self) -> list[tuple[str, str, Any]]:
         with self.store() as store:
-            from mirror_cli.sync import conflicts
-
             return [(c["record_id"], c["field"], c["other"]) for c in conflicts.listing(store)]
 
     def verify_audit(self) -> bool:
-        from mirror_cli import audit
-
         with self.store() as store:
             return audit.verify(store.conn, key=None, encrypted=False).ok
+
+
+def audit_digest(store: Store, rid: str) -> str | None:
+    return audit.reflection_digest(store.conn, rid)
 
 
 def folder(tmp_path: Path, name: str = "remote") -> FolderRemote:
@@ -107,3 +165,94 @@ def snapshot(remote_root: Path) -> dict[str, bytes]:
 
 def dump(d: Device) -> str:
     return json.dumps(d.entries(), sort_keys=True)
+
+
+# -- a synced folder that delivers late ------------------------------------------------------------
+
+
+class LaggyHub:
+    """A Syncthing/Dropbox-like folder shared by several devices: each device has its own copy
+    (a real folder remote, :meth:`view`); what a device writes is in its own copy at once and reaches
+    every other copy only after a random number (0..*max_delay*) of later remote operations by
+    anyone, in random order, so a head may arrive before the segments it names. A head written
+    again before it arrived arrives once, as its newest version (the provider syncs files, not
+    histories). :meth:`deliver_all` ends the transit."""
+
+    def __init__(self, root: Path, rng: random.Random, max_delay: int = 12) -> None:
+        self.root = root
+        self.rng = rng
+        self.max_delay = max_delay
+        self.ops = 0
+        self.views: dict[str, LaggyFolder] = {}
+        self.pending: dict[tuple[str, str], tuple[int, bytes]] = {}  # (view, name) -> (due op, bytes)
+
+    def view(self, name: str) -> LaggyFolder:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        self.views[name] = LaggyFolder(self, name, FolderRemote(path))
+        return self.views[name]
+
+    def written(self, by: str, name: str, data: bytes) -> None:
+        for other in self.views:
+            if other != by:
+                due = self.ops + self.rng.randint(0, self.max_delay)
+                old = self.pending.get((other, name))
+                self.pending[(other, name)] = (min(due, old[0]) if old else due, data)
+
+    def tick(self) -> None:
+        self.ops += 1
+        due = [k for k, (when, _) in self.pending.items() if when <= self.ops]
+        self.rng.shuffle(due)
+        for key in due:
+            self._deliver(key)
+
+    def in_transit(self) -> int:
+        return len(self.pending)
+
+    def deliver_all(self) -> None:
+        keys = list(self.pending)
+        self.rng.shuffle(keys)
+        for key in keys:
+            self._deliver(key)
+
+    def _deliver(self, key: tuple[str, str]) -> None:
+        _, data = self.pending.pop(key)
+        self.views[key[0]].inner.put(key[1], data)
+
+
+class LaggyFolder:
+    """One device's copy of a :class:`LaggyHub` folder: the Remote protocol over a real folder,
+    with ``may_lag`` (a missing object may still be in transit)."""
+
+    may_lag = True
+
+    def __init__(self, hub: LaggyHub, name: str, inner: FolderRemote) -> None:
+        self.hub, self.name, self.inner = hub, name, inner
+        self.root = inner.root
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+    def get(self, name: str) -> bytes:
+        self.hub.tick()
+        return self.inner.get(name)
+
+    def list(self, prefix: str = "") -> Iterator[Any]:
+        self.hub.tick()
+        return iter(list(self.inner.list(prefix)))
+
+    def put_new(self, name: str, data: bytes) -> str:
+        self.hub.tick()
+        tag = self.inner.put_new(name, data)
+        self.hub.written(self.name, name, data)
+        return tag
+
+    def put(self, name: str, data: bytes) -> str:
+        self.hub.tick()
+        tag = self.inner.put(name, data)
+        self.hub.written(self.name, name, data)
+        return tag
+
+    def delete(self, names: Iterable[str]) -> None:
+        self.hub.tick()
+        self.inner.delete(list(names))

@@ -107,6 +107,10 @@ class Sync(SyncState):
                 if other is None and dev != self.dev:
                     continue
                 have = other.head.seq if other is not None else self._own_seq()
+                if seq > have and other is not None and getattr(self.remote, "may_lag", False):
+                    self.report.incomplete = True  # a synced folder: that device's newer head is in transit
+                    self.report.waiting_objects += seq - have
+                    continue
                 if seq > have:
                     raise VerificationError(f"remote {self.cfg.name} serves device {dev[:8]} at seq {have}, but "
                                             f"{peer.head.label!r} has already merged seq {seq}: a rollback.",

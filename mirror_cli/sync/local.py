@@ -26,9 +26,10 @@ from mirror_cli.errors import VerificationError
 from mirror_cli.exchange import records
 from mirror_cli.ids import hlc_after, hlc_iso, hlc_next, hlc_text, is_hlc, is_valid_id, now_iso, parse_iso
 from mirror_cli.journal.reflections import Reflection, insert_row, vouch
-from mirror_cli.sync.merge import Clock, Conflict, alive, updated
+from mirror_cli.sync.merge import Clock, Conflict, alive, leq, updated
 
 KIND = "reflection"
+MAX_SOURCES = 4096  # the edits one merge-written version can stand for
 FIELDS = ("content", "response", "mode", "tags", "created_at")
 _ROW_COLS = ("id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only", "rev")
 _ROW = f"SELECT {', '.join(_ROW_COLS)} FROM reflections"
@@ -252,8 +253,16 @@ def _normalise_updated(store: Store, rid: str, meta: dict[str, Any], current: st
 
 def stamp_delete(store: Store, clock: StoreClock, rid: str, rev: int) -> bool:
     meta, seen_rev = load_meta(store, rid)
-    if meta is None or seen_rev >= rev or not alive(meta):
+    if meta is None or seen_rev >= rev:
         return False
+    if not alive(meta):
+        if not meta.pop("lo", None):
+            return False
+        # A local-only entry deleted here: its withdrawal was published, but edits held beside it
+        # since then were seen here, so this delete covers them and must travel too.
+        if leq(meta["vv"], (meta.get("del") or [{}])[0]):
+            save_meta(store, rid, meta, rev)
+            return False
     hlc, n = clock.new_stamp(updated(meta) or hlc_next(None))
     meta["vv"][clock.dev] = n
     meta["del"] = [dict(meta["vv"]), hlc, clock.dev, n]
@@ -273,7 +282,8 @@ def local_state(store: Store, rid: str) -> tuple[dict[str, Any] | None, bool]:
     if meta is None:
         return None, bool(row and row[7])
     values = row_values(store, row)[0] if row is not None else None
-    return with_values(meta, values), bool(meta.get("lo"))
+    # An entry made local-only and then deleted here is just deleted: a concurrent edit brings it back.
+    return with_values(meta, values), bool(meta.get("lo")) and row is not None
 
 
 def apply_state(store: Store, rid: str, state: dict[str, Any], digested: dict[str, Any] | None = None) -> str:
@@ -335,6 +345,10 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
         meta = json.loads(text)
         if "lo" in meta and alive(meta):
             continue
+        if meta.get("lo") and meta.get("del"):
+            # Local-only here: publish the withdrawal alone, never the version vector of edits held
+            # beside the local row (a peer would take them as merged and drop them).
+            meta = {"vv": dict(meta["del"][0]), "f": {}, "del": meta["del"], "lo": 1}
         digest = state_digest({k: v for k, v in meta.items() if k != "lo"})
         if digest == sent:
             continue
@@ -383,8 +397,8 @@ def _check_entry(entry: Any, low: int, high: int) -> None:
         raise ValueError
     if not is_hlc(entry[1]) or not _dev(entry[2]) or not _count(entry[3]) or entry[3] < 1:
         raise ValueError
-    if len(entry) == 5 and not (isinstance(entry[4], list) and len(entry[4]) == 2 and _dev(entry[4][0])
-                                and _count(entry[4][1])):
+    if len(entry) == 5 and not (isinstance(entry[4], list) and 1 <= len(entry[4]) <= MAX_SOURCES and all(
+            isinstance(x, list) and len(x) == 2 and _dev(x[0]) and _count(x[1]) for x in entry[4])):
         raise ValueError
 
 
@@ -446,8 +460,8 @@ def redot(store: Store, old: str, new: str, published: int) -> int:
             if entry[2] == old and entry[3] > published:
                 entry[2], entry[3] = new, fresh(entry[3])
                 extra.append(entry[3])
-            if len(entry) > 4 and entry[4][0] == old and entry[4][1] > published:
-                entry[4] = [new, fresh(entry[4][1])]
+            if len(entry) > 4:
+                entry[4] = [[new, fresh(n)] if d == old and n > published else [d, n] for d, n in entry[4]]
         dele = state.get("del")
         if dele is not None:
             if dele[2] == old and dele[3] > published:

@@ -1,8 +1,10 @@
 """The merge of two states of one record: pure, deterministic, commutative (docs/formats/sync.md).
 
-A state is ``{"vv": {dev: n}, "f": {field: [value, hlc, dev, n, lost?]}, "del": [vv, hlc, dev, n] | None}``. ``vv`` is the version vector (the join of every dot the state descends from); a
-field carries the stamp of the version that set it: its HLC and its dot ``(dev, n)``. ``lost`` (only
-on a value that won a conflict under local-wins) names the dot it beat. ``del`` is a deletion: the
+A state is ``{"vv": {dev: n}, "f": {field: [value, hlc, dev, n, sources?]}, "del": [vv, hlc, dev, n] | None}``. ``vv`` is the version vector (the join of every dot the state descends from); a
+field carries the stamp of the version that set it: its HLC and its dot ``(dev, n)``. ``sources``
+(only on a version the merge itself wrote: a conflict's resolution, a field re-stamped on
+resurrection) lists the dots of the people's edits it stands for; a deletion that saw all of them
+deletes it too, so a version the merge wrote never counts as an edit concurrent with a deletion. ``del`` is a deletion: the
 deleter's version vector when it deleted, with its own stamp. A record is alive while some field
 carries a dot the deletion did not see (observed-remove: a concurrent edit beats a concurrent delete).
 
@@ -56,6 +58,15 @@ def updated(state: dict[str, Any]) -> str | None:
     return max((e[1] for e in (state.get("f") or {}).values()), default=None)
 
 
+def sources(entry: list[Any]) -> list[list[Any]]:
+    """The dots of the people's edits a version stands for: its own, or those a merge version lists."""
+    return entry[4] if len(entry) > 4 else [[entry[2], entry[3]]]
+
+
+def _union(*groups: list[list[Any]]) -> list[list[Any]]:
+    return [list(x) for x in sorted({(d, n) for g in groups for d, n in g})]
+
+
 def alive(state: dict[str, Any]) -> bool:
     fields = state.get("f") or {}
     dele = state.get("del")
@@ -63,7 +74,7 @@ def alive(state: dict[str, Any]) -> bool:
         return False
     if dele is None:
         return True
-    return any(not covers(dele[0], e[2], e[3]) for e in fields.values())
+    return any(not covers(dele[0], d, n) for e in fields.values() for d, n in sources(e))
 
 
 @dataclass
@@ -126,8 +137,8 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
             out[name] = a
         elif covers(xvv, *_dot(a)):
             out[name] = b
-            lost = b[4] if len(b) > 4 else None
-            if lost and list(_dot(a)) == list(lost) and a[0] != b[0]:
+            # a resolution that beat this device's value (local-wins elsewhere): keep the loser here too
+            if len(b) > 4 and a[0] != b[0] and {tuple(x) for x in sources(a)} <= {tuple(x) for x in b[4]}:
                 result.conflicts.append(Conflict(name, a[0], stamp_of(a), stamp_of(b), clock.dev))
         else:
             out[name] = _conflict(name, a, b, policy, clock, result)
@@ -152,7 +163,7 @@ def _conflict(name: str, a: list[Any], b: list[Any], policy: str, clock: Clock, 
     else:
         winner, loser = (a, b) if stamp_of(a) > stamp_of(b) else (b, a)
     hlc, n = clock.new_stamp(max(a[1], b[1]))
-    resolved = [winner[0], hlc, clock.dev, n, [loser[2], loser[3]]]
+    resolved = [winner[0], hlc, clock.dev, n, _union(sources(a), sources(b))]
     result.restamped = True
     if a[0] != b[0]:
         result.conflicts.append(Conflict(name, loser[0], stamp_of(loser), stamp_of(resolved), loser[2]))
@@ -189,7 +200,8 @@ def _resurrect(result: Merged, clock: Clock) -> Merged:
     top = max(e[1] for e in state["f"].values())
     for name in covered:
         hlc, n = clock.new_stamp(top)
-        state["f"][name] = [state["f"][name][0], hlc, clock.dev, n]
+        old = state["f"][name]
+        state["f"][name] = [old[0], hlc, clock.dev, n, sources(old)]
         state["vv"][clock.dev] = max(state["vv"].get(clock.dev, 0), n)
     result.restamped = result.changed = True
     return result

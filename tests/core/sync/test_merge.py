@@ -166,3 +166,26 @@ def test_local_wins_converges_and_the_loser_is_kept_on_both() -> None:
     b.pull([a], LOCAL_WINS)
     assert a.view()["x"][0]["content"] == b.view()["x"][0]["content"] == "B's"
     assert ("x", "content", "A's") in a.conflicts and ("x", "content", "A's") in b.conflicts
+
+
+def test_a_delete_that_saw_every_edit_is_not_undone_by_a_merge_written_version() -> None:
+    """Found by the convergence test: a conflict's resolution written on B, unpublished when A deleted
+    after seeing both edits, must not bring the entry back (it is no one's new edit)."""
+    a, b = Device(1, 0), Device(2, 0)
+    a.write("x", "content", "base")
+    a.push()
+    b.pull([a], NEWEST_WINS)
+    a.write("x", "mode", "G")
+    b.write("x", "mode", "P")
+    a.push()
+    b.push()
+    b.pull([a], NEWEST_WINS)   # B resolves the conflict: a version of its own, not yet published
+    a.pull([b], NEWEST_WINS)   # A resolves it too, and publishes
+    a.push()
+    a.delete("x")              # A has seen both people's edits
+    a.push()
+    for _ in range(3):
+        for d in (a, b):
+            d.pull([a, b], NEWEST_WINS)
+            d.push()
+    assert "x" not in a.view() and "x" not in b.view()
