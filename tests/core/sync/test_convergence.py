@@ -1,7 +1,7 @@
 """Convergence with real journals and the real engine, in-process (SYNC.md "What proves it right",
 checks 1-4, 13 and 16): 2-5 devices, each a journal file with its own skewed clock, 30 rounds of
 random journal operations and random syncs over a folder remote (and over a laggy folder whose
-objects arrive late and out of order), then every device syncs twice round-robin.
+objects arrive late and out of order), then every device syncs round-robin until a whole round moves nothing (at most 6 rounds).
 
 The oracle (what "nothing lost" means, checkably). The test keeps, per device and per entry, the
 set of writes that device has *seen* (its knowledge): its own writes, plus, when it pulls, what
@@ -54,6 +54,9 @@ MODES = ("REFLECTION", "GRATITUDE", "PLANNING")
 TAGS = ((), ("work",), ("home", "work"), ("sleep",))
 FIELDS = ("content", "response", "mode", "tags", "created_at")
 CHECKED = ("content", "response")  # fields whose values are unique, so they can be traced
+
+
+SETTLE_ROUNDS = 6
 
 
 class World:
@@ -163,9 +166,10 @@ class World:
         self.export_file = src.export_file()
 
     # -- syncs -------------------------------------------------------------------------------------
-    def sync(self, i: int, direction: str, policy: str) -> None:
+    def sync(self, i: int, direction: str, policy: str) -> bool:
         d = self.devices[i]
         report = d.sync(push=direction != "pull", pull=direction != "push", policy=policy)
+        quiet = not report.changed
         self.unstamped[i].clear()
         if direction != "push" and not report.incomplete and self.hub is None:
             for j, snapshot in enumerate(self.published):
@@ -175,6 +179,7 @@ class World:
         if direction != "pull" and self.hub is None:
             local_only = {rid for rid, row in d.rows().items() if row["local_only"]}
             self.published[i] = {rid: frozenset(s) for rid, s in self.known[i].items() if rid not in local_only}
+        return quiet
 
     def play(self, rounds: int) -> None:
         rng, n = self.rng, len(self.devices)
@@ -190,11 +195,17 @@ class World:
                 self.sync(i, rng.choice(("both", "push", "pull")), rng.choice((LOCAL_WINS, NEWEST_WINS)))
         if self.hub is not None:
             self.hub.deliver_all()
-        for _ in range(2):
+        # Then every device syncs round-robin until a whole round moves nothing (a conflict resolved
+        # in one round is taken by the others in the next); it must come to rest, and soon.
+        for _ in range(SETTLE_ROUNDS):
+            quiet = True
             for i in range(n):
-                self.sync(i, "both", rng.choice((LOCAL_WINS, NEWEST_WINS)))
+                quiet &= self.sync(i, "both", rng.choice((LOCAL_WINS, NEWEST_WINS)))
                 if self.hub is not None:
                     self.hub.deliver_all()
+            if quiet:
+                break
+        assert quiet, f"still changing after {SETTLE_ROUNDS} round-robin rounds"
 
     # -- the checks ----------------------------------------------------------------------------------
     def check(self) -> None:
