@@ -70,11 +70,11 @@ def write(store, remote: Remote, key: RemoteKey, remote_id: str, dev: str, no: i
 
 
 def load(remote: Remote, key: RemoteKey, remote_id: str, dev: str, ckpt: dict[str, Any],
-         label: str) -> tuple[list[dict[str, Any]], int]:
+         label: str) -> tuple[objects.Batch, int]:
     """The records of a peer's checkpoint, every chunk authenticated and the whole list checked
     against the digest its head names; a missing chunk -> exit 3 (the head names it)."""
     digest = hashlib.sha256()
-    records: list[dict[str, Any]] = []
+    batch = objects.Batch([])
     read = 0
     for i in range(ckpt["chunks"]):
         what = f"chunk {i} of checkpoint {ckpt['no']} of device {label!r} ({dev[:8]})"
@@ -85,11 +85,11 @@ def load(remote: Remote, key: RemoteKey, remote_id: str, dev: str, ckpt: dict[st
         read += len(blob)
         digest.update(hashlib.sha256(blob).digest())
         payload = objects.unseal(key, remote_id, "ckpt", dev, ckpt["no"], blob, what, chunk_name(key, dev, ckpt["no"], i))
-        records.extend(objects.decode_segment(payload, dev, i, "0" * 64, what))
+        batch.add(payload, dev, i, "0" * 64, what)
     if digest.hexdigest() != ckpt["digest"]:
         raise VerificationError(f"checkpoint {ckpt['no']} of device {label!r} does not match its head.",
                                 "Nothing was changed here.")
-    return records, read
+    return batch, read
 
 
 def due(own_seq: int, ckpt: dict[str, Any] | None, dev: str) -> bool:

@@ -237,6 +237,7 @@ class Sync(SyncState):
                 self.store.conn.execute(
                     "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL, ckpt = NULL,"
                     " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
+                self.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (remote,))
             local.redot(self.store, old, self.dev, published)
         self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "
                                  "restored file); this copy now syncs as a new device and nothing was lost.")

@@ -340,8 +340,8 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
     rows = store.conn.execute(  # the journal row comes in the same query (one SELECT, not one per record)
         f"SELECT r.id, r.state, r.rev, s.digest, {cols} FROM sync_records r LEFT JOIN sync_sent s"
         " ON s.remote = ? AND s.kind = r.kind AND s.id = r.id LEFT JOIN reflections x ON x.id = r.id"
-        " WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev", (remote, KIND, scan_rev)).fetchall()
-    for rid, text, rev, sent, *row in rows:
+        " WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev", (remote, KIND, scan_rev))
+    for rid, text, rev, sent, *row in rows:  # streamed: a first push of 100k entries never holds them all
         meta = json.loads(text)
         if "lo" in meta and alive(meta):
             continue

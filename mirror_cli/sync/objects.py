@@ -209,8 +209,7 @@ def encode_segment(dev: str, seq: int, prev: str, records: list[dict[str, Any]])
     return b"".join(parts)
 
 
-def decode_segment(payload: bytes, dev: str, seq: int, prev: str, what: str) -> Iterator[dict[str, Any]]:
-    """The records of a segment payload, after checking its header (device, seq, previous chain)."""
+def _lines(payload: bytes, dev: str, seq: int, prev: str, what: str) -> list[bytes]:
     d = zlib.decompressobj()
     try:
         text = d.decompress(payload, MAX_PLAIN)
@@ -222,11 +221,35 @@ def decode_segment(payload: bytes, dev: str, seq: int, prev: str, what: str) -> 
                 or header.get("seq") != seq or header.get("prev") != prev or lines[-1] != b""
                 or header.get("n") != len(lines) - 2):
             raise ValueError
-        records = [json.loads(line) for line in lines[1:-1]]
     except (ValueError, zlib.error, RecursionError, TypeError):
         raise VerificationError(f"{what} does not continue its device's chain (reordered, replayed or "
                                 "written wrongly).", "Nothing was changed here.") from None
-    for rec in records:
+    return lines[1:-1]
+
+
+def decode_segment(payload: bytes, dev: str, seq: int, prev: str, what: str) -> Iterator[dict[str, Any]]:
+    """The records of a segment payload, after checking its header (device, seq, previous chain)."""
+    for line in _lines(payload, dev, seq, prev, what):
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            rec = None
         if not isinstance(rec, dict):
             raise VerificationError(f"{what} holds a malformed record.", "Nothing more was changed here.")
         yield rec
+
+
+@dataclass
+class Batch:
+    """Authenticated payloads (a segment, or a checkpoint's chunks) whose headers were checked; their
+    records are decoded only when merged, one payload at a time, so a big pull never holds them all."""
+
+    parts: list[tuple[bytes, str, int, str, str]]  # payload, device, seq (or chunk index), previous chain, what
+    count: int = 0
+
+    def add(self, payload: bytes, dev: str, seq: int, prev: str, what: str) -> None:
+        self.count += len(_lines(payload, dev, seq, prev, what))
+        self.parts.append((payload, dev, seq, prev, what))
+
+    def __len__(self) -> int:
+        return self.count

@@ -78,7 +78,8 @@ def fetch(sync: SyncState, heads: dict[str, Peer]) -> list[tuple[Any, ...]]:
                                         "Nothing was changed here; the remote lost or withheld an object.") from None
             sync.report.bytes_down += len(blob)
             payload = objects.unseal(sync.key, sync.remote_id, "seg", dev, nxt, blob, what)
-            recs = list(objects.decode_segment(payload, dev, nxt, chain, what))
+            recs = objects.Batch([])
+            recs.add(payload, dev, nxt, chain, what)
             chain = objects.chain_next(chain, blob)
             seq = nxt
             out.append((dev, seq, chain, recs))
@@ -95,15 +96,18 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
     """Merge each segment in one transaction with the peer's cursor and the audit event that vouches
     for the rows it changed (a sync killed later must not leave rows no event vouches for)."""
     published = sync.published_dot()
+    units = []  # (device, records of one payload, the cursors its transaction advances)
     for entry in fetched:
         if entry[0] == "ckpt":
-            _, dev, segs, recs = entry
-            what = f"the checkpoint of device {dev[:8]}"
+            _, dev, segs, batch = entry
         else:
-            dev, seq, chain, recs = entry
+            dev, seq, chain, batch = entry
             segs = {dev: (seq, chain)}
-            what = f"segment {seq} of device {dev[:8]}"
-        checked = [local.check_record(rec, what) for rec in recs]
+        for i, part in enumerate(batch.parts):  # a checkpoint's cursors move with its last chunk
+            units.append((dev, part, segs if i == len(batch.parts) - 1 else {}))
+    for dev, part, segs in units:
+        what = part[4]
+        checked = [local.check_record(rec, what) for rec in objects.decode_segment(*part)]
         vouches: list[tuple[str, str, str | None]] = []
         with sync.store.write():
             clock = local.StoreClock(sync.store, sync.dev, published)
@@ -144,7 +148,7 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                     (sync.cfg.name, peer_dev, seq, chain))
             if vouches:  # vouched in the same transaction: a sync killed later leaves nothing unvouched
                 sync.store.append_event("sync.pulled", {
-                    "remote": sync.cfg.name, "device": dev, "seq": max(v[0] for v in segs.values()),
+                    "remote": sync.cfg.name, "device": dev, "seq": part[2],
                     "saved": sum(1 for v in vouches if v[2] is not None),
                     "deleted": sum(1 for v in vouches if v[2] is None)}, vouches)
         fault("mid-pull")

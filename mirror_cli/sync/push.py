@@ -31,36 +31,39 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
                                       (sync.cfg.name,)).fetchone()
         seq, chain, dot, scan_rev = int(row[0]), row[1], int(row[2]), int(row[3])
     with sync.store.write():
-        changes = list(local.changed_since(sync.store, sync.cfg.name, scan_rev))
         top_rev = int(sync.store.meta("clock", "0"))
         applied = {d: sync._applied(d) for d in heads if d != sync.dev}
         own = heads.get(sync.dev)
-        if not changes and own is not None and own.head.applied == applied and own.head.seq == seq:
-            sync.store.conn.execute("UPDATE sync_self SET scan_rev = ? WHERE remote = ?", (top_rev, sync.cfg.name))
-            return
-        segments, sent = [], []
+        segments: list[dict[str, Any]] = []
+        sent: list[tuple[str, str]] = []
         batch: list[dict[str, Any]] = []
         size = 0
         new_dot = max(dot, int(sync.store.meta("sync_dot", "0")))
         dkey = local.digest_key(sync.store)[0]
+        sync.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (sync.cfg.name,))
 
-        def flush() -> None:
+        def flush() -> None:  # one sealed segment into the outbox (the database), none held in memory
             nonlocal seq, chain, batch, size
             seq += 1
             payload = objects.encode_segment(sync.dev, seq, chain, batch)
             blob = objects.seal(sync.key, sync.remote_id, "seg", sync.dev, seq, payload, objects.SEGMENT_MIN)
             name = objects.segment_name(sync.key, sync.dev, seq)
             chain = objects.chain_next(chain, blob)
-            segments.append({"seq": seq, "name": name, "blob": blob.hex()})
+            sync.store.conn.execute("INSERT INTO sync_outbox (remote, seq, name, body) VALUES (?, ?, ?, ?)",
+                                    (sync.cfg.name, seq, name, blob))
+            segments.append({"seq": seq, "name": name})
             batch, size = [], 0
 
-        for rid, state, _rev in changes:
+        for rid, state, _rev in local.changed_since(sync.store, sync.cfg.name, scan_rev):
             rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
             batch.append(rec)
             size += len(json.dumps(rec, ensure_ascii=False)) // 3
             sent.append((rid, local.state_digest(local.without_values(state, dkey))))
             if size >= objects.SEGMENT_TARGET:
                 flush()
+        if not sent and own is not None and own.head.applied == applied and own.head.seq == seq:
+            sync.store.conn.execute("UPDATE sync_self SET scan_rev = ? WHERE remote = ?", (top_rev, sync.cfg.name))
+            return
         if batch:
             flush()
         head = objects.Head(dev=sync.dev, label=sync._label_self(), gen=sync.key.gen, seq=seq, chain=chain,
@@ -71,7 +74,7 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
                 "seq": seq, "chain": chain, "dot": new_dot, "scan_rev": top_rev, "sent": sent}
         sync.store.conn.execute("UPDATE sync_self SET staged = ? WHERE remote = ?",
                                 (json.dumps(plan), sync.cfg.name))
-    sync.report.pushed["reflections"] += len(changes)
+    sync.report.pushed["reflections"] += len(sent)
     _upload(sync, plan)
 
 
@@ -125,7 +128,9 @@ def _save_ckpt(sync: SyncState, state: dict[str, Any]) -> None:
 def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
     fault("before-upload")
     for seg in plan["segments"]:
-        blob = bytes.fromhex(seg["blob"])
+        row = sync.store.conn.execute("SELECT body FROM sync_outbox WHERE remote = ? AND seq = ?",
+                                      (sync.cfg.name, seg["seq"])).fetchone()
+        blob = bytes(row[0])
         try:
             sync.remote.put_new(seg["name"], blob)
         except Exists:
@@ -141,6 +146,7 @@ def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
         sync.store.conn.execute(
             "UPDATE sync_self SET seq = ?, chain = ?, dot = ?, scan_rev = ?, staged = NULL WHERE remote = ?",
             (plan["seq"], plan["chain"], plan["dot"], plan["scan_rev"], sync.cfg.name))
+        sync.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (sync.cfg.name,))
         sync.store.conn.executemany(
             "INSERT INTO sync_sent (remote, kind, id, digest) VALUES (?, 'reflection', ?, ?)"
             " ON CONFLICT (remote, kind, id) DO UPDATE SET digest = excluded.digest",
