@@ -360,7 +360,7 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
     result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
                            dict(unpacked.manifest["counts"]), outer.header["created_at"])
     if was_encrypted and not unpacked.manifest.get("db_encrypted"):
-        result.warnings.append(f"the restored journal is not encrypted (the backup held a plain one); "
+        result.warnings.append("the restored journal is not encrypted (the backup held a plain one); "
                                "`mirror key enable` encrypts it again.")
     _after_restore(db, dek, req, result)
     return result
@@ -387,6 +387,9 @@ def _after_restore(db: Path, dek: bytes | None, req: KeyRequest, result: Restore
                 result.warnings.append("the restored journal opens with the passphrase that was current when the "
                                        "backup was made (the one given), not with the database's later one; "
                                        "`mirror key change` sets a new one.")
+            # Two copies of one journal must never sync as one device: the restored one gets a new
+            # device id at its next sync (sync treats the old id as a peer whose later changes it pulls).
+            store.set_meta("device_id", None)
             store.append_event(EVENT_RESTORED, {"file": Path(result.backup).name, "created_at": result.created_at,
                                                 "counts": result.counts, "before": Path(result.before).name
                                                 if result.before else None})

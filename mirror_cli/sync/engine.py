@@ -129,6 +129,11 @@ class Sync(SyncState):
         else:
             with self.store.write():
                 self.dev = local.device_id(self.store)
+                former = self.store.conn.execute("SELECT dev FROM sync_self WHERE remote = ?",
+                                                 (self.cfg.name,)).fetchone()
+            if former is not None and former[0] != self.dev:  # restored from a backup: a new identity
+                self.reidentify(former[0])
+            with self.store.write():
                 if self.store.conn.execute("SELECT 1 FROM sync_self WHERE remote = ?",
                                            (self.cfg.name,)).fetchone() is None:
                     self.store.conn.execute("INSERT INTO sync_self (remote, dev, chain) VALUES (?, ?, ?)",
@@ -215,13 +220,16 @@ class Sync(SyncState):
                                     f"{mine.head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
         self.reidentify()
 
-    def reidentify(self) -> None:
+    def reidentify(self, old: str | None = None) -> None:
         """Another copy of this journal (copied by hand, or this one restored from a backup) syncs
-        under the same device id: this copy takes a new id, treats the old one as a peer (whose
-        segments it then pulls), and re-stamps its changes that the old id never published."""
-        old = self.dev
+        under the same device id: this copy takes a new id (or has one already: *old* is the id it
+        synced as), treats the old one as a peer (whose segments it then pulls), and re-stamps its
+        changes that the old id never published."""
+        renamed = old is not None
+        old = old or self.dev
         with self.store.write():
-            self.dev = local.new_device_id(self.store)
+            if not renamed:
+                self.dev = local.new_device_id(self.store)
             rows = self.store.conn.execute(
                 "SELECT s.remote, s.seq, s.chain, s.dot, r.remote_id FROM sync_self s JOIN sync_remotes r"
                 " ON r.name = s.remote WHERE s.dev = ?", (old,)).fetchall()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sync_helpers import Device, cheap_sync_kdf, dump, folder, snapshot  # noqa: F401 (fixture)
@@ -319,3 +321,47 @@ def db_dump(d: Device) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+def test_a_journal_restored_from_a_backup_syncs_as_a_new_device_and_gets_its_later_entries_back(pair, tmp_path):
+    from mirror_cli.backup import create, restore
+    from mirror_cli.backup.keys import KeyRequest
+
+    a, b, remote = pair
+    a.reflect("before the backup")
+    a.sync()
+    with a.store() as s:
+        backup = create.create(s, tmp_path / "backups", mkdir=True).path
+        old_id = s.meta("device_id")
+    later = a.reflect("after the backup")
+    a.sync()
+    restore.restore(Path(backup), a.path, KeyRequest({}))
+    assert later not in a.entries()
+    report = a.sync()
+    with a.store() as s:
+        assert s.meta("device_id") not in (None, old_id)
+    assert later in a.entries(), "the restored journal pulls what its old self had published"
+    assert report.notes
+    settle(a, b)
+    assert dump(a) == dump(b)
+
+
+def test_a_restored_journal_never_syncs_under_its_old_device_id(pair, tmp_path):
+    """Even with nothing new on the remote: the original file could be alive elsewhere (a restore on
+    a new laptop while the old one still syncs), and two copies must never write as one device."""
+    from mirror_cli.backup import create, restore
+    from mirror_cli.backup.keys import KeyRequest
+
+    a, b, remote = pair
+    a.reflect("one")
+    a.sync()
+    with a.store() as s:
+        backup = create.create(s, tmp_path / "backups", mkdir=True).path
+        old_id = s.meta("device_id")
+    restore.restore(Path(backup), a.path, KeyRequest({}))
+    a.reflect("written after the restore")
+    a.sync()
+    with a.store() as s:
+        assert s.meta("device_id") not in (None, old_id)
+    b.sync()
+    assert dump(a) == dump(b)
