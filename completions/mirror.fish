@@ -247,7 +247,7 @@ complete -c mirror -n '__fish_seen_subcommand_from sync' -l pull -d 'Only take o
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l only -r -d 'Kinds to sync (reflections).'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l conflict -r -d 'local-wins (default) or newest-wins.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l dry-run -d 'Show what would change; change nothing.'
-complete -c mirror -n '__fish_seen_subcommand_from sync' -l compact -d 'Write a checkpoint now (else one is written every 128 pushes); older own objects are collected after 7 days on a folder.'
+complete -c mirror -n '__fish_seen_subcommand_from sync' -l compact -d 'Write a checkpoint now (else one is written once 128 of this device\'s segments are not in one); its own older objects are collected after 7 days on a folder.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l rejoin -d 'Upload this journal to an empty or wiped remote, or resume a paused one.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l help -d 'Show this message and exit.'

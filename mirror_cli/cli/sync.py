@@ -236,7 +236,7 @@ def sync(
     only: Annotated[Optional[str], typer.Option("--only", help="Kinds to sync (reflections).")] = None,
     conflict: Annotated[Optional[str], typer.Option("--conflict", help="local-wins (default) or newest-wins.")] = None,
     dry_run: DryRunOpt = False,
-    compact: Annotated[bool, typer.Option("--compact", help="Write a checkpoint now (else one is written every 128 pushes); older own objects are collected after 7 days on a folder.")] = False,
+    compact: Annotated[bool, typer.Option("--compact", help="Write a checkpoint now (else one is written once 128 of this device's segments are not in one); its own older objects are collected after 7 days on a folder.")] = False,
     rejoin: Annotated[bool, typer.Option("--rejoin", help="Upload this journal to an empty or wiped remote, or resume a paused one.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -218,6 +218,10 @@ class Sync(SyncState):
         if mine.head.seq < seq:
             raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
                                     f"{mine.head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
+        if self.opts.dry_run:
+            self.report.notes.append("another copy of this journal syncs as this device; the next sync gives "
+                                     "this one a new identity.")
+            return
         self.reidentify()
 
     def reidentify(self, old: str | None = None) -> None:

@@ -481,6 +481,9 @@ def all_states(store: Store) -> Iterator[tuple[str, dict[str, Any]]]:
                                         (KIND,)).fetchall():
         meta = json.loads(text)
         values = None
+        if meta.get("lo") and meta.get("del") and not alive(meta):
+            # as changed_since: the withdrawal alone, never the version vector of edits held beside it
+            meta = {"vv": dict(meta["del"][0]), "f": {}, "del": meta["del"]}
         if alive(meta):
             if meta.get("lo"):
                 continue
@@ -489,3 +492,16 @@ def all_states(store: Store) -> Iterator[tuple[str, dict[str, Any]]]:
                 continue
             values = row_values(store, row)[0]
         yield rid, with_values(meta, values)
+
+
+def holds_edits_beside_local_only(store: Store) -> bool:
+    """True while an entry is local-only here and another device's edit of it is held beside the local
+    row (kept as a conflict revision, not as shared state): a checkpoint written now could not carry
+    that edit, so this device writes none until the entry is shared again or deleted."""
+    for (text,) in store.conn.execute("SELECT state FROM sync_records WHERE kind = ? AND state LIKE '%\"lo\":1%'",
+                                      (KIND,)):
+        meta = json.loads(text)
+        dele = meta.get("del")
+        if meta.get("lo") and dele is not None and not leq(meta["vv"], dele[0]):
+            return True
+    return False

@@ -92,7 +92,8 @@ def compact(sync: SyncState, heads: dict[str, Peer]) -> None:
     state = _ckpt_state(sync)
     caught_up = not sync.report.incomplete and all(
         p.head.seq <= sync._applied(d) for d, p in heads.items() if d != sync.dev)
-    if caught_up and seq > 0 and (sync.opts.compact or checkpoint.due(seq, state, sync.dev)):
+    if caught_up and seq > 0 and (sync.opts.compact or checkpoint.due(seq, state, sync.dev)) \
+            and not local.holds_edits_beside_local_only(sync.store):
         segs = {d: [s, c] for d, s, c in sync.store.conn.execute(
             "SELECT dev, applied, applied_chain FROM sync_peers WHERE remote = ? AND applied > 0",
             (sync.cfg.name,))}

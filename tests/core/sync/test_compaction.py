@@ -84,3 +84,21 @@ def test_a_checkpoint_chunk_not_arrived_in_a_folder_waits_and_elsewhere_is_exit_
         (remote.root / name).write_bytes(data)
     b.sync()
     assert len(b.entries()) == 7
+
+
+def test_a_checkpoint_does_not_hide_an_edit_held_beside_a_local_only_entry(trio, tmp_path):
+    (a, b, c), remote = trio
+    rid = a.reflect("shared at first")
+    a.sync(), b.sync()
+    a.set_local_only(rid, True)
+    b.edit(rid, content="edited on the desktop meanwhile")
+    a.sync()              # a withdraws the entry (local-only here)
+    b.sync()              # b's edit is concurrent with the withdrawal: it lives on
+    a.sync(compact=True)  # a holds b's edit beside its local row: it writes no checkpoint that would hide it
+    assert not names(remote, "c/")
+    b.sync(compact=True)  # b can
+    assert names(remote, "c/")
+    new = Device(tmp_path / "new" / "mirror.db", "new")
+    new.add_remote("home", remote)
+    new.sync()
+    assert new.entries()[rid]["content"] == b.entries()[rid]["content"] == "edited on the desktop meanwhile"
