@@ -295,6 +295,7 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
     """
     from mirror_cli.cli.backup import _lock_timeout
     from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.db.scrub import OldBytesRemain
     from mirror_cli.errors import UsageError
     from mirror_cli.journal import copies as journal_copies
     from mirror_cli.journal import reflections as journal
@@ -318,8 +319,15 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
             raise typer.Exit(0)
         if copies and backups is None:
             backups = "delete" if confirm(f"Delete {copies.describe()} too?") else "keep"
-        counts = journal.delete_all(store, warn=st.out.warn)
+        try:
+            counts, old_bytes = journal.delete_all(store, warn=st.out.warn), None
+        except OldBytesRemain as exc:  # deleted, but another process's read keeps the old bytes: say so, exit 1
+            counts, old_bytes = {k: n[k] for k in ("reflections", "patterns", "tensions", "audit_events")}, exc
     removed = journal_copies.remove_copies(copies, lock_timeout=_lock_timeout(st)) if backups == "delete" else []
+    if old_bytes is not None:
+        if removed:
+            st.out.note(f"Deleted {copies.describe()}.")
+        raise old_bytes
     result = {"deleted_all": True, "counts": counts,
               "copies": {**copies.to_dict(), "action": backups if copies else None, "removed": removed}}
     if copies.unreadable:
