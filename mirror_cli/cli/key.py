@@ -94,7 +94,7 @@ def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt
     st.out.note("Keep the passphrase safe: if it is lost, nobody can recover this journal. "
                 "`mirror key export FILE` writes a key-recovery file (useless without the passphrase).")
     if left.plain_backups or left.asides:
-        st.out.warn(f"{left.describe(plain_only=True)} still hold the journal unencrypted; mirror does not "
+        st.out.warn(f"{left.describe(plain_only=True)} may still hold the journal unencrypted; mirror does not "
                     "remove them. Make an encrypted backup (`mirror backup create`), then delete them: "
                     + " ".join([*left.plain_backups, *left.asides]))
 

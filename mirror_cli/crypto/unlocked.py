@@ -45,7 +45,9 @@ class UnlockedKey:
 
 
 def forbid_core_dumps() -> None:
-    """From now on this process (and the editor it starts) writes no core file: RLIMIT_CORE 0, soft and hard.
+    """From now on this process (and the editor it starts) writes no core file: RLIMIT_CORE's soft limit 0
+    (the one the kernel applies; the hard limit is left, so that a process that runs mirror's code in
+    its own, such as a test run, can allow core files again for its children).
 
     A core dump would hold the passphrase and the data key in clear. ``prctl(PR_SET_DUMPABLE, 0)``
     would also keep ptrace and ``/proc/PID/mem`` of the same user out, but Python's standard library
@@ -53,6 +55,6 @@ def forbid_core_dumps() -> None:
     helpers such as systemd-coredump and apport honour it too).
     """
     try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     except (ValueError, OSError):  # a platform without the limit: nothing more to do
         pass
