@@ -11,6 +11,12 @@ followed, a FIFO or device is written in place) and :func:`atomic_write`
 for a regular file; :func:`refuse_database_target` keeps ``-o`` off the
 live database.
 
+Both follow a symlink at the final name only when nobody else could have planted or swapped it
+(:func:`refuse_planted_link`): a link owned by another user, or lying in a folder others can write
+that is not sticky (``/tmp`` is), is refused (exit 2), so a link planted in a shared folder never
+sends mirror's output over another file. Temp files are created with ``O_EXCL | O_NOFOLLOW``
+(``tempfile.mkstemp``) and renamed over the final name, which replaces a link there, never follows it.
+
 A temp file is named ``.<name>.mirror-<pid>-<random>.tmp`` and held with flock while it is
 written. A process killed with SIGKILL cannot remove its temp, so :func:`open_output` first
 sweeps the folder with :func:`remove_stale_temps`: a temp of that pattern, owned by this user,
@@ -87,12 +93,47 @@ def io_error(action: str, path: Path | str, exc: OSError) -> OperationError:
     return OperationError(f"cannot {action} {path}: {reason}.")
 
 
+_MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def refuse_planted_link(path: Path | str) -> None:
+    """Raise :class:`UsageError` (exit 2) when *path*, or a link it leads to, is a symlink someone else could
+    have planted or swapped: one owned by another user (root aside), or one in a folder that others
+    (group or world) can write and that is not sticky. A link of one's own in one's own folder passes.
+
+    Only the final name's chain of links is checked: the folders on the way are the ones the user named.
+    """
+    path, uid = Path(path), os.getuid()
+    for _ in range(_MAX_LINKS):
+        try:
+            st = os.lstat(path)
+        except OSError:  # nothing there yet (or unreadable: the write reports it)
+            return
+        if not stat.S_ISLNK(st.st_mode):
+            return
+        try:
+            folder = os.stat(path.parent).st_mode
+        except OSError:
+            return
+        shared = folder & (stat.S_IWGRP | stat.S_IWOTH) and not folder & stat.S_ISVTX
+        if st.st_uid not in (uid, 0) or shared:
+            why = "another user made" if st.st_uid not in (uid, 0) else "in a folder others can write"
+            raise UsageError(f"{path} is a symbolic link {why}; mirror does not follow it, nothing was written.",
+                             "Give the path of the file itself, or remove the link.")
+        try:
+            path = path.parent / os.readlink(path)
+        except OSError:
+            return
+    raise UsageError(f"{path}: too many levels of symbolic links; nothing was written.")
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MODE) -> Iterator[IO]:
     """Write *path* atomically: temp file in the same folder, fsync, rename.
 
-    A symlink is written through (its target replaced, the link kept); a path that holds anything
-    but a regular file (a device, FIFO, socket or folder) is refused (UsageError), never replaced.
+    A symlink is written through (its target replaced, the link kept) when :func:`refuse_planted_link`
+    lets it; a path that holds anything but a regular file (a device, FIFO, socket or folder) is
+    refused (UsageError), never replaced.
 
     Yields an open file object (binary unless *mode* is ``"w"``). On any
     exception the temp file is removed and the destination is untouched.
@@ -100,6 +141,7 @@ def atomic_write(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MO
     import tempfile
 
     path = Path(path)
+    refuse_planted_link(path)
     if path.is_symlink():  # write through the link (a dotfiles repo, a synced folder); the link stays
         path = Path(os.path.realpath(path))
     try:
@@ -174,7 +216,8 @@ def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MOD
     """Open a user-named output path for writing the way shell redirection treats what is there.
 
     * a symlink is followed: its resolved target is written (atomically when
-      that is, or will be, a regular file); the link itself stays;
+      that is, or will be, a regular file); the link itself stays; a link someone
+      else could have planted is refused (:func:`refuse_planted_link`);
     * an existing path that is not a regular file -- a FIFO, a character
       device such as ``/dev/stdout`` or ``/dev/null``, ``/proc/self/fd/1`` --
       is opened and written directly (no temp file, no rename, no fsync);
@@ -185,6 +228,8 @@ def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MOD
     handle ``-`` (stdout) and folders themselves.
     """
     path = Path(path)
+    refuse_planted_link(path)
+    link = path.is_symlink()
     try:
         st = os.stat(path)  # follows symlinks
     except FileNotFoundError:
@@ -192,8 +237,12 @@ def open_output(path: Path | str, mode: str = "wb", *, file_mode: int = FILE_MOD
     except OSError as exc:
         raise io_error("write", path, exc) from None
     if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        # A link (checked above) is opened through; a FIFO or device is opened without following a link
+        # that replaced it meanwhile.
+        flags = os.O_WRONLY | (0 if link else os.O_NOFOLLOW)
         try:
-            fh = open(path, mode) if "b" in mode else open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
+            fd = os.open(path, flags)
+            fh = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
         except OSError as exc:
             raise io_error("write", path, exc) from None
         try:

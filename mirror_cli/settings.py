@@ -123,10 +123,12 @@ def load_config(path: Path, *, check: bool = True) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: {exc}.") from None
     if not raw.strip():
         return {}
-    import yaml
+    import yaml  # lazy: PyYAML is only needed when there is a config file
 
     try:
-        data = yaml.safe_load(raw)
+        data = _safe_load(raw)
+    except _Refused as exc:
+        raise UsageError(f"config file {path} {exc.args[0]} (line {exc.line}).", "Fix it or move it aside.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -137,16 +139,58 @@ def load_config(path: Path, *, check: bool = True) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must hold a YAML mapping (key: value).")
-    import json
-
-    try:
-        json.dumps(data, default=str)
-    except (ValueError, RecursionError):  # `a: &a [*a]`: an alias inside its own anchor
-        raise UsageError(f"config file {path} holds a value that contains itself (a YAML alias loop).",
-                         "Fix it or move it aside.") from None
     if check:
         _check_types(data, path)
     return data
+
+
+MAX_DEPTH = 32  # levels of nesting a config file may have (mirror's own keys use two)
+
+
+class _Refused(Exception):
+    """A config file that uses what mirror's config never needs: a YAML alias, or deep nesting."""
+
+    def __init__(self, what: str, mark) -> None:
+        super().__init__(what)
+        self.line = mark.line + 1
+
+
+_LOADER = None
+
+
+def _safe_load(text: str) -> object:
+    """``yaml.safe_load`` without aliases and nested at most :data:`MAX_DEPTH` levels.
+
+    An alias (``*a``) lets a few lines stand for billions of values (the "billion laughs"), which
+    every walk over the config then expands, or for a value that contains itself; deep nesting
+    exhausts the recursion of PyYAML's composer. Both are refused (:class:`_Refused`).
+    """
+    global _LOADER
+    import yaml  # lazy: see load_config
+
+    if _LOADER is None:
+        class ConfigLoader(yaml.SafeLoader):
+            depth = 0
+
+            def compose_node(self, parent, index):
+                if self.check_event(yaml.AliasEvent):
+                    raise _Refused("uses a YAML alias (*name: a value repeated, or one that contains itself), "
+                                   "which mirror's config does not take",
+                                   self.peek_event().start_mark)
+                if self.depth >= MAX_DEPTH:
+                    raise _Refused(f"is nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+                self.depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self.depth -= 1
+
+        _LOADER = ConfigLoader
+    loader = _LOADER(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def get_dotted(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -204,8 +248,8 @@ def parse_value(raw: str, key: str | None = None) -> Any:
     import yaml
 
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+        value = _safe_load(raw)
+    except (yaml.YAMLError, _Refused):
         return raw
     return value if isinstance(value, (str, int, float, bool)) or value is None else raw
 

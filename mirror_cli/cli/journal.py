@@ -250,6 +250,9 @@ def delete(
     ctx: typer.Context,
     ids: Annotated[Optional[list[str]], typer.Argument(help="Reflection ids or unique prefixes.", show_default=False)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete everything in this database, leaving no trace.")] = False,
+    backups: Annotated[Optional[str], typer.Option(
+        "--backups", help="With --all: delete or keep this journal's backups in its backups folder and its "
+                          ".before-restore/.before-replace copies.", show_default=False)] = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -263,27 +266,80 @@ def delete(
         raise UsageError("give reflection ids or --all, not both.")
     if not all_ and not ids:
         raise UsageError("nothing to delete.", "Give reflection ids, or --all to delete everything.")
+    if backups is not None and (backups not in ("delete", "keep") or not all_):
+        raise UsageError("--backups takes delete or keep, and goes with --all." if all_ else
+                         "--backups goes with --all.")
+    if all_:
+        _delete_all(st, yes, backups, as_json)
+        return
     with st.open_store() as store:
-        if all_:
-            question = f"Delete ALL data in {store.path} (every reflection, pattern, tension and audit event)?"
-        else:
-            resolved = [journal.resolve_id(store, ref) for ref in ids]
-            question = f"Delete {len(resolved)} reflection(s): {', '.join(resolved)}?"
+        resolved = [journal.resolve_id(store, ref) for ref in ids]
         if not yes:
             if not stdin_is_tty():
                 raise UsageError("refusing to delete without confirmation.", "Add --yes to delete from a script.")
-            if not confirm(question):
+            if not confirm(f"Delete {len(resolved)} reflection(s): {', '.join(resolved)}?"):
                 st.out.note("Nothing deleted.")
                 raise typer.Exit(0)
-        if all_:
-            counts = journal.delete_all(store, warn=st.out.warn)
-            result = {"deleted_all": True, "counts": counts}
-            message = f"Deleted everything: {counts['reflections']} reflections, {counts['patterns']} patterns, {counts['tensions']} tensions."
-        else:
-            done = journal.delete(store, resolved)
-            result = {"deleted": done}
-            message = f"Deleted {len(done)} reflection(s)."
+        done = journal.delete(store, resolved)
+    if as_json:
+        st.out.json({"deleted": done})
+    else:
+        st.out.result(f"Deleted {len(done)} reflection(s).")
+
+
+def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
+    """`delete --all`: the database, then (per --backups, or the answer on a terminal) the copies mirror made of it.
+
+    (`--remote wipe|keep` for configured sync remotes belongs beside --backups: one more question, one more
+    choice resolved before anything is deleted, one more part of the result.)
+    """
+    from mirror_cli.cli.backup import _lock_timeout
+    from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.db.scrub import OldBytesRemain
+    from mirror_cli.errors import UsageError
+    from mirror_cli.journal import copies as journal_copies
+    from mirror_cli.journal import reflections as journal
+
+    with st.open_store() as store:
+        copies = journal_copies.find_copies(st.settings.db_path, st.settings.backups_dir, store.db_id)
+        n = {t: store.count(t) for t in ("reflections", "patterns", "tensions", "audit_events")}
+        question = (f"Delete ALL data in {store.path} ({n['reflections']} reflections, {n['patterns']} patterns, "
+                    f"{n['tensions']} tensions, {n['audit_events']} audit events)?")
+        if copies:
+            question += f" {copies.describe()} still hold this journal."
+        interactive = stdin_is_tty()
+        if not yes and not interactive:
+            raise UsageError("refusing to delete without confirmation.",
+                             "Add --yes to delete from a script" + (" (and --backups delete|keep)." if copies else "."))
+        if copies and backups is None and not interactive:
+            raise UsageError(f"{copies.describe()} still hold this journal; say what to do with them.",
+                             "Add --backups delete or --backups keep.")
+        if not yes and not confirm(question):
+            st.out.note("Nothing deleted.")
+            raise typer.Exit(0)
+        if copies and backups is None:
+            backups = "delete" if confirm(f"Delete {copies.describe()} too?") else "keep"
+        try:
+            counts, old_bytes = journal.delete_all(store, warn=st.out.warn), None
+        except OldBytesRemain as exc:  # deleted, but another process's read keeps the old bytes: say so, exit 1
+            counts, old_bytes = {k: n[k] for k in ("reflections", "patterns", "tensions", "audit_events")}, exc
+    removed = journal_copies.remove_copies(copies, lock_timeout=_lock_timeout(st)) if backups == "delete" else []
+    if old_bytes is not None:
+        if removed:
+            st.out.note(f"Deleted {copies.describe()}.")
+        raise old_bytes
+    result = {"deleted_all": True, "counts": counts,
+              "copies": {**copies.to_dict(), "action": backups if copies else None, "removed": removed}}
+    if copies.unreadable:
+        st.out.warn(f"{len(copies.unreadable)} file(s) in {copies.backups_dir} named like backups could not be read "
+                    "(their journal is unknown) and were left alone.")
     if as_json:
         st.out.json(result)
-    else:
-        st.out.result(message)
+        return
+    message = (f"Deleted everything: {counts['reflections']} reflections, {counts['patterns']} patterns, "
+               f"{counts['tensions']} tensions.")
+    if copies and backups == "delete":
+        message += f" Deleted {copies.describe()} too."
+    elif copies:
+        message += f" Kept {copies.describe()}: they still hold the journal's text."
+    st.out.result(message)

@@ -83,8 +83,9 @@ def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt
         result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force,
                                 allow_weak=allow_weak)
     _warn(st, result.warnings)
+    left = _plaintext_copies(st, result.db_id)
     if as_json:
-        st.out.json(result.to_dict())
+        st.out.json({**result.to_dict(), "plaintext_copies": [*left.plain_backups, *left.asides]})
         return
     n = result.converted.get("reflections", 0)
     cached = ("the key is cached in the OS keyring" if result.key_cached
@@ -92,6 +93,17 @@ def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt
     st.out.result(f"Encrypted {n} reflection(s) (key id {result.key_id}); {cached}.")
     st.out.note("Keep the passphrase safe: if it is lost, nobody can recover this journal. "
                 "`mirror key export FILE` writes a key-recovery file (useless without the passphrase).")
+    if left.plain_backups or left.asides:
+        st.out.warn(f"{left.describe(plain_only=True)} may still hold the journal unencrypted; mirror does not "
+                    "remove them. Make an encrypted backup (`mirror backup create`), then delete them: "
+                    + " ".join([*left.plain_backups, *left.asides]))
+
+
+def _plaintext_copies(st, db_id: str):
+    """The copies mirror made before `key enable` that may still hold the journal's plaintext."""
+    from mirror_cli.journal.copies import find_copies
+
+    return find_copies(st.settings.db_path, st.settings.backups_dir, db_id)
 
 
 @app.command()

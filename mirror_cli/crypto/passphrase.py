@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mirror_cli import crypto
+from mirror_cli.crypto.unlocked import forbid_core_dumps
 from mirror_cli.errors import LockedError, OperationError, UsageError
 
 SERVICE = "mirror"
@@ -74,6 +75,9 @@ class Passphrase:
     value: str = field(repr=False)
     source: str
     warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        forbid_core_dumps()  # a core file would hold the passphrase
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli.errors import InvalidInputError, OperationError
 from mirror_cli.remotes.base import ObjectWriter, RemoteError
+from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
 from mirror_cli.shard import stripes
 from mirror_cli.shard.locations import Remotes, sweep, where
@@ -27,6 +29,13 @@ def repair(manifest: Path | str, progress: stripes.Progress = None, *, store: St
     available location are written again too. A location that is not there (disk unplugged) is
     never created, and one that refuses the write is left: the others are repaired, then
     OperationError (exit 1) names it. The repair is recorded in *store*'s audit chain.
+
+    A manifest is checksummed, not authenticated: anyone who can write it can name any folder.
+    So repair writes only where the set demonstrably is (:func:`_holding`): the folder of the
+    manifest given, and the locations that hold an intact shard of the set or a copy of its
+    manifest, or an empty folder of this user's (a replacement disk). A location that holds nothing
+    of it is left (OperationError names it), and a file that is a shard of another set is never
+    overwritten.
     """
     m, mpath = load(manifest)
     with Remotes() as remotes, Finder(m, mpath, remotes) as finder:
@@ -43,7 +52,9 @@ def repair(manifest: Path | str, progress: stripes.Progress = None, *, store: St
         if not found.recoverable:
             raise unrecoverable(m, found.intact, "repair the shard set")
         chosen = [s.index for s in statuses if s.stream is not None]
+        holding = _holding(m, mpath, statuses, remotes)
         targets, unplaced = _targets(m, str(mpath.parent), statuses, remotes)
+        refused = _refuse_foreign(m, statuses, targets, holding, remotes)
         wanted = sorted(targets)
         written: list[int] = []
         failures: dict[str, str] = {}  # location -> why a write there failed
@@ -59,7 +70,9 @@ def repair(manifest: Path | str, progress: stripes.Progress = None, *, store: St
                         failures.setdefault(targets[index], error.message)
                         continue
                     written.append(index)
-        manifests = _repair_manifests(m, mpath, remotes, failures)
+        manifests = _repair_manifests(m, mpath, remotes, failures, holding)
+        if refused:
+            raise _refused(written, refused)
         if unplaced or failures:
             raise _incomplete(written, unplaced, failures)
         result = RepairResult(written, [where(remotes.get(targets[i]), m.shards[i].file) for i in written],
@@ -125,16 +138,84 @@ def _targets(m: mf.Manifest, beside: str, statuses: list[ShardStatus],
     return targets, unplaced
 
 
-def _repair_manifests(m: mf.Manifest, mpath: Path, remotes: Remotes, failures: dict[str, str]) -> list[str]:
-    """Write the manifest again in every available location whose copy is missing or unreadable,
-    always under the set's own name (whatever the copy given was called); return where."""
+def _holding(m: mf.Manifest, mpath: Path, statuses: list[ShardStatus], remotes: Remotes) -> set[str]:
+    """The locations that demonstrably hold the set: the folder of the manifest given (the user named
+    it), those where an intact shard of it was found, and those with a readable copy of its manifest.
+    A manifest may name any folder; only these are written to."""
+    holding = {str(mpath.parent)} | {s.location for s in statuses if s.status == "intact" and s.location}
+    name = m.file_name()
+    for location in dict.fromkeys(s.location for s in m.shards):
+        remote = remotes.get(location)
+        if remote is None or location in holding:
+            continue
+        if _fresh_folder(location):  # a new, empty disk mounted where the lost one was
+            holding.add(location)
+            continue
+        with contextlib.suppress(RemoteError, InvalidInputError):
+            if mf.loads(remote.get(name), where(remote, name)).set_id == m.set_id:
+                holding.add(location)
+    return holding
+
+
+def _fresh_folder(location: str) -> bool:
+    """Whether *location* is a local folder of this user's with nothing in it (``lost+found`` aside): a
+    replacement disk. Another user cannot make one, and nothing of anyone's is there to overwrite."""
+    try:
+        if os.stat(location).st_uid != os.getuid():
+            return False
+        with os.scandir(location) as entries:
+            return all(e.name == "lost+found" for e in entries)
+    except (OSError, ValueError):  # not a local folder (a URL), or unreadable
+        return False
+
+
+def _refuse_foreign(m: mf.Manifest, statuses: list[ShardStatus], targets: dict[int, str], holding: set[str],
+                    remotes: Remotes) -> dict[int, str]:
+    """Take out of *targets* (in place) the shards that would go where the set is not, or over a shard of
+    another set; index -> why, for the error."""
+    refused: dict[int, str] = {}
+    for index, location in list(targets.items()):
+        if location not in holding:
+            refused[index] = (f"{location} holds no shard and no manifest of this set, and a manifest can name "
+                              "any folder")
+        elif statuses[index].status == "damaged" and _other_sets_shard(m, remotes.get(location),
+                                                                        m.shards[index].file):
+            refused[index] = f"{statuses[index].path} is a shard of another set"
+        else:
+            continue
+        del targets[index]
+    return refused
+
+
+def _other_sets_shard(m: mf.Manifest, remote, name: str) -> bool:
+    """Whether the file *name* in *remote* starts with a valid shard header of a set other than *m*."""
+    try:
+        with remote.open(name) as fh:
+            header = fmt.ShardHeader.unpack(fh.read(fmt.HEADER_SIZE))
+    except (RemoteError, OSError, fmt.FormatError):
+        return False
+    return header.set_id.hex() != m.set_id
+
+
+def _refused(written: list[int], refused: dict[int, str]) -> OperationError:
+    return OperationError(
+        f"repaired shard(s) {written or 'none'}, but did not write shard(s) {sorted(refused)}: "
+        f"{'; '.join(dict.fromkeys(refused.values()))}.",
+        "If that location is yours, copy the manifest into it and run the repair again; "
+        "nothing was written there.")
+
+
+def _repair_manifests(m: mf.Manifest, mpath: Path, remotes: Remotes, failures: dict[str, str],
+                      holding: set[str]) -> list[str]:
+    """Write the manifest again in every available location of *holding* whose copy is missing or
+    unreadable, always under the set's own name (whatever the copy given was called); return where."""
     text = m.dumps().encode("utf-8")
     name = m.file_name()
     fixed: list[str] = []
     for location in dict.fromkeys(s.location for s in m.shards):
         remote = remotes.get(location)
-        if remote is None or where(remote, name) == str(mpath):
-            continue  # not there, or the very copy given (read just now)
+        if remote is None or location not in holding or where(remote, name) == str(mpath):
+            continue  # not there, not known to hold the set, or the very copy given (read just now)
         try:
             mf.loads(remote.get(name), where(remote, name))
             continue  # a readable copy is left as it is
