@@ -32,7 +32,7 @@ _mirror() {
         "config show") words="--json --help" ;;
         "conflicts") words="resolve --json --help" ;;
         "conflicts resolve") words="--keep --help" ;;
-        "delete") words="--all --backups --yes -y --json --help" ;;
+        "delete") words="--all --backups --remote --yes -y --json --help" ;;
         "edit") words="--response --mode --tag -t --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;

@@ -64,6 +64,7 @@ complete -c mirror -n '__fish_seen_subcommand_from resolve' -l help -d 'Show thi
 complete -c mirror -n '__fish_use_subcommand' -a delete -d 'Delete reflections, or everything with --all.'
 complete -c mirror -n '__fish_seen_subcommand_from delete' -l all -d 'Delete everything in this database, leaving no trace.'
 complete -c mirror -n '__fish_seen_subcommand_from delete' -l backups -r -d 'With --all: delete or keep this journal\'s backups in its backups folder and its .before-restore/.before-replace copies.'
+complete -c mirror -n '__fish_seen_subcommand_from delete' -l remote -r -d 'With --all, when sync remotes are configured: wipe them (every device\'s copy there) or keep them (paused, so the next sync does not download everything back).'
 complete -c mirror -n '__fish_seen_subcommand_from delete' -l yes -s y -d 'Do not ask for confirmation.'
 complete -c mirror -n '__fish_seen_subcommand_from delete' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from delete' -l help -d 'Show this message and exit.'

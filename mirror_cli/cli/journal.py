@@ -253,6 +253,10 @@ def delete(
     backups: Annotated[Optional[str], typer.Option(
         "--backups", help="With --all: delete or keep this journal's backups in its backups folder and its "
                           ".before-restore/.before-replace copies.", show_default=False)] = None,
+    remote: Annotated[Optional[str], typer.Option(
+        "--remote", help="With --all, when sync remotes are configured: wipe them (every device's copy there) or "
+                         "keep them (paused, so the next sync does not download everything back).",
+        show_default=False)] = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -269,8 +273,10 @@ def delete(
     if backups is not None and (backups not in ("delete", "keep") or not all_):
         raise UsageError("--backups takes delete or keep, and goes with --all." if all_ else
                          "--backups goes with --all.")
+    if remote is not None and (remote not in ("wipe", "keep") or not all_):
+        raise UsageError("--remote takes wipe or keep, and goes with --all." if all_ else "--remote goes with --all.")
     if all_:
-        _delete_all(st, yes, backups, as_json)
+        _delete_all(st, yes, backups, as_json, remote)
         return
     with st.open_store() as store:
         resolved = [journal.resolve_id(store, ref) for ref in ids]
@@ -287,12 +293,10 @@ def delete(
         st.out.result(f"Deleted {len(done)} reflection(s).")
 
 
-def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
-    """`delete --all`: the database, then (per --backups, or the answer on a terminal) the copies mirror made of it.
-
-    (`--remote wipe|keep` for configured sync remotes belongs beside --backups: one more question, one more
-    choice resolved before anything is deleted, one more part of the result.)
-    """
+def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Optional[str] = None) -> None:
+    """`delete --all`: the database, then (per --backups, or the answer on a terminal) the copies mirror made
+    of it; configured sync remotes are wiped first (so a remote that cannot be reached leaves the journal as
+    it was) or paused (per --remote, or the answer on a terminal)."""
     from mirror_cli.cli.backup import _lock_timeout
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.db.scrub import OldBytesRemain
@@ -311,6 +315,14 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
         if not yes and not interactive:
             raise UsageError("refusing to delete without confirmation.",
                              "Add --yes to delete from a script" + (" (and --backups delete|keep)." if copies else "."))
+        from mirror_cli.sync import config as sync_config
+
+        remotes = [r.name for r in sync_config.all_remotes(store)]
+        if remotes:
+            question += f" It syncs with remote(s) {', '.join(remotes)}."
+        if remotes and remote is None and not interactive:
+            raise UsageError(f"this journal syncs with remote(s) {', '.join(remotes)}; say what to do with them.",
+                             "Add --remote wipe (delete every device's copy there) or --remote keep (pause them).")
         if copies and backups is None and not interactive:
             raise UsageError(f"{copies.describe()} still hold this journal; say what to do with them.",
                              "Add --backups delete or --backups keep.")
@@ -319,17 +331,26 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
             raise typer.Exit(0)
         if copies and backups is None:
             backups = "delete" if confirm(f"Delete {copies.describe()} too?") else "keep"
+        if remotes and remote is None:
+            remote = "wipe" if confirm(f"Also wipe remote(s) {', '.join(remotes)} (every device's copy there)?") \
+                else "keep"
+        wiped = _wipe_remotes(st, store, remotes) if remotes and remote == "wipe" else 0
         try:
             counts, old_bytes = journal.delete_all(store, warn=st.out.warn), None
         except OldBytesRemain as exc:  # deleted, but another process's read keeps the old bytes: say so, exit 1
             counts, old_bytes = {k: n[k] for k in ("reflections", "patterns", "tensions", "audit_events")}, exc
+        if remotes and remote == "keep":
+            with store.write():
+                for name in remotes:
+                    sync_config.set_paused(store, name, True)
     removed = journal_copies.remove_copies(copies, lock_timeout=_lock_timeout(st)) if backups == "delete" else []
     if old_bytes is not None:
         if removed:
             st.out.note(f"Deleted {copies.describe()}.")
         raise old_bytes
     result = {"deleted_all": True, "counts": counts,
-              "copies": {**copies.to_dict(), "action": backups if copies else None, "removed": removed}}
+              "copies": {**copies.to_dict(), "action": backups if copies else None, "removed": removed},
+              "remotes": {"names": remotes, "action": remote if remotes else None, "objects_deleted": wiped}}
     if copies.unreadable:
         st.out.warn(f"{len(copies.unreadable)} file(s) in {copies.backups_dir} named like backups could not be read "
                     "(their journal is unknown) and were left alone.")
@@ -342,4 +363,33 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool) -> None:
         message += f" Deleted {copies.describe()} too."
     elif copies:
         message += f" Kept {copies.describe()}: they still hold the journal's text."
+    if remotes and remote == "wipe":
+        message += f" Wiped remote(s) {', '.join(remotes)} ({wiped} objects)."
+    elif remotes:
+        message += (f" Kept remote(s) {', '.join(remotes)}, paused: other devices still hold the journal there; "
+                    "`mirror sync --rejoin` resumes.")
     st.out.result(message)
+
+
+def _wipe_remotes(st, store, names) -> int:
+    """Wipe each remote (needs its key); the first that fails stops everything before the journal is touched."""
+    import os
+
+    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.crypto.passphrase import KeyCache
+    from mirror_cli.remotes.url import open_remote
+    from mirror_cli.sync import config as sync_config
+    from mirror_cli.sync import wipe
+
+    total = 0
+    for name in names:
+        cfg = sync_config.get_remote(store, name)
+        target = open_remote(cfg.url, options=cfg.options)
+        try:
+            count, left = wipe.wipe(store, cfg, target, os.environ, interactive=stdin_is_tty(), cache=KeyCache())
+        finally:
+            target.close()
+        total += count
+        for line in left:
+            st.out.warn(line)
+    return total
