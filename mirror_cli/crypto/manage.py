@@ -513,7 +513,7 @@ def read_key_file(path: Path | str) -> tuple[str, crypto.CryptoMeta]:
         raise InvalidInputError(f"{bad} (too large); nothing was changed.")
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise InvalidInputError(f"{bad} (not JSON); nothing was changed.",
                                 "Give a file written by `mirror key export`.") from None
     if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:

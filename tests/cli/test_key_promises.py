@@ -128,3 +128,12 @@ def test_a_chainer_keeps_only_its_members_that_are_not_plaintext(monkeypatch):
     assert cache.store("db1", b"k" * crypto.KEY_SIZE)
     assert len(safe.entries) == 1 and plain.entries == {}
     assert "keyrings.alt.file.PlaintextKeyring" in (cache.notice() or "")
+
+
+def test_a_key_file_nested_thousands_deep_is_invalid_input_not_an_internal_error(cli, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a":' * 3000 + "1" + "}" * 3000)
+    assert cli("reflect", "x").exit_code == 0
+    r = cli("key", "import", str(deep), env={"MIRROR_PASSPHRASE": "a long enough passphrase 1"})
+    assert r.exit_code == 5, r.stderr
+    assert "internal error" not in r.stderr
