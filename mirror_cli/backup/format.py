@@ -266,7 +266,7 @@ def read_header(fh: BinaryIO, size: int, *, checksum: bool = True) -> Outer:
         raise invalid("its recorded length does not match its size")
     try:
         header = json.loads(head_raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested thousands deep
         raise invalid("its header is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != VERSION:
         raise invalid("its header does not name the mirror-backup format, version 1")
@@ -360,7 +360,7 @@ def _read_manifest(src: Any) -> tuple[dict[str, Any], int]:
         raise damaged("the manifest does not match its checksum")
     try:
         manifest = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise invalid("its manifest is not JSON") from None
     return check_manifest(manifest), mlen
 
@@ -444,6 +444,6 @@ def unpack_archive(src: Any, body_len: int | None, db_out: Any, checked: list[st
         export_counts = {k: int(v) for k, v in head["counts"].items()}
         if head.get("format") != "mirror-export":
             raise ValueError
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
         raise damaged("the export inside it has no readable header") from None
     return Unpacked(manifest, export_counts, records)

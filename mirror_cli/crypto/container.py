@@ -211,7 +211,7 @@ def _parse_header(body: bytes, digest: bytes, size: int) -> ContainerHeader:
 
     try:
         obj = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested thousands deep
         raise bad("it is not JSON") from None
     if not isinstance(obj, dict) or obj.get("format") != CONTAINER_FORMAT:
         raise bad("wrong format name")

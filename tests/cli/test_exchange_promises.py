@@ -248,3 +248,19 @@ def test_export_to_stdout_is_recorded_with_what_it_holds(cli, dated, args, kinds
         head = json.loads(r.stdout.splitlines()[0] if "jsonl" in args else r.stdout)
         # The document is the snapshot the event counted, taken before the event itself.
         assert head["counts"] == event["data"]["counts"] and "export.completed" not in r.stdout
+
+
+def test_an_encrypted_file_whose_header_nests_thousands_deep_is_invalid_input(cli, tmp_path):
+    import hashlib
+    import struct
+
+    from mirror_cli.crypto import container
+
+    body = ('{"a":' * 3000 + "1" + "}" * 3000).encode()
+    raw_len = struct.pack(">I", len(body))
+    path = tmp_path / "deep.mirror"
+    path.write_bytes(container.MAGIC + raw_len + body + hashlib.sha256(container.MAGIC + raw_len + body).digest())
+    assert cli("reflect", "x").exit_code == 0
+    r = cli("import", str(path))
+    assert r.exit_code == 5, r.stderr
+    assert "internal error" not in r.stderr
