@@ -347,3 +347,45 @@ def read_full(src: IO[bytes], n: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+# -- "this journal was encrypted here" --------------------------------------------------------
+# A mark per journal id, outside the journal's folder (in the user's state folder), set whenever
+# this user enables or unlocks a journal's key and cleared by `key disable`. Someone who can write
+# the journal file but not this user's home cannot remove it: a journal whose key record is gone
+# while its mark stands refuses to write in clear. A file test, not a keyring lookup (which would
+# cost every plain `mirror reflect` tens of milliseconds).
+
+
+def _marks_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "mirror" / "encrypted-journals"
+
+
+def _mark(db_id: str) -> Path | None:
+    if not db_id or not all(c.isalnum() or c in "-_" for c in db_id):
+        return None
+    return _marks_dir() / db_id
+
+
+def mark_encrypted(db_id: str) -> None:
+    """Remember that *db_id* is encrypted (best effort: no home folder is no error)."""
+    mark = _mark(db_id)
+    if mark is None or mark.exists():
+        return
+    try:
+        ensure_private_dir(mark.parent)
+        os.close(os.open(mark, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
+    except (OSError, OperationError):
+        pass
+
+
+def unmark_encrypted(db_id: str) -> None:
+    mark = _mark(db_id)
+    if mark is not None:
+        _unlink_quietly(mark)
+
+
+def marked_encrypted(db_id: str | None) -> bool:
+    mark = _mark(db_id or "")
+    return mark is not None and os.path.lexists(mark)

@@ -56,7 +56,7 @@ from mirror_cli.db.scrub import SCRUB_PENDING, scrub_or_warn
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, LockedError, UsageError, VerificationError
 from mirror_cli.ids import is_valid_id, now_iso
-from mirror_cli.localfs import atomic_write
+from mirror_cli.localfs import atomic_write, mark_encrypted, unmark_encrypted
 
 KEY_FILE_FORMAT = "mirror-key"
 KEY_FILE_VERSION = 1
@@ -381,6 +381,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     except BaseException:
         store.key = None
         raise
+    mark_encrypted(store.db_id)
     cached = _cache(cache if cache is not None else keys.KeyCache(env=env), store.db_id, record.kek, warnings)
     wiped = scrub_or_warn(store, "the journal is encrypted")
     if wiped:
@@ -419,6 +420,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
         forgotten = (cache if cache is not None else keys.KeyCache(env=env)).forget(store.db_id)
     except keys.KeyringFailure as exc:
         warnings.append(str(exc))
+    unmark_encrypted(store.db_id)
     return DisableResult(store.db_id, converted, forgotten, event.seq, forced, warnings)
 
 

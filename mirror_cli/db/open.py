@@ -14,6 +14,7 @@ from mirror_cli.crypto import passphrase
 from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.scrub import SCRUB_PENDING, retry_scrub
 from mirror_cli.db.store import Store
+from mirror_cli.localfs import mark_encrypted
 from mirror_cli.settings import Settings
 
 
@@ -48,4 +49,5 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
     found = passphrase.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env,
                               interactive=interactive)
     store.key = UnlockedKey.from_dek(found.dek, found.source)
+    mark_encrypted(store.db_id)  # from now on, this journal without its key record is refused a plain write
     return Unlocked(found.source, tuple(found.warnings))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from mirror_cli import audit
 from mirror_cli.db import keyless, migrations, objects
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
-from mirror_cli.localfs import FILE_MODE, ensure_private_dir
+from mirror_cli.localfs import FILE_MODE, ensure_private_dir, marked_encrypted
 from mirror_cli.ids import hlc_next, now_iso, ulid
 
 if TYPE_CHECKING:  # the store holds the key; only crypto makes it (db sits below crypto)
@@ -293,6 +293,12 @@ class Store:
                 "tampering). Nothing was written, so that nothing is stored unencrypted.",
                 "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
         self._keyless_checked = True
+        if marked_encrypted(self.meta("db_id")):
+            raise VerificationError(
+                "this journal was encrypted on this machine (its key was enabled or unlocked here) but its key "
+                "record is gone (removed outside mirror, tampering). Nothing was written, so that nothing is "
+                "stored unencrypted.",
+                "Restore the database from a backup (`mirror backup restore FILE`); `mirror audit verify` shows more.")
 
     def _check_schema(self) -> None:
         """Inside the first write of this store: refuse when a table, index, trigger or view is not what the

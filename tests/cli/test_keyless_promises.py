@@ -211,3 +211,47 @@ def test_a_rotated_then_disabled_journal_takes_plain_writes(cli, tmp_path, monke
     r = cli("reflect", "plain again")
     assert r.exit_code == 0, r.stderr
     assert len(_json.loads(cli("list", "--json").stdout)) == 4
+
+
+def test_a_journal_encrypted_on_this_machine_refuses_plain_writes_once_its_whole_file_is_replaced(cli, tmp_path, monkeypatch):
+    """The thorough attacker: nothing sealed and no keyed event left in the file (a fresh plain journal
+    under the victim's db id), yet this user enabled its key here: refused, exit 3. `key disable` clears it."""
+    import sqlite3
+
+    from mirror_cli.crypto import kdf
+    from helpers import cheap
+
+    monkeypatch.setattr(kdf, "new_kdf_params", lambda **kw: cheap())
+    env = {"MIRROR_PASSPHRASE": "a long enough passphrase 1"}
+    assert cli("reflect", "before", env=env).exit_code == 0
+    assert cli("key", "enable", env=env).exit_code == 0
+    db = tmp_path / "mirror-home" / "mirror.db"
+    conn = sqlite3.connect(db)
+    db_id = conn.execute("SELECT value FROM meta WHERE key = 'db_id'").fetchone()[0]
+    conn.close()
+    db.unlink()
+    for extra in ("-wal", "-shm"):
+        (tmp_path / "mirror-home" / f"mirror.db{extra}").unlink(missing_ok=True)
+    assert cli("reflect", "fresh").exit_code == 0  # a new journal...
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'db_id'", (db_id,))  # ...wearing the victim's id
+    conn.close()
+    r = cli("reflect", "secret words", env=env)
+    assert r.exit_code == 3, r.stderr
+    assert "encrypted on this machine" in r.stderr
+    conn = sqlite3.connect(db)
+    assert [t for (t,) in conn.execute("SELECT content FROM reflections")] == ["fresh"]
+    conn.close()
+
+
+def test_key_disable_clears_the_mark(cli, monkeypatch):
+    from mirror_cli.crypto import kdf
+    from helpers import cheap
+
+    monkeypatch.setattr(kdf, "new_kdf_params", lambda **kw: cheap())
+    env = {"MIRROR_PASSPHRASE": "a long enough passphrase 1"}
+    assert cli("reflect", "before", env=env).exit_code == 0
+    assert cli("key", "enable", env=env).exit_code == 0
+    assert cli("key", "disable", env=env).exit_code == 0
+    assert cli("reflect", "plain again").exit_code == 0
