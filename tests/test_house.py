@@ -143,11 +143,14 @@ def test_one_process():
     """No process pools, forks, ctypes or self-spawned Python helpers: the editor is mirror's one child."""
     banned_modules = {"multiprocessing", "concurrent", "ctypes", "threading"}
     banned_calls = {"os.fork", "os.forkpty", "sys.executable", "gc.disable", "gc.freeze"}
+    # The one exception, for security, not speed: prctl(PR_SET_DUMPABLE, 0) while a key is held.
+    allowed = {("mirror_cli.crypto.unlocked", "ctypes")}
     offenders = []
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
-                offenders += [f"{name} imports {a.name}" for a in node.names if a.name.split(".")[0] in banned_modules]
+                offenders += [f"{name} imports {a.name}" for a in node.names
+                              if a.name.split(".")[0] in banned_modules and (name, a.name) not in allowed]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in banned_modules:
                 offenders.append(f"{name} imports {node.module}")
             elif isinstance(node, ast.Attribute) and ast.unparse(node) in banned_calls:

@@ -11,12 +11,16 @@ passphrase writes no core file (:func:`forbid_core_dumps`).
 from __future__ import annotations
 
 import resource
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mirror_cli.audit import vouch_key
 from mirror_cli.crypto.fields import FieldCipher, SealedFields
 from mirror_cli.crypto.kdf import audit_mac_key, check_key, key_id
+
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,14 +51,21 @@ class UnlockedKey:
 def forbid_core_dumps() -> None:
     """From now on this process (and the editor it starts) writes no core file: RLIMIT_CORE's soft limit 0
     (the one the kernel applies; the hard limit is left, so that a process that runs mirror's code in
-    its own, such as a test run, can allow core files again for its children).
+    its own, such as a test run, can allow core files again for its children). On Linux the process is
+    also made non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), which keeps ptrace and ``/proc/PID/mem`` of
+    other processes of the same user out; exec resets it, so the editor is unaffected.
 
-    A core dump would hold the passphrase and the data key in clear. ``prctl(PR_SET_DUMPABLE, 0)``
-    would also keep ptrace and ``/proc/PID/mem`` of the same user out, but Python's standard library
-    has no prctl and mirror does not use ctypes; the limit alone stops the core file (``core_pattern``
-    helpers such as systemd-coredump and apport honour it too).
+    A core dump or a memory read would hold the passphrase and the data key in clear. The standard
+    library has no prctl: this is mirror's one use of ctypes (the libc the interpreter is linked with).
     """
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     except (ValueError, OSError):  # a platform without the limit: nothing more to do
         pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes  # lazy: only a process that holds a key pays for it
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl (musl without it, a sandbox): the limit stays
+            pass

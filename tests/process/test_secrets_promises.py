@@ -64,3 +64,15 @@ def test_a_process_holding_the_key_allows_no_core_file(run_mirror, tmp_path, mir
     r = _edit_on_a_tty(["edit", rid], {**os.environ, **env, "EDITOR": str(editor)})
     assert r.returncode == 0, r.stderr
     assert seen.read_text().split() == ["0"]  # the limit the kernel applies (the soft one)
+
+
+def test_a_process_that_holds_a_key_is_not_dumpable():
+    """prctl(PR_SET_DUMPABLE, 0): no core file, and no ptrace or /proc/PID/mem by the same user."""
+    import subprocess
+    import sys
+
+    code = ("from mirror_cli.crypto.unlocked import forbid_core_dumps; import ctypes; "
+            "libc = ctypes.CDLL(None); print(libc.prctl(3, 0, 0, 0, 0)); forbid_core_dumps(); "
+            "print(libc.prctl(3, 0, 0, 0, 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "0"]
