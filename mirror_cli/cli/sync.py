@@ -268,6 +268,8 @@ def _say(st, r: dict) -> None:
     for d in r["devices"]:
         if d["stale"] and not d.get("this_device"):
             st.out.note(f"{d['label']}: last synced {_local_time(d['last_seen'])}.")
+    for note in dict.fromkeys(r.get("notes", [])):
+        st.out.note(note)
     for name in r["foreign"][:5]:
         st.out.note(f"ignored a file that is not mirror's on the remote: {name}")
 

@@ -148,8 +148,9 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
     for entry in out.values():  # a re-stamped value's dot joins the vector
         vv[entry[2]] = max(vv.get(entry[2], 0), entry[3])
     result.state = _normal(state)
-    if local.get("del") is None and dele is not None and alive(result.state) and alive(local):
-        result.delete_beaten = True
+    if dele is not None and alive(result.state) and (
+            (local.get("del") is None and alive(local)) or not alive(local)):
+        result.delete_beaten = True  # a deletion here or there lost to an edit it had not seen
     return _resurrect(result, clock)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mirror_cli.errors import VerificationError
+from mirror_cli.ids import hlc_parts, now_ms
 from mirror_cli.journal import reflections as journal
 from mirror_cli.remotes.base import NotFound
 from mirror_cli.sync import checkpoint, local, objects
@@ -119,7 +120,9 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                     _hold_local_only(sync, rid, state, incoming)
                     continue
                 if incoming["f"]:  # the newest stamp moves the clock as far as all of them would
-                    clock.observe(max(entry[1] for entry in incoming["f"].values()))
+                    newest = max(incoming["f"].values(), key=lambda e: e[1])
+                    clock.observe(newest[1])
+                    _note_clock_ahead(sync, heads, newest)
                 result = merge(state, incoming, sync.opts.policy, clock)
                 if result.conflicts:
                     local.record_conflicts(sync.store, rid, result.conflicts, result.state)
@@ -127,6 +130,9 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                         sync.report.conflicts.append({"kind": "reflection", "id": rid, "field": c.field,
                                                       "kept": "local" if c.other_device != sync.dev else "remote",
                                                       "other_device": sync._label(heads, c.other_device)})
+                if result.delete_beaten:
+                    sync.report.notes.append(f"reflection {rid} was deleted on one device while another edited it; "
+                                             "the edit wins, so it stays.")
                 if not result.changed:
                     continue
                 digested = local.without_values(result.state, key)
@@ -191,3 +197,21 @@ def _hold_local_only(sync: SyncState, rid: str, state: dict[str, Any] | None, in
     if meta is not None:
         meta["vv"] = {d: max(meta["vv"].get(d, 0), n) for d, n in {**meta["vv"], **incoming["vv"]}.items()}
         local.save_meta(sync.store, rid, meta, rev)
+
+
+AHEAD_MS = 10 * 60 * 1000  # a stamp this far past our clock comes from a clock that is wrong
+
+
+def _note_clock_ahead(sync: SyncState, heads: dict[str, Peer], entry: list[Any]) -> None:
+    """Name a device whose clock runs ahead (once per device): its edits are still merged, and a later
+    edit that saw them still wins, but among concurrent edits it would win by its clock."""
+    ms, _ = hlc_parts(entry[1])
+    ahead = ms - now_ms()
+    dev = entry[2]
+    if ahead <= AHEAD_MS or dev in sync.report.clocks_ahead:
+        return
+    sync.report.clocks_ahead[dev] = ahead
+    days = ahead / 86_400_000
+    when = f"{days:.0f} days" if days >= 1 else f"{ahead / 3_600_000:.1f} hours"
+    sync.report.notes.append(f"the clock of {sync._label(heads, dev)!r} runs about {when} ahead; set it right "
+                             "(its edits are merged, but it wins ties with edits made elsewhere at the same time).")

@@ -57,13 +57,15 @@ class Report:
     bytes_down: int = 0
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    clocks_ahead: dict[str, int] = field(default_factory=dict)  # device -> how far its clock is ahead (ms)
 
     def to_dict(self) -> dict[str, Any]:
         return {"remote": self.remote, "direction": self.direction, "dry_run": self.dry_run,
                 "pulled": self.pulled, "pushed": self.pushed, "deleted": self.deleted,
                 "conflicts": self.conflicts, "incomplete": self.incomplete,
                 "waiting_objects": self.waiting_objects, "foreign": self.foreign, "devices": self.devices,
-                "bytes_up": self.bytes_up, "bytes_down": self.bytes_down, "elapsed_s": round(self.elapsed_s, 3)}
+                "bytes_up": self.bytes_up, "bytes_down": self.bytes_down, "elapsed_s": round(self.elapsed_s, 3),
+                "notes": self.notes}
 
     @property
     def changed(self) -> bool:

@@ -365,3 +365,28 @@ def test_a_restored_journal_never_syncs_under_its_old_device_id(pair, tmp_path):
         assert s.meta("device_id") not in (None, old_id)
     b.sync()
     assert dump(a) == dump(b)
+
+
+def test_a_delete_that_loses_to_an_edit_is_reported(pair):
+    a, b, remote = pair
+    rid = a.reflect("contested")
+    settle(a, b)
+    a.delete(rid)
+    b.edit(rid, content="kept alive")
+    a.sync()
+    report = b.sync()
+    assert any(rid in note and "edit wins" in note for note in report.notes)
+
+
+def test_a_device_whose_clock_runs_days_ahead_is_named(tmp_path):
+    remote = folder(tmp_path)
+    fast = Device(tmp_path / "fast" / "mirror.db", "fast-laptop", skew_ms=2 * 86_400_000)
+    right = Device(tmp_path / "right" / "mirror.db", "desktop")
+    fast.add_remote("home", remote)
+    right.add_remote("home", remote)
+    fast.reflect("written with a clock two days ahead")
+    fast.sync()
+    report = right.sync()
+    assert any("fast-laptop" in note and "2 days ahead" in note for note in report.notes), report.notes
+    again = right.sync()
+    assert not any("ahead" in note for note in again.notes), "named when its stamps arrive, not every sync"
