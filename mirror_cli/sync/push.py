@@ -53,6 +53,8 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
                                     (sync.cfg.name, seq, name, blob))
             segments.append({"seq": seq, "name": name})
             batch, size = [], 0
+            if sync.opts.progress:
+                sync.opts.progress("push", len(sent), 0)
 
         for rid, state, _rev in local.changed_since(sync.store, sync.cfg.name, scan_rev):
             rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
