@@ -37,6 +37,11 @@ def read_bootstrap(remote: Remote) -> str | None:
         data = remote.get(BOOTSTRAP)
     except NotFound:
         return None
+    return parse_bootstrap(data)
+
+
+def parse_bootstrap(data: bytes) -> str:
+    """The remote id in a bootstrap object; not mirror's -> exit 3, a newer format -> exit 5."""
     try:
         body = json.loads(data[:4096])
         if not isinstance(body, dict) or body.get("format") != FORMAT:
@@ -58,11 +63,11 @@ def sync_passphrase(env: Mapping[str, str]) -> Passphrase | None:
     return _from_env(env, SYNC_FILE, SYNC_ENV) or passphrase_from_env(env)
 
 
-def envelopes(remote: Remote) -> list[tuple[str, Envelope]]:
-    out = []
-    for info in remote.list("k/"):
-        out.append((info.name, parse_envelope(remote.get(info.name), info.name)))
-    return out
+def envelopes(remote: Remote, read: Mapping[str, bytes] | None = None) -> list[tuple[str, Envelope]]:
+    """The key envelopes (*read*: those already read, by name, when the caller listed the remote)."""
+    if read is not None:
+        return [(name, parse_envelope(data, name)) for name, data in sorted(read.items()) if name.startswith("k/")]
+    return [(info.name, parse_envelope(remote.get(info.name), info.name)) for info in remote.list("k/")]
 
 
 @dataclass
@@ -74,9 +79,10 @@ class Opened:
 
 def open_key(remote: Remote, remote_id: str, env: Mapping[str, str], *, interactive: bool,
              prompt: Callable[[str], str] | None, cache: KeyCache | None,
-             recovery: Callable[[], str | None] | None = None) -> Opened:
+             recovery: Callable[[], str | None] | None = None,
+             read: Mapping[str, bytes] | None = None) -> Opened:
     """The remote key: from a cached KEK, a passphrase source, or a recovery code; exit 4 otherwise."""
-    envs = envelopes(remote)
+    envs = envelopes(remote, read)
     user = "remote:" + remote_id
     if envs and cache is not None:
         try:

@@ -82,6 +82,6 @@ def remove_remote(store: Store, name: str) -> None:
 
 def forget_state(store: Store, name: str) -> None:
     """Drop what this journal knew of a remote's objects (after a wipe, before a rejoin)."""
-    for table in ("sync_self", "sync_peers", "sync_sent", "sync_outbox"):
+    for table in ("sync_self", "sync_peers", "sync_sent", "sync_outbox", "sync_heads"):
         store.conn.execute(f"DELETE FROM {table} WHERE remote = ?", (name,))  # noqa: S608
     store.conn.execute("UPDATE sync_remotes SET remote_id = NULL, key_id = NULL, gen = NULL WHERE name = ?", (name,))

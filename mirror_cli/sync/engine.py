@@ -34,8 +34,31 @@ class Sync(SyncState):
     """One sync of one journal with one remote (:meth:`run`)."""
 
     # OPEN + KEY
+    def _read(self, name: str, tag: str, cached: dict[str, tuple[str, bytes]]) -> bytes:
+        """An object named in this sync's one listing: from the copy kept at the last sync when its tag is
+        unchanged (it is verified all the same), else read; either way kept for the next sync."""
+        if tag and cached.get(name, ("", b""))[0] == tag:
+            data = cached[name][1]
+        else:
+            data = self.remote.get(name)
+            self.report.bytes_down += len(data)
+        self._heads_read[name] = (tag, data)
+        return data
+
     def open(self) -> None:
-        rid = access.read_bootstrap(self.remote)
+        # One listing serves the whole sync: the bootstrap, the key envelopes and the heads, each read
+        # only when its tag changed since the last sync (a no-op sync: one LIST, no GET).
+        cached = {name: (tag, bytes(blob)) for name, tag, blob in self.store.conn.execute(
+            "SELECT name, tag, blob FROM sync_heads WHERE remote = ?", (self.cfg.name,))}
+        self._heads_read: dict[str, tuple[str, bytes]] = {}
+        self._listing = {info.name: info.tag or "" for info in self.remote.list("")}
+        self._cached = cached
+        rid = None
+        if access.BOOTSTRAP in self._listing:
+            try:
+                rid = access.parse_bootstrap(self._read(access.BOOTSTRAP, self._listing[access.BOOTSTRAP], cached))
+            except NotFound:
+                rid = None
         if rid is None:
             if self.cfg.remote_id is not None and not self.opts.rejoin:
                 raise access.RemoteEmpty(
@@ -48,8 +71,15 @@ class Sync(SyncState):
                                     "(its id changed).", "Nothing was changed here. Check its URL, or remove and "
                                     "add it again if it was replaced on purpose.")
         self.remote_id = rid
+        read = {}
+        for name, tag in self._listing.items():
+            if name.startswith("k/"):
+                try:
+                    read[name] = self._read(name, tag, cached)
+                except NotFound:
+                    pass
         opened = access.open_key(self.remote, rid, self.opts.env, interactive=self.opts.interactive,
-                                 prompt=self.opts.prompt, cache=self.opts.cache)
+                                 prompt=self.opts.prompt, cache=self.opts.cache, read=read)
         if self.cfg.key_id is not None and self.cfg.gen == opened.key.gen and opened.key.key_id != self.cfg.key_id:
             raise VerificationError(f"remote {self.cfg.name} now uses another key than the one this journal pinned.",
                                     "Nothing was changed here; someone replaced the remote's key envelope.")
@@ -61,25 +91,20 @@ class Sync(SyncState):
         assert self.key is not None
         found: dict[str, Peer] = {}
         failed: list[VerificationError] = []
-        cached = {row[0]: row for row in self.store.conn.execute(
-            "SELECT head_tag, dev FROM sync_peers WHERE remote = ?", (self.cfg.name,))}
-        for info in self.remote.list(""):
-            name = info.name
+        for name, tag in self._listing.items():
             if name.startswith("h/") and len(name) == 28:
                 try:
-                    blob = self.remote.get(name)
+                    blob = self._read(name, tag, self._cached)
                 except NotFound:
                     continue
-                self.report.bytes_down += len(blob)
                 try:
                     head = objects.open_head(self.key, self.remote_id, name, blob)
                 except VerificationError as exc:
                     failed.append(exc)
                     continue
-                found[head.dev] = Peer(head, info.tag, name)
+                found[head.dev] = Peer(head, tag, name)
             elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)):
                 self.report.foreign.append(name)
-        del cached
         if failed and not found and self._opened.kek is None:
             raise LockedError("that recovery code does not open this remote's objects (another remote's code?).",
                               "Use the code printed by `mirror remote add --key-only` for this remote.")
@@ -179,6 +204,10 @@ class Sync(SyncState):
             self._sweep()
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
+            self.store.conn.execute("DELETE FROM sync_heads WHERE remote = ?", (self.cfg.name,))
+            self.store.conn.executemany(
+                "INSERT INTO sync_heads (remote, name, tag, blob) VALUES (?, ?, ?, ?)",
+                [(self.cfg.name, name, tag, blob) for name, (tag, blob) in self._heads_read.items() if tag])
             if self.report.changed:
                 self.store.append_event("sync", {
                     "remote": self.cfg.name, "pulled": self.report.pulled["reflections"],

@@ -109,7 +109,9 @@ def compact(sync: SyncState, heads: dict[str, Peer]) -> None:
                             dot=dot, applied={d: sync._applied(d) for d in heads if d != sync.dev},
                             hlc=hlc_next(sync.store.meta("hlc")), client=CLIENT, ckpt=checkpoint.public(state))
         blob = objects.seal_head(sync.key, sync.remote_id, head)
-        sync.remote.put(objects.head_name(sync.key, sync.dev), blob)
+        name = objects.head_name(sync.key, sync.dev)
+        tag = sync.remote.put(name, blob)
+        getattr(sync, "_heads_read", {})[name] = (tag or "", blob)
         sync.report.bytes_up += len(blob)
         _save_ckpt(sync, state)
     if state is not None:
@@ -142,7 +144,9 @@ def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
         sync.report.bytes_up += len(blob)
         fault("after-segment")
     head = bytes.fromhex(plan["head"])
-    sync.remote.put(objects.head_name(sync.key, sync.dev), head)
+    name = objects.head_name(sync.key, sync.dev)
+    tag = sync.remote.put(name, head)
+    getattr(sync, "_heads_read", {})[name] = (tag or "", head)  # the next sync need not read it back
     sync.report.bytes_up += len(head)
     fault("after-head")
     with sync.store.write():

@@ -5,7 +5,8 @@
 -- stamped. sync_records: per record, its version vector, the stamp of each
 -- field and a keyed digest of each field's value (never the value), global to
 -- this device. sync_sent: the digest of the state last exchanged with each
--- remote. sync_outbox: segments staged before upload (re-driven after a
+-- remote. sync_heads: each head as last read (sealed) with its listing tag, so a sync reads only
+-- the heads that changed. sync_outbox: segments staged before upload (re-driven after a
 -- crash). sync_conflicts: the values that lost a concurrent edit, sealed like
 -- user content. Device ids, HLCs and counters are in clear, like rev.
 
@@ -48,6 +49,13 @@ CREATE TABLE sync_peers (
     head_hlc   TEXT,
     seen_at    TEXT,
     PRIMARY KEY (remote, dev)
+);
+CREATE TABLE sync_heads (
+    remote  TEXT NOT NULL REFERENCES sync_remotes (name) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    tag     TEXT NOT NULL,
+    blob    BLOB NOT NULL,
+    PRIMARY KEY (remote, name)
 );
 CREATE TABLE sync_records (
     kind   TEXT NOT NULL,
@@ -92,6 +100,7 @@ DROP TABLE sync_conflicts;
 DROP TABLE sync_outbox;
 DROP TABLE sync_sent;
 DROP TABLE sync_records;
+DROP TABLE sync_heads;
 DROP TABLE sync_peers;
 DROP TABLE sync_self;
 DROP TABLE sync_remotes;

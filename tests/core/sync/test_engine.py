@@ -390,3 +390,54 @@ def test_a_device_whose_clock_runs_days_ahead_is_named(tmp_path):
     assert any("fast-laptop" in note and "2 days ahead" in note for note in report.notes), report.notes
     again = right.sync()
     assert not any("ahead" in note for note in again.notes), "named when its stamps arrive, not every sync"
+
+
+class Counting:
+    """A remote that counts what is read: one listing, and GETs by prefix."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.gets, self.lists = inner, [], 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def get(self, name):
+        self.gets.append(name)
+        return self.inner.get(name)
+
+    def list(self, prefix=""):
+        self.lists += 1
+        return self.inner.list(prefix)
+
+
+def test_a_no_op_sync_lists_once_and_reads_no_head_and_no_segment(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    b.reflect("two")
+    settle(a, b)
+    counting = Counting(remote)
+    b._remotes["home"] = counting
+    b.sync()
+    counting.gets.clear()
+    counting.lists = 0
+    report = b.sync()
+    assert not report.changed
+    assert counting.lists == 1
+    assert [g for g in counting.gets if g.startswith(("h/", "s/", "c/"))] == []
+
+
+def test_ten_changed_entries_are_one_segment_and_the_puller_reads_one_head_and_one_segment(pair):
+    a, b, remote = pair
+    a.reflect("one")
+    settle(a, b)
+    counting = Counting(remote)
+    b._remotes["home"] = counting
+    b.sync()
+    for i in range(10):
+        a.reflect(f"change {i}")
+    before = set(i.name for i in remote.list("s/"))
+    a.sync()
+    assert len(set(i.name for i in remote.list("s/")) - before) == 1
+    counting.gets.clear()
+    b.sync(push=False)
+    assert sorted(g[:2] for g in counting.gets if g.startswith(("h/", "s/"))) == ["h/", "s/"]
