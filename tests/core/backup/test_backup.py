@@ -764,7 +764,8 @@ def test_encrypted_chunks_tampered_under_a_valid_checksum_are_damage(attack, sma
     assert blind.ok and not blind.complete
     report = brestore.verify(bad, req({"MIRROR_PASSPHRASE": PW}))
     assert not report.ok and report.exit_code == 3 and report.problem, attack
-    target = tmp_path / "home" / "mirror.db"
+    target = tmp_path / "restore-here" / "mirror.db"  # not HOME: a key enabled there leaves its mark in ~/.local
+    target.parent.mkdir()
     with pytest.raises(VerificationError):
         brestore.restore(bad, target, req({"MIRROR_PASSPHRASE": PW}))
     assert not target.exists() and not any(target.parent.iterdir())
