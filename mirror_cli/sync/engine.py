@@ -67,9 +67,11 @@ class Sync(SyncState):
             raise access.RemoteEmpty(f"remote {self.cfg.name} has not been set up (no {access.BOOTSTRAP}).",
                                      f"Run `mirror remote add` again, or `mirror sync {self.cfg.name} --rejoin`.")
         if self.cfg.remote_id is not None and rid != self.cfg.remote_id:
-            raise VerificationError(f"remote {self.cfg.name} is not the remote this journal synced with "
-                                    "(its id changed).", "Nothing was changed here. Check its URL, or remove and "
-                                    "add it again if it was replaced on purpose.")
+            # CONTRACT.md: "an empty, missing or replaced remote never deletes anything locally (exit 1)"
+            raise access.RemoteEmpty(f"remote {self.cfg.name} was replaced: it is not the remote this journal "
+                                     "synced with (its id changed); nothing was changed here.", "Check its URL; "
+                                     f"`mirror sync {self.cfg.name} --rejoin` uploads this journal to it, or remove and "
+                                     "add it again if it was replaced on purpose.")
         self.remote_id = rid
         read = {}
         for name, tag in self._listing.items():

@@ -441,3 +441,20 @@ def test_ten_changed_entries_are_one_segment_and_the_puller_reads_one_head_and_o
     counting.gets.clear()
     b.sync(push=False)
     assert sorted(g[:2] for g in counting.gets if g.startswith(("h/", "s/"))) == ["h/", "s/"]
+
+
+def test_a_replaced_remote_stops_with_exit_1_and_changes_nothing(pair, tmp_path):
+    """CONTRACT.md: an empty, missing or replaced remote never deletes anything locally (exit 1)."""
+    from mirror_cli.sync import access
+
+    a, b, remote = pair
+    a.reflect("one")
+    settle(a, b)
+    other = folder(tmp_path, "other")
+    access.initialise(other, access.sync_passphrase({"MIRROR_SYNC_PASSPHRASE": "another remote entirely 9"}))
+    (remote.root / "mirror-remote.json").write_bytes((other.root / "mirror-remote.json").read_bytes())
+    before = db_dump(b)
+    with pytest.raises(OperationError) as err:
+        b.sync()
+    assert err.value.exit_code == 1 and "replaced" in err.value.message
+    assert db_dump(b) == before
