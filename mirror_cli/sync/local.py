@@ -334,8 +334,9 @@ def conflict_value(store: Store, cid: int, stored: Any) -> Any:
 # -- what to push ------------------------------------------------------------------------------
 
 
-def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[str, dict[str, Any], int]]:
-    """(id, state with values, rev) of every record whose state differs from what *remote* last got."""
+def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[str, dict[str, Any], int, str]]:
+    """(id, state with values, rev, state digest) of every record whose state differs from what *remote*
+    last got (the digest is what ``sync_sent`` records once it is sent)."""
     cols = ", ".join("x." + c for c in _ROW_COLS)
     rows = store.conn.execute(  # the journal row comes in the same query (one SELECT, not one per record)
         f"SELECT r.id, r.state, r.rev, s.digest, {cols} FROM sync_records r LEFT JOIN sync_sent s"
@@ -359,7 +360,7 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
             if row[0] is None:
                 continue
             values = row_values(store, tuple(row))[0]
-        yield rid, with_values(meta, values), int(rev)
+        yield rid, with_values(meta, values), int(rev), digest
 
 
 # -- checking what a peer sent -------------------------------------------------------------------

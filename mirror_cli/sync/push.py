@@ -39,7 +39,6 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
         batch: list[dict[str, Any]] = []
         size = 0
         new_dot = max(dot, int(sync.store.meta("sync_dot", "0")))
-        dkey = local.digest_key(sync.store)[0]
         sync.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (sync.cfg.name,))
 
         def flush() -> None:  # one sealed segment into the outbox (the database), none held in memory
@@ -56,11 +55,11 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
             if sync.opts.progress:
                 sync.opts.progress("push", len(sent), 0)
 
-        for rid, state, _rev in local.changed_since(sync.store, sync.cfg.name, scan_rev):
+        for rid, state, _rev, digest in local.changed_since(sync.store, sync.cfg.name, scan_rev):
             rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
             batch.append(rec)
             size += len(json.dumps(rec, ensure_ascii=False)) // 3
-            sent.append((rid, local.state_digest(local.without_values(state, dkey))))
+            sent.append((rid, digest))
             if size >= objects.SEGMENT_TARGET:
                 flush()
         if not sent and own is not None and own.head.applied == applied and own.head.seq == seq:
