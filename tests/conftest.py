@@ -88,6 +88,31 @@ def run_mirror():
     return run
 
 
+# -- an S3 server (tests/s3_server.py) ------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """The S3 test server's URL: `.ci/run`'s moto_server, else moto in this process (else skip; fail in CI)."""
+    import s3_server
+
+    yield from s3_server.endpoint()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch):
+    """A fresh, empty bucket (`mirror-<12 hex>`) on the test server, with test credentials in the environment."""
+    import s3_server
+
+    for var, value in s3_server.CREDENTIALS.items():
+        monkeypatch.setenv(var, value)
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    name = s3_server.new_bucket(s3_endpoint)
+    yield name
+    s3_server.empty_bucket(s3_endpoint, name)
+
+
 # -- the process tier ------------------------------------------------------------
 
 PROCESS_DIR = Path(__file__).resolve().parent / "process"

@@ -9,11 +9,12 @@ alters an object is caught there, not here.
 
 Modules: :mod:`.base` (the protocol, :class:`~.base.ObjectInfo`, the errors
 and the object-name rules), :mod:`.folder` (a local or mounted folder: a USB
-disk, a Dropbox or Syncthing folder) and :mod:`.url` (a location string ->
-a Remote; ``s3://`` and ``postgresql://`` come with the ``cloud`` extra).
+disk, a Dropbox or Syncthing folder), :mod:`.s3` (an S3 or S3-compatible
+bucket, with the ``cloud`` extra) and :mod:`.url` (a location string -> a
+Remote; ``postgresql://`` comes later, with the same extra).
 
 Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
-:mod:`mirror_cli.errors`.
+:mod:`mirror_cli.errors`; boto3 is imported only when an ``s3://`` remote is opened.
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ class Exists(RemoteError):
     """``put_new`` found an object of that name already there; nothing was written."""
 
 
+class CloudExtraMissing(RemoteError):
+    """An S3 or PostgreSQL remote without the ``mirror-cli[cloud]`` extra (exit 1)."""
+
+
 class InvalidName(UsageError):
     """An object name or list prefix that no remote accepts (exit 2)."""
 

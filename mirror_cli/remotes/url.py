@@ -1,15 +1,16 @@
 """From a location the user types (``-o``, ``--to``, ``remote add``) to a :class:`~.base.Remote`.
 
 * a plain path, or a ``file://`` URL: :class:`~.folder.FolderRemote`;
-* ``s3://BUCKET/PREFIX`` and ``postgresql://`` / ``postgres://``: need the
-  ``mirror-cli[cloud]`` extra, which comes in a later release (exit 1 until
+* ``s3://BUCKET/PREFIX``: :class:`~.s3.S3Remote`, with the ``mirror-cli[cloud]``
+  extra (boto3; exit 1 naming the extra without it);
+* ``postgresql://`` / ``postgres://``: comes in a later release (exit 1 until
   then). A PostgreSQL URL holding a password is refused first (exit 2,
   CONTRACT.md "Sync"): it would land in shell history and in the config.
 
 :data:`LOADERS` maps a URL scheme to the function that opens it; the S3 and
 PostgreSQL backends plug in there, each importing its client library (boto3,
-psycopg) inside its loader so that no other command pays for it, and raising
-:class:`CloudExtraMissing` when that import fails.
+psycopg) only when one of its remotes is opened, so that no other command pays
+for it, and raising :class:`CloudExtraMissing` when that import fails.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from mirror_cli.errors import UsageError
-from mirror_cli.remotes.base import Remote, RemoteError
+from mirror_cli.remotes import s3
+from mirror_cli.remotes.base import CloudExtraMissing, InvalidName, Remote, check_name
 from mirror_cli.remotes.folder import FolderRemote
 
 #: scheme -> loader(parsed URL, mkdir, options without None values) -> Remote
@@ -30,10 +32,6 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 _KNOWN = "a folder path, file:///PATH, s3://BUCKET/PREFIX or postgresql://HOST/DB"
 _PG_HINT = "Remove it from the URL and use PGPASSWORD, PGPASSFILE or ~/.pgpass."
-
-
-class CloudExtraMissing(RemoteError):
-    """An S3 or PostgreSQL remote without the ``mirror-cli[cloud]`` extra (exit 1)."""
 
 
 def is_remote_url(location: str) -> bool:
@@ -105,9 +103,26 @@ def _load_file(parts: SplitResult, mkdir: bool, options: dict[str, object]) -> R
 
 
 def _load_s3(parts: SplitResult, mkdir: bool, options: dict[str, object]) -> Remote:
+    """*mkdir* is moot: a prefix needs no creating, and mirror never creates a bucket."""
+    shown = redact(urlunsplit(parts))
     if not parts.netloc:
         raise UsageError("an s3:// URL needs a bucket.", "Write s3://BUCKET or s3://BUCKET/PREFIX.")
-    raise _cloud_missing("S3")
+    if any(c in parts.netloc for c in "@:") or parts.query or parts.fragment:
+        raise UsageError(f"{shown}: an s3:// URL is s3://BUCKET/PREFIX, nothing more.",
+                         "Give the endpoint with --endpoint-url and credentials the AWS way (AWS_PROFILE, "
+                         "--profile or the AWS_* variables).")
+    unknown = sorted(set(options) - {"endpoint_url", "region", "profile"})
+    if unknown:
+        raise UsageError(f"{', '.join(unknown)} do not apply to an S3 remote ({shown}).",
+                         "An S3 remote takes endpoint_url, region and profile.")
+    prefix = unquote(parts.path).strip("/")
+    if prefix:
+        try:
+            check_name(prefix)
+        except InvalidName:
+            raise UsageError(f"{shown}: the prefix {prefix!r} is not a plain '/'-separated path.",
+                             "Write s3://BUCKET/PREFIX with plain segments, such as s3://my-bucket/mirror.") from None
+    return s3.S3Remote(parts.netloc, prefix, **{k: str(v) for k, v in options.items()})
 
 
 def _load_postgres(parts: SplitResult, mkdir: bool, options: dict[str, object]) -> Remote:
@@ -121,7 +136,7 @@ def _load_postgres(parts: SplitResult, mkdir: bool, options: dict[str, object]) 
     raise _cloud_missing("PostgreSQL")
 
 
-def _cloud_missing(kind: str) -> CloudExtraMissing:
+def _cloud_missing(kind: str) -> CloudExtraMissing:  # PostgreSQL, until its backend lands
     return CloudExtraMissing(f"{kind} remotes need the extra mirror-cli[cloud], which comes in a later release.",
                              "Until then, use a folder: a USB disk, or a Dropbox or Syncthing folder.")
 

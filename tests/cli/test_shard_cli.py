@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -236,7 +237,7 @@ def test_a_missing_location_is_exit_1_before_any_work_unless_mkdir(cli, mirror_h
     assert unplugged.stat().st_mode & 0o777 == 0o700
 
 
-def test_locations_may_be_file_urls_and_other_urls_go_through_the_remote_seam(cli, source, tmp_path):
+def test_locations_may_be_file_urls_and_other_urls_go_through_the_remote_seam(cli, source, tmp_path, monkeypatch):
     disk = tmp_path / "disk"
     disk.mkdir()
     r = cli("shard", "create", source, "--level", "minimal", "--to", disk.as_uri(), "--json")
@@ -246,6 +247,7 @@ def test_locations_may_be_file_urls_and_other_urls_go_through_the_remote_seam(cl
     manifest = json.loads(open(made["manifests"][0]).read())
     assert {s["location"] for s in manifest["shards"]} == {str(disk)}  # a plain path, as before URLs
     assert cli("shard", "verify", made["manifests"][0]).exit_code == 0
+    monkeypatch.setitem(sys.modules, "boto3", None)  # an install without the mirror-cli[cloud] extra
     r = cli("shard", "create", source, "--level", "minimal", "--to", disk, "s3://bucket/shards")
     assert r.exit_code == 1 and "mirror-cli[cloud]" in r.stderr and r.stdout == ""
     assert len(list(disk.iterdir())) == 3 + 1  # nothing more was written before the refusal

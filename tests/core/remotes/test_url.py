@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import closing
 
 import pytest
@@ -54,7 +55,8 @@ def test_a_missing_folder_is_exit_1_unless_mkdir(tmp_path):
 
 @pytest.mark.parametrize("location", ["s3://bucket", "s3://bucket/some/prefix/", "postgresql://db.example/mirror",
                                       "postgres://user@db.example:5432/mirror?sslmode=require&table=objs"])
-def test_s3_and_postgres_name_the_cloud_extra_exit_1(location):
+def test_s3_and_postgres_name_the_cloud_extra_exit_1(location, monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # an install without the extra
     with pytest.raises(CloudExtraMissing) as info:
         open_remote(location)
     assert info.value.exit_code == ExitCode.FAILED and "mirror-cli[cloud]" in str(info.value)
@@ -83,7 +85,8 @@ def test_anything_else_is_a_usage_error_naming_it(location):
         assert redact(location).split("?")[0] in message
 
 
-def test_options_are_for_s3_and_unset_ones_are_ignored(tmp_path):
+def test_options_are_for_s3_and_unset_ones_are_ignored(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # an install without the extra
     with pytest.raises(MirrorError) as info:
         open_remote(str(tmp_path), options={"region": "eu-west-1"})
     assert info.value.exit_code == ExitCode.USAGE and "region" in str(info.value)
