@@ -9,11 +9,12 @@ alters an object is caught there, not here.
 
 Modules: :mod:`.base` (the protocol, :class:`~.base.ObjectInfo`, the errors
 and the object-name rules), :mod:`.folder` (a local or mounted folder: a USB
-disk, a Dropbox or Syncthing folder) and :mod:`.url` (a location string ->
-a Remote; ``s3://`` and ``postgresql://`` come with the ``cloud`` extra).
+disk, a Dropbox or Syncthing folder), :mod:`.postgres` (a PostgreSQL table,
+with the ``cloud`` extra) and :mod:`.url` (a location string -> a Remote;
+``s3://`` comes with the ``cloud`` extra too).
 
 Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
-:mod:`mirror_cli.errors`.
+:mod:`mirror_cli.errors`; the cloud client libraries are imported only when such a remote is opened.
 """
 
 from __future__ import annotations
