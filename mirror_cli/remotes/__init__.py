@@ -10,11 +10,12 @@ alters an object is caught there, not here.
 Modules: :mod:`.base` (the protocol, :class:`~.base.ObjectInfo`, the errors
 and the object-name rules), :mod:`.folder` (a local or mounted folder: a USB
 disk, a Dropbox or Syncthing folder), :mod:`.s3` (an S3 or S3-compatible
-bucket, with the ``cloud`` extra) and :mod:`.url` (a location string -> a
-Remote; ``postgresql://`` comes later, with the same extra).
+bucket), :mod:`.postgres` (a PostgreSQL table), both with the ``cloud`` extra,
+and :mod:`.url` (a location string -> a Remote).
 
 Nothing here prints or imports anything above :mod:`mirror_cli.localfs` and
-:mod:`mirror_cli.errors`; boto3 is imported only when an ``s3://`` remote is opened.
+:mod:`mirror_cli.errors`; the cloud client libraries (boto3, psycopg) are imported only when
+such a remote is opened.
 """
 
 from __future__ import annotations

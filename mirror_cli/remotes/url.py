@@ -3,9 +3,10 @@
 * a plain path, or a ``file://`` URL: :class:`~.folder.FolderRemote`;
 * ``s3://BUCKET/PREFIX``: :class:`~.s3.S3Remote`, with the ``mirror-cli[cloud]``
   extra (boto3; exit 1 naming the extra without it);
-* ``postgresql://`` / ``postgres://``: comes in a later release (exit 1 until
-  then). A PostgreSQL URL holding a password is refused first (exit 2,
-  CONTRACT.md "Sync"): it would land in shell history and in the config.
+* ``postgresql://`` / ``postgres://``: :class:`~.postgres.PostgresRemote`
+  (``?table=NAME`` picks the table), with the ``mirror-cli[cloud]`` extra
+  (exit 1 naming it without). A URL holding a password is refused first
+  (exit 2, CONTRACT.md "Sync"): it would land in shell history and in the config.
 
 :data:`LOADERS` maps a URL scheme to the function that opens it; the S3 and
 PostgreSQL backends plug in there, each importing its client library (boto3,
@@ -18,12 +19,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from mirror_cli.errors import UsageError
 from mirror_cli.remotes import s3
 from mirror_cli.remotes.base import CloudExtraMissing, InvalidName, Remote, check_name
 from mirror_cli.remotes.folder import FolderRemote
+from mirror_cli.remotes.postgres import DEFAULT_TABLE, PostgresRemote, load_psycopg
 
 #: scheme -> loader(parsed URL, mkdir, options without None values) -> Remote
 Loader = Callable[[SplitResult, bool, dict[str, object]], Remote]
@@ -133,12 +135,22 @@ def _load_postgres(parts: SplitResult, mkdir: bool, options: dict[str, object]) 
     if options:
         raise UsageError(f"{', '.join(sorted(options))} do not apply to a PostgreSQL remote ({shown}).",
                          "They are for s3:// remotes; leave them out.")
-    raise _cloud_missing("PostgreSQL")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    tables = [value for key, value in query if key == "table"]
+    if len(tables) > 1:
+        raise UsageError(f"the PostgreSQL URL {shown} names more than one table.", "Give ?table=NAME once.")
+    try:
+        load_psycopg()
+    except ImportError:
+        raise _extra_missing("PostgreSQL") from None
+    conninfo = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "table"]), fragment=""))
+    where = urlunsplit(parts._replace(query="", fragment="")) if parts.netloc.strip("/") else "the local server"
+    return PostgresRemote(conninfo, tables[0] if tables else DEFAULT_TABLE, url=urlunsplit(parts), where=where)
 
 
-def _cloud_missing(kind: str) -> CloudExtraMissing:  # PostgreSQL, until its backend lands
-    return CloudExtraMissing(f"{kind} remotes need the extra mirror-cli[cloud], which comes in a later release.",
-                             "Until then, use a folder: a USB disk, or a Dropbox or Syncthing folder.")
+def _extra_missing(kind: str) -> CloudExtraMissing:
+    return CloudExtraMissing(f"{kind} remotes need the extra mirror-cli[cloud].",
+                             "Install it: pip install 'mirror-cli[cloud]'.")
 
 
 LOADERS: dict[str, Loader] = {

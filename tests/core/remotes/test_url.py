@@ -57,6 +57,7 @@ def test_a_missing_folder_is_exit_1_unless_mkdir(tmp_path):
                                       "postgres://user@db.example:5432/mirror?sslmode=require&table=objs"])
 def test_s3_and_postgres_name_the_cloud_extra_exit_1(location, monkeypatch):
     monkeypatch.setitem(sys.modules, "boto3", None)  # an install without the extra
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as without the extra: import psycopg -> ImportError
     with pytest.raises(CloudExtraMissing) as info:
         open_remote(location)
     assert info.value.exit_code == ExitCode.FAILED and "mirror-cli[cloud]" in str(info.value)
