@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from mirror_cli.crypto.fields import codec as field_codec
@@ -147,11 +146,6 @@ def without_values(state: dict[str, Any], key: bytes) -> dict[str, Any]:
 # -- stamping local changes ------------------------------------------------------------------
 
 
-@dataclass
-class Stamped:
-    records: int = 0
-
-
 def stamp_changes(store: Store, dev: str) -> int:
     """Give every local change since the last stamp a dot. Call inside write(); returns how many
     records changed."""
@@ -168,7 +162,9 @@ def stamp_changes(store: Store, dev: str) -> int:
             "SELECT id, rev FROM tombstones WHERE kind = 'reflection' AND rev > ?", (since,)).fetchall():
         if stamp_delete(store, clock, rid, int(rev)):
             changed += 1
-    store.set_meta("sync_rev", str(store.meta("clock", "0")))
+    top = store.meta("clock", "0")
+    store.set_meta("sync_rev", str(top))
+    store.conn.execute("DELETE FROM rev_hlc WHERE rev <= ?", (int(top),))  # stamped: their clocks are in the stamps
     return changed
 
 
@@ -313,7 +309,7 @@ def apply_state(store: Store, rid: str, state: dict[str, Any], digested: dict[st
     return outcome
 
 
-def record_conflicts(store: Store, rid: str, conflicts: list[Conflict], kept: dict[str, Any]) -> None:
+def record_conflicts(store: Store, rid: str, conflicts: list[Conflict]) -> None:
     f = field_codec(store)
     for c in conflicts:
         cur = store.conn.execute(

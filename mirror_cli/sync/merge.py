@@ -91,7 +91,6 @@ class Merged:
     state: dict[str, Any]
     changed: bool                     # the state differs from the local one
     conflicts: list[Conflict] = field(default_factory=list)
-    restamped: bool = False           # this device made a new version (local-wins, resurrection)
     delete_beaten: bool = False       # a deletion lost to a concurrent edit
 
 
@@ -165,7 +164,6 @@ def _conflict(name: str, a: list[Any], b: list[Any], policy: str, clock: Clock, 
         winner, loser = (a, b) if stamp_of(a) > stamp_of(b) else (b, a)
     hlc, n = clock.new_stamp(max(a[1], b[1]))
     resolved = [winner[0], hlc, clock.dev, n, _union(sources(a), sources(b))]
-    result.restamped = True
     if a[0] != b[0]:
         result.conflicts.append(Conflict(name, loser[0], stamp_of(loser), stamp_of(resolved), loser[2]))
     return resolved
@@ -204,5 +202,5 @@ def _resurrect(result: Merged, clock: Clock) -> Merged:
         old = state["f"][name]
         state["f"][name] = [old[0], hlc, clock.dev, n, sources(old)]
         state["vv"][clock.dev] = max(state["vv"].get(clock.dev, 0), n)
-    result.restamped = result.changed = True
+    result.changed = True
     return result

@@ -11,7 +11,7 @@ from mirror_cli.ids import hlc_parts, now_ms
 from mirror_cli.journal import reflections as journal
 from mirror_cli.remotes.base import NotFound
 from mirror_cli.sync import checkpoint, local, objects
-from mirror_cli.sync.merge import Conflict, alive, merge
+from mirror_cli.sync.merge import Conflict, alive, join, leq, merge
 from mirror_cli.sync.session import Peer, SyncState, fault
 
 
@@ -125,7 +125,7 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                     _note_clock_ahead(sync, heads, newest)
                 result = merge(state, incoming, sync.opts.policy, clock)
                 if result.conflicts:
-                    local.record_conflicts(sync.store, rid, result.conflicts, result.state)
+                    local.record_conflicts(sync.store, rid, result.conflicts)
                     for c in result.conflicts:
                         sync.report.conflicts.append({"kind": "reflection", "id": rid, "field": c.field,
                                                       "kept": "local" if c.other_device != sync.dev else "remote",
@@ -185,7 +185,7 @@ def _hold_local_only(sync: SyncState, rid: str, state: dict[str, Any] | None, in
     if not alive(incoming) or state is None:
         return
     meta, rev = local.load_meta(sync.store, rid)
-    if meta is not None and objects and all(meta["vv"].get(d, 0) >= n for d, n in incoming["vv"].items()):
+    if meta is not None and leq(incoming["vv"], meta["vv"]):
         return
     row = sync.store.conn.execute(local._ROW + " WHERE id = ?", (rid,)).fetchone()
     if row is None:
@@ -193,9 +193,9 @@ def _hold_local_only(sync: SyncState, rid: str, state: dict[str, Any] | None, in
     values = local.row_values(sync.store, row)[0]
     conflicts = [Conflict(name, e[0], (e[1], e[2], e[3]), ("local-only", sync.dev, 0), e[2])
                  for name, e in incoming["f"].items() if e[0] != values.get(name)]
-    local.record_conflicts(sync.store, rid, conflicts, {})
+    local.record_conflicts(sync.store, rid, conflicts)
     if meta is not None:
-        meta["vv"] = {d: max(meta["vv"].get(d, 0), n) for d, n in {**meta["vv"], **incoming["vv"]}.items()}
+        meta["vv"] = join(meta["vv"], incoming["vv"])
         local.save_meta(sync.store, rid, meta, rev)
 
 
