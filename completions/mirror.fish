@@ -246,7 +246,7 @@ complete -c mirror -n '__fish_seen_subcommand_from show' -l help -d 'Show this m
 complete -c mirror -n '__fish_use_subcommand' -a sync -d 'Sync this journal with its remotes, end-to-end encrypted.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l push -d 'Only send this device\'s changes.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l pull -d 'Only take other devices\' changes.'
-complete -c mirror -n '__fish_seen_subcommand_from sync' -l only -r -d 'Kinds to sync (reflections).'
+complete -c mirror -n '__fish_seen_subcommand_from sync' -l only -r -d 'Also sync these derived kinds: patterns,tensions (reflections always sync).'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l conflict -r -d 'local-wins (default) or newest-wins.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l dry-run -d 'Show what would change; change nothing.'
 complete -c mirror -n '__fish_seen_subcommand_from sync' -l compact -d 'Write a checkpoint now (else one is written once 128 of this device\'s segments are not in one); its own older objects are collected after 7 days on a folder.'

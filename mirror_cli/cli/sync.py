@@ -180,18 +180,14 @@ def _local_time(iso_text: str | None) -> str:
 def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False, only=None, compact=False):
     from mirror_cli.cli.output import stdin_is_tty
     from mirror_cli.errors import UsageError
-    from mirror_cli.sync import config, engine
+    from mirror_cli.sync import config, derived, engine
     from mirror_cli.sync.merge import POLICIES
 
     st = state(ctx)
     policy = conflict or st.settings.get("sync.conflict", "local-wins")
     if policy not in POLICIES:
         raise UsageError(f"unknown conflict policy {policy!r}: use local-wins or newest-wins.")
-    if only is not None:
-        kinds = {k.strip() for k in only.split(",") if k.strip()}
-        if kinds - {"reflections"}:
-            raise UsageError("only reflections sync for now; patterns and tensions are recomputed on each device.",
-                             "Use --only reflections, or leave --only out.")
+    kinds = derived.parse_kinds(only)
     reports = []
     with st.open_store() as store:
         remotes = [config.get_remote(store, n) for n in names] if names else \
@@ -208,7 +204,7 @@ def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False
                 remote = _open(cfg.url, cfg.options)
                 try:
                     opts = engine.Options(push=push, pull=pull, policy=policy, dry_run=dry_run, rejoin=rejoin,
-                                          compact=compact,
+                                          compact=compact, kinds=kinds,
                                           interactive=stdin_is_tty(), env=os.environ, cache=_cache(st))
                     with st.out.progress("syncing", None) if not quiet else _null() as bar:
                         if bar is not None and getattr(bar, "enabled", False):
@@ -216,10 +212,24 @@ def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False
                         if rejoin:
                             engine.rejoin(store, cfg, remote, opts)
                             cfg = config.get_remote(store, cfg.name)
-                        reports.append(engine.Sync(store, cfg, remote, opts).run().to_dict())
+                        report = engine.Sync(store, cfg, remote, opts).run()
+                        if not dry_run and (report.pulled["reflections"] or report.deleted["reflections"]):
+                            _recompute(store)
+                        reports.append(report.to_dict())
                 finally:
                     remote.close()
     return reports
+
+
+def _recompute(store) -> None:
+    """Patterns and tensions follow the reflections a pull changed, on a journal analysed before
+    (one never analysed stays so: `mirror patterns analyze` starts it). Imported here, not in the
+    engine: a sync that pulled nothing never loads the pattern engine."""
+    from mirror_cli.patterns import analysis
+    from mirror_cli.patterns.stored import analysis_meta
+
+    if analysis_meta(store) is not None:
+        analysis.analyze(store)
 
 
 def _null():
@@ -233,7 +243,7 @@ def sync(
     remote: Annotated[Optional[str], typer.Argument(help="The remote to sync with (default: every remote).")] = None,
     push_only: Annotated[bool, typer.Option("--push", help="Only send this device's changes.")] = False,
     pull_only: Annotated[bool, typer.Option("--pull", help="Only take other devices' changes.")] = False,
-    only: Annotated[Optional[str], typer.Option("--only", help="Kinds to sync (reflections).")] = None,
+    only: Annotated[Optional[str], typer.Option("--only", help="Also sync these derived kinds: patterns,tensions (reflections always sync).")] = None,
     conflict: Annotated[Optional[str], typer.Option("--conflict", help="local-wins (default) or newest-wins.")] = None,
     dry_run: DryRunOpt = False,
     compact: Annotated[bool, typer.Option("--compact", help="Write a checkpoint now (else one is written once 128 of this device's segments are not in one); its own older objects are collected after 7 days on a folder.")] = False,
@@ -261,6 +271,11 @@ def _say(st, r: dict) -> None:
     line = f"{verb} with {r['remote']}: {pulled} in, {pushed} out, {deleted} deleted"
     if r["conflicts"]:
         line += f", {len(r['conflicts'])} conflict(s) kept as revisions (see `mirror conflicts`)"
+    derived = [f"{word} {r['pulled'].get(word, 0) + r['deleted'].get(word, 0)} in, {r['pushed'].get(word, 0)} out"
+               for word in ("patterns", "tensions")
+               if r["pulled"].get(word) or r["pushed"].get(word) or r["deleted"].get(word)]
+    if derived:
+        line += "; " + ", ".join(derived)
     st.out.result(line + ".")
     if r["incomplete"]:
         st.out.note(f"Waiting for {r['waiting_objects']} object(s) still in transit to the folder; "

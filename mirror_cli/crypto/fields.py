@@ -38,10 +38,12 @@ table                  record id                                    fields
 ``analysis_state``     the reflection id                            ``findings`` (JSON text)
 ``pattern_stats``      the pattern id                               ``timeline`` (JSON text)
 ``sync_conflicts``     the conflict's ``cid`` as text               ``value`` (JSON text)
+``sync_derived``       the row's id                                 ``nkey`` (JSON text)
 =====================  ===========================================  ==========================
 
 (``analysis_state`` and ``pattern_stats`` are the pattern engine's caches, migration 0005;
-``sync_conflicts`` holds the values that lost a concurrent edit, migration 0007.)
+``sync_conflicts`` holds the values that lost a concurrent edit, migration 0007; ``sync_derived`` the
+natural keys of synced patterns and tensions, migration 0008.)
 
 A NULL stays NULL (``response``, ``evidence``): only present values are sealed.
 Everything else (ids, times, mode, local_only, visibility, rev, confidence
@@ -78,6 +80,8 @@ SEALED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pattern_stats": ("pattern_id", ("timeline",)),
     # the losing values of concurrent edits (migration 0007, mirror_cli.sync.local.record_conflicts)
     "sync_conflicts": ("CAST(cid AS TEXT)", ("value",)),
+    # the natural keys of patterns and tensions that sync (migration 0008, mirror_cli.sync.derived)
+    "sync_derived": ("id", ("nkey",)),
 }
 
 

@@ -33,6 +33,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "analysis_state": ("findings",),
     "pattern_stats": ("timeline",),
     "sync_conflicts": ("value",),
+    "sync_derived": ("nkey",),
 }
 
 _EVENTS = "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq"

@@ -323,7 +323,8 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
         extra = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'"
             " AND name IN ('sync_state', 'analysis_state', 'pattern_stats', 'rev_hlc', 'sync_self', 'sync_peers',"
-            " 'sync_records', 'sync_sent', 'sync_outbox', 'sync_conflicts', 'sync_heads')")]  # sync state goes; sync_remotes stays
+            " 'sync_records', 'sync_sent', 'sync_outbox', 'sync_conflicts', 'sync_heads',"
+            " 'sync_derived')")]  # sync state goes; sync_remotes stays
         for table in extra:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         store.set_meta("analysis", None)  # the pattern engine's state: nothing analysed, nothing pending

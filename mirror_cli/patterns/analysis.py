@@ -37,6 +37,10 @@ from mirror_cli.patterns.tensions import SEED_TENSIONS, tension_intensity, tensi
 
 __all__ = ["AnalyzeResult", "analyze", "findings"]
 
+# Set by sync (mirror_cli.sync.derived) when it wrote another device's pattern or tension totals
+# over this device's: the next run re-folds the totals from the cached findings, since deltas added
+# to totals computed elsewhere would count some reflections twice.
+REFOLD_KEY = "analysis_refold"
 PROGRESS_EVERY = 500  # reflections between two progress reports
 SAVE_STATE = ("INSERT INTO analysis_state (reflection_id, rev, findings) VALUES (?, ?, ?)"
               " ON CONFLICT (reflection_id) DO UPDATE SET rev = excluded.rev, findings = excluded.findings")
@@ -145,6 +149,7 @@ def _full(store, total: int, event: str, started: float, progress) -> AnalyzeRes
                               if rid not in ours])
         reported, tensions = write_totals(store, pat, ten)
         set_analysis_meta(store, max_rev, len(state_rows))
+        store.set_meta(REFOLD_KEY, None)
         store.append_event(event, {"analyzed": len(state_rows), "skipped": 0, "removed": 0, "full": True,
                                    "patterns": reported, "tensions": tensions})
     return AnalyzeResult(len(state_rows), 0, 0, True, True, reported, tensions,
@@ -182,7 +187,7 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
             if old is not None:
                 old_found[rid] = (created_at, open_json(f, "analysis_state", rid, "findings", old))
             new_rows.append((rid, rev, findings(*_open_reflection(f, rid, content, tags))))
-        refold = removed > 0
+        refold = removed > 0 or store.meta(REFOLD_KEY) is not None
         if not refold and old_found:
             refold = not _can_subtract(store, old_found, {rid: found for rid, _rev, found in new_rows})
         conn.executemany(
@@ -202,6 +207,7 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
             reported, tensions = _apply_delta(store, old_found, new_rows, created)
         max_rev = max([int(state.get("rev", 0))] + [row[2] for row in rows])
         set_analysis_meta(store, max_rev, store.count("analysis_state"))
+        store.set_meta(REFOLD_KEY, None)
         store.append_event(event, {"analyzed": len(rows), "skipped": total - len(rows), "removed": removed,
                                    "full": False, "patterns": reported, "tensions": tensions})
     return AnalyzeResult(len(rows), total - len(rows), removed, False, refold, reported, tensions,

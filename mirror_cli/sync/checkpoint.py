@@ -19,7 +19,7 @@ from typing import Any
 from mirror_cli.errors import VerificationError
 from mirror_cli.ids import now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote
-from mirror_cli.sync import local, objects
+from mirror_cli.sync import derived, local, objects
 from mirror_cli.sync.keys import RemoteKey
 
 CHUNK_TARGET = 4 * 1024 * 1024
@@ -54,6 +54,11 @@ def write(store, remote: Remote, key: RemoteKey, remote_id: str, dev: str, no: i
 
     for rid, state in local.all_states(store):
         rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
+        batch.append(rec)
+        size += len(json.dumps(rec, ensure_ascii=False)) // 3
+        if size >= CHUNK_TARGET:
+            flush()
+    for rec in derived.all_records(store):  # patterns and tensions, once they were synced (--only)
         batch.append(rec)
         size += len(json.dumps(rec, ensure_ascii=False)) // 3
         if size >= CHUNK_TARGET:

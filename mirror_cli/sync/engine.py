@@ -17,7 +17,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote, RemoteError
-from mirror_cli.sync import access, config, local, objects
+from mirror_cli.sync import access, config, derived, local, objects
 from mirror_cli.sync import pull, push
 from mirror_cli.sync.session import Options, Peer, Report, SyncLock, SyncState
 
@@ -167,6 +167,8 @@ class Sync(SyncState):
                                             (self.cfg.name, self.dev, objects.chain_start(self.remote_id, self.dev)))
         self.check_own(heads)
         self.check_heads(heads)
+        if self.opts.kinds and self.opts.push:
+            derived.check_publishable(self.store)
         fetched = pull.fetch(self, heads) if self.opts.pull else []
         if self.opts.dry_run:
             self.report.pulled["reflections"] = sum(len(recs) for *_, recs in fetched)
@@ -195,6 +197,10 @@ class Sync(SyncState):
                         (self.cfg.name, dev, peer.head.label, peer.head.seq, peer.head.chain, peer.tag,
                          peer.head.hlc, now_iso()))
         if self.opts.push:
+            if self.opts.kinds:
+                with self.store.write():
+                    derived.stamp(self.store, local.StoreClock(self.store, self.dev, self.published_dot()),
+                                  self.opts.kinds)
             try:
                 push.push(self, heads)
             except push.Forked:
@@ -211,10 +217,15 @@ class Sync(SyncState):
                 "INSERT INTO sync_heads (remote, name, tag, blob) VALUES (?, ?, ?, ?)",
                 [(self.cfg.name, name, tag, blob) for name, (tag, blob) in self._heads_read.items() if tag])
             if self.report.changed:
-                self.store.append_event("sync", {
-                    "remote": self.cfg.name, "pulled": self.report.pulled["reflections"],
-                    "pushed": self.report.pushed["reflections"], "deleted": self.report.deleted["reflections"],
-                    "conflicts": len(self.report.conflicts)})
+                data = {"remote": self.cfg.name, "pulled": self.report.pulled["reflections"],
+                        "pushed": self.report.pushed["reflections"], "deleted": self.report.deleted["reflections"],
+                        "conflicts": len(self.report.conflicts)}
+                for word in ("patterns", "tensions"):  # counts only, as every event
+                    moved = {k: counts[word] for k, counts in (("pulled", self.report.pulled),
+                             ("pushed", self.report.pushed), ("deleted", self.report.deleted)) if counts.get(word)}
+                    if moved:
+                        data[word] = moved
+                self.store.append_event("sync", data)
         self.report.elapsed_s = time.monotonic() - start
         return self.report
 

@@ -10,7 +10,7 @@ from mirror_cli.errors import VerificationError
 from mirror_cli.ids import hlc_parts, now_ms
 from mirror_cli.journal import reflections as journal
 from mirror_cli.remotes.base import NotFound
-from mirror_cli.sync import checkpoint, local, objects
+from mirror_cli.sync import checkpoint, derived, local, objects
 from mirror_cli.sync.merge import Conflict, alive, join, leq, merge
 from mirror_cli.sync.session import Peer, SyncState, fault
 
@@ -108,7 +108,12 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
             units.append((dev, part, segs if i == len(batch.parts) - 1 else {}))
     for dev, part, segs in units:
         what = part[4]
-        checked = [local.check_record(rec, what) for rec in objects.decode_segment(*part)]
+        checked, others = [], []
+        for rec in objects.decode_segment(*part):
+            if rec.get("k") in derived.FROM_RECORD:
+                others.append(derived.check(rec, what))
+            else:
+                checked.append(local.check_record(rec, what))
         vouches: list[tuple[str, str, str | None]] = []
         with sync.store.write():
             clock = local.StoreClock(sync.store, sync.dev, published)
@@ -146,6 +151,8 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                 elif outcome == "deleted":
                     sync.report.deleted["reflections"] += 1
                     vouches.append(("reflection", rid, None))
+            if others:
+                _apply_derived(sync, clock, others)
             for peer_dev, (seq, chain) in segs.items():
                 sync.store.conn.execute(
                     "INSERT INTO sync_peers (remote, dev, applied, applied_chain) VALUES (?, ?, ?, ?)"
@@ -158,6 +165,15 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                     "saved": sum(1 for v in vouches if v[2] is not None),
                     "deleted": sum(1 for v in vouches if v[2] is None)}, vouches)
         fault("mid-pull")
+
+
+def _apply_derived(sync: SyncState, clock: local.StoreClock, records: list[tuple[str, dict[str, Any]]]) -> None:
+    applier = derived.Applier(sync.store, sync.cfg.name, clock)
+    for kind, rec in records:
+        outcome = applier.apply(kind, rec)
+        if outcome is not None:
+            counts = sync.report.pulled if outcome == "saved" else sync.report.deleted
+            counts[derived.REPORT[kind]] = counts.get(derived.REPORT[kind], 0) + 1
 
 
 def _mark_sent(sync: SyncState, rid: str, digest: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from mirror_cli.ids import hlc_next
 from mirror_cli.remotes.base import Exists
-from mirror_cli.sync import checkpoint, local, objects
+from mirror_cli.sync import checkpoint, derived, local, objects
 from mirror_cli.sync.session import Peer, SyncState, fault
 
 
@@ -35,7 +35,7 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
         applied = {d: sync._applied(d) for d in heads if d != sync.dev}
         own = heads.get(sync.dev)
         segments: list[dict[str, Any]] = []
-        sent: list[tuple[str, str]] = []
+        sent: list[tuple[str, str, str]] = []  # (kind, id, digest) for sync_sent
         batch: list[dict[str, Any]] = []
         size = 0
         new_dot = max(dot, int(sync.store.meta("sync_dot", "0")))
@@ -59,7 +59,13 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
             rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
             batch.append(rec)
             size += len(json.dumps(rec, ensure_ascii=False)) // 3
-            sent.append((rid, digest))
+            sent.append((local.KIND, rid, digest))
+            if size >= objects.SEGMENT_TARGET:
+                flush()
+        for kind, sid, rec, digest in derived.outgoing(sync.store, sync.cfg.name):
+            batch.append(rec)
+            size += len(json.dumps(rec, ensure_ascii=False)) // 3
+            sent.append((kind, sid, digest))
             if size >= objects.SEGMENT_TARGET:
                 flush()
         if not sent and own is not None and own.head.applied == applied and own.head.seq == seq:
@@ -75,7 +81,9 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
                 "seq": seq, "chain": chain, "dot": new_dot, "scan_rev": top_rev, "sent": sent}
         sync.store.conn.execute("UPDATE sync_self SET staged = ? WHERE remote = ?",
                                 (json.dumps(plan), sync.cfg.name))
-    sync.report.pushed["reflections"] += len(sent)
+    for kind, *_ in sent:
+        word = derived.REPORT.get(kind, "reflections")
+        sync.report.pushed[word] = sync.report.pushed.get(word, 0) + 1
     _upload(sync, plan)
 
 
@@ -154,8 +162,8 @@ def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
             (plan["seq"], plan["chain"], plan["dot"], plan["scan_rev"], sync.cfg.name))
         sync.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (sync.cfg.name,))
         sync.store.conn.executemany(
-            "INSERT INTO sync_sent (remote, kind, id, digest) VALUES (?, 'reflection', ?, ?)"
+            "INSERT INTO sync_sent (remote, kind, id, digest) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (remote, kind, id) DO UPDATE SET digest = excluded.digest",
-            [(sync.cfg.name, rid, digest) for rid, digest in plan["sent"]])
+            [(sync.cfg.name, *([local.KIND] if len(item) == 2 else []), *item) for item in plan["sent"]])
 
 # the whole run

@@ -36,6 +36,7 @@ class Options:
     env: Mapping[str, str] = field(default_factory=dict)
     cache: KeyCache | None = None
     progress: Callable[[str, int, int], None] | None = None
+    kinds: frozenset[str] = frozenset()  # derived kinds that also travel (--only patterns,tensions)
     compact: bool = False              # write a checkpoint now (else when 128 segments are not covered)
     gc_grace_s: float | None = None    # None: 7 days on a folder (objects in transit), 1 hour elsewhere
 

@@ -136,12 +136,14 @@ def test_remote_devices_lists_both_devices(cli, shared, tmp_path):
     assert all({"label", "last_seen", "stale", "revoked"} <= set(d) for d in devices)
 
 
-def test_only_patterns_is_refused_clearly(cli, shared, tmp_path):
+def test_only_takes_known_kinds(cli, shared, tmp_path):
     a = homes(tmp_path, "a")
     cli("reflect", "x", env=a)
     cli("remote", "add", "home", str(shared), env=a)
-    r = cli("sync", "--only", "patterns", env=a)
-    assert r.exit_code == 2 and "recomputed" in r.stderr
+    for bad in ("audit", "patterns,moods", ","):
+        r = cli("sync", "--only", bad, env=a)
+        assert r.exit_code == 2 and "--only takes reflections, patterns and tensions" in r.stderr, bad
+    assert list(shared.glob("s/*")) == [], "a refused sync sends nothing"
 
 
 def test_the_first_sync_lists_this_device_too(cli, shared, tmp_path):
