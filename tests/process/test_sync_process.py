@@ -135,3 +135,23 @@ def test_an_emptied_remote_stops_sync_and_deletes_nothing_then_rejoin_uploads(pa
     c.add_remote()
     c.sync()
     assert c.reflections() == before
+
+
+def test_patterns_travel_with_only_and_are_recomputed_otherwise(pair):
+    a, b = pair
+    for text in ("I feel anxious about work deadlines again", "anxious and tired, work is too much"):
+        a.reflect(text)
+    a.ok("patterns", "analyze")
+    report = json.loads(a.sync("--only", "patterns,tensions", "--json").stdout)
+    assert report["pushed"]["reflections"] == 2 and report["pushed"]["patterns"] >= 2
+    r = b.sync()
+    assert "patterns" in r.stdout, r.stdout
+    listed = [json.loads(h.ok("patterns", "list", "--json").stdout) for h in (a, b)]
+    assert [(p["pattern_type"], p["name"], p["support"]) for p in listed[0]] == \
+        [(p["pattern_type"], p["name"], p["support"]) for p in listed[1]] != []
+    # b writes another; a (analysed before) is brought up to date by its plain sync, by itself
+    b.reflect("so anxious today at work")
+    b.sync()
+    a.sync()
+    support = {p["name"]: p["support"] for p in json.loads(a.ok("patterns", "list", "--json").stdout)}
+    assert support["anxiety"] == 3
