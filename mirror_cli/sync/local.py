@@ -72,6 +72,29 @@ class StoreClock(Clock):
         self.store.set_meta("hlc", hlc_next(self.store.meta("hlc"), seen=stamp))
 
 
+class HeldClock(StoreClock):
+    """A :class:`StoreClock` that reads ``hlc`` and ``sync_dot`` once and writes them back in
+    :meth:`save`: for a loop in which nothing else moves them (stamping), four meta statements per
+    record fewer (a 100,000-entry first push made 400,000 of them)."""
+
+    def __init__(self, store: Store, dev: str, published: int) -> None:
+        super().__init__(store, dev, published)
+        self._hlc = store.meta("hlc")
+        self._dot = int(store.meta("sync_dot", "0"))
+        self._moved = False
+
+    def _next_stamp(self, above: str | None) -> tuple[str, int]:
+        self._hlc = hlc_next(self._hlc, seen=above)
+        self._dot += 1
+        self._moved = True
+        return self._hlc, self._dot
+
+    def save(self) -> None:
+        if self._moved:
+            self.store.set_meta("hlc", self._hlc)
+            self.store.set_meta("sync_dot", str(self._dot))
+
+
 # -- digests -------------------------------------------------------------------------------
 
 
@@ -107,8 +130,11 @@ def state_digest(state: dict[str, Any]) -> str:
 # -- reading -------------------------------------------------------------------------------
 
 
-def row_values(store: Store, row: tuple[Any, ...]) -> tuple[dict[str, Any], bool, int]:
-    f = field_codec(store)
+def row_values(store: Store, row: tuple[Any, ...], f: Any = None) -> tuple[dict[str, Any], bool, int]:
+    """A journal row's values; *f*: the store's field codec when the caller has it (on a plaintext
+    journal finding it is a meta query, once per row)."""
+    if f is None:
+        f = field_codec(store)
     rid = row[0]
     values = {"content": f.open("reflections", rid, "content", row[3]),
               "response": None if row[4] is None else f.open("reflections", rid, "response", row[4]),
@@ -125,7 +151,7 @@ def save_meta(store: Store, rid: str, state: dict[str, Any], rev: int) -> None:
     store.conn.execute(
         "INSERT INTO sync_records (kind, id, rev, state) VALUES (?, ?, ?, ?) ON CONFLICT (kind, id)"
         " DO UPDATE SET rev = excluded.rev, state = excluded.state",
-        (KIND, rid, rev, json.dumps(state, sort_keys=True, separators=(",", ":"))))
+        (KIND, rid, rev, _STATE_JSON.encode(state)))  # canonical: changed_since digests this text as stored
 
 
 def with_values(meta: dict[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
@@ -153,19 +179,29 @@ def stamp_changes(store: Store, dev: str) -> int:
     rebase = store.meta("sync_digest_kid") not in (None, kid)
     store.set_meta("sync_digest_kid", kid)
     since = 0 if rebase else int(store.meta("sync_rev", "0"))
-    clock = StoreClock(store, dev, 0)
+    clock = HeldClock(store, dev, 0)
+    f = field_codec(store)
     changed = 0
-    for row in store.conn.execute(_ROW + " WHERE rev > ? ORDER BY rev", (since,)).fetchall():
-        if stamp_row(store, clock, key, row, rebase=rebase):
+    # One query: each changed row with its sync state and its tick's HLC (not three statements per row).
+    for *row, text, seen_rev, ticked in store.conn.execute(_STAMP_ROWS, (since,)).fetchall():
+        meta = json.loads(text) if text is not None else None
+        if _stamp_row(store, clock, key, tuple(row), meta, int(seen_rev or 0), rebase=rebase, ticked=ticked, f=f):
             changed += 1
     for rid, rev in store.conn.execute(
             "SELECT id, rev FROM tombstones WHERE kind = 'reflection' AND rev > ?", (since,)).fetchall():
         if stamp_delete(store, clock, rid, int(rev)):
             changed += 1
+    clock.save()
     top = store.meta("clock", "0")
     store.set_meta("sync_rev", str(top))
     store.conn.execute("DELETE FROM rev_hlc WHERE rev <= ?", (int(top),))  # stamped: their clocks are in the stamps
     return changed
+
+
+_STAMP_ROWS = (f"SELECT {', '.join('x.' + c for c in _ROW_COLS)}, m.state, m.rev, h.hlc FROM reflections x"
+               " LEFT JOIN sync_records m ON m.kind = 'reflection' AND m.id = x.id"
+               " LEFT JOIN rev_hlc h ON h.rev = x.rev WHERE x.rev > ? ORDER BY x.rev")
+_LOOK_UP = object()
 
 
 def _rev_hlc(store: Store, rev: int) -> str | None:
@@ -175,11 +211,16 @@ def _rev_hlc(store: Store, rev: int) -> str | None:
 
 def stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...], *, rebase: bool = False) -> bool:
     """Stamp one journal row against its sync state; True when it made a new version."""
+    meta, seen_rev = load_meta(store, row[0])
+    return _stamp_row(store, clock, key, row, meta, seen_rev, rebase=rebase)
+
+
+def _stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...], meta: dict[str, Any] | None,
+               seen_rev: int, *, rebase: bool = False, ticked: Any = _LOOK_UP, f: Any = None) -> bool:
     rid = row[0]
-    meta, seen_rev = load_meta(store, rid)
-    values, local_only, rev = row_values(store, row)
-    if meta is not None and seen_rev >= rev and not rebase:
+    if meta is not None and seen_rev >= int(row[8]) and not rebase:
         return False
+    values, local_only, rev = row_values(store, row, f)
     if local_only:
         if meta is None or not alive(meta):
             if meta is not None:
@@ -209,7 +250,8 @@ def stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...],
     # above the stamp of the value it replaces when a clock was behind: a new version never sorts
     # before what it replaced, whatever the clocks.
     base = _hlc_of(row[2])
-    ticked = _rev_hlc(store, rev)
+    if ticked is _LOOK_UP:
+        ticked = _rev_hlc(store, rev)
     if ticked is not None and base is not None and hlc_iso(ticked) == row[2]:
         base = ticked
     top = max((old[name][1] for name in new if name in old), default=None)
@@ -338,6 +380,7 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
         f"SELECT r.id, r.state, r.rev, s.digest, {cols} FROM sync_records r LEFT JOIN sync_sent s"
         " ON s.remote = ? AND s.kind = r.kind AND s.id = r.id LEFT JOIN reflections x ON x.id = r.id"
         " WHERE r.kind = ? AND r.rev > ? ORDER BY r.rev", (remote, KIND, scan_rev))
+    f = field_codec(store)
     for rid, text, rev, sent, *row in rows:  # streamed: a first push of 100k entries never holds them all
         meta = json.loads(text)
         if "lo" in meta and alive(meta):
@@ -346,7 +389,10 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
             # Local-only here: publish the withdrawal alone, never the version vector of edits held
             # beside the local row (a peer would take them as merged and drop them).
             meta = {"vv": dict(meta["del"][0]), "f": {}, "del": meta["del"], "lo": 1}
-        digest = state_digest({k: v for k, v in meta.items() if k != "lo"})
+        if "lo" in meta:
+            digest = state_digest({k: v for k, v in meta.items() if k != "lo"})
+        else:  # save_meta stored the state_digest encoding itself: hash the text, do not encode it again
+            digest = hashlib.sha256(text.encode()).hexdigest()[:32]
         if digest == sent:
             continue
         if meta.get("lo") and sent is None:
@@ -355,7 +401,7 @@ def changed_since(store: Store, remote: str, scan_rev: int) -> Iterator[tuple[st
         if alive(meta):
             if row[0] is None:
                 continue
-            values = row_values(store, tuple(row))[0]
+            values = row_values(store, tuple(row), f)[0]
         yield rid, with_values(meta, values), int(rev), digest
 
 

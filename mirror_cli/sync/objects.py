@@ -86,8 +86,12 @@ def tampered(what: str) -> VerificationError:
                              "remote; `mirror sync --rejoin` re-uploads this journal to a fresh remote.")
 
 
+# Built once: json.dumps with options builds a new encoder per call (same text as json.dumps with them).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 # -- the chain -------------------------------------------------------------------------
@@ -200,11 +204,16 @@ def _is_dev(v: Any) -> bool:
 
 
 def encode_segment(dev: str, seq: int, prev: str, records: list[dict[str, Any]]) -> bytes:
-    header = {"v": VERSION, "dev": dev, "seq": seq, "prev": prev, "n": len(records)}
+    return encode_lines(dev, seq, prev, [canonical(rec) for rec in records])
+
+
+def encode_lines(dev: str, seq: int, prev: str, lines: list[bytes]) -> bytes:
+    """:func:`encode_segment` of records already encoded by :func:`canonical` (a push encodes each once)."""
+    header = {"v": VERSION, "dev": dev, "seq": seq, "prev": prev, "n": len(lines)}
     comp = zlib.compressobj(1)
     parts = [comp.compress(canonical(header) + b"\n")]
-    for rec in records:
-        parts.append(comp.compress(canonical(rec) + b"\n"))
+    for line in lines:
+        parts.append(comp.compress(line + b"\n"))
     parts.append(comp.flush())
     return b"".join(parts)
 

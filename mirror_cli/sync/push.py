@@ -36,7 +36,7 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
         own = heads.get(sync.dev)
         segments: list[dict[str, Any]] = []
         sent: list[tuple[str, str, str]] = []  # (kind, id, digest) for sync_sent
-        batch: list[dict[str, Any]] = []
+        batch: list[bytes] = []
         size = 0
         new_dot = max(dot, int(sync.store.meta("sync_dot", "0")))
         sync.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (sync.cfg.name,))
@@ -44,7 +44,7 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
         def flush() -> None:  # one sealed segment into the outbox (the database), none held in memory
             nonlocal seq, chain, batch, size
             seq += 1
-            payload = objects.encode_segment(sync.dev, seq, chain, batch)
+            payload = objects.encode_lines(sync.dev, seq, chain, batch)
             blob = objects.seal(sync.key, sync.remote_id, "seg", sync.dev, seq, payload, objects.SEGMENT_MIN)
             name = objects.segment_name(sync.key, sync.dev, seq)
             chain = objects.chain_next(chain, blob)
@@ -56,15 +56,16 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
                 sync.opts.progress("push", len(sent), 0)
 
         for rid, state, _rev, digest in local.changed_since(sync.store, sync.cfg.name, scan_rev):
-            rec = {"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]}
-            batch.append(rec)
-            size += len(json.dumps(rec, ensure_ascii=False)) // 3
+            line = objects.canonical({"k": "r", "id": rid, "vv": state["vv"], "f": state["f"], "del": state["del"]})
+            batch.append(line)  # encoded once: its length estimates the compressed size too
+            size += len(line) // 3
             sent.append((local.KIND, rid, digest))
             if size >= objects.SEGMENT_TARGET:
                 flush()
         for kind, sid, rec, digest in derived.outgoing(sync.store, sync.cfg.name):
-            batch.append(rec)
-            size += len(json.dumps(rec, ensure_ascii=False)) // 3
+            line = objects.canonical(rec)
+            batch.append(line)
+            size += len(line) // 3
             sent.append((kind, sid, digest))
             if size >= objects.SEGMENT_TARGET:
                 flush()
