@@ -128,3 +128,18 @@ def test_junk_in_place_of_shards_is_damaged_and_past_n_minus_k_nothing_changes(s
         assert r.exit_code == 3 and r.stdout == "" and "only 2 of the 6" in r.stderr, (args, r.stderr)
     assert not out.exists()
     assert st.everything() == before
+
+
+def test_hostile_copies_of_the_manifest_in_the_bucket_and_the_table_are_written_again(shard_set):
+    st, s3, bucket, pg, table = shard_set
+    name = os.path.basename(st.manifest)
+    s3.put_object(Bucket=bucket, Key=f"shards/{name}", Body=b"{" + b" " * (5 << 20) + b"}")  # past any manifest
+    sql(pg, f"UPDATE {table} SET body = %s WHERE name = %s", (b'{"k": ' + b"9" * 5000 + b"}", name))  # past int()
+
+    r = st.run("repair", st.manifest, "--json")
+    assert r.exit_code == 0, r.stderr
+    fixed = json.loads(r.stdout)
+    assert fixed["repaired"] == [] and len(fixed["manifests"]) == 2
+    good = open(st.manifest, "rb").read()
+    assert s3.get_object(Bucket=bucket, Key=f"shards/{name}")["Body"].read() == good
+    assert sql(pg, f"SELECT body FROM {table} WHERE name = %s", (name,)) == [(good,)]
