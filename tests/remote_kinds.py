@@ -85,13 +85,15 @@ class S3Kind(Kind):
     race_rounds = 5
     examples = 25
 
-    def __init__(self, endpoint: str, bucket: str, measure_memory: bool) -> None:
-        from mirror_cli.remotes.s3 import S3Remote
+    def __init__(self, endpoint: str, bucket: str, measure_memory: bool, cls: type | None = None) -> None:
+        """*cls*: the class of S3 remote (S3Remote; another S3 library's is tested the same way)."""
+        from mirror_cli.remotes.s3 import PART_SIZE, S3Remote
 
         self.endpoint, self.bucket, self.prefix = endpoint, bucket, "my/prefix"
         # an in-process moto holds the objects in this very heap: memory is measured only against .ci/run's server
-        self.peak_limit = 4 * (8 << 20) if measure_memory else None
-        self._make = lambda: S3Remote(bucket, self.prefix, endpoint_url=endpoint)
+        self.peak_limit = 4 * PART_SIZE if measure_memory else None
+        make = cls or S3Remote
+        self._make = lambda: make(bucket, self.prefix, endpoint_url=endpoint)
         super().__init__(self._make())
 
     def stored(self) -> list[str]:
