@@ -1,4 +1,4 @@
-"""`mirror shard`: erasure-coded copies over several folders (any K of N restore the file)."""
+"""`mirror shard`: erasure-coded copies over several folders and remotes (any K of N restore the file)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import typer.core
 
 from mirror_cli.cli.options import JsonOpt, group, state
 
-app = group("Erasure-coded copies of a backup, spread over several disks or folders.")
+app = group("Erasure-coded copies of a backup, spread over several disks, folders, buckets or databases.")
 
 LEVEL_HELP = "minimal (2 of 3), personal (3 of 5), federation (5 of 9), paranoid (7 of 15)."
 
@@ -142,7 +142,8 @@ def create(
     n: Annotated[Optional[int], typer.Option("-n", help="Shards written (with -k), at most 255.")] = None,
     to: Annotated[Optional[list[str]], typer.Option(
         "--to", metavar="<location>",
-        help="A folder (or file:// URL) to write shards to (repeat; shards go round-robin).")] = None,
+        help="A folder, s3://BUCKET/PREFIX or postgresql://HOST/DB to write shards to (repeat; shards go "
+             "round-robin).")] = None,
     mkdir: Annotated[bool, typer.Option(
         "--mkdir", help="Create a missing location folder (without it, exit 1: an unmounted disk must not "
                         "fill the local one).")] = False,

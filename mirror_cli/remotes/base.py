@@ -42,6 +42,12 @@ class Exists(RemoteError):
 class CloudExtraMissing(RemoteError):
     """An S3 or PostgreSQL remote without the ``mirror-cli[cloud]`` extra (exit 1)."""
 
+    @classmethod
+    def of(cls, kind: str, library: str) -> CloudExtraMissing:
+        """The one wording, for every backend: *kind* remotes (``S3``) need the extra that brings *library*."""
+        return cls(f"{kind} remotes need the extra mirror-cli[cloud] ({library}).",
+                   "Install it: pip install 'mirror-cli[cloud]'.")
+
 
 class InvalidName(UsageError):
     """An object name or list prefix that no remote accepts (exit 2)."""

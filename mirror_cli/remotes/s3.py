@@ -55,8 +55,7 @@ class S3Remote:
             import botocore.config
             import botocore.exceptions
         except ImportError:
-            raise CloudExtraMissing("S3 remotes need the extra mirror-cli[cloud] (boto3).",
-                                    "Install it: pip install 'mirror-cli[cloud]'.") from None
+            raise CloudExtraMissing.of("S3", "boto3") from None
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:

@@ -142,15 +142,10 @@ def _load_postgres(parts: SplitResult, mkdir: bool, options: dict[str, object]) 
     try:
         load_psycopg()
     except ImportError:
-        raise _extra_missing("PostgreSQL") from None
+        raise CloudExtraMissing.of("PostgreSQL", "psycopg") from None
     conninfo = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "table"]), fragment=""))
     where = urlunsplit(parts._replace(query="", fragment="")) if parts.netloc.strip("/") else "the local server"
     return PostgresRemote(conninfo, tables[0] if tables else DEFAULT_TABLE, url=urlunsplit(parts), where=where)
-
-
-def _extra_missing(kind: str) -> CloudExtraMissing:
-    return CloudExtraMissing(f"{kind} remotes need the extra mirror-cli[cloud].",
-                             "Install it: pip install 'mirror-cli[cloud]'.")
 
 
 LOADERS: dict[str, Loader] = {

@@ -1,9 +1,9 @@
 """Erasure-coded shards (``mirror shard``): any k of n shard files restore a file.
 
 The shards and the manifest of a set are objects in its locations, each a Remote
-(:mod:`mirror_cli.remotes`: a folder today, S3 or PostgreSQL later). One module per command,
-each returning a dataclass of :mod:`.results` or raising a :class:`~mirror_cli.errors.MirrorError`,
-never printing::
+(:mod:`mirror_cli.remotes`: a folder, an S3 bucket or a PostgreSQL table, mixed freely in one
+set). One module per command, each returning a dataclass of :mod:`.results` or raising a
+:class:`~mirror_cli.errors.MirrorError`, never printing::
 
     create.create(src, locations, k, n, progress=None, *, mkdir=False, store=None) -> CreateResult
     verify.verify(manifest) -> VerifyReport

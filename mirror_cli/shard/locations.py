@@ -6,8 +6,12 @@ records each location as :func:`location_of` gives it: a folder's absolute path 
 always have), another remote's URL; a manifest's location is opened again from that string.
 
 Shards are written into the remotes as they are encoded (``put_stream``, published only when
-whole) and checked and decoded straight from them (``open``): no local copy of a shard is
-made, and memory stays at one stripe of the set whatever the size of the file. The temp files
+whole) and checked and decoded from what ``open`` returns. A folder's shard is read in place.
+A shard in a bucket or a table is downloaded whole by ``open``, before a byte of it is parsed,
+into a private work area (an unlinked temp file; for PostgreSQL memory up to 8 MiB, then one):
+what is decoded is the very copy that was checked, and nothing on the remote is touched by
+reading it, so a damaged or hostile object is a "damaged" shard, never a half-read stream. The
+coding itself keeps one stripe of the set in memory whatever the size of the file. The temp files
 a killed write left at the top of a folder location are removed by a later create or repair
 once they are a day old (:func:`sweep`); nothing below the top is looked at.
 """

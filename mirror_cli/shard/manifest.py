@@ -37,6 +37,7 @@ SHARD_SUFFIX = ".shard"
 VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"
 MAX_ORIGINAL_SIZE = 1 << 50  # 1 PiB: beyond any journal backup; bounds what a hostile manifest can ask for
+MAX_BYTES = 4 << 20  # 255 shards with long names make ~0.4 MB: bounds what a hostile copy makes us hold
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -199,7 +200,8 @@ def load(path: Path) -> Manifest:
     """Read and validate a manifest file; InvalidInputError (exit 5) on any problem."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidInputError(
             f"cannot read the shard manifest {path}: {exc.strerror or exc}.",
@@ -209,10 +211,14 @@ def load(path: Path) -> Manifest:
 
 
 def loads(raw: bytes, path: Path | str) -> Manifest:
-    """Validate the bytes of a manifest (a copy read from a location shown as *path*); exit 5 on any problem."""
+    """Validate the bytes of a manifest (a copy read from a location shown as *path*); exit 5 on any problem.
+
+    Read at most ``MAX_BYTES + 1`` of a copy: more is refused here, not parsed."""
+    if len(raw) > MAX_BYTES:
+        raise InvalidInputError(f"{path} is not a shard manifest: it is larger than {MAX_BYTES >> 20} MiB.")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more digits than Python converts
         raise InvalidInputError(f"{path} is not a shard manifest: it is not valid JSON ({exc}).") from None
     except RecursionError:
         raise InvalidInputError(f"{path} is not a shard manifest: it is nested too deeply.") from None

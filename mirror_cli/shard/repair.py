@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror_cli.errors import InvalidInputError, OperationError
-from mirror_cli.remotes.base import ObjectWriter, RemoteError
+from mirror_cli.remotes.base import ObjectWriter, Remote, RemoteError
 from mirror_cli.shard import format as fmt
 from mirror_cli.shard import manifest as mf
 from mirror_cli.shard import stripes
@@ -151,10 +151,16 @@ def _holding(m: mf.Manifest, mpath: Path, statuses: list[ShardStatus], remotes: 
         if _fresh_folder(location):  # a new, empty disk mounted where the lost one was
             holding.add(location)
             continue
-        with contextlib.suppress(RemoteError, InvalidInputError):
-            if mf.loads(remote.get(name), where(remote, name)).set_id == m.set_id:
+        with contextlib.suppress(RemoteError, InvalidInputError, OSError):
+            if _copy(remote, name).set_id == m.set_id:
                 holding.add(location)
     return holding
+
+
+def _copy(remote: Remote, name: str) -> mf.Manifest:
+    """The copy of the manifest *name* in *remote*, validated; no more than a manifest's worth of it is read."""
+    with remote.open(name) as fh:
+        return mf.loads(fh.read(mf.MAX_BYTES + 1), where(remote, name))
 
 
 def _fresh_folder(location: str) -> bool:
@@ -217,9 +223,9 @@ def _repair_manifests(m: mf.Manifest, mpath: Path, remotes: Remotes, failures: d
         if remote is None or location not in holding or where(remote, name) == str(mpath):
             continue  # not there, not known to hold the set, or the very copy given (read just now)
         try:
-            mf.loads(remote.get(name), where(remote, name))
+            _copy(remote, name)
             continue  # a readable copy is left as it is
-        except (RemoteError, InvalidInputError):
+        except (RemoteError, InvalidInputError, OSError):
             pass  # missing, unreadable or damaged: written again
         try:
             remote.put(name, text)

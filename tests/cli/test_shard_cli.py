@@ -120,6 +120,18 @@ def test_unrecoverable_exits_3_and_restore_writes_nothing(cli, source, tmp_path)
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("raw", [b'{"format": ' + b"1" * 5000 + b"}",  # more digits than Python converts
+                                 b'{"format": "' + b"x" * (5 << 20) + b'"}'])  # larger than any manifest
+def test_a_hostile_manifest_is_exit_5_not_a_crash(cli, tmp_path, raw):
+    bad = tmp_path / "bad.manifest.json"
+    bad.write_bytes(raw)
+    for args in (("verify", bad), ("restore", bad, "-o", tmp_path / "out"), ("repair", bad)):
+        result = cli("shard", *args)
+        assert result.exit_code == 5 and result.stdout == "", (args, result.stderr)
+        assert "is not a shard manifest" in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "out").exists() and bad.read_bytes() == raw
+
+
 def test_bad_manifest_exit_5_and_usage_errors(cli, source, tmp_path):
     bad = tmp_path / "bad.manifest.json"
     bad.write_text('{"format": "something-else"}')

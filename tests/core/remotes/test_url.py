@@ -61,6 +61,9 @@ def test_s3_and_postgres_name_the_cloud_extra_exit_1(location, monkeypatch):
     with pytest.raises(CloudExtraMissing) as info:
         open_remote(location)
     assert info.value.exit_code == ExitCode.FAILED and "mirror-cli[cloud]" in str(info.value)
+    kind, library = ("S3", "boto3") if location.startswith("s3") else ("PostgreSQL", "psycopg")
+    assert info.value.message == f"{kind} remotes need the extra mirror-cli[cloud] ({library})."  # one wording
+    assert info.value.hint == "Install it: pip install 'mirror-cli[cloud]'."
 
 
 @pytest.mark.parametrize("location", ["postgresql://me:s3cr3t@db.example/mirror",
