@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from mirror_cli.backup.format import NAME_RE
 from mirror_cli.backup.workspace import private_work
@@ -53,16 +53,18 @@ def is_backup_name(name: str) -> bool:
 def split_object(url: str) -> tuple[str, str]:
     """(the location's URL, the object's name there) of one backup named by its URL; UsageError
     (exit 2) when the URL does not end in a backup's file name."""
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
+    base, q, query = url.partition("?")
+    path = urlsplit(base).path.rstrip("/")
     head, _, last = path.rpartition("/")
-    if not is_backup_name(unquote(last)):
+    name = unquote(last)
+    if not is_backup_name(name):
         raise UsageError(f"{redact(url)} does not name one backup (mirror-....backup).",
                          "Give the URL `mirror backup list LOCATION` shows for it.")
-    name = unquote(last)
-    if head.endswith("/backups") or head == "/backups":
+    if head.endswith("/backups"):
         head, name = head[: -len("/backups")], PREFIX + name
-    return urlunsplit(parts._replace(path=head)), name
+    cut = len(path) - len(head)  # the path ends *base* (before any ?query): cut its tail off the text,
+    # which keeps an empty host's "//" (postgresql:///db) that urlunsplit would drop
+    return base.rstrip("/")[: len(base.rstrip("/")) - cut] + q + query, name
 
 
 class Shelf:
@@ -126,8 +128,8 @@ def where(remote: Remote, name: str) -> str:
     that :func:`split_object` reads back (``name`` added to the URL's path, before any ``?query``)."""
     if isinstance(remote, FolderRemote):
         return str(remote.root / name)
-    parts = urlsplit(remote.url)
-    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{name}"))
+    base, q, query = remote.url.partition("?")
+    return f"{base.rstrip('/')}/{name}{q}{query}"
 
 
 @contextlib.contextmanager
