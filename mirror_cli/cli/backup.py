@@ -101,7 +101,8 @@ def _make(st, output: Optional[str], no_encrypt: bool, mkdir: bool = False):
     if isinstance(target, str) and not result.encrypted:
         from mirror_cli.remotes.url import redact
 
-        st.out.warn(f"this backup is not encrypted: whoever can read {redact(target)} can read the journal in it.")
+        st.out.note(f"this backup is not encrypted: whoever can read {redact(target)} can read the journal in it "
+                    "(`mirror key enable` encrypts the journal and its backups).")
     return result
 
 
