@@ -22,7 +22,7 @@ _mirror() {
         "backup") words="create list prune restore verify --help" ;;
         "backup create") words="--output -o --no-encrypt --mkdir --json --help" ;;
         "backup list") words="--json --help" ;;
-        "backup prune") words="--keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --json --help" ;;
+        "backup prune") words="--keep-last --keep-daily --keep-weekly --keep-monthly --in --dry-run --json --help" ;;
         "backup restore") words="--yes -y --allow-plain --json --help" ;;
         "backup verify") words="--json --help" ;;
         "config") words="get path set show --help" ;;

@@ -10,6 +10,8 @@ encrypted database the whole of it is sealed in a MIRRENC container (``docs/form
 * :mod:`~mirror_cli.backup.swap` — the restored snapshot into the live database, under its write lock.
 * :mod:`~mirror_cli.backup.opened` — the opened-field transform of an encrypted backup's snapshot.
 * :mod:`~mirror_cli.backup.retention` — ``list``, restic's ``--keep-*`` rules, ``prune``.
+* :mod:`~mirror_cli.backup.location` — where backups live: a folder, or a remote (``s3://``,
+  ``postgresql://``) whose backups are read from whole copies in a private working folder.
 * :mod:`~mirror_cli.backup.keys` — where the data key of an encrypted backup comes from.
 * :mod:`~mirror_cli.backup.workspace` — the backups folder's lock; private working folders for
   plaintext (RAM or beside the database, never the backups folder nor the shared temp dir).

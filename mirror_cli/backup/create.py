@@ -8,7 +8,8 @@
 3. When the backup will be encrypted, open the snapshot's sealed fields (``backup.opened``).
 4. Compress the snapshot and the export into one zstd stream, then write the file (header,
    archive or its encrypted container, trailer) in the working folder and put it into the backups
-   folder through its Remote (``remotes``: temp name, fsync, rename), or write it straight to the
+   folder through its Remote (``remotes``: temp name, fsync, rename) or onto a remote (``s3://``,
+   ``postgresql://``: the object ``backups/<name>``, published whole), or write it straight to the
    file path ``-o`` names (``format.write_file``); record ``backup.created`` in the audit log.
 """
 
@@ -19,7 +20,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from mirror_cli import __version__, crypto
 from mirror_cli.backup.format import (BLOCK, COMPRESSION, DB_MEMBER, EVENT_CREATED, EXPORT_MEMBER,
                                       FIELDS_OPENED, FIELDS_STORED, FORMAT, MANIFEST_FORMAT, MAX_WINDOW_LOG, MEMBERS,
                                       VERSION, BackupInfo, backup_name, counts_of, iso_ms, write_file, zstd)
+from mirror_cli.backup.location import Shelf, parse
 from mirror_cli.backup.opened import open_fields
 from mirror_cli.backup.workspace import folder_lock, private_work, remove_stale_temps
 from mirror_cli.crypto.unlocked import UnlockedKey
@@ -126,9 +128,11 @@ def _compress(members: dict[str, Path], out: Path, encrypted_db: bool, progress:
     return sizes, digests
 
 
-def create(store: Store, output: Path, *, encrypt: bool | None = None, mkdir: bool = True,
-           lock_timeout: float = 60.0, progress: Progress | None = None, now: datetime | None = None) -> CreateResult:
-    """Snapshot *store* into one backup file; *output* is a folder (file name chosen) or a file path.
+def create(store: Store, output: Path | str, *, encrypt: bool | None = None, mkdir: bool = True,
+           lock_timeout: float = 60.0, progress: Progress | None = None, now: datetime | None = None,
+           options: Mapping[str, object] | None = None) -> CreateResult:
+    """Snapshot *store* into one backup file; *output* is a folder (file name chosen), a file path, or a
+    remote URL (``s3://``, ``postgresql://``; *options* are its settings, as ``open_remote`` takes them).
 
     *store* must be unlocked when the database is encrypted. *encrypt* defaults to whether the
     database is; a plaintext database cannot make an encrypted backup (there is no key). A
@@ -146,8 +150,12 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, mkdir: bo
         raise LockedError("this database is encrypted and no key is loaded.",
                           "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
     dek = store.key.dek if encrypted_db else None
-    output = Path(output).absolute()
     at = now or datetime.now(timezone.utc)
+    where = parse(output)
+    if isinstance(where, str):  # opened before any work: a bad URL, a missing extra, a refused password
+        with contextlib.closing(open_remote(where, options=options)) as remote:
+            return _create(store, Shelf(remote), backup_name(at), encrypt=encrypt, dek=dek, at=at, progress=progress)
+    output = where
     to_folder = output.is_dir() or not output.suffix
     if to_folder:
         folder, target = output, output / backup_name(at)
@@ -156,12 +164,24 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, mkdir: bo
     if not mkdir and not os.path.lexists(folder):
         raise OperationError(f"the backup folder {folder} does not exist; nothing was written.",
                              "Mount the disk it is on, or add --mkdir to create it.")
+    with folder_lock(folder, lock_timeout):
+        remove_stale_temps(folder)
+        if not to_folder:
+            return _create(store, None, target.name, target=target, encrypt=encrypt, dek=dek, at=at,
+                           progress=progress)
+        with contextlib.closing(open_remote(str(folder), mkdir=True)) as remote:
+            return _create(store, Shelf(remote), target.name, encrypt=encrypt, dek=dek, at=at, progress=progress)
+
+
+def _create(store: Store, place: Shelf | None, name: str, *, target: Path | None = None, encrypt: bool,
+            dek: bytes | None, at: datetime, progress: Progress | None) -> CreateResult:
+    """The backup *name* written to *place* (a folder or a remote), or to the file *target* (-o FILE)."""
+    encrypted_db = store.encrypted
     # The snapshot, the export and the stream are plaintext: a private folder in RAM or beside the
-    # database, never the backups folder (see workspace).
+    # database, never the backups folder nor a remote (see workspace).
     live = Path(store.path).absolute()
     expected = 3 * sum(p.stat().st_size for p in (live, Path(f"{live}-wal")) if p.exists())
-    with folder_lock(folder, lock_timeout), private_work(expected, live.parent) as work:
-        remove_stale_temps(folder)
+    with private_work(expected, live.parent) as work:
         snap = work / DB_MEMBER
         _snapshot(store, snap)
         with sqlite3.connect(f"file:{snap}?mode=ro", uri=True) as c:
@@ -198,16 +218,19 @@ def create(store: Store, output: Path, *, encrypt: bool | None = None, mkdir: bo
         header = {"format": FORMAT, "version": VERSION, "created_at": created_at,
                   "tool_version": __version__, "encrypted": bool(encrypt), "db_id": db_id}
         meta = json.loads(crypto_meta[0]) if (encrypt and crypto_meta) else None
-        if to_folder:  # written whole in the working folder, then put into the folder's Remote (temp, fsync, rename)
-            built = work / target.name
+        if place is not None:  # written whole in the working folder, then put into the folder's Remote (temp,
+            # fsync, rename) or onto the remote (published only when whole)
+            built = work / name
             digest, size = write_file(built, header, manifest, stream_path, dek if encrypt else None, meta)
-            with contextlib.closing(open_remote(str(folder), mkdir=True)) as remote:
-                remote.put_file(target.name, built)
+            place.put_file(name, built)
+            shown = place.where(name)
         else:  # -o FILE: that very path (a symlink written through), temp file, fsync, rename
+            assert target is not None
             digest, size = write_file(target, header, manifest, stream_path, dek if encrypt else None, meta)
-    result = CreateResult(str(target), size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
+            shown = str(target)
+    result = CreateResult(shown, size, digest, bool(encrypt), created_at, counts, sizes[DB_MEMBER],
                           sizes[EXPORT_MEMBER])
-    if not store.record_if_writable(EVENT_CREATED, {"file": target.name, "sha256": digest, "bytes": size,
+    if not store.record_if_writable(EVENT_CREATED, {"file": name, "sha256": digest, "bytes": size,
                                                      "encrypted": bool(encrypt), "counts": counts}):
         result.warnings.append("the backup is not recorded in the audit log: the database is read-only.")
     return result

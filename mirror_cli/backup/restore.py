@@ -217,15 +217,18 @@ def _open_and_check(path: Path, req: KeyRequest | None, work: Callable[[int], Pa
 # ---------------------------------------------------------------------------
 
 
-def verify(path: Path, req: KeyRequest | None = None, *, local: Path | None = None) -> VerifyReport:
+def verify(path: Path, req: KeyRequest | None = None, *, local: Path | None = None,
+           shown: str | None = None) -> VerifyReport:
     """Check a backup as far as possible; never raises for damage (the report says), nor for want of a key.
+
+    *shown* names the backup in the report when *path* is a local copy of it (a remote's object, by its URL).
 
     A wrong passphrase raises LockedError (exit 4). The snapshot is unpacked into a private working
     folder (``workspace.private_work``): RAM when it has room, else *local* (default: the configured
     database's folder); never the system temp dir.
     """
     path = Path(path).absolute()
-    report = VerifyReport(ok=False, problem=None, path=str(path))
+    report = VerifyReport(ok=False, problem=None, path=shown or str(path))
     checked = report.checked
     stack = contextlib.ExitStack()
     folder: list[Path] = []
@@ -321,8 +324,9 @@ def journal_is_encrypted(db: Path) -> bool:
 
 
 def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
-            now: datetime | None = None) -> RestoreResult:
+            now: datetime | None = None, shown: str | None = None) -> RestoreResult:
     """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside).
+    *shown* names the backup in messages and the result when *path* is a local copy (a remote's object).
 
     A plain backup (checksummed, not authenticated) is refused over an encrypted journal unless
     *allow_plain* (VerificationError, exit 3), before anything changes.
@@ -342,7 +346,7 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
         except NoKeyError as exc:
             raise LockedError(exc.message, exc.hint) from None
         if not outer.header["encrypted"] and not allow_plain and journal_is_encrypted(db):
-            raise VerificationError(f"{path} is a plain backup and {db} is encrypted: {PLAIN_IS_UNAUTHENTICATED}, "
+            raise VerificationError(f"{shown or path} is a plain backup and {db} is encrypted: {PLAIN_IS_UNAUTHENTICATED}, "
                                     "so it is not restored over an encrypted journal; nothing was changed.",
                                     "If you made this backup yourself (e.g. with --no-encrypt), add --allow-plain.")
         if dek is None and unpacked.manifest.get("db_encrypted"):
@@ -357,7 +361,7 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
         _rebuild_fts(tmp)
         was_encrypted = journal_is_encrypted(db)
         before = replace_database(tmp, db, at)
-    result = RestoreResult(str(db), str(path), str(before) if before else None, bool(outer.header["encrypted"]),
+    result = RestoreResult(str(db), shown or str(path), str(before) if before else None, bool(outer.header["encrypted"]),
                            dict(unpacked.manifest["counts"]), outer.header["created_at"])
     if was_encrypted and not unpacked.manifest.get("db_encrypted"):
         result.warnings.append("the restored journal is not encrypted (the backup held a plain one); "

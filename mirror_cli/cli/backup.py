@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,7 +28,7 @@ def _warn(st, warnings) -> None:
         st.out.warn(w)
 
 
-def _default_folder_may_be_made(st, output: Optional[Path]) -> bool:
+def _default_folder_may_be_made(st, output: Optional[str]) -> bool:
     """The default backups folder (no -o, no `backup.dir`) is made on first use when the folder that
     should hold it (the data dir or MIRROR_HOME, where the journal lives) exists: that disk is mounted.
     A folder the user named (-o, `backup.dir`) is made only with --mkdir."""
@@ -38,17 +39,56 @@ def _default_folder_may_be_made(st, output: Optional[Path]) -> bool:
     return st.settings.backups_dir.parent.is_dir()
 
 
-def _make(st, output: Optional[Path], no_encrypt: bool, mkdir: bool = False):
+def _location(st, given: Optional[str]):
+    """(where backups go or are: a local Path or a remote URL, that remote's options) from a location the
+    user gave (a folder, a file, a URL, or the NAME of one of the journal's remotes), else from config."""
+    from mirror_cli.backup.location import parse
+    from mirror_cli.remotes.url import is_remote_url
+    from mirror_cli.settings import get_dotted
+
+    if given is None:
+        configured = get_dotted(st.settings.config, "backup.dir")
+        if isinstance(configured, str) and is_remote_url(configured):  # settings made it a path: take the URL
+            return parse(configured), {}
+        return st.settings.backups_dir, {}
+    named = _named_remote(st, given)
+    if named is not None:
+        return named
+    return parse(given), {}
+
+
+def _named_remote(st, given: str):
+    """(URL, options) of the journal's remote named *given*, when it is one and no file or folder of
+    that name is here (write ./NAME for the folder); else None."""
+    import os
+    import sqlite3
+
+    from mirror_cli.backup.location import parse
+    from mirror_cli.db.store import Store
+    from mirror_cli.errors import MirrorError
+    from mirror_cli.sync import config as sync_config
+
+    if not sync_config.NAME.match(given) or os.path.lexists(given) or not st.settings.db_path.is_file():
+        return None
+    try:
+        with Store.open(st.settings.db_path, migrate=False, create=False) as store:
+            found = [r for r in sync_config.all_remotes(store) if r.name == given]
+    except (MirrorError, OSError, ValueError, sqlite3.Error):  # no remotes table yet: not a remote's name
+        return None
+    return (parse(found[0].url), dict(found[0].options)) if found else None
+
+
+def _make(st, output: Optional[str], no_encrypt: bool, mkdir: bool = False):
     import contextlib
 
     from mirror_cli.backup import create
     from mirror_cli.localfs import refuse_database_target
 
-    if output is not None:  # before anything is opened or written: -o must not name the live database
-        refuse_database_target(output, st.settings.db_path, option="-o")
+    target, options = _location(st, output)
+    if not isinstance(target, str):  # before anything is opened or written: -o must not name the live database
+        refuse_database_target(target, st.settings.db_path, option="-o")
     with st.open_store(create=False) as store:
         size = store.path.stat().st_size if store.path.exists() else 0
-        target = output if output is not None else st.settings.backups_dir
         # A bar for large databases; out.progress draws it only on a terminal (stdout and stderr),
         # so none under cron or into a pipe.
         want = size >= PROGRESS_MIN_BYTES
@@ -56,13 +96,24 @@ def _make(st, output: Optional[Path], no_encrypt: bool, mkdir: bool = False):
             progress = bar if bar is not None and bar.enabled else None
             result = create.create(store, target, encrypt=False if no_encrypt else None,
                                    mkdir=mkdir or _default_folder_may_be_made(st, output),
-                                   lock_timeout=_lock_timeout(st), progress=progress)
+                                   lock_timeout=_lock_timeout(st), progress=progress, options=options)
     _warn(st, result.warnings)
+    if isinstance(target, str) and not result.encrypted:
+        from mirror_cli.remotes.url import redact
+
+        st.out.note(f"this backup is not encrypted: whoever can read {redact(target)} can read the journal in it "
+                    "(`mirror key enable` encrypts the journal and its backups).")
     return result
 
 
 def fresh_backup(st) -> Path:
     """A backup with the default settings (for `mirror shard create` without FILE); its absolute path."""
+    from mirror_cli.errors import UsageError
+
+    target, _options = _location(st, None)
+    if isinstance(target, str):
+        raise UsageError(f"backup.dir is a remote ({target}); shard create without FILE needs a local backup.",
+                         "Make one with `mirror backup create -o FILE` and give FILE.")
     return Path(_make(st, None, False).path).absolute()
 
 
@@ -96,7 +147,7 @@ def _key_request(st, local: tuple[str | None, dict | None] | None = None):
                       local_db_id=local_id)
 
 
-def _backup_journal(file: Path) -> str | None:
+def _backup_journal(file: Path) -> str | None:  # the local copy of a remote's backup, too
     """The journal id in the clear header of the backup *file* (None when it does not read: restore says why)."""
     from mirror_cli.backup.format import read_header
     from mirror_cli.errors import MirrorError
@@ -120,7 +171,7 @@ def _mb(n: int) -> str:
 @app.command()
 def create(
     ctx: typer.Context,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for the backup (a name is chosen), or a file path. Default: the backups folder.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Folder for the backup (a name is chosen), a file path, a remote (s3://BUCKET/PREFIX, postgresql://HOST/DB) or a remote's NAME. Default: the backups folder (`backup.dir`).")] = None,
     no_encrypt: Annotated[bool, typer.Option("--no-encrypt", help="Write a plaintext backup even though the database is encrypted (it holds the export in clear).")] = False,
     mkdir: Annotated[bool, typer.Option("--mkdir", help="Create a missing destination folder (without it, exit 1: an unmounted disk must not fill the local disk).")] = False,
     as_json: JsonOpt = False,
@@ -140,41 +191,64 @@ def _of_others(n: int) -> str:
     return f"{n} backup of another journal" if n == 1 else f"{n} backups of other journals"
 
 
+@contextlib.contextmanager
+def _backup_file(st, given: str):
+    """The backup *given* (a file, or a remote's object by its URL) as a local file: (its path, its name
+    for messages). A remote's object is copied whole into a private working folder first (removed after)."""
+    from mirror_cli.backup.location import fetched, parse
+    from mirror_cli.errors import UsageError
+
+    where = parse(given)
+    if isinstance(where, str):
+        with fetched(where, local=st.settings.db_path.parent) as path:
+            yield path, where
+        return
+    if not where.is_file():
+        what = "is a folder, not a backup file" if where.is_dir() else "does not exist"
+        raise UsageError(f"{where} {what}.", "Give a file `mirror backup list` shows.")
+    yield where, given
+
+
 @app.command("list")
-def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """mirror's backups in the backups folder, oldest first."""
+def list_(
+    ctx: typer.Context,
+    location: Annotated[Optional[str], typer.Argument(help="A folder, a remote (s3://BUCKET/PREFIX, postgresql://HOST/DB) or a remote's NAME. Default: the backups folder (`backup.dir`).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """mirror's backups in the backups folder (or LOCATION), oldest first."""
     from mirror_cli.backup import retention
 
     st = state(ctx)
     journal, _meta = _local_journal(st)  # no database: every backup in the folder (e.g. to pick one to restore)
-    listing = retention.scan_backups(st.settings.backups_dir, journal)
+    where, options = _location(st, location)
+    listing = retention.scan_backups(where, journal, local=st.settings.db_path.parent, options=options)
     if listing.others:
-        st.out.note(f"{_of_others(listing.others)} in {st.settings.backups_dir} not shown.")
+        st.out.note(f"{_of_others(listing.others)} in {where} not shown.")
     for u in listing.unreadable:  # stderr: --json stays the contract's array of real backups
         st.out.warn(f"{u.path}: {u.problem}; `mirror backup prune` leaves it alone and counts it for no rule.")
     if as_json:
         st.out.json([b.to_dict() for b in listing.backups])
         return
     if not listing.backups:
-        st.out.note(f"no backups in {st.settings.backups_dir}; run `mirror backup create`.")
+        st.out.note(f"no backups in {where}; run `mirror backup create`.")
     if any(not b.encrypted for b in listing.backups):
         from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
 
         st.out.note(f"encrypted \"no\": {PLAIN_IS_UNAUTHENTICATED}.")
     # On a terminal the file name alone (under a title naming the folder), so that a narrow table
     # still shows what `verify` and `restore` need; pipes keep the full path.
-    shown = (lambda p: Path(p).name) if st.out.rich else str
+    shown = (lambda p: p.rstrip("/").rpartition("/")[2].partition("?")[0]) if st.out.rich else str
     rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", shown(b.path)) for b in listing.backups]
     rows += [("UNREADABLE", _mb(u.bytes), "?", shown(u.path)) for u in listing.unreadable]
     if rows:
         st.out.table(("created", "size", "encrypted", "file" if st.out.rich else "path"), rows,
-                      title=f"in {st.settings.backups_dir}" if st.out.rich else None)
+                      title=f"in {where}" if st.out.rich else None)
 
 
 @app.command()
 def verify(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
+    file: Annotated[str, typer.Argument(help="A backup file, or a backup's URL on a remote (as `backup list` shows it).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Check a backup: checksums, decryption, the snapshot's integrity and counts (exit 3 when it is not intact).
@@ -185,7 +259,8 @@ def verify(
     from mirror_cli.errors import VerificationError
 
     st = state(ctx)
-    report = restoring.verify(file, _key_request(st), local=st.settings.db_path.parent)
+    with _backup_file(st, file) as (path, file):
+        report = restoring.verify(path, _key_request(st), local=st.settings.db_path.parent, shown=file)
     if as_json:
         st.out.json(report.to_dict())
         if not report.ok:
@@ -209,20 +284,25 @@ def verify(
 @app.command()
 def restore(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A backup file.", exists=True, dir_okay=False)],
+    file: Annotated[str, typer.Argument(help="A backup file, or a backup's URL on a remote (as `backup list` shows it).")],
     yes: YesOpt = False,
     allow_plain: Annotated[bool, typer.Option("--allow-plain", help="Restore a plain (unencrypted) backup over an encrypted journal: it is checksummed, not authenticated, so only one you made yourself.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the database with a backup (verified first; the replaced one is kept beside it)."""
+    st = state(ctx)
+    with _backup_file(st, file) as (path, file):
+        _restore(st, path, file, yes, allow_plain, as_json)
+
+
+def _restore(st, path: Path, file: str, yes: bool, allow_plain: bool, as_json: bool) -> None:
     from mirror_cli.backup import restore as restoring
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
 
-    st = state(ctx)
     db = st.settings.db_path
     local = _local_journal(st)
-    theirs = _backup_journal(file)
+    theirs = _backup_journal(path)
     other = (f"{file} is a backup of another journal (id {theirs}) than {db} (id {local[0]})"
              if local[0] is not None and theirs is not None and theirs != local[0] else None)
     if not yes:
@@ -238,7 +318,7 @@ def restore(
             what = f"Restore {file} into {db}?"
         if not confirm(what):
             raise UsageError("restore cancelled; nothing was changed.")
-    result = restoring.restore(file, db, _key_request(st, local), allow_plain=allow_plain)
+    result = restoring.restore(path, db, _key_request(st, local), allow_plain=allow_plain, shown=file)
     if other:
         st.out.warn(f"{other}: it replaced that journal, as asked.")
     _warn(st, result.warnings)
@@ -258,6 +338,7 @@ def prune(
     keep_daily: Annotated[int, typer.Option("--keep-daily", min=0, help="Keep the newest backup of each of the last N days that have one.")] = 0,
     keep_weekly: Annotated[int, typer.Option("--keep-weekly", min=0, help="Keep the newest of each of the last N ISO weeks that have one.")] = 0,
     keep_monthly: Annotated[int, typer.Option("--keep-monthly", min=0, help="Keep the newest of each of the last N months that have one.")] = 0,
+    location: Annotated[Optional[str], typer.Option("--in", help="Prune there: a folder, a remote (s3://BUCKET/PREFIX, postgresql://HOST/DB) or a remote's NAME. Default: the backups folder (`backup.dir`).")] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -271,8 +352,10 @@ def prune(
     if journal is None:
         raise UsageError(f"there is no readable journal at {st.settings.db_path}, so no backup is its own; "
                          "nothing was removed.", "Check --db / MIRROR_DB (prune removes only a journal's own backups).")
-    result = retention.prune(st.settings.backups_dir, journal=journal, last=keep_last, daily=keep_daily, weekly=keep_weekly,
-                          monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st))
+    where, options = _location(st, location)
+    result = retention.prune(where, journal=journal, last=keep_last, daily=keep_daily, weekly=keep_weekly,
+                             monthly=keep_monthly, dry_run=dry_run, lock_timeout=_lock_timeout(st),
+                             local=st.settings.db_path.parent, options=options)
     for u in result.unreadable:
         st.out.warn(f"{u.path}: {u.problem}; left in place and counted for no --keep-* rule.")
     if result.others:
