@@ -472,3 +472,23 @@ def fresh_remote(request, tmp_path) -> Iterator[Any]:
         spot.close()
     if kind == "s3" and made:
         made[0].drop_versions()  # type: ignore[attr-defined] - the bucket fixture then deletes it
+
+
+class IgnoresConditionalWrites:
+    """A store that ignores conditional writes (some S3 look-alikes, s3rver; SYNC.md section 9): the
+    Remote protocol over *inner*, except that ``put_new`` silently overwrites what is there."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+    def put_new(self, name: str, data: bytes) -> str:
+        return self.inner.put(name, data)
+
+    def put_file(self, name: str, path: Path, *, exclusive: bool = False) -> str:
+        return self.inner.put_file(name, path)
+
+    def put_stream(self, name: str, *, exclusive: bool = False) -> Any:
+        return self.inner.put_stream(name)
