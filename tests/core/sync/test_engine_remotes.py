@@ -12,6 +12,7 @@ import pytest
 
 from sync_helpers import PASSPHRASE, Device, cheap_sync_kdf, dump, fresh_remote  # noqa: F401 (fixtures)
 from mirror_cli.errors import ExitCode, InvalidInputError, LockedError, OperationError, VerificationError
+from mirror_cli.remotes.base import RemoteError
 from mirror_cli.sync import access
 
 pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
@@ -319,3 +320,42 @@ def test_every_stored_byte_and_version_is_free_of_plaintext(tmp_path, spot):
     assert hits == []
     sizes = {name: len(data) for name, data in spot.snapshot().items() if name.startswith(("h/", "s/"))}
     assert all(size >= (1024 if name.startswith("h/") else 4096) for name, size in sizes.items()), sizes
+
+
+# -- a push is staged; on PostgreSQL its objects land in one transaction ---------------------------------
+
+
+class HeadFails:
+    """A remote on which writing a head fails once (the network drops between the segment and the head)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.armed = inner, True
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def put(self, name, data):
+        if name.startswith("h/") and self.armed:
+            self.armed = False
+            raise RemoteError("the connection dropped")
+        return self.inner.put(name, data)
+
+
+def test_a_push_cut_before_its_head_is_resumed_and_on_postgres_left_nothing(pair):
+    a, b, spot = pair
+    a.reflect("one")
+    settle(a, b)
+    before = spot.snapshot()
+    rid = a.reflect("cut off")
+    a._remotes["home"] = HeadFails(a._remotes["home"])
+    with pytest.raises(RemoteError):
+        a.sync()
+    left = spot.changed_since(before)
+    # PostgreSQL: the segment's INSERT rolled back with the head's; elsewhere it waits, unreferenced
+    assert [n[:2] for n in left] == ([] if spot.kind == "postgres" else ["s/"])
+    b.sync()
+    assert rid not in b.entries()
+    a.sync()  # the outbox is re-driven: the same segment (already there, same bytes, or sent now)
+    b.sync()
+    assert rid in b.entries() and dump(a) == dump(b)
+    assert len(spot.changed_since(before, "s/")) == 1

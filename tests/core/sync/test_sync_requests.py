@@ -62,7 +62,7 @@ class Statements:
             self.meter.seen["LIST", ""] += 1
         elif text.startswith(("SELECT body", "SELECT substring")):
             self.meter.seen["GET", args[-1][:2]] += 1
-        elif text.startswith("INSERT"):
+        elif text.startswith("INSERT") and args:
             self.meter.seen["PUT", args[0][:2]] += 1
         else:
             self.meter.seen[text.split()[0].upper(), ""] += 1
@@ -143,3 +143,21 @@ def test_ten_changed_entries_are_two_puts_and_the_puller_lists_once_and_reads_on
         puller.seen
     assert puller.count("GET") == 2 and puller.count("PUT") == 0, puller.seen
     assert len(b.entries()) == 11 and dump(a) == dump(b)
+
+
+def test_a_first_push_of_many_segments_is_one_copy_on_postgres(pair, monkeypatch):
+    from mirror_cli.sync import objects
+
+    a, b, spot = pair
+    monkeypatch.setattr(objects, "SEGMENT_TARGET", 2000)  # a few entries fill a segment
+    ids = {a.reflect(f"entry {i} " + "words " * 60) for i in range(12)}
+    meter = Meter(a, spot)
+    a.sync()
+    segments = [n for n in spot.snapshot() if n.startswith("s/")]
+    assert len(segments) >= 2
+    if spot.kind == "postgres":  # one COPY (through a cursor) for every segment, then the head's INSERT
+        assert meter.count("CURSOR") == 1 and meter.count("PUT", "s/") == 0 and meter.count("PUT", "h/") == 1
+    else:
+        assert meter.count("PUT", "s/") == len(segments)
+    b.sync()
+    assert set(b.entries()) == ids
