@@ -256,3 +256,239 @@ class LaggyFolder:
     def delete(self, names: Iterable[str]) -> None:
         self.hub.tick()
         self.inner.delete(list(names))
+
+
+# -- a fresh remote of each kind, and the test's own raw access to it ---------------------------------
+
+REMOTE_KINDS = ("folder", "s3", "postgres")
+
+
+class Spot:
+    """One fresh, empty remote location (:func:`fresh_remote`): its URL, a way to open it as mirror does
+    (each device opens its own, as two machines would), and the test's raw access behind mirror's back
+    (a malicious or careless store: read, overwrite, delete, roll back, empty, every stored byte)."""
+
+    kind = ""
+
+    def __init__(self, url: str, options: dict[str, str] | None = None) -> None:
+        self.url, self.options = url, options or {}
+        self._opened: list[Any] = []
+
+    def open(self) -> Any:
+        from mirror_cli.remotes.url import open_remote
+
+        remote = open_remote(self.url, options=self.options)
+        self._opened.append(remote)
+        return remote
+
+    def close(self) -> None:
+        for remote in self._opened:
+            remote.close()
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every object, by name."""
+        raise NotImplementedError
+
+    def write(self, name: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        raise NotImplementedError
+
+    def empty(self) -> None:
+        """Delete everything (rm -rf / every object / TRUNCATE)."""
+        raise NotImplementedError
+
+    def every_byte(self) -> bytes:
+        """Every byte the store keeps for this remote, names included (S3: every version; PG: COPY)."""
+        raise NotImplementedError
+
+    def restore(self, snap: dict[str, bytes]) -> None:
+        """Make the remote hold exactly *snap* (a rollback to an earlier snapshot)."""
+        for name in set(self.snapshot()) - set(snap):
+            self.remove(name)
+        for name, data in snap.items():
+            self.write(name, data)
+
+    def changed_since(self, snap: dict[str, bytes], prefix: str = "") -> list[str]:
+        """Names (under *prefix*) that are new or hold other bytes than in *snap*, sorted."""
+        return sorted(n for n, d in self.snapshot().items() if n.startswith(prefix) and snap.get(n) != d)
+
+
+class FolderSpot(Spot):
+    kind = "folder"
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True)
+        super().__init__(str(root))
+        self.root = root
+
+    def snapshot(self) -> dict[str, bytes]:
+        return snapshot(self.root)
+
+    def write(self, name: str, data: bytes) -> None:
+        (self.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / name).write_bytes(data)
+
+    def remove(self, name: str) -> None:
+        (self.root / name).unlink()
+
+    def empty(self) -> None:
+        for p in sorted(self.root.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+
+    def every_byte(self) -> bytes:
+        return b"".join(str(p.relative_to(self.root)).encode() + b"\0" + (p.read_bytes() if p.is_file() else b"")
+                        for p in sorted(self.root.rglob("*")))
+
+
+class S3Spot(Spot):
+    kind = "s3"
+
+    def __init__(self, endpoint: str, bucket: str, prefix: str) -> None:
+        import s3_server
+
+        super().__init__(f"s3://{bucket}/{prefix}", {"endpoint_url": endpoint})
+        self.bucket, self.prefix = bucket, prefix + "/"
+        self.s3 = s3_server.client(endpoint)
+
+    def snapshot(self) -> dict[str, bytes]:
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", ()):
+                out[obj["Key"][len(self.prefix):]] = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+        return out
+
+    def write(self, name: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+
+    def remove(self, name: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
+    def empty(self) -> None:
+        for name in self.snapshot():
+            self.remove(name)
+
+    def enable_versioning(self) -> None:
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def versions(self) -> list[tuple[str, str | None]]:
+        """(key, version id) of every object version and delete marker in the whole bucket."""
+        out = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
+            out += [(v["Key"], v["VersionId"]) for v in [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]]
+        return out
+
+    def every_byte(self) -> bytes:
+        parts = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
+            for v in page.get("Versions", ()):
+                body = self.s3.get_object(Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+                parts.append(v["Key"].encode() + b"\0" + body)
+            parts += [m["Key"].encode() for m in page.get("DeleteMarkers", ())]
+        return b"\0".join(parts)
+
+    def drop_versions(self) -> None:
+        """Delete every version and delete marker (a versioned bucket is otherwise never empty)."""
+        for key, version in self.versions():
+            self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+
+
+class PostgresSpot(Spot):
+    kind = "postgres"
+
+    def __init__(self, server: str, table: str) -> None:
+        import psycopg
+
+        from pg_helpers import with_table
+
+        super().__init__(with_table(server, table))
+        self.table = table
+        self.conn = psycopg.connect(server, autocommit=True)
+
+    def close(self) -> None:
+        super().close()
+        self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        self.conn.close()
+
+    def snapshot(self) -> dict[str, bytes]:
+        try:
+            rows = self.conn.execute(f"SELECT name, body FROM {self.table}").fetchall()
+        except Exception:  # not created yet: no remote opened it
+            return {}
+        return {name: bytes(body) for name, body in rows}
+
+    def write(self, name: str, data: bytes) -> None:
+        import hashlib
+
+        self.conn.execute(f"INSERT INTO {self.table} (name, body, tag) VALUES (%s, %s, %s) ON CONFLICT (name) DO "
+                          "UPDATE SET body = EXCLUDED.body, tag = EXCLUDED.tag",
+                          (name, data, hashlib.sha256(data).hexdigest()))
+
+    def remove(self, name: str) -> None:
+        self.conn.execute(f"DELETE FROM {self.table} WHERE name = %s", (name,))
+
+    def empty(self) -> None:
+        self.conn.execute(f"TRUNCATE {self.table}")
+
+    def every_byte(self) -> bytes:
+        """``COPY <table> TO STDOUT`` in binary form (text form would show the bodies as hex)."""
+        out = bytearray()
+        with self.conn.cursor() as cur, cur.copy(f"COPY {self.table} TO STDOUT (FORMAT BINARY)") as copy:
+            for block in copy:
+                out += block
+        return bytes(out)
+
+
+@pytest.fixture(params=REMOTE_KINDS)
+def fresh_remote(request, tmp_path) -> Iterator[Any]:
+    """A factory of fresh, empty remotes of one kind (the test runs once per kind): a folder, a prefix
+    of a bucket on the moto server, a new table on the PostgreSQL test server. Each call gives a new
+    :class:`Spot`; all are closed (tables dropped, bucket versions removed) after the test."""
+    import itertools
+    import secrets
+
+    kind, made, counter = request.param, [], itertools.count()
+    if kind == "s3":
+        endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
+    elif kind == "postgres":
+        from pg_helpers import server_url
+
+        server = server_url()
+
+    def make() -> Spot:
+        n = next(counter)
+        if kind == "folder":
+            spot: Spot = FolderSpot(tmp_path / f"remote-{n}")
+        elif kind == "s3":
+            spot = S3Spot(endpoint, bucket, f"journal-{n}")
+        else:
+            spot = PostgresSpot(server, f"t_{secrets.token_hex(6)}")
+        made.append(spot)
+        return spot
+
+    yield make
+    for spot in made:
+        spot.close()
+    if kind == "s3" and made:
+        made[0].drop_versions()  # type: ignore[attr-defined] - the bucket fixture then deletes it
+
+
+class IgnoresConditionalWrites:
+    """A store that ignores conditional writes (some S3 look-alikes, s3rver; SYNC.md section 9): the
+    Remote protocol over *inner*, except that ``put_new`` silently overwrites what is there."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+    def put_new(self, name: str, data: bytes) -> str:
+        return self.inner.put(name, data)
+
+    def put_file(self, name: str, path: Path, *, exclusive: bool = False) -> str:
+        return self.inner.put_file(name, path)
+
+    def put_stream(self, name: str, *, exclusive: bool = False) -> Any:
+        return self.inner.put_stream(name)

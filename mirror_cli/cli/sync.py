@@ -58,6 +58,7 @@ def remote_add(
         try:
             remote = _open(url, options, mkdir=mkdir)
             try:
+                conditional = access.honours_conditional_writes(remote)
                 rid = access.read_bootstrap(remote)
                 code = None
                 if rid is None:
@@ -82,6 +83,9 @@ def remote_add(
     result = {"name": name, "url": redact(url), "remote": state_word}
     if code:
         result["recovery_code"] = code
+    if not conditional:
+        st.out.warn(f"{redact(url)} ignores conditional writes (create-if-absent): sync stays correct without "
+                    "them, but a journal copied to a second machine is only noticed once both have synced.")
     if as_json:
         st.out.json(result)
         return

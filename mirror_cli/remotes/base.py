@@ -16,6 +16,7 @@ arises between objects mirror writes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -151,6 +152,11 @@ class Remote(Protocol):
 
     def get_file(self, name: str, path: Path) -> None:
         """Write the object to the local file *path* atomically, streamed; :class:`NotFound` leaves *path* alone."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A context in which writes commit together or not at all, where the store can (PostgreSQL: one
+        transaction, so a push's segments and head land at once); elsewhere each write stands alone."""
         ...
 
     def close(self) -> None:

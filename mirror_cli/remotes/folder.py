@@ -149,6 +149,10 @@ class FolderRemote:
     def put_stream(self, name: str, *, exclusive: bool = False) -> FolderWriter:
         return FolderWriter(self, name, exclusive=exclusive)
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each write stands alone here (no transactions): nothing to group."""
+        return contextlib.nullcontext()
+
     def delete(self, names: Iterable[str]) -> None:
         by_folder: dict[tuple[str, ...], list[str]] = {}
         for name in names:

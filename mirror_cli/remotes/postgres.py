@@ -12,7 +12,9 @@ an uncompressed value is read in slices (:meth:`get_file` streams 1 MiB at a tim
 Tag = the SHA-256 of the body in hex, written with the row (the same content, the same tag).
 ``put_new`` is a plain INSERT: the primary key lets exactly one of two racing writers win, the
 other gets :class:`~.base.Exists`. ``put`` is an UPSERT. Every write is one statement or one
-transaction, so a reader sees the old row, the new one or none. ``put_file`` and ``put_stream``
+transaction, so a reader sees the old row, the new one or none; :meth:`batch` makes several writes
+one transaction (a push's segments and head), and :meth:`put_new_many` sends many new objects with
+one ``COPY`` (a first push). ``put_file`` and ``put_stream``
 send the bytes with ``COPY`` in 1 MiB parts into a temporary table and publish them in the same
 transaction, so no client holds a whole large object in memory.
 
@@ -27,7 +29,7 @@ import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -170,8 +172,45 @@ class PostgresRemote:
     def put_new(self, name: str, data: bytes) -> str:
         check_name(name)
         tag = hashlib.sha256(data).hexdigest()
-        self._run("write", name, "INSERT INTO {t} (name, body, tag) VALUES (%s, %s, %s)", (name, data, tag))
+        # ON CONFLICT DO NOTHING, not a unique violation: inside a batch an error would abort the transaction
+        row = self._one("write", name, "INSERT INTO {t} (name, body, tag) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (name) DO NOTHING RETURNING tag", (name, data, tag))
+        if row is None:
+            raise Exists(f"{name} already exists in {self.describe()}; nothing was written.")
         return tag
+
+    def put_new_many(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Create many objects at once (a first push): one ``COPY`` into a temporary table, then one
+        INSERT of those whose name is free, in one transaction. Returns the names that were already
+        taken (nothing written for them), as ``put_new`` would have raised :class:`~.base.Exists`."""
+        rows = [(check_name(name), data, hashlib.sha256(data).hexdigest()) for name, data in items]
+        conn = self._check_open()
+        try:
+            with conn.transaction():
+                conn.execute("CREATE TEMPORARY TABLE IF NOT EXISTS mirror_bulk (name text COLLATE \"C\" NOT NULL, "
+                             "body bytea NOT NULL, tag text NOT NULL) ON COMMIT DELETE ROWS")
+                with conn.cursor() as cur, cur.copy("COPY pg_temp.mirror_bulk (name, body, tag) FROM STDIN "
+                                                    "(FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "bytea", "text"])
+                    for row in rows:
+                        copy.write_row(row)
+                made = {r[0] for r in conn.execute(self._q(
+                    "INSERT INTO {t} (name, body, tag) SELECT name, body, tag FROM pg_temp.mirror_bulk "
+                    "ON CONFLICT (name) DO NOTHING RETURNING name")).fetchall()}
+                conn.execute("TRUNCATE pg_temp.mirror_bulk")  # inside an outer batch ON COMMIT comes later
+        except self._pg.Error as exc:
+            raise self._error("write", f"{len(rows)} objects", _first_line(exc)) from None
+        return [name for name, _, _ in rows if name not in made]
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction: every write inside commits at its end, or none does (an error, a kill)."""
+        conn = self._check_open()
+        try:
+            with conn.transaction():
+                yield
+        except self._pg.Error as exc:
+            raise self._error("commit", "a batch of writes", _first_line(exc)) from None
 
     def put(self, name: str, data: bytes) -> str:
         check_name(name)
@@ -229,8 +268,10 @@ class PostgresRemote:
         """Write the object's body to *out* in CHUNK slices, all from one snapshot (REPEATABLE READ)."""
         check_name(name)
         conn = self._check_open()
+        own = conn.info.transaction_status == self._pg.pq.TransactionStatus.IDLE  # else inside a batch
         try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if own:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 size = self._size(name)
                 for offset in range(0, size, CHUNK):
@@ -240,7 +281,8 @@ class PostgresRemote:
                         raise NotFound(f"no object {name} in {self.describe()}.")
                     out.write(piece[0])
             finally:
-                conn.execute("COMMIT")
+                if own:
+                    conn.execute("COMMIT")
         except self._pg.Error as exc:
             raise self._error("read", name, _first_line(exc)) from None
 

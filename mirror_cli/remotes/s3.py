@@ -165,6 +165,10 @@ class S3Remote:
     def put_stream(self, name: str, *, exclusive: bool = False) -> S3Writer:
         return S3Writer(self, check_name(name), exclusive=exclusive)
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each write stands alone here (no transactions): nothing to group."""
+        return contextlib.nullcontext()
+
     def delete(self, names: Iterable[str]) -> None:
         keys = [self._key(name) for name in names]
         for start in range(0, len(keys), DELETE_BATCH):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mirror_cli.crypto.passphrase import KeyCache, KeyringFailure, Passphrase, _from_env, passphrase_from_env
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
-from mirror_cli.remotes.base import NotFound, Remote
+from mirror_cli.remotes.base import Exists, NotFound, Remote
 from mirror_cli.sync.keys import (Envelope, RemoteKey, b32, derive_envelope_kek, new_envelope_params,
                                   new_remote_key, open_envelope, parse_envelope, parse_recovery_code,
                                   seal_envelope)
@@ -25,6 +25,7 @@ FORMAT = "mirror-remote"
 VERSION = 1
 SYNC_FILE, SYNC_ENV = "MIRROR_SYNC_PASSPHRASE_FILE", "MIRROR_SYNC_PASSPHRASE"
 RECOVERY_ENV = "MIRROR_SYNC_RECOVERY_CODE"
+PROBE_PREFIX = "mirror-probe-"  # a short-lived object of `remote add`; any left behind are only foreign names
 
 
 class RemoteEmpty(OperationError):
@@ -140,6 +141,22 @@ def remember(cache: KeyCache | None, remote_id: str, opened: Opened) -> None:
         cache.store("remote:" + remote_id, secret)
     except (KeyringFailure, LockedError):
         pass
+
+
+def honours_conditional_writes(remote: Remote) -> bool:
+    """Whether the store honours create-if-absent: a probe object written twice with ``put_new`` (the
+    second must find it there), then deleted. Some S3 look-alikes ignore ``If-None-Match``; sync stays
+    correct without it (one writer per object; the chain check catches a cloned device identity), it
+    only loses that early tripwire, so such a store is accepted with a warning."""
+    name = PROBE_PREFIX + b32(os.urandom(10))
+    remote.put_new(name, b"first")
+    try:
+        remote.put_new(name, b"second")
+    except Exists:
+        return True
+    finally:
+        remote.delete([name])
+    return False
 
 
 def initialise(remote: Remote, passphrase: Passphrase | None, *, key_only: bool = False) -> tuple[str, RemoteKey]:

@@ -140,20 +140,11 @@ def _save_ckpt(sync: SyncState, state: dict[str, Any]) -> None:
 
 def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
     fault("before-upload")
-    for seg in plan["segments"]:
-        row = sync.store.conn.execute("SELECT body FROM sync_outbox WHERE remote = ? AND seq = ?",
-                                      (sync.cfg.name, seg["seq"])).fetchone()
-        blob = bytes(row[0])
-        try:
-            sync.remote.put_new(seg["name"], blob)
-        except Exists:
-            if sync.remote.get(seg["name"]) != blob:
-                raise Forked() from None
-        sync.report.bytes_up += len(blob)
-        fault("after-segment")
-    head = bytes.fromhex(plan["head"])
-    name = objects.head_name(sync.key, sync.dev)
-    tag = sync.remote.put(name, head)
+    with sync.remote.batch():  # PostgreSQL: the segments and the head in one transaction
+        _put_segments(sync, plan["segments"])
+        head = bytes.fromhex(plan["head"])
+        name = objects.head_name(sync.key, sync.dev)
+        tag = sync.remote.put(name, head)
     getattr(sync, "_heads_read", {})[name] = (tag or "", head)  # the next sync need not read it back
     sync.report.bytes_up += len(head)
     fault("after-head")
@@ -166,5 +157,31 @@ def _upload(sync: SyncState, plan: dict[str, Any]) -> None:
             "INSERT INTO sync_sent (remote, kind, id, digest) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (remote, kind, id) DO UPDATE SET digest = excluded.digest",
             [(sync.cfg.name, *([local.KIND] if len(item) == 2 else []), *item) for item in plan["sent"]])
+
+def _put_segments(sync: SyncState, segments: list[dict[str, Any]]) -> None:
+    """Write-once uploads; a name already taken holds these bytes (a resumed push) or another copy's (a fork)."""
+    def body(seq: int) -> bytes:
+        return bytes(sync.store.conn.execute("SELECT body FROM sync_outbox WHERE remote = ? AND seq = ?",
+                                             (sync.cfg.name, seq)).fetchone()[0])
+
+    many = getattr(sync.remote, "put_new_many", None) if len(segments) > 1 else None
+    if many is not None:  # a first push to PostgreSQL: one COPY
+        blobs = {seg["name"]: body(seg["seq"]) for seg in segments}
+        for taken in many(list(blobs.items())):
+            if sync.remote.get(taken) != blobs[taken]:
+                raise Forked()
+        sync.report.bytes_up += sum(len(blob) for blob in blobs.values())
+        fault("after-segment")
+        return
+    for seg in segments:
+        blob = body(seg["seq"])
+        try:
+            sync.remote.put_new(seg["name"], blob)
+        except Exists:
+            if sync.remote.get(seg["name"]) != blob:
+                raise Forked() from None
+        sync.report.bytes_up += len(blob)
+        fault("after-segment")
+
 
 # the whole run

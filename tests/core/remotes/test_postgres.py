@@ -14,7 +14,7 @@ import pytest
 
 from pg_helpers import fresh_table, pg_url, server_url, sql, with_table  # noqa: F401 (fixtures)
 from mirror_cli.errors import ExitCode, UsageError
-from mirror_cli.remotes.base import ObjectInfo, Remote, RemoteError
+from mirror_cli.remotes.base import Exists, ObjectInfo, Remote, RemoteError
 from mirror_cli.remotes.postgres import PostgresRemote, prefix_end
 from mirror_cli.remotes.url import CloudExtraMissing, open_remote
 
@@ -135,3 +135,32 @@ def socket_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
+
+
+def test_a_batch_commits_its_writes_together_or_not_at_all(remote, location):
+    with closing(open_remote(location)) as other:
+        with remote.batch():
+            remote.put_new("s/one", b"segment")
+            remote.put("h/head", b"head")
+            assert remote.get("s/one") == b"segment"  # this connection sees its own writes
+            assert list(other.list("")) == []          # nobody else does before the commit
+            with pytest.raises(Exists):
+                remote.put_new("s/one", b"other bytes")  # taken: the batch goes on
+        assert sorted(o.name for o in other.list("")) == ["h/head", "s/one"]
+        with pytest.raises(RuntimeError), remote.batch():
+            remote.put_new("s/two", b"segment")
+            raise RuntimeError("killed between the segment and the head")
+        assert sorted(o.name for o in other.list("")) == ["h/head", "s/one"]
+        with remote.batch(), remote.open("s/one") as f:  # a streamed read joins the batch's transaction
+            assert f.read() == b"segment"
+
+
+def test_many_new_objects_go_in_one_copy_and_taken_names_are_returned(remote):
+    remote.put_new("s/b", b"already here")
+    taken = remote.put_new_many([("s/a", b"1" * 5000), ("s/b", b"2"), ("s/c", b"3")])
+    assert taken == ["s/b"]
+    assert remote.get("s/a") == b"1" * 5000 and remote.get("s/b") == b"already here" and remote.get("s/c") == b"3"
+    assert {o.name: o.tag for o in remote.list("s/")}["s/a"] == hashlib.sha256(b"1" * 5000).hexdigest()
+    with remote.batch():
+        assert remote.put_new_many([("s/d", b"4"), ("s/a", b"x")]) == ["s/a"]
+    assert remote.get("s/d") == b"4"

@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sync_helpers import Device, LaggyHub, cheap_sync_kdf, dump, folder  # noqa: F401 (fixture)
+from sync_helpers import Device, LaggyHub, cheap_sync_kdf, dump, folder, fresh_remote  # noqa: F401 (fixtures)
 from mirror_cli.ids import HLC_MAX_AHEAD_MS, hlc_parts, iso, now_ms
 from mirror_cli.sync.merge import LOCAL_WINS, NEWEST_WINS
 
@@ -62,14 +62,14 @@ SETTLE_ROUNDS = 6
 class World:
     """N devices on one remote, the operations they made, and what each had seen."""
 
-    def __init__(self, root: Path, rng: random.Random, n: int, *, laggy: bool) -> None:
+    def __init__(self, root: Path, rng: random.Random, n: int, *, laggy: bool, spot: Any = None) -> None:
         self.rng = rng
         self.hub = LaggyHub(root / "laggy", rng) if laggy else None
-        shared = None if laggy else folder(root)
+        shared = None if laggy or spot is not None else folder(root)
         self.devices = [Device(root / f"d{i}" / "mirror.db", f"device-{i}",
                                rng.randint(-2 * DAY_MS, 2 * DAY_MS)) for i in range(n)]
         for i, d in enumerate(self.devices):
-            d.add_remote("home", self.hub.view(f"d{i}") if self.hub else shared)
+            d.add_remote("home", self.hub.view(f"d{i}") if self.hub else shared or spot.open())
             if self.hub:
                 self.hub.deliver_all()  # the bootstrap and key envelope reach every copy first
         self.counter = itertools.count(1)
@@ -258,9 +258,10 @@ class World:
         return "\n".join(out)
 
 
-def converge(seed: int, n: int, *, laggy: bool) -> None:
+def converge(seed: int, n: int, *, laggy: bool, spot: Any = None) -> None:
+    """One run; over *spot* (a fresh S3 or PostgreSQL remote from sync_helpers) instead of a folder if given."""
     with tempfile.TemporaryDirectory(prefix="mirror-conv-") as tmp:
-        world = World(Path(tmp), random.Random(seed), n, laggy=laggy)
+        world = World(Path(tmp), random.Random(seed), n, laggy=laggy, spot=spot)
         world.make_export_file(Path(tmp))
         world.play(ROUNDS)
         world.check()
@@ -276,6 +277,15 @@ def test_devices_converge_over_a_folder(seed: int, n: int) -> None:
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 5))
 def test_devices_converge_over_a_laggy_folder(seed: int, n: int) -> None:
     converge(seed, n, laggy=True)
+
+
+@pytest.mark.parametrize("fresh_remote", ["s3", "postgres"], indirect=True)
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 3))
+def test_devices_converge_over_s3_and_postgres(fresh_remote, seed: int, n: int) -> None:
+    """The same property over a fresh bucket prefix (moto) or table per example: a lighter run (2
+    examples of 2-3 devices) as each sync there costs more than on a folder."""
+    converge(seed, n, laggy=False, spot=fresh_remote())
 
 
 # -- explicit cases --------------------------------------------------------------------------------

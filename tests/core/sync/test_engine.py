@@ -1,4 +1,7 @@
-"""The sync engine in-process: two and three devices over a folder remote."""
+"""The sync engine in-process over a folder remote: merging, deletes, local-only, key-only remotes,
+restored journals, clocks. The checks that apply to every kind of remote (tampering, rollback, an
+empty or replaced remote, joining, wrong passphrase, cloned identity, plaintext) are in
+test_engine_remotes.py, the request counts in test_sync_requests.py."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync_helpers import Device, cheap_sync_kdf, dump, folder, snapshot  # noqa: F401 (fixture)
-from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
+from mirror_cli.errors import LockedError
 
 pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
 
@@ -111,170 +114,6 @@ def test_local_only_entries_never_leave_and_toggling_withdraws_them(pair, tmp_pa
     assert shared not in b.entries()
     with a.store() as s:
         assert s.conn.execute("SELECT local_only FROM reflections WHERE id = ?", (shared,)).fetchone() == (1,)
-
-
-def test_a_wrong_passphrase_is_exit_4_and_writes_nothing(tmp_path, pair):
-    a, b, remote = pair
-    a.reflect("one")
-    a.sync()
-    c = Device(tmp_path / "c" / "mirror.db", "intruder")
-    c.add_remote("home", remote)
-    before_remote, before_db = snapshot(remote.root), db_dump(c)
-    with pytest.raises(LockedError):
-        c.sync(env={"MIRROR_SYNC_PASSPHRASE": "not the passphrase at all"})
-    assert snapshot(remote.root) == before_remote and db_dump(c) == before_db
-    assert c.entries() == {}
-
-
-def test_a_new_device_joins_with_the_passphrase_alone(tmp_path, pair):
-    a, b, remote = pair
-    ids = {a.reflect(f"entry {i}") for i in range(5)}
-    a.sync()
-    c = Device(tmp_path / "c" / "mirror.db", "new laptop")
-    c.add_remote("home", remote)
-    c.sync()
-    assert set(c.entries()) == ids
-
-
-def test_an_emptied_remote_stops_the_sync_and_deletes_nothing(pair):
-    a, b, remote = pair
-    a.reflect("precious")
-    settle(a, b)
-    before = dump(b)
-    for p in sorted(remote.root.rglob("*"), reverse=True):
-        p.unlink() if p.is_file() else p.rmdir()
-    with pytest.raises(OperationError):
-        b.sync()
-    assert dump(b) == before
-    b.sync(rejoin=True)
-    a2 = a.entries()
-    assert a2 and dump(b) == before
-
-
-@pytest.mark.parametrize("prefix", ["h/", "s/"])
-def test_a_flipped_byte_is_exit_3_and_the_journal_is_unchanged(pair, prefix):
-    a, b, remote = pair
-    a.reflect("one")
-    a.sync()
-    b.reflect("two")
-    b.sync()
-    a.reflect("three")
-    a.sync()
-    # the newest object of that kind is A's, written after B last synced
-    target = max((remote.root / prefix[0]).iterdir(), key=lambda p: p.stat().st_mtime_ns)
-    data = bytearray(target.read_bytes())
-    data[len(data) // 2] ^= 1
-    target.write_bytes(bytes(data))
-    before = dump(b)
-    with pytest.raises(VerificationError):
-        b.sync()
-    assert dump(b) == before
-
-
-def test_a_segment_moved_to_another_name_is_exit_3(pair):
-    a, b, remote = pair
-    a.reflect("one")
-    a.sync()
-    a.reflect("two")
-    a.sync()
-    segs = sorted((remote.root / "s").iterdir())
-    assert len(segs) == 2
-    x, y = segs
-    bx, by = x.read_bytes(), y.read_bytes()
-    x.write_bytes(by)
-    y.write_bytes(bx)
-    with pytest.raises(VerificationError):
-        b.sync()
-    assert b.entries() == {}
-
-
-def test_a_rolled_back_remote_is_exit_3(pair, tmp_path):
-    a, b, remote = pair
-    a.reflect("one")
-    a.sync()
-    b.sync()
-    old = snapshot(remote.root)
-    a.reflect("two")
-    a.sync()
-    b.sync()
-    for name in list(snapshot(remote.root)):
-        if name not in old:
-            (remote.root / name).unlink()
-    for name, data in old.items():
-        (remote.root / name).write_bytes(data)
-    with pytest.raises(VerificationError):
-        b.sync()
-    with pytest.raises(VerificationError):
-        a.sync()
-
-
-def test_a_bootstrap_of_a_newer_format_is_exit_5(pair):
-    a, b, remote = pair
-    a.reflect("one")
-    a.sync()
-    (remote.root / "mirror-remote.json").write_text('{"format": "mirror-remote", "version": 2}')
-    before = dump(b)
-    with pytest.raises(InvalidInputError):
-        b.sync()
-    assert dump(b) == before
-
-
-def test_every_remote_byte_is_free_of_plaintext(pair):
-    a, b, remote = pair
-    rid = a.reflect("CANARYWORD in a reflection #canarytag", mode="CANARYMODE")
-    a.sync()
-    b.sync()
-    with a.store() as s:
-        dev_a, db_id = s.meta("device_id"), s.db_id
-    blobs = b"".join(snapshot(remote.root).values())
-    for needle in (b"CANARYWORD", b"canarytag", b"CANARYMODE", rid.encode(), b"laptop", b"desktop",
-                   db_id.encode(), dev_a.encode(), bytes.fromhex(dev_a), b"2026-", b"REFLECTION"):
-        assert needle not in blobs, needle
-    sizes = {len(v) for k, v in snapshot(remote.root).items() if k.startswith(("h/", "s/"))}
-    assert all(s >= 1024 for s in sizes)
-
-
-def test_a_copied_journal_syncing_as_the_same_device_takes_a_new_identity_and_loses_nothing(pair, tmp_path):
-    import shutil
-
-    a, b, remote = pair
-    a.reflect("before the copy")
-    a.sync()
-    clone_path = tmp_path / "clone" / "mirror.db"
-    clone_path.parent.mkdir()
-    shutil.copy(a.path, clone_path)
-    clone = Device(clone_path, "laptop")
-    clone._remotes = {"home": remote}
-    ra = a.reflect("written on the original")
-    rc = clone.reflect("written on the copy")
-    a.sync()
-    report = clone.sync()
-    assert report.notes, "the copy says it took a new identity"
-    settle(a, b, clone, rounds=3)
-    assert ra in a.entries() and rc in a.entries()
-    assert dump(a) == dump(b) == dump(clone)
-    with a.store() as s1, clone.store() as s2:
-        assert s1.meta("device_id") != s2.meta("device_id")
-
-
-def test_a_copy_racing_for_the_same_segment_takes_a_new_identity(pair, tmp_path):
-    import shutil
-
-    a, b, remote = pair
-    a.reflect("before the copy")
-    a.sync()
-    clone_path = tmp_path / "clone" / "mirror.db"
-    clone_path.parent.mkdir()
-    shutil.copy(a.path, clone_path)
-    clone = Device(clone_path, "laptop")
-    clone._remotes = {"home": remote}
-    ra = a.reflect("written on the original")
-    rc = clone.reflect("written on the copy")
-    clone.sync(pull=False)  # the copy pushes first: same seq, same head slot
-    a.sync()                # the original now finds its head written by the copy
-    settle(a, b, clone, rounds=3)
-    assert {ra, rc} <= set(b.entries())
-    assert dump(a) == dump(b) == dump(clone)
 
 
 def test_a_key_only_remote_keeps_no_envelope_and_joins_with_the_recovery_code(tmp_path):
@@ -390,71 +229,3 @@ def test_a_device_whose_clock_runs_days_ahead_is_named(tmp_path):
     assert any("fast-laptop" in note and "2 days ahead" in note for note in report.notes), report.notes
     again = right.sync()
     assert not any("ahead" in note for note in again.notes), "named when its stamps arrive, not every sync"
-
-
-class Counting:
-    """A remote that counts what is read: one listing, and GETs by prefix."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.gets, self.lists = inner, [], 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def get(self, name):
-        self.gets.append(name)
-        return self.inner.get(name)
-
-    def list(self, prefix=""):
-        self.lists += 1
-        return self.inner.list(prefix)
-
-
-def test_a_no_op_sync_lists_once_and_reads_no_head_and_no_segment(pair):
-    a, b, remote = pair
-    a.reflect("one")
-    b.reflect("two")
-    settle(a, b)
-    counting = Counting(remote)
-    b._remotes["home"] = counting
-    b.sync()
-    counting.gets.clear()
-    counting.lists = 0
-    report = b.sync()
-    assert not report.changed
-    assert counting.lists == 1
-    assert [g for g in counting.gets if g.startswith(("h/", "s/", "c/"))] == []
-
-
-def test_ten_changed_entries_are_one_segment_and_the_puller_reads_one_head_and_one_segment(pair):
-    a, b, remote = pair
-    a.reflect("one")
-    settle(a, b)
-    counting = Counting(remote)
-    b._remotes["home"] = counting
-    b.sync()
-    for i in range(10):
-        a.reflect(f"change {i}")
-    before = set(i.name for i in remote.list("s/"))
-    a.sync()
-    assert len(set(i.name for i in remote.list("s/")) - before) == 1
-    counting.gets.clear()
-    b.sync(push=False)
-    assert sorted(g[:2] for g in counting.gets if g.startswith(("h/", "s/"))) == ["h/", "s/"]
-
-
-def test_a_replaced_remote_stops_with_exit_1_and_changes_nothing(pair, tmp_path):
-    """CONTRACT.md: an empty, missing or replaced remote never deletes anything locally (exit 1)."""
-    from mirror_cli.sync import access
-
-    a, b, remote = pair
-    a.reflect("one")
-    settle(a, b)
-    other = folder(tmp_path, "other")
-    access.initialise(other, access.sync_passphrase({"MIRROR_SYNC_PASSPHRASE": "another remote entirely 9"}))
-    (remote.root / "mirror-remote.json").write_bytes((other.root / "mirror-remote.json").read_bytes())
-    before = db_dump(b)
-    with pytest.raises(OperationError) as err:
-        b.sync()
-    assert err.value.exit_code == 1 and "replaced" in err.value.message
-    assert db_dump(b) == before

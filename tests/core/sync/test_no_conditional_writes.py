@@ -1,0 +1,119 @@
+"""A store that ignores conditional writes (``put_new`` overwrites silently): correctness never rests
+on them (SYNC.md rule 1, section 9), so sync converges with nothing lost, and a cloned identity is
+caught by the chain check as on a folder. Over each kind of remote, wrapped."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from sync_helpers import Device, IgnoresConditionalWrites, cheap_sync_kdf, dump, fresh_remote  # noqa: F401
+from mirror_cli.sync import access
+
+pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
+
+
+def device(tmp_path, name: str, spot) -> Device:
+    d = Device(tmp_path / name / "mirror.db", name)
+    d.add_remote("home", IgnoresConditionalWrites(spot.open()), url=spot.url)
+    return d
+
+
+def settle(*devices: Device, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        for d in devices:
+            d.sync()
+
+
+@pytest.fixture
+def trio(tmp_path, fresh_remote):
+    spot = fresh_remote()
+    return [device(tmp_path, name, spot) for name in ("laptop", "desktop", "server")], spot
+
+
+def test_the_probe_finds_a_store_that_ignores_conditional_writes(fresh_remote):
+    spot = fresh_remote()
+    assert access.honours_conditional_writes(spot.open()) is True
+    assert access.honours_conditional_writes(IgnoresConditionalWrites(spot.open())) is False
+    assert spot.snapshot() == {}, "the probe leaves nothing behind"
+
+
+def test_sync_converges_with_nothing_lost(trio):
+    (a, b, c), _ = trio
+    ra, rb = a.reflect("from the laptop"), b.reflect("from the desktop")
+    settle(a, b, c)
+    a.edit(ra, content="the laptop's words")
+    b.edit(ra, content="the desktop's words")
+    c.delete(rb)
+    rc = c.reflect("from the server")
+    settle(a, b, c)
+    assert set(a.entries()) == {ra, rc}
+    assert dump(a) == dump(b) == dump(c)
+    assert {"the laptop's words", "the desktop's words"} <= {a.entries()[ra]["content"]} | {
+        other for rid, field, other in a.conflicts() + b.conflicts() if rid == ra}
+
+
+class RacedBy:
+    """Lets *other* sync once just before this device's first segment upload (both read the same heads)."""
+
+    def __init__(self, inner, other: Device) -> None:
+        self.inner, self.other = inner, other
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def put_new(self, name, data):
+        if name.startswith("s/") and self.other is not None:
+            other, self.other = self.other, None
+            other.sync()
+        return self.inner.put_new(name, data)
+
+
+RACE_NOT_RECOVERED = pytest.mark.xfail(strict=True, reason=(
+    "known gap: when the original silently overwrites the copy's segment and head, the copy sees its own "
+    "head at its seq with another chain, takes a new id, but counts its overwritten changes as published "
+    "(sync_self.dot) and pins the old id at its own chain: the next check_heads says 'rollback' (exit 3) "
+    "for ever. Detected, not lost locally, but no convergence. See the report of h14syncsuite."))
+
+
+@pytest.mark.parametrize("order", ["copy-second", pytest.param("racing", marks=RACE_NOT_RECOVERED)])
+def test_a_cloned_identity_is_caught_by_the_chain_and_nothing_is_lost(trio, tmp_path, order):
+    (a, b, c), spot = trio
+    a.reflect("before the copy")
+    settle(a, b)
+    path = tmp_path / "clone" / "mirror.db"
+    path.parent.mkdir()
+    shutil.copy(a.path, path)
+    clone = Device(path, a.label)
+    clone._remotes = {"home": IgnoresConditionalWrites(spot.open())}
+    ra, rc = a.reflect("written on the original"), clone.reflect("written on the copy")
+    if order == "racing":  # the copy's segment is overwritten by the original's, silently
+        a._remotes["home"] = RacedBy(a._remotes["home"], clone)
+    a.sync()
+    clone.sync()
+    settle(a, b, c, clone)
+    assert {ra, rc} <= set(b.entries())
+    assert dump(a) == dump(b) == dump(c) == dump(clone)
+    with a.store() as s1, clone.store() as s2:
+        assert s1.meta("device_id") != s2.meta("device_id")
+
+
+def test_remote_add_accepts_such_a_store_with_a_warning(cli, tmp_path, monkeypatch, fresh_remote):
+    from mirror_cli.remotes import url as remote_url
+
+    spot = fresh_remote()
+    env = {"MIRROR_HOME": str(tmp_path / "home-a"), "MIRROR_SYNC_PASSPHRASE": "a long enough sync passphrase 7"}
+    plain = cli("remote", "add", "home", spot.url, *spot_options(spot), env=env)
+    assert plain.exit_code == 0 and "conditional" not in plain.stderr, plain.stderr
+    real = remote_url.open_remote
+    monkeypatch.setattr(remote_url, "open_remote", lambda *a, **k: IgnoresConditionalWrites(real(*a, **k)))
+    env["MIRROR_HOME"] = str(tmp_path / "home-b")
+    r = cli("remote", "add", "home", spot.url, *spot_options(spot), env=env)
+    assert r.exit_code == 0, r.stderr
+    assert "warning:" in r.stderr and "ignores conditional writes" in r.stderr
+    assert not [n for n in spot.snapshot() if n.startswith(access.PROBE_PREFIX)]
+
+
+def spot_options(spot) -> list[str]:
+    return ["--endpoint-url", spot.options["endpoint_url"]] if "endpoint_url" in spot.options else []
