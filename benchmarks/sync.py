@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""`mirror sync` on a folder remote, whole processes, against the goals of SYNC.md.
+"""`mirror sync` on a folder, S3 and PostgreSQL remote, whole processes, against the goals of SYNC.md.
 
     python benchmarks/sync.py [--mirror PATH] [--sizes 10000,100000] [--runs 3] [--quick]
-        [--workdir DIR] [--keep] [--no-lock]
+        [--remotes folder,s3,postgres] [--workdir DIR] [--keep] [--no-lock]
+
+--remotes picks the remotes (default: folder): `s3` is a moto_server this script starts on
+127.0.0.1 (stopped by its PID at the end), used through boto3, `postgres` a throwaway PostgreSQL
+cluster started as tests/pg_helpers.py starts one (fsync off), one table per run. Each run gets a
+fresh location (folder, bucket prefix or table). See benchmarks/_servers.py.
 
 PATH is an installed `mirror` (default: the one beside this Python). For each size, one
 synthetic export of reflections of ~500 characters (400-600) is written and imported into a
 template journal once (a generated `mirror import` file, not one process per entry); every run
-copies that journal into a fresh MIRROR_HOME and syncs it with a fresh folder remote, so each
+copies that journal into a fresh MIRROR_HOME and syncs it with a fresh remote, so each
 first push is a real first push. Timed, as subprocesses (wall time, CPU time user+sys and peak
 RSS of the command's own process, from wait4):
 
@@ -52,6 +57,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import WORDS  # noqa: E402
+from _servers import open_remotes  # noqa: E402
 from house import Failed, iso, ulid  # noqa: E402
 
 LOCK = "/tmp/bench.lock"
@@ -186,10 +192,12 @@ class Bench:
             env.update(PYTHON_KEYRING_BACKEND="bench_keyring.FileKeyring",
                        PYTHONPATH=os.pathsep.join(filter(None, [str(work), env.get("PYTHONPATH")])))
         self.base = env
+        self.remote = None  # the kind being timed (benchmarks/_servers.py)
 
     def env(self, home: Path) -> dict[str, str]:
         # one keyring per device (a file beside its home): B must not find the KEK A cached
-        return {**self.base, "MIRROR_HOME": str(home), "BENCH_KEYRING_FILE": f"{home}.keyring.json"}
+        return {**self.base, **(self.remote.env if self.remote else {}), "MIRROR_HOME": str(home),
+                "BENCH_KEYRING_FILE": f"{home}.keyring.json"}
 
     def mirror(self, home: Path, *args: str) -> Run:
         return run([self.exe, *args], self.env(home), self.secret)
@@ -198,7 +206,7 @@ class Bench:
         r = self.mirror(home, "sync", "home", "--json")
         return r, json.loads(r.out)
 
-    def device(self, name: str, template: Path | None, remote: Path) -> Path:
+    def device(self, name: str, template: Path | None, remote: str, extra: list[str]) -> Path:
         """A journal (a copy of *template*, or empty) with the remote added (untimed)."""
         home = self.work / name
         shutil.rmtree(home, ignore_errors=True)
@@ -207,7 +215,7 @@ class Bench:
             shutil.copytree(template, home)
         else:
             home.mkdir()
-        self.mirror(home, "remote", "add", "home", str(remote), "--mkdir", "--label", name)
+        self.mirror(home, "remote", "add", "home", remote, *extra, "--label", name)
         return home
 
     def kdf(self, runs: int = 5) -> tuple[float, float, float, float]:
@@ -218,22 +226,11 @@ class Bench:
         return float(out[0]), float(out[1]), float(out[2]), float(out[3])
 
 
-def remote_bytes(root: Path) -> tuple[int, int, dict[str, int]]:
-    total, count, per = 0, 0, {}
-    for p in root.rglob("*"):
-        if p.is_file():
-            total += p.stat().st_size
-            count += 1
-            top = p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else p.name
-            per[top] = per.get(top, 0) + 1
-    return total, count, per
-
-
 def med(runs: list[Run], attr: str = "wall") -> float:
     return statistics.median(getattr(r, attr) for r in runs)
 
 
-def size_run(b: Bench, n: int, runs: int, kdf_s: tuple[float, float]) -> dict:
+def make_template(b: Bench, n: int) -> Path:
     t = time.perf_counter()
     corpus, mean_len = write_corpus(b.work / f"corpus-{n}.json", n)
     template = b.work / f"template-{n}"
@@ -242,21 +239,25 @@ def size_run(b: Bench, n: int, runs: int, kdf_s: tuple[float, float]) -> dict:
     imp = b.mirror(template, "import", str(corpus))
     corpus.unlink()
     print(f"\ncorpus: {n} reflections of {mean_len:.0f} characters on average; import {imp.wall:.1f} s "
-          f"(prepared in {time.perf_counter() - t:.0f} s)")
+          f"(prepared in {time.perf_counter() - t:.0f} s)", flush=True)
+    return template
+
+
+def size_run(b: Bench, n: int, runs: int, kdf_s: tuple[float, float], template: Path) -> dict:
     push, pull, noop, lst, push10, pull10 = [], [], [], [], [], []
     remote_size = None
+    loads = [os.getloadavg()[0]]
     for r in range(runs):
-        remote = b.work / f"remote-{n}-{r}"
-        shutil.rmtree(remote, ignore_errors=True)
-        a = b.device(f"a-{n}", template, remote)
-        dev_b = b.device(f"b-{n}", None, remote)
+        remote, extra = b.remote.location(f"r{n}-{r}-{secrets.token_hex(3)}")
+        a = b.device(f"a-{n}", template, remote, extra)
+        dev_b = b.device(f"b-{n}", None, remote, extra)
         with bench_lock(b.lock):
             run_a, rep = b.sync(a)
             if rep["pushed"]["reflections"] != n:
                 raise Failed(f"first push sent {rep['pushed']} of {n}")
             push.append(run_a)
             if remote_size is None:
-                remote_size = remote_bytes(remote)
+                remote_size = b.remote.measure(remote)
             run_b, rep = b.sync(dev_b)
             if rep["pulled"]["reflections"] != n or rep["pushed"]["reflections"]:
                 raise Failed(f"first pull took {rep['pulled']} of {n}, sent {rep['pushed']}")
@@ -288,13 +289,18 @@ def size_run(b: Bench, n: int, runs: int, kdf_s: tuple[float, float]) -> dict:
             pull10.append((got, rep))
         shutil.rmtree(a)
         shutil.rmtree(dev_b)
-        shutil.rmtree(remote)
-    shutil.rmtree(template)
+        b.remote.drop(remote)
+        loads.append(os.getloadavg()[0])
     return {"n": n, "push": push, "pull": pull, "noop": noop, "list": lst, "push10": push10, "pull10": pull10,
-            "remote": remote_size, "kdf": kdf_s, "keyring": b.keyring}
+            "remote": remote_size, "kdf": kdf_s, "keyring": b.keyring, "kind": b.remote.name, "loads": loads}
 
 
 GOALS = {"push": {10000: 2.0, 100000: 15.0}, "pull": {10000: 3.0, 100000: 30.0}}
+NOOP_OVER_LIST = {"folder": 0.05, "s3": 0.5, "postgres": 0.7}  # SYNC.md "Goals": no-op <= list + this
+
+
+def noop_goal(kind: str) -> float:
+    return NOOP_OVER_LIST[kind.split(" ")[0]]
 
 
 def report(res: dict, runs: int) -> None:
@@ -303,8 +309,10 @@ def report(res: dict, runs: int) -> None:
     noop = med(res["noop"])
     p10 = [r for r, _ in res["push10"]]
     q10 = [r for r, _ in res["pull10"]]
-    print(f"\n== {n} reflections: medians of {runs} run(s); wall / CPU seconds; "
-          f"'- KDF': minus one Argon2id ({kdf:.3f} s wall, {kdf_cpu:.3f} s CPU); load now {os.getloadavg()[0]:.2f}")
+    over = noop_goal(res["kind"])
+    print(f"\n== {res['kind']}, {n} reflections: medians of {runs} run(s); wall / CPU seconds; "
+          f"'- KDF': minus one Argon2id ({kdf:.3f} s wall, {kdf_cpu:.3f} s CPU); "
+          f"load {min(res['loads']):.1f}-{max(res['loads']):.1f}")
     if res.get("keyring"):
         print("--keyring: the KEK is cached in each device's keyring; only the first pull derives it "
               "(its '- KDF' columns); no other row runs Argon2id")
@@ -312,7 +320,7 @@ def report(res: dict, runs: int) -> None:
     rows = [
         ("first push (device A)", res["push"], f"<= {GOALS['push'].get(n, '?')} s"),
         ("first pull (device B joins)", res["pull"], f"<= {GOALS['pull'].get(n, '?')} s, RSS <= 300 MB at 100k"),
-        ("no-op sync", res["noop"], f"<= list + 0.05 s = {lst + 0.05:.3f} s"),
+        ("no-op sync", res["noop"], f"<= list + {over} s = {lst + over:.3f} s"),
         ("list --limit 1 (reference)", res["list"], ""),
         ("ten changed: sync on pusher A", p10, f"<= no-op + 0.1 s = {noop + 0.1:.3f} s"),
         ("ten changed: sync on puller B", q10, f"<= no-op + 0.1 s = {noop + 0.1:.3f} s"),
@@ -334,7 +342,47 @@ def report(res: dict, runs: int) -> None:
           f"{total / n:.0f} bytes per entry (goal ~300)")
     up = statistics.median(rep["bytes_up"] for _, rep in res["push10"])
     down = statistics.median(rep["bytes_down"] for _, rep in res["pull10"])
-    print(f"ten changed entries: pusher uploaded {up:.0f} bytes, puller downloaded {down:.0f} bytes")
+    print(f"ten changed entries: pusher uploaded {up:.0f} bytes, puller downloaded {down:.0f} bytes", flush=True)
+
+
+def side_by_side(results: list[dict]) -> None:
+    """One size, every remote: medians, wall / CPU s, and the ratios the goals are stated in."""
+    n, (kdf, kdf_cpu) = results[0]["n"], results[0]["kdf"]
+    cols = [r["kind"] for r in results]
+    print(f"\n== side by side, {n} reflections (wall / CPU s; KDF {kdf:.3f} / {kdf_cpu:.3f} s in every sync)")
+    print(f"{'':30}" + "".join(f"{c:>20}" for c in cols))
+
+    def line(label: str, cell) -> None:
+        print(f"{label:30}" + "".join(f"{cell(r):>20}" for r in results))
+
+    def wc(rs: list) -> str:
+        return f"{med(rs):.3f} / {med(rs, 'cpu'):.3f}"
+
+    line("load average", lambda r: f"{min(r['loads']):.1f}-{max(r['loads']):.1f}")
+    line("first push (A)", lambda r: wc(r["push"]))
+    line("first pull (B joins)", lambda r: wc(r["pull"]))
+    first = results[0]["kind"].split(" ")[0]
+    line(f"  push / {first}'s push", lambda r: f"{med(r['push']) / med(results[0]['push']):.2f}x")
+    line(f"  pull / {first}'s pull", lambda r: f"{med(r['pull']) / med(results[0]['pull']):.2f}x")
+    line("no-op sync", lambda r: wc(r["noop"]))
+    line("list --limit 1 (reference)", lambda r: wc(r["list"]))
+    line("no-op - list", lambda r: f"{med(r['noop']) - med(r['list']):+.3f} / "
+                                   f"{med(r['noop'], 'cpu') - med(r['list'], 'cpu'):+.3f}")
+    line("  same, without the KDF", lambda r: f"{med(r['noop']) - med(r['list']) - kdf:+.3f} / "
+                                              f"{med(r['noop'], 'cpu') - med(r['list'], 'cpu') - kdf_cpu:+.3f}")
+    line("  no-op / list", lambda r: f"{med(r['noop']) / med(r['list']):.2f}x / "
+                                     f"{med(r['noop'], 'cpu') / med(r['list'], 'cpu'):.2f}x")
+    line("  goal: no-op - list <=", lambda r: f"+{noop_goal(r['kind'])} s")
+    line("ten changed: sync on A", lambda r: wc([x for x, _ in r["push10"]]))
+    line("ten changed: sync on B", lambda r: wc([x for x, _ in r["pull10"]]))
+    line("  A - no-op (goal +0.1)", lambda r: f"{med([x for x, _ in r['push10']]) - med(r['noop']):+.3f} / "
+                                              f"{med([x for x, _ in r['push10']], 'cpu') - med(r['noop'], 'cpu'):+.3f}")
+    line("peak RSS MB push / pull", lambda r: f"{max(x.rss for x in r['push']):.0f} / "
+                                              f"{max(x.rss for x in r['pull']):.0f}")
+    line("bytes per entry on remote", lambda r: f"{r['remote'][0] / n:.0f}")
+    line("objects on remote", lambda r: f"{r['remote'][1]}")
+    print(f"Goals: push <= {GOALS['push'].get(n, '?')} s, pull <= {GOALS['pull'].get(n, '?')} s wall; "
+          "~300 bytes per entry", flush=True)
 
 
 def main() -> None:
@@ -343,6 +391,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smoke test: --sizes 2000 --runs 1")
+    ap.add_argument("--remotes", default="folder", help="comma-separated: folder, s3, postgres")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-lock", action="store_true", help=f"do not take {LOCK} around timed runs")
@@ -356,7 +405,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mirror-sync-bench-", dir=args.workdir))
     b = Bench(args.mirror, work, not args.no_lock, args.keyring)
     version = subprocess.run([args.mirror, "--version"], capture_output=True, text=True, cwd="/").stdout.strip()
-    print(f"mirror: {args.mirror} ({version}); folder remote; work folder {work}; "
+    remotes = open_remotes([k.strip() for k in args.remotes.split(",") if k.strip()], work)
+    print(f"mirror: {args.mirror} ({version}); remotes {', '.join(r.name for r in remotes)}; work folder {work}; "
           f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; "
           + ("KEK cached in a file-backed keyring per device" if args.keyring else "no keyring: every sync derives"))
     try:
@@ -368,10 +418,20 @@ def main() -> None:
         print(f"Argon2id (128 MiB, t=4, p=4) of the remote's envelope: median {kdf:.3f} s wall (min {lo:.3f}, "
               f"max {hi:.3f}), {kdf_cpu:.3f} s CPU; paid once per sync process when no keyring caches the KEK")
         for n in sizes:
-            report(size_run(b, n, runs, (kdf, kdf_cpu)), runs)
+            template = make_template(b, n)
+            results = []
+            for remote in remotes:
+                b.remote = remote
+                results.append(size_run(b, n, runs, (kdf, kdf_cpu), template))
+                report(results[-1], runs)
+            shutil.rmtree(template)
+            if len(results) > 1:
+                side_by_side(results)
     except Failed as e:
         raise SystemExit(f"FAILED: {e}") from None
     finally:
+        for remote in remotes:
+            remote.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
