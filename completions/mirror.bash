@@ -33,7 +33,7 @@ _mirror() {
         "conflicts") words="resolve --json --help" ;;
         "conflicts resolve") words="--keep --help" ;;
         "delete") words="--all --backups --remote --yes -y --json --help" ;;
-        "edit") words="--response --mode --tag -t --json --help" ;;
+        "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
         "key") words="change disable enable export import lock rotate status unlock --help" ;;
@@ -46,7 +46,7 @@ _mirror() {
         "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
-        "list") words="--limit -n --since --until --tag -t --mode --json --help" ;;
+        "list") words="--limit -n --since --until --tag -t --mode --on --on-this-day --starred --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;
         "migrate down") words="--steps --to --dry-run --yes -y --json --help" ;;
@@ -58,7 +58,7 @@ _mirror() {
         "patterns evolution") words="--by --min-confidence --type --limit -n --json --help" ;;
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
-        "reflect") words="--mode --tag -t --response --local-only --at --json --help" ;;
+        "reflect") words="--mode --tag -t --response --local-only --at --star -s --json --help" ;;
         "remote") words="add devices list remove wipe --help" ;;
         "remote add") words="--endpoint-url --region --profile --key-only --label --mkdir --allow-weak --json --help" ;;
         "remote devices") words="--json --help" ;;

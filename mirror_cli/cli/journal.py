@@ -102,6 +102,40 @@ def _parse_when(value: str, *, option: str = "--at", end: bool = False):
     return when.day_end if end else when.at
 
 
+def _moment(st, value: str, outcome: str):
+    """``--at``: the time it names; one in the future or before 1970 is kept (as `import` keeps such
+    times) but asked about on a terminal (no: *outcome*, exit 0), warned about in a script."""
+    from mirror_cli.cli.output import confirm, stdin_is_tty
+    from mirror_cli.journal.timeparse import doubt, parse_when
+
+    when = parse_when(value, option="--at")
+    why = doubt(when)
+    if why:
+        said = f"--at {value!r} is {when.at.astimezone().strftime('%Y-%m-%d %H:%M')} local time, which {why}"
+        if stdin_is_tty():
+            if not confirm(said + ". Use it?"):
+                st.out.note(outcome)
+                raise typer.Exit(0)
+        else:
+            st.out.warn(said + ".")
+    return when.at
+
+
+def _window(since, until, on):
+    """[lo, hi) of list's --since, --until and --on (each may be None)."""
+    lo = _parse_when(since, option="--since") if since else None
+    hi = _parse_when(until, option="--until", end=True) if until else None
+    if on:
+        from mirror_cli.journal.timeparse import parse_when
+
+        start, stop = parse_when(on, option="--on").period()
+        lo, hi = max(lo, start) if lo else start, min(hi, stop) if hi else stop
+    return lo, hi
+
+
+StarOpt = Annotated[bool, typer.Option("--star", "-s", help="Star it (the tag 'starred', as jrnl's star).")]
+
+
 def _local(stamp: str) -> str:
     from mirror_cli.ids import parse_iso
 
@@ -115,7 +149,8 @@ def reflect(
     tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="A tag (repeatable); #words in the text are tags too.")] = None,
     response: Annotated[Optional[str], typer.Option("--response", help="A reply kept with the reflection.")] = None,
     local_only: Annotated[bool, typer.Option("--local-only", help="Never sync this reflection to any remote.")] = False,
-    at: Annotated[Optional[str], typer.Option("--at", help="Backdate: ISO-8601 or e.g. 'yesterday 21:00'.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Backdate: ISO-8601 or e.g. 'yesterday 21:00', 'last monday 9pm'.")] = None,
+    star: StarOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Save a reflection and print its id."""
@@ -123,7 +158,8 @@ def reflect(
 
     st = state(ctx)
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
-    when = _parse_when(at) if at else None
+    tag = [*(tag or []), *(["starred"] if star else [])]
+    when = _moment(st, at, "Nothing saved.") if at else None
     body, draft = _read_text(st, text or [])
     with _keeping(draft, "mirror reflect"):
         if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
@@ -137,7 +173,7 @@ def reflect(
             try:
                 with st.open_store(create=True) as store:
                     r = journal.add(store, body, mode=mode or st.settings.get("reflect.default_mode"),
-                                    tags=tag or [], response=response, local_only=local_only, at=when)
+                                    tags=tag, response=response, local_only=local_only, at=when)
                 break
             except EncryptedMeanwhile:
                 # `key enable` committed between this process opening the journal and saving: open it
@@ -157,16 +193,26 @@ def list_(
     until: UntilOpt = None,
     tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: all of them).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Only reflections of this mode.")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="Only on this day (or month, year: 2024-06, 2024; 'last week').", show_default=False)] = None,
+    on_this_day: Annotated[bool, typer.Option("--on-this-day", help="Only those written on today's date in earlier years.")] = False,
+    starred: Annotated[bool, typer.Option("--starred", help="Only starred reflections.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List reflections, newest first."""
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
-    lo = _parse_when(since, option="--since") if since else None
-    hi = _parse_when(until, option="--until", end=True) if until else None
+    lo, hi = _window(since, until, on)
+    tags = [*(tag or []), *(["starred"] if starred else [])]
     with st.open_store() as store:
-        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tag or [], mode=mode)
+        windows = None
+        if on_this_day:
+            from mirror_cli.journal.timeparse import same_day_earlier_years
+
+            first = journal.first_year(store)
+            windows = same_day_earlier_years(first - 1) if first else []  # -1: its local date may be a year before
+        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tags, mode=mode,
+                                         windows=windows)
     _render(st, items, as_json)
 
 
@@ -201,29 +247,42 @@ def edit(
     text: Annotated[Optional[list[str]], typer.Argument(help="New text (else stdin, else your editor).", show_default=False)] = None,
     response: Annotated[Optional[str], typer.Option("--response", help="Replace the response ('' removes it).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Change the mode.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Replace the tags (repeatable).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Add a tag (repeatable).")] = None,
+    untag: Annotated[Optional[list[str]], typer.Option("--untag", help="Remove a tag (repeatable).", show_default=False)] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Move it to another time: ISO-8601 or e.g. 'yesterday 21:00'.", show_default=False)] = None,
+    star: StarOpt = False,
+    unstar: Annotated[bool, typer.Option("--unstar", help="Take its star away.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a reflection's text (in your editor when TEXT is absent), response, mode or tags."""
+    """Change a reflection's text (in your editor when TEXT is absent), time, response, mode, tags or star."""
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
-    _utf8(text, "the text given as an argument")
+    _utf8(text, "the text given as an argument"), _utf8(untag, "an --untag value")
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
+    if star and unstar:
+        from mirror_cli.errors import UsageError
+
+        raise UsageError("--star and --unstar contradict each other; give one.")
+    add = [*(tag or []), *(["starred"] if star else [])]
+    drop = [*(untag or []), *(["starred"] if unstar else [])]
+    when = _moment(st, at, "Nothing changed.") if at else None
     with st.open_store() as store:
         current = journal.get(store, id)
         new_text = draft = None
-        if text or (response is None and mode is None and tag is None):
+        if text or (response is None and mode is None and not add and not drop and when is None):
             new_text, draft = _read_text(st, text or [], initial=current.content + "\n",
                                          retry=f"mirror edit {current.id}")
         with _keeping(draft, f"mirror edit {current.id}"):
             try:
-                r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, tags=tag,
-                                 unchanged_since=current.updated_at)
+                r = journal.edit(store, current.id, content=new_text, response=response, mode=mode, add_tags=add,
+                                 drop_tags=drop, at=when, unchanged_since=current.updated_at)
             except journal.ChangedMeanwhile:
                 if new_text is not None and not text and draft is None:  # typed at the terminal: give it back
                     sys.stderr.write("mirror: your text, not saved:\n" + new_text.rstrip("\n") + "\n")
                 raise
+    if r.updated_at == current.updated_at:
+        st.out.note(f"Nothing changed in {r.id}; nothing was saved.")
     if as_json:
         st.out.json(r.to_dict())
     else:

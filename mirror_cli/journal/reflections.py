@@ -183,9 +183,16 @@ def get(store: Store, ref: str) -> Reflection:
 
 def list_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
                      until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
-                     oldest_first: bool = False) -> list[Reflection]:
+                     oldest_first: bool = False,
+                     windows: Sequence[tuple[datetime, datetime]] | None = None) -> list[Reflection]:
     return list(iter_reflections(store, limit=limit, since=since, until=until, tags=tags, mode=mode,
-                                 oldest_first=oldest_first))
+                                 oldest_first=oldest_first, windows=windows))
+
+
+def first_year(store: Store) -> int | None:
+    """The (UTC) year of the oldest reflection, None when there is none."""
+    row = store.conn.execute("SELECT min(created_at) FROM reflections").fetchone()
+    return int(row[0][:4]) if row and row[0] else None
 
 
 def time_window(since: datetime | None, until: datetime | None) -> tuple[list[str], list[str]]:
@@ -208,9 +215,14 @@ def count_reflections(store: Store, since: datetime | None = None, until: dateti
 
 def iter_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
                      until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
-                     oldest_first: bool = False, include_local_only: bool = True) -> Iterator[Reflection]:
-    """Reflections newest first (by created_at), filtered; streams rows."""
+                     oldest_first: bool = False, include_local_only: bool = True,
+                     windows: Sequence[tuple[datetime, datetime]] | None = None) -> Iterator[Reflection]:
+    """Reflections newest first (by created_at), filtered; streams rows. *windows*: only those
+    created in one of these [start, end) ranges (none: nothing)."""
     where, params = time_window(since, until)
+    if windows is not None:
+        where.append("(" + (" OR ".join(["(created_at >= ? AND created_at < ?)"] * len(windows)) or "0") + ")")
+        params.extend(iso(t) for window in windows for t in window)
     if mode:
         where.append("mode = ?")
         params.append(mode)
@@ -246,9 +258,13 @@ class ChangedMeanwhile(OperationError):
 
 
 def edit(store: Store, ref: str, *, content: str | None = None, response: str | None = None,
-         mode: str | None = None, tags: Sequence[str] | None = None,
+         mode: str | None = None, tags: Sequence[str] | None = None, add_tags: Sequence[str] = (),
+         drop_tags: Sequence[str] = (), at: datetime | None = None,
          unchanged_since: str | None = None) -> Reflection:
-    """Change a reflection. *unchanged_since*: the ``updated_at`` the editor was opened on; if the
+    """Change a reflection. *tags* replaces the tags (#words of the text stay), *add_tags* and
+    *drop_tags* add and remove some; *at* moves it to another time (``created_at``; the id stays).
+    An edit that changes nothing writes nothing: the result's ``updated_at`` is then the old one.
+    *unchanged_since*: the ``updated_at`` the editor was opened on; if the
     stored one differs, another process saved it meanwhile and nothing is written (no lost update)."""
     with store.write() as conn:
         r = get(store, ref)
@@ -270,10 +286,14 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
                 r.response, changed, words_replaced = new, True, r.response is not None
         if mode is not None and mode.strip() and mode.strip() != r.mode:
             r.mode, changed = mode.strip(), True
-        if tags is not None:
-            new_tags = normalize_tags(tags, r.content)
-            if new_tags != r.tags:
-                r.tags, changed, words_replaced = new_tags, True, words_replaced or bool(r.tags)
+        new_tags = normalize_tags(tags, r.content) if tags is not None else r.tags
+        if add_tags or drop_tags:
+            dropped = set(normalize_tags(drop_tags))
+            new_tags = [t for t in normalize_tags([*new_tags, *add_tags]) if t not in dropped]
+        if new_tags != r.tags:
+            r.tags, changed, words_replaced = new_tags, True, words_replaced or bool(r.tags)
+        if at is not None and iso(at) != r.created_at:
+            r.created_at, changed = iso(at), True
         if not changed:
             return r
         r.updated_at = now_iso()

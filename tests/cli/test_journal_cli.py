@@ -94,7 +94,7 @@ def test_reflect_at_iso_and_yesterday(cli):
     assert obj["created_at"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-@pytest.mark.parametrize("bad", ["not a time", "2026-02-30", "1960-01-01"])
+@pytest.mark.parametrize("bad", ["not a time", "2026-02-30", "9999-12-31"])
 def test_reflect_bad_at_is_usage_error(cli, bad, mirror_home):
     r = cli("reflect", "--at", bad, "text")
     assert r.exit_code == 2 and r.stdout == "" and "--at" in r.stderr
@@ -235,10 +235,20 @@ def test_quiet_silences_confirmations_not_data(cli):
 # -- dates (the editor and the terminal, as real processes: tests/process/test_editor_tty.py) ---
 
 
-@pytest.mark.parametrize("at", ["0001-01-01", "9999-12-31", "1969-12-31"])
-def test_reflect_at_outside_1970_to_9998_is_a_usage_error(cli, at):
-    r = cli("reflect", "--at", at, "x")
+def test_reflect_at_9999_is_a_usage_error(cli):
+    r = cli("reflect", "--at", "9999-12-31", "x")
     assert r.exit_code == 2 and "out of range" in r.stderr
+
+
+@pytest.mark.parametrize("at", ["0001-01-01", "1969-12-31", "2999-01-01", "tomorrow"])
+def test_reflect_at_before_1970_or_in_the_future_warns_in_a_script(cli, at):
+    """As `import` keeps such times, --at keeps them, with a warning (a question at a terminal:
+    tests/cli/test_edit.py)."""
+    r = cli("reflect", "--json", "--at", at, "x")
+    assert r.exit_code == 0 and "warning: --at" in r.stderr
+    assert ("before 1970" if at < "1970" else "in the future") in r.stderr
+    created = json.loads(r.stdout)["created_at"]
+    assert created < "1970" if at < "1970" else created > datetime.now(timezone.utc).isoformat()
 
 
 def test_filters_take_any_date(cli):

@@ -96,7 +96,8 @@ def test_no_core_module_imports_the_cli_stack():
 
 
 # What the everyday commands may load beyond the standard library and typer: nothing heavy.
-HEAVY = ("yaml", "cryptography", "keyring", "rich", "numpy", "platformdirs", "sqlite_utils", "zstandard")
+HEAVY = ("yaml", "cryptography", "keyring", "rich", "numpy", "platformdirs", "sqlite_utils", "zstandard",
+         "parsedatetime")
 
 
 def _command_modules(*args: str) -> set[str]:
