@@ -119,9 +119,9 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
                          "del": incoming.get("del")})
         return _resurrect(Merged(state, True), clock)
     lvv, xvv = local["vv"], incoming["vv"]
-    if leq(xvv, lvv):
-        return Merged(local, False)
     lf, xf = local.get("f") or {}, incoming.get("f") or {}
+    if leq(xvv, lvv) and not any(_crossed(lvv, xvv, lf.get(k), e) for k, e in xf.items()):
+        return Merged(local, False)
     out: dict[str, list[Any]] = {}
     result = Merged({}, True)
     for name in sorted(set(lf) | set(xf)):
@@ -132,6 +132,12 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
             out[name] = b
         elif _dot(a) == _dot(b):
             out[name] = a
+        elif _crossed(lvv, xvv, a, b):
+            # each side had seen the other's version and holds its own (one of them had dropped its
+            # values while the record was deleted, then took a value again): the same one everywhere
+            out[name] = a if stamp_of(a) > stamp_of(b) else b
+            if out[name] is b and a[0] != b[0]:
+                result.conflicts.append(Conflict(name, a[0], stamp_of(a), stamp_of(b), a[2]))
         elif covers(lvv, *_dot(b)):
             out[name] = a
         elif covers(xvv, *_dot(a)):
@@ -151,6 +157,11 @@ def merge(local: dict[str, Any] | None, incoming: dict[str, Any], policy: str, c
             (local.get("del") is None and alive(local)) or not alive(local)):
         result.delete_beaten = True  # a deletion here or there lost to an edit it had not seen
     return _resurrect(result, clock)
+
+
+def _crossed(lvv: dict[str, int], xvv: dict[str, int], a: list[Any] | None, b: list[Any]) -> bool:
+    """Two different versions of a field, each held by a state that covers the other's dot."""
+    return a is not None and _dot(a) != _dot(b) and covers(lvv, *_dot(b)) and covers(xvv, *_dot(a))
 
 
 def _conflict(name: str, a: list[Any], b: list[Any], policy: str, clock: Clock, result: Merged) -> list[Any]:
