@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import DryRunOpt, JsonOpt, YesOpt, group, state
+from mirror_cli.cli.output import counted
 
 app = group("Backups: one self-checking (and, for an encrypted database, encrypted) file per snapshot.")
 
@@ -197,8 +198,8 @@ def verify(
         from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
 
         counts = report.counts or {}
-        st.out.result(f"ok: {file} is intact ({counts.get('reflections', 0)} reflections, "
-                      f"{counts.get('audit_events', 0)} audit events, made {report.created_at})")
+        st.out.result(f"ok: {file} is intact ({counted(counts.get('reflections', 0), 'reflections')}, "
+                      f"{counted(counts.get('audit_events', 0), 'audit_events')}, made {report.created_at})")
         if not report.authenticated:
             st.out.result(f"note: {PLAIN_IS_UNAUTHENTICATED}.")
     else:
@@ -247,7 +248,7 @@ def restore(
     if as_json:
         st.out.json(result.to_dict())
         return
-    st.out.result(f"restored {result.database} from {file} ({result.counts.get('reflections', 0)} reflections, "
+    st.out.result(f"restored {result.database} from {file} ({counted(result.counts.get('reflections', 0), 'reflections')}, "
                   f"made {result.created_at})")
 
 
