@@ -31,12 +31,17 @@ def _warn(st, warnings) -> None:
 def _default_folder_may_be_made(st, output: Optional[Path]) -> bool:
     """The default backups folder (no -o, no `backup.dir`) is made on first use when the folder that
     should hold it (the data dir or MIRROR_HOME, where the journal lives) exists: that disk is mounted.
-    A folder the user named (-o, `backup.dir`) is made only with --mkdir."""
-    from mirror_cli.settings import get_dotted
+    A folder the user named (-o, `backup.dir`) is made only with --mkdir; a named journal's own subfolder
+    of it (``<backups>/NAME``), whenever that folder is there."""
+    from mirror_cli.settings import DEFAULT_JOURNAL, get_dotted
 
-    if output is not None or get_dotted(st.settings.config, "backup.dir"):
+    if output is not None:
         return False
-    return st.settings.backups_dir.parent.is_dir()
+    named = st.settings.journal not in (None, DEFAULT_JOURNAL)
+    base = st.settings.backups_dir.parent if named else st.settings.backups_dir
+    if get_dotted(st.settings.config, "backup.dir"):
+        return named and base.is_dir()
+    return base.parent.is_dir()
 
 
 def _make(st, output: Optional[Path], no_encrypt: bool, mkdir: bool = False):
