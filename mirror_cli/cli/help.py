@@ -14,7 +14,9 @@ def help_(
     command: Annotated[Optional[list[str]], typer.Argument(
         metavar="[COMMAND]...", help="A command, e.g. `backup` or `backup create`.", show_default=False)] = None,
 ) -> None:
-    """Show the help of mirror or of a command (as `mirror COMMAND --help`)."""
+    """Show the help of mirror, or of one command.
+
+    `mirror help backup create` is `mirror backup create --help`."""
     parent = ctx.find_root()
     cmd = parent.command
     for name in command or []:

@@ -7,7 +7,10 @@ from mirror_cli.cli.options import JsonOpt, state
 
 
 def journals(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the journals: name, file, reflections, encrypted (select one with -j NAME or MIRROR_JOURNAL)."""
+    """List the named journals (select one with -j NAME).
+
+    Each has its own file, key, backups, remotes and audit chain; MIRROR_JOURNAL=NAME selects one too.
+    The reflections are counted without a key."""
     from mirror_cli.db.peek import peek
     from mirror_cli.settings import known_journals
 
