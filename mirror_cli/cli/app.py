@@ -146,9 +146,9 @@ class MirrorGroup(TyperGroup):
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS \
                 and super().get_command(ctx, name) is None and not ctx.resilient_parsing:
-            from mirror_cli.cli.help import unknown_command
+            from mirror_cli.cli.help import journal_names, unknown_command
 
-            ctx.fail(unknown_command(name, self.list_commands(ctx), args[1:]))
+            ctx.fail(unknown_command(name, self.list_commands(ctx), args[1:], journal_names(ctx.params.get("config"))))
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:

@@ -30,10 +30,16 @@ def help_(
         typer.echo(text)
 
 
-def unknown_command(name: str, known: list[str], rest: list[str]) -> str:
+def unknown_command(name: str, known: list[str], rest: list[str], journals: tuple[str, ...] = ()) -> str:
     """What to say about a first word *name* that is no command: a close command ("did you mean
-    'list'?"), or, for words that read like a sentence, how to save them as a reflection."""
+    'list'?"), the `-j` form when it names one of *journals* (as jrnl users type `jrnl work "..."`),
+    or, for words that read like a sentence, how to save them as a reflection."""
     import difflib
+
+    if name in journals:
+        text = " ".join(rest).strip()
+        line = f"mirror -j {name} reflect {_quoted(text)}" if text else f"mirror -j {name} list"
+        return f"No such command {name!r}; {name!r} is a journal: {line}"
 
     close = [c for c in known if c.startswith(name) and len(name) >= 2] if name.strip() else []
     close = close or difflib.get_close_matches(name, known, n=3, cutoff=0.6)
@@ -41,6 +47,22 @@ def unknown_command(name: str, known: list[str], rest: list[str]) -> str:
         return f"No such command {name!r}; did you mean {' or '.join(repr(c) for c in close)}?"
     words = " ".join([name, *rest]).strip()
     if " " in words:
-        quoted = f'"{words}"' if not _SAFE_IN_DOUBLE_QUOTES & set(words) else shlex.quote(words)
-        return (f"No such command {name!r}. To save this as a reflection: mirror reflect {quoted}")
+        return f"No such command {name!r}. To save this as a reflection: mirror reflect {_quoted(words)}"
     return f"No such command {name!r}; `mirror help` lists the commands."
+
+
+def journal_names(config) -> tuple[str, ...]:
+    """The names of the journals there are (for the message above); none when the settings cannot be read."""
+    from mirror_cli.errors import MirrorError
+    from mirror_cli.settings import known_journals, resolve
+
+    try:
+        return tuple(name for name, path in known_journals(resolve(config=config, journal="default"))
+                     if path.exists())
+    except (MirrorError, OSError):
+        return ()
+
+
+def _quoted(text: str) -> str:
+    """*text* as a shell reads it back: in double quotes when that is safe, else as shlex quotes it."""
+    return f'"{text}"' if not _SAFE_IN_DOUBLE_QUOTES & set(text) else shlex.quote(text)

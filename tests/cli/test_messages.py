@@ -102,3 +102,12 @@ def test_top_level_summaries_are_whole(cli):
     assert "such as Control vs Surrender" in text
     for name in COMMANDS:
         assert name in text
+
+
+def test_a_journal_name_typed_as_a_command_gets_the_j_form(cli, mirror_home):
+    """jrnl users type `jrnl work "text"`: mirror names the journal and the line to type, and saves nothing."""
+    cli("-j", "work", "reflect", "first")
+    r = cli("work", "had a meeting")
+    assert r.exit_code == 2 and 'mirror -j work reflect "had a meeting"' in r.stderr
+    assert "mirror -j work list" in cli("work").stderr
+    assert len(json.loads(cli("-j", "work", "list", "--json").stdout)) == 1
