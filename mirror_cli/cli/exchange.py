@@ -294,7 +294,8 @@ def import_cmd(
                     f"{'its' if result.stay_deleted == 1 else 'their'} last change and "
                     f"{'was' if result.stay_deleted == 1 else 'were'} not brought back (counted as skipped).")
     if result.skipped.get("audit_events"):
-        st.out.note(f"{result.skipped['audit_events']} audit events in the file were not copied "
+        n = result.skipped["audit_events"]
+        st.out.note(f"{counted(n, 'audit_events')} in the file {'was' if n == 1 else 'were'} not copied "
                     "(this import is recorded as one event of its own).")
     if result.dropped_occurrences:
         st.out.note(f"{result.dropped_occurrences} pattern occurrences name reflections that are not in "

@@ -103,7 +103,7 @@ def test_merging_an_older_export_does_not_bring_back_a_deleted_reflection(cli, d
     r = cli("import", f)
     assert r.exit_code == 0, r.stderr
     assert "added: 0 reflections" in r.stdout and "skipped: 5 reflections" in r.stdout
-    assert "1 reflections in the file were deleted in this journal" in r.stderr
+    assert "1 reflection in the file was deleted in this journal" in r.stderr
     assert gone not in _ids(cli) and len(_ids(cli)) == 4
     r = cli("import", f, "--json", "--dry-run")
     out = json.loads(r.stdout)
