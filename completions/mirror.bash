@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"import"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit backup config conflicts delete edit export import key list migrate patterns reflect remote search shard show sync tensions --db --config --quiet -q --version --help" ;;
+        "") words="audit backup config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show sync tensions --db --config --journal -j --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -35,7 +35,9 @@ _mirror() {
         "delete") words="--all --backups --remote --yes -y --json --help" ;;
         "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
+        "help") words="--help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
+        "journals") words="--json --help" ;;
         "key") words="change disable enable export import lock rotate status unlock --help" ;;
         "key change") words="--allow-weak --json --help" ;;
         "key disable") words="--force --json --help" ;;

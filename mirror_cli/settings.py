@@ -4,8 +4,14 @@ Precedence, first wins:
 
 * config file: ``--config``, ``MIRROR_CONFIG``, ``$MIRROR_HOME/config.yaml``,
   ``platformdirs.user_config_dir("mirror")/config.yaml``
-* database: ``--db``, ``MIRROR_DB``, ``database:`` in the config file,
-  ``$MIRROR_HOME/mirror.db``, ``platformdirs.user_data_dir("mirror")/mirror.db``
+* database: ``--db`` or ``-j/--journal NAME`` (flags), ``MIRROR_DB`` or ``MIRROR_JOURNAL`` (environment),
+  ``database:`` in the config file, ``$MIRROR_HOME/mirror.db``,
+  ``platformdirs.user_data_dir("mirror")/mirror.db``. A file and a journal name given at the same level
+  (both flags, or both variables) are a usage error: which one was meant cannot be guessed.
+
+A named journal NAME (CONTRACT.md, "Named journals") lives in ``journals: {NAME: {database: PATH}}`` of
+the config file, else in ``<data dir>/journals/NAME.db`` (the data dir: ``$MIRROR_HOME``, else
+platformdirs'), and keeps its backups in ``<backups>/NAME``. ``default`` names the default journal.
 
 A relative path in the config file is relative to the config file's folder; one given by a
 flag or an environment variable, to the current folder.
@@ -19,6 +25,7 @@ here is module-level mutable state.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,8 @@ from mirror_cli.errors import UsageError
 from mirror_cli.localfs import atomic_write
 
 APP_NAME = "mirror"
+DEFAULT_JOURNAL = "default"  # the journal used when none is named (jrnl's name for it too)
+JOURNAL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Settings:
     config: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     quiet: bool = False
+    journal: str | None = None  # the journal selected by name ("default" when none); None for a --db/MIRROR_DB file
 
     def get(self, dotted: str, default: Any = None) -> Any:
         return get_dotted(self.config, dotted, default)
@@ -70,40 +80,110 @@ def resolve_config_path(*, config: str | os.PathLike[str] | None = None,
     return Path(_platformdirs().user_config_dir(APP_NAME)) / "config.yaml"
 
 
+def check_journal_name(name: str) -> str:
+    """*name* when it is a journal name (``[a-z0-9][a-z0-9_-]{0,31}``), else a usage error."""
+    if not JOURNAL_NAME.fullmatch(name):
+        raise UsageError(f"{name!r} is not a journal name.",
+                         "A journal name is 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit.")
+    return name
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    """The folder of mirror's data: ``$MIRROR_HOME``, else platformdirs' user data folder."""
+    home = env.get("MIRROR_HOME") or None
+    return _expand(home) if home else Path(_platformdirs().user_data_dir(APP_NAME))
+
+
+def configured_journals(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``journals:`` mapping of the config file (checked by :func:`load_config`), or an empty one."""
+    journals = cfg.get("journals")
+    return journals if isinstance(journals, Mapping) else {}
+
+
+def journal_path(name: str, cfg: Mapping[str, Any], config_path: Path, env: Mapping[str, str]) -> Path:
+    """The database file of the named journal *name* (not ``default``)."""
+    entry = configured_journals(cfg).get(name)
+    if isinstance(entry, Mapping) and entry.get("database"):
+        return _from_config(entry["database"], config_path)
+    return data_dir(env) / "journals" / f"{name}.db"
+
+
+def _selected(db: str | os.PathLike[str] | None, journal: str | None,
+              env: Mapping[str, str]) -> tuple[str | os.PathLike[str] | None, str | None]:
+    """(file, journal name) chosen by the flags, else by the environment; at most one of the two."""
+    if db and journal:
+        raise UsageError("--db and --journal both name a journal; give one of them.")
+    if db or journal:
+        return db, journal
+    env_db, env_journal = env.get("MIRROR_DB") or None, env.get("MIRROR_JOURNAL") or None
+    if env_db and env_journal:
+        raise UsageError("MIRROR_DB and MIRROR_JOURNAL are both set, and name two journals.",
+                         "Unset one of them, or choose with --db or -j/--journal.")
+    return env_db, env_journal
+
+
 def resolve(
     *,
     db: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     quiet: bool = False,
+    journal: str | None = None,
 ) -> Settings:
-    """Resolve every path once. A config file that cannot be parsed is a usage error."""
+    """Resolve every path once. A config file that cannot be parsed, or a journal name that is not
+    one, is a usage error."""
     env = dict(os.environ if env is None else env)
-    home = env.get("MIRROR_HOME") or None
+    home = env.get("MIRROR_HOME") or None  # platformdirs is imported only when it is unset
+    db, journal = _selected(db, journal, env)
+    if journal is not None:
+        check_journal_name(journal)
     config_path = resolve_config_path(config=config, env=env)
     cfg = load_config(config_path)
 
+    backups_root = _backups_root(cfg, config_path, home)
     if db:
         db_path = _expand(db)
-    elif env.get("MIRROR_DB"):
-        db_path = _expand(env["MIRROR_DB"])
-    elif cfg.get("database"):
-        db_path = _from_config(cfg["database"], config_path)
-    elif home:
-        db_path = _expand(home) / "mirror.db"
+    elif journal and journal != DEFAULT_JOURNAL:
+        db_path = journal_path(journal, cfg, config_path, env)
+        backups_root = (backups_root or data_dir(env) / "backups") / journal
     else:
-        db_path = Path(_platformdirs().user_data_dir(APP_NAME)) / "mirror.db"
-
-    backup_dir = get_dotted(cfg, "backup.dir")
-    if backup_dir:
-        backups = _from_config(backup_dir, config_path)
-    elif home:
-        backups = _expand(home) / "backups"
-    else:
-        backups = db_path.parent / "backups"
+        journal = DEFAULT_JOURNAL
+        db_path = default_path(cfg, config_path, env)
+    backups = backups_root or db_path.parent / "backups"
 
     return Settings(config_path=config_path, db_path=db_path, backups_dir=backups,
-                    config=cfg, env=env, quiet=quiet)
+                    config=cfg, env=env, quiet=quiet, journal=journal)
+
+
+def default_path(cfg: Mapping[str, Any], config_path: Path, env: Mapping[str, str]) -> Path:
+    """The default journal's database: ``database:`` in the config, else ``<data dir>/mirror.db``."""
+    if cfg.get("database"):
+        return _from_config(cfg["database"], config_path)
+    return data_dir(env) / "mirror.db"
+
+
+def known_journals(settings: Settings) -> list[tuple[str, Path]]:
+    """(name, database) of every journal: ``default``, those named in the config, and the
+    ``<data dir>/journals/NAME.db`` files; ``default`` first, then by name."""
+    env, cfg = settings.env, settings.config
+    found = {name: journal_path(name, cfg, settings.config_path, env) for name in configured_journals(cfg)}
+    folder = data_dir(env) / "journals"
+    try:
+        files = sorted(folder.iterdir())
+    except OSError:  # no journals folder yet (or unreadable: then only the configured ones are known)
+        files = []
+    for file in files:
+        if file.suffix == ".db" and JOURNAL_NAME.fullmatch(file.stem) and file.stem != DEFAULT_JOURNAL:
+            found.setdefault(file.stem, file)
+    return [(DEFAULT_JOURNAL, default_path(cfg, settings.config_path, env)), *sorted(found.items())]
+
+
+def _backups_root(cfg: Mapping[str, Any], config_path: Path, home: str | None) -> Path | None:
+    """``backup.dir`` of the config, else ``$MIRROR_HOME/backups``; None: beside the database."""
+    backup_dir = get_dotted(cfg, "backup.dir")
+    if backup_dir:
+        return _from_config(backup_dir, config_path)
+    return _expand(home) / "backups" if home else None
 
 
 def _platformdirs():
@@ -208,7 +288,16 @@ KNOWN_KEYS = {
     "backup.lock_timeout": "seconds a backup waits for another one to finish (default 30)",
     "editor": "editor command for `mirror reflect`/`edit` (else $VISUAL, $EDITOR)",
     "reflect.default_mode": "mode given to new reflections when --mode is absent",
+    "journals.NAME.database": "path of the named journal NAME's database (else <data dir>/journals/NAME.db)",
 }
+
+
+def is_known_key(dotted: str) -> bool:
+    """Whether *dotted* is a setting mirror reads (``journals.NAME.database`` for any journal name)."""
+    parts = dotted.split(".")
+    if len(parts) == 3 and parts[0] == "journals" and parts[2] == "database":
+        return bool(JOURNAL_NAME.fullmatch(parts[1]))
+    return dotted in KNOWN_KEYS and "NAME" not in dotted
 
 # What each known key must hold: a value of another type (`database: 5`) is a mistake to name,
 # not a file called "5".
@@ -219,6 +308,7 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _check_types(cfg: Mapping[str, Any], path: Path) -> None:
+    _check_journals(cfg, path)
     for dotted, types in _KEY_TYPES.items():
         parent, _, leaf = dotted.rpartition(".")
         node = get_dotted(cfg, parent) if parent else cfg
@@ -240,10 +330,30 @@ def _check_types(cfg: Mapping[str, Any], path: Path) -> None:
                              f"Fix it with `mirror config set {dotted} VALUE`, or edit the file.")
 
 
+def _check_journals(cfg: Mapping[str, Any], path: Path) -> None:
+    """``journals:`` maps journal names to ``{database: PATH}``."""
+    journals = cfg.get("journals")
+    if journals is None:
+        return
+    fix = "Fix it with `mirror config set journals.NAME.database PATH`, or edit the file."
+    if not isinstance(journals, Mapping):
+        raise UsageError(f"config file {path}: `journals` must be a mapping (e.g. `journals.work.database: ...`).",
+                         fix)
+    for name, entry in journals.items():
+        if not isinstance(name, str) or not JOURNAL_NAME.fullmatch(name) or name == DEFAULT_JOURNAL:
+            raise UsageError(f"config file {path}: `journals` holds {name!r}, which is not a journal name "
+                             "(1 to 32 of a-z, 0-9, '_' and '-'; `default` is the default journal's).", fix)
+        database = entry.get("database") if isinstance(entry, Mapping) else entry
+        if not isinstance(entry, Mapping) or database is not None and (
+                not isinstance(database, str) or not database.strip()):
+            raise UsageError(f"config file {path}: `journals.{name}.database` must be a non-empty string, "
+                             f"not {database!r}.", fix)
+
+
 def parse_value(raw: str, key: str | None = None) -> Any:
     """Interpret a `config set` value as YAML scalar (numbers, true/false), else a string; for a
     known key that holds a string (`database`, `editor`...), always the string as given."""
-    if key is not None and _KEY_TYPES.get(key) == (str,):
+    if key is not None and (_KEY_TYPES.get(key) == (str,) or key.startswith("journals.") and is_known_key(key)):
         return raw
     import yaml
 

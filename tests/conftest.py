@@ -23,7 +23,7 @@ settings.load_profile("mirror")
 def mirror_home(tmp_path, monkeypatch):
     home = tmp_path / "mirror-home"
     monkeypatch.setenv("MIRROR_HOME", str(home))
-    for var in ("MIRROR_DB", "MIRROR_CONFIG", "MIRROR_PASSPHRASE", "MIRROR_PASSPHRASE_FILE",
+    for var in ("MIRROR_DB", "MIRROR_JOURNAL", "MIRROR_CONFIG", "MIRROR_PASSPHRASE", "MIRROR_PASSPHRASE_FILE",
                 "MIRROR_NEW_PASSPHRASE", "MIRROR_NEW_PASSPHRASE_FILE", "MIRROR_IMPORT_PASSPHRASE",
                 "MIRROR_IMPORT_PASSPHRASE_FILE", "MIRROR_DEBUG", "MIRROR_SYNC_PASSPHRASE",
                 "MIRROR_SYNC_PASSPHRASE_FILE", "MIRROR_SYNC_RECOVERY_CODE", "MIRROR_TEST_FAULT",

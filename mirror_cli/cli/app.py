@@ -25,8 +25,8 @@ EPILOG = ("Exit status: 0 ok, 1 failed, 2 usage error, 3 verification failed, 4 
 class State:
     """Per-invocation state on ctx.obj: global options, and Settings resolved once on first use."""
 
-    def __init__(self, db: Optional[Path], config: Optional[Path], quiet: bool) -> None:
-        self.db, self.config, self.quiet = db, config, quiet
+    def __init__(self, db: Optional[Path], config: Optional[Path], quiet: bool, journal: Optional[str] = None) -> None:
+        self.db, self.config, self.quiet, self.journal = db, config, quiet, journal
         self._settings = None
         from mirror_cli.cli.output import Output
 
@@ -37,7 +37,7 @@ class State:
         if self._settings is None:
             from mirror_cli.settings import resolve
 
-            self._settings = resolve(db=self.db, config=self.config, quiet=self.quiet)
+            self._settings = resolve(db=self.db, config=self.config, quiet=self.quiet, journal=self.journal)
         return self._settings
 
     def open_store(self, *, unlock: bool = True, create: bool = False, migrate: bool = True):
@@ -48,7 +48,14 @@ class State:
         creates nothing (a mistyped --db must not become an empty journal that verifies "ok")."""
         from mirror_cli.db.open import open_store
 
-        store = open_store(self.settings, create=create, migrate=migrate)
+        settings = self.settings
+        if not create and settings.journal not in (None, "default") and not settings.db_path.exists():
+            from mirror_cli.errors import UsageError
+
+            raise UsageError(f"there is no journal named {settings.journal!r} ({settings.db_path}); nothing was "
+                             "created.", f"`mirror journals` lists the journals; `mirror -j {settings.journal} "
+                             "reflect` starts this one.")
+        store = open_store(settings, create=create, migrate=migrate)
         if unlock and store.encrypted:
             try:
                 self.unlock(store)
@@ -98,6 +105,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "remote": ("mirror_cli.cli.sync", "remote_app", "group"),
     "sync": ("mirror_cli.cli.sync", "sync", "command"),
     "conflicts": ("mirror_cli.cli.sync", "conflicts_app", "group"),
+    "journals": ("mirror_cli.cli.journals", "journals", "command"),
+    "help": ("mirror_cli.cli.help", "help_", "command"),
 }
 
 
@@ -129,6 +138,18 @@ class MirrorGroup(TyperGroup):
         if cmd_name in COMMANDS:
             return _load(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, quiet_first(args))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS \
+                and super().get_command(ctx, name) is None and not ctx.resilient_parsing:
+            from mirror_cli.cli.help import journal_names, unknown_command
+
+            ctx.fail(unknown_command(name, self.list_commands(ctx), args[1:], journal_names(ctx.params.get("config"))))
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -231,11 +252,12 @@ def root(
     ctx: typer.Context,
     db: Annotated[Optional[Path], typer.Option("--db", help="Database file (else MIRROR_DB, config, MIRROR_HOME).", envvar=None)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file (else MIRROR_CONFIG, MIRROR_HOME).")] = None,
+    journal: Annotated[Optional[str], typer.Option("--journal", "-j", metavar="NAME", help="A named journal (else MIRROR_JOURNAL); `mirror journals` lists them.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors and requested data.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """mirror: a private journal you truly own."""
-    ctx.obj = State(db, config, quiet)
+    ctx.obj = State(db, config, quiet, journal)
 
 
 class Terminated(KeyboardInterrupt):
@@ -281,7 +303,6 @@ def main() -> None:
         sys.stderr.write("mirror: standard output is closed; nothing was done.\n")
         sys.exit(int(ExitCode.FAILED))
     code: int | str | None = 0
-    sys.argv[1:] = quiet_first(sys.argv[1:])
     try:
         if sys.argv[1:] == ["--version"]:
             # Nothing to parse: skip building Typer's command tree (the eager --version option prints the same).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mirror_cli.cli.options import group, JsonOpt, LimitOpt, state
+from mirror_cli.cli.output import plural
 
 app = group("The tamper-evident audit log of every change.")
 
@@ -53,7 +54,8 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                                 "Restore the database from a backup (`mirror backup list`) if you did not make "
                                 "this change yourself.")
     else:
-        st.out.result(f"ok: {report.events} events, {report.records_checked} reflections match the chain.")
+        st.out.result(f"ok: {plural(report.events, 'event')}, {plural(report.records_checked, 'reflection')} "
+                      f"{'matches' if report.records_checked == 1 else 'match'} the chain.")
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import DryRunOpt, JsonOpt, YesOpt, group, state
+from mirror_cli.cli.output import counted
 
 app = group("Backups: one self-checking (and, for an encrypted database, encrypted) file per snapshot.")
 
@@ -31,12 +32,17 @@ def _warn(st, warnings) -> None:
 def _default_folder_may_be_made(st, output: Optional[str]) -> bool:
     """The default backups folder (no -o, no `backup.dir`) is made on first use when the folder that
     should hold it (the data dir or MIRROR_HOME, where the journal lives) exists: that disk is mounted.
-    A folder the user named (-o, `backup.dir`) is made only with --mkdir."""
-    from mirror_cli.settings import get_dotted
+    A folder the user named (-o, `backup.dir`) is made only with --mkdir; a named journal's own subfolder
+    of it (``<backups>/NAME``), whenever that folder is there."""
+    from mirror_cli.settings import DEFAULT_JOURNAL, get_dotted
 
-    if output is not None or get_dotted(st.settings.config, "backup.dir"):
+    if output is not None:
         return False
-    return st.settings.backups_dir.parent.is_dir()
+    named = st.settings.journal not in (None, DEFAULT_JOURNAL)
+    base = st.settings.backups_dir.parent if named else st.settings.backups_dir
+    if get_dotted(st.settings.config, "backup.dir"):
+        return named and base.is_dir()
+    return base.parent.is_dir()
 
 
 def _location(st, given: Optional[str]):
@@ -272,8 +278,8 @@ def verify(
         from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
 
         counts = report.counts or {}
-        st.out.result(f"ok: {file} is intact ({counts.get('reflections', 0)} reflections, "
-                      f"{counts.get('audit_events', 0)} audit events, made {report.created_at})")
+        st.out.result(f"ok: {file} is intact ({counted(counts.get('reflections', 0), 'reflections')}, "
+                      f"{counted(counts.get('audit_events', 0), 'audit_events')}, made {report.created_at})")
         if not report.authenticated:
             st.out.result(f"note: {PLAIN_IS_UNAUTHENTICATED}.")
     else:
@@ -327,7 +333,7 @@ def _restore(st, path: Path, file: str, yes: bool, allow_plain: bool, as_json: b
     if as_json:
         st.out.json(result.to_dict())
         return
-    st.out.result(f"restored {result.database} from {file} ({result.counts.get('reflections', 0)} reflections, "
+    st.out.result(f"restored {result.database} from {file} ({counted(result.counts.get('reflections', 0), 'reflections')}, "
                   f"made {result.created_at})")
 
 

@@ -13,14 +13,15 @@ app = group("Read and change settings; show where files live.")
 
 @app.command()
 def path(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """The resolved config file, database and backups folder."""
+    """The resolved config file, journal, database and backups folder."""
     st = state(ctx)
     s = st.settings
     paths = {"config": str(s.config_path), "database": str(s.db_path), "backups": str(s.backups_dir)}
     if as_json:
-        st.out.json(paths)
+        st.out.json({**paths, "journal": s.journal})  # journal: null for a file named by --db or MIRROR_DB
     else:
-        st.out.data("\n".join(f"{k}: {v}" for k, v in paths.items()))
+        journal = s.journal if s.journal is not None else "(a file named by --db or MIRROR_DB)"
+        st.out.data("\n".join(f"{k}: {v}" for k, v in {**paths, "journal": journal}.items()))
 
 
 @app.command()
@@ -61,14 +62,14 @@ def get(ctx: typer.Context, key: Annotated[str, typer.Argument(help="A setting, 
 def set_(ctx: typer.Context, key: Annotated[str, typer.Argument(help="A setting, e.g. backup.dir.")],
          value: Annotated[str, typer.Argument(help="Its new value.")], as_json: JsonOpt = False) -> None:
     """Change one setting in the config file."""
-    from mirror_cli.settings import KNOWN_KEYS, parse_value, resolve_config_path, set_config_value
+    from mirror_cli.settings import KNOWN_KEYS, is_known_key, parse_value, resolve_config_path, set_config_value
 
     st = state(ctx)
     parsed = parse_value(value, key)
     # Not st.settings: a config holding a mistyped key is refused there, and this is how to fix it.
     path = resolve_config_path(config=st.config)
     set_config_value(path, key, parsed)
-    if key not in KNOWN_KEYS:
+    if not is_known_key(key):
         st.out.warn(f"{key} is not a setting mirror knows ({', '.join(sorted(KNOWN_KEYS))}); saved anyway.")
     if as_json:
         st.out.json({"key": key, "value": parsed, "config": str(path)})

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import DryRunOpt, JsonOpt, OnlyOpt, SinceOpt, UntilOpt, YesOpt, state
+from mirror_cli.cli.output import counted
 
 EXPORT_FORMATS = ("json", "jsonl", "markdown", "csv")
 IMPORT_FORMATS = ("auto", "json", "jsonl", "jrnl")
@@ -254,7 +255,7 @@ def import_cmd(
             planned = importer.apply_import(store, doc, mode=mode, kinds=data_kinds, dry_run=True)
 
             def listed(values: dict) -> str:
-                return ", ".join(f"{values.get(k, 0)} {k}" for k in data_kinds)
+                return ", ".join(counted(values.get(k, 0), k) for k in data_kinds)
 
             question = (f"Replace the journal {store.path}: delete {listed(planned.deleted)}, then add "
                         f"{listed(planned.added)} from {path}? (A copy of the journal as it is now is kept "
@@ -279,7 +280,7 @@ def import_cmd(
     shown = importer.DATA_KINDS
 
     def line(label: str, values: dict) -> str:
-        return f"{label}: " + ", ".join(f"{values.get(k, 0)} {k}" for k in shown)
+        return f"{label}: " + ", ".join(counted(values.get(k, 0), k) for k in shown)
 
     prefix = "Would import (dry run) — " if dry_run else ""
     st.out.result(prefix + line("added", result.added))
@@ -288,10 +289,13 @@ def import_cmd(
     if mode == "replace":
         st.out.result(line("deleted first", result.deleted))
     if result.stay_deleted:
-        st.out.note(f"{result.stay_deleted} reflections in the file were deleted in this journal after their "
-                    "last change and were not brought back (they are counted as skipped).")
+        st.out.note(f"{counted(result.stay_deleted, 'reflections')} in the file "
+                    f"{'was' if result.stay_deleted == 1 else 'were'} deleted in this journal after "
+                    f"{'its' if result.stay_deleted == 1 else 'their'} last change and "
+                    f"{'was' if result.stay_deleted == 1 else 'were'} not brought back (counted as skipped).")
     if result.skipped.get("audit_events"):
-        st.out.note(f"{result.skipped['audit_events']} audit events in the file were not copied "
+        n = result.skipped["audit_events"]
+        st.out.note(f"{counted(n, 'audit_events')} in the file {'was' if n == 1 else 'were'} not copied "
                     "(this import is recorded as one event of its own).")
     if result.dropped_occurrences:
         st.out.note(f"{result.dropped_occurrences} pattern occurrences name reflections that are not in "

@@ -9,6 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
+from mirror_cli.cli.output import counted, plural
+
+KINDS = ("reflections", "patterns", "tensions", "audit_events")  # what `delete --all` counts, in that order
 
 _STDIN_LIMIT = None  # bytes read from stdin at most; None: what one reflection may hold (records.MAX_LINE)
 
@@ -81,7 +84,7 @@ def _keeping(draft, retry: str):
     draft.discard()
 
 
-def _render(st, reflections, as_json: bool) -> None:
+def _render(st, reflections, as_json: bool, empty: str = "no reflections match") -> None:
     if as_json:
         st.out.json([r.to_dict() for r in reflections])
         return
@@ -92,7 +95,7 @@ def _render(st, reflections, as_json: bool) -> None:
             first = first[:69] + "…"
         rows.append((r.id, _local(r.created_at) if st.out.rich else r.created_at, r.mode,
                      ", ".join(r.tags), first))
-    st.out.table(("id", "when", "mode", "tags", "text"), rows)
+    st.out.table(("id", "when", "mode", "tags", "text"), rows, empty=empty)
 
 
 def _parse_when(value: str, *, option: str = "--at", end: bool = False):
@@ -213,7 +216,8 @@ def list_(
             windows = same_day_earlier_years(first - 1) if first else []  # -1: its local date may be a year before
         items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tags, mode=mode,
                                          windows=windows)
-    _render(st, items, as_json)
+    filtered = lo is not None or hi is not None or tags or mode or on_this_day
+    _render(st, items, as_json, "no reflections match" if filtered else "no reflections yet")
 
 
 def show(
@@ -342,14 +346,14 @@ def delete(
         if not yes:
             if not stdin_is_tty():
                 raise UsageError("refusing to delete without confirmation.", "Add --yes to delete from a script.")
-            if not confirm(f"Delete {len(resolved)} reflection(s): {', '.join(resolved)}?"):
+            if not confirm(f"Delete {plural(len(resolved), 'reflection')}: {', '.join(resolved)}?"):
                 st.out.note("Nothing deleted.")
                 raise typer.Exit(0)
         done = journal.delete(store, resolved)
     if as_json:
         st.out.json({"deleted": done})
     else:
-        st.out.result(f"Deleted {len(done)} reflection(s).")
+        st.out.result(f"Deleted {plural(len(done), 'reflection')}.")
 
 
 def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Optional[str] = None) -> None:
@@ -366,8 +370,7 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Op
     with st.open_store() as store:
         copies = journal_copies.find_copies(st.settings.db_path, st.settings.backups_dir, store.db_id)
         n = {t: store.count(t) for t in ("reflections", "patterns", "tensions", "audit_events")}
-        question = (f"Delete ALL data in {store.path} ({n['reflections']} reflections, {n['patterns']} patterns, "
-                    f"{n['tensions']} tensions, {n['audit_events']} audit events)?")
+        question = (f"Delete ALL data in {store.path} ({', '.join(counted(n[k], k) for k in KINDS)})?")
         if copies:
             question += f" {copies.describe()} still hold this journal."
         interactive = stdin_is_tty()
@@ -378,9 +381,10 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Op
 
         remotes = [r.name for r in sync_config.all_remotes(store)]
         if remotes:
-            question += f" It syncs with remote(s) {', '.join(remotes)}."
+            question += f" It syncs with {_remotes(remotes)}."
         if remotes and remote is None and not interactive:
-            raise UsageError(f"this journal syncs with remote(s) {', '.join(remotes)}; say what to do with them.",
+            raise UsageError(f"this journal syncs with {_remotes(remotes)}; say what to do with "
+                             f"{'it' if len(remotes) == 1 else 'them'}.",
                              "Add --remote wipe (delete every device's copy there) or --remote keep (pause them).")
         if copies and backups is None and not interactive:
             raise UsageError(f"{copies.describe()} still hold this journal; say what to do with them.",
@@ -391,7 +395,7 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Op
         if copies and backups is None:
             backups = "delete" if confirm(f"Delete {copies.describe()} too?") else "keep"
         if remotes and remote is None:
-            remote = "wipe" if confirm(f"Also wipe remote(s) {', '.join(remotes)} (every device's copy there)?") \
+            remote = "wipe" if confirm(f"Also wipe {_remotes(remotes)} (every device's copy there)?") \
                 else "keep"
         wiped = _wipe_remotes(st, store, remotes) if remotes and remote == "wipe" else 0
         try:
@@ -411,23 +415,27 @@ def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Op
               "copies": {**copies.to_dict(), "action": backups if copies else None, "removed": removed},
               "remotes": {"names": remotes, "action": remote if remotes else None, "objects_deleted": wiped}}
     if copies.unreadable:
-        st.out.warn(f"{len(copies.unreadable)} file(s) in {copies.backups_dir} named like backups could not be read "
+        st.out.warn(f"{plural(len(copies.unreadable), 'file')} in {copies.backups_dir} named like backups could not be read "
                     "(their journal is unknown) and were left alone.")
     if as_json:
         st.out.json(result)
         return
-    message = (f"Deleted everything: {counts['reflections']} reflections, {counts['patterns']} patterns, "
-               f"{counts['tensions']} tensions.")
+    message = f"Deleted everything: {', '.join(counted(counts[k], k) for k in KINDS[:3])}."
     if copies and backups == "delete":
         message += f" Deleted {copies.describe()} too."
     elif copies:
         message += f" Kept {copies.describe()}: they still hold the journal's text."
     if remotes and remote == "wipe":
-        message += f" Wiped remote(s) {', '.join(remotes)} ({wiped} objects)."
+        message += f" Wiped {_remotes(remotes)} ({plural(wiped, 'object')})."
     elif remotes:
-        message += (f" Kept remote(s) {', '.join(remotes)}, paused: other devices still hold the journal there; "
+        message += (f" Kept {_remotes(remotes)}, paused: other devices still hold the journal there; "
                     "`mirror sync --rejoin` resumes.")
     st.out.result(message)
+
+
+def _remotes(names) -> str:
+    """``remote home`` or ``remotes home, usb``."""
+    return f"remote{'' if len(names) == 1 else 's'} {', '.join(names)}"
 
 
 def _wipe_remotes(st, store, names) -> int:

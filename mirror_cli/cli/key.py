@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mirror_cli.cli.options import JsonOpt, group, state
+from mirror_cli.cli.output import plural
 
 app = group(
     "Encryption at rest: turn it on or off, change the passphrase, rotate the data key, cache or forget the key.\n\n"
@@ -90,7 +91,7 @@ def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt
     n = result.converted.get("reflections", 0)
     cached = ("the key is cached in the OS keyring" if result.key_cached
               else "no OS keyring: give the passphrase with MIRROR_PASSPHRASE_FILE or a prompt")
-    st.out.result(f"Encrypted {n} reflection(s) (key id {result.key_id}); {cached}.")
+    st.out.result(f"Encrypted {plural(n, 'reflection')} (key id {result.key_id}); {cached}.")
     st.out.note("Keep the passphrase safe: if it is lost, nobody can recover this journal. "
                 "`mirror key export FILE` writes a key-recovery file (useless without the passphrase).")
     if left.plain_backups or left.asides:
@@ -118,7 +119,7 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
     if as_json:
         st.out.json(result.to_dict())
         return
-    st.out.result(f"Decrypted {result.converted.get('reflections', 0)} reflection(s); the database is no "
+    st.out.result(f"Decrypted {plural(result.converted.get('reflections', 0), 'reflection')}; the database is no "
                   "longer encrypted" + ("; the cached key was forgotten." if result.key_forgotten else "."))
 
 
@@ -170,7 +171,7 @@ def rotate(
         return
     n = result.converted.get("reflections", 0)
     passphrase = "a new passphrase" if result.new_passphrase else "the same passphrase"
-    st.out.result(f"Rotated the data key: {n} reflection(s) re-sealed under a new key (key id {result.key_id}), "
+    st.out.result(f"Rotated the data key: {plural(n, 'reflection')} re-sealed under a new key (key id {result.key_id}), "
                   f"opened by {passphrase}" + ("; the cached key was replaced." if result.key_cached else "."))
     st.out.note("Old key files (`mirror key export`), old backups and .before-restore-* files open nothing written "
                 "from now on; they still open what they held. Run `mirror key export` again for a new key file.")

@@ -44,6 +44,17 @@ def for_terminal(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 reflection``, ``2 reflections`` (*many*: the plural when it is not *word* + ``s``)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def counted(count: int, kind: str) -> str:
+    """*count* of a record kind named in the plural (``reflections``, ``audit_events``): ``1 reflection``."""
+    many = kind.replace("_", " ")
+    return plural(count, many[:-1] if many.endswith("s") else many, many)
+
+
 class Output:
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -81,8 +92,15 @@ class Output:
         """Rich tables for people at a terminal; plain tab-separated lines when piped or with NO_COLOR."""
         return is_tty(sys.stdout) and colour_wanted()
 
-    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
+              empty: str | None = None) -> None:
+        """*rows* under *columns*; with no rows, a person at a terminal reads *empty* (e.g. "no reflections
+        yet") instead of an empty table, and a pipe gets nothing."""
         rows = list(rows)
+        if not rows and empty is not None:
+            if is_tty(sys.stdout):
+                self.data(empty)
+            return
         if self.rich:
             from rich.console import Console
             from rich.table import Table

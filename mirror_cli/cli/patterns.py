@@ -7,12 +7,13 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, group, state
+from mirror_cli.cli.output import plural
 
 NOTE = "Patterns are observations from your own words, with their evidence; they are not diagnoses."
 
 patterns_app = group("Recurring emotions, themes and tags in your reflections (observations, never diagnoses).",
                      no_args_is_help=False, invoke_without_command=True)
-tensions_app = group("Tensions between two poles (e.g. Control vs Surrender): position and intensity over time.",
+tensions_app = group("Tensions between two poles, such as Control vs Surrender: position and intensity over time.",
                      no_args_is_help=False, invoke_without_command=True)
 
 def _a_number(value: float) -> float:
@@ -74,7 +75,8 @@ def _stale_note(st, store) -> None:
     if s["analyzed_at"] is None and s["pending"]:
         st.out.note("No analysis yet: run `mirror patterns analyze`.")
     elif s["pending"]:
-        st.out.note(f"{s['pending']} reflection(s) changed since the last analysis: run `mirror patterns analyze`.")
+        st.out.note(f"{plural(s['pending'], 'reflection')} changed since the last analysis: "
+                    "run `mirror patterns analyze`.")
 
 
 def _analyze(ctx, full: bool, as_json: bool, event: str, what: str) -> None:
@@ -88,9 +90,10 @@ def _analyze(ctx, full: bool, as_json: bool, event: str, what: str) -> None:
     if as_json:
         st.out.json(result.to_dict())
         return
-    st.out.result(f"analysed {result.analyzed} reflection(s), {result.skipped} unchanged"
+    st.out.result(f"analysed {plural(result.analyzed, 'reflection')}, {result.skipped} unchanged"
                   + (f", {result.removed} removed" if result.removed else "")
-                  + f"; {result.patterns} patterns, {result.tensions} tensions ({result.seconds:.2f} s).")
+                  + f"; {plural(result.patterns, 'pattern')}, {plural(result.tensions, 'tension')} "
+                    f"({result.seconds:.2f} s).")
     if what == "patterns":
         st.out.note(NOTE)
 
@@ -169,7 +172,7 @@ def show_pattern(
         out["occurrences"] = [{k: v for k, v in o.items() if k != "spans"} for o in occurrences]
         st.out.json(out)
         return
-    head = (f"{info.name} ({info.pattern_type})  confidence {info.confidence:.2f}  in {info.support} reflection(s)"
+    head = (f"{info.name} ({info.pattern_type})  confidence {info.confidence:.2f}  in {plural(info.support, 'reflection')}"
             f"  {_local(info.first_seen, 10)} .. {_local(info.last_seen, 10)}  id {info.id}")
     if not st.out.rich:
         st.out.data(head)
@@ -185,7 +188,9 @@ def show_pattern(
     console = Console(no_color="NO_COLOR" in os.environ, highlight=False)
     console.print(Text(head, style="bold"))
     shown = min(len(occurrences), info.support)
-    console.print(Text(f"Evidence: the {shown} strongest of {info.support} reflection(s). {NOTE}", style="dim"))
+    evidence = (f"the {shown} strongest of {plural(info.support, 'reflection')}" if info.support != 1
+                else "1 reflection")
+    console.print(Text(f"Evidence: {evidence}. {NOTE}", style="dim"))
     for o in occurrences:
         console.print(Text(f"{_local(o['created_at'])}  {o['reflection_id']}  "
                            f"confidence {o['confidence']:.2f}  words: {o['evidence']}", style="cyan"))
@@ -300,7 +305,7 @@ def show_tension(
         st.out.json(t)
         return
     st.out.data(f"{t['name']}: position {t['position']:.2f} ({_leaning(t)}), intensity {t['intensity']:.2f}, "
-                f"in {t['count']} reflection(s)")
+                f"in {plural(t['count'], 'reflection')}")
     rows = [r for r in t["series"] if r["count"]]
     st.out.table(("period", "reflections", "position", "intensity"),
                  [(r["period"], r["count"], f"{r['position']:.2f}", f"{r['intensity']:.2f}") for r in rows])

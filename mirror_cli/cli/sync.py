@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import DryRunOpt, JsonOpt, YesOpt, group, state
+from mirror_cli.cli.output import plural
 
 remote_app = group("Remotes this journal syncs with: a folder (USB disk, Syncthing/Dropbox folder), S3 or PostgreSQL.")
 
@@ -168,7 +169,7 @@ def remote_wipe(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Th
             count, left = wipe.wipe(store, cfg, remote, os.environ, interactive=stdin_is_tty(), cache=_cache(st))
         finally:
             remote.close()
-    st.out.result(f"Wiped remote {name}: {count} object(s) deleted.")
+    st.out.result(f"Wiped remote {name}: {plural(count, 'object')} deleted.")
     for line in left:
         st.out.warn(line)
 
@@ -274,7 +275,7 @@ def _say(st, r: dict) -> None:
     verb = "Would sync" if r["dry_run"] else "Synced"
     line = f"{verb} with {r['remote']}: {pulled} in, {pushed} out, {deleted} deleted"
     if r["conflicts"]:
-        line += f", {len(r['conflicts'])} conflict(s) kept as revisions (see `mirror conflicts`)"
+        line += f", {plural(len(r['conflicts']), 'conflict')} kept as revisions (see `mirror conflicts`)"
     derived = [f"{word} {r['pulled'].get(word, 0) + r['deleted'].get(word, 0)} in, {r['pushed'].get(word, 0)} out"
                for word in ("patterns", "tensions")
                if r["pulled"].get(word) or r["pushed"].get(word) or r["deleted"].get(word)]
@@ -282,7 +283,7 @@ def _say(st, r: dict) -> None:
         line += "; " + ", ".join(derived)
     st.out.result(line + ".")
     if r["incomplete"]:
-        st.out.note(f"Waiting for {r['waiting_objects']} object(s) still in transit to the folder; "
+        st.out.note(f"Waiting for {plural(r['waiting_objects'], 'object')} still in transit to the folder; "
                     "the next sync continues.")
     for d in r["devices"]:
         if d["stale"] and not d.get("this_device"):

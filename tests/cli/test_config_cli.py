@@ -14,10 +14,10 @@ def js(result, code=0):
 
 def test_path_json_is_absolute(cli, mirror_home):
     p = js(cli("config", "path", "--json"))
-    assert set(p) == {"config", "database", "backups"}
-    assert all(Path(v).is_absolute() for v in p.values())
+    assert set(p) == {"config", "database", "backups", "journal"}
+    assert all(Path(p[k]).is_absolute() for k in ("config", "database", "backups"))
     assert p == {"config": str(mirror_home / "config.yaml"), "database": str(mirror_home / "mirror.db"),
-                 "backups": str(mirror_home / "backups")}
+                 "backups": str(mirror_home / "backups"), "journal": "default"}
     text = cli("config", "path").stdout
     assert f"database: {mirror_home / 'mirror.db'}" in text
 

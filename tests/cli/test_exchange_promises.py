@@ -87,7 +87,7 @@ def test_replace_question_names_what_is_deleted_and_added(cli, dated, tmp_path, 
         {"id": "only-one", "created_at": "2024-01-01T00:00:00Z", "content": "alone", "mode": "REFLECTION"}]}))
     r = cli("import", f, "--mode", "replace", "--only", "reflections", input="n\n")
     assert r.exit_code == 0, r.stderr
-    assert "delete 5 reflections, then add 1 reflections" in r.stderr and "Nothing imported." in r.stderr
+    assert "delete 5 reflections, then add 1 reflection" in r.stderr and "Nothing imported." in r.stderr
     assert _ids(cli) == dated
     assert not list(_db().parent.glob("*.before-replace-*"))
 
@@ -103,7 +103,7 @@ def test_merging_an_older_export_does_not_bring_back_a_deleted_reflection(cli, d
     r = cli("import", f)
     assert r.exit_code == 0, r.stderr
     assert "added: 0 reflections" in r.stdout and "skipped: 5 reflections" in r.stdout
-    assert "1 reflections in the file were deleted in this journal" in r.stderr
+    assert "1 reflection in the file was deleted in this journal" in r.stderr
     assert gone not in _ids(cli) and len(_ids(cli)) == 4
     r = cli("import", f, "--json", "--dry-run")
     out = json.loads(r.stdout)
