@@ -8,6 +8,7 @@ from keyring_backends import MemoryKeyring
 from sync_helpers import ENV, Device, cheap_sync_kdf, dump, folder, snapshot  # noqa: F401 (fixture)
 from mirror_cli.crypto.passphrase import KeyCache
 from mirror_cli.errors import LockedError, VerificationError
+from mirror_cli.remotes.folder import FolderRemote
 from mirror_cli.sync import access, checkpoint, config, engine, objects, rotate
 from mirror_cli.sync.generations import Revoked
 from mirror_cli.sync.keys import open_envelope, parse_envelope
@@ -194,3 +195,59 @@ def test_a_rotation_killed_before_its_remote_steps_is_finished_by_the_next_sync(
     c.sync()
     a.sync()
     assert dump(a) == dump(b) == dump(c)
+
+
+# -- passphrase change: re-wrap only ---------------------------------------------------------------
+
+NEW = "another long sync passphrase 9"
+
+
+def _listing(remote, prefixes=("h/", "s/", "c/")):
+    return {n: b for n, b in snapshot(remote.root).items() if n.startswith(prefixes)}
+
+
+def test_passphrase_change_rewraps_only_and_others_ask_once(trio):
+    from mirror_cli.sync import rewrap
+
+    a, b, c, remote = trio
+    rid, old = _old_key(remote)
+    data, envs = _listing(remote), _listing(remote, ("k/",))
+    with a.store() as store:
+        out = rewrap.carry(store, ENV["MIRROR_SYNC_PASSPHRASE"], NEW, lambda cfg: FolderRemote(remote.root), a.cache)
+        assert rewrap.carry(store, "not the passphrase at all", NEW + "x", lambda cfg: FolderRemote(remote.root), None) == [
+            {"remote": "home", "rewrapped": False, "reason": "it uses its own passphrase (or a recovery code)"}]
+    assert out == [{"remote": "home", "rewrapped": True, "reason": None}]
+    assert _listing(remote) == data  # no head, segment or checkpoint changed
+    new_envs = _listing(remote, ("k/",))
+    assert len(new_envs) == 1 and not set(new_envs) & set(envs)
+    # the new passphrase opens the same key; the old one opens nothing now
+    assert access.open_key(remote, rid, {"MIRROR_SYNC_PASSPHRASE": NEW}, interactive=False, prompt=None,
+                           cache=None).key.key_id == old.key_id
+    with pytest.raises(LockedError, match="wrong passphrase"):
+        access.open_key(remote, rid, ENV, interactive=False, prompt=None, cache=None)
+    a.reflect("after the change")
+    a.sync(env={})  # A cached the new KEK
+    # B's cached KEK opened the old envelope only: exit 4 once, then the new passphrase works
+    state = dump(b)
+    with pytest.raises(LockedError, match="passphrase of remote home was changed"):
+        b.sync(env={})
+    assert dump(b) == state
+    b.sync(env={"MIRROR_SYNC_PASSPHRASE": NEW})
+    b.sync(env={})
+    assert dump(a) == dump(b)
+
+
+def test_key_change_for_one_remote(trio):
+    from mirror_cli.sync import rewrap
+
+    a, b, c, remote = trio
+    data = _listing(remote)
+    with a.store() as store:
+        cfg = config.get_remote(store, "home")
+        result = rewrap.change(store, cfg, remote, {}, NEW, interactive=False, prompt=None, cache=a.cache)
+    assert result["rewrapped"] and result["generation"] == 1
+    assert _listing(remote) == data
+    a.sync(env={})
+    with pytest.raises(LockedError):
+        c.sync(env=ENV)
+    c.sync(env={"MIRROR_SYNC_PASSPHRASE": NEW})
