@@ -168,7 +168,10 @@ def _rotate(ctx, name: str, *, revoke: Optional[str], wipe_device: bool, as_json
     st.out.result(f"Remote {name} now uses key generation {result.generation} (key id {result.key_id}); "
                   f"{result.deleted} object(s) of the old key deleted.")
     for note in result.notes:
-        st.out.warn(note) if note.startswith("A revoked") else st.out.note(note)
+        if note == rotate.KEPT:
+            st.out.warn(note)
+        else:
+            st.out.note(note)
 
 
 @remote_app.command("rotate")
