@@ -8,7 +8,7 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
@@ -39,7 +39,7 @@ _mirror() {
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
         "journals") words="--json --help" ;;
         "key") words="change disable enable export import lock rotate status unlock --help" ;;
-        "key change") words="--allow-weak --json --help" ;;
+        "key change") words="--remote --allow-weak --json --help" ;;
         "key disable") words="--force --json --help" ;;
         "key enable") words="--force --allow-weak --json --help" ;;
         "key export") words="--force --json --help" ;;
@@ -61,11 +61,13 @@ _mirror() {
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
         "reflect") words="--mode --tag -t --response --local-only --at --star -s --json --help" ;;
-        "remote") words="add devices list remove wipe --help" ;;
+        "remote") words="add devices list remove revoke rotate wipe --help" ;;
         "remote add") words="--endpoint-url --region --profile --key-only --label --mkdir --allow-weak --json --help" ;;
         "remote devices") words="--json --help" ;;
         "remote list") words="--json --help" ;;
         "remote remove") words="--help" ;;
+        "remote revoke") words="--wipe-device --json --help" ;;
+        "remote rotate") words="--json --help" ;;
         "remote wipe") words="--yes -y --help" ;;
         "search") words="--limit -n --json --help" ;;
         "shard") words="create repair restore verify --help" ;;

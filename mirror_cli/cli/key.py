@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -124,19 +124,69 @@ def disable(ctx: typer.Context, force: ForceOpt = False, as_json: JsonOpt = Fals
 
 
 @app.command()
-def change(ctx: typer.Context, allow_weak: AllowWeakOpt = False, as_json: JsonOpt = False) -> None:
-    """Change the passphrase (re-wraps the data key; nothing is re-encrypted: see `mirror key rotate`)."""
+def change(
+    ctx: typer.Context,
+    remote: Annotated[Optional[str], typer.Option("--remote", help="Change the passphrase of this sync remote "
+                                                                   "instead (re-wraps its key; no data object changes).")] = None,
+    allow_weak: AllowWeakOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the passphrase (re-wraps the data key; nothing is re-encrypted: see `mirror key rotate`).
+
+    Sync remotes that use the journal's passphrase are re-wrapped under the new one too."""
     from mirror_cli.crypto import manage as keyops
+    from mirror_cli.crypto.passphrase import KeyCache
 
     st = state(ctx)
+    if remote is not None:
+        _change_remote(st, remote, allow_weak, as_json)
+        return
+
+    def carry(old: str, new: str) -> list[dict]:
+        from mirror_cli.remotes.url import open_remote
+        from mirror_cli.sync import rewrap
+
+        return rewrap.carry(store, old, new, lambda cfg: open_remote(cfg.url, options=cfg.options), KeyCache())
+
     with _open(st) as store:
-        result = keyops.change(store, st.settings.env, interactive=_interactive(), allow_weak=allow_weak)
+        result = keyops.change(store, st.settings.env, interactive=_interactive(), allow_weak=allow_weak,
+                               carry=carry)
     _warn(st, result.warnings)
     if as_json:
         st.out.json(result.to_dict())
         return
     st.out.result("Passphrase changed" + ("; the cached key was replaced." if result.key_cached else "."))
+    for r in result.remotes:
+        if r["rewrapped"]:
+            st.out.result(f"Remote {r['remote']}: its key is now opened by the new passphrase (other devices ask "
+                          "for it once).")
+        else:
+            st.out.note(f"Remote {r['remote']} unchanged: {r['reason']}.")
     st.out.result(CHANGE_LIMITS)
+
+
+def _change_remote(st, name: str, allow_weak: bool, as_json: bool) -> None:
+    import os
+
+    from mirror_cli.crypto.passphrase import KeyCache, new_passphrase, refuse_weak
+    from mirror_cli.remotes.url import open_remote
+    from mirror_cli.sync import config, rewrap
+
+    with st.open_store() as store:
+        cfg = config.get_remote(store, name)
+        remote = open_remote(cfg.url, options=cfg.options)
+        try:
+            new = new_passphrase(os.environ, _interactive())
+            refuse_weak(new, allow_weak=allow_weak)
+            result = rewrap.change(store, cfg, remote, os.environ, new.value, interactive=_interactive(),
+                                   prompt=None, cache=KeyCache())
+        finally:
+            remote.close()
+    if as_json:
+        st.out.json(result)
+        return
+    st.out.result(f"Remote {name}: its key is now opened by the new passphrase; no data object changed. Other "
+                  "devices ask for it once.")
 
 
 CHANGE_LIMITS = ("This re-wrapped the data key under the new passphrase; it did not replace the key. An old copy "

@@ -140,9 +140,58 @@ def remote_devices(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
     if as_json:
         st.out.json(devices)
     else:
-        st.out.table(["device", "id", "last synced", "stale"],
+        st.out.table(["device", "id", "last synced", "stale", "key gen", "revoked"],
                      [(d["label"] + (" (this one)" if d.get("this_device") else ""), d["device"],
-                       _local_time(d["last_seen"]), "yes" if d["stale"] else "") for d in devices])
+                       _local_time(d["last_seen"]), "yes" if d["stale"] else "", d.get("generation") or "",
+                       "yes" if d.get("revoked") else "") for d in devices])
+
+
+def _rotate(ctx, name: str, *, revoke: Optional[str], wipe_device: bool, as_json: bool) -> None:
+    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.sync import config, engine, rotate
+
+    st = state(ctx)
+    with st.open_store() as store:
+        cfg = config.get_remote(store, name)
+        remote = _open(cfg.url, cfg.options)
+        try:
+            with engine.SyncLock(store.path):
+                opts = engine.Options(interactive=stdin_is_tty(), env=os.environ, cache=_cache(st))
+                result = rotate.rotate(store, cfg, remote, opts, revoke=revoke, wipe_device=wipe_device)
+        finally:
+            remote.close()
+    if as_json:
+        st.out.json(result.to_dict())
+        return
+    for r in result.revoked:
+        st.out.result(f"Revoked {r['label']} ({r['device']}) from remote {name}"
+                      + (", and asked it to wipe its journal." if result.wipe_device else "."))
+    st.out.result(f"Remote {name} now uses key generation {result.generation} (key id {result.key_id}); "
+                  f"{result.deleted} object(s) of the old key deleted.")
+    for note in result.notes:
+        if note == rotate.KEPT:
+            st.out.warn(note)
+        else:
+            st.out.note(note)
+
+
+@remote_app.command("rotate")
+def remote_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The remote's name.")],
+                  as_json: JsonOpt = False) -> None:
+    """Give a remote a new key (after losing a device): pulls first, then re-uploads this journal under it."""
+    _rotate(ctx, name, revoke=None, wipe_device=False, as_json=as_json)
+
+
+@remote_app.command("revoke")
+def remote_revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The remote's name.")],
+    device: Annotated[str, typer.Argument(help="The device: its label or id (`mirror remote devices`).")],
+    wipe_device: Annotated[bool, typer.Option("--wipe-device", help="Ask the device to delete its journal on its next sync (only a device that still obeys mirror does).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop a device from syncing: a new key it does not hold (a stolen device keeps what it already synced)."""
+    _rotate(ctx, name, revoke=device, wipe_device=wipe_device, as_json=as_json)
 
 
 @remote_app.command("wipe")

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,7 @@ class ChangeResult:
     key_cached: bool
     audit_seq: int
     warnings: list[str] = field(default_factory=list)
+    remotes: list[dict[str, Any]] = field(default_factory=list)  # sync remotes re-wrapped (or why not)
 
     def to_dict(self) -> dict[str, Any]:
         return {"changed": True, "data_key_replaced": False, **asdict(self)}  # only re-wrapped: see `key rotate`
@@ -431,8 +432,10 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
 
 def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
-           allow_weak: bool = False) -> ChangeResult:
-    """Re-wrap the data key under a new passphrase; nothing else is re-encrypted."""
+           allow_weak: bool = False,
+           carry: Callable[[str, str], list[dict[str, Any]]] | None = None) -> ChangeResult:
+    """Re-wrap the data key under a new passphrase; nothing else is re-encrypted. *carry* (old, new)
+    is then given both passphrases to re-wrap what else uses the journal's (its sync remotes)."""
     meta = _meta(store)
     found, _kek, dek = _current_passphrase_opening(store, meta, env, interactive, prompt)
     new = keys.new_passphrase(env, interactive, prompt=prompt)
@@ -448,7 +451,9 @@ def change(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
         store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))
         event = store.append_event(EVENT_CHANGED, {"key_id": new_meta.key_id, "kdf": _kdf_summary(new_meta.kdf)})
     cached = _cache(cache if cache is not None else keys.KeyCache(env=env), store.db_id, record.kek, warnings)
-    return ChangeResult(store.db_id, new_meta.key_id or "", _kdf_summary(new_meta.kdf), cached, event.seq, warnings)
+    carried = carry(found.value, new.value) if carry is not None else []
+    return ChangeResult(store.db_id, new_meta.key_id or "", _kdf_summary(new_meta.kdf), cached, event.seq, warnings,
+                        carried)
 
 
 def lock(store: Store, *, cache: keys.KeyCache | None = None) -> LockResult:

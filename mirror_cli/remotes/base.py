@@ -15,7 +15,7 @@ arises between objects mirror writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +162,15 @@ class Remote(Protocol):
     def close(self) -> None:
         """Release connections and handles; calling it twice is harmless."""
         ...
+
+
+class PurgesHistory(Protocol):
+    """An optional capability of a remote, used by ``mirror remote wipe`` after it deleted every object:
+    remove what the provider still keeps of the objects *owned* says are the caller's (older versions,
+    delete markers) where it is allowed, and return sentences naming what the provider may still keep.
+    A remote without it is described by a general sentence."""
+
+    def purge_history(self, owned: Callable[[str], bool]) -> list[str]: ...
 
 
 def check_name(name: str) -> str:

@@ -78,6 +78,19 @@ class FolderRemote:
     def __repr__(self) -> str:
         return f"FolderRemote({str(self.root)!r})"
 
+    def purge_history(self, owned: Callable[[str], bool]) -> list[str]:
+        """After a wipe: nothing to purge here, but a synced folder's provider keeps its own history."""
+        left = []
+        for folder in (self.root, *self.root.parents):
+            if (folder / ".stversions").is_dir():
+                left.append(f"Syncthing keeps old versions in {folder / '.stversions'} (on every device that "
+                            "shares the folder); delete mirror's files there.")
+            if (folder / ".dropbox").exists() or (folder / ".dropbox.cache").exists():
+                left.append("Dropbox keeps deleted files for 30 days or more (its version history): purge them "
+                            "from dropbox.com under Deleted files.")
+        return left or ["if this folder is synced by a provider (Dropbox, Syncthing, OneDrive, iCloud), it may keep "
+                        "deleted files in its history (Dropbox: 30 days or more; Syncthing: .stversions)."]
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -115,6 +115,12 @@ class PostgresRemote:
 
     def __repr__(self) -> str:
         return f"PostgresRemote({self._where!r}, table={self._table_name!r})"
+
+    def purge_history(self, owned: Callable[[str], bool]) -> list[str]:
+        """After a wipe: the rows are gone; the server's own history is beyond a client's reach."""
+        return [f"{self.describe()}: the rows are deleted, but the server may keep them in its WAL, point-in-time "
+                "recovery and backups (Supabase keeps daily backups, and PITR where enabled) until those expire; "
+                "VACUUM reclaims the table's space."]
 
     def close(self) -> None:
         if self._conn is not None:

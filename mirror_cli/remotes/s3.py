@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -183,6 +183,49 @@ class S3Remote:
                                   f"{self.describe()}: {first.get('Message') or first.get('Code')} "
                                   f"({len(failed)} object(s) not deleted).")
 
+    def purge_history(self, owned: Callable[[str], bool]) -> list[str]:
+        """After a wipe: delete every older version and delete marker of the *owned* names under the
+        prefix (bucket versioning keeps them); say what stays (versions not deletable, Object Lock)."""
+        client = self._check_open()
+        left: list[str] = []
+        versions: list[dict[str, str]] = []
+        try:
+            pages = client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
+                                                                          Prefix=self._key_prefix)
+            for page in pages:
+                for v in [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]:
+                    if owned(v["Key"][len(self._key_prefix):]):
+                        versions.append({"Key": v["Key"], "VersionId": v["VersionId"]})
+        except (self._exc.ClientError, self._exc.BotoCoreError) as exc:
+            return [f"{self.describe()}: the object versions could not be listed ({_code(exc)}); if bucket "
+                    "versioning is or was on, older versions of the objects may remain; delete them with your "
+                    "provider's tools."]
+        failed: list[str] = []
+        for start in range(0, len(versions), DELETE_BATCH):
+            batch = versions[start:start + DELETE_BATCH]
+            try:
+                answer = client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                failed += [e.get("Key", "?") for e in answer.get("Errors", ())]
+            except (self._exc.ClientError, self._exc.BotoCoreError):
+                failed += [v["Key"] for v in batch]
+        if failed:
+            names = ", ".join(sorted({k[len(self._key_prefix):] for k in failed})[:10])
+            left.append(f"{self.describe()}: {len(failed)} older object version(s) could not be deleted (not "
+                        f"allowed, or under Object Lock retention): {names}{' …' if len(failed) > 10 else ''}.")
+        elif versions:
+            left.append(f"{self.describe()}: {len(versions)} older object version(s) and delete marker(s) were "
+                        "deleted too.")
+        try:
+            lock = client.get_object_lock_configuration(Bucket=self.bucket)
+            if lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled":
+                left.append(f"the bucket {self.bucket} has Object Lock enabled: versions under retention or legal "
+                            "hold stay until it ends.")
+        except (self._exc.ClientError, self._exc.BotoCoreError):
+            pass  # no Object Lock configuration (the usual case), or not allowed to read it
+        left.append("the provider may still keep copies of its own (replication, backups, the storage of a "
+                    "self-hosted S3 server).")
+        return left
+
     # -- helpers -------------------------------------------------------------------------
 
     def _key(self, name: str) -> str:
@@ -318,6 +361,10 @@ class S3Writer:
             answer = client.upload_part(Bucket=remote.bucket, Key=self._key, UploadId=self._upload_id,
                                         PartNumber=number, Body=data)
         self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+
+def _code(exc: Any) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) or type(exc).__name__
 
 
 def _tag(etag: str) -> str:

@@ -17,5 +17,8 @@ hybrid logical clock second; a concurrent loser is kept as a conflict revision, 
 * ``push``       — stage, upload and commit this device's segments and head; checkpoints and collection;
 * ``checkpoint`` — writing, loading and collecting checkpoints;
 * ``conflicts``  — listing and resolving conflict revisions;
-* ``wipe``       — deleting every object of a remote.
+* ``wipe``       — deleting every object of a remote (and the older versions a provider keeps, where allowed);
+* ``generations`` — what one sync does when the remote key changed elsewhere (rotated, revoked, re-wrapped);
+* ``rotate``     — ``remote rotate`` / ``remote revoke``: a new remote key generation;
+* ``rewrap``     — a new passphrase for a remote's key (``key change``), no data object changed.
 """

@@ -17,7 +17,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote, RemoteError
-from mirror_cli.sync import access, config, derived, local, objects
+from mirror_cli.sync import access, config, derived, generations, local, objects
 from mirror_cli.sync import pull, push
 from mirror_cli.sync.session import Options, Peer, Report, SyncLock, SyncState
 
@@ -80,8 +80,14 @@ class Sync(SyncState):
                     read[name] = self._read(name, tag, cached)
                 except NotFound:
                     pass
-        opened = access.open_key(self.remote, rid, self.opts.env, interactive=self.opts.interactive,
-                                 prompt=self.opts.prompt, cache=self.opts.cache, read=read)
+        try:
+            opened = access.open_key(self.remote, rid, self.opts.env, interactive=self.opts.interactive,
+                                     prompt=self.opts.prompt, cache=self.opts.cache, read=read)
+        except LockedError as exc:
+            generations.explain_locked(self, read, exc)  # rotated or re-wrapped elsewhere? (raises)
+            raise
+        if self.cfg.gen is not None and opened.key.gen > self.cfg.gen:
+            generations.move(self, opened.key)  # the key was rotated: republish under the new generation
         if self.cfg.key_id is not None and self.cfg.gen == opened.key.gen and opened.key.key_id != self.cfg.key_id:
             raise VerificationError(f"remote {self.cfg.name} now uses another key than the one this journal pinned.",
                                     "Nothing was changed here; someone replaced the remote's key envelope.")
@@ -92,7 +98,7 @@ class Sync(SyncState):
     def heads(self) -> dict[str, Peer]:
         assert self.key is not None
         found: dict[str, Peer] = {}
-        failed: list[VerificationError] = []
+        failed: list[tuple[str, VerificationError]] = []
         for name, tag in self._listing.items():
             if name.startswith("h/") and len(name) == 28:
                 try:
@@ -102,7 +108,7 @@ class Sync(SyncState):
                 try:
                     head = objects.open_head(self.key, self.remote_id, name, blob)
                 except VerificationError as exc:
-                    failed.append(exc)
+                    failed.append((name, exc))
                     continue
                 found[head.dev] = Peer(head, tag, name)
             elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)):
@@ -110,8 +116,7 @@ class Sync(SyncState):
         if failed and not found and self._opened.kek is None:
             raise LockedError("that recovery code does not open this remote's objects (another remote's code?).",
                               "Use the code printed by `mirror remote add --key-only` for this remote.")
-        if failed:
-            raise failed[0]
+        self.revoked = generations.check_heads(self, found, failed)
         return found
 
     def check_heads(self, heads: dict[str, Peer]) -> None:
@@ -149,6 +154,8 @@ class Sync(SyncState):
 
     def run(self) -> Report:
         start = time.monotonic()
+        if not self.opts.dry_run:
+            generations.finish_pending(self.store, self.cfg.name, self.remote)  # a rotation killed half way
         self.open()
         heads = self.heads()  # before anything is written here: a wrong key writes nothing
         if self.opts.dry_run:
@@ -306,7 +313,11 @@ class Sync(SyncState):
             when = hlc_iso(peer.head.hlc)
             age_days = (now - parse_iso(when).timestamp()) / 86400
             self.report.devices.append({"label": peer.head.label, "device": dev[:8], "this_device": dev == self.dev,
-                                        "last_seen": when, "stale": age_days > STALE_DAYS, "revoked": False})
+                                        "last_seen": when, "stale": age_days > STALE_DAYS, "revoked": False,
+                                        "generation": peer.head.gen or (self.key.gen if self.key else None)})
+        for dev in sorted(getattr(self, "revoked", ())):
+            self.report.devices.append({"label": "(revoked)", "device": dev[:8], "this_device": False,
+                                        "last_seen": None, "stale": False, "revoked": True, "generation": None})
 
 
 def rejoin(store: Store, cfg: config.RemoteConfig, remote: Remote, opts: Options) -> None:

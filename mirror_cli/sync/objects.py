@@ -15,7 +15,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mirror_cli.crypto.kdf import lp
@@ -120,11 +120,24 @@ class Head:
     hlc: str
     client: str = ""
     ckpt: dict[str, Any] | None = None  # {"no", "chunks", "digest", "segs": {dev: [seq, chain]}}
+    # key rotation (sync/rotate.py): written only when set, so a head without them is unchanged
+    moved_to_gen: int | None = None     # this generation is retired: the remote moved to that one
+    revoked: list[str] = field(default_factory=list)      # devices no longer trusted (never merged)
+    wipe_device: list[str] = field(default_factory=list)  # revoked devices asked to delete their journal
+    retired: list[str] = field(default_factory=list)      # head names of an older generation (not tampering)
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": VERSION, "dev": self.dev, "label": self.label, "gen": self.gen, "seq": self.seq,
+        body = {"v": VERSION, "dev": self.dev, "label": self.label, "gen": self.gen, "seq": self.seq,
                 "chain": self.chain, "dot": self.dot, "applied": self.applied, "hlc": self.hlc,
                 "client": self.client, "ckpt": self.ckpt}
+        for name in ROTATION_FIELDS:
+            if getattr(self, name):
+                body[name] = getattr(self, name)
+        return body
+
+
+ROTATION_FIELDS = ("moved_to_gen", "revoked", "wipe_device", "retired")
+MAX_LISTED = 256
 
 
 def head_name(key: RemoteKey, dev: str) -> str:
@@ -163,7 +176,8 @@ def _parse_head(payload: bytes, what: str) -> Head:
             raise ValueError
         head = Head(dev=dev, label=str(body["label"])[:64], gen=body["gen"], seq=body["seq"],
                     chain=body["chain"], dot=body["dot"], applied=applied, hlc=body["hlc"],
-                    client=str(body.get("client", ""))[:64], ckpt=_checked_ckpt(body.get("ckpt")))
+                    client=str(body.get("client", ""))[:64], ckpt=_checked_ckpt(body.get("ckpt")),
+                    **_checked_rotation(body))
         if not (_is_count(head.gen) and _is_count(head.seq) and _is_count(head.dot) and _is_hex(head.chain, 64)
                 and _is_hex(head.hlc, 16)):
             raise ValueError
@@ -172,6 +186,28 @@ def _parse_head(payload: bytes, what: str) -> Head:
                                 "this remote's key.", "A device with the key wrote it wrongly; nothing was "
                                 "changed here.") from None
     return head
+
+
+def _checked_rotation(body: dict[str, Any]) -> dict[str, Any]:
+    moved = body.get("moved_to_gen")
+    if moved is not None and not (_is_count(moved) and _is_count(body.get("gen")) and moved > body["gen"]):
+        raise ValueError
+    out: dict[str, Any] = {"moved_to_gen": moved}
+    for name, check in (("revoked", _is_dev), ("wipe_device", _is_dev), ("retired", _is_head_name)):
+        items = body.get(name, [])
+        if not isinstance(items, list) or len(items) > MAX_LISTED or not all(check(v) for v in items):
+            raise ValueError
+        out[name] = list(items)
+    if not set(out["wipe_device"]) <= set(out["revoked"]):
+        raise ValueError
+    return out
+
+
+def _is_head_name(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 28 and v.startswith("h/") and all(c in B32_CHARS for c in v[2:])
+
+
+B32_CHARS = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 def _checked_ckpt(ckpt: Any) -> dict[str, Any] | None:

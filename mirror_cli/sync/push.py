@@ -77,7 +77,7 @@ def push(sync: SyncState, heads: dict[str, Peer]) -> None:
         head = objects.Head(dev=sync.dev, label=sync._label_self(), gen=sync.key.gen, seq=seq, chain=chain,
                             dot=new_dot, applied=applied,
                             hlc=hlc_next(sync.store.meta("hlc")), client=CLIENT,
-                            ckpt=checkpoint.public(_ckpt_state(sync)))
+                            ckpt=checkpoint.public(_ckpt_state(sync)), **sync.head_extras())
         plan = {"segments": segments, "head": objects.seal_head(sync.key, sync.remote_id, head).hex(),
                 "seq": seq, "chain": chain, "dot": new_dot, "scan_rev": top_rev, "sent": sent}
         sync.store.conn.execute("UPDATE sync_self SET staged = ? WHERE remote = ?",
@@ -115,7 +115,8 @@ def compact(sync: SyncState, heads: dict[str, Peer]) -> None:
         state = checkpoint.stamp(info, state)
         head = objects.Head(dev=sync.dev, label=sync._label_self(), gen=sync.key.gen, seq=seq, chain=chain,
                             dot=dot, applied={d: sync._applied(d) for d in heads if d != sync.dev},
-                            hlc=hlc_next(sync.store.meta("hlc")), client=CLIENT, ckpt=checkpoint.public(state))
+                            hlc=hlc_next(sync.store.meta("hlc")), client=CLIENT, ckpt=checkpoint.public(state),
+                            **sync.head_extras())
         blob = objects.seal_head(sync.key, sync.remote_id, head)
         name = objects.head_name(sync.key, sync.dev)
         tag = sync.remote.put(name, blob)

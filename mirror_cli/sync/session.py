@@ -4,6 +4,7 @@ that process tests use to kill a sync at each step."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
 import time
@@ -22,6 +23,7 @@ from mirror_cli.sync.keys import RemoteKey
 from mirror_cli.sync.objects import Head
 
 LOCK_WAIT_S = 30.0
+HEAD_EXTRAS = "sync_head_extras:"  # meta key + remote name: what a rotating device's heads carry (rotate.py)
 
 
 @dataclass
@@ -144,6 +146,11 @@ class SyncState:
         row = self.store.conn.execute("SELECT applied FROM sync_peers WHERE remote = ? AND dev = ?",
                                       (self.cfg.name, dev)).fetchone()
         return int(row[0]) if row else 0
+
+    def head_extras(self) -> dict[str, Any]:
+        """The rotation fields this device's heads carry on this remote (revoked, wipe_device, retired)."""
+        text = self.store.meta(HEAD_EXTRAS + self.cfg.name)
+        return json.loads(text) if text else {}
 
     def _label_self(self) -> str:
         return self.store.meta("device_label") or socket.gethostname()[:64] or "device"
