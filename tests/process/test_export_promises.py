@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -46,9 +47,13 @@ def test_a_temp_left_by_a_killed_export_is_removed_by_the_next_export(mirror_hom
     proc = subprocess.Popen([*MIRROR, "export", "-o", str(out / "journal.json")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        while proc.poll() is None and not _temps(out):
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:  # mid-way: some of it written, not all
+            temps = _temps(out)
+            with contextlib.suppress(FileNotFoundError):  # renamed meanwhile: the export finished (asserted below)
+                if temps and temps[0].stat().st_size > 0:
+                    break
             time.sleep(0.0005)
-        time.sleep(0.05)  # mid-way through the writing
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
