@@ -123,9 +123,13 @@ def test_a_terminated_edit_leaves_no_draft(tmp_path, run_mirror, signame):
     script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{started}.tmp"\nmv "{started}.tmp" "{started}"\nsleep 30\n')
     script.chmod(0o700)
     master, slave = pty.openpty()
+    sig = getattr(signal, signame)
     proc = subprocess.Popen([*MIRROR, "edit", rid], stdin=slave, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=dict(os.environ, VISUAL=str(script)),
-                            start_new_session=True)
+                            start_new_session=True,
+                            # as from a terminal: under `nohup` (a CI runner) SIGHUP is inherited ignored,
+                            # and mirror rightly keeps it so
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     os.close(slave)
     try:
         deadline = time.monotonic() + 60
