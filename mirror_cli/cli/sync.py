@@ -234,21 +234,25 @@ def _local_time(iso_text: str | None) -> str:
 def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False, only=None, compact=False):
     from mirror_cli.cli.output import stdin_is_tty
     from mirror_cli.errors import UsageError
-    from mirror_cli.sync import config, derived, engine
+    from mirror_cli.sync import config, quiet as quiet_sync
     from mirror_cli.sync.merge import POLICIES
 
     st = state(ctx)
     policy = conflict or st.settings.get("sync.conflict", "local-wins")
     if policy not in POLICIES:
         raise UsageError(f"unknown conflict policy {policy!r}: use local-wins or newest-wins.")
-    kinds = derived.parse_kinds(only)
+    kinds: frozenset[str] = frozenset()
+    if only is not None:
+        from mirror_cli.sync import derived
+
+        kinds = derived.parse_kinds(only)
     reports = []
     with st.open_store() as store:
         remotes = [config.get_remote(store, n) for n in names] if names else \
             [r for r in config.all_remotes(store) if not r.paused]
         if not remotes:
             raise UsageError("this journal has no remote to sync with.", "Add one with `mirror remote add NAME URL`.")
-        with engine.SyncLock(store.path):
+        with quiet_sync.SyncLock(store.path):
             for cfg in remotes:
                 if cfg.paused and not rejoin:
                     from mirror_cli.errors import OperationError
@@ -257,6 +261,13 @@ def _run(ctx, names, *, dry_run, push, pull, conflict, rejoin=False, quiet=False
                                          f"`mirror sync {cfg.name} --rejoin` resumes it on purpose.")
                 remote = _open(cfg.url, cfg.options)
                 try:
+                    if not (rejoin or compact or kinds):  # nothing new anywhere: one listing, no key (quiet.py)
+                        found = quiet_sync.check(store, cfg.name, remote, dry_run=dry_run, push=push, pull=pull)
+                        if found is not None:
+                            reports.append(found)
+                            continue
+                    from mirror_cli.sync import engine
+
                     opts = engine.Options(push=push, pull=pull, policy=policy, dry_run=dry_run, rejoin=rejoin,
                                           compact=compact, kinds=kinds,
                                           interactive=stdin_is_tty(), env=os.environ, cache=_cache(st))

@@ -348,8 +348,9 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
         for table in extra:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         store.set_meta("analysis", None)  # the pattern engine's state: nothing analysed, nothing pending
-        for key in ("sync_rev", "sync_dot", "sync_digest_kid"):
+        for key in ("sync_rev", "sync_dot", "sync_digest_kid", "sync_derived_kid"):
             store.set_meta(key, None)
+        conn.execute("DELETE FROM meta WHERE key LIKE 'sync\\_quiet:%' ESCAPE '\\'")  # no sync is a no-op now
         store.tick()
         store.set_meta(SCRUB_PENDING, "delete --all")
         store.append_event("data.deleted_all", {"deleted": counts})

@@ -18,7 +18,7 @@ from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote, RemoteError
 from mirror_cli.sync import access, config, derived, generations, local, objects
-from mirror_cli.sync import pull, push
+from mirror_cli.sync import pull, push, quiet
 from mirror_cli.sync.session import Options, Peer, Report, SyncLock, SyncState
 
 __all__ = ["Options", "Report", "Sync", "SyncLock", "rejoin"]
@@ -233,6 +233,11 @@ class Sync(SyncState):
                     if moved:
                         data[word] = moved
                 self.store.append_event("sync", data)
+            r = self.report
+            found_nothing = (self.opts.push and self.opts.pull and not self.opts.kinds and not self.opts.compact
+                             and not r.changed and not r.incomplete and not r.bytes_up and not r.waiting_objects
+                             and not r.notes)
+            quiet.remember(self.store, self.cfg.name, self._listing if found_nothing else None, r.devices)
         self.report.elapsed_s = time.monotonic() - start
         return self.report
 

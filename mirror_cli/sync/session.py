@@ -1,28 +1,26 @@
-"""What one sync is given and what it reports, the per-journal sync lock, and the fault hook
-that process tests use to kill a sync at each step."""
+"""What one sync is given and what it reports, and the fault hook that process tests use to kill a
+sync at each step (the per-journal sync lock lives in :mod:`.quiet`, re-exported here)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mirror_cli.crypto.passphrase import KeyCache
-from mirror_cli.errors import OperationError
 from mirror_cli.sync.merge import LOCAL_WINS
 from mirror_cli.db.store import Store
 from mirror_cli.remotes.base import Remote
 from mirror_cli.sync.config import RemoteConfig
 from mirror_cli.sync.keys import RemoteKey
 from mirror_cli.sync.objects import Head
+from mirror_cli.sync.quiet import SyncLock
 
-LOCK_WAIT_S = 30.0
+__all__ = ["Options", "Peer", "Report", "SyncLock", "SyncState", "fault"]
+
 HEAD_EXTRAS = "sync_head_extras:"  # meta key + remote name: what a rotating device's heads carry (rotate.py)
 
 
@@ -77,35 +75,6 @@ class Report:
 
 
 # -- the lock ------------------------------------------------------------------------------------
-
-
-class SyncLock:
-    """``<db>.sync.lock`` (flock): a second `mirror sync` of this journal waits, then exit 1."""
-
-    def __init__(self, db_path: Path, wait_s: float = LOCK_WAIT_S) -> None:
-        self.path = Path(str(db_path) + ".sync.lock")
-        self.wait_s = wait_s
-        self.fd: int | None = None
-
-    def __enter__(self) -> SyncLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    self.fd = None
-                    raise OperationError("another `mirror sync` of this journal is running; the lock was not "
-                                         f"obtained in {self.wait_s:.0f} s.", "Try again when it has finished.") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def fault(point: str) -> None:
