@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mirror_cli.cli.options import JsonOpt, LimitOpt, group, state
+from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, group, state
 
 NOTE = "Patterns are observations from your own words, with their evidence; they are not diagnoses."
 
@@ -185,7 +185,8 @@ def show_pattern(
     console = Console(no_color="NO_COLOR" in os.environ, highlight=False)
     console.print(Text(head, style="bold"))
     shown = min(len(occurrences), info.support)
-    console.print(Text(f"Evidence: the {shown} strongest of {info.support} reflection(s). {NOTE}", style="dim"))
+    console.print(Text(f"Evidence: the {shown} strongest of {info.support} reflection(s), newest first. {NOTE}",
+                       style="dim"))
     for o in occurrences:
         console.print(Text(f"{_local(o['created_at'])}  {o['reflection_id']}  "
                            f"confidence {o['confidence']:.2f}  words: {o['evidence']}", style="cyan"))
@@ -209,20 +210,32 @@ def evolution_cmd(
     min_confidence: MinConfOpt = 0.0,
     type_: TypeOpt = None,
     limit: LimitOpt = None,
+    since: SinceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts per week or month, drawn as bars (one pattern) or sparklines, with the trend."""
+    """Counts per week or month, drawn as bars (one pattern) or sparklines, with the trend.
+
+    --since D starts at D's week or month and counts from D on (a period's confidence still
+    counts everything before it)."""
     from mirror_cli.patterns import charts, queries
 
     st = state(ctx)
     by = _check_by(by)
+    day = None
+    if since:
+        from mirror_cli.journal.timeparse import parse_when
+
+        day = parse_when(since, option="--since").at.astimezone().date()
     with st.open_store() as store:
         result = queries.evolution(store, name, by=by, min_confidence=min_confidence,
-                                   pattern_type=type_.strip().lower() if type_ else None, limit=limit)
+                                   pattern_type=type_.strip().lower() if type_ else None, limit=limit, since=day)
     unicode = _unicode(st)
     if name is not None:
         if as_json:
             st.out.json(result["series"])
+            return
+        if day is not None and not result["series"]:
+            st.out.note(f"No {result['name']} ({result['pattern_type']}) since {day}.")
             return
         st.out.data(f"{result['name']} ({result['pattern_type']}) per {by}: {result['trend']}")
         _print_chart(st, charts.bar_chart(result["series"], unicode=unicode))
@@ -232,7 +245,7 @@ def evolution_cmd(
         st.out.json({key: value["series"] for key, value in series.items()})
         return
     if not series:
-        st.out.note("No patterns yet: run `mirror patterns analyze`.")
+        st.out.note(f"No patterns since {day}." if day is not None else "No patterns yet: run `mirror patterns analyze`.")
         return
     width = max(len(k) for k in series)
     lines = [charts.evolution_line(f"{key:<{width}}", value["series"], value["trend"], unicode=unicode)
