@@ -5,7 +5,8 @@ are cached in ``analysis_state`` (see :mod:`.stored` for every table), so the ne
 only reflections that are new or whose ``rev`` changed:
 
 * a new or edited reflection changes the stored totals by its own findings only (the old
-  findings of an edited one subtracted, the new ones added);
+  findings of an edited one subtracted, the new ones added); the confidence of every other
+  pattern is moved too when the journal's size changed it (:mod:`.confidence`: a share);
 * deleted reflections (their ``analysis_state`` rows go with them), or an edit that takes
   away the occurrence holding a pattern's first or last date, make the run re-fold every
   total from the cached findings of the others, without reading their text again;

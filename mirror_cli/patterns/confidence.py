@@ -14,10 +14,12 @@ product, each with diminishing returns:
   0.79, 50 % 0.95, every reflection 1.
 
 **confidence = A x P**, rounded to 4 places and kept inside [0.0001, 0.9999] when there is any
-evidence (0 without). In a young journal P is close to 1 and the confidence is the amount of
-evidence, as before; in a journal of 50,000 reflections the amount no longer separates anything
-and the share does: a theme in a third of the reflections reads about 0.9, an emotion in one
-reflection out of twenty about 0.3, one mentioned a hundred times about 0.04.
+evidence (0 without). In a young journal, where a pattern is a large share of a few reflections,
+P is close to 1 and the confidence is about the amount of evidence, as before (one clear word in
+a one-reflection journal: 0.19). In a journal of 50,000 reflections the amount no longer
+separates anything (A is 1.00 for all) and the share does: a tag on a third of the reflections
+reads 0.91, two clear anxiety words in 12 % of them 0.67, one clear word in one reflection out of
+twenty 0.35, one clear word in 100 of the 50,000 reflections 0.02.
 
 Properties (tested): for a journal of a given size, more support (one more reflection showing the
 pattern, or a stronger one) never lowers the confidence; a reflection that does not show it lowers
