@@ -179,15 +179,16 @@ _LINKING = _words(lexicon.LINKING + lexicon.INTENSIFIERS + lexicon.DOWNTONERS)
 _JOINING = frozenset(("and", "or", "nor"))
 _COORDINATED = _LINKING | _JOINING  # between two emotion words of the same person
 _SELF = _words(lexicon.SELF)
-_CLAUSE = _words(lexicon.CLAUSE_WORDS)
+_STORY_ENDS = _SELF | _words(lexicon.CLAUSE_WORDS)  # the writer again, or another clause
 _STORY_NOUNS = _words(lexicon.STORIES)
 _BEFORE_DESCRIBING = _words(lexicon.DETERMINERS) | _words(lexicon.INTENSIFIERS + lexicon.DOWNTONERS)
 
 
-def _someone_elses(tokens: list[str], i: int, other_at: int, other_emotion: bool, story_at: int) -> bool:
+def _someone_elses(tokens: list[str], i: int, other_at: int, other_emotion: bool, in_story: bool) -> bool:
     """Whether the emotion word at ``i`` belongs to someone else or to a story (the module
     docstring's rules). ``other_at``: the last person word, or emotion word of theirs, in this
-    sentence (-1: none), ``other_emotion``: it is an emotion word; ``story_at``: the last story noun."""
+    sentence (-1: none), ``other_emotion``: it is an emotion word; ``in_story``: a story noun
+    reaches this word."""
     if other_at >= 0 and i - other_at <= CHAIN_REACH:
         between = tokens[other_at + 1:i]
         if other_emotion:  # "angry and sad", not "anxiety worries"
@@ -195,7 +196,7 @@ def _someone_elses(tokens: list[str], i: int, other_at: int, other_emotion: bool
                 return True
         elif all(t in _LINKING for t in between):
             return True
-    if story_at >= 0 and not any(t in _SELF or t in _CLAUSE for t in tokens[story_at + 1:i]):
+    if in_story:
         return True
     return i + 1 < len(tokens) and tokens[i + 1] in _STORY_NOUNS and i > 0 and tokens[i - 1] in _BEFORE_DESCRIBING
 
@@ -243,6 +244,7 @@ def scan(text: str) -> Scan:
     negated: list = []
     others: list = []
     other_at = story_at = -1  # last person word (or emotion word of theirs) / story noun in this sentence
+    story_seen = 0  # tokens before this position are known to keep the story's reach
     other_emotion = False  # other_at is an emotion word (then "and"/"or" may join the next one)
     neg_end = -1  # last position a negator still reaches
     boost_end = -1  # last position an intensifier/softener still reaches
@@ -303,8 +305,13 @@ def scan(text: str) -> Scan:
                     negated.append(tok)
                     continue
                 if kind == _EMO:
+                    if story_at >= 0:  # each word after a story noun is looked at once
+                        if any(t in _STORY_ENDS for t in tokens[story_seen:i]):
+                            story_at = -1
+                        else:
+                            story_seen = i
                     if (other_at >= 0 or story_at >= 0 or (i + 1 < n and tokens[i + 1] in _STORY_NOUNS)) \
-                            and _someone_elses(tokens, i, other_at, other_emotion, story_at):
+                            and _someone_elses(tokens, i, other_at, other_emotion, story_at >= 0):
                         others.append(tok)
                         other_at, other_emotion = i + (skip == i + 1), True
                         continue
@@ -335,7 +342,7 @@ def scan(text: str) -> Scan:
                 other_at, other_emotion = i + (skip == i + 1), False
             elif kind == _STORY:
                 if not (i and tokens[i - 1] in _SELF):  # "my story" is the writer's
-                    story_at = i
+                    story_at, story_seen = i, i + 1
             elif kind == _OR:
                 if i <= neg_end:
                     neg_end = i + NEGATION_WINDOW
