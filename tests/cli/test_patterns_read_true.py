@@ -89,6 +89,8 @@ def test_evolution_since_reads_dates_as_the_rest_of_the_cli(cli, weeks):
     cli("patterns", "analyze")
     assert run_json(cli, "patterns", "evolution", "anxiety", "--since", "2026-02-04T09:00") == run_json(
         cli, "patterns", "evolution", "anxiety", "--since", "2026-02-04")
+    assert run_json(cli, "patterns", "evolution", "anxiety", "--since", "2026-02") == run_json(
+        cli, "patterns", "evolution", "anxiety", "--since", "2026-02-01")  # a bare month: from its first day
     bad = cli("patterns", "evolution", "--since", "the day after never")
     assert bad.exit_code == 2 and "--since" in bad.stderr and bad.stdout == ""
 
