@@ -57,7 +57,7 @@ _mirror() {
         "migrate up") words="--to --dry-run --json --help" ;;
         "patterns") words="analyze evolution list show --min-confidence --type --limit -n --json --help" ;;
         "patterns analyze") words="--full --json --help" ;;
-        "patterns evolution") words="--by --min-confidence --type --limit -n --json --help" ;;
+        "patterns evolution") words="--by --min-confidence --type --limit -n --since --json --help" ;;
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
         "reflect") words="--mode --tag -t --response --local-only --at --star -s --json --help" ;;

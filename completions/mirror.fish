@@ -189,6 +189,7 @@ complete -c mirror -n '__fish_seen_subcommand_from evolution' -l by -r -d 'Perio
 complete -c mirror -n '__fish_seen_subcommand_from evolution' -l min-confidence -r -d 'Only patterns with at least this confidence (0..1).'
 complete -c mirror -n '__fish_seen_subcommand_from evolution' -l type -r -d 'Only this type: emotion, theme or tag.'
 complete -c mirror -n '__fish_seen_subcommand_from evolution' -l limit -s n -r -d 'At most N results.'
+complete -c mirror -n '__fish_seen_subcommand_from evolution' -l since -r -d 'Only from this time on (ISO-8601, \'yesterday\', \'3 days ago\').'
 complete -c mirror -n '__fish_seen_subcommand_from evolution' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from evolution' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_seen_subcommand_from patterns; and not __fish_seen_subcommand_from analyze evolution list show' -a list -d 'Patterns found so far, highest confidence first.'

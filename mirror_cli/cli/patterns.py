@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mirror_cli.cli.options import JsonOpt, LimitOpt, group, state
+from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, group, state
 from mirror_cli.cli.output import plural
 
 NOTE = "Patterns are observations from your own words, with their evidence; they are not diagnoses."
@@ -188,7 +188,7 @@ def show_pattern(
     console = Console(no_color="NO_COLOR" in os.environ, highlight=False)
     console.print(Text(head, style="bold"))
     shown = min(len(occurrences), info.support)
-    evidence = (f"the {shown} strongest of {plural(info.support, 'reflection')}" if info.support != 1
+    evidence = (f"the {shown} strongest of {plural(info.support, 'reflection')}, newest first" if info.support != 1
                 else "1 reflection")
     console.print(Text(f"Evidence: {evidence}. {NOTE}", style="dim"))
     for o in occurrences:
@@ -214,20 +214,32 @@ def evolution_cmd(
     min_confidence: MinConfOpt = 0.0,
     type_: TypeOpt = None,
     limit: LimitOpt = None,
+    since: SinceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts per week or month, drawn as bars (one pattern) or sparklines, with the trend."""
+    """Counts per week or month, drawn as bars (one pattern) or sparklines, with the trend.
+
+    --since D starts at D's week or month and counts from D on (a period's confidence still
+    counts everything before it)."""
     from mirror_cli.patterns import charts, queries
 
     st = state(ctx)
     by = _check_by(by)
+    day = None
+    if since:
+        from mirror_cli.journal.timeparse import parse_when
+
+        day = parse_when(since, option="--since").at.astimezone().date()
     with st.open_store() as store:
         result = queries.evolution(store, name, by=by, min_confidence=min_confidence,
-                                   pattern_type=type_.strip().lower() if type_ else None, limit=limit)
+                                   pattern_type=type_.strip().lower() if type_ else None, limit=limit, since=day)
     unicode = _unicode(st)
     if name is not None:
         if as_json:
             st.out.json(result["series"])
+            return
+        if day is not None and not result["series"]:
+            st.out.note(f"No {result['name']} ({result['pattern_type']}) since {day}.")
             return
         st.out.data(f"{result['name']} ({result['pattern_type']}) per {by}: {result['trend']}")
         _print_chart(st, charts.bar_chart(result["series"], unicode=unicode))
@@ -237,7 +249,7 @@ def evolution_cmd(
         st.out.json({key: value["series"] for key, value in series.items()})
         return
     if not series:
-        st.out.note("No patterns yet: run `mirror patterns analyze`.")
+        st.out.note(f"No patterns since {day}." if day is not None else "No patterns yet: run `mirror patterns analyze`.")
         return
     width = max(len(k) for k in series)
     lines = [charts.evolution_line(f"{key:<{width}}", value["series"], value["trend"], unicode=unicode)

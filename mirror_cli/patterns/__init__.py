@@ -3,7 +3,8 @@
 Two layers, no network, stdlib only:
 
 * pure, no database: :mod:`.lexicon` (the word lists), :mod:`.detect` (emotions, themes
-  and tags of one reflection, and the rules across reflections), :mod:`.aggregate`
+  and tags of one reflection, whose feeling a word is, and the rules across reflections),
+  :mod:`.confidence` (how sure a pattern is: evidence and share of the journal), :mod:`.aggregate`
   (patterns across reflections, in memory), :mod:`.tensions`, :mod:`.evolution` (counts
   per period, trend) and :mod:`.charts` (text charts); this module's :func:`analyze` is
   one reflection's patterns and tensions from a single pass over its words;

@@ -1,6 +1,6 @@
 """Patterns across reflections, in memory: occurrences, S and confidence, updatable one
-reflection at a time (the rules are :mod:`.detect`'s: confidence of a pattern = S / (S + 2),
-reported from two reflections or one strong one).
+reflection at a time (confidence: :mod:`.confidence`, from S and the number of reflections in
+the index; reported from two reflections or one strong one, as :mod:`.detect` says).
 
 Each pattern keeps its occurrences and the running sum S of their confidences, so adding
 or removing one reflection costs O(number of its findings). For a journal in a database,
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from mirror_cli.patterns.detect import (
-    EVIDENCE_WORDS, MIN_SUPPORT, STRONG_CONFIDENCE, SUPPORT_K, ReflectionFindings,
-)
+from mirror_cli.patterns.confidence import pattern_confidence
+from mirror_cli.patterns.detect import EVIDENCE_WORDS, MIN_SUPPORT, STRONG_CONFIDENCE, ReflectionFindings
 
 __all__ = ["Occurrence", "PatternSummary", "PatternStats", "PatternIndex", "aggregate", "confidence_from_sum"]
 
@@ -32,11 +31,12 @@ def _iso(dt: datetime) -> str:
     return dt.isoformat(timespec="milliseconds") + "Z"
 
 
-def confidence_from_sum(evidence: float) -> float:
-    """Pattern confidence from S, the sum of its per-reflection confidences."""
+def confidence_from_sum(evidence: float, reflections: int | None = None) -> float:
+    """Pattern confidence from S, the sum of its per-reflection confidences, among ``reflections``
+    (None: the share is unknown and taken as whole, so only the amount of evidence counts)."""
     if evidence <= 0:
         return 0.0
-    return round(evidence / (evidence + SUPPORT_K), 4)
+    return pattern_confidence(evidence, evidence if reflections is None else reflections)
 
 
 class Occurrence(NamedTuple):
@@ -63,11 +63,11 @@ class Occurrence(NamedTuple):
 class PatternSummary:
     pattern_type: str
     name: str
-    confidence: float  # S / (S + 2), see the module docstring
+    confidence: float  # see :mod:`.confidence`
     support: int  # number of reflections that show it
     first_seen: datetime
     last_seen: datetime
-    occurrences: tuple[Occurrence, ...]  # oldest first
+    occurrences: tuple[Occurrence, ...]  # newest first
 
     def to_dict(self, occurrences: bool = True) -> dict:
         """The export shape of a pattern (without "id", which the store assigns)."""
@@ -81,13 +81,15 @@ class PatternSummary:
 
 class PatternStats:
     """Running statistics of one pattern: add/remove one occurrence in O(1)
-    (first/last seen are recomputed only when the oldest/newest is removed)."""
+    (first/last seen are recomputed only when the oldest/newest is removed). Inside a
+    :class:`PatternIndex` its confidence counts the index's reflections; alone, only its evidence."""
 
-    __slots__ = ("pattern_type", "name", "_occ", "_units", "_strong", "_first", "_last")
+    __slots__ = ("pattern_type", "name", "_occ", "_units", "_strong", "_first", "_last", "_index")
 
-    def __init__(self, pattern_type: str, name: str) -> None:
+    def __init__(self, pattern_type: str, name: str, index: PatternIndex | None = None) -> None:
         self.pattern_type = pattern_type
         self.name = name
+        self._index = index
         self._occ: dict[str, Occurrence] = {}
         self._units = 0
         self._strong = 0
@@ -137,7 +139,8 @@ class PatternStats:
 
     @property
     def confidence(self) -> float:
-        return confidence_from_sum(self._units / _SCALE)
+        index = self._index
+        return confidence_from_sum(self._units / _SCALE, index.reflection_count if index is not None else None)
 
     @property
     def reportable(self) -> bool:
@@ -162,12 +165,13 @@ class PatternStats:
         return self._last.created_at if self._last else None
 
     def occurrences(self) -> list[Occurrence]:
-        return sorted(self._occ.values(), key=lambda o: (o.created_at, o.reflection_id))
+        """Newest first, as ``patterns show`` lists evidence."""
+        return sorted(self._occ.values(), key=lambda o: (o.created_at, o.reflection_id), reverse=True)
 
     def summary(self) -> PatternSummary:
         occ = self.occurrences()
         return PatternSummary(self.pattern_type, self.name, self.confidence, len(occ),
-                              occ[0].created_at, occ[-1].created_at, tuple(occ))
+                              occ[-1].created_at, occ[0].created_at, tuple(occ))
 
 
 class PatternIndex:
@@ -192,7 +196,7 @@ class PatternIndex:
             key = (f.pattern_type, f.name)
             stats = self._stats.get(key)
             if stats is None:
-                stats = self._stats[key] = PatternStats(f.pattern_type, f.name)
+                stats = self._stats[key] = PatternStats(f.pattern_type, f.name, self)
             stats._add_new(new(Occurrence, (reflection_id, created_at, f.evidence_words,
                                             f.confidence, f.intensity)))
             keys.append(key)

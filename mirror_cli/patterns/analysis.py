@@ -5,7 +5,8 @@ are cached in ``analysis_state`` (see :mod:`.stored` for every table), so the ne
 only reflections that are new or whose ``rev`` changed:
 
 * a new or edited reflection changes the stored totals by its own findings only (the old
-  findings of an edited one subtracted, the new ones added);
+  findings of an edited one subtracted, the new ones added); the confidence of every other
+  pattern is moved too when the journal's size changed it (:mod:`.confidence`: a share);
 * deleted reflections (their ``analysis_state`` rows go with them), or an edit that takes
   away the occurrence holding a pattern's first or last date, make the run re-fold every
   total from the cached findings of the others, without reading their text again;
@@ -147,7 +148,7 @@ def _full(store, total: int, event: str, started: float, progress) -> AnalyzeRes
             conn.executemany("DELETE FROM analysis_state WHERE reflection_id = ?",
                              [(rid,) for rid, in conn.execute("SELECT reflection_id FROM analysis_state")
                               if rid not in ours])
-        reported, tensions = write_totals(store, pat, ten)
+        reported, tensions = write_totals(store, pat, ten, len(state_rows))
         set_analysis_meta(store, max_rev, len(state_rows))
         store.set_meta(REFOLD_KEY, None)
         store.append_event(event, {"analyzed": len(state_rows), "skipped": 0, "removed": 0, "full": True,
@@ -197,12 +198,14 @@ def _incremental(store, state: dict, total: int, event: str, started: float) -> 
             pat: dict = {}
             ten: dict = {}
             day_of = day_keys()
+            folded = 0
             for rid, created_at, stored in conn.execute(
                     "SELECT a.reflection_id, r.created_at, a.findings FROM analysis_state a"
                     " JOIN reflections r ON r.id = a.reflection_id"):
                 _fold(pat, ten, rid, created_at, open_json(f, "analysis_state", rid, "findings", stored),
                       day_of(created_at))
-            reported, tensions = write_totals(store, pat, ten)
+                folded += 1
+            reported, tensions = write_totals(store, pat, ten, folded)
         else:
             reported, tensions = _apply_delta(store, old_found, new_rows, created)
         max_rev = max([int(state.get("rev", 0))] + [row[2] for row in rows])
@@ -238,8 +241,10 @@ def _can_subtract(store, old_found: dict, new_found: dict) -> bool:
 
 
 def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple[int, int]:
-    """Subtract the old findings of edited reflections, add the new findings. Call inside write()."""
+    """Subtract the old findings of edited reflections, add the new findings, and move the confidence
+    of every other pattern whose share of the (now larger or smaller) journal changed. Call inside write()."""
     conn = store.conn
+    reflections = store.count("analysis_state")
     f = field_codec(store)
     patterns = load_patterns(store)
     now = now_iso()
@@ -303,12 +308,19 @@ def _apply_delta(store, old_found: dict, new_rows: list, created: dict) -> tuple
             conn.execute("DELETE FROM patterns WHERE id = ?", (p.id,))
             continue
         conn.execute("UPDATE patterns SET confidence = ?, first_seen = ?, last_seen = ?, updated_at = ?, rev = ?"
-                     " WHERE id = ?", (confidence_of(p.units), p.first_seen, p.last_seen, now, rev, p.id))
+                     " WHERE id = ?", (confidence_of(p.units, reflections), p.first_seen, p.last_seen, now, rev, p.id))
         conn.execute("INSERT OR REPLACE INTO pattern_stats (pattern_id, support, evidence_units, strong, timeline)"
                      " VALUES (?, ?, ?, ?, ?)",
                      (p.id, p.support, p.units, p.strong,
                       seal_json(f, "pattern_stats", p.id, "timeline", timelines[p.id])))
         _merge_evidence(store, p.id, candidates.get(key, []))
+    moved = []
+    for key, p in patterns.items():
+        if key not in touched and p.support > 0:
+            confidence = confidence_of(p.units, reflections)
+            if confidence != p.confidence:
+                moved.append((confidence, now, rev, p.id))
+    conn.executemany("UPDATE patterns SET confidence = ?, updated_at = ?, rev = ? WHERE id = ?", moved)
     # tensions
     ten = {name: agg for name, (_tid, agg) in load_tensions(store).items()}
     for rid, (created_at, found) in old_found.items():

@@ -13,10 +13,27 @@ Per reflection (:func:`analyze_reflection`)
     * Negation: a negator ("not", "never", "no", "without", "hardly", any "-n't"
       form...) cancels emotion and tension-pole words up to three words later. Its
       reach ends at punctuation and at a contrast or double negative ("but",
-      "though", "can't *stop* worrying"). Intensifiers and softeners do not use up
-      the reach, so "not very anxious" is cancelled too. Cancelled words are listed
-      in ``ReflectionFindings.negated``. Themes are topics and ignore negation:
-      "no work today" is still about work.
+      "though", "can't *stop* worrying"), so "I'm not anxious, but I am tired" is
+      tired only. Intensifiers and softeners do not use up the reach, so "not very
+      anxious" is cancelled too, and an "or" inside the reach carries it on: "I'm not
+      feeling sad or angry" cancels both. "not only", "not just" and "not merely" add
+      rather than negate: "not only tired but also anxious" is tired and anxious.
+      Cancelled words are listed in ``ReflectionFindings.negated``. Themes are topics
+      and ignore negation: "no work today" is still about work.
+    * Whose feeling: an emotion word is the writer's unless it belongs to someone
+      else or to a story, and then it is listed in ``ReflectionFindings.others``
+      instead of counting. Someone else's: a person (he, she, they, her, my sister,
+      mom, a friend, the hero...: :data:`lexicon.OTHERS`) followed only by linking
+      words ("is", "was so", "feels", "seems to be": :data:`lexicon.LINKING`), as in
+      "my sister is anxious", "he was so angry", "mom feels lonely", "her anxiety";
+      an emotion word joined to one of theirs by "and"/"or" is theirs too ("he was
+      angry and sad"). A story's: the rest of a sentence after a story noun (movie,
+      book, song...: :data:`lexicon.STORIES`, not "my story"), as in "a movie about a
+      sad man", until the writer speaks of themselves ("the movie made me sad") or a
+      new clause starts ("I watched a movie and felt sad"), and an emotion word
+      describing one ("a sad song"). Themes still count ("my sister is anxious" is
+      about family); tension poles keep only the negation rule. These are word
+      rules, not grammar: a name ("Anna was sad") is not recognised as a person.
     * ``confidence`` of a finding = 1 - 0.5 ** m, where m adds 1 for each clear cue
       word and 0.5 for each ambiguous one (``~word`` in the lexicon): one clear word
       gives 0.5, two give 0.75, three 0.875. It says how sure we are the pattern is
@@ -30,11 +47,13 @@ Per reflection (:func:`analyze_reflection`)
 
 Across reflections (the rules; :mod:`.aggregate` keeps them in memory, :mod:`.analysis`
 in the database)
-    **Confidence of a pattern = S / (S + 2)**, where S is the sum of the
-    per-reflection confidences of every reflection in which it appears. One clear
-    mention gives 0.2, a few clear reflections about 0.5-0.7, and it approaches 1
-    only as the evidence keeps recurring; it never decreases when a reflection that
-    shows the pattern is added.
+    **Confidence of a pattern** (:mod:`.confidence`) = A x P: A = S / (S + 2), where S
+    is the sum of the per-reflection confidences of every reflection in which it
+    appears (the amount of evidence, with diminishing returns), and P grows with S / N,
+    the weighted share of the N reflections analysed that show it (0.525 at 5 %, 0.79 at
+    15 %, 1 for every reflection). It stays strictly between 0 and 1, reads like the
+    amount of evidence in a young journal, and still separates patterns in a journal of
+    50,000 reflections, where the amount alone would put every pattern at 1.00.
 
     A pattern is *reported* once it appears in at least two reflections, or once in
     a single reflection with confidence >= 0.75 (two or more clear cue words).
@@ -44,15 +63,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import compress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from mirror_cli.patterns import lexicon
+from mirror_cli.patterns.confidence import SUPPORT_K
 
 __all__ = [
     "EMOTION", "THEME", "TAG", "PATTERN_TYPES", "Finding", "ReflectionFindings", "Scan", "tokenize", "scan",
     "analyze_reflection", "findings_from_scan", "normalize_tag", "distinct_tags", "SUPPORT_K",
     "STRONG_CONFIDENCE", "MIN_SUPPORT", "NEGATION_WINDOW", "EVIDENCE_WORDS", "TAG_CONFIDENCE", "TAG_INTENSITY",
+    "CHAIN_REACH",
     "cue_confidence", "cue_intensity", "evidence_text",
 ]
 
@@ -63,7 +84,7 @@ PATTERN_TYPES = (EMOTION, THEME, TAG)
 
 NEGATION_WINDOW = 3  # words after a negator that it cancels
 BOOST_REACH = 2  # words after an intensifier/softener that it reaches
-SUPPORT_K = 2.0  # pattern confidence = S / (S + SUPPORT_K)
+CHAIN_REACH = 6  # at most this many linking words between a person and their emotion word
 STRONG_CONFIDENCE = 0.75  # one reflection this sure is enough to report a pattern
 MIN_SUPPORT = 2  # otherwise: this many reflections
 EVIDENCE_WORDS = 8  # at most this many distinct words in an occurrence's evidence string
@@ -71,9 +92,11 @@ TAG_CONFIDENCE = 1.0  # the writer said so
 TAG_INTENSITY = 0.5
 
 
-# Hit kinds in the lookup table. The first five are handled hit by hit; a word whose first hit
+# Hit kinds in the lookup table. The first nine are handled hit by hit; a word whose first hit
 # is of a later kind (punctuation, a phrase, an intensifier or softener) is handled first as such.
-_THEME, _EMO, _POLE, _NEG, _BREAK, _INT, _DOWN, _PUNCT, _PHRASE, _BPHRASE = range(10)
+(_THEME, _EMO, _POLE, _NEG, _BREAK, _OTHER, _STORY, _OR, _KEEP,
+ _INT, _DOWN, _PUNCT, _PHRASE, _BPHRASE) = range(14)
+_LAST_PLAIN = _KEEP
 
 # A phrase is looked up from its first word ("let" -> "go"), except when the first word
 # is this common: then from its second word, looking back ("control" <- "in"), so
@@ -126,7 +149,9 @@ def _build() -> dict[str, tuple]:
             for word, weight in _entries(words):
                 add(word, (_POLE, (index, pole), weight))
     for kind, words in ((_NEG, lexicon.NEGATORS), (_INT, lexicon.INTENSIFIERS),
-                        (_DOWN, lexicon.DOWNTONERS), (_BREAK, lexicon.SCOPE_BREAKERS)):
+                        (_DOWN, lexicon.DOWNTONERS), (_BREAK, lexicon.SCOPE_BREAKERS),
+                        (_OTHER, lexicon.OTHERS), (_STORY, lexicon.STORIES), (_OR, lexicon.ALTERNATIVES),
+                        (_KEEP, lexicon.NOT_NEGATORS)):
         for word, _weight in _entries(words):
             add(word, (kind, None, 0.0))
     table: dict[str, tuple] = {word: tuple(hits) for word, hits in single.items()}
@@ -144,6 +169,36 @@ def _build() -> dict[str, tuple]:
 
 
 _PUNCT_HITS = ((_PUNCT, None, 0.0),)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w for word in text.split() for w in word.split("_"))
+
+
+_LINKING = _words(lexicon.LINKING + lexicon.INTENSIFIERS + lexicon.DOWNTONERS)
+_JOINING = frozenset(("and", "or", "nor"))
+_COORDINATED = _LINKING | _JOINING  # between two emotion words of the same person
+_SELF = _words(lexicon.SELF)
+_STORY_ENDS = _SELF | _words(lexicon.CLAUSE_WORDS)  # the writer again, or another clause
+_STORY_NOUNS = _words(lexicon.STORIES)
+_BEFORE_DESCRIBING = _words(lexicon.DETERMINERS) | _words(lexicon.INTENSIFIERS + lexicon.DOWNTONERS)
+
+
+def _someone_elses(tokens: list[str], i: int, other_at: int, other_emotion: bool, in_story: bool) -> bool:
+    """Whether the emotion word at ``i`` belongs to someone else or to a story (the module
+    docstring's rules). ``other_at``: the last person word, or emotion word of theirs, in this
+    sentence (-1: none), ``other_emotion``: it is an emotion word; ``in_story``: a story noun
+    reaches this word."""
+    if other_at >= 0 and i - other_at <= CHAIN_REACH:
+        between = tokens[other_at + 1:i]
+        if other_emotion:  # "angry and sad", not "anxiety worries"
+            if all(t in _COORDINATED for t in between) and any(t in _JOINING for t in between):
+                return True
+        elif all(t in _LINKING for t in between):
+            return True
+    if in_story:
+        return True
+    return i + 1 < len(tokens) and tokens[i + 1] in _STORY_NOUNS and i > 0 and tokens[i - 1] in _BEFORE_DESCRIBING
 
 
 _TABLE = _build()
@@ -164,13 +219,15 @@ class Scan:
 
     ``cues`` maps (pattern type, name) to [weight sum, mentions, strongest mention, words];
     ``poles`` maps a tension index to [weight a, weight b, words a, words b, strength];
-    ``negated`` lists cue words cancelled by a negation.
+    ``negated`` lists cue words cancelled by a negation, ``others`` emotion words that are
+    someone else's or a story's.
     """
 
     cues: dict
     poles: dict
     negated: list
     word_count: int
+    others: list = field(default_factory=list)
 
 
 def scan(text: str) -> Scan:
@@ -185,6 +242,10 @@ def scan(text: str) -> Scan:
     cues: dict = {}
     poles: dict = {}
     negated: list = []
+    others: list = []
+    other_at = story_at = -1  # last person word (or emotion word of theirs) / story noun in this sentence
+    story_seen = 0  # tokens before this position are known to keep the story's reach
+    other_emotion = False  # other_at is an emotion word (then "and"/"or" may join the next one)
     neg_end = -1  # last position a negator still reaches
     boost_end = -1  # last position an intensifier/softener still reaches
     level = 0  # number of stacked intensifiers, -1 for a softener
@@ -195,10 +256,10 @@ def scan(text: str) -> Scan:
             continue
         hits = table_hits[i]
         tok = tokens[i]
-        if hits[0][0] > _BREAK:  # punctuation, a phrase's word, an intensifier or softener
+        if hits[0][0] > _LAST_PLAIN:  # punctuation, a phrase's word, an intensifier or softener
             if hits is _PUNCT_HITS:
                 punct += 1
-                neg_end = boost_end = -1
+                neg_end = boost_end = other_at = story_at = -1
                 continue
             if hits[0][0] == _BPHRASE:
                 phrase_hits = hits[0][1].get(tokens[i - 1]) if i else None
@@ -244,6 +305,16 @@ def scan(text: str) -> Scan:
                     negated.append(tok)
                     continue
                 if kind == _EMO:
+                    if story_at >= 0:  # each word after a story noun is looked at once
+                        if any(t in _STORY_ENDS for t in tokens[story_seen:i]):
+                            story_at = -1
+                        else:
+                            story_seen = i
+                    if (other_at >= 0 or story_at >= 0 or (i + 1 < n and tokens[i + 1] in _STORY_NOUNS)) \
+                            and _someone_elses(tokens, i, other_at, other_emotion, story_at >= 0):
+                        others.append(tok)
+                        other_at, other_emotion = i + (skip == i + 1), True
+                        continue
                     strength = 0.5 * mult
                     entry = cues.get(name)
                     if entry is None:
@@ -267,7 +338,15 @@ def scan(text: str) -> Scan:
                 neg_end = i + NEGATION_WINDOW + (skip == i + 1)
             elif kind == _BREAK:
                 neg_end = -1
-    return Scan(cues, poles, negated, n - punct)
+            elif kind == _OTHER:
+                other_at, other_emotion = i + (skip == i + 1), False
+            elif kind == _STORY:
+                if not (i and tokens[i - 1] in _SELF):  # "my story" is the writer's
+                    story_at, story_seen = i, i + 1
+            elif kind == _OR:
+                if i <= neg_end:
+                    neg_end = i + NEGATION_WINDOW
+    return Scan(cues, poles, negated, n - punct, others)
 
 
 class Finding(NamedTuple):
@@ -296,6 +375,7 @@ class ReflectionFindings:
     findings: tuple[Finding, ...] = ()
     negated: tuple[str, ...] = ()  # cue words a negation cancelled ("anxious" in "not anxious")
     word_count: int = 0
+    others: tuple[str, ...] = ()  # emotion words of someone else or a story ("anxious" in "my sister is anxious")
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -366,7 +446,8 @@ def findings_from_scan(result: Scan, tags: Iterable[str] = ()) -> ReflectionFind
              for (pattern_type, name), (weight, mentions, strength, words) in result.cues.items()]
     if tags:
         found += [Finding(TAG, norm, (norm,), TAG_CONFIDENCE, TAG_INTENSITY, 1) for norm in distinct_tags(tags)]
-    return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count)
+    return ReflectionFindings(tuple(found), tuple(dict.fromkeys(result.negated)), result.word_count,
+                              tuple(dict.fromkeys(result.others)))
 
 
 def analyze_reflection(text: str, tags: Iterable[str] = ()) -> ReflectionFindings:

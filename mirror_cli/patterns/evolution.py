@@ -26,13 +26,13 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from mirror_cli.errors import UsageError
+from mirror_cli.patterns.confidence import SCALE, confidence_of_units
 
 __all__ = ["evolution", "local_day", "local_dates", "zone", "period_label", "period_start", "next_period",
            "check_period", "trend", "sparkline", "TREND_THRESHOLD", "PERIODS"]
 
 PERIODS = ("week", "month")
 TREND_THRESHOLD = 0.25
-SUPPORT_K = 2.0  # same as detect.SUPPORT_K: confidence = S / (S + 2)
 _BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # ▁▂▃▄▅▆▇█
 
 
@@ -124,13 +124,16 @@ def next_period(start: date, by: str) -> date:
 
 def evolution(dates: Sequence[datetime | date], by: str = "week",
               confidences: Sequence[float] | None = None,
-              tz: tzinfo | None = None, until: datetime | date | None = None) -> list[dict]:
+              tz: tzinfo | None = None, until: datetime | date | None = None,
+              reflections: Sequence[datetime | date] | None = None) -> list[dict]:
     """``[{"period", "count"}]`` oldest first, empty periods filled with 0, up to the
     last date's period or ``until``'s, whichever is later.
 
     With ``confidences`` (one per date: that occurrence's confidence) each period
-    also gets ``"confidence"``: the pattern's confidence S / (S + 2) counting every
-    occurrence up to the end of that period, i.e. how it grew over time.
+    also gets ``"confidence"``: the pattern's confidence (:mod:`.confidence`) counting every
+    occurrence up to the end of that period among the ``reflections`` (the dates of every
+    reflection of the journal) written up to then, i.e. how it grew over time. Without
+    ``reflections`` only the amount of evidence counts.
     """
     check_period(by)
     if confidences is not None and len(confidences) != len(dates):
@@ -143,18 +146,22 @@ def evolution(dates: Sequence[datetime | date], by: str = "week",
     mass: Counter = Counter()
     if confidences is not None:
         for start, c in zip(starts, confidences):
-            mass[start] += int(round(c * 10_000))
+            mass[start] += int(round(c * SCALE))
     out = []
     current, last = min(starts), max(starts)
     if until is not None:
         last = max(last, period_start(_day(until, tz), by))
-    running = 0
+    written = Counter(period_start(_day(d, tz), by) for d in reflections) if reflections is not None else None
+    running = among = 0
+    for start in sorted(written or ()):
+        if start < current:
+            among += written[start]
     while current <= last:
         row = {"period": period_label(current, by), "count": counts.get(current, 0)}
         if confidences is not None:
             running += mass.get(current, 0)
-            s = running / 10_000
-            row["confidence"] = round(s / (s + SUPPORT_K), 4) if s > 0 else 0.0
+            among += written.get(current, 0) if written is not None else 0
+            row["confidence"] = confidence_of_units(running, among if written is not None else running / SCALE)
         out.append(row)
         current = next_period(current, by)
     return out

@@ -207,6 +207,66 @@ SCOPE_BREAKERS = """
     but however though although yet except instead rather stop stopped help
 """
 
+# Words that look like a negator but add instead ("not only tired but also anxious": both).
+NOT_NEGATORS = """
+    not_only not_just not_merely
+"""
+
+# Inside a negation's reach, an "or" carries it on to the next words ("not sad or angry").
+ALTERNATIVES = """
+    or
+"""
+
+# People other than the writer: an emotion word they are the subject of ("my sister is anxious",
+# "he was so angry", "mom feels lonely", "her anxiety") is theirs, not the writer's. Story
+# characters count as other people.
+OTHERS = """
+    he she they him his her them their hers theirs himself herself themselves everyone everybody
+    someone somebody people others
+    mom mum mother dad father parents parent sister sisters brother brothers son sons daughter
+    daughters kids kid children child baby grandma grandpa grandmother grandfather aunt uncle
+    cousin cousins sibling siblings partner boyfriend girlfriend husband wife spouse fiance fiancee
+    friend friends best_friend buddy roommate neighbor neighbour boss manager colleague colleagues
+    coworker coworkers client clients customer customers teacher doctor therapist stranger
+    man men woman women guy guys girl girls boy boys lady person
+    character characters hero heroine protagonist villain narrator
+"""
+
+# Stories and media: an emotion word in a sentence about one ("a movie about a sad man") or
+# describing one ("a sad song") is the story's, until the writer speaks of themselves.
+STORIES = """
+    movie movies film films book books novel novels story stories show shows series episode
+    episodes documentary song songs poem poems podcast article comic comics anime drama musical
+    opera
+"""
+
+# Words that keep an emotion word with the person before it: "is", "was so", "seems to be",
+# "felt really" (intensifiers and softeners too). Between two emotion words "and" and "or" do
+# as well ("he was angry and sad"), but not right after the person ("I called my sister and
+# felt sad": the writer felt it).
+LINKING = """
+    is was are were am be been being seem seems seemed feel feels felt feeling look looks
+    looked looking sound sounds sounded get gets got getting become becomes became grow grew
+    stay stays stayed remain remains remained act acts acted has had have to also still always
+    often sometimes just quite pretty
+"""
+
+# First-person words: in a sentence about a story, the writer speaking again ("the movie made
+# me sad") takes the emotion words back.
+SELF = """
+    i i'm im i've ive i'd i'll me my myself mine we we're us our ourselves
+"""
+
+# Words that start another clause after a story noun ("I watched a movie and felt sad").
+CLAUSE_WORDS = """
+    and but then so because while when after afterwards until
+"""
+
+# Words before an emotion word that make it describe the noun after it ("a sad song").
+DETERMINERS = """
+    a an the this that such another some
+"""
+
 # Tokens that end a negation scope and an intensifier's reach.
 PUNCTUATION = ". , ; : ! ? ( ) \u2014 \u2013 \u2026"
 

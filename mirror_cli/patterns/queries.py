@@ -2,13 +2,15 @@
 
 Read-only over the tables of :mod:`.stored` (written by :mod:`.analysis`, or by an import);
 results are dataclasses and dicts, names and words opened with the store's fields. Periods
-(weeks, months) are local-time calendar periods, from the first one with an occurrence to the
-period of the journal's newest reflection (CONTRACT.md, "JSON results").
+(weeks, months) are local-time calendar periods, from the first one with an occurrence (or the
+one holding ``since``) to the period of the journal's newest reflection (CONTRACT.md, "JSON
+results"). Evidence is listed newest first, as ``mirror list`` lists reflections.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +26,7 @@ from mirror_cli.patterns.tensions import SEED_TENSIONS, seed_tension
 from mirror_cli.crypto.fields import codec as field_codec
 
 __all__ = ["PatternInfo", "Excerpt", "status", "list_patterns", "find_pattern", "excerpt", "show_pattern",
-           "newest_day", "pattern_evolution", "evolution", "list_tensions", "show_tension"]
+           "newest_day", "reflection_days", "pattern_evolution", "evolution", "list_tensions", "show_tension"]
 
 
 @dataclass
@@ -135,14 +137,16 @@ def excerpt(text: str, words: Iterable[str], radius: int = 8) -> Excerpt:
 
 
 def show_pattern(store, ref: str, *, excerpts: bool = True) -> tuple[PatternInfo, list[dict]]:
-    """A pattern with its evidence: the stored occurrences (strongest first), each with the
-    reflection's time and, with ``excerpts``, a short window of its text around the words."""
+    """A pattern with its evidence: the stored occurrences (its strongest ones, see :mod:`.stored`)
+    newest first, as ``mirror list`` shows reflections, so the latest words come first and the
+    list reads back in time; each with the reflection's time and, with ``excerpts``, a short
+    window of its text around the words."""
     p = find_pattern(store, ref)
     f = field_codec(store)
     rows = store.conn.execute(
         "SELECT o.reflection_id, o.evidence, o.confidence, o.intensity, r.created_at, r.content"
         " FROM pattern_occurrences o JOIN reflections r ON r.id = o.reflection_id WHERE o.pattern_id = ?"
-        " ORDER BY o.confidence DESC, r.created_at DESC, o.reflection_id DESC", (p.id,)).fetchall()
+        " ORDER BY r.created_at DESC, o.reflection_id DESC", (p.id,)).fetchall()
     occurrences = []
     for rid, evidence, conf, intensity, created_at, content in rows:
         ev = "" if evidence is None else f.open("pattern_occurrences", f"{p.id}:{rid}", "evidence", evidence)
@@ -165,10 +169,25 @@ def newest_day(store) -> date | None:
     return evo.local_day(row[0]) if row and row[0] else None
 
 
-def _fold_days(days: dict, by: str, value: Callable[[list, str], dict], until: date | None = None) -> list[dict]:
+def reflection_days(store) -> list[tuple[date, int]]:
+    """How many reflections each local day holds, oldest day first (what a period's confidence
+    counts them among)."""
+    day_of = evo.local_dates()
+    counts: dict[date, int] = {}
+    for (created_at,) in store.conn.execute("SELECT created_at FROM reflections"):
+        day = day_of(created_at)
+        counts[day] = counts.get(day, 0) + 1
+    return sorted(counts.items())
+
+
+def _fold_days(days: dict, by: str, value: Callable[[list, str, date], dict], until: date | None = None,
+               since: date | None = None) -> list[dict]:
     """A timeline {local day: counters} -> one row per period, oldest first, gaps included,
-    up to the period of ``until`` (when later than the last one with counts)."""
+    up to the period of ``until`` (when later than the last one with counts); with ``since``,
+    only days from it on, from its period on."""
     evo.check_period(by)
+    if since is not None:
+        days = {day: counters for day, counters in days.items() if date.fromisoformat(day) >= since}
     if not days:
         return []
     buckets: dict[date, list] = {}
@@ -182,41 +201,61 @@ def _fold_days(days: dict, by: str, value: Callable[[list, str], dict], until: d
                 b[i] += c
     out = []
     current, last = min(buckets), max(buckets)
+    if since is not None:
+        current = evo.period_start(since, by)
     if until is not None:
         last = max(last, evo.period_start(until, by))
     width = len(next(iter(buckets.values())))
     while current <= last:
-        out.append(value(buckets.get(current, [0] * width), evo.period_label(current, by)))
+        out.append(value(buckets.get(current, [0] * width), evo.period_label(current, by), current))
         current = evo.next_period(current, by)
     return out
 
 
-def pattern_evolution(store, p: StoredPattern, by: str, until: date | None = None) -> list[dict]:
+def pattern_evolution(store, p: StoredPattern, by: str, until: date | None = None, *,
+                      since: date | None = None, reflections: list[tuple[date, int]] | None = None) -> list[dict]:
     """``[{"period", "count", "confidence"}]`` of one pattern, oldest first, up to ``until``'s
-    period; confidence counts every occurrence up to the end of the period."""
+    period (with ``since``: from its period on, counting occurrences from that day on).
+
+    A period's confidence is the pattern's as it stood at the end of that period: every
+    occurrence up to then (before ``since`` too) among every reflection written up to then
+    (``reflections``: :func:`reflection_days`, read here when not given)."""
     row = store.conn.execute("SELECT timeline FROM pattern_stats WHERE pattern_id = ?", (p.id,)).fetchone()
     f = field_codec(store)
     days = open_json(f, "pattern_stats", p.id, "timeline", row[0]) if row else {}
+    if reflections is None:
+        reflections = reflection_days(store)
+    ends = [day for day, _count in reflections]
+    written = [0]
+    for _day, count in reflections:
+        written.append(written[-1] + count)
     running = 0
+    if since is not None:
+        start = evo.period_start(since, by)
+        running = sum(c[1] for day, c in days.items() if date.fromisoformat(day) < start)
 
-    def value(counters, label):
+    def value(counters, label, start):
         nonlocal running
         running += counters[1]
-        return {"period": label, "count": counters[0], "confidence": confidence_of(running)}
+        among = written[bisect_left(ends, evo.next_period(start, by))]
+        return {"period": label, "count": counters[0], "confidence": confidence_of(running, among)}
 
-    return _fold_days(days, by, value, until)
+    return _fold_days(days, by, value, until, since)
 
 
 def evolution(store, name: str | None = None, *, by: str = "week", min_confidence: float = 0.0,
-              pattern_type: str | None = None, limit: int | None = None) -> dict:
+              pattern_type: str | None = None, limit: int | None = None, since: date | None = None) -> dict:
     """``{"series": [...], "trend": ...}`` for one pattern, or ``{"patterns": {key: {...}}}``
     for every reported pattern (key: its name, or ``type:name`` where reported patterns of
-    two types share it, even when the filters leave only one of them)."""
+    two types share it, even when the filters leave only one of them). With ``since`` (a local
+    date), periods start at the one holding it and count occurrences from it on; a pattern
+    with none since then is left out of the listing (one named pattern gets an empty series)."""
     evo.check_period(by)
     until = newest_day(store)
+    written = reflection_days(store)
     if name is not None:
         p = find_pattern(store, name)
-        series = pattern_evolution(store, p, by, until)
+        series = pattern_evolution(store, p, by, until, since=since, reflections=written)
         return {"name": p.name, "pattern_type": p.pattern_type, "series": series,
                 "trend": evo.trend([r["count"] for r in series])}
     chosen = list_patterns(store, min_confidence=min_confidence, pattern_type=pattern_type, limit=limit)
@@ -227,7 +266,9 @@ def evolution(store, name: str | None = None, *, by: str = "week", min_confidenc
     by_id = {p.id: p for p in load_patterns(store).values()}
     for info in chosen:
         key = info.name if names.count(info.name) == 1 else f"{info.pattern_type}:{info.name}"
-        series = pattern_evolution(store, by_id[info.id], by, until)
+        series = pattern_evolution(store, by_id[info.id], by, until, since=since, reflections=written)
+        if since is not None and not any(r["count"] for r in series):
+            continue
         out[key] = {"name": info.name, "pattern_type": info.pattern_type, "series": series,
                     "trend": evo.trend([r["count"] for r in series])}
     return {"patterns": out}
@@ -301,7 +342,7 @@ def show_tension(store, name: str, *, by: str = "month") -> dict:
     data["id"] = tid
     data.pop("days")
 
-    def value(counters, label):
+    def value(counters, label, _start):
         c, p, i = counters
         return {"period": label, "count": c, "position": round(p / c / SCALE, 4) if c else None,
                 "intensity": round(i / c / SCALE, 4) if c else None}

@@ -8,7 +8,8 @@ All user content goes through ``crypto.fields.codec(store)``, so it is sealed on
   intensity, "words a", "words b"]]}``, so a new analysis reads only reflections whose
   ``rev`` changed (new or edited ones);
 * ``patterns``: one row per pattern ever found (id: a ULID, never derived from the name;
-  ``name`` sealed), with ``confidence`` = S / (S + 2) over *all* its occurrences, and
+  ``name`` sealed), with ``confidence`` (:mod:`.confidence`: from S over *all* its occurrences
+  and the number of reflections analysed, so every row moves a little as the journal grows), and
   ``first_seen``/``last_seen``;
 * ``pattern_stats``: per pattern, support, S (in 1e-4 units), strong occurrences and its
   timeline per local day (sealed JSON ``{"YYYY-MM-DD": [count, units]}``, days of the time
@@ -21,13 +22,13 @@ All user content goes through ``crypto.fields.codec(store)``, so it is sealed on
   "first_seen", "last_seen", "days"}``, position and intensity averaged over the
   reflections where it appears (``days``: ``{day: [count, position units, intensity units]}``,
   local days like the pattern timelines);
-* meta ``analysis``: ``{"rev", "count", "encrypted", "timeline", "zone", "at"}``: the newest rev
-  analysed, the rows of ``analysis_state`` then, whether its caches were written sealed (``mirror
+* meta ``analysis``: ``{"rev", "count", "encrypted", "timeline", "rules", "zone", "at"}``: the newest
+  rev analysed, the rows of ``analysis_state`` then, whether its caches were written sealed (``mirror
   key enable|disable`` re-seals the caches and sets that flag itself: ``crypto.manage``), the
-  :data:`TIMELINE` format of its timelines and the time zone their days are in
-  (:func:`.evolution.zone`). Caches of an older format or of another zone count as not
-  analysed: they are shown (with the note that they are out of date) until the next
-  analysis, which reads everything again.
+  :data:`TIMELINE` format of its timelines, the :data:`RULES` its findings and confidences were
+  made with, and the time zone their days are in (:func:`.evolution.zone`). Caches of an older
+  format, older rules or of another zone count as not analysed: they are shown (with the note that
+  they are out of date) until the next analysis, which reads everything again.
 """
 
 from __future__ import annotations
@@ -38,21 +39,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mirror_cli.ids import now_iso, ulid
-from mirror_cli.patterns.detect import MIN_SUPPORT, STRONG_CONFIDENCE, SUPPORT_K
+from mirror_cli.patterns.confidence import SCALE, confidence_of_units
+from mirror_cli.patterns.detect import MIN_SUPPORT, STRONG_CONFIDENCE
 from mirror_cli.patterns.evolution import local_dates, zone
 from mirror_cli.patterns.tensions import SEED_TENSIONS
 from mirror_cli.crypto.fields import codec as field_codec
 
-__all__ = ["EVIDENCE_LIMIT", "SCALE", "TIMELINE", "day_keys", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
+__all__ = ["EVIDENCE_LIMIT", "SCALE", "TIMELINE", "RULES", "day_keys", "TENSION_BY_NAME", "PatternTotals", "TensionTotals", "StoredPattern",
            "confidence_of", "units", "load_patterns", "load_tensions", "tension_data", "write_totals", "write_tensions",
            "analysis_meta", "analysis_time", "set_analysis_meta", "open_json", "seal_json"]
 
 EVIDENCE_LIMIT = 20  # occurrence rows (evidence) kept per pattern
-SCALE = 10_000  # running sums are kept in integer units of 1e-4: adding and subtracting is exact
+# SCALE (from .confidence): running sums are kept in integer units of 1e-4, so adding and
+# subtracting is exact.
 META_KEY = "analysis"
 # Timelines keep local days (2), so weeks and months are the person's; format 1 kept UTC
 # days, which put a New York Sunday evening in the next week.
 TIMELINE = 2
+# What the cached findings and stored confidences mean. 2: someone else's feelings and stories
+# are not the writer's, negation reaches across "or" but not "not only", and a pattern's
+# confidence weighs its share of the journal. Caches made with older rules are analysed again.
+RULES = 2
 
 
 def day_keys() -> Callable[[str], str]:
@@ -66,10 +73,9 @@ def units(value: float) -> int:
     return round(value * SCALE)  # round() of a float, without digits, is an int
 
 
-def confidence_of(units_sum: int) -> float:
-    """S / (S + 2) with S in 1e-4 units (see :mod:`.detect`)."""
-    s = units_sum / SCALE
-    return round(s / (s + SUPPORT_K), 4) if s > 0 else 0.0
+def confidence_of(units_sum: int, reflections: int) -> float:
+    """A pattern's confidence from S in 1e-4 units among ``reflections`` (see :mod:`.confidence`)."""
+    return confidence_of_units(units_sum, reflections)
 
 
 class PatternTotals:
@@ -110,9 +116,8 @@ class PatternTotals:
             if item > top[0]:
                 heapq.heapreplace(top, item)
 
-    @property
-    def confidence(self) -> float:
-        return confidence_of(self.units)
+    def confidence(self, reflections: int) -> float:
+        return confidence_of(self.units, reflections)
 
     @property
     def reportable(self) -> bool:
@@ -205,7 +210,7 @@ def analysis_meta(store) -> dict | None:
     """The analysis state, if its caches were written the way the database stores fields now."""
     value = _meta_raw(store)
     if (value is None or value.get("encrypted") != store.encrypted or value.get("timeline") != TIMELINE
-            or value.get("zone") != zone()):
+            or value.get("rules") != RULES or value.get("zone") != zone()):
         return None
     return value
 
@@ -218,7 +223,8 @@ def analysis_time(store) -> str | None:
 
 def set_analysis_meta(store, rev: int, count: int) -> None:
     store.set_meta(META_KEY, json.dumps({"rev": rev, "count": count, "encrypted": store.encrypted,
-                                         "timeline": TIMELINE, "zone": zone(), "at": now_iso()}))
+                                         "timeline": TIMELINE, "rules": RULES, "zone": zone(),
+                                         "at": now_iso()}))
 
 
 # --------------------------------------------------------------------------- patterns
@@ -237,10 +243,11 @@ def load_patterns(store) -> dict[tuple[str, str], StoredPattern]:
     return out
 
 
-def write_totals(store, pat: dict[tuple[str, str], PatternTotals], ten: dict[str, TensionTotals]) -> tuple[int, int]:
+def write_totals(store, pat: dict[tuple[str, str], PatternTotals], ten: dict[str, TensionTotals],
+                 reflections: int) -> tuple[int, int]:
     """Replace every stored pattern total, evidence row and tension with the given totals
-    (pattern ids kept for names that stay). Returns (patterns reported, tensions).
-    Call inside store.write()."""
+    (pattern ids kept for names that stay), ``reflections`` being how many were folded into them.
+    Returns (patterns reported, tensions). Call inside store.write()."""
     conn = store.conn
     f = field_codec(store)
     existing = load_patterns(store)
@@ -254,7 +261,7 @@ def write_totals(store, pat: dict[tuple[str, str], PatternTotals], ten: dict[str
         old = existing.get((ptype, name))
         pid = old.id if old else ulid()
         keep.add(pid)
-        pattern_rows.append((pid, ptype, f.seal("patterns", pid, "name", name), agg.confidence,
+        pattern_rows.append((pid, ptype, f.seal("patterns", pid, "name", name), agg.confidence(reflections),
                              agg.first, agg.last, now, now, rev))
         stats_rows.append((pid, agg.support, agg.units, agg.strong,
                            seal_json(f, "pattern_stats", pid, "timeline", agg.days)))

@@ -63,7 +63,12 @@ def test_evolution_of_one_pattern_runs_to_the_newest_reflection(cli, vanished):
     assert series[-1]["period"] == "2026-W27"  # the newest reflection's week, not anxiety's last
     assert len(series) == 26
     assert [r["count"] for r in series] == [1, 1, 2, 3] + [0] * 22
-    assert series[-1]["confidence"] == series[3]["confidence"]  # nothing more found: it stays
+    # nothing more found: it stops growing, and fades as the anxious weeks become a smaller share
+    assert max(r["confidence"] for r in series) == series[3]["confidence"]
+    assert [r["confidence"] for r in series[3:]] == sorted((r["confidence"] for r in series[3:]), reverse=True)
+    assert series[-1]["confidence"] < series[3]["confidence"]
+    listed = {p["name"]: p for p in run_json(cli, "patterns", "list")}
+    assert series[-1]["confidence"] == listed["anxiety"]["confidence"]
     text = cli("patterns", "evolution", "anxiety")
     assert text.exit_code == 0 and "falling" in text.stdout and "rising" not in text.stdout
     months = run_json(cli, "patterns", "evolution", "anxiety", "--by", "month")

@@ -17,6 +17,7 @@ from mirror_cli.ids import parse_iso
 from mirror_cli.patterns import analyze as analyze_text
 from mirror_cli.patterns import analysis, queries
 from mirror_cli.patterns import evolution as evo
+from mirror_cli.patterns.confidence import pattern_confidence
 from mirror_cli.patterns.stored import EVIDENCE_LIMIT
 from mirror_cli.db.store import Store
 from mirror_cli.crypto.fields import codec as field_codec
@@ -110,11 +111,13 @@ def test_confidence_in_range_and_filters(store, corpus):
         queries.list_patterns(store, pattern_type="diagnosis")
 
 
-def test_pattern_confidence_is_s_over_s_plus_2(store, corpus):
+def test_pattern_confidence_weighs_evidence_and_share(store, corpus):
     analysis.analyze(store)
+    n = len(corpus)
     for p in queries.list_patterns(store):
         s = sum(o["confidence"] for o in occurrences(store, p.id).values())
-        assert p.confidence == pytest.approx(s / (s + 2), abs=1e-4)
+        share = s / n
+        assert p.confidence == pytest.approx(s / (s + 2) * share * 1.05 / (share + 0.05), abs=1e-4)
 
 
 def test_evolution_counts_per_period_exact(store):
@@ -129,9 +132,10 @@ def test_evolution_counts_per_period_exact(store):
         ("2026-W07", 1)]  # 40 days after Monday 5 January: Saturday 14 February
     monthly = queries.evolution(store, "anxiety", by="month")["series"]
     assert [(r["period"], r["count"]) for r in monthly] == [("2026-01", 5), ("2026-02", 1)]
-    # confidence grows with the evidence up to each period: S / (S + 2)
-    assert monthly[0]["confidence"] == pytest.approx(2.5 / 4.5, abs=1e-4)
-    assert monthly[1]["confidence"] == pytest.approx(3.0 / 5.0, abs=1e-4)
+    # confidence counts the evidence up to each period among the reflections written by then
+    assert monthly[0]["confidence"] == pattern_confidence(2.5, 6)
+    assert monthly[1]["confidence"] == pattern_confidence(3.0, 7)
+    assert monthly[1]["confidence"] == queries.find_pattern(store, "anxiety").confidence
     everything = queries.evolution(store, by="month")["patterns"]
     assert everything["anxiety"]["series"] == monthly
 
@@ -147,8 +151,10 @@ def test_evolution_matches_the_pure_function_on_the_corpus(store, corpus):
                 dates.append(parse_iso(r["created_at"]))
                 confs.append(f.confidence)
         newest = max(parse_iso(r["created_at"]) for r in CORPUS["reflections"])  # periods run to the journal's end
+        written = [parse_iso(r["created_at"]) for r in CORPUS["reflections"]]
         for by in ("week", "month"):
-            assert queries.evolution(store, p.id, by=by)["series"] == evo.evolution(dates, by, confs, until=newest)
+            assert queries.evolution(store, p.id, by=by)["series"] == evo.evolution(
+                dates, by, confs, until=newest, reflections=written)
 
 
 def test_tension_positions_move_the_right_way(store):

@@ -89,7 +89,7 @@ def test_caches_of_another_time_zone_are_analysed_again_in_full(store, monkeypat
 
 def test_a_timeline_of_days_folds_into_weeks():
     rows = queries._fold_days({"2026-01-05": [1, 5000], "2026-01-20": [2, 10000]}, "week",
-                              lambda c, label: {"period": label, "count": c[0]}, date(2026, 2, 1))
+                              lambda c, label, _start: {"period": label, "count": c[0]}, date(2026, 2, 1))
     assert rows == [{"period": "2026-W02", "count": 1}, {"period": "2026-W03", "count": 0},
                     {"period": "2026-W04", "count": 2}, {"period": "2026-W05", "count": 0}]
 
