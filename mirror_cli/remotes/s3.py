@@ -260,7 +260,8 @@ class S3Remote:
                               "Check --profile against ~/.aws/config.") from None
         except self._exc.BotoCoreError as exc:  # unreachable endpoint, timeouts, bad credentials files
             raise RemoteError(f"cannot {action} {self._where(name)}: {exc}.",
-                              "Check the network and --endpoint-url, then try again.") from None
+                              "Check the network and the endpoint (`remote add --endpoint-url`, or AWS_ENDPOINT_URL "
+                              "for backups and shards), then try again.") from None
         except OSError as exc:  # a body cut off mid-read
             raise RemoteError(f"cannot {action} {self._where(name)}: {exc.strerror or exc}.") from None
 
@@ -275,7 +276,8 @@ class S3Remote:
             return Exists(f"{name} already exists in {self.describe()}; nothing was written.")
         if code == "NoSuchBucket":
             return RemoteError(f"cannot {action} {where}: the bucket {self.bucket} does not exist.",
-                               "Create it with your provider's tools, or check the name and --endpoint-url.")
+                               "Create it with your provider's tools, or check the name and the endpoint "
+                               "(--endpoint-url or AWS_ENDPOINT_URL).")
         if code in _DENIED or status == 403:
             return RemoteError(f"cannot {action} {where}: access denied ({code}).", _CREDENTIALS_HINT)
         reason = error.get("Message") or code or f"HTTP {status}"

@@ -25,6 +25,7 @@ __all__ = ["Options", "Report", "Sync", "SyncLock", "rejoin"]
 
 TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one still uploading (objects <= ~4 MiB)
 STALE_DAYS = 30
+BACKUPS = "backups/"  # `backup create -o REMOTE` keeps backups there (at the top of a folder): not foreign
 
 
 # -- one sync -------------------------------------------------------------------------------------
@@ -111,7 +112,8 @@ class Sync(SyncState):
                     failed.append((name, exc))
                     continue
                 found[head.dev] = Peer(head, tag, name)
-            elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)):
+            elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)
+                      or name.startswith(BACKUPS) or ("/" not in name and name.endswith(".backup"))):
                 self.report.foreign.append(name)
         if failed and not found and self._opened.kek is None:
             raise LockedError("that recovery code does not open this remote's objects (another remote's code?).",

@@ -173,3 +173,17 @@ def test_remote_add_caches_the_key_so_the_first_sync_needs_no_passphrase(cli, sh
         assert r.exit_code == 0, r.stderr
     finally:
         keyring.set_keyring(previous)
+
+
+def test_backups_beside_the_sync_objects_are_not_foreign_but_a_stray_file_is(cli, shared, tmp_path):
+    a = homes(tmp_path, "a")
+    cli("reflect", "x", env=a)
+    cli("remote", "add", "home", str(shared), env=a)
+    assert cli("sync", env=a).exit_code == 0
+    r = cli("backup", "create", "-o", "home", "--json", env=a)
+    assert r.exit_code == 0, r.stderr
+    (shared / "backups").mkdir(exist_ok=True)
+    (shared / "backups" / "mirror-20240101T000000.000Z-abcdef.backup").write_bytes(b"not really")
+    (shared / "notes.txt").write_text("mine")
+    report = json.loads(cli("sync", "--json", env=a).stdout)
+    assert report["foreign"] == ["notes.txt"]
