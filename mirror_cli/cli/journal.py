@@ -232,8 +232,8 @@ def edit(
 
 def search(
     ctx: typer.Context,
-    query: Annotated[list[str], typer.Argument(help='Words (all must appear); "quoted phrases"; OR; NOT word or -word; '
-                                                    'prefix*. Chinese, Japanese, Thai: as written.')],
+    query: Annotated[list[str], typer.Argument(help='Words (all must appear); "quoted phrases"; OR; NOT word (or -word '
+                                                    'in quotes or after --); prefix*. Chinese, Japanese: as written.')],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -271,7 +271,8 @@ def search(
         text.append(for_terminal(snippet.text[at:]))
         return text
 
-    table = Table("id", "when", "mode", "tags", "match", header_style="bold")
+    table = Table("id", "when", "mode", "tags", header_style="bold")
+    table.add_column("match", overflow="fold")  # text without spaces (Chinese, Japanese) wraps too
     for *cells, snippet in rows:
         table.add_row(*(Text(for_terminal(c)) for c in cells), marked(snippet))
     Console().print(table)

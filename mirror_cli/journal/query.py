@@ -36,7 +36,7 @@ _SPACELESS = re.compile(
     "\U00020000-\U0003ffff]")
 _SPACELESS_RUN = re.compile(_SPACELESS.pattern + "+")
 _TOKEN = re.compile(r'(-?)"([^"]*)(?:"|$)(\*?)|(\S+)')
-_HINT = 'Try `mirror search walk`, `mirror search "long walk"`, `mirror search walk OR run -rain`.'
+_HINT = 'Try `mirror search walk`, `mirror search "long walk"`, `mirror search walk OR run NOT rain`.'
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _parse(text: str, words: Fts5Words) -> Query:
     for include, _exclude in groups:
         if not include:
             raise UsageError("a search needs a word to find, not only words to leave out.",
-                             "Add one: `mirror search walk -rain`.")
+                             "Add one: `mirror search walk NOT rain`.")
     return Query(tuple((tuple(i), tuple(e)) for i, e in groups))
 
 
