@@ -10,6 +10,9 @@ it exists, else ``journal.reflections.search``. The key is already unlocked, as 
 keyring holds it (the Argon2id derivation of a passphrase is not search's cost and is left out).
 Prints medians (seconds) and the number of hits per query.
 
+``--cli`` times the command instead: ``python -m mirror_cli search Q --limit 20`` as a process
+(start-up and, on the encrypted journal, one Argon2id derivation of MIRROR_PASSPHRASE included).
+
 ``--work DIR`` keeps the journals (and each encrypted copy's data key) for the next run;
 ``--code DIR`` times another checkout's mirror_cli on them (e.g. main's, for a before/after: a
 query that code reads otherwise, such as ``OR`` as the word "or" or ``東京`` as a whole word, finds
@@ -19,9 +22,11 @@ other hits there, which the hit counts show).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,12 +91,26 @@ def timed(search, store, query: str, runs: int) -> tuple[float, int]:
     return statistics.median(times), hits
 
 
+def timed_cli(code: Path, db: Path, query: str, runs: int) -> tuple[float, int]:
+    env = {**os.environ, "MIRROR_DB": str(db), "MIRROR_PASSPHRASE": PW, "PYTHONPATH": str(code),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    times, hits = [], 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "mirror_cli", "search", query, "--limit", "20"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        times.append(time.perf_counter() - t)
+        hits = len(out.splitlines())
+    return statistics.median(times), hits
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", default="10000,50000")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work", help="keep the journals here (default: a temporary folder, removed)")
     ap.add_argument("--code", help="a checkout whose mirror_cli to time (default: this one)")
+    ap.add_argument("--cli", action="store_true", help="time `mirror search` as a process")
     args = ap.parse_args()
     if args.code:
         sys.path.insert(0, str(Path(args.code).resolve()))
@@ -111,8 +130,12 @@ def main() -> None:
             with Store.open(plain) as p, Store.open(enc) as e:
                 e.key = UnlockedKey.from_dek(dek)
                 for q in QUERIES[corpus]:
-                    tp, hp = timed(search, p, q, args.runs)
-                    te, he = timed(search, e, q, args.runs)
+                    if args.cli:
+                        code = Path(reflections.__file__).parents[2]
+                        (tp, hp), (te, he) = (timed_cli(code, db, q, args.runs) for db in (plain, enc))
+                    else:
+                        tp, hp = timed(search, p, q, args.runs)
+                        te, he = timed(search, e, q, args.runs)
                     print(f"{n:>11} | {q:<{20 - sum(ord(c) > 0x2e80 for c in q)}} | {tp:>8.3f} {hp:>4} | "
                           f"{te:>11.3f} {he:>4}", flush=True)
     if not args.work:
