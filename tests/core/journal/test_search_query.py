@@ -10,7 +10,7 @@ import re
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mirror_cli import crypto
@@ -202,6 +202,37 @@ def test_every_word_taken_from_an_entry_finds_it_on_both_paths(tmp_path, rows, d
         want = f"r{i}"
         assert want in ids(plain, q), (q, rows)
         assert ids(sealed, q) == ids(plain, q), (q, rows)
+    finally:
+        plain.close()
+        sealed.close()
+
+
+# -- any query means the same on both paths --------------------------------------------------
+VOCAB = "walk walking walked sidewalk cat category happy happiness hope hoping café CAFE naïve p1 n1 東京 京 东京都 タワー".split()
+
+
+def _query_part(words):
+    word = st.sampled_from(words)
+    term = (word | word.map(lambda w: w[:3] + "*") | st.lists(word, min_size=2, max_size=3).map(
+        lambda ws: '"' + " ".join(ws) + '"'))
+    return st.tuples(st.sampled_from(["", "", "", "", "-", "NOT "]), term).map("".join)
+
+
+@given(rows=st.lists(st.lists(st.sampled_from(VOCAB + [",", "。"]), min_size=1, max_size=8).map(" ".join),
+                     min_size=1, max_size=5),
+       data=st.data())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_query_finds_the_same_on_both_paths(tmp_path, rows, data):
+    plain, sealed = _pair(tmp_path, [(c, None, []) for c in rows])
+    try:
+        for _ in range(3):
+            seen = sorted({w for c in rows for w in c.split() if w not in (",", "。")} or {"walk"})
+            groups = data.draw(st.lists(st.lists(_query_part(seen), min_size=1, max_size=3).map(" ".join),
+                                        min_size=1, max_size=3))
+            q = " OR ".join(groups)
+            got = ids(plain, q)
+            event("usage error" if isinstance(got, str) else "finds some" if got else "finds nothing")
+            assert ids(sealed, q) == got, (q, rows)
     finally:
         plain.close()
         sealed.close()
