@@ -311,8 +311,11 @@ def search(
         st.out.json([{**f.reflection.to_dict(), "snippet": f.snippet.text,
                       "snippet_marks": [list(m) for m in f.snippet.marks]} for f in found])
         return
-    if not found:
-        st.out.note("No reflection matches.")
+    if not found:  # a person reads it where the results go; a script's stdout stays empty
+        if st.out.rich:
+            st.out.table(("id", "when", "mode", "tags", "match"), [], empty="no reflections match")
+        else:
+            st.out.note("No reflection matches.")
         return
     rows = [(f.reflection.id, _local(f.reflection.created_at) if st.out.rich else f.reflection.created_at,
              f.reflection.mode, ", ".join(f.reflection.tags), f.snippet) for f in found]
