@@ -311,8 +311,10 @@ def search(
         st.out.json([{**f.reflection.to_dict(), "snippet": f.snippet.text,
                       "snippet_marks": [list(m) for m in f.snippet.marks]} for f in found])
         return
-    if not found:  # a person reads it where the results go; a script's stdout stays empty
-        if st.out.rich:
+    if not found:  # a person reads it where the results go; a script's stdout stays empty (a note on stderr)
+        from mirror_cli.cli.output import is_tty
+
+        if is_tty(sys.stdout):
             st.out.table(("id", "when", "mode", "tags", "match"), [], empty="no reflections match")
         else:
             st.out.note("No reflection matches.")
