@@ -524,7 +524,9 @@ def all_states(store: Store) -> Iterator[tuple[str, dict[str, Any]]]:
                                         (KIND,)).fetchall():
         meta = json.loads(text)
         values = None
-        if meta.get("lo") and meta.get("del") and not alive(meta):
+        if meta.get("lo") and not alive(meta):
+            if not meta.get("del"):
+                continue  # never shared from here: nothing to withdraw, only others' edits held beside it
             # as changed_since: the withdrawal alone, never the version vector of edits held beside it
             meta = {"vv": dict(meta["del"][0]), "f": {}, "del": meta["del"]}
         if alive(meta):
@@ -545,6 +547,6 @@ def holds_edits_beside_local_only(store: Store) -> bool:
                                       (KIND,)):
         meta = json.loads(text)
         dele = meta.get("del")
-        if meta.get("lo") and dele is not None and not leq(meta["vv"], dele[0]):
+        if meta.get("lo") and not leq(meta["vv"], dele[0] if dele is not None else {}):
             return True
     return False

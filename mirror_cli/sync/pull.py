@@ -122,7 +122,7 @@ def apply(sync: SyncState, fetched: list[tuple[str, int, str, list[dict[str, Any
                 _pending_row(sync, clock, key, rid)
                 state, local_only = local.local_state(sync.store, rid)
                 if local_only:
-                    _hold_local_only(sync, rid, state, incoming)
+                    _hold_local_only(sync, rid, incoming)
                     continue
                 if incoming["f"]:  # the newest stamp moves the clock as far as all of them would
                     newest = max(incoming["f"].values(), key=lambda e: e[1])
@@ -195,10 +195,10 @@ def _pending_row(sync: SyncState, clock: local.StoreClock, key: bytes, rid: str)
         local.stamp_delete(sync.store, clock, rid, int(tomb[0]))
 
 
-def _hold_local_only(sync: SyncState, rid: str, state: dict[str, Any] | None, incoming: dict[str, Any]) -> None:
+def _hold_local_only(sync: SyncState, rid: str, incoming: dict[str, Any]) -> None:
     """An entry local-only here: an incoming edit never replaces it; a differing value is kept as
-    a conflict revision."""
-    if not alive(incoming) or state is None:
+    a conflict revision, and its dots as seen, so that a delete here covers it."""
+    if not alive(incoming):
         return
     meta, rev = local.load_meta(sync.store, rid)
     if meta is not None and leq(incoming["vv"], meta["vv"]):
@@ -210,9 +210,10 @@ def _hold_local_only(sync: SyncState, rid: str, state: dict[str, Any] | None, in
     conflicts = [Conflict(name, e[0], (e[1], e[2], e[3]), ("local-only", sync.dev, 0), e[2])
                  for name, e in incoming["f"].items() if e[0] != values.get(name)]
     local.record_conflicts(sync.store, rid, conflicts)
-    if meta is not None:
-        meta["vv"] = join(meta["vv"], incoming["vv"])
-        local.save_meta(sync.store, rid, meta, rev)
+    if meta is None:  # local-only since before its first sync here (the same import on two devices)
+        meta, rev = {"vv": {}, "f": {}, "del": None, "lo": 1}, int(row[8])
+    meta["vv"] = join(meta["vv"], incoming["vv"])
+    local.save_meta(sync.store, rid, meta, rev)
 
 
 AHEAD_MS = 10 * 60 * 1000  # a stamp this far past our clock comes from a clock that is wrong

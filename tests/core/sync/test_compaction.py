@@ -102,3 +102,25 @@ def test_a_checkpoint_does_not_hide_an_edit_held_beside_a_local_only_entry(trio,
     new.add_remote("home", remote)
     new.sync()
     assert new.entries()[rid]["content"] == b.entries()[rid]["content"] == "edited on the desktop meanwhile"
+
+
+def test_a_checkpoint_does_not_hide_a_version_held_beside_a_never_shared_local_only_entry(trio, tmp_path):
+    """A imported an entry and made it local-only before it ever synced; B imported the same file
+    and shared it. A holds B's version beside its row: a checkpoint of A's would cover B's segment
+    without the entry, so a device joining from it would never have it."""
+    (a, b, c), remote = trio
+    source = Device(tmp_path / "source" / "mirror.db", "source")
+    rid = source.reflect("imported on two devices")
+    data = source.export_file()
+    a.import_file(data)
+    b.import_file(data)
+    a.set_local_only(rid, True)
+    a.reflect("shared from the laptop")
+    a.sync()
+    b.sync()
+    a.sync(compact=True)  # holds B's version beside its local-only row: no checkpoint
+    assert not names(remote, "c/")
+    new = Device(tmp_path / "new" / "mirror.db", "new")
+    new.add_remote("home", remote)
+    new.sync()
+    assert new.entries()[rid] == b.entries()[rid]

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from sync_helpers import Device, LaggyHub, cheap_sync_kdf, dump, folder, fresh_remote  # noqa: F401 (fixtures)
 from mirror_cli.ids import HLC_MAX_AHEAD_MS, hlc_parts, iso, now_ms
@@ -275,6 +275,7 @@ def test_devices_converge_over_a_folder(seed: int, n: int) -> None:
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 5))
+@example(seed=3870, n=2)  # issue 13: a never-shared local-only entry deleted after it held another's copy
 def test_devices_converge_over_a_laggy_folder(seed: int, n: int) -> None:
     converge(seed, n, laggy=True)
 
@@ -523,3 +524,52 @@ def test_a_peer_head_that_arrives_before_the_head_it_has_merged_is_waited_for(tm
     hub.deliver_all()
     report = c.sync()
     assert not report.incomplete and rid in c.entries()
+
+
+def imported_on(tmp_path, *devices: Device) -> str:
+    """One entry of an export from a journal that never syncs, imported on each of *devices*: the
+    same id on all of them, each stamping its own import with its own dots."""
+    source = Device(tmp_path / "source" / "mirror.db", "source")
+    rid = source.reflect("imported on two devices")
+    data = source.export_file()
+    for d in devices:
+        d.import_file(data)
+    return rid
+
+
+def test_a_delete_of_a_never_shared_local_only_entry_covers_what_it_held_beside_it(trio, tmp_path):
+    """Issue 13 (seed 3870): A imports an entry and makes it local-only before it ever syncs; B
+    imports the same file, shares it, then edits its tags. A holds each of B's versions beside its
+    local row (the differing tags as a conflict revision), then deletes the entry. That delete had
+    seen B's versions, as when a shared entry was made local-only: it travels and the entry is gone
+    on both. (A once dropped B's versions unrecorded, so its delete published nothing: B kept the
+    entry for ever and A, past B's segments, never got it back.)"""
+    a, b, _ = trio
+    rid = imported_on(tmp_path, a, b)
+    a.set_local_only(rid, True)
+    b.sync()
+    a.sync()  # B's import, held beside A's local-only row
+    b.edit(rid, tags=["home", "work"])
+    b.sync()
+    a.sync()  # and B's edit
+    assert (rid, "tags", ["home", "work"]) in a.conflicts()
+    assert a.rows()[rid]["local_only"] and rid in b.entries()
+    a.delete(rid)
+    a.sync()
+    b.sync()
+    assert rid not in a.rows() and rid not in b.rows()
+
+
+def test_a_delete_of_a_never_shared_local_only_entry_before_it_saw_another_copy_leaves_that_copy(trio, tmp_path):
+    """The other side of the same rule: A deletes its local-only copy before it has seen B's, so
+    the delete covers nothing of B's: B's entry stays, and A gets it back."""
+    a, b, _ = trio
+    rid = imported_on(tmp_path, a, b)
+    a.set_local_only(rid, True)
+    a.delete(rid)
+    b.edit(rid, tags=["home", "work"])
+    b.sync()
+    a.sync()
+    b.sync()
+    assert a.entries()[rid] == b.entries()[rid]
+    assert b.entries()[rid]["tags"] == ["home", "work"]
