@@ -27,6 +27,7 @@ TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one sti
 STALE_DAYS = 30
 BACKUPS = "backups/"  # `backup create -o REMOTE` keeps backups there (at the top of a folder): not foreign
 OWN_FILES = (".backup", ".shard", ".manifest.json")  # backups and shards put beside the sync objects
+CONFIRMED = "sync_confirmed:"  # meta key + remote name: JSON {dev, seq, chain, dot} of our log as last seen there
 
 
 # -- one sync -------------------------------------------------------------------------------------
@@ -213,8 +214,8 @@ class Sync(SyncState):
                                   self.opts.kinds)
             try:
                 push.push(self, heads)
-            except push.Forked:
-                self.reidentify()
+            except push.Forked:  # the other copy wrote our next segment: its log is ours up to our own head
+                self.reidentify(fork=self._own_row())
                 push.push(self, heads)
             push.compact(self, heads)
         self._devices(heads)
@@ -256,10 +257,11 @@ class Sync(SyncState):
                 pass  # best effort: the next run tries again
 
     def check_own(self, heads: dict[str, Peer]) -> None:
-        """Our own head must be what we last wrote (or what we staged before a crash)."""
-        row = self.store.conn.execute("SELECT seq, chain, staged FROM sync_self WHERE remote = ?",
-                                      (self.cfg.name,)).fetchone() or (0, None, None)
-        seq, chain, staged = int(row[0]), row[1], row[2]
+        """Our own head must be what we last wrote (or what we staged before a crash); a head of our
+        id that we did not write is another copy of this journal: this one takes a new id."""
+        row = self.store.conn.execute("SELECT seq, chain, dot, staged FROM sync_self WHERE remote = ?",
+                                      (self.cfg.name,)).fetchone() or (0, None, 0, None)
+        seq, chain, staged = int(row[0]), row[1], row[3]
         mine = heads.get(self.dev)
         if mine is None:
             if seq > 0:
@@ -267,25 +269,63 @@ class Sync(SyncState):
                                         "rolled back).", "Nothing was changed here.")
             return
         if mine.head.seq == seq and mine.head.chain == chain:
+            self._confirm(seq, chain, int(row[2]))
             return
         if staged is not None:
             plan = json.loads(staged)
             if mine.head.seq == plan["seq"] and mine.head.chain == plan["chain"]:
                 return  # the head went up before a crash: the outbox re-drive commits it
-        if mine.head.seq < seq:
-            raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
-                                    f"{mine.head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
+        fork = self._fork_point(mine.head, seq)
         if self.opts.dry_run:
             self.report.notes.append("another copy of this journal syncs as this device; the next sync gives "
                                      "this one a new identity.")
             return
-        self.reidentify()
+        self.reidentify(fork=fork)
 
-    def reidentify(self, old: str | None = None) -> None:
+    def _confirmed(self) -> tuple[int, str, int]:
+        """(seq, chain, dot) of this device's log as last seen on the remote at the start of a sync: the
+        newest point of its log that no other copy of this journal can have replaced since."""
+        text = self.store.meta(CONFIRMED + self.cfg.name)
+        saved = json.loads(text) if text else {}
+        if saved.get("dev") == self.dev and saved["seq"] <= self._own_seq():
+            return int(saved["seq"]), saved["chain"], int(saved["dot"])
+        return 0, objects.chain_start(self.remote_id, self.dev), 0  # unknown: assume nothing is shared
+
+    def _confirm(self, seq: int, chain: str, dot: int) -> None:
+        if seq and not self.opts.dry_run and self._confirmed()[0] != seq:
+            with self.store.write():
+                self.store.set_meta(CONFIRMED + self.cfg.name,
+                                    json.dumps({"dev": self.dev, "seq": seq, "chain": chain, "dot": dot}))
+
+    def _fork_point(self, head: objects.Head, seq: int) -> tuple[int, str, int]:
+        """Where the remote's log of this device id parts from ours, given its head that is not ours.
+        Our heads were written up to the confirmed seq and at *seq* (the last push, perhaps never seen
+        on the remote since): a head below or at the confirmed one is ours, replayed (a rollback); any
+        other is another copy's, whose log holds ours up to the confirmed point, and perhaps not one
+        segment more (its head may have gone up over our last segment, that copy's over ours)."""
+        base = self._confirmed()
+        if head.seq < base[0] or (head.seq == base[0] and head.chain == base[1]):
+            raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
+                                    f"{head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
+        if head.seq == base[0]:
+            raise VerificationError(
+                f"remote {self.cfg.name} serves a head of this device (seq {head.seq}) that this copy of the "
+                "journal did not write, where it had seen its own: another copy wrote over it.",
+                "Nothing was changed here. Stop syncing the other copy of this journal (or give it a new "
+                "identity with `backup restore`) and sync again.")
+        return base
+
+    def _own_row(self) -> tuple[int, str, int]:
+        row = self.store.conn.execute("SELECT seq, chain, dot FROM sync_self WHERE remote = ?",
+                                      (self.cfg.name,)).fetchone()
+        return int(row[0]), row[1], int(row[2])
+
+    def reidentify(self, old: str | None = None, *, fork: tuple[int, str, int] | None = None) -> None:
         """Another copy of this journal (copied by hand, or this one restored from a backup) syncs
         under the same device id: this copy takes a new id (or has one already: *old* is the id it
         synced as), treats the old one as a peer (whose segments it then pulls), and re-stamps its
-        changes that the old id never published."""
+        changes that the old id's log does not hold: above *fork* = (seq, chain, dot), the point of
+        this remote's log of the old id up to which it is this copy's (default: all it had written)."""
         renamed = old is not None
         old = old or self.dev
         with self.store.write():
@@ -295,11 +335,16 @@ class Sync(SyncState):
                 "SELECT s.remote, s.seq, s.chain, s.dot, r.remote_id FROM sync_self s JOIN sync_remotes r"
                 " ON r.name = s.remote WHERE s.dev = ?", (old,)).fetchall()
             published = max((int(r[3]) for r in rows), default=0)
+            if fork is not None:
+                published = fork[2]
             for remote, seq, chain, _dot, remote_id in rows:
+                if fork is not None and remote == self.cfg.name:
+                    seq, chain = fork[0], fork[1]
                 self.store.conn.execute(
                     "INSERT INTO sync_peers (remote, dev, seq, chain, applied, applied_chain) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
-                    " applied_chain = excluded.applied_chain", (remote, old, seq, chain, seq, chain))
+                    " ON CONFLICT (remote, dev) DO UPDATE SET seq = excluded.seq, chain = excluded.chain,"
+                    " applied = excluded.applied, applied_chain = excluded.applied_chain",
+                    (remote, old, seq, chain, seq, chain))
                 if remote_id is None:
                     self.store.conn.execute("DELETE FROM sync_self WHERE remote = ?", (remote,))
                     continue
@@ -307,6 +352,7 @@ class Sync(SyncState):
                     "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL, ckpt = NULL,"
                     " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
                 self.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (remote,))
+                self.store.set_meta(CONFIRMED + remote, None)
             local.redot(self.store, old, self.dev, published)
         self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "
                                  "restored file); this copy now syncs as a new device and nothing was lost.")

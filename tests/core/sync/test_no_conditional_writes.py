@@ -70,24 +70,15 @@ class RacedBy:
         return self.inner.put_new(name, data)
 
 
-RACE_NOT_RECOVERED = pytest.mark.xfail(strict=True, reason=(
-    "known gap: when the original silently overwrites the copy's segment and head, the copy sees its own "
-    "head at its seq with another chain, takes a new id, but counts its overwritten changes as published "
-    "(sync_self.dot) and pins the old id at its own chain: the next check_heads says 'rollback' (exit 3) "
-    "for ever. Detected, not lost locally, but no convergence. See the report of h14syncsuite."))
-
-
-@pytest.mark.parametrize("order", ["copy-second", pytest.param("racing", marks=RACE_NOT_RECOVERED)])
+@pytest.mark.parametrize("order", ["copy-second", "racing"])
 def test_a_cloned_identity_is_caught_by_the_chain_and_nothing_is_lost(trio, tmp_path, order):
     (a, b, c), spot = trio
-    a.reflect("before the copy")
+    shared = a.reflect("before the copy")
     settle(a, b)
-    path = tmp_path / "clone" / "mirror.db"
-    path.parent.mkdir()
-    shutil.copy(a.path, path)
-    clone = Device(path, a.label)
-    clone._remotes = {"home": IgnoresConditionalWrites(spot.open())}
+    clone = copy_of(a, tmp_path, spot)
     ra, rc = a.reflect("written on the original"), clone.reflect("written on the copy")
+    a.edit(shared, content="the original's words")
+    clone.edit(shared, content="the copy's words")
     if order == "racing":  # the copy's segment is overwritten by the original's, silently
         a._remotes["home"] = RacedBy(a._remotes["home"], clone)
     a.sync()
@@ -95,8 +86,20 @@ def test_a_cloned_identity_is_caught_by_the_chain_and_nothing_is_lost(trio, tmp_
     settle(a, b, c, clone)
     assert {ra, rc} <= set(b.entries())
     assert dump(a) == dump(b) == dump(c) == dump(clone)
+    assert {"the original's words", "the copy's words"} <= {b.entries()[shared]["content"]} | {
+        other for d in (a, b, c, clone) for rid, field, other in d.conflicts() if rid == shared}, "a conflict"
+    assert all(d.verify_audit() for d in (a, b, c, clone))
     with a.store() as s1, clone.store() as s2:
         assert s1.meta("device_id") != s2.meta("device_id")
+
+
+def copy_of(d: Device, tmp_path, spot) -> Device:
+    path = tmp_path / "clone" / "mirror.db"
+    path.parent.mkdir()
+    shutil.copy(d.path, path)
+    clone = Device(path, d.label)
+    clone._remotes = {"home": IgnoresConditionalWrites(spot.open())}
+    return clone
 
 
 def test_remote_add_accepts_such_a_store_with_a_warning(cli, tmp_path, monkeypatch, fresh_remote):
