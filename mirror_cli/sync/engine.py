@@ -17,7 +17,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote, RemoteError
-from mirror_cli.sync import access, config, derived, generations, local, objects
+from mirror_cli.sync import access, config, derived, forks, generations, local, objects
 from mirror_cli.sync import pull, push, quiet
 from mirror_cli.sync.session import Options, Peer, Report, SyncLock, SyncState
 
@@ -27,7 +27,6 @@ TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one sti
 STALE_DAYS = 30
 BACKUPS = "backups/"  # `backup create -o REMOTE` keeps backups there (at the top of a folder): not foreign
 OWN_FILES = (".backup", ".shard", ".manifest.json")  # backups and shards put beside the sync objects
-CONFIRMED = "sync_confirmed:"  # meta key + remote name: JSON {dev, seq, chain, dot} of our log as last seen there
 
 
 # -- one sync -------------------------------------------------------------------------------------
@@ -124,7 +123,9 @@ class Sync(SyncState):
         return found
 
     def check_heads(self, heads: dict[str, Peer]) -> None:
-        """Rollback and fork: no head older than one seen before, none older than another head says."""
+        """Rollback and fork: no head older than one seen before (unless a copy's fork notice explains
+        it, :func:`forks.explain`), none older than another head says."""
+        self.forked_peers: set[str] = set()
         for dev, seq, chain in self.store.conn.execute(
                 "SELECT dev, seq, chain FROM sync_peers WHERE remote = ?", (self.cfg.name,)).fetchall():
             peer = heads.get(dev)
@@ -134,6 +135,15 @@ class Sync(SyncState):
                                             "(rolled back or deleted).", "Nothing was changed here.")
                 continue
             if peer.head.seq < seq or (peer.head.seq == seq and chain and peer.head.chain != chain):
+                if forks.explain(self, heads, dev, (seq, chain)):
+                    self.forked_peers.add(dev)
+                    continue
+                if peer.head.seq == seq:
+                    raise VerificationError(
+                        f"remote {self.cfg.name} serves another log of device {peer.head.label!r} ({dev[:8]}, seq "
+                        f"{seq}) than the one merged here: another copy of that journal wrote as that device, and "
+                        "the remote kept the other copy's writes.", "Nothing was changed here. When that copy "
+                        "syncs again it takes a new identity and says so on the remote, and this journal goes on.")
                 raise VerificationError(f"remote {self.cfg.name} serves an older state of device "
                                         f"{peer.head.label!r} ({dev[:8]}: seq {peer.head.seq}, seen {seq}): "
                                         "a rollback.", "Nothing was changed here.")
@@ -180,7 +190,11 @@ class Sync(SyncState):
         self.check_heads(heads)
         if self.opts.kinds and self.opts.push:
             derived.check_publishable(self.store)
-        fetched = pull.fetch(self, heads) if self.opts.pull else []
+        if self.opts.dry_run and self.forked_peers:  # their cursors were left as they are: nothing to fetch
+            fetched = pull.fetch(self, {d: p for d, p in heads.items() if d not in self.forked_peers}) \
+                if self.opts.pull else []
+        else:
+            fetched = pull.fetch(self, heads) if self.opts.pull else []
         if self.opts.dry_run:
             self.report.pulled["reflections"] = sum(len(recs) for *_, recs in fetched)
             with self.store.read():
@@ -269,51 +283,18 @@ class Sync(SyncState):
                                         "rolled back).", "Nothing was changed here.")
             return
         if mine.head.seq == seq and mine.head.chain == chain:
-            self._confirm(seq, chain, int(row[2]))
+            forks.confirm(self, (seq, chain, int(row[2])))
             return
         if staged is not None:
             plan = json.loads(staged)
             if mine.head.seq == plan["seq"] and mine.head.chain == plan["chain"]:
                 return  # the head went up before a crash: the outbox re-drive commits it
-        fork = self._fork_point(mine.head, seq)
+        fork = forks.fork_point(self, mine.head, seq)
         if self.opts.dry_run:
             self.report.notes.append("another copy of this journal syncs as this device; the next sync gives "
                                      "this one a new identity.")
             return
         self.reidentify(fork=fork)
-
-    def _confirmed(self) -> tuple[int, str, int]:
-        """(seq, chain, dot) of this device's log as last seen on the remote at the start of a sync: the
-        newest point of its log that no other copy of this journal can have replaced since."""
-        text = self.store.meta(CONFIRMED + self.cfg.name)
-        saved = json.loads(text) if text else {}
-        if saved.get("dev") == self.dev and saved["seq"] <= self._own_seq():
-            return int(saved["seq"]), saved["chain"], int(saved["dot"])
-        return 0, objects.chain_start(self.remote_id, self.dev), 0  # unknown: assume nothing is shared
-
-    def _confirm(self, seq: int, chain: str, dot: int) -> None:
-        if seq and not self.opts.dry_run and self._confirmed()[0] != seq:
-            with self.store.write():
-                self.store.set_meta(CONFIRMED + self.cfg.name,
-                                    json.dumps({"dev": self.dev, "seq": seq, "chain": chain, "dot": dot}))
-
-    def _fork_point(self, head: objects.Head, seq: int) -> tuple[int, str, int]:
-        """Where the remote's log of this device id parts from ours, given its head that is not ours.
-        Our heads were written up to the confirmed seq and at *seq* (the last push, perhaps never seen
-        on the remote since): a head below or at the confirmed one is ours, replayed (a rollback); any
-        other is another copy's, whose log holds ours up to the confirmed point, and perhaps not one
-        segment more (its head may have gone up over our last segment, that copy's over ours)."""
-        base = self._confirmed()
-        if head.seq < base[0] or (head.seq == base[0] and head.chain == base[1]):
-            raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
-                                    f"{head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
-        if head.seq == base[0]:
-            raise VerificationError(
-                f"remote {self.cfg.name} serves a head of this device (seq {head.seq}) that this copy of the "
-                "journal did not write, where it had seen its own: another copy wrote over it.",
-                "Nothing was changed here. Stop syncing the other copy of this journal (or give it a new "
-                "identity with `backup restore`) and sync again.")
-        return base
 
     def _own_row(self) -> tuple[int, str, int]:
         row = self.store.conn.execute("SELECT seq, chain, dot FROM sync_self WHERE remote = ?",
@@ -337,6 +318,7 @@ class Sync(SyncState):
             published = max((int(r[3]) for r in rows), default=0)
             if fork is not None:
                 published = fork[2]
+                wrote = next((int(r[1]), r[2]) for r in rows if r[0] == self.cfg.name)
             for remote, seq, chain, _dot, remote_id in rows:
                 if fork is not None and remote == self.cfg.name:
                     seq, chain = fork[0], fork[1]
@@ -352,7 +334,9 @@ class Sync(SyncState):
                     "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL, ckpt = NULL,"
                     " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
                 self.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (remote,))
-                self.store.set_meta(CONFIRMED + remote, None)
+                self.store.set_meta(forks.CONFIRMED + remote, None)
+            if fork is not None:
+                forks.announce(self, old, fork, wrote)
             local.redot(self.store, old, self.dev, published)
         self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "
                                  "restored file); this copy now syncs as a new device and nothing was lost.")
