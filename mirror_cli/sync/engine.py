@@ -237,6 +237,8 @@ class Sync(SyncState):
             self._sweep()
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
+            if self._seen_own is not None:
+                forks.confirm(self, self._seen_own)
             self.store.conn.execute("DELETE FROM sync_heads WHERE remote = ?", (self.cfg.name,))
             self.store.conn.executemany(
                 "INSERT INTO sync_heads (remote, name, tag, blob) VALUES (?, ?, ?, ?)",
@@ -277,13 +279,14 @@ class Sync(SyncState):
                                       (self.cfg.name,)).fetchone() or (0, None, 0, None)
         seq, chain, staged = int(row[0]), row[1], row[3]
         mine = heads.get(self.dev)
+        self._seen_own: forks.Point | None = None
         if mine is None:
             if seq > 0:
                 raise VerificationError(f"this device's head is gone from remote {self.cfg.name} (deleted or "
                                         "rolled back).", "Nothing was changed here.")
             return
         if mine.head.seq == seq and mine.head.chain == chain:
-            forks.confirm(self, (seq, chain, int(row[2])))
+            self._seen_own = (seq, chain, int(row[2]))  # remembered when the sync ends (forks.confirm)
             return
         if staged is not None:
             plan = json.loads(staged)
@@ -309,6 +312,7 @@ class Sync(SyncState):
         this remote's log of the old id up to which it is this copy's (default: all it had written)."""
         renamed = old is not None
         old = old or self.dev
+        self._seen_own = None
         with self.store.write():
             if not renamed:
                 self.dev = local.new_device_id(self.store)

@@ -28,11 +28,11 @@ def confirmed(sync: SyncState, own_seq: int) -> Point:
 
 
 def confirm(sync: SyncState, point: Point) -> None:
-    """Our own head is on the remote as we wrote it: remember that point (written once per push)."""
-    if point[0] and not sync.opts.dry_run and confirmed(sync, point[0]) != point:
-        with sync.store.write():
-            sync.store.set_meta(CONFIRMED + sync.cfg.name, json.dumps(
-                {"dev": sync.dev, "gen": _gen(sync), "seq": point[0], "chain": point[1], "dot": point[2]}))
+    """Call inside write(), at the end of a sync that found its own head on the remote as it wrote
+    it (at *point*): remember that point (rewritten once after each push)."""
+    if point[0] and confirmed(sync, point[0]) != point:
+        sync.store.set_meta(CONFIRMED + sync.cfg.name, json.dumps(
+            {"dev": sync.dev, "gen": _gen(sync), "seq": point[0], "chain": point[1], "dot": point[2]}))
 
 
 def _gen(sync: SyncState) -> int | None:
