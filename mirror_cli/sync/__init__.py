@@ -13,6 +13,7 @@ hybrid logical clock second; a concurrent loser is kept as a conflict revision, 
 * ``config``     — the remotes a journal syncs with;
 * ``session``    — what one sync is given, what it reports, its state, the per-journal lock;
 * ``engine``     — one sync: open, key, heads (rollback and fork checks), a copy's new identity, audit;
+* ``forks``      — two copies of one journal syncing as one device: the fork point, the notice, recovery;
 * ``pull``       — fetch and authenticate new segments (or a checkpoint), merge each in one transaction;
 * ``push``       — stage, upload and commit this device's segments and head; checkpoints and collection;
 * ``checkpoint`` — writing, loading and collecting checkpoints;

@@ -17,7 +17,7 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import hlc_iso, hlc_next, now_iso, parse_iso
 from mirror_cli.remotes.base import NotFound, Remote, RemoteError
-from mirror_cli.sync import access, config, derived, generations, local, objects
+from mirror_cli.sync import access, config, derived, forks, generations, local, objects
 from mirror_cli.sync import pull, push, quiet
 from mirror_cli.sync.session import Options, Peer, Report, SyncLock, SyncState
 
@@ -123,7 +123,9 @@ class Sync(SyncState):
         return found
 
     def check_heads(self, heads: dict[str, Peer]) -> None:
-        """Rollback and fork: no head older than one seen before, none older than another head says."""
+        """Rollback and fork: no head older than one seen before (unless a copy's fork notice explains
+        it, :func:`forks.explain`), none older than another head says."""
+        self.forked_peers: set[str] = set()
         for dev, seq, chain in self.store.conn.execute(
                 "SELECT dev, seq, chain FROM sync_peers WHERE remote = ?", (self.cfg.name,)).fetchall():
             peer = heads.get(dev)
@@ -133,6 +135,15 @@ class Sync(SyncState):
                                             "(rolled back or deleted).", "Nothing was changed here.")
                 continue
             if peer.head.seq < seq or (peer.head.seq == seq and chain and peer.head.chain != chain):
+                if forks.explain(self, heads, dev, (seq, chain)):
+                    self.forked_peers.add(dev)
+                    continue
+                if peer.head.seq == seq:
+                    raise VerificationError(
+                        f"remote {self.cfg.name} serves another log of device {peer.head.label!r} ({dev[:8]}, seq "
+                        f"{seq}) than the one merged here: another copy of that journal wrote as that device, and "
+                        "the remote kept the other copy's writes.", "Nothing was changed here. When that copy "
+                        "syncs again it takes a new identity and says so on the remote, and this journal goes on.")
                 raise VerificationError(f"remote {self.cfg.name} serves an older state of device "
                                         f"{peer.head.label!r} ({dev[:8]}: seq {peer.head.seq}, seen {seq}): "
                                         "a rollback.", "Nothing was changed here.")
@@ -179,7 +190,11 @@ class Sync(SyncState):
         self.check_heads(heads)
         if self.opts.kinds and self.opts.push:
             derived.check_publishable(self.store)
-        fetched = pull.fetch(self, heads) if self.opts.pull else []
+        if self.opts.dry_run and self.forked_peers:  # their cursors were left as they are: nothing to fetch
+            fetched = pull.fetch(self, {d: p for d, p in heads.items() if d not in self.forked_peers}) \
+                if self.opts.pull else []
+        else:
+            fetched = pull.fetch(self, heads) if self.opts.pull else []
         if self.opts.dry_run:
             self.report.pulled["reflections"] = sum(len(recs) for *_, recs in fetched)
             with self.store.read():
@@ -213,8 +228,8 @@ class Sync(SyncState):
                                   self.opts.kinds)
             try:
                 push.push(self, heads)
-            except push.Forked:
-                self.reidentify()
+            except push.Forked:  # the other copy wrote our next segment: its log is ours up to our own head
+                self.reidentify(fork=self._own_row())
                 push.push(self, heads)
             push.compact(self, heads)
         self._devices(heads)
@@ -222,6 +237,8 @@ class Sync(SyncState):
             self._sweep()
         with self.store.write():
             self.store.conn.execute("UPDATE sync_remotes SET last_sync = ? WHERE name = ?", (now_iso(), self.cfg.name))
+            if self._seen_own is not None:
+                forks.confirm(self, self._seen_own)
             self.store.conn.execute("DELETE FROM sync_heads WHERE remote = ?", (self.cfg.name,))
             self.store.conn.executemany(
                 "INSERT INTO sync_heads (remote, name, tag, blob) VALUES (?, ?, ?, ?)",
@@ -256,38 +273,46 @@ class Sync(SyncState):
                 pass  # best effort: the next run tries again
 
     def check_own(self, heads: dict[str, Peer]) -> None:
-        """Our own head must be what we last wrote (or what we staged before a crash)."""
-        row = self.store.conn.execute("SELECT seq, chain, staged FROM sync_self WHERE remote = ?",
-                                      (self.cfg.name,)).fetchone() or (0, None, None)
-        seq, chain, staged = int(row[0]), row[1], row[2]
+        """Our own head must be what we last wrote (or what we staged before a crash); a head of our
+        id that we did not write is another copy of this journal: this one takes a new id."""
+        row = self.store.conn.execute("SELECT seq, chain, dot, staged FROM sync_self WHERE remote = ?",
+                                      (self.cfg.name,)).fetchone() or (0, None, 0, None)
+        seq, chain, staged = int(row[0]), row[1], row[3]
         mine = heads.get(self.dev)
+        self._seen_own: forks.Point | None = None
         if mine is None:
             if seq > 0:
                 raise VerificationError(f"this device's head is gone from remote {self.cfg.name} (deleted or "
                                         "rolled back).", "Nothing was changed here.")
             return
         if mine.head.seq == seq and mine.head.chain == chain:
+            self._seen_own = (seq, chain, int(row[2]))  # remembered when the sync ends (forks.confirm)
             return
         if staged is not None:
             plan = json.loads(staged)
             if mine.head.seq == plan["seq"] and mine.head.chain == plan["chain"]:
                 return  # the head went up before a crash: the outbox re-drive commits it
-        if mine.head.seq < seq:
-            raise VerificationError(f"remote {self.cfg.name} serves an older head of this device (seq "
-                                    f"{mine.head.seq}, last written {seq}): a rollback.", "Nothing was changed here.")
+        fork = forks.fork_point(self, mine.head, seq)
         if self.opts.dry_run:
             self.report.notes.append("another copy of this journal syncs as this device; the next sync gives "
                                      "this one a new identity.")
             return
-        self.reidentify()
+        self.reidentify(fork=fork)
 
-    def reidentify(self, old: str | None = None) -> None:
+    def _own_row(self) -> tuple[int, str, int]:
+        row = self.store.conn.execute("SELECT seq, chain, dot FROM sync_self WHERE remote = ?",
+                                      (self.cfg.name,)).fetchone()
+        return int(row[0]), row[1], int(row[2])
+
+    def reidentify(self, old: str | None = None, *, fork: tuple[int, str, int] | None = None) -> None:
         """Another copy of this journal (copied by hand, or this one restored from a backup) syncs
         under the same device id: this copy takes a new id (or has one already: *old* is the id it
         synced as), treats the old one as a peer (whose segments it then pulls), and re-stamps its
-        changes that the old id never published."""
+        changes that the old id's log does not hold: above *fork* = (seq, chain, dot), the point of
+        this remote's log of the old id up to which it is this copy's (default: all it had written)."""
         renamed = old is not None
         old = old or self.dev
+        self._seen_own = None
         with self.store.write():
             if not renamed:
                 self.dev = local.new_device_id(self.store)
@@ -295,11 +320,17 @@ class Sync(SyncState):
                 "SELECT s.remote, s.seq, s.chain, s.dot, r.remote_id FROM sync_self s JOIN sync_remotes r"
                 " ON r.name = s.remote WHERE s.dev = ?", (old,)).fetchall()
             published = max((int(r[3]) for r in rows), default=0)
+            if fork is not None:
+                published = fork[2]
+                wrote = next((int(r[1]), r[2]) for r in rows if r[0] == self.cfg.name)
             for remote, seq, chain, _dot, remote_id in rows:
+                if fork is not None and remote == self.cfg.name:
+                    seq, chain = fork[0], fork[1]
                 self.store.conn.execute(
                     "INSERT INTO sync_peers (remote, dev, seq, chain, applied, applied_chain) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (remote, dev) DO UPDATE SET applied = excluded.applied,"
-                    " applied_chain = excluded.applied_chain", (remote, old, seq, chain, seq, chain))
+                    " ON CONFLICT (remote, dev) DO UPDATE SET seq = excluded.seq, chain = excluded.chain,"
+                    " applied = excluded.applied, applied_chain = excluded.applied_chain",
+                    (remote, old, seq, chain, seq, chain))
                 if remote_id is None:
                     self.store.conn.execute("DELETE FROM sync_self WHERE remote = ?", (remote,))
                     continue
@@ -307,6 +338,9 @@ class Sync(SyncState):
                     "UPDATE sync_self SET dev = ?, seq = 0, chain = ?, dot = 0, scan_rev = 0, staged = NULL, ckpt = NULL,"
                     " head_tag = NULL WHERE remote = ?", (self.dev, objects.chain_start(remote_id, self.dev), remote))
                 self.store.conn.execute("DELETE FROM sync_outbox WHERE remote = ?", (remote,))
+                self.store.set_meta(forks.CONFIRMED + remote, None)
+            if fork is not None:
+                forks.announce(self, old, fork, wrote)
             local.redot(self.store, old, self.dev, published)
         self.report.notes.append("another copy of this journal was syncing as the same device (a copied or "
                                  "restored file); this copy now syncs as a new device and nothing was lost.")

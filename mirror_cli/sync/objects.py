@@ -125,12 +125,16 @@ class Head:
     revoked: list[str] = field(default_factory=list)      # devices no longer trusted (never merged)
     wipe_device: list[str] = field(default_factory=list)  # revoked devices asked to delete their journal
     retired: list[str] = field(default_factory=list)      # head names of an older generation (not tampering)
+    # a copy of a journal that found another copy syncing as its old device id (engine.reidentify):
+    # [{"dev": old id, "seq", "chain", "dot": where the old id's log stops being this copy's,
+    #   "wrote": [seq, chain] of the last head this copy wrote as the old id}], written only when set
+    forked: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         body = {"v": VERSION, "dev": self.dev, "label": self.label, "gen": self.gen, "seq": self.seq,
                 "chain": self.chain, "dot": self.dot, "applied": self.applied, "hlc": self.hlc,
                 "client": self.client, "ckpt": self.ckpt}
-        for name in ROTATION_FIELDS:
+        for name in ROTATION_FIELDS + ("forked",):
             if getattr(self, name):
                 body[name] = getattr(self, name)
         return body
@@ -138,6 +142,7 @@ class Head:
 
 ROTATION_FIELDS = ("moved_to_gen", "revoked", "wipe_device", "retired")
 MAX_LISTED = 256
+MAX_FORKS = 16  # fork notices a head carries (the newest)
 
 
 def head_name(key: RemoteKey, dev: str) -> str:
@@ -177,7 +182,7 @@ def _parse_head(payload: bytes, what: str) -> Head:
         head = Head(dev=dev, label=str(body["label"])[:64], gen=body["gen"], seq=body["seq"],
                     chain=body["chain"], dot=body["dot"], applied=applied, hlc=body["hlc"],
                     client=str(body.get("client", ""))[:64], ckpt=_checked_ckpt(body.get("ckpt")),
-                    **_checked_rotation(body))
+                    forked=_checked_forked(body.get("forked", [])), **_checked_rotation(body))
         if not (_is_count(head.gen) and _is_count(head.seq) and _is_count(head.dot) and _is_hex(head.chain, 64)
                 and _is_hex(head.hlc, 16)):
             raise ValueError
@@ -200,6 +205,20 @@ def _checked_rotation(body: dict[str, Any]) -> dict[str, Any]:
         out[name] = list(items)
     if not set(out["wipe_device"]) <= set(out["revoked"]):
         raise ValueError
+    return out
+
+
+def _checked_forked(items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or len(items) > MAX_FORKS:
+        raise ValueError
+    out = []
+    for item in items:
+        wrote = item.get("wrote") if isinstance(item, dict) else None
+        if not (_is_dev(item.get("dev")) and _is_count(item.get("seq")) and _is_hex(item.get("chain"), 64)
+                and _is_count(item.get("dot")) and isinstance(wrote, list) and len(wrote) == 2
+                and _is_count(wrote[0]) and wrote[0] > item["seq"] and _is_hex(wrote[1], 64)):
+            raise ValueError
+        out.append({k: item[k] for k in ("dev", "seq", "chain", "dot", "wrote")})
     return out
 
 

@@ -22,6 +22,7 @@ from mirror_cli.sync.quiet import SyncLock
 __all__ = ["Options", "Peer", "Report", "SyncLock", "SyncState", "fault"]
 
 HEAD_EXTRAS = "sync_head_extras:"  # meta key + remote name: what a rotating device's heads carry (rotate.py)
+FORKED = "sync_forked:"  # meta key + remote name: the fork notices this device's heads carry (forks.py)
 
 
 @dataclass
@@ -117,9 +118,10 @@ class SyncState:
         return int(row[0]) if row else 0
 
     def head_extras(self) -> dict[str, Any]:
-        """The rotation fields this device's heads carry on this remote (revoked, wipe_device, retired)."""
-        text = self.store.meta(HEAD_EXTRAS + self.cfg.name)
-        return json.loads(text) if text else {}
+        """The rotation fields this device's heads carry on this remote (revoked, wipe_device, retired),
+        and its fork notices (forked)."""
+        text, forked = self.store.meta(HEAD_EXTRAS + self.cfg.name), self.store.meta(FORKED + self.cfg.name)
+        return {**(json.loads(text) if text else {}), **({"forked": json.loads(forked)} if forked else {})}
 
     def _label_self(self) -> str:
         return self.store.meta("device_label") or socket.gethostname()[:64] or "device"

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from sync_helpers import Device, IgnoresConditionalWrites, cheap_sync_kdf, dump, fresh_remote  # noqa: F401
+from mirror_cli.errors import VerificationError
 from mirror_cli.sync import access
 
 pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
@@ -55,39 +56,32 @@ def test_sync_converges_with_nothing_lost(trio):
 
 
 class RacedBy:
-    """Lets *other* sync once just before this device's first segment upload (both read the same heads)."""
+    """Lets *others* sync once each just before this device's first segment upload (the first of them
+    read the same heads as this device)."""
 
-    def __init__(self, inner, other: Device) -> None:
-        self.inner, self.other = inner, other
+    def __init__(self, inner, *others: Device) -> None:
+        self.inner, self.others = inner, others
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
     def put_new(self, name, data):
-        if name.startswith("s/") and self.other is not None:
-            other, self.other = self.other, None
-            other.sync()
+        if name.startswith("s/") and self.others:
+            others, self.others = self.others, ()
+            for other in others:
+                other.sync()
         return self.inner.put_new(name, data)
 
 
-RACE_NOT_RECOVERED = pytest.mark.xfail(strict=True, reason=(
-    "known gap: when the original silently overwrites the copy's segment and head, the copy sees its own "
-    "head at its seq with another chain, takes a new id, but counts its overwritten changes as published "
-    "(sync_self.dot) and pins the old id at its own chain: the next check_heads says 'rollback' (exit 3) "
-    "for ever. Detected, not lost locally, but no convergence. See the report of h14syncsuite."))
-
-
-@pytest.mark.parametrize("order", ["copy-second", pytest.param("racing", marks=RACE_NOT_RECOVERED)])
+@pytest.mark.parametrize("order", ["copy-second", "racing"])
 def test_a_cloned_identity_is_caught_by_the_chain_and_nothing_is_lost(trio, tmp_path, order):
     (a, b, c), spot = trio
-    a.reflect("before the copy")
+    shared = a.reflect("before the copy")
     settle(a, b)
-    path = tmp_path / "clone" / "mirror.db"
-    path.parent.mkdir()
-    shutil.copy(a.path, path)
-    clone = Device(path, a.label)
-    clone._remotes = {"home": IgnoresConditionalWrites(spot.open())}
+    clone = copy_of(a, tmp_path, spot)
     ra, rc = a.reflect("written on the original"), clone.reflect("written on the copy")
+    a.edit(shared, content="the original's words")
+    clone.edit(shared, content="the copy's words")
     if order == "racing":  # the copy's segment is overwritten by the original's, silently
         a._remotes["home"] = RacedBy(a._remotes["home"], clone)
     a.sync()
@@ -95,8 +89,46 @@ def test_a_cloned_identity_is_caught_by_the_chain_and_nothing_is_lost(trio, tmp_
     settle(a, b, c, clone)
     assert {ra, rc} <= set(b.entries())
     assert dump(a) == dump(b) == dump(c) == dump(clone)
+    assert {"the original's words", "the copy's words"} <= {b.entries()[shared]["content"]} | {
+        other for d in (a, b, c, clone) for rid, field, other in d.conflicts() if rid == shared}, "a conflict"
+    assert all(d.verify_audit() for d in (a, b, c, clone))
     with a.store() as s1, clone.store() as s2:
         assert s1.meta("device_id") != s2.meta("device_id")
+
+
+def test_a_device_that_merged_the_overwritten_segment_waits_for_the_copy_then_converges(trio, tmp_path):
+    (a, b, c), spot = trio
+    shared = a.reflect("before the copy")
+    settle(a, b)
+    clone = copy_of(a, tmp_path, spot)
+    ra, rc = a.reflect("written on the original"), clone.reflect("written on the copy")
+    clone.edit(shared, content="the copy's words")
+    a._remotes["home"] = RacedBy(a._remotes["home"], clone, b)  # b merges the copy's segment, then it is gone
+    a.sync()
+    assert rc in b.entries()
+    before = dump(b)
+    with pytest.raises(VerificationError, match="another copy of that journal") as caught:
+        b.sync()  # the remote no longer holds what b merged as that device's: not a rollback, but unexplained yet
+    assert "When that copy syncs again" in caught.value.hint
+    assert dump(b) == before, "a sync that stops changes nothing"
+    clone.sync()  # the copy takes a new id, says where it forked, and publishes its changes again
+    assert any("two copies of one journal" in note for note in b.sync(dry_run=True).notes)
+    assert dump(b) == before
+    assert any("two copies of one journal" in note for note in b.sync().notes)
+    settle(a, b, c, clone)
+    assert {ra, rc} <= set(b.entries())
+    assert dump(a) == dump(b) == dump(c) == dump(clone)
+    assert b.entries()[shared]["content"] == clone.entries()[shared]["content"] == "the copy's words"
+    assert all(d.verify_audit() for d in (a, b, c, clone))
+
+
+def copy_of(d: Device, tmp_path, spot) -> Device:
+    path = tmp_path / "clone" / "mirror.db"
+    path.parent.mkdir()
+    shutil.copy(d.path, path)
+    clone = Device(path, d.label)
+    clone._remotes = {"home": IgnoresConditionalWrites(spot.open())}
+    return clone
 
 
 def test_remote_add_accepts_such_a_store_with_a_warning(cli, tmp_path, monkeypatch, fresh_remote):
