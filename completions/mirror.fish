@@ -81,7 +81,7 @@ complete -c mirror -n '__fish_seen_subcommand_from edit' -l unstar -d 'Take its 
 complete -c mirror -n '__fish_seen_subcommand_from edit' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from edit' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_use_subcommand' -a export -d 'Export reflections, patterns, tensions and audit events (default: JSON on stdout).'
-complete -c mirror -n '__fish_seen_subcommand_from export' -l format -s f -r -d 'json, jsonl, markdown or csv.'
+complete -c mirror -n '__fish_seen_subcommand_from export' -l format -s f -r -d 'json, jsonl, markdown, csv, or jrnl (jrnl\'s text journal of the reflections).'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l output -s o -r -d 'File (- for stdout; a symlink, FIFO or device is written through), or folder for markdown/csv (default: stdout).'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l since -r -d 'Only from this time on (ISO-8601, \'yesterday\', \'3 days ago\').'
 complete -c mirror -n '__fish_seen_subcommand_from export' -l until -r -d 'Only before this time (a date includes that whole day).'
