@@ -31,10 +31,10 @@ _mirror() {
         "backup prune|--keep-daily") COMPREPLY=(); return ;;
         "backup prune|--keep-weekly") COMPREPLY=(); return ;;
         "backup prune|--keep-monthly") COMPREPLY=(); return ;;
-        "backup prune|--in") COMPREPLY=(); return ;;
+        "backup prune|--in") _mirror_files "$cur"; return ;;
         "conflicts resolve|--keep") _mirror_words "kept other" "$cur"; return ;;
-        "delete|--backups") COMPREPLY=(); return ;;
-        "delete|--remote") COMPREPLY=(); return ;;
+        "delete|--backups") _mirror_words "delete keep" "$cur"; return ;;
+        "delete|--remote") _mirror_words "wipe keep" "$cur"; return ;;
         "edit|--response") COMPREPLY=(); return ;;
         "edit|--mode") _mirror_values modes "$cur"; return ;;
         "edit|--tag") _mirror_values tags "$cur"; return ;;

@@ -32,10 +32,10 @@ _mirror() {
         "backup prune|--keep-daily") _message value; return ;;
         "backup prune|--keep-weekly") _message value; return ;;
         "backup prune|--keep-monthly") _message value; return ;;
-        "backup prune|--in") _message value; return ;;
+        "backup prune|--in") _mirror_files ""; return ;;
         "conflicts resolve|--keep") _mirror_words "kept other" ""; return ;;
-        "delete|--backups") _message value; return ;;
-        "delete|--remote") _message value; return ;;
+        "delete|--backups") _mirror_words "delete keep" ""; return ;;
+        "delete|--remote") _mirror_words "wipe keep" ""; return ;;
         "edit|--response") _message value; return ;;
         "edit|--mode") _mirror_values modes ""; return ;;
         "edit|--tag") _mirror_values tags ""; return ;;

@@ -33,7 +33,8 @@ VALUES: dict[tuple[str, str], str] = {
     ("shard create", "-l"): "minimal personal federation paranoid",
     ("shard create", "--to"): FILES, ("shard restore", "--to"): FILES,
     ("sync", "--only"): "patterns tensions", ("sync", "--conflict"): "local-wins newest-wins",
-    ("conflicts resolve", "--keep"): "kept other",
+    ("conflicts resolve", "--keep"): "kept other", ("delete", "--backups"): "delete keep",
+    ("delete", "--remote"): "wipe keep", ("backup prune", "--in"): FILES,
 }
 # Arguments (by command path) that take a reflection id or a file name.
 ARGUMENTS = {"delete": "@ids", "edit": "@ids", "show": "@ids", "import": FILES, "backup restore": FILES,

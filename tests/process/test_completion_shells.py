@@ -42,6 +42,7 @@ def test_enum_options_complete_their_values():
     assert _complete("sync", "--conflict", "") == ["local-wins", "newest-wins"]
     assert _complete("shard", "create", "--level", "p") == ["personal", "paranoid"]
     assert _complete("export", "--only", "") == ["reflections", "patterns", "tensions", "audit"]
+    assert _complete("delete", "--all", "--remote", "") == ["wipe", "keep"]
 
 
 def test_no_option_where_a_value_goes():
