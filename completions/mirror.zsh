@@ -4,9 +4,9 @@ _mirror_words() { compadd -- ${=1}; }
 _mirror_files() { _files; }
 _mirror_values() { compadd -- ${(f)"$(mirror "${_mirror_global[@]}" completion --values $1 2>/dev/null)"}; }
 _mirror() {
-    local path w i prev
+    local cmd w i prev
     local -a items
-    path=""
+    cmd=""
     _mirror_global=()
     prev="${words[CURRENT-1]}"
     for ((i = 2; i < CURRENT; i++)); do
@@ -15,11 +15,11 @@ _mirror() {
             --db|--config|--journal|-j) _mirror_global+=("$w" "${words[i+1]}"); ((i++)); continue ;;
             -*) continue ;;
         esac
-        case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"completion"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+        case "${cmd:+$cmd }$w" in
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"completion"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") cmd="${cmd:+$cmd }$w" ;;
         esac
     done
-    case "$path|$prev" in
+    case "$cmd|$prev" in
         "|--db") _mirror_files ""; return ;;
         "|--config") _mirror_files ""; return ;;
         "|--journal") _message value; return ;;
@@ -102,7 +102,7 @@ _mirror() {
         "tensions show|--by") _mirror_words "week month" ""; return ;;
     esac
     if [[ "${words[CURRENT]}" != -* ]]; then
-        case "$path" in
+        case "$cmd" in
             "delete") _mirror_values ids ""; return ;;
             "edit") _mirror_values ids ""; return ;;
             "show") _mirror_values ids ""; return ;;
@@ -118,7 +118,7 @@ _mirror() {
             "shard restore") _mirror_files ""; return ;;
         esac
     fi
-    case "$path" in
+    case "$cmd" in
         "") items=('audit:The tamper-evident audit log of every change.' 'backup:Backups\: one self-checking (and, for an encrypted database, encrypted) file per snapshot.' 'completion:Print the shell completion script\: `mirror completion bash > ~/.local/share/bash-completion/completions/mirror`.' 'config:Read and change settings; show where files live.' 'conflicts:Values that lost a concurrent edit on another device, kept so no text is lost.' 'delete:Delete reflections, or everything with --all.' 'edit:Change a reflection'\''s text (in your editor when TEXT is absent), time, response, mode, tags or star.' 'export:Export reflections, patterns, tensions and audit events (default\: JSON on stdout).' 'help:Show the help of mirror, or of one command.' 'import:Import a file\: all or nothing (a bad file changes nothing, exit 5).' 'journals:List the named journals (select one with -j NAME).' 'key:Encryption at rest\: turn it on or off, change the passphrase, rotate the data key, cache or forget the key.' 'list:List reflections, newest first.' 'migrate:Inspect and change the database schema.' 'patterns:Recurring emotions, themes and tags in your reflections (observations, never diagnoses).' 'reflect:Save a reflection and print its id.' 'remote:Remotes this journal syncs with\: a folder (USB disk, Syncthing/Dropbox folder), S3 or PostgreSQL.' 'search:Search reflections, best matches first.' 'shard:Erasure-coded copies of a backup, spread over several disks, folders, buckets or databases.' 'show:Show one reflection in full.' 'sync:Sync this journal with its remotes, end-to-end encrypted.' 'tensions:Tensions between two poles, such as Control vs Surrender\: position and intensity over time.' '--db:Database file (else MIRROR_DB, config, MIRROR_HOME).' '--config:Config file (else MIRROR_CONFIG, MIRROR_HOME).' '--journal:A named journal (else MIRROR_JOURNAL); `mirror journals` lists them.' '-j:A named journal (else MIRROR_JOURNAL); `mirror journals` lists them.' '--quiet:Print nothing but errors and requested data.' '-q:Print nothing but errors and requested data.' '--version:Show the version and exit.' '--help:Show this message and exit.') ;;
         "audit") items=('log:Audit events, newest first.' 'verify:Check the chain and the data it vouches for (exit 3 and the first bad event on a problem).' '--help:Show this message and exit.') ;;
         "audit log") items=('--limit:At most N results.' '-n:At most N results.' '--json:Print one JSON value on stdout and nothing else.' '--help:Show this message and exit.') ;;
