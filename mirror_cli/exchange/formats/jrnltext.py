@@ -98,8 +98,7 @@ def _entry(date: str, time: str, text: str) -> dict[str, Any]:
 
 def parse_text(text: str) -> dict[str, Any]:
     """jrnl's text journal as the document jrnl's JSON export would be (``{"tags", "entries"}``)."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = (text[1:] if text.startswith("\ufeff") else text).replace("\r\n", "\n")  # CRLF: kept on Windows
     starts = [(m, s) for m in _BLOB.finditer(text) if (s := _stamp(m.group(1))) is not None]
     if not starts:
         if text.lstrip().startswith("gAAAAA"):

@@ -166,3 +166,10 @@ def test_text_journal_reads_as_jrnl_splits_it():
         {"date": "2024-06-04", "time": "07:00", "title": "Star", "body": "body #x/y", "tags": ["#x/y"],
          "starred": True}]
     assert parse_text("[2024-06-03 09:15] One. Two")["entries"][0]["title"] == "One."
+
+
+def test_text_journal_with_windows_line_ends_reads_the_same():
+    from mirror_cli.exchange.formats.jrnltext import parse_text
+
+    text = "[2024-06-03 09:15] Title *\nbody @x\n\n[2024-06-03 10:00] Next\n"
+    assert parse_text(text.replace("\n", "\r\n")) == parse_text(text)
