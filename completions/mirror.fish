@@ -250,7 +250,7 @@ complete -c mirror -n '__fish_seen_subcommand_from rotate' -l help -d 'Show this
 complete -c mirror -n '__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from add devices list remove revoke rotate wipe' -a wipe -d 'Delete every object of a remote (needs its key, so nobody wipes the wrong place by accident).'
 complete -c mirror -n '__fish_seen_subcommand_from wipe' -l yes -s y -d 'Do not ask for confirmation.'
 complete -c mirror -n '__fish_seen_subcommand_from wipe' -l help -d 'Show this message and exit.'
-complete -c mirror -n '__fish_use_subcommand' -a search -d 'Search reflections, best matches first.'
+complete -c mirror -n '__fish_use_subcommand' -a search -d 'Search reflections, best matches first, each with the part of its text that matched.'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l limit -s n -r -f -d 'At most N results.'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l help -d 'Show this message and exit.'

@@ -19,7 +19,9 @@ from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, forget_deleted_words, scrub_or_warn
 from mirror_cli import audit
 from mirror_cli.db.store import Store
+from mirror_cli.journal import query as search_query
 from mirror_cli.journal import search as scan
+from mirror_cli.journal import snippets
 from mirror_cli.crypto.fields import codec as field_codec
 
 DEFAULT_MODE = "REFLECTION"
@@ -361,26 +363,22 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
 
 
 # -- search --------------------------------------------------------------------
-_QUERY_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
-_WORD = re.compile(r"\w+", re.UNICODE)
+@dataclass
+class Found:
+    """A reflection a search found, and the part of its text that matched."""
 
-
-def parse_query(query: str) -> list[list[str]]:
-    """Words and "quoted phrases" -> list of phrases, each a list of lower-case words."""
-    terms: list[list[str]] = []
-    for phrase, word in _QUERY_TOKEN.findall(query):
-        words = _WORD.findall((phrase or word).lower())
-        if words:
-            terms.append(words)
-    return terms
+    reflection: Reflection
+    snippet: snippets.Snippet
 
 
 def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
-    terms = parse_query(query)
-    if not terms:
-        raise UsageError("the search query has no words.", 'Try `mirror search walk` or `mirror search "long walk"`.')
-    if not store.encrypted:
-        fts = " AND ".join('"' + " ".join(words).replace('"', '""') + '"' for words in terms)
+    return [f.reflection for f in find(store, query, limit=limit)]
+
+
+def find(store: Store, text: str, *, limit: int = 20) -> list[Found]:
+    """The *limit* best matches of the query *text* (``journal.query``), best first, with snippets."""
+    query = search_query.parse(text)
+    if not store.encrypted and not query.literal:
         # Rank inside the index first and read only the winners' rows: joining every match to
         # its (large) reflection row before the sort cost as much as the ranking itself.
         # Equal scores go newest first (rowid order is only a proxy for that, hence the outer sort).
@@ -389,18 +387,27 @@ def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
             " (SELECT rowid, bm25(reflections_fts, 10.0, 3.0, 5.0) AS score FROM reflections_fts"
             "  WHERE reflections_fts MATCH ? ORDER BY score, rowid DESC LIMIT ?) AS hit"
             " JOIN reflections AS r ON r.rowid = hit.rowid ORDER BY hit.score, r.created_at DESC",
-            (fts, limit),
+            (search_query.fts_expression(query), limit),
         ).fetchall()
-        return [_decode(store, row) for row in rows]
-    return _scan_search(store, terms, limit)
+        found = [_decode(store, row) for row in rows]
+    else:
+        found = _scan_search(store, query, limit)
+    return [Found(r, snip) for r, snip in zip(found, snippets.snippets(query.groups, found))]
 
 
-def _scan_search(store: Store, terms: list[list[str]], limit: int) -> list[Reflection]:
-    """Encrypted databases keep no plaintext index: ``mirror_cli.journal.search`` decrypts every row and ranks it.
-
-    Whole Reflection objects are built only for the best hits.
+def _scan_search(store: Store, query: search_query.Query, limit: int) -> list[Reflection]:
+    """Encrypted databases keep no plaintext index: ``mirror_cli.journal.search`` decrypts every row and
+    ranks it. A plaintext one does the same for a query FTS5 cannot answer alone (a script written
+    without spaces), over the rows ``query.plain_filter`` selects. Whole Reflection objects are built
+    only for the best hits.
     """
-    ranked = scan.best_hits(store, terms, limit)
+    if store.encrypted:
+        ranked = scan.best_hits(store, query.groups, limit)
+    else:
+        where, params = search_query.plain_filter(query)
+        rows = store.conn.execute("SELECT r.id, r.created_at, r.content, r.response, r.tags FROM reflections AS r"
+                                  f" WHERE {where}", params)  # noqa: S608
+        ranked = sorted(scan.scan_rows(rows, scan.plain_row, query.groups, limit), reverse=True)
     if not ranked:
         return []
     by_id = {}

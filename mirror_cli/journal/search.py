@@ -1,17 +1,23 @@
 """Search on an encrypted database: decrypt every row and rank it, with no plaintext index on disk.
 
 :func:`best_hits` returns the ``limit`` best ``(score, created_at, id)`` of
-the reflections that hold every term (a list of words from
-``journal.parse_query``), best first. It finds what the plaintext search finds
+the reflections that match a query (its groups, from ``journal.query.parse``:
+an OR of groups, each holding every one of its included terms and none of its
+excluded ones), best first. It finds what the plaintext search finds
 (``reflections_fts MATCH``, SQLite FTS5 with the tokenizer :data:`TOKENIZE`):
 
 - a word is a run of word characters; every other character separates
   (``cat`` is not found in ``category``, nor ``walk`` in ``sidewalk``);
 - case and diacritics fold away (``cafe`` finds ``Café``), and words are
   compared by their Porter stem (``walk`` finds ``walking``, ``hope`` finds
-  ``hoping`` but not ``hopping``);
+  ``hoping`` but not ``hopping``); a prefix term (``walk*``) finds the words
+  whose stem starts with the query word's stem, as FTS5 does;
 - a quoted phrase is that many consecutive words, inside one field
-  (``"p1 n1"`` is not found in ``p1 n10``).
+  (``"p1 n1"`` is not found in ``p1 n10``);
+- a literal term (a script written without spaces, see ``journal.query``) is
+  found as written anywhere in a field (:class:`Literal`); a plaintext
+  database answers such queries with this module too (:func:`scan_rows` over
+  the rows ``journal.query.plain_filter`` selects, :func:`plain_row`).
 
 Which code points are word characters is a table taken from SQLite
 (:data:`_SEPARATORS`); folding and stemming are asked of SQLite's own
@@ -30,8 +36,8 @@ import functools
 import heapq
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from mirror_cli.crypto.fields import codec as field_codec
 
@@ -173,6 +179,11 @@ def _chars() -> _Chars:
                   re.compile(word + "+"), re.compile(skip + start + word + "*"))
 
 
+def separator() -> re.Pattern[str]:
+    """A pattern of one code point unicode61 treats as a separator."""
+    return _chars().separator
+
+
 _ASCII_WORD = re.compile("[0-9a-z]+")  # a word in a lower-cased ASCII text
 
 
@@ -218,17 +229,27 @@ def _head(stem: str) -> str:
     return stem[:max(1, len(stem) - rewritten)]
 
 
-class _Verdicts(dict):  # type: ignore[type-arg]
-    """word -> whether it is indexed as *stem*, asked of the tokenizer once per word (an ASCII word
-    that does not start with the stem's head is not, without asking)."""
+def _prefix_head(stem: str) -> str:
+    """The letters every word indexed as a term that starts with *stem* starts with: a word starts
+    with its own term but for at most the last two letters (see :func:`_head`)."""
+    return stem[:max(1, len(stem) - 2)]
 
-    def __init__(self, stem_of: Callable[[str], str | None], stem: str) -> None:
+
+class _Verdicts(dict):  # type: ignore[type-arg]
+    """word -> whether it is indexed as *stem* (*prefix*: as a term that starts with *stem*), asked of
+    the tokenizer once per word (an ASCII word that does not start with the stem's head is not, without asking)."""
+
+    def __init__(self, stem_of: Callable[[str], str | None], stem: str, prefix: bool = False) -> None:
         super().__init__()
-        self._stem_of, self._stem, self._head = stem_of, stem, _head(stem)
+        self._stem_of, self._stem, self._prefix = stem_of, stem, prefix
+        self._head = _prefix_head(stem) if prefix else _head(stem)
 
     def __missing__(self, word: str) -> bool:
         if word.isascii() and not word.lower().startswith(self._head):
             verdict = self[word] = False
+        elif self._prefix:
+            stem = self._stem_of(word)
+            verdict = self[word] = stem is not None and stem.startswith(self._stem)
         else:
             verdict = self[word] = self._stem_of(word) == self._stem
         return verdict
@@ -247,10 +268,11 @@ class Term:
     judged by :class:`Fts5Words`, once per distinct word.
     """
 
-    def __init__(self, stems: list[str], stem: Callable[[str], str | None]) -> None:
+    def __init__(self, stems: list[str], stem: Callable[[str], str | None], prefix: bool = False) -> None:
         self.stems = stems
-        self.judges = [_Verdicts(stem, s).__getitem__ for s in stems]
-        self.head = head = _head(stems[0])
+        last = len(stems) - 1
+        self.judges = [_Verdicts(stem, s, prefix and i == last).__getitem__ for i, s in enumerate(stems)]
+        self.head = head = _prefix_head(stems[0]) if prefix and not last else _head(stems[0])
         literal = re.escape(head)
         self.ascii = re.compile(f"{literal}(?<![0-9a-z]{literal})[0-9a-z]*") if head.isascii() else None
         self._anywhere: list[re.Pattern[str] | None] = [None, None]  # without, with dropped code points
@@ -280,11 +302,21 @@ class Term:
             word = _chars().word_run_dropped if dropped else _chars().word_run
         if len(self.judges) == 1 and not dropped:  # the common case, without match objects
             return sum(map(self.judges[0], candidates.findall(text)))
-        return self._count(text, candidates, word, _chars() if dropped else None)
+        return sum(1 for _ in self._spans(text, candidates, word, _chars() if dropped else None))
 
-    def _count(self, text: str, candidates: re.Pattern[str], word: re.Pattern[str], chars: _Chars | None) -> int:
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the term occurs in *text*: (start, end) of each occurrence."""
+        text, low, dropped = Matcher.prepare(text)
+        if low is not None:
+            if self.ascii is None or self.head not in low:
+                return []
+            return list(self._spans(low, self.ascii, _ASCII_WORD, None))
+        word = _chars().word_run_dropped if dropped else _chars().word_run
+        return list(self._spans(text, self.anywhere(dropped), word, _chars() if dropped else None))
+
+    def _spans(self, text: str, candidates: re.Pattern[str], word: re.Pattern[str],
+               chars: _Chars | None) -> Iterator[tuple[int, int]]:
         first, *rest = self.judges
-        found = 0
         for m in candidates.finditer(text):
             at = m.start()
             if chars is not None and at and text[at - 1] in chars.dropped:
@@ -302,24 +334,75 @@ class Term:
                     break
                 end = nxt.end()
             else:
-                found += 1
-        return found
+                yield at, end
+
+
+class Literal:
+    """A term of a script written without spaces (see ``journal.query``): found as written, wherever
+    it occurs in a field, ASCII letters in it in either case (as SQLite's ``lower()`` folds; a
+    regex with ``re.IGNORECASE | re.ASCII`` folds exactly those, ``str.translate`` was 10x slower)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._cased = re.compile(re.escape(text), re.IGNORECASE | re.ASCII) if re.search("[A-Za-z]", text) else None
+
+    def count(self, text: str, low: str | None, dropped: bool) -> int:
+        if low is not None:  # an ASCII text cannot hold it
+            return 0
+        return text.count(self.text) if self._cased is None else len(self._cased.findall(text))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        pattern = self._cased or re.compile(re.escape(self.text))
+        return [m.span() for m in pattern.finditer(text)]
+
+
+class Spec(Protocol):
+    """A term of a query as ``journal.query`` parses it."""
+
+    text: str  # its words as typed
+    prefix: bool  # the last word is a prefix (``walk*``)
+    literal: bool  # a script written without spaces: found as written
+
+
+Groups = Sequence[tuple[Sequence[Spec], Sequence[Spec]]]  # OR of (every term of the first, none of the second)
 
 
 class Matcher:
-    """Finds the terms of a query in texts where ``reflections_fts MATCH`` finds them.
+    """Finds a query in texts where ``reflections_fts MATCH`` finds it.
 
-    A term is the sequence of indexed terms SQLite's tokenizer makes of its words (see
-    ``journal.parse_query``); one that makes none matches nothing, as in FTS5. A text holds a term
-    where that many consecutive words of it are indexed as those terms. The fields of a reflection
-    are separate columns there: a phrase never runs from one into the next.
+    A query is an OR of groups; a group holds every one of its first terms and none of its second.
+    A term is the sequence of indexed terms SQLite's tokenizer makes of its words; one that makes
+    none matches nothing, as in FTS5. A text holds a term where that many consecutive words of it
+    are indexed as those terms (the last one only starting so, for a prefix). The fields of a
+    reflection are separate columns there: a phrase never runs from one into the next. A literal
+    term (a script written without spaces) is found as written (:class:`Literal`).
     """
 
-    def __init__(self, terms: list[list[str]]) -> None:
+    def __init__(self, groups: Groups) -> None:
         self.words = Fts5Words()
-        phrases = [self.words.tokens(" ".join(words)) for words in terms]
-        self.possible = all(phrases)
-        self.terms = [Term(p, self.words.stem) for p in phrases] if self.possible else []
+        self.terms: list[Term | Literal] = []
+        index: dict[tuple[str, bool, bool], int] = {}
+
+        def term(spec: Spec) -> int | None:
+            key = (spec.text, spec.prefix, spec.literal)
+            if key not in index:
+                if spec.literal:
+                    index[key] = len(self.terms)
+                    self.terms.append(Literal(spec.text))
+                else:
+                    stems = self.words.tokens(spec.text)
+                    index[key] = len(self.terms) if stems else -1
+                    if stems:
+                        self.terms.append(Term(stems, self.words.stem, spec.prefix))
+            return None if index[key] < 0 else index[key]
+
+        self.groups: list[tuple[list[int], list[int]]] = []
+        for include, exclude in groups:
+            needed = [term(t) for t in include]
+            if needed and None not in needed:  # a term without an indexed word matches nothing
+                self.groups.append(([i for i in needed if i is not None],
+                                    [i for i in (term(t) for t in exclude) if i is not None]))
+        self.possible = bool(self.groups)
 
     @staticmethod
     def prepare(text: str) -> tuple[str, str | None, bool]:
@@ -328,33 +411,54 @@ class Matcher:
             return text, text.lower(), False
         return text, None, any(c in text for c in _chars().dropped)
 
+    def score(self, texts: list[tuple[str, str | None, bool]]) -> int:
+        """How many times the included terms of the groups *texts* matches occur in them; 0 when none matches."""
+        counts: dict[int, int] = {}
+
+        def n(i: int) -> int:
+            if i not in counts:
+                term = self.terms[i]
+                counts[i] = sum(term.count(text, low, dropped) for text, low, dropped in texts)
+            return counts[i]
+
+        found: set[int] = set()
+        for include, exclude in self.groups:
+            if all(n(i) for i in include) and not any(n(i) for i in exclude):
+                found.update(include)
+        return sum(counts[i] for i in found)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the included terms occur in *text*, in order (overlaps merged)."""
+        wanted = sorted({i for include, _ in self.groups for i in include})
+        found = sorted(span for i in wanted for span in self.terms[i].spans(text))
+        merged: list[tuple[int, int]] = []
+        for start, end in found:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
     def close(self) -> None:
         self.words.close()
 
 
-def scan_rows(rows: Iterable[Sequence[Any]], open_row: Callable[..., list[Any]], terms: list[list[str]],
+def scan_rows(rows: Iterable[Sequence[Any]], open_row: Callable[..., list[Any]], groups: Groups,
               limit: int) -> list[Hit]:
     """The best *limit* hits among *rows* of ``(id, created_at, content, response, tags)``, unordered.
 
     The score is the number of times the terms occur over the text length, summed over the terms.
     """
-    matcher = Matcher(terms)
+    matcher = Matcher(groups)
     try:
         if not matcher.possible:
             return []
-        prepare = matcher.prepare
+        prepare, score_of = matcher.prepare, matcher.score
         best: list[Hit] = []  # min-heap
         for rid, created_at, *stored in rows:
             texts = [prepare(t) for t in open_row("reflections", rid, FIELDS, stored) if t is not None]
-            score = 0
-            for term in matcher.terms:
-                n = 0
-                for text, low, has_dropped in texts:
-                    n += term.count(text, low, has_dropped)
-                if not n:
-                    break
-                score += n
-            else:
+            score = score_of(texts)
+            if score:
                 item = (score / (1.0 + sum(len(t) for t, _, _ in texts) / 2000.0), created_at, rid)
                 if len(best) < limit:
                     heapq.heappush(best, item)
@@ -365,6 +469,11 @@ def scan_rows(rows: Iterable[Sequence[Any]], open_row: Callable[..., list[Any]],
         matcher.close()
 
 
-def best_hits(store: Any, terms: list[list[str]], limit: int) -> list[Hit]:
+def plain_row(table: str, rid: str, fields: Sequence[str], stored: Sequence[Any]) -> list[Any]:
+    """``open_row`` of a plaintext database: the stored values are the text."""
+    return list(stored)
+
+
+def best_hits(store: Any, groups: Groups, limit: int) -> list[Hit]:
     """The *limit* best hits of an encrypted *store*, best first (see the module docstring)."""
-    return sorted(scan_rows(store.conn.execute(_SELECT), field_codec(store).open_row, terms, limit), reverse=True)
+    return sorted(scan_rows(store.conn.execute(_SELECT), field_codec(store).open_row, groups, limit), reverse=True)

@@ -26,6 +26,7 @@ __all__ = ["Options", "Report", "Sync", "SyncLock", "rejoin"]
 TEMP_GRACE_S = 600.0  # a folder temp this old is a killed writer's, not one still uploading (objects <= ~4 MiB)
 STALE_DAYS = 30
 BACKUPS = "backups/"  # `backup create -o REMOTE` keeps backups there (at the top of a folder): not foreign
+OWN_FILES = (".backup", ".shard", ".manifest.json")  # backups and shards put beside the sync objects
 
 
 # -- one sync -------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class Sync(SyncState):
                     continue
                 found[head.dev] = Peer(head, tag, name)
             elif not (name == access.BOOTSTRAP or (name[:2] in ("s/", "k/", "c/") and len(name) == 28)
-                      or name.startswith(BACKUPS) or ("/" not in name and name.endswith(".backup"))):
+                      or name.startswith(BACKUPS) or ("/" not in name and name.endswith(OWN_FILES))):
                 self.report.foreign.append(name)
         if failed and not found and self._opened.kek is None:
             raise LockedError("that recovery code does not open this remote's objects (another remote's code?).",

@@ -179,8 +179,9 @@ def test_search_ranked_with_phrases(cli):
     assert {o["id"] for o in as_json(cli("search", "long", "walk", "--json"))} == {few["id"], phrase["id"]}
     assert len(as_json(cli("search", "walk", "--limit", "2", "--json"))) == 2
     assert as_json(cli("search", "nothingmatches", "--json")) == []
-    for obj in as_json(cli("search", "walk", "--json")):
-        check_reflection(obj)
+    for obj in as_json(cli("search", "walk", "--json")):  # the reflection object, then the snippet
+        assert list(obj)[-2:] == ["snippet", "snippet_marks"] and "walk" in obj["snippet"].lower()
+        check_reflection({k: v for k, v in obj.items() if not k.startswith("snippet")})
     assert ok(cli("search", "sea")).stdout.split("\t")[0] == phrase["id"]
     r = cli("search", '""')
     assert r.exit_code == 2 and r.stdout == ""

@@ -185,5 +185,7 @@ def test_backups_beside_the_sync_objects_are_not_foreign_but_a_stray_file_is(cli
     (shared / "backups").mkdir(exist_ok=True)
     (shared / "backups" / "mirror-20240101T000000.000Z-abcdef.backup").write_bytes(b"not really")
     (shared / "notes.txt").write_text("mine")
+    (shared / "x.backup.0123abcd.000.shard").write_bytes(b"a shard")
+    (shared / "x.backup.0123abcd.manifest.json").write_bytes(b"{}")
     report = json.loads(cli("sync", "--json", env=a).stdout)
     assert report["foreign"] == ["notes.txt"]

@@ -180,12 +180,6 @@ def test_search_survives_fts_syntax(store):
     assert [x.id for x in journal.search(store, "col:on")] == [r.id]
 
 
-def test_parse_query():
-    assert journal.parse_query('one "two three" four') == [["one"], ["two", "three"], ["four"]]
-    assert journal.parse_query('"unclosed phrase') == [["unclosed"], ["phrase"]]
-    assert journal.parse_query("") == []
-
-
 def test_delete_all_resets_everything_but_settings(store):
     db_id = store.db_id
     for i in range(3):
