@@ -324,9 +324,12 @@ def journal_is_encrypted(db: Path) -> bool:
 
 
 def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
-            now: datetime | None = None, shown: str | None = None) -> RestoreResult:
+            now: datetime | None = None, shown: str | None = None,
+            ask: Callable[[dict[str, int], str], None] | None = None) -> RestoreResult:
     """Verify *path* fully while unpacking it next to *db*, then swap it in (the old one kept beside).
     *shown* names the backup in messages and the result when *path* is a local copy (a remote's object).
+    *ask*, when given, is called with the verified backup's counts and creation time just before the swap;
+    it raises to stop the restore (nothing is changed then).
 
     A plain backup (checksummed, not authenticated) is refused over an encrypted journal unless
     *allow_plain* (VerificationError, exit 3), before anything changes.
@@ -358,6 +361,8 @@ def restore(path: Path, db: Path, req: KeyRequest, *, allow_plain: bool = False,
         if unpacked.manifest.get("schema_version", 0) > latest:
             raise OperationError(f"this backup has schema version {unpacked.manifest['schema_version']}, newer "
                                  f"than this mirror knows ({latest}).", "Upgrade mirror to restore it.")
+        if ask is not None:
+            ask(dict(unpacked.manifest["counts"]), outer.header["created_at"])
         _rebuild_fts(tmp)
         was_encrypted = journal_is_encrypted(db)
         before = replace_database(tmp, db, at)

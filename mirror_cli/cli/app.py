@@ -107,6 +107,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "conflicts": ("mirror_cli.cli.sync", "conflicts_app", "group"),
     "journals": ("mirror_cli.cli.journals", "journals", "command"),
     "help": ("mirror_cli.cli.help", "help_", "command"),
+    "completion": ("mirror_cli.cli.completion", "completion", "command"),
 }
 
 

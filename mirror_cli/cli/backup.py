@@ -166,6 +166,39 @@ def _backup_journal(file: Path) -> str | None:  # the local copy of a remote's b
     return db_id if isinstance(db_id, str) else None
 
 
+def _summary(counts: dict) -> str:
+    return ", ".join(counted(counts.get(k, 0), k) for k in ("reflections", "patterns", "tensions", "audit_events"))
+
+
+def _when(stamp: str) -> str:
+    """An ISO UTC time as local time for the prompt (as stored when it does not read)."""
+    from mirror_cli.ids import parse_iso
+
+    try:
+        return parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return stamp
+
+
+def _journal_now(db: Path) -> tuple[dict, str | None] | None:
+    """The counts of the journal at *db* and when a reflection was last written there (None when there is
+    none or it cannot be read); creates nothing, needs no key."""
+    import sqlite3
+
+    from mirror_cli.db.store import Store
+    from mirror_cli.errors import MirrorError
+
+    if not db.is_file():
+        return None
+    try:
+        with Store.open(db, migrate=False, create=False) as store:
+            counts = {k: store.count(k) for k in ("reflections", "patterns", "tensions", "audit_events")}
+            last = store.conn.execute("SELECT max(updated_at) FROM reflections").fetchone()[0]
+            return counts, last
+    except (MirrorError, ValueError, OSError, sqlite3.Error):  # a damaged database must not stop a restore
+        return None
+
+
 def _mb(n: int) -> str:
     """A size for people: 19.4 kB, 98.1 MB ("0.0 MB" said nothing of a small backup)."""
     for unit, scale in (("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)):
@@ -311,20 +344,28 @@ def _restore(st, path: Path, file: str, yes: bool, allow_plain: bool, as_json: b
     theirs = _backup_journal(path)
     other = (f"{file} is a backup of another journal (id {theirs}) than {db} (id {local[0]})"
              if local[0] is not None and theirs is not None and theirs != local[0] else None)
+    ask = None
     if not yes:
         if not stdin_is_tty():
             raise UsageError(f"{other}: restore replaces the database and needs confirmation." if other else
                              "restore replaces the database and needs confirmation.",
                              "Add --yes to restore without being asked.")
-        if other:
-            what = f"{other}. Replace that journal with it? (the current one is kept beside it)"
-        elif db.exists():
-            what = f"Replace {db} with {file}? (the current one is kept beside it)"
-        else:
-            what = f"Restore {file} into {db}?"
-        if not confirm(what):
-            raise UsageError("restore cancelled; nothing was changed.")
-    result = restoring.restore(path, db, _key_request(st, local), allow_plain=allow_plain, shown=file)
+
+        def ask(counts: dict, created_at: str) -> None:
+            """Asked once the backup is verified: what it holds beside what the journal holds now."""
+            backup_line = f"  backup:  made {_when(created_at)}, {_summary(counts)}"
+            mine = _journal_now(db)
+            here = f"  journal: last written {_when(mine[1]) if mine[1] else 'never'}, {_summary(mine[0])}" \
+                if mine else None
+            if other:
+                what = f"{other}. Replace that journal with it? (the current one is kept beside it)"
+            elif db.exists():
+                what = f"Replace {db} with {file}? (the current one is kept beside it)"
+            else:
+                what = f"Restore {file} into {db}?"
+            if not confirm("\n".join(x for x in (backup_line, here, what) if x)):
+                raise UsageError("restore cancelled; nothing was changed.")
+    result = restoring.restore(path, db, _key_request(st, local), allow_plain=allow_plain, shown=file, ask=ask)
     if other:
         st.out.warn(f"{other}: it replaced that journal, as asked.")
     _warn(st, result.warnings)

@@ -13,7 +13,7 @@ import typer
 from mirror_cli.cli.options import DryRunOpt, JsonOpt, OnlyOpt, SinceOpt, UntilOpt, YesOpt, state
 from mirror_cli.cli.output import counted
 
-EXPORT_FORMATS = ("json", "jsonl", "markdown", "csv")
+EXPORT_FORMATS = ("json", "jsonl", "markdown", "csv", "jrnl")
 IMPORT_FORMATS = ("auto", "json", "jsonl", "jrnl")
 PROGRESS_DELAY = 0.5  # seconds before a progress bar appears
 
@@ -107,7 +107,7 @@ def _folder_files(folder: Path, fmt: str, kinds: tuple[str, ...]) -> list[Path]:
 
 def export_cmd(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown or csv.")] = "json",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json, jsonl, markdown, csv, or jrnl (jrnl's text journal of the reflections).")] = "json",
     output_arg: Annotated[Optional[str], typer.Option("--output", "-o", parser=_raw_path, help="File (- for stdout; a symlink, FIFO or device is written through), or folder for markdown/csv (default: stdout).", show_default=False)] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -130,11 +130,16 @@ def export_cmd(
     st = state(ctx)
     fmt = fmt.strip().lower()
     if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"unknown export format {fmt!r}.", "Use one of json, jsonl, markdown, csv.")
+        raise UsageError(f"unknown export format {fmt!r}.", "Use one of json, jsonl, markdown, csv, jrnl.")
     if encrypt and fmt not in ("json", "jsonl"):
         raise UsageError(f"--encrypt works with --format json or jsonl (what `mirror import` reads), not {fmt}.",
                          "Use --format json --encrypt, or export markdown/csv without --encrypt.")
     kinds = parse_kinds(only)
+    if fmt == "jrnl":
+        if only is not None and set(kinds) != {"reflections"}:
+            raise UsageError(f"a jrnl journal holds reflections only; --only {only} asks for other kinds.",
+                             "Leave out --only, or export json for patterns, tensions and audit events.")
+        kinds = ("reflections",)
     # -o - is stdout, as with shell tools; a str, not a Path, keeps the trailing slash of "-o new/".
     output = Path(output_arg) if output_arg is not None and output_arg != "-" else None
     lo = parse_when(since, option="--since").at if since else None
@@ -196,7 +201,7 @@ def export_cmd(
 
 def import_cmd(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="A mirror export (json, jsonl, or --encrypt), a jrnl JSON export, or - for stdin.", show_default=False)],
+    path: Annotated[str, typer.Argument(help="A mirror export (json, jsonl, or --encrypt), a jrnl journal (its text file or JSON export), or - for stdin.", show_default=False)],
     fmt: Annotated[str, typer.Option("--format", "-f", help="auto, json, jsonl or jrnl.")] = "auto",
     mode: Annotated[str, typer.Option("--mode", help="merge (idempotent; newer updated_at wins) or replace (delete first).")] = "merge",
     only: OnlyOpt = None,
@@ -219,6 +224,11 @@ def import_cmd(
     if mode not in importer.MODES:
         raise UsageError(f"unknown import mode {mode!r}.", "Use merge or replace.")
     kinds = parse_kinds(only)
+    if fmt == "jrnl":
+        if only is not None and set(kinds) != {"reflections"}:
+            raise UsageError(f"a jrnl journal holds reflections only; --only {only} asks for other kinds.",
+                             "Leave out --only, or export json for patterns, tensions and audit events.")
+        kinds = ("reflections",)
     data_kinds = tuple(k for k in kinds if k in importer.DATA_KINDS)
     if not data_kinds:
         raise UsageError("--only names no kind that can be imported.",

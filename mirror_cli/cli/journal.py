@@ -383,7 +383,7 @@ def delete(
         if not yes:
             if not stdin_is_tty():
                 raise UsageError("refusing to delete without confirmation.", "Add --yes to delete from a script.")
-            if not confirm(f"Delete {plural(len(resolved), 'reflection')}: {', '.join(resolved)}?"):
+            if not confirm(_deletion_question(store, resolved)):
                 st.out.note("Nothing deleted.")
                 raise typer.Exit(0)
         done = journal.delete(store, resolved)
@@ -391,6 +391,22 @@ def delete(
         st.out.json({"deleted": done})
     else:
         st.out.result(f"Deleted {plural(len(done), 'reflection')}.")
+
+
+def _deletion_question(store, resolved: list[str], shown: int = 20) -> str:
+    """The question `delete ID...` asks on a terminal: each reflection's id, local date and first line."""
+    from mirror_cli.cli.output import for_terminal
+    from mirror_cli.journal import reflections as journal
+
+    lines = []
+    for rid in resolved[:shown]:
+        r = journal.get(store, rid)
+        first = next((line.strip() for line in r.content.splitlines() if line.strip()), "")
+        first = first if len(first) <= 60 else first[:59] + "\u2026"
+        lines.append(f"  {rid}  {_local(r.created_at)}  {for_terminal(first)}")
+    if len(resolved) > shown:
+        lines.append(f"  ... and {len(resolved) - shown} more")
+    return "\n".join(lines) + f"\nDelete {plural(len(resolved), 'reflection')}?"
 
 
 def _delete_all(st, yes: bool, backups: Optional[str], as_json: bool, remote: Optional[str] = None) -> None:

@@ -81,8 +81,20 @@ def enable(ctx: typer.Context, force: ForceOpt = False, allow_weak: AllowWeakOpt
 
     st = state(ctx)
     with _open(st) as store:
-        result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force,
-                                allow_weak=allow_weak)
+        # Drawn from the first reflection on, after any passphrase prompt (a bar would cover it).
+        bar, shown = st.out.progress("encrypting", store.count("reflections"), unit="reflections"), []
+
+        def progress(done: int) -> None:
+            if not shown:
+                shown.append(bar.__enter__())
+            bar(done)
+
+        try:
+            result = keyops.enable(store, st.settings.env, interactive=_interactive(), force=force,
+                                   allow_weak=allow_weak, progress=progress if bar.enabled else None)
+        finally:
+            if shown:
+                bar.__exit__(None, None, None)
     _warn(st, result.warnings)
     left = _plaintext_copies(st, result.db_id)
     if as_json:

@@ -118,29 +118,32 @@ class Output:
                 sys.stdout.write("\t".join("" if v is None else clean(str(v).replace("\t", " ").replace("\n", " "))
                                           for v in row) + "\n")
 
-    def progress(self, description: str, total: int | None):
-        """A progress callback (done, total) -> None, and a context manager.
+    def progress(self, description: str, total: int | None, unit: str | None = None):
+        """A progress callback (done, total) -> None, and a context manager: counting bytes (kB, MB), or
+        things counted in *unit* (``120/4000 reflections``).
 
         Drawn on stderr, and only for a person at a terminal: stdout and stderr both
         terminals (CONTRACT: a non-terminal stdout turns progress bars off), no
         ``NO_COLOR``, no ``-q``.
         """
         return Progress(description, total, enabled=not self.quiet and is_tty(sys.stderr) and is_tty(sys.stdout)
-                        and colour_wanted())
+                        and colour_wanted(), unit=unit)
 
 
 class Progress:
-    def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
-        self.description, self.total, self.enabled = description, total, enabled
+    def __init__(self, description: str, total: int | None, *, enabled: bool, unit: str | None = None) -> None:
+        self.description, self.total, self.enabled, self.unit = description, total, enabled, unit
         self._bar = None
         self._task = None
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TimeRemainingColumn
+            from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress,
+                                       TextColumn, TimeRemainingColumn)
             from rich.console import Console
 
-            self._bar = RichProgress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            counts = (DownloadColumn(),) if self.unit is None else (MofNCompleteColumn(), TextColumn(self.unit))
+            self._bar = RichProgress("[progress.description]{task.description}", BarColumn(), *counts,
                                      TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self._bar.start()
             self._task = self._bar.add_task(self.description, total=self.total)

@@ -85,7 +85,7 @@ def _analyze(ctx, full: bool, as_json: bool, event: str, what: str) -> None:
     st = state(ctx)
     with st.open_store() as store:
         total = store.count("reflections")
-        with st.out.progress("analysing", total) as progress:
+        with st.out.progress("analysing", total, unit="reflections") as progress:
             result = analysis.analyze(store, full=full, event=event, progress=progress)
     if as_json:
         st.out.json(result.to_dict())

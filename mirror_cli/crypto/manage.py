@@ -257,8 +257,9 @@ def _check_chain(store: Store, force: bool, action: str) -> bool:
     return True
 
 
-def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
-    """Re-store every user-content field: open with *source*, seal with *target*. Inside a write."""
+def _convert(store: Store, source: Any, target: Any, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Re-store every user-content field: open with *source*, seal with *target*. Inside a write.
+    *progress* gets the number of reflections done so far."""
     conn = store.conn
     counts: dict[str, int] = {}
     present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -268,7 +269,9 @@ def _convert(store: Store, source: Any, target: Any) -> dict[str, int]:
         cols = ", ".join(columns)
         rows = conn.execute(f"SELECT rowid, {id_expr}, {cols} FROM {table}").fetchall()  # noqa: S608
         updates = []
-        for row in rows:
+        for done, row in enumerate(rows):
+            if progress is not None and table == "reflections" and done % 200 == 0:
+                progress(done)
             rowid, rid, values = row[0], row[1], row[2:]
             out = []
             for column, stored in zip(columns, values):
@@ -350,8 +353,9 @@ def status(store: Store, env: Mapping[str, str], *, cache: keys.KeyCache | None 
 
 def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: keys.Prompt | None = None,
            cache: keys.KeyCache | None = None, kdf_params: crypto.KdfParams | None = None,
-           force: bool = False, allow_weak: bool = False) -> EnableResult:
-    """Encrypt every user-content field in one transaction, then scrub the file."""
+           force: bool = False, allow_weak: bool = False,
+           progress: Callable[[int], None] | None = None) -> EnableResult:
+    """Encrypt every user-content field in one transaction, then scrub the file (*progress*: reflections done)."""
     if store.encrypted:
         raise UsageError("this database is already encrypted.",
                          "Use `mirror key change` for a new passphrase, `mirror key status` to check.")
@@ -368,7 +372,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
             forced = _check_chain(store, force, "enable")
             store.key = key = UnlockedKey.from_dek(record.dek, found.source)
             textids.rekey_legacy_ids(store.conn, record.dek)  # before sealing: fields are bound to ids
-            converted = _convert(store, PLAIN, key.fields)
+            converted = _convert(store, PLAIN, key.fields, progress)
             _analysis_converted(store, encrypted=True)
             store.conn.execute("INSERT INTO reflections_fts (reflections_fts) VALUES ('delete-all')")
             store.set_meta("crypto", json.dumps(record.meta, sort_keys=True, separators=(",", ":")))

@@ -2,7 +2,8 @@
 
 ``detect_format`` looks only at the first bytes: a first line that is a
 complete JSON object with ``"type": "header"`` is JSON Lines; a document
-whose first key is ``"tags"`` or ``"entries"`` is jrnl's export; anything
+whose first key is ``"tags"`` or ``"entries"`` is jrnl's export, and a file
+starting with ``[YYYY-MM-DD HH:MM] `` is jrnl's text journal; anything
 else is treated as the JSON export document (and validation then says what
 is wrong with it).
 """
@@ -16,6 +17,7 @@ from typing import IO
 
 from mirror_cli.errors import InvalidInputError, UsageError
 from mirror_cli.exchange.formats.jrnl import read_jrnl
+from mirror_cli.exchange.formats.jrnltext import looks_like_text
 from mirror_cli.exchange.formats.jsondoc import read_json
 from mirror_cli.exchange.formats.jsonl import read_jsonl
 from mirror_cli.exchange.kinds import ImportDocument
@@ -37,6 +39,8 @@ def detect_format(first_bytes: bytes) -> str:
             first = None
         if isinstance(first, dict) and first.get("type") == "header":
             return "jsonl"
+    if looks_like_text(data[:4096]):
+        return "jrnl"
     m = _FIRST_KEY.match(data)
     if m:
         key = m.group(1)

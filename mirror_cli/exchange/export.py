@@ -35,6 +35,7 @@ from mirror_cli.db.store import ReadOnlyDatabase, Store
 from mirror_cli.errors import LockedError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.formats.csvfmt import write_csv_folder, write_reflections_csv
+from mirror_cli.exchange.formats.jrnltext import write_jrnl_text
 from mirror_cli.exchange.formats.jsondoc import json_text
 from mirror_cli.exchange.formats.jsonl import jsonl_text
 from mirror_cli.exchange.formats.markdown import write_markdown, write_markdown_folder
@@ -43,7 +44,7 @@ from mirror_cli.ids import iso, now_iso
 from mirror_cli.journal import reflections as journal
 from mirror_cli.crypto.fields import codec as field_codec
 
-FORMATS = ("json", "jsonl", "markdown", "csv")
+FORMATS = ("json", "jsonl", "markdown", "csv", "jrnl")
 TEXT_FORMATS = {"json": json_text, "jsonl": jsonl_text}  # the formats --encrypt seals (what import reads)
 
 
@@ -236,7 +237,8 @@ def export_text(store: Store, *, fmt: str = "json", kinds: Sequence[str] = KINDS
 def write_export(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequence[str] = KINDS,
                  since: datetime | None = None, until: datetime | None = None,
                  progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Write one export document (json, jsonl, markdown, or csv = reflections.csv) to a text stream.
+    """Write one export document (json, jsonl, markdown, csv = reflections.csv, or jrnl's text journal of the
+    reflections) to a text stream.
 
     Call it inside a read transaction (``store.read()``: the document is then
     one consistent snapshot). Returns the records written per kind.
@@ -254,6 +256,8 @@ def write_export(store: Store, out: TextIO, *, fmt: str = "json", kinds: Sequenc
         return write_markdown(out, head, secs)
     if fmt == "csv":
         return {"reflections": write_reflections_csv(out, secs.get("reflections", iter(())))}
+    if fmt == "jrnl":
+        return {"reflections": write_jrnl_text(out, secs.get("reflections", iter(())))}
     raise ValueError(f"unknown export format {fmt!r}")
 
 

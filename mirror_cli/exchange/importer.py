@@ -231,7 +231,7 @@ def _edited_in_jrnl(store: Store, r: dict) -> bool:
         return False
     f = field_codec(store)
     return (f.open("reflections", r["id"], "content", row[2]) != r["content"]
-            or f.open_tags("reflections", r["id"], row[3]) != r["tags"])
+            or sorted(f.open_tags("reflections", r["id"], row[3])) != sorted(r["tags"]))  # jrnl's order is a set's
 
 
 def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:

@@ -1,4 +1,4 @@
-"""Import from jrnl's JSON export (``jrnl --export json``).
+"""Import from jrnl's JSON export (``jrnl --export json``) or its text journal file.
 
 jrnl writes ``{"tags": {...}, "entries": [{"title", "body", "date", "time",
 "tags", "starred"}]}`` with ``date`` ``YYYY-MM-DD`` and ``time`` ``HH:MM``
@@ -20,6 +20,9 @@ reflection:
   jrnl keeps its id. Older mirrors derived ids from the text
   (:func:`legacy_jrnl_id`); the document names each entry's older id so that
   a journal holding it finds the entry under it.
+
+jrnl's plain-text journal file is first read into the same shape by
+:mod:`mirror_cli.exchange.formats.jrnltext`, so both give the same ids.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import records
+from mirror_cli.exchange.formats.jrnltext import is_text, parse_text
 from mirror_cli.exchange.formats.jsondoc import decode_utf8, parse_json_text
 from mirror_cli.exchange.kinds import KINDS, ImportDocument
 from mirror_cli.exchange.validate import validate_records
@@ -167,8 +171,9 @@ def _jrnl_records(obj: Any) -> tuple[list[dict], dict[str, str]]:
 
 
 def read_jrnl(raw: bytes) -> ImportDocument:
-    """Parse, convert and validate a jrnl JSON export (all or nothing)."""
-    obj = parse_json_text(decode_utf8(raw))
+    """Parse, convert and validate a jrnl JSON export or text journal (all or nothing)."""
+    text = decode_utf8(raw)
+    obj = parse_text(text) if is_text(text) else parse_json_text(text)
     records = {k: [] for k in KINDS}
     records["reflections"], legacy = _jrnl_records(obj)
     header = {"format": "jrnl", "counts": {"reflections": len(records["reflections"])}}

@@ -153,3 +153,23 @@ def test_invalid_jrnl_files(obj, fragment):
 def test_hostile_bytes(raw):
     with pytest.raises(InvalidInputError):
         read_jrnl(raw)
+
+
+def test_text_journal_reads_as_jrnl_splits_it():
+    from mirror_cli.exchange.formats.jrnltext import parse_text
+
+    # One line followed by a newline is one title: jrnl splits at a sentence only a text without newline.
+    doc = parse_text("[2024-06-03 9:05 PM] One. Two @A and @a.\n\n[2024-06-04 07:00] Star *\nbody #x/y\n")
+    assert doc["entries"] == [
+        {"date": "2024-06-03", "time": "21:05", "title": "One. Two @A and @a.", "body": "", "tags": ["@a"],
+         "starred": False},
+        {"date": "2024-06-04", "time": "07:00", "title": "Star", "body": "body #x/y", "tags": ["#x/y"],
+         "starred": True}]
+    assert parse_text("[2024-06-03 09:15] One. Two")["entries"][0]["title"] == "One."
+
+
+def test_text_journal_with_windows_line_ends_reads_the_same():
+    from mirror_cli.exchange.formats.jrnltext import parse_text
+
+    text = "[2024-06-03 09:15] Title *\nbody @x\n\n[2024-06-03 10:00] Next\n"
+    assert parse_text(text.replace("\n", "\r\n")) == parse_text(text)
