@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
+from mirror_cli.cli.select import AndOpt, ContainsOpt, NotTagOpt, OnOpt, StarredOpt
 from mirror_cli.cli.output import counted, plural
 
 KINDS = ("reflections", "patterns", "tensions", "audit_events")  # what `delete --all` counts, in that order
@@ -194,19 +195,25 @@ def list_(
     limit: LimitOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: all of them).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: any of them; --and: all).")] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Only reflections of this mode.")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="Only on this day (or month, year: 2024-06, 2024; 'last week').", show_default=False)] = None,
+    on: OnOpt = None,
     on_this_day: Annotated[bool, typer.Option("--on-this-day", help="Only those written on today's date in earlier years.")] = False,
-    starred: Annotated[bool, typer.Option("--starred", help="Only starred reflections.")] = False,
+    starred: StarredOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="Whole reflections (date, text, tags), as jrnl prints them.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List reflections, newest first."""
+    from mirror_cli.cli.select import filter_kwargs, print_full, selects
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     lo, hi = _window(since, until, on)
-    tags = [*(tag or []), *(["starred"] if starred else [])]
+    chosen = filter_kwargs(tag, all_tags, not_tag, contains, starred)
+    filtered = selects(chosen, lo, hi, mode) or on_this_day
     with st.open_store() as store:
         windows = None
         if on_this_day:
@@ -214,9 +221,14 @@ def list_(
 
             first = journal.first_year(store)
             windows = same_day_earlier_years(first - 1) if first else []  # -1: its local date may be a year before
-        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tags, mode=mode,
-                                         windows=windows)
-    filtered = lo is not None or hi is not None or tags or mode or on_this_day
+        if full and not as_json:
+            shown = print_full(st, journal.iter_reflections(store, limit=limit, since=lo, until=hi, mode=mode,
+                                                            windows=windows, **chosen))
+            if not shown:
+                _render(st, [], False, "no reflections match" if filtered else "no reflections yet")
+            return
+        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, mode=mode, windows=windows,
+                                         **chosen)
     _render(st, items, as_json, "no reflections match" if filtered else "no reflections yet")
 
 
