@@ -259,7 +259,7 @@ def show(
 
 def edit(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(help="Reflection id or unique prefix.")],
+    id: Annotated[Optional[str], typer.Argument(help="Reflection id or unique prefix (or filters: --has-tag, --contains...).", show_default=False)] = None,
     text: Annotated[Optional[list[str]], typer.Argument(help="New text (else stdin, else your editor).", show_default=False)] = None,
     response: Annotated[Optional[str], typer.Option("--response", help="Replace the response ('' removes it).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Change the mode.")] = None,
@@ -268,20 +268,40 @@ def edit(
     at: Annotated[Optional[str], typer.Option("--at", help="Move it to another time: ISO-8601 or e.g. 'yesterday 21:00'.", show_default=False)] = None,
     star: StarOpt = False,
     unstar: Annotated[bool, typer.Option("--unstar", help="Take its star away.")] = False,
+    has_tag: Annotated[Optional[list[str]], typer.Option("--has-tag", help="Instead of an ID: all reflections with this tag (repeatable: any of them; --and: all).", show_default=False)] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    on: OnOpt = None,
+    starred: StarredOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a reflection's text (in your editor when TEXT is absent), time, response, mode, tags or star."""
+    """Change a reflection's text (in your editor when TEXT is absent), time, response, mode, tags or star;
+    or the tags and mode of every reflection that filters select."""
+    from mirror_cli.cli.select import edit_selected, filter_kwargs, selects
+    from mirror_cli.errors import UsageError
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     _utf8(text, "the text given as an argument"), _utf8(untag, "an --untag value")
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     if star and unstar:
-        from mirror_cli.errors import UsageError
-
         raise UsageError("--star and --unstar contradict each other; give one.")
     add = [*(tag or []), *(["starred"] if star else [])]
     drop = [*(untag or []), *(["starred"] if unstar else [])]
+    lo, hi = _window(since, until, on)
+    chosen = filter_kwargs(has_tag, all_tags, not_tag, contains, starred)
+    if selects(chosen, lo, hi):
+        if id is not None or text or response is not None or at is not None:
+            raise UsageError("with filters, edit changes tags and mode only: give no ID, TEXT, --response or --at.",
+                             "Edit one reflection with `mirror edit ID`.")
+        edit_selected(st, lo, hi, chosen, mode, add, drop, yes, as_json)
+        return
+    if id is None:
+        raise UsageError("nothing to edit.", "Give a reflection id, or filters such as --has-tag T with --tag/--untag/--mode.")
     when = _moment(st, at, "Nothing changed.") if at else None
     with st.open_store() as store:
         current = journal.get(store, id)
@@ -369,19 +389,35 @@ def delete(
         "--remote", help="With --all, when sync remotes are configured: wipe them (every device's copy there) or "
                          "keep them (paused, so the next sync does not download everything back).",
         show_default=False)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Those with this tag (repeatable: any of them; --and: all).", show_default=False)] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    on: OnOpt = None,
+    starred: StarredOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete reflections, or everything with --all."""
+    """Delete reflections (by id, or all that the filters select), or everything with --all."""
+    from mirror_cli.cli.select import delete_selected, filter_kwargs, selects
     from mirror_cli.journal import reflections as journal
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
 
     st = state(ctx)
+    lo, hi = _window(since, until, on)
+    chosen = filter_kwargs(tag, all_tags, not_tag, contains, starred)
+    if selects(chosen, lo, hi):
+        if ids or all_:
+            raise UsageError("give reflection ids, filters or --all, not several of them.")
+        delete_selected(st, lo, hi, chosen, yes, as_json)
+        return
     if all_ and ids:
         raise UsageError("give reflection ids or --all, not both.")
     if not all_ and not ids:
-        raise UsageError("nothing to delete.", "Give reflection ids, or --all to delete everything.")
+        raise UsageError("nothing to delete.", "Give reflection ids, filters (e.g. --tag), or --all to delete everything.")
     if backups is not None and (backups not in ("delete", "keep") or not all_):
         raise UsageError("--backups takes delete or keep, and goes with --all." if all_ else
                          "--backups goes with --all.")

@@ -70,3 +70,47 @@ def print_full(st, reflections) -> int:
         st.out.data("\n".join(lines))
         count += 1
     return count
+
+
+def _selected_ids(store, lo, hi, chosen) -> list[str]:
+    from mirror_cli.journal import reflections as journal
+
+    return [r.id for r in journal.iter_reflections(store, since=lo, until=hi, **chosen)]
+
+
+def delete_selected(st, lo, hi, chosen, yes: bool, as_json: bool) -> None:
+    """`delete --tag T ...`: every reflection the filters select, after saying how many."""
+    from mirror_cli.journal import reflections as journal
+
+    with st.open_store() as store:
+        ids = _selected_ids(store, lo, hi, chosen)
+        if not ids:
+            st.out.note("No reflections match; nothing deleted.")
+        elif not ask_bulk(st, "Delete", len(ids), yes):
+            raise typer.Exit(0)
+        done = journal.delete(store, ids) if ids else []
+    if as_json:
+        st.out.json({"deleted": done})
+    elif done:
+        st.out.result(f"Deleted {plural(len(done), 'reflection')}.")
+
+
+def edit_selected(st, lo, hi, chosen, mode, add, drop, yes: bool, as_json: bool) -> None:
+    """`edit --has-tag T --tag U ...`: the tags and mode of every reflection the filters select."""
+    from mirror_cli.errors import UsageError
+    from mirror_cli.journal import reflections as journal
+
+    if not (add or drop or (mode and mode.strip())):
+        raise UsageError("nothing to change.", "Give --tag, --untag, --star, --unstar or --mode.")
+    with st.open_store() as store:
+        ids = _selected_ids(store, lo, hi, chosen)
+        if not ids:
+            st.out.note("No reflections match; nothing changed.")
+        elif not ask_bulk(st, "Edit", len(ids), yes):
+            raise typer.Exit(0)
+        done = journal.edit_many(store, ids, mode=mode, add_tags=add, drop_tags=drop) if ids else []
+    if as_json:
+        st.out.json({"edited": done})
+    elif ids:
+        st.out.result(f"Changed {plural(len(done), 'reflection')}" +
+                      (f" ({plural(len(ids) - len(done), 'was', 'were')} already so)." if len(done) < len(ids) else "."))

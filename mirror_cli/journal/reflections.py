@@ -316,25 +316,63 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
             new = response.strip() or None
             if new != r.response:
                 r.response, changed, words_replaced = new, True, r.response is not None
-        if mode is not None and mode.strip() and mode.strip() != r.mode:
-            r.mode, changed = mode.strip(), True
-        new_tags = normalize_tags(tags, r.content) if tags is not None else r.tags
-        if add_tags or drop_tags:
-            dropped = set(normalize_tags(drop_tags))
-            new_tags = [t for t in normalize_tags([*new_tags, *add_tags]) if t not in dropped]
-        if new_tags != r.tags:
-            r.tags, changed, words_replaced = new_tags, True, words_replaced or bool(r.tags)
+        meta, forget = _retag(r, mode, tags, add_tags, drop_tags)
+        changed, words_replaced = changed or meta, words_replaced or forget
         if at is not None and iso(at) != r.created_at:
             r.created_at, changed = iso(at), True
         if not changed:
             return r
-        r.updated_at = now_iso()
-        _check_record(r)
-        insert_row(store, r, store.tick())
+        _save_edit(store, r, store.tick())
         if words_replaced:
             forget_deleted_words(conn)  # the replaced text leaves the full-text index too, as on delete
-        store.append_event("reflection.edited", {"reflection_id": r.id}, [vouch(store, r.id)])
     return r
+
+
+def _retag(r: Reflection, mode: str | None, tags: Sequence[str] | None, add_tags: Sequence[str],
+           drop_tags: Sequence[str]) -> tuple[bool, bool]:
+    """Apply a mode and tag change to *r*: (changed, old tag words replaced)."""
+    changed = forget = False
+    if mode is not None and mode.strip() and mode.strip() != r.mode:
+        r.mode, changed = mode.strip(), True
+    new_tags = normalize_tags(tags, r.content) if tags is not None else r.tags
+    if add_tags or drop_tags:
+        dropped = set(normalize_tags(drop_tags))
+        new_tags = [t for t in normalize_tags([*new_tags, *add_tags]) if t not in dropped]
+    if new_tags != r.tags:
+        r.tags, changed, forget = new_tags, True, bool(r.tags)
+    return changed, forget
+
+
+def _save_edit(store: Store, r: Reflection, rev: int) -> None:
+    r.updated_at = now_iso()
+    _check_record(r)
+    insert_row(store, r, rev)
+    store.append_event("reflection.edited", {"reflection_id": r.id}, [vouch(store, r.id)])
+
+
+def edit_many(store: Store, ids: Sequence[str], *, mode: str | None = None, add_tags: Sequence[str] = (),
+              drop_tags: Sequence[str] = ()) -> list[str]:
+    """Change the mode and tags of several reflections (by full id) in one transaction, all or nothing;
+    the ids of those that changed (an edit that changes nothing writes nothing)."""
+    normalize_tags([*add_tags, *drop_tags])  # a bad tag is refused before anything is read
+    done: list[str] = []
+    forget = False
+    with store.write() as conn:
+        rev = None
+        for rid in ids:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                continue  # deleted meanwhile
+            r = _decode(store, row)
+            changed, words = _retag(r, mode, None, add_tags, drop_tags)
+            if changed:
+                rev = store.tick() if rev is None else rev
+                _save_edit(store, r, rev)
+                done.append(rid)
+                forget = forget or words
+        if forget:
+            forget_deleted_words(conn)
+    return done
 
 
 def delete(store: Store, refs: Sequence[str]) -> list[str]:
