@@ -155,6 +155,7 @@ def reflect(
     local_only: Annotated[bool, typer.Option("--local-only", help="Never sync this reflection to any remote.")] = False,
     at: Annotated[Optional[str], typer.Option("--at", help="Backdate: ISO-8601 or e.g. 'yesterday 21:00', 'last monday 9pm'.")] = None,
     star: StarOpt = False,
+    template: Annotated[Optional[str], typer.Option("--template", help="Start from a template in your editor: NAME (<config dir>/templates/NAME.md) or FILE.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Save a reflection and print its id."""
@@ -164,10 +165,14 @@ def reflect(
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     tag = [*(tag or []), *(["starred"] if star else [])]
     when = _moment(st, at, "Nothing saved.") if at else None
-    body, draft = _read_text(st, text or [])
+    start = _template(st, template, bool(text))
+    body, draft = _read_text(st, text or []) if start is None else _from_template(st, start)
     with _keeping(draft, "mirror reflect"):
-        if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
-            st.out.note("Nothing written; nothing saved.")
+        empty = not body.strip()
+        if empty or start is not None and _unchanged(start, body):
+            # CONTRACT: an empty result saves nothing, exit 0 with a note; so does an untouched template
+            st.out.note("Nothing written; nothing saved." if empty else
+                        "The template came back unchanged; nothing saved.")
             if as_json:
                 st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
             return
@@ -188,6 +193,41 @@ def reflect(
         st.out.json(r.to_dict())
     else:
         st.out.result(r.id)
+
+
+def _template(st, value, has_text: bool):
+    """The template's text when one is in play: ``--template`` (never with TEXT), else ``reflect.template``
+    from the config when the editor is what would open (no TEXT, stdin a terminal)."""
+    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.errors import UsageError
+
+    if value is not None and has_text:
+        raise UsageError("--template opens your editor on the template; give no TEXT with it.")
+    if value is None:
+        value = st.settings.get("reflect.template")
+        if not value or has_text or not stdin_is_tty():
+            return None
+    from mirror_cli.journal.templates import load_template
+
+    return load_template(_utf8(value, "the --template value"), st.settings.config_path.parent)[1]
+
+
+def _from_template(st, initial: str):
+    from mirror_cli.errors import UsageError
+    from mirror_cli.journal.editor import edit_text, editor_command
+
+    command = editor_command(st.settings.env, st.settings.get("editor"))
+    if not command:
+        raise UsageError("a template opens in your editor, and none is set; nothing was saved.",
+                         "Set VISUAL or EDITOR (or `mirror config set editor vim`).")
+    draft = edit_text(command, initial, local=st.settings.db_path.parent, retry="mirror reflect")
+    return draft.text, draft
+
+
+def _unchanged(template: str, text: str) -> bool:
+    from mirror_cli.journal.templates import unchanged
+
+    return unchanged(template, text)
 
 
 def list_(
