@@ -19,14 +19,24 @@ StarredOpt = Annotated[bool, typer.Option("--starred", help="Only starred reflec
 
 def filter_kwargs(tags, all_tags: bool, not_tags, contains, starred: bool) -> dict:
     """Keyword arguments of ``reflections.iter_reflections`` for these options."""
-    from mirror_cli.cli.journal import _utf8
-
-    _utf8(tags, "a --tag value", "nothing was done"), _utf8(not_tags, "a --not-tag value", "nothing was done")
-    _utf8(contains, "the --contains value", "nothing was done")
+    for what, values in (("a --tag value", tags), ("a --not-tag value", not_tags), ("the --contains value", [contains])):
+        _utf8(values or [], what)
     tags = list(tags or [])
     required = [*(tags if all_tags or len(tags) == 1 else []), *(["starred"] if starred else [])]
     return {"tags": required, "any_tags": tags if len(tags) > 1 and not all_tags else [],
             "not_tags": list(not_tags or []), "contains": contains or None}
+
+
+def _utf8(values, what: str) -> None:
+    """A usage error when the shell passed bytes that are not UTF-8 (kept by Python as lone surrogates)."""
+    for item in values:
+        try:
+            (item or "").encode("utf-8")
+        except UnicodeEncodeError:
+            from mirror_cli.errors import UsageError
+
+            raise UsageError(f"{what} is not valid UTF-8; nothing was done.",
+                             "Check the terminal's or the script's character encoding.") from None
 
 
 def selects(kwargs: dict, lo, hi, mode=None) -> bool:

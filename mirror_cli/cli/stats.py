@@ -78,7 +78,9 @@ def stats(ctx: typer.Context, since: SinceOpt = None, as_json: JsonOpt = False) 
     with st.open_store() as store:
         s = journal_stats(store, since=lo)
     if as_json:
-        st.out.json({**s.to_dict(), "since": lo.isoformat() if lo else None})
+        from mirror_cli.ids import iso
+
+        st.out.json({**s.to_dict(), "since": iso(lo) if lo else None})
         return
     if not s.entries:
         st.out.data("no reflections match" if since else "no reflections yet")
