@@ -8,14 +8,14 @@ _mirror() {
         w="${COMP_WORDS[i]}"
         case "$w" in -*) continue ;; esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"stats"|"sync"|"tags"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$prev" in
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit backup config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show sync tensions --db --config --journal -j --quiet -q --version --help" ;;
+        "") words="audit backup config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show stats sync tags tensions --db --config --journal -j --quiet -q --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -32,8 +32,8 @@ _mirror() {
         "config show") words="--json --help" ;;
         "conflicts") words="resolve --json --help" ;;
         "conflicts resolve") words="--keep --help" ;;
-        "delete") words="--all --backups --remote --yes -y --json --help" ;;
-        "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --json --help" ;;
+        "delete") words="--all --backups --remote --tag -t --and --not-tag --contains --since --until --on --starred --yes -y --json --help" ;;
+        "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --has-tag --and --not-tag --contains --since --until --on --starred --yes -y --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "help") words="--help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
@@ -48,7 +48,7 @@ _mirror() {
         "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
-        "list") words="--limit -n --since --until --tag -t --mode --on --on-this-day --starred --json --help" ;;
+        "list") words="--limit -n --since --until --tag -t --and --not-tag --contains --mode --on --on-this-day --starred --full --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;
         "migrate down") words="--steps --to --dry-run --yes -y --json --help" ;;
@@ -60,7 +60,7 @@ _mirror() {
         "patterns evolution") words="--by --min-confidence --type --limit -n --since --json --help" ;;
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
-        "reflect") words="--mode --tag -t --response --local-only --at --star -s --json --help" ;;
+        "reflect") words="--mode --tag -t --response --local-only --at --star -s --template --json --help" ;;
         "remote") words="add devices list remove revoke rotate wipe --help" ;;
         "remote add") words="--endpoint-url --region --profile --key-only --label --mkdir --allow-weak --json --help" ;;
         "remote devices") words="--json --help" ;;
@@ -76,7 +76,9 @@ _mirror() {
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;
         "show") words="--json --help" ;;
+        "stats") words="--since --json --help" ;;
         "sync") words="--push --pull --only --conflict --dry-run --compact --rejoin --json --help" ;;
+        "tags") words="--json --help" ;;
         "tensions") words="analyze list map show --json --help" ;;
         "tensions analyze") words="--full --json --help" ;;
         "tensions list") words="--json --help" ;;
