@@ -288,6 +288,7 @@ KNOWN_KEYS = {
     "backup.lock_timeout": "seconds a backup waits for another one to finish (default 30)",
     "editor": "editor command for `mirror reflect`/`edit` (else $VISUAL, $EDITOR)",
     "reflect.default_mode": "mode given to new reflections when --mode is absent",
+    "reflect.template": "template opened in the editor by `mirror reflect` (NAME in <config dir>/templates, or a file)",
     "journals.NAME.database": "path of the named journal NAME's database (else <data dir>/journals/NAME.db)",
 }
 
@@ -303,7 +304,7 @@ def is_known_key(dotted: str) -> bool:
 # not a file called "5".
 _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "database": (str,), "backup.dir": (str,), "backup.lock_timeout": (int, float),
-    "editor": (str,), "reflect.default_mode": (str,),
+    "editor": (str,), "reflect.default_mode": (str,), "reflect.template": (str,),
 }
 
 

@@ -106,6 +106,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sync": ("mirror_cli.cli.sync", "sync", "command"),
     "conflicts": ("mirror_cli.cli.sync", "conflicts_app", "group"),
     "journals": ("mirror_cli.cli.journals", "journals", "command"),
+    "tags": ("mirror_cli.cli.tags", "tags", "command"),
+    "stats": ("mirror_cli.cli.stats", "stats", "command"),
     "help": ("mirror_cli.cli.help", "help_", "command"),
     "completion": ("mirror_cli.cli.completion", "completion", "command"),
 }

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirror_cli.cli.options import JsonOpt, LimitOpt, SinceOpt, UntilOpt, YesOpt, state
+from mirror_cli.cli.select import AndOpt, ContainsOpt, NotTagOpt, OnOpt, StarredOpt
 from mirror_cli.cli.output import counted, plural
 
 KINDS = ("reflections", "patterns", "tensions", "audit_events")  # what `delete --all` counts, in that order
@@ -154,6 +155,7 @@ def reflect(
     local_only: Annotated[bool, typer.Option("--local-only", help="Never sync this reflection to any remote.")] = False,
     at: Annotated[Optional[str], typer.Option("--at", help="Backdate: ISO-8601 or e.g. 'yesterday 21:00', 'last monday 9pm'.")] = None,
     star: StarOpt = False,
+    template: Annotated[Optional[str], typer.Option("--template", help="Start from a template in your editor: NAME (<config dir>/templates/NAME.md) or FILE.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Save a reflection and print its id."""
@@ -163,10 +165,14 @@ def reflect(
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     tag = [*(tag or []), *(["starred"] if star else [])]
     when = _moment(st, at, "Nothing saved.") if at else None
-    body, draft = _read_text(st, text or [])
+    start = _template(st, template, bool(text))
+    body, draft = _read_text(st, text or []) if start is None else _from_template(st, start)
     with _keeping(draft, "mirror reflect"):
-        if not body.strip():  # CONTRACT: an empty result saves nothing, exit 0 with a note
-            st.out.note("Nothing written; nothing saved.")
+        empty = not body.strip()
+        if empty or start is not None and _unchanged(start, body):
+            # CONTRACT: an empty result saves nothing, exit 0 with a note; so does an untouched template
+            st.out.note("Nothing written; nothing saved." if empty else
+                        "The template came back unchanged; nothing saved.")
             if as_json:
                 st.out.json(None)  # `--json` still prints its one value: `mirror reflect --json | jq .id` gets null
             return
@@ -189,24 +195,65 @@ def reflect(
         st.out.result(r.id)
 
 
+def _template(st, value, has_text: bool):
+    """The template's text when one is in play: ``--template`` (never with TEXT), else ``reflect.template``
+    from the config when the editor is what would open (no TEXT, stdin a terminal)."""
+    from mirror_cli.cli.output import stdin_is_tty
+    from mirror_cli.errors import UsageError
+
+    if value is not None and has_text:
+        raise UsageError("--template opens your editor on the template; give no TEXT with it.")
+    if value is None:
+        value = st.settings.get("reflect.template")
+        if not value or has_text or not stdin_is_tty():
+            return None
+    from mirror_cli.journal.templates import load_template
+
+    return load_template(_utf8(value, "the --template value"), st.settings.config_path.parent)[1]
+
+
+def _from_template(st, initial: str):
+    from mirror_cli.errors import UsageError
+    from mirror_cli.journal.editor import edit_text, editor_command
+
+    command = editor_command(st.settings.env, st.settings.get("editor"))
+    if not command:
+        raise UsageError("a template opens in your editor, and none is set; nothing was saved.",
+                         "Set VISUAL or EDITOR (or `mirror config set editor vim`).")
+    draft = edit_text(command, initial, local=st.settings.db_path.parent, retry="mirror reflect")
+    return draft.text, draft
+
+
+def _unchanged(template: str, text: str) -> bool:
+    from mirror_cli.journal.templates import unchanged
+
+    return unchanged(template, text)
+
+
 def list_(
     ctx: typer.Context,
     limit: LimitOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: all of them).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Only reflections with this tag (repeatable: any of them; --and: all).")] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Only reflections of this mode.")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="Only on this day (or month, year: 2024-06, 2024; 'last week').", show_default=False)] = None,
+    on: OnOpt = None,
     on_this_day: Annotated[bool, typer.Option("--on-this-day", help="Only those written on today's date in earlier years.")] = False,
-    starred: Annotated[bool, typer.Option("--starred", help="Only starred reflections.")] = False,
+    starred: StarredOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="Whole reflections (date, text, tags), as jrnl prints them.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List reflections, newest first."""
+    from mirror_cli.cli.select import filter_kwargs, print_full, selects
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     lo, hi = _window(since, until, on)
-    tags = [*(tag or []), *(["starred"] if starred else [])]
+    chosen = filter_kwargs(tag, all_tags, not_tag, contains, starred)
+    filtered = selects(chosen, lo, hi, mode) or on_this_day
     with st.open_store() as store:
         windows = None
         if on_this_day:
@@ -214,9 +261,14 @@ def list_(
 
             first = journal.first_year(store)
             windows = same_day_earlier_years(first - 1) if first else []  # -1: its local date may be a year before
-        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, tags=tags, mode=mode,
-                                         windows=windows)
-    filtered = lo is not None or hi is not None or tags or mode or on_this_day
+        if full and not as_json:
+            shown = print_full(st, journal.iter_reflections(store, limit=limit, since=lo, until=hi, mode=mode,
+                                                            windows=windows, **chosen))
+            if not shown:
+                _render(st, [], False, "no reflections match" if filtered else "no reflections yet")
+            return
+        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, mode=mode, windows=windows,
+                                         **chosen)
     _render(st, items, as_json, "no reflections match" if filtered else "no reflections yet")
 
 
@@ -247,7 +299,7 @@ def show(
 
 def edit(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(help="Reflection id or unique prefix.")],
+    id: Annotated[Optional[str], typer.Argument(help="Reflection id or unique prefix (or filters: --has-tag, --contains...).", show_default=False)] = None,
     text: Annotated[Optional[list[str]], typer.Argument(help="New text (else stdin, else your editor).", show_default=False)] = None,
     response: Annotated[Optional[str], typer.Option("--response", help="Replace the response ('' removes it).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Change the mode.")] = None,
@@ -256,20 +308,40 @@ def edit(
     at: Annotated[Optional[str], typer.Option("--at", help="Move it to another time: ISO-8601 or e.g. 'yesterday 21:00'.", show_default=False)] = None,
     star: StarOpt = False,
     unstar: Annotated[bool, typer.Option("--unstar", help="Take its star away.")] = False,
+    has_tag: Annotated[Optional[list[str]], typer.Option("--has-tag", help="Instead of an ID: all reflections with this tag (repeatable: any of them; --and: all).", show_default=False)] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    on: OnOpt = None,
+    starred: StarredOpt = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a reflection's text (in your editor when TEXT is absent), time, response, mode, tags or star."""
+    """Change a reflection's text (in your editor when TEXT is absent), time, response, mode, tags or star;
+    or the tags and mode of every reflection that filters select."""
+    from mirror_cli.cli.select import edit_selected, filter_kwargs, selects
+    from mirror_cli.errors import UsageError
     from mirror_cli.journal import reflections as journal
 
     st = state(ctx)
     _utf8(text, "the text given as an argument"), _utf8(untag, "an --untag value")
     _utf8(tag, "a --tag value"), _utf8(mode, "the --mode value"), _utf8(response, "the --response value")
     if star and unstar:
-        from mirror_cli.errors import UsageError
-
         raise UsageError("--star and --unstar contradict each other; give one.")
     add = [*(tag or []), *(["starred"] if star else [])]
     drop = [*(untag or []), *(["starred"] if unstar else [])]
+    lo, hi = _window(since, until, on)
+    chosen = filter_kwargs(has_tag, all_tags, not_tag, contains, starred)
+    if selects(chosen, lo, hi):
+        if id is not None or text or response is not None or at is not None:
+            raise UsageError("with filters, edit changes tags and mode only: give no ID, TEXT, --response or --at.",
+                             "Edit one reflection with `mirror edit ID`.")
+        edit_selected(st, lo, hi, chosen, mode, add, drop, yes, as_json)
+        return
+    if id is None:
+        raise UsageError("nothing to edit.", "Give a reflection id, or filters such as --has-tag T with --tag/--untag/--mode.")
     when = _moment(st, at, "Nothing changed.") if at else None
     with st.open_store() as store:
         current = journal.get(store, id)
@@ -357,19 +429,35 @@ def delete(
         "--remote", help="With --all, when sync remotes are configured: wipe them (every device's copy there) or "
                          "keep them (paused, so the next sync does not download everything back).",
         show_default=False)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Those with this tag (repeatable: any of them; --and: all).", show_default=False)] = None,
+    all_tags: AndOpt = False,
+    not_tag: NotTagOpt = None,
+    contains: ContainsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    on: OnOpt = None,
+    starred: StarredOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete reflections, or everything with --all."""
+    """Delete reflections (by id, or all that the filters select), or everything with --all."""
+    from mirror_cli.cli.select import delete_selected, filter_kwargs, selects
     from mirror_cli.journal import reflections as journal
     from mirror_cli.cli.output import confirm, stdin_is_tty
     from mirror_cli.errors import UsageError
 
     st = state(ctx)
+    lo, hi = _window(since, until, on)
+    chosen = filter_kwargs(tag, all_tags, not_tag, contains, starred)
+    if selects(chosen, lo, hi):
+        if ids or all_:
+            raise UsageError("give reflection ids, filters or --all, not several of them.")
+        delete_selected(st, lo, hi, chosen, yes, as_json)
+        return
     if all_ and ids:
         raise UsageError("give reflection ids or --all, not both.")
     if not all_ and not ids:
-        raise UsageError("nothing to delete.", "Give reflection ids, or --all to delete everything.")
+        raise UsageError("nothing to delete.", "Give reflection ids, filters (e.g. --tag), or --all to delete everything.")
     if backups is not None and (backups not in ("delete", "keep") or not all_):
         raise UsageError("--backups takes delete or keep, and goes with --all." if all_ else
                          "--backups goes with --all.")

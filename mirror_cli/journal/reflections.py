@@ -186,9 +186,12 @@ def get(store: Store, ref: str) -> Reflection:
 def list_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
                      until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
                      oldest_first: bool = False,
-                     windows: Sequence[tuple[datetime, datetime]] | None = None) -> list[Reflection]:
+                     windows: Sequence[tuple[datetime, datetime]] | None = None,
+                     any_tags: Sequence[str] = (), not_tags: Sequence[str] = (),
+                     contains: str | None = None) -> list[Reflection]:
     return list(iter_reflections(store, limit=limit, since=since, until=until, tags=tags, mode=mode,
-                                 oldest_first=oldest_first, windows=windows))
+                                 oldest_first=oldest_first, windows=windows, any_tags=any_tags,
+                                 not_tags=not_tags, contains=contains))
 
 
 def first_year(store: Store) -> int | None:
@@ -218,9 +221,15 @@ def count_reflections(store: Store, since: datetime | None = None, until: dateti
 def iter_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
                      until: datetime | None = None, tags: Sequence[str] = (), mode: str | None = None,
                      oldest_first: bool = False, include_local_only: bool = True,
-                     windows: Sequence[tuple[datetime, datetime]] | None = None) -> Iterator[Reflection]:
+                     windows: Sequence[tuple[datetime, datetime]] | None = None,
+                     any_tags: Sequence[str] = (), not_tags: Sequence[str] = (),
+                     contains: str | None = None) -> Iterator[Reflection]:
     """Reflections newest first (by created_at), filtered; streams rows. *windows*: only those
-    created in one of these [start, end) ranges (none: nothing)."""
+    created in one of these [start, end) ranges (none: nothing). *tags*: all of them; *any_tags*: at
+    least one of them; *not_tags*: none of them; *contains*: the text holds it (any case).
+
+    A plaintext journal filters in SQL; an encrypted one keeps tags and text sealed, so those
+    filters run on each row as it is decrypted (one pass, nothing held)."""
     where, params = time_window(since, until)
     if windows is not None:
         where.append("(" + (" OR ".join(["(created_at >= ? AND created_at < ?)"] * len(windows)) or "0") + ")")
@@ -231,28 +240,49 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
     if not include_local_only:
         where.append("local_only = 0")
     wanted = [_clean_tag(t) for t in tags]
+    some = [_clean_tag(t) for t in any_tags]
+    unwanted = [_clean_tag(t) for t in not_tags]
+    needle = contains.casefold() if contains else None
     plain = not store.encrypted
-    if wanted and plain:
+    if plain:
         for tag in wanted:
             where.append("EXISTS (SELECT 1 FROM json_each(reflections.tags) WHERE value = ?)")
             params.append(tag)
+        for group, neg in ((some, ""), (unwanted, "NOT ")):
+            if group:
+                marks = ", ".join("?" * len(group))
+                where.append(f"{neg}EXISTS (SELECT 1 FROM json_each(reflections.tags) WHERE value IN ({marks}))")
+                params.extend(group)
+        if needle is not None and needle.isascii():
+            # SQLite's lower() folds ASCII only, which is all an ASCII needle needs to meet
+            where.append("instr(lower(content), ?) > 0")
+            params.append(needle.lower())
+            needle = None
+    in_python = not plain and bool(wanted or some or unwanted) or needle is not None
     order = "ASC" if oldest_first else "DESC"
     sql = f"SELECT {_COLUMNS} FROM reflections"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY created_at {order}, id {order}"
-    if limit is not None and (plain or not wanted):
+    if limit is not None and not in_python:
         sql += " LIMIT ?"
         params.append(limit)
     produced = 0
     for row in store.conn.execute(sql, params):
         r = _decode(store, row)
-        if wanted and not plain and not all(t in r.tags for t in wanted):
+        if in_python and not _matches(r, wanted, some, unwanted, needle):
             continue
         yield r
         produced += 1
         if limit is not None and produced >= limit:
             return
+
+
+def _matches(r: Reflection, wanted: list[str], some: list[str], unwanted: list[str], needle: str | None) -> bool:
+    """The tag and text filters of :func:`iter_reflections`, on a decrypted reflection."""
+    return (all(t in r.tags for t in wanted) and (not some or any(t in r.tags for t in some))
+            and not any(t in r.tags for t in unwanted)
+            and (needle is None or needle in r.content.casefold()))
 
 
 class ChangedMeanwhile(OperationError):
@@ -286,25 +316,63 @@ def edit(store: Store, ref: str, *, content: str | None = None, response: str | 
             new = response.strip() or None
             if new != r.response:
                 r.response, changed, words_replaced = new, True, r.response is not None
-        if mode is not None and mode.strip() and mode.strip() != r.mode:
-            r.mode, changed = mode.strip(), True
-        new_tags = normalize_tags(tags, r.content) if tags is not None else r.tags
-        if add_tags or drop_tags:
-            dropped = set(normalize_tags(drop_tags))
-            new_tags = [t for t in normalize_tags([*new_tags, *add_tags]) if t not in dropped]
-        if new_tags != r.tags:
-            r.tags, changed, words_replaced = new_tags, True, words_replaced or bool(r.tags)
+        meta, forget = _retag(r, mode, tags, add_tags, drop_tags)
+        changed, words_replaced = changed or meta, words_replaced or forget
         if at is not None and iso(at) != r.created_at:
             r.created_at, changed = iso(at), True
         if not changed:
             return r
-        r.updated_at = now_iso()
-        _check_record(r)
-        insert_row(store, r, store.tick())
+        _save_edit(store, r, store.tick())
         if words_replaced:
             forget_deleted_words(conn)  # the replaced text leaves the full-text index too, as on delete
-        store.append_event("reflection.edited", {"reflection_id": r.id}, [vouch(store, r.id)])
     return r
+
+
+def _retag(r: Reflection, mode: str | None, tags: Sequence[str] | None, add_tags: Sequence[str],
+           drop_tags: Sequence[str]) -> tuple[bool, bool]:
+    """Apply a mode and tag change to *r*: (changed, old tag words replaced)."""
+    changed = forget = False
+    if mode is not None and mode.strip() and mode.strip() != r.mode:
+        r.mode, changed = mode.strip(), True
+    new_tags = normalize_tags(tags, r.content) if tags is not None else r.tags
+    if add_tags or drop_tags:
+        dropped = set(normalize_tags(drop_tags))
+        new_tags = [t for t in normalize_tags([*new_tags, *add_tags]) if t not in dropped]
+    if new_tags != r.tags:
+        r.tags, changed, forget = new_tags, True, bool(r.tags)
+    return changed, forget
+
+
+def _save_edit(store: Store, r: Reflection, rev: int) -> None:
+    r.updated_at = now_iso()
+    _check_record(r)
+    insert_row(store, r, rev)
+    store.append_event("reflection.edited", {"reflection_id": r.id}, [vouch(store, r.id)])
+
+
+def edit_many(store: Store, ids: Sequence[str], *, mode: str | None = None, add_tags: Sequence[str] = (),
+              drop_tags: Sequence[str] = ()) -> list[str]:
+    """Change the mode and tags of several reflections (by full id) in one transaction, all or nothing;
+    the ids of those that changed (an edit that changes nothing writes nothing)."""
+    normalize_tags([*add_tags, *drop_tags])  # a bad tag is refused before anything is read
+    done: list[str] = []
+    forget = False
+    with store.write() as conn:
+        rev = None
+        for rid in ids:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                continue  # deleted meanwhile
+            r = _decode(store, row)
+            changed, words = _retag(r, mode, None, add_tags, drop_tags)
+            if changed:
+                rev = store.tick() if rev is None else rev
+                _save_edit(store, r, rev)
+                done.append(rid)
+                forget = forget or words
+        if forget:
+            forget_deleted_words(conn)
+    return done
 
 
 def delete(store: Store, refs: Sequence[str]) -> list[str]:

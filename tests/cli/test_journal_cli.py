@@ -116,7 +116,8 @@ def test_list_newest_first_and_filters(cli):
     assert ids("--limit", "2") == [c["id"], b["id"]]
     assert ids("-n", "1") == [c["id"]]
     assert ids("--tag", "a") == [b["id"], a["id"]]
-    assert ids("--tag", "a", "--tag", "#B") == [b["id"]]
+    assert ids("--tag", "a", "--tag", "#B") == [c["id"], b["id"], a["id"]]  # any of them, as jrnl
+    assert ids("--tag", "a", "--tag", "#B", "--and") == [b["id"]]
     assert ids("--mode", "POST_ACTION") == [c["id"]]
     assert ids("--since", "2026-03-02") == [c["id"], b["id"]]
     assert ids("--until", "2026-03-02") == [b["id"], a["id"]]  # a date includes that whole day
