@@ -7,6 +7,7 @@ write transaction together with its audit event.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -175,6 +176,18 @@ def resolve_id(store: Store, ref: str) -> str:
         raise UsageError(f"{ref} matches several reflections ({rows[0][0]}, {rows[1][0]}, ...).",
                          "Give more characters of the id.")
     return rows[0][0]
+
+
+def short_id_length(store: Store) -> int:
+    """How many leading characters tell every reflection's id apart (at least MIN_PREFIX): the length
+    `list` shows, as git's abbreviated ids, so that any id shown works as the prefix `show` takes."""
+    length, previous = MIN_PREFIX, ""
+    for (rid,) in store.conn.execute("SELECT id FROM reflections ORDER BY id"):
+        common = len(os.path.commonprefix((previous, rid)))
+        if common >= length:
+            length = common + 1
+        previous = rid
+    return length
 
 
 def get(store: Store, ref: str) -> Reflection:
