@@ -107,3 +107,18 @@ def test_short_ids_grow_until_they_tell_reflections_apart(cli, tty, tmp_path):
     assert sorted(shown) == sorted(ids)  # the first two differ only in their last character
     _reflect(cli, "one of mirror's own")
     assert len(cli("list").stdout.splitlines()[1].split()[0]) == 26  # every id as long: columns stay aligned
+
+
+def test_file_names_and_paths_are_never_cut_at_80_columns(cli, tty, tmp_path, new_york):
+    _reflect(cli, "something to keep")
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "shards-on-the-second-disk"
+    made = json.loads(cli("shard", "create", "--level", "minimal", "--to", deep, "--mkdir", "--json").stdout)
+    shown = cli("shard", "verify", made["manifests"][0]).stdout
+    for shard in made["shards"]:
+        path = shard["path"] if isinstance(shard, dict) else shard
+        assert any(str(path) in line for line in shown.splitlines()), (path, shown)
+    assert cli("backup", "create", "--no-encrypt", "-q").exit_code == 0
+    listed = cli("backup", "list").stdout
+    name = json.loads(cli("backup", "list", "--json").stdout)[0]["path"].rpartition("/")[2]
+    assert any(name in line for line in listed.splitlines()) and "…" not in listed
+    assert "times in America/New_York" in listed
