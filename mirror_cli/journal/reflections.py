@@ -7,7 +7,6 @@ write transaction together with its audit event.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -183,9 +182,8 @@ def short_id_length(store: Store) -> int:
     `list` shows, as git's abbreviated ids, so that any id shown works as the prefix `show` takes."""
     length, previous = MIN_PREFIX, ""
     for (rid,) in store.conn.execute("SELECT id FROM reflections ORDER BY id"):
-        common = len(os.path.commonprefix((previous, rid)))
-        if common >= length:
-            length = common + 1
+        while rid[:length] == previous[:length] and length < 64:  # sorted: only the neighbour can share more
+            length += 1
         previous = rid
     return length
 
