@@ -32,27 +32,30 @@ def page(command: list[str], first: str, rest: Iterator[str]) -> None:
             write(line + "\n")
         return
     try:
-        try:
-            write = proc.stdin.write
-            write(first + "\n")
-            for line in rest:
-                write(line + "\n")
-            proc.stdin.close()
-        except BrokenPipeError:  # quit before the end: nothing more to show
-            pass
-        except KeyboardInterrupt:  # ^C reaches both: the pager decides when the screen is given back
-            pass
+        write = proc.stdin.write
+        write(first + "\n")
+        for line in rest:
+            write(line + "\n")
+        proc.stdin.close()
+    except BrokenPipeError:  # quit before the end: nothing more to show
+        pass
+    except KeyboardInterrupt as exc:  # ^C reaches both: the pager decides when the screen is given back
+        if type(exc) is not KeyboardInterrupt:  # SIGTERM or SIGHUP (app.Terminated): the pager ends too
+            proc.terminate()
+            raise
     finally:
         try:
             proc.stdin.close()
-        except BrokenPipeError:
+        except OSError:
             pass
         while True:
             try:
                 proc.wait()
                 break
-            except KeyboardInterrupt:
-                continue
+            except KeyboardInterrupt as exc:
+                if type(exc) is not KeyboardInterrupt:
+                    proc.terminate()
+                    raise
 
 
 # -- local time ----------------------------------------------------------------
