@@ -141,15 +141,16 @@ class Output:
                 self.data(empty)
             return
         if self.rich:
+            from rich.cells import cell_len
             from rich.console import Console
             from rich.table import Table
-
             from rich.text import Text
 
             table = Table(title=title, show_lines=False, header_style="bold")
             for i, name in enumerate(columns):
                 if name in whole:
-                    longest = max((len(for_terminal(str(row[i]))) for row in rows if row[i] is not None), default=1)
+                    longest = max((cell_len(for_terminal(str(row[i]))) for row in rows if row[i] is not None),
+                                  default=1)
                     table.add_column(name, no_wrap=True, min_width=max(longest, len(name)), overflow="ignore")
                 else:
                     table.add_column(name, overflow="fold")
