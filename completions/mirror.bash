@@ -15,7 +15,7 @@ _mirror() {
         --db|--config|-o|--output|--to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$path" in
-        "") words="audit backup config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show sync tensions --db --config --journal -j --quiet -q --version --help" ;;
+        "") words="audit backup config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show sync tensions --db --config --journal -j --quiet -q --plain --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -48,7 +48,7 @@ _mirror() {
         "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
-        "list") words="--limit -n --since --until --tag -t --mode --on --on-this-day --starred --json --help" ;;
+        "list") words="--limit -n --since --until --tag -t --mode --on --on-this-day --starred --no-pager --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;
         "migrate down") words="--steps --to --dry-run --yes -y --json --help" ;;
