@@ -15,7 +15,7 @@ _mirror() {
             -*) continue ;;
         esac
         case "${path:+$path }$w" in
-            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"completion"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"sync"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
+            "audit"|"audit log"|"audit verify"|"backup"|"backup create"|"backup list"|"backup prune"|"backup restore"|"backup verify"|"completion"|"config"|"config get"|"config path"|"config set"|"config show"|"conflicts"|"conflicts resolve"|"delete"|"edit"|"export"|"help"|"import"|"journals"|"key"|"key change"|"key disable"|"key enable"|"key export"|"key import"|"key lock"|"key rotate"|"key status"|"key unlock"|"list"|"migrate"|"migrate check"|"migrate down"|"migrate history"|"migrate status"|"migrate up"|"patterns"|"patterns analyze"|"patterns evolution"|"patterns list"|"patterns show"|"reflect"|"remote"|"remote add"|"remote devices"|"remote list"|"remote remove"|"remote revoke"|"remote rotate"|"remote wipe"|"search"|"shard"|"shard create"|"shard repair"|"shard restore"|"shard verify"|"show"|"stats"|"sync"|"tags"|"tensions"|"tensions analyze"|"tensions list"|"tensions map"|"tensions show") path="${path:+$path }$w" ;;
         esac
     done
     case "$path|$prev" in
@@ -35,12 +35,25 @@ _mirror() {
         "conflicts resolve|--keep") _mirror_words "kept other" "$cur"; return ;;
         "delete|--backups") _mirror_words "delete keep" "$cur"; return ;;
         "delete|--remote") _mirror_words "wipe keep" "$cur"; return ;;
+        "delete|--tag") _mirror_values tags "$cur"; return ;;
+        "delete|-t") _mirror_values tags "$cur"; return ;;
+        "delete|--not-tag") _mirror_values tags "$cur"; return ;;
+        "delete|--contains") COMPREPLY=(); return ;;
+        "delete|--since") COMPREPLY=(); return ;;
+        "delete|--until") COMPREPLY=(); return ;;
+        "delete|--on") COMPREPLY=(); return ;;
         "edit|--response") COMPREPLY=(); return ;;
         "edit|--mode") _mirror_values modes "$cur"; return ;;
         "edit|--tag") _mirror_values tags "$cur"; return ;;
         "edit|-t") _mirror_values tags "$cur"; return ;;
         "edit|--untag") _mirror_values tags "$cur"; return ;;
         "edit|--at") COMPREPLY=(); return ;;
+        "edit|--has-tag") COMPREPLY=(); return ;;
+        "edit|--not-tag") _mirror_values tags "$cur"; return ;;
+        "edit|--contains") COMPREPLY=(); return ;;
+        "edit|--since") COMPREPLY=(); return ;;
+        "edit|--until") COMPREPLY=(); return ;;
+        "edit|--on") COMPREPLY=(); return ;;
         "export|--format") _mirror_words "json jsonl markdown csv jrnl" "$cur"; return ;;
         "export|-f") _mirror_words "json jsonl markdown csv jrnl" "$cur"; return ;;
         "export|--output") _mirror_files "$cur"; return ;;
@@ -59,6 +72,8 @@ _mirror() {
         "list|--until") COMPREPLY=(); return ;;
         "list|--tag") _mirror_values tags "$cur"; return ;;
         "list|-t") _mirror_values tags "$cur"; return ;;
+        "list|--not-tag") _mirror_values tags "$cur"; return ;;
+        "list|--contains") COMPREPLY=(); return ;;
         "list|--mode") _mirror_values modes "$cur"; return ;;
         "list|--on") COMPREPLY=(); return ;;
         "migrate down|--steps") COMPREPLY=(); return ;;
@@ -83,6 +98,7 @@ _mirror() {
         "reflect|-t") _mirror_values tags "$cur"; return ;;
         "reflect|--response") COMPREPLY=(); return ;;
         "reflect|--at") COMPREPLY=(); return ;;
+        "reflect|--template") COMPREPLY=(); return ;;
         "remote add|--endpoint-url") COMPREPLY=(); return ;;
         "remote add|--region") COMPREPLY=(); return ;;
         "remote add|--profile") COMPREPLY=(); return ;;
@@ -96,6 +112,7 @@ _mirror() {
         "shard create|--to") _mirror_files "$cur"; return ;;
         "shard restore|--output") _mirror_files "$cur"; return ;;
         "shard restore|-o") _mirror_files "$cur"; return ;;
+        "stats|--since") COMPREPLY=(); return ;;
         "sync|--only") _mirror_words "patterns tensions" "$cur"; return ;;
         "sync|--conflict") _mirror_words "local-wins newest-wins" "$cur"; return ;;
         "tensions show|--by") _mirror_words "week month" "$cur"; return ;;
@@ -118,7 +135,7 @@ _mirror() {
         esac
     fi
     case "$path" in
-        "") words="audit backup completion config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show sync tensions --db --config --journal -j --quiet -q --version --help" ;;
+        "") words="audit backup completion config conflicts delete edit export help import journals key list migrate patterns reflect remote search shard show stats sync tags tensions --db --config --journal -j --quiet -q --plain --version --help" ;;
         "audit") words="log verify --help" ;;
         "audit log") words="--limit -n --json --help" ;;
         "audit verify") words="--json --help" ;;
@@ -136,8 +153,8 @@ _mirror() {
         "config show") words="--json --help" ;;
         "conflicts") words="resolve --json --help" ;;
         "conflicts resolve") words="--keep --help" ;;
-        "delete") words="--all --backups --remote --yes -y --json --help" ;;
-        "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --json --help" ;;
+        "delete") words="--all --backups --remote --tag -t --and --not-tag --contains --since --until --on --starred --yes -y --json --help" ;;
+        "edit") words="--response --mode --tag -t --untag --at --star -s --unstar --has-tag --and --not-tag --contains --since --until --on --starred --yes -y --json --help" ;;
         "export") words="--format -f --output -o --since --until --only --encrypt --help" ;;
         "help") words="--help" ;;
         "import") words="--format -f --mode --only --dry-run --yes -y --json --help" ;;
@@ -152,7 +169,7 @@ _mirror() {
         "key rotate") words="--new-passphrase --allow-weak --force --json --help" ;;
         "key status") words="--json --help" ;;
         "key unlock") words="--json --help" ;;
-        "list") words="--limit -n --since --until --tag -t --mode --on --on-this-day --starred --json --help" ;;
+        "list") words="--limit -n --since --until --tag -t --and --not-tag --contains --mode --on --on-this-day --starred --full --no-pager --json --help" ;;
         "migrate") words="check down history status up --json --help" ;;
         "migrate check") words="--json --help" ;;
         "migrate down") words="--steps --to --dry-run --yes -y --json --help" ;;
@@ -164,7 +181,7 @@ _mirror() {
         "patterns evolution") words="--by --min-confidence --type --limit -n --since --json --help" ;;
         "patterns list") words="--min-confidence --type --limit -n --json --help" ;;
         "patterns show") words="--json --help" ;;
-        "reflect") words="--mode --tag -t --response --local-only --at --star -s --json --help" ;;
+        "reflect") words="--mode --tag -t --response --local-only --at --star -s --template --json --help" ;;
         "remote") words="add devices list remove revoke rotate wipe --help" ;;
         "remote add") words="--endpoint-url --region --profile --key-only --label --mkdir --allow-weak --json --help" ;;
         "remote devices") words="--json --help" ;;
@@ -180,7 +197,9 @@ _mirror() {
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;
         "show") words="--json --help" ;;
+        "stats") words="--since --json --help" ;;
         "sync") words="--push --pull --only --conflict --dry-run --compact --rejoin --json --help" ;;
+        "tags") words="--json --help" ;;
         "tensions") words="analyze list map show --json --help" ;;
         "tensions analyze") words="--full --json --help" ;;
         "tensions list") words="--json --help" ;;

@@ -28,7 +28,7 @@ def mirror_home(tmp_path, monkeypatch):
                 "MIRROR_IMPORT_PASSPHRASE_FILE", "MIRROR_DEBUG", "MIRROR_SYNC_PASSPHRASE",
                 "MIRROR_SYNC_PASSPHRASE_FILE", "MIRROR_SYNC_RECOVERY_CODE", "MIRROR_TEST_FAULT",
                 "MIRROR_EXPORT_PASSPHRASE", "MIRROR_EXPORT_PASSPHRASE_FILE", "XDG_STATE_HOME",
-                "VISUAL", "EDITOR"):
+                "VISUAL", "EDITOR", "MIRROR_PLAIN", "MIRROR_PAGER", "PAGER"):
         monkeypatch.delenv(var, raising=False)
     # No real OS keyring, ever: the "fail" backend raises NoKeyringError, which
     # mirror treats as "no keyring available". Tests that need a keyring

@@ -25,12 +25,13 @@ EPILOG = ("Exit status: 0 ok, 1 failed, 2 usage error, 3 verification failed, 4 
 class State:
     """Per-invocation state on ctx.obj: global options, and Settings resolved once on first use."""
 
-    def __init__(self, db: Optional[Path], config: Optional[Path], quiet: bool, journal: Optional[str] = None) -> None:
+    def __init__(self, db: Optional[Path], config: Optional[Path], quiet: bool, journal: Optional[str] = None,
+                 plain: bool = False) -> None:
         self.db, self.config, self.quiet, self.journal = db, config, quiet, journal
         self._settings = None
         from mirror_cli.cli.output import Output
 
-        self.out = Output(quiet=quiet)
+        self.out = Output(quiet=quiet, plain=plain)
 
     @property
     def settings(self):
@@ -257,10 +258,11 @@ def root(
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file (else MIRROR_CONFIG, MIRROR_HOME).")] = None,
     journal: Annotated[Optional[str], typer.Option("--journal", "-j", metavar="NAME", help="A named journal (else MIRROR_JOURNAL); `mirror journals` lists them.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors and requested data.")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Tab-separated lines with ISO UTC times, as scripts get (else MIRROR_PLAIN=1); NO_COLOR only drops colour.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """mirror: a private journal you truly own."""
-    ctx.obj = State(db, config, quiet, journal)
+    ctx.obj = State(db, config, quiet, journal, plain)
 
 
 class Terminated(KeyboardInterrupt):
@@ -287,13 +289,14 @@ def _catch_termination() -> None:
 
 
 def quiet_first(args: list[str]) -> list[str]:
-    """*args* with every ``-q``/``--quiet`` before ``--`` moved to the front, where the root app reads it:
-    CONTRACT.md has ``-q`` "also accepted after the subcommand, where people type it"."""
+    """*args* with every ``-q``/``--quiet`` (and ``--plain``) before ``--`` moved to the front, where the root
+    app reads it: CONTRACT.md has ``-q`` "also accepted after the subcommand, where people type it"."""
     end = args.index("--") if "--" in args else len(args)
-    quiet = [a for a in args[:end] if a in ("-q", "--quiet")]
-    if not quiet or args[:len(quiet)] == quiet:
+    front = [a for a in args[:end] if a in ("-q", "--quiet", "--plain")]
+    if not front or args[:len(front)] == front:
         return args
-    return ["-q"] + [a for a in args[:end] if a not in ("-q", "--quiet")] + args[end:]
+    flags = (["-q"] if any(a != "--plain" for a in front) else []) + (["--plain"] if "--plain" in front else [])
+    return flags + [a for a in args[:end] if a not in ("-q", "--quiet", "--plain")] + args[end:]
 
 
 def main() -> None:

@@ -277,11 +277,17 @@ def list_(
     # On a terminal the file name alone (under a title naming the folder), so that a narrow table
     # still shows what `verify` and `restore` need; pipes keep the full path.
     shown = (lambda p: p.rstrip("/").rpartition("/")[2].partition("?")[0]) if st.out.rich else str
-    rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", shown(b.path)) for b in listing.backups]
+    # For a person the time is local (the zone named in the title); pipes keep the stored ISO UTC.
+    when, title = str, None
+    if st.out.rich:
+        from mirror_cli.cli.terminal import local, times_in
+
+        when, title = local, f"in {where}; {times_in()}"
+    rows = [(when(b.created_at), _mb(b.bytes), "yes" if b.encrypted else "no", shown(b.path)) for b in listing.backups]
     rows += [("UNREADABLE", _mb(u.bytes), "?", shown(u.path)) for u in listing.unreadable]
     if rows:
-        st.out.table(("created", "size", "encrypted", "file" if st.out.rich else "path"), rows,
-                      title=f"in {where}" if st.out.rich else None)
+        st.out.table(("created", "size", "encrypted", "file" if st.out.rich else "path"), rows, title=title,
+                      whole=("file",))
 
 
 @app.command()

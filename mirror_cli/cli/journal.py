@@ -85,18 +85,44 @@ def _keeping(draft, retry: str):
     draft.discard()
 
 
-def _render(st, reflections, as_json: bool, empty: str = "no reflections match") -> None:
+def _first_line(r) -> str:
+    return r.content.splitlines()[0] if r.content else ""
+
+
+def _render(st, reflections, as_json: bool, empty: str = "no reflections match", *, paged: bool = False,
+            store=None) -> None:
+    """*reflections* (any iterable: rows stream to the terminal or pipe as they come) as JSON, TSV for
+    scripts (ISO UTC times, as stored), or one line each for a person (short ids, local times, the
+    zone named once on top), through the pager when *paged*. *store*: the open journal, for the
+    length of the short ids (else the full ids are shown)."""
     if as_json:
         st.out.json([r.to_dict() for r in reflections])
         return
-    rows = []
-    for r in reflections:
-        first = r.content.splitlines()[0] if r.content else ""
-        if st.out.rich and len(first) > 70:
-            first = first[:69] + "…"
-        rows.append((r.id, _local(r.created_at) if st.out.rich else r.created_at, r.mode,
-                     ", ".join(r.tags), first))
-    st.out.table(("id", "when", "mode", "tags", "text"), rows, empty=empty)
+    if not st.out.rich:
+        rows = ((r.id, r.created_at, r.mode, ", ".join(r.tags), _first_line(r))
+                for r in reflections)
+        st.out.table(("id", "when", "mode", "tags", "text"), rows, empty=empty)
+        return
+    from mirror_cli.cli.output import colour_wanted
+    from mirror_cli.cli.terminal import Oneline, colour, times_in
+
+    length = 64
+    if store is not None:
+        from mirror_cli.journal.reflections import short_id_length
+
+        length = short_id_length(store)
+    line = Oneline(length, colour=colour_wanted())
+
+    def lines():
+        for i, r in enumerate(reflections):
+            if i == 0:
+                yield colour("2", times_in(), line.colour)
+            first = _first_line(r)
+            if r.mode and r.mode != "REFLECTION":
+                first = f"[{r.mode}] {first}"
+            yield line(r.id, r.created_at, first, r.tags)
+
+    st.out.lines(lines(), paged=paged, empty=empty)
 
 
 def _parse_when(value: str, *, option: str = "--at", end: bool = False):
@@ -138,12 +164,6 @@ def _window(since, until, on):
 
 
 StarOpt = Annotated[bool, typer.Option("--star", "-s", help="Star it (the tag 'starred', as jrnl's star).")]
-
-
-def _local(stamp: str) -> str:
-    from mirror_cli.ids import parse_iso
-
-    return parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def reflect(
@@ -244,6 +264,7 @@ def list_(
     on_this_day: Annotated[bool, typer.Option("--on-this-day", help="Only those written on today's date in earlier years.")] = False,
     starred: StarredOpt = False,
     full: Annotated[bool, typer.Option("--full", help="Whole reflections (date, text, tags), as jrnl prints them.")] = False,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Do not page (on a terminal the list goes through MIRROR_PAGER, PAGER or less -FRX).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List reflections, newest first."""
@@ -267,9 +288,11 @@ def list_(
             if not shown:
                 _render(st, [], False, "no reflections match" if filtered else "no reflections yet")
             return
-        items = journal.list_reflections(store, limit=limit, since=lo, until=hi, mode=mode, windows=windows,
+        items = journal.iter_reflections(store, limit=limit, since=lo, until=hi, mode=mode, windows=windows,
                                          **chosen)
-    _render(st, items, as_json, "no reflections match" if filtered else "no reflections yet")
+        # Streamed: the first rows are on the screen (or in the pipe) while the rest are still read.
+        _render(st, items, as_json, "no reflections match" if filtered else "no reflections yet",
+                paged=not no_pager, store=store)
 
 
 def show(
@@ -286,7 +309,12 @@ def show(
     if as_json:
         st.out.json(r.to_dict())
         return
-    lines = [f"id:       {r.id}", f"created:  {r.created_at}", f"updated:  {r.updated_at}", f"mode:     {r.mode}"]
+    created, updated = r.created_at, r.updated_at
+    if st.out.rich:  # a person: local time, the zone named once; scripts keep the stored ISO UTC
+        from mirror_cli.cli.terminal import local, zone_name
+
+        created, updated = f"{local(created, seconds=True)} ({zone_name()})", local(updated, seconds=True)
+    lines = [f"id:       {r.id}", f"created:  {created}", f"updated:  {updated}", f"mode:     {r.mode}"]
     if r.tags:
         lines.append(f"tags:     {', '.join(r.tags)}")
     if r.local_only:
@@ -391,7 +419,10 @@ def search(
         else:
             st.out.note("No reflection matches.")
         return
-    rows = [(f.reflection.id, _local(f.reflection.created_at) if st.out.rich else f.reflection.created_at,
+    when = str  # scripts: the stored ISO UTC time; a person: local time
+    if st.out.rich:
+        from mirror_cli.cli.terminal import local as when
+    rows = [(f.reflection.id, when(f.reflection.created_at),
              f.reflection.mode, ", ".join(f.reflection.tags), f.snippet) for f in found]
     if not st.out.rich:  # tab-separated: the snippet as text
         st.out.table(("id", "when", "mode", "tags", "match"), [(*row[:4], row[4].text) for row in rows])
@@ -400,7 +431,7 @@ def search(
     from rich.table import Table
     from rich.text import Text
 
-    from mirror_cli.cli.output import for_terminal
+    from mirror_cli.cli.output import colour_wanted, for_terminal
 
     def marked(snippet) -> Text:  # Text, not markup: a journal's "[bold]" is text
         text, at = Text(), 0
@@ -415,7 +446,7 @@ def search(
     table.add_column("match", overflow="fold")  # text without spaces (Chinese, Japanese) wraps too
     for *cells, snippet in rows:
         table.add_row(*(Text(for_terminal(c)) for c in cells), marked(snippet))
-    Console().print(table)
+    Console(color_system="auto" if colour_wanted() else None).print(table)  # NO_COLOR: no escapes at all
 
 
 def delete(
@@ -484,6 +515,7 @@ def delete(
 def _deletion_question(store, resolved: list[str], shown: int = 20) -> str:
     """The question `delete ID...` asks on a terminal: each reflection's id, local date and first line."""
     from mirror_cli.cli.output import for_terminal
+    from mirror_cli.cli.terminal import local
     from mirror_cli.journal import reflections as journal
 
     lines = []
@@ -491,7 +523,7 @@ def _deletion_question(store, resolved: list[str], shown: int = 20) -> str:
         r = journal.get(store, rid)
         first = next((line.strip() for line in r.content.splitlines() if line.strip()), "")
         first = first if len(first) <= 60 else first[:59] + "\u2026"
-        lines.append(f"  {rid}  {_local(r.created_at)}  {for_terminal(first)}")
+        lines.append(f"  {rid}  {local(r.created_at)}  {for_terminal(first)}")
     if len(resolved) > shown:
         lines.append(f"  ... and {len(resolved) - shown} more")
     return "\n".join(lines) + f"\nDelete {plural(len(resolved), 'reflection')}?"

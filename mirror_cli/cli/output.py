@@ -1,10 +1,14 @@
 """The one place that prints.
 
 Data and results go to stdout; notes, warnings and errors to stderr. ``--json``
-prints exactly one JSON value. Rich tables and progress bars only when stdout
-(for tables) or stderr (for progress) is a terminal and ``NO_COLOR`` is not
-set; otherwise plain lines (tab-separated for tables). ``-q/--quiet`` silences
-status output (notes, confirmations, progress).
+prints exactly one JSON value. A person at a terminal gets tables and rows laid
+out for the terminal's width, times in local time with the zone named once, and
+long listings through a pager (``MIRROR_PAGER``, ``PAGER``, else ``less -FRX``);
+``NO_COLOR`` (https://no-color.org) takes the colour away and nothing else.
+Scripts get plain tab-separated lines with ISO-8601 UTC times: when stdout is not
+a terminal, or with ``--plain`` / ``MIRROR_PLAIN=1``. Progress bars only when
+stdout and stderr are terminals and ``NO_COLOR`` is not set. ``-q/--quiet``
+silences status output (notes, confirmations, progress).
 """
 
 from __future__ import annotations
@@ -21,6 +25,32 @@ def is_tty(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def fd_is_tty(stream) -> bool:
+    """A real terminal behind *stream*'s file descriptor (what a pager needs; a test's stand-in is not)."""
+    try:
+        return os.isatty(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def pager_command() -> list[str] | None:
+    """The pager to run, as git chooses one: ``MIRROR_PAGER``, then ``PAGER``, else ``less -FRX``;
+    None when it is set empty or to ``cat`` (no pager)."""
+    import shlex
+
+    for var in ("MIRROR_PAGER", "PAGER"):
+        if var in os.environ:
+            value = os.environ[var].strip()
+            break
+    else:
+        value = "less -FRX"
+    try:
+        command = shlex.split(value)
+    except ValueError:
+        command = value.split()
+    return None if not command or command == ["cat"] else command
 
 
 def stdin_is_tty() -> bool:
@@ -55,9 +85,15 @@ def counted(count: int, kind: str) -> str:
     return plural(count, many[:-1] if many.endswith("s") else many, many)
 
 
+def plain_wanted(flag: bool = False) -> bool:
+    """``--plain`` given, or ``MIRROR_PLAIN`` set to anything but empty or ``0``."""
+    return flag or os.environ.get("MIRROR_PLAIN", "") not in ("", "0")
+
+
 class Output:
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, plain: bool = False) -> None:
         self.quiet = quiet
+        self.plain = plain_wanted(plain)
 
     # -- machine output ----------------------------------------------------
     def json(self, value: Any) -> None:
@@ -89,34 +125,65 @@ class Output:
 
     @property
     def rich(self) -> bool:
-        """Rich tables for people at a terminal; plain tab-separated lines when piped or with NO_COLOR."""
-        return is_tty(sys.stdout) and colour_wanted()
+        """Laid out for a person: stdout a terminal and no ``--plain``/``MIRROR_PLAIN`` (``NO_COLOR`` only
+        takes the colour away). Otherwise plain tab-separated lines with times as stored (ISO-8601 UTC)."""
+        return is_tty(sys.stdout) and not self.plain
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-              empty: str | None = None) -> None:
+              empty: str | None = None, whole: Sequence[str] = ()) -> None:
         """*rows* under *columns*; with no rows, a person at a terminal reads *empty* (e.g. "no reflections
-        yet") instead of an empty table, and a pipe gets nothing."""
+        yet") instead of an empty table, and a pipe gets nothing. The *whole* columns (file names, paths)
+        are never cut or folded for a person: the other columns give way, and a line wider than the
+        terminal wraps rather than loses its end."""
         rows = list(rows)
         if not rows and empty is not None:
             if is_tty(sys.stdout):
                 self.data(empty)
             return
         if self.rich:
+            from rich.cells import cell_len
             from rich.console import Console
             from rich.table import Table
-
             from rich.text import Text
 
-            table = Table(*columns, title=title, show_lines=False, header_style="bold")
+            table = Table(title=title, show_lines=False, header_style="bold")
+            for i, name in enumerate(columns):
+                if name in whole:
+                    longest = max((cell_len(for_terminal(str(row[i]))) for row in rows if row[i] is not None),
+                                  default=1)
+                    table.add_column(name, no_wrap=True, min_width=max(longest, len(name)), overflow="ignore")
+                else:
+                    table.add_column(name, overflow="fold")
             for row in rows:
                 # Text, not str: a journal's "[bold]" or "[/x]" is text, never Rich markup.
                 table.add_row(*[Text("" if v is None else for_terminal(str(v))) for v in row])
-            Console().print(table)
+            Console(color_system="auto" if colour_wanted() else None).print(table, crop=False)
         else:
             clean = for_terminal if is_tty(sys.stdout) else str
             for row in rows:
                 sys.stdout.write("\t".join("" if v is None else clean(str(v).replace("\t", " ").replace("\n", " "))
                                           for v in row) + "\n")
+
+    def lines(self, lines: Iterable[str], *, paged: bool = True, empty: str | None = None) -> None:
+        """Lines for a person at a terminal, streamed: through the pager when *paged* and stdout is a real
+        terminal (see :func:`pager_command`), else straight to stdout. The lines are the caller's layout
+        (already cleaned with :func:`for_terminal`). With no lines at all, *empty* is printed instead."""
+        lines = iter(lines)
+        first = next(lines, None)
+        if first is None:
+            if empty is not None:
+                self.data(empty)
+            return
+        command = pager_command() if paged and fd_is_tty(sys.stdout) else None
+        if command is None:
+            write = sys.stdout.write
+            write(first + "\n")
+            for line in lines:
+                write(line + "\n")
+            return
+        from mirror_cli.cli.terminal import page
+
+        page(command, first, lines)
 
     def progress(self, description: str, total: int | None, unit: str | None = None):
         """A progress callback (done, total) -> None, and a context manager: counting bytes (kB, MB), or

@@ -220,7 +220,7 @@ def verify(
                         f"(still recoverable); run `mirror shard repair {manifest}`.")
         return
     rows = [(s.index, s.status, s.path or "", "; ".join(s.problems)) for s in report.shards]
-    st.out.table(("shard", "status", "path", "problem"), rows)
+    st.out.table(("shard", "status", "path", "problem"), rows, whole=("path",))
     if report.ok:
         st.out.result(f"ok: all {report.n} shards intact")
     else:

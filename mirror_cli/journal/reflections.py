@@ -177,6 +177,17 @@ def resolve_id(store: Store, ref: str) -> str:
     return rows[0][0]
 
 
+def short_id_length(store: Store) -> int:
+    """How many leading characters tell every reflection's id apart (at least MIN_PREFIX): the length
+    `list` shows, as git's abbreviated ids, so that any id shown works as the prefix `show` takes."""
+    length, previous = MIN_PREFIX, ""
+    for (rid,) in store.conn.execute("SELECT id FROM reflections ORDER BY id"):
+        while rid[:length] == previous[:length] and length < 64:  # sorted: only the neighbour can share more
+            length += 1
+        previous = rid
+    return length
+
+
 def get(store: Store, ref: str) -> Reflection:
     rid = resolve_id(store, ref)
     row = store.conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()

@@ -33,7 +33,7 @@ def test_an_internal_error_is_exit_1_without_traceback_or_its_message(cli, monke
     def broken(*args, **kwargs):
         raise ValueError("private words from a reflection")
 
-    monkeypatch.setattr(journal, "list_reflections", broken)
+    monkeypatch.setattr(journal, "iter_reflections", broken)  # what `list` reads with
     cli("reflect", "a journal to list")
     r = cli("list")
     assert r.exit_code == 1 and r.stdout == ""

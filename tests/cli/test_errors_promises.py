@@ -79,7 +79,7 @@ def test_a_read_failing_with_disk_io_error_shows_the_hint_on_the_command_line(cl
     def failing(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(reflections, "list_reflections", failing)
+    monkeypatch.setattr(reflections, "iter_reflections", failing)  # what `list` reads with
     result = cli("--db", journal_db, "list")
     assert result.exit_code == 1, result.stderr
     assert "disk I/O error" in result.stderr

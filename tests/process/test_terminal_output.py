@@ -1,4 +1,5 @@
-"""Rich tables for people at a terminal; plain output when piped or with NO_COLOR (real subprocesses)."""
+"""Tables and one-line rows for people at a terminal (NO_COLOR: the same without colour); tab-separated
+lines when piped or with --plain / MIRROR_PLAIN (real subprocesses)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env["TERM"] = "xterm-256color"
     env["COLUMNS"] = "120"
+    env["MIRROR_PAGER"] = ""  # no pager here: tests/process/test_pager.py runs less
     env.update(extra)
     return env
 
@@ -64,19 +66,41 @@ def _env(**extra):
 def test_terminal_gets_a_rich_table(journal, args):
     code, out = _on_tty(args, _env())
     assert code == 0
-    assert BOX in out and b"\t" not in out
+    assert b"\t" not in out
+    if args == ["list"]:  # one line per reflection, as `git log --oneline`, under the zone's name
+        lines = re.sub(rb"\x1b\[[0-9;]*m", b"", out).decode().splitlines()
+        assert lines[0].startswith("times in ") and len(lines) == 3
+        assert "second entry" in lines[1] and "first entry #walk" in lines[2]
+        assert ESC.search(out)  # colour
+    else:
+        assert BOX in out
 
 
 @pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["migrate", "history"], ["--help"],
                                   ["list", "--bogus"]])
-def test_no_color_on_a_terminal_is_plain(journal, args):
+def test_no_color_on_a_terminal_has_no_colour_but_keeps_the_layout(journal, args):
+    """no-color.org: NO_COLOR takes the colour away, not the layout (no tab-separated lines)."""
     code, out = _on_tty(args, _env(NO_COLOR="1"))
     assert code == (2 if "--bogus" in args else 0)
     assert not ESC.search(out), out[:200]
-    assert BOX not in out
+    assert b"\t" not in out
     if args == ["list"]:
         lines = out.decode().splitlines()
-        assert len(lines) == 2 and all(line.count("\t") == 4 for line in lines)
+        assert lines[0].startswith("times in ") and len(lines) == 3
+    elif args[0] in ("audit", "migrate"):
+        assert BOX in out
+
+
+@pytest.mark.parametrize("how", [["--plain", "list"], ["list", "--plain"], ["MIRROR_PLAIN=1", "list"]])
+def test_plain_on_a_terminal_is_what_scripts_get(journal, how):
+    env = _env(NO_COLOR="1")
+    args = [a for a in how if "=" not in a]
+    env.update(a.split("=", 1) for a in how if "=" in a)
+    code, out = _on_tty(args, env)
+    assert code == 0 and not ESC.search(out)
+    lines = out.decode().splitlines()
+    assert len(lines) == 2 and all(line.count("\t") == 4 for line in lines)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", line.split("\t")[1]) for line in lines)
 
 
 @pytest.mark.parametrize("args", [["list"], ["audit", "log"], ["search", "entry"], ["--help"]])

@@ -1,0 +1,124 @@
+"""The layout a person reads at an 80-column terminal: one line per reflection, cut by display width
+(CJK counts two cells), local times with the zone named once; NO_COLOR vs --plain / MIRROR_PLAIN."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from rich.cells import cell_len
+
+from mirror_cli.cli import output
+from mirror_cli.cli.terminal import Oneline, fit, local, short_when, zone_name
+
+CJK = "今日は天気がいいですね、散歩に行きましょう。" * 4
+STAMP = "2026-06-03T19:15:00.000Z"
+
+
+@pytest.mark.parametrize("text", ["a rather long line of Latin text " * 4, CJK, "mixed 混合テキスト and words " * 5])
+def test_a_row_fills_80_columns_and_never_more(text, new_york):
+    line = Oneline(8, columns=80, this_year=2026)("01HZFRDES0587TMR3Y4ZT1RQ6Q", STAMP, text)
+    assert cell_len(line) in (79, 80)  # 79: a two-cell character that did not fit
+    assert line.startswith("01HZFRDE  06-03 15:15  ") and line.endswith("…")
+
+
+def test_short_text_is_whole_and_tags_follow_it(new_york):
+    line = Oneline(6, columns=80, this_year=2026)
+    assert line("01HZFRDES0587", STAMP, "a walk #river", ["river", "calm"]) == "01HZFR  06-03 15:15  a walk #river #calm"
+    assert line("01HZFRDES0587", STAMP, "雨の日") == "01HZFR  06-03 15:15  雨の日"
+
+
+def test_the_year_is_shown_when_it_is_not_this_year(new_york):
+    assert short_when(STAMP, 2026) == "06-03 15:15"
+    assert short_when(STAMP, 2027) == "2026-06-03 15:15"
+    assert short_when("2027-01-01T03:00:00Z", 2027) == "2026-12-31 22:00"  # local: still last year
+
+
+def test_fit_cuts_by_display_width():
+    assert fit("abcdef", 6) == "abcdef" and fit("abcdefg", 6) == "abcde…"
+    assert fit("日本語の文章", 6) == "日本…" and cell_len(fit("日本語の文章", 6)) == 5
+    assert fit("日本語", 6) == "日本語" and fit("x", 0) == ""
+
+
+def test_control_characters_never_reach_the_line(new_york):
+    line = Oneline(8, columns=80, this_year=2026)("01HZFRDES0587TMR3Y4ZT1RQ6Q", STAMP, "csi \x1b[2J end")
+    assert "\x1b" not in line and "\\x1b[2J" in line
+
+
+def test_zone_and_local_time(new_york):
+    assert zone_name() == "America/New_York"
+    assert local(STAMP) == "2026-06-03 15:15" and local(STAMP, seconds=True) == "2026-06-03 15:15:00"
+
+
+@pytest.fixture
+def tty(monkeypatch):
+    """stdout looks like a terminal to mirror (not to the pager: CliRunner has no real one)."""
+    monkeypatch.setattr(output, "is_tty", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def _reflect(cli, text, at="2026-06-03 15:15"):
+    r = cli("reflect", text, "--at", at)
+    assert r.exit_code == 0
+    return r.stdout.strip()
+
+
+def test_list_and_show_at_a_terminal_are_in_local_time_with_the_zone(cli, tty, new_york):
+    rid = _reflect(cli, "雨の日の散歩 #walk")
+    lines = cli("list").stdout.splitlines()
+    assert lines[0] == "times in America/New_York"  # NO_COLOR (tests set it): no escape sequences
+    assert re.fullmatch(rf"{rid[:6]}\S*  (2026-)?06-03 15:15  雨の日の散歩 #walk", lines[1]), lines[1]
+    shown = cli("show", rid[:8]).stdout
+    assert "created:  2026-06-03 15:15:00 (America/New_York)" in shown
+    assert "T19:15" not in shown and shown.count("America/New_York") == 1
+
+
+def test_no_color_keeps_the_layout_plain_gives_tsv(cli, tty, new_york, monkeypatch):
+    rid = _reflect(cli, "a walk")
+    people = cli("list").stdout
+    assert "\t" not in people and "\x1b" not in people and "times in" in people
+    for args, env in ((["--plain", "list"], None), (["list", "--plain"], None), (["list"], {"MIRROR_PLAIN": "1"})):
+        plain = cli(*args, env=env).stdout
+        assert plain == f"{rid}\t2026-06-03T19:15:00.000Z\tREFLECTION\t\ta walk\n", args
+    assert "2026-06-03T19:15:00.000Z" in cli("--plain", "show", rid).stdout
+    monkeypatch.setenv("MIRROR_PLAIN", "0")
+    assert "times in" in cli("list").stdout
+    assert json.loads(cli("list", "--json").stdout)[0]["created_at"] == "2026-06-03T19:15:00.000Z"
+
+
+def test_a_pipe_gets_tsv_with_utc_times(cli, new_york):
+    rid = _reflect(cli, "a walk")
+    assert cli("list").stdout == f"{rid}\t2026-06-03T19:15:00.000Z\tREFLECTION\t\ta walk\n"
+    assert "created:  2026-06-03T19:15:00.000Z" in cli("show", rid).stdout
+
+
+def test_short_ids_grow_until_they_tell_reflections_apart(cli, tty, tmp_path):
+    ids = ["01AAAAAAAAAAAAAAAAAAAAAAA1", "01AAAAAAAAAAAAAAAAAAAAAAA2", "01BBBBBBBBBBBBBBBBBBBBBBBB"]
+    header = {"type": "header", "format": "mirror-export", "version": 1, "counts": {"reflections": 3}}
+    records = [{"type": "reflection", "id": i, "created_at": "2026-06-03T19:15:00.000Z",
+                "updated_at": "2026-06-03T19:15:00.000Z", "content": f"n{n}", "response": None,
+                "mode": "REFLECTION", "tags": [], "local_only": False} for n, i in enumerate(ids)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *records]))
+    r = cli("import", path)
+    assert r.exit_code == 0, r.stderr
+    shown = [line.split()[0] for line in cli("list").stdout.splitlines()[1:]]
+    assert sorted(shown) == sorted(ids)  # the first two differ only in their last character
+    _reflect(cli, "one of mirror's own")
+    assert len(cli("list").stdout.splitlines()[1].split()[0]) == 26  # every id as long: columns stay aligned
+
+
+def test_file_names_and_paths_are_never_cut_at_80_columns(cli, tty, tmp_path, new_york):
+    _reflect(cli, "something to keep")
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "shards-on-the-second-disk"
+    made = json.loads(cli("shard", "create", "--level", "minimal", "--to", deep, "--mkdir", "--json").stdout)
+    shown = cli("shard", "verify", made["manifests"][0]).stdout
+    for shard in made["shards"]:
+        path = shard["path"] if isinstance(shard, dict) else shard
+        assert any(str(path) in line for line in shown.splitlines()), (path, shown)
+    assert cli("backup", "create", "--no-encrypt", "-q").exit_code == 0
+    listed = cli("backup", "list").stdout
+    name = json.loads(cli("backup", "list", "--json").stdout)[0]["path"].rpartition("/")[2]
+    assert any(name in line for line in listed.splitlines()) and "…" not in listed
+    assert "times in America/New_York" in listed
