@@ -14,6 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 
+# Terminal control characters shown as ``\xNN``: the same table as mirror_cli.cli.output's (which
+# imports this module for the pager, so this one cannot import it back).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0))}
+
+
+def for_terminal(text: str) -> str:
+    """*text* with terminal control characters made visible (a person's terminal only)."""
+    return text.translate(_CONTROLS)
+
+
 # -- the pager -----------------------------------------------------------------
 
 def page(command: list[str], first: str, rest: Iterator[str]) -> None:
@@ -144,8 +154,6 @@ class Oneline:
         self.this_year = this_year or datetime.now().year
 
     def __call__(self, rid: str, stamp: str, text: str, tags: Iterable[str] = ()) -> str:
-        from mirror_cli.cli.output import for_terminal
-
         short = for_terminal(rid[:self.id_length]).ljust(self.id_length)
         when = short_when(stamp, self.this_year)
         room = self.columns - len(short) - len(when) - 4
