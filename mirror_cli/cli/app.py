@@ -91,7 +91,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("mirror_cli.cli.journal", "list_", "command"),
     "show": ("mirror_cli.cli.journal", "show", "command"),
     "edit": ("mirror_cli.cli.journal", "edit", "command"),
-    "search": ("mirror_cli.cli.journal", "search", "command"),
+    "search": ("mirror_cli.cli.search", "search", "command"),
     "delete": ("mirror_cli.cli.journal", "delete", "command"),
     "migrate": ("mirror_cli.cli.migrate", "app", "group"),
     "audit": ("mirror_cli.cli.audit", "app", "group"),
