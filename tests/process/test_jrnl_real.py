@@ -1,7 +1,8 @@
 """A journal written by jrnl 4.x itself goes into mirror and back into jrnl (issue 15, item 6).
 
-Needs jrnl: `MIRROR_TEST_JRNL` names its executable, else `jrnl` on PATH (`pip install jrnl` in a venv of
-its own); skipped without it. tests/cli/test_jrnl_text.py checks the same grammar without jrnl.
+Needs jrnl: `MIRROR_TEST_JRNL` names its executable, else `jrnl` on PATH, else the test installs jrnl 4.x
+into a venv of its own once per run (about a minute; the package registry must be reachable). It never
+skips. tests/cli/test_jrnl_text.py checks the same grammar without jrnl.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +22,21 @@ pytestmark = pytest.mark.process
 JRNL = os.environ.get("MIRROR_TEST_JRNL") or shutil.which("jrnl")
 
 
+@pytest.fixture(scope="session")
+def jrnl_exe():
+    """jrnl's executable: the given or installed one, else jrnl 4.x installed now into its own venv."""
+    if JRNL:
+        return JRNL
+    venv = Path(tempfile.mkdtemp(prefix="mirror-jrnl-")) / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "jrnl>=4,<5"], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, "could not install jrnl 4.x: " + r.stderr[-2000:]
+    return str(venv / "bin" / "jrnl")
+
+
 @pytest.fixture
-def jrnl(tmp_path):
-    if not JRNL:
-        pytest.skip("jrnl is not installed (set MIRROR_TEST_JRNL)")
+def jrnl(tmp_path, jrnl_exe):
     home = tmp_path / "jrnl-home"
     (home / "cfg" / "jrnl").mkdir(parents=True)
     journal = home / "journal.txt"
@@ -33,7 +48,7 @@ def jrnl(tmp_path):
     env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"), XDG_DATA_HOME=str(home / "data"))
 
     def run(*args):
-        r = subprocess.run([JRNL, *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        r = subprocess.run([jrnl_exe, *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
