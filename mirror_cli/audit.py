@@ -52,16 +52,14 @@ reveals nothing about them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from json.encoder import encode_basestring as _quote  # json.dumps' text encoder (ensure_ascii=False)
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
+from mirror_cli.digests import compare_digest, hmac_sha256, sha256
 from mirror_cli.errors import LockedError, VerificationError
 from mirror_cli.ids import now_iso, ulid
 
@@ -114,8 +112,8 @@ def _canonical_row_digest(row: Sequence[Any], key: bytes | None = None) -> str:
 
 def _digest(payload: bytes, key: bytes | None) -> str:
     if key is None:
-        return hashlib.sha256(payload).hexdigest()
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+        return sha256(payload).hexdigest()
+    return hmac_sha256(key, payload).hexdigest()
 
 
 VOUCH_LABEL = b"mirror audit vouch v1"
@@ -123,7 +121,7 @@ VOUCH_LABEL = b"mirror audit vouch v1"
 
 def vouch_key(audit_key: bytes) -> bytes:
     """The row digests' HMAC key of an encrypted database, derived from its chain's MAC key."""
-    return hmac.new(audit_key, VOUCH_LABEL, hashlib.sha256).digest()
+    return hmac_sha256(audit_key, VOUCH_LABEL).digest()
 
 
 def reflection_digest(conn, record_id: str, key: bytes | None = None) -> str | None:
@@ -146,7 +144,7 @@ def vouch_list_digest(vouches: Iterable[tuple[str, str, str | None]]) -> str:
 
 
 def _sorted_digest(entries: Iterable[tuple]) -> str:
-    return hashlib.sha256(canonical(sorted(entries, key=_KIND_AND_ID))).hexdigest()
+    return sha256(canonical(sorted(entries, key=_KIND_AND_ID))).hexdigest()
 
 
 class DigestedVouches(tuple):
@@ -169,8 +167,8 @@ def link_hash(fields: dict[str, Any], key: bytes | None) -> str:
     if fields["link"] == KEYED_LINK:
         if key is None:
             raise _locked()
-        return hmac.new(key, payload, hashlib.sha256).hexdigest()
-    return hashlib.sha256(payload).hexdigest()
+        return hmac_sha256(key, payload).hexdigest()
+    return sha256(payload).hexdigest()
 
 
 def _locked():
@@ -178,8 +176,7 @@ def _locked():
                        "Set MIRROR_PASSPHRASE_FILE or run `mirror key unlock`.")
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):  # NamedTuple, not a dataclass: every write loads it (start-up)
     seq: int
     id: str
     event_type: str
@@ -202,8 +199,8 @@ HEAD_MARK = "keyed_head"  # in the data of every keyed event written with a head
 
 
 def head_tag(key: bytes, seq: int, event_hash: str) -> str:
-    return hmac.new(key, b"mirror audit head v1\x00" + int(seq).to_bytes(8, "big") + event_hash.encode("ascii"),
-                    hashlib.sha256).hexdigest()
+    return hmac_sha256(key, b"mirror audit head v1\x00" + int(seq).to_bytes(8, "big")
+                       + event_hash.encode("ascii")).hexdigest()
 
 
 def append(conn, event_type: str, data: dict[str, Any] | None = None,
@@ -266,14 +263,19 @@ def events(conn, *, limit: int | None = None, newest_first: bool = False) -> lis
     return [_row_to_event(r) for r in conn.execute(sql, params)]
 
 
-@dataclass
 class VerifyReport:
-    ok: bool
-    events: int | None  # None when the database could not be read at all
-    first_bad_seq: int | None
-    problem: str | None
-    keyed_events: int = 0
-    records_checked: int = 0
+    """What `audit verify` found. A plain class: this module loads with every write (start-up)."""
+
+    __slots__ = ("ok", "events", "first_bad_seq", "problem", "keyed_events", "records_checked")
+
+    def __init__(self, ok: bool, events: int | None, first_bad_seq: int | None, problem: str | None,
+                 keyed_events: int = 0, records_checked: int = 0) -> None:
+        self.ok, self.first_bad_seq, self.problem = ok, first_bad_seq, problem
+        self.events = events  # None when the database could not be read at all
+        self.keyed_events, self.records_checked = keyed_events, records_checked
+
+    def __repr__(self) -> str:
+        return "VerifyReport(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "events": self.events, "first_bad_seq": self.first_bad_seq, "problem": self.problem,
@@ -328,7 +330,7 @@ def _head_problem(conn, key: bytes, seq: int, event_hash: str) -> str | None:
     if claimed > seq:
         return (f"events #{seq + 1} to #{claimed} were removed from the end of the chain "
                 "(its keyed head names a later event).")
-    if claimed != seq or not hmac.compare_digest(tag, head_tag(key, seq, event_hash)):
+    if claimed != seq or not compare_digest(tag, head_tag(key, seq, event_hash)):
         return "the chain's keyed head does not match its newest event: the end of the chain was rewritten."
     return None
 
@@ -380,7 +382,7 @@ def verify(conn, *, key: bytes | None = None, encrypted: bool = False) -> Verify
             elif link_key is _BAD_CLOSER:
                 return bad(seq, f"event #{seq} ({etype}) closes a keyed run without a valid retired key.")
             in_run = not (etype in RUN_CLOSERS and index in run_keys)
-        if not hmac.compare_digest(link_hash(fields, link_key), ehash):
+        if not compare_digest(link_hash(fields, link_key), ehash):
             return bad(seq, f"event #{seq} ({etype}) was altered: its hash does not match.")
         previous = ehash
     if encrypted and rows and not in_run:
@@ -449,7 +451,7 @@ def seal_history(conn, *, key: bytes | None = None) -> int:
     digests were replaced.
     """
     throwaway = os.urandom(32)
-    rewrapped = [(hmac.new(throwaway, REWRAP_LABEL + digest.encode("ascii", "replace"), hashlib.sha256).hexdigest(),
+    rewrapped = [(hmac_sha256(throwaway, REWRAP_LABEL + digest.encode("ascii", "replace")).hexdigest(),
                   rowid)
                  for rowid, digest in conn.execute("SELECT rowid, digest FROM audit_vouches WHERE digest IS NOT NULL")]
     conn.executemany("UPDATE audit_vouches SET digest = ? WHERE rowid = ?", rewrapped)

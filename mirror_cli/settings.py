@@ -27,9 +27,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from mirror_cli.errors import UsageError
 from mirror_cli.localfs import atomic_write
@@ -39,13 +39,12 @@ DEFAULT_JOURNAL = "default"  # the journal used when none is named (jrnl's name 
 JOURNAL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):  # NamedTuple, not a dataclass: every command builds one (start-up)
     config_path: Path
     db_path: Path
     backups_dir: Path
-    config: Mapping[str, Any] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] = MappingProxyType({})
+    env: Mapping[str, str] = MappingProxyType({})
     quiet: bool = False
     journal: str | None = None  # the journal selected by name ("default" when none); None for a --db/MIRROR_DB file
 

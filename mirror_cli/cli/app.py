@@ -69,7 +69,7 @@ class State:
         """Load *store*'s key (a prompt only on a terminal) and show the warnings the unlock returned
         (a passphrase file others can read, keyring trouble)."""
         from mirror_cli.cli.output import stdin_is_tty
-        from mirror_cli.db.open import unlock_store
+        from mirror_cli.db.unlock import unlock_store
 
         result = unlock_store(store, self.settings,
                               interactive=stdin_is_tty() if interactive is None else interactive)

@@ -19,7 +19,7 @@ def _open(ctx):
 def _unlock_quietly(st, store) -> None:
     """Key the migration's audit event when a key is at hand; never prompt for it."""
     if store.encrypted:
-        from mirror_cli.db.open import unlock_store
+        from mirror_cli.db.unlock import unlock_store
         from mirror_cli.errors import LockedError
 
         try:

@@ -18,12 +18,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search reflections, best matches first, each with the part of its text that matched."""
-    from mirror_cli.journal import reflections as journal
+    from mirror_cli.journal import find as finder
 
     st = state(ctx)
     _utf8(query, "the search query", "nothing was searched")
     with st.open_store() as store:
-        found = journal.find(store, " ".join(query), limit=limit)
+        found = finder.find(store, " ".join(query), limit=limit)
     if as_json:  # the reflection object, and the snippet (its matches as [start, end) offsets into it)
         st.out.json([{**f.reflection.to_dict(), "snippet": f.snippet.text,
                       "snippet_marks": [list(m) for m in f.snippet.marks]} for f in found])

@@ -2,6 +2,7 @@
 
 Modules, lowest first (each imports only those above it):
 
+* :mod:`.primitives` -- sizes, HKDF purposes and sub-keys, the associated-data encoding (``lp``);
 * :mod:`.kdf` -- the key hierarchy: Argon2id parameters and derivation, the data key
   wrapped under the passphrase key, HKDF sub-keys, key ids, the database's key record;
 * :mod:`.fields` -- sealed columns: :class:`FieldCipher` and the field codecs
@@ -20,23 +21,42 @@ Modules, lowest first (each imports only those above it):
 The public names of ``kdf``, ``fields`` and ``container`` are re-exported here, so callers
 write ``crypto.derive_kek``, ``crypto.FieldCipher``, ``crypto.encrypt_stream``. ``passphrase``,
 ``unlocked``, ``manage`` and ``rotate`` are imported by name. Importing this package is cheap:
-``cryptography`` is imported inside the functions that need it (start-up path).
+the re-exported names load their module on first use, and ``cryptography`` is imported inside
+the functions that need it (start-up path).
 """
 
-from mirror_cli.crypto.container import (CHUNK_SIZE, CONTAINER_CIPHER, CONTAINER_FORMAT, CONTAINER_VERSION,
-                                         DIGEST_SIZE, MAGIC, MAGIC_PREFIX, MAX_CHUNK_SIZE, MAX_CHUNKS,
-                                         MAX_HEADER_SIZE, NONCE_PREFIX_SIZE, PURPOSES, STREAM_SALT_SIZE,
-                                         ContainerHeader, ContainerResult, container_key, decrypt_stream,
-                                         encrypt_stream, is_container, read_container_header)
-from mirror_cli.crypto.fields import (FIELD_MIN_ENVELOPE, FIELD_NONCE_END, FIELD_VERSION, PLAIN, SEALED_COLUMNS,
-                                      FieldCipher, PlainFields, SealedFields, occurrence_record_id)
-from mirror_cli.crypto.kdf import (AUDIT_INFO, CRYPTO_META_VERSION, DEFAULT_ITERATIONS, DEFAULT_LANES,
-                                   DEFAULT_MEMORY_KIB, FIELD_INFO, KDF_ALGORITHM, KEY_ID_INFO, KEY_ID_SIZE, KEY_SIZE,
-                                   MAX_ITERATIONS, MAX_LANES, MAX_MEMORY_KIB, MAX_SALT, MAX_WORK_KIB_PASSES, MIN_SALT,
-                                   NONCE_SIZE, SALT_SIZE, STREAM_INFO, TAG_SIZE, WRAP_AD_LABEL, WRAP_VERSION,
-                                   CryptoMeta, KdfParams, KeyRecord, audit_mac_key, derive_kek, key_id,
-                                   new_data_key, new_kdf_params, new_key_record, subkey, unwrap_data_key,
-                                   wrap_data_key)
+# Loaded on first use (PEP 562): `import mirror_cli.crypto.fields`, which every command does, runs this
+# file first, and importing the three modules here cost a plain `mirror list` ~8 ms (hashlib, OpenSSL,
+# eleven dataclasses) that it never used.
+_HOMES: dict[str, str] = {
+    **dict.fromkeys("""
+        CHUNK_SIZE CONTAINER_CIPHER CONTAINER_FORMAT CONTAINER_VERSION DIGEST_SIZE MAGIC MAGIC_PREFIX
+        MAX_CHUNK_SIZE MAX_CHUNKS MAX_HEADER_SIZE NONCE_PREFIX_SIZE PURPOSES STREAM_SALT_SIZE
+        ContainerHeader ContainerResult container_key decrypt_stream encrypt_stream is_container
+        read_container_header""".split(), 'container'),
+    **dict.fromkeys("""
+        FIELD_MIN_ENVELOPE FIELD_NONCE_END FIELD_VERSION PLAIN SEALED_COLUMNS FieldCipher PlainFields
+        SealedFields occurrence_record_id""".split(), 'fields'),
+    **dict.fromkeys("""
+        AUDIT_INFO CRYPTO_META_VERSION DEFAULT_ITERATIONS DEFAULT_LANES DEFAULT_MEMORY_KIB FIELD_INFO
+        KDF_ALGORITHM KEY_ID_INFO KEY_ID_SIZE KEY_SIZE MAX_ITERATIONS MAX_LANES MAX_MEMORY_KIB MAX_SALT
+        MAX_WORK_KIB_PASSES MIN_SALT NONCE_SIZE SALT_SIZE STREAM_INFO TAG_SIZE WRAP_AD_LABEL WRAP_VERSION
+        CryptoMeta KdfParams KeyRecord audit_mac_key derive_kek key_id new_data_key new_kdf_params
+        new_key_record subkey unwrap_data_key wrap_data_key""".split(), 'kdf'),
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in ("container", "fields", "kdf"):  # submodules were attributes once this package was imported
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -59,7 +59,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mirror_cli.crypto.kdf import FIELD_INFO, NONCE_SIZE, TAG_SIZE, lp, subkey
+from mirror_cli.crypto.primitives import FIELD_INFO, NONCE_SIZE, TAG_SIZE, lp, subkey
 from mirror_cli.errors import LockedError, VerificationError
 
 FIELD_VERSION = 1

@@ -55,17 +55,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import struct
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirror_cli.crypto.primitives import (AUDIT_INFO, FIELD_INFO, KEY_ID_INFO, KEY_ID_SIZE,  # noqa: F401 (re-exported)
+                                          KEY_SIZE, NONCE_SIZE, STREAM_INFO, TAG_SIZE, check_key, lp, subkey)
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
-
-KEY_SIZE = 32
-NONCE_SIZE = 12
-TAG_SIZE = 16
-KEY_ID_SIZE = 16
 
 # -- KDF parameters ----------------------------------------------------------
 
@@ -83,10 +79,7 @@ MAX_WORK_KIB_PASSES = 8 * 1024 * 1024  # memory_cost * iterations <= 8 GiB-passe
 
 # -- HKDF purposes (info strings): one per use, never reused ----------------
 
-FIELD_INFO = "mirror field envelope v1"
-AUDIT_INFO = "mirror audit chain v1"
-KEY_ID_INFO = "mirror key id v1"
-STREAM_INFO = "mirror container stream v1 "  # + purpose
+# (FIELD_INFO, AUDIT_INFO, KEY_ID_INFO, STREAM_INFO: in .constants)
 
 WRAP_VERSION = 1
 WRAP_AD_LABEL = "mirror wrapped data key v1"
@@ -116,21 +109,8 @@ def b64d(text: Any, what: str, error: type[Exception] = InvalidInputError) -> by
         raise error(f"{what} is not valid base64.") from None
 
 
-def lp(text: str) -> bytes:
-    """Length-prefixed UTF-8 (4-byte big-endian length, then the bytes): associated-data parts."""
-    raw = text.encode("utf-8")
-    return struct.pack(">I", len(raw)) + raw
-
-
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_key(key: Any, what: str = "data key") -> bytes:
-    """*key* as 32 bytes, or UsageError."""
-    if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_SIZE:
-        raise UsageError(f"the {what} must be {KEY_SIZE} bytes.")
-    return bytes(key)
 
 
 def _passphrase_bytes(passphrase: str) -> bytes:
@@ -262,17 +242,6 @@ def unwrap_data_key(kek: bytes, wrapped: str, db_id: str, *, source: str | None 
         pass
     where = f" (from {source})" if source else ""
     raise LockedError(f"wrong passphrase{where}: it does not open this key.", _UNLOCK_HINT)
-
-
-def subkey(dek: bytes, purpose: str, *, salt: bytes | None = None, length: int = KEY_SIZE) -> bytes:
-    """HKDF-SHA256 sub-key of the data key; *purpose* is the HKDF info string."""
-    from cryptography.hazmat.primitives import hashes  # lazy: ~10 ms, off the start-up path
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    if not isinstance(purpose, str) or not purpose:
-        raise UsageError("a sub-key needs a purpose.")
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt,
-                info=purpose.encode("utf-8")).derive(check_key(dek))
 
 
 def audit_mac_key(dek: bytes) -> bytes:

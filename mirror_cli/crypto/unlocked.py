@@ -1,7 +1,7 @@
 """The unlocked key of one database: the data key and everything derived from it, in one object.
 
 An :class:`UnlockedKey` is made in one place, :meth:`UnlockedKey.from_dek`, once the data key
-has been opened (``mirror_cli.db.open.unlock_store``, the ``mirror key`` operations, a backup
+has been opened (``mirror_cli.db.unlock.unlock_store``, the ``mirror key`` operations, a backup
 restore). The store holds it as ``store.key`` (None: locked, or a plaintext database); code
 that reads or writes user content gets its field codec from :func:`mirror_cli.crypto.fields.codec`.
 Nothing here is ever printed: the secrets are left out of the repr. A process that holds a key or a

@@ -7,7 +7,8 @@ clear. :func:`encrypted_leftovers` looks for what such a person leaves behind, a
 the write (``Store.write``, once per open store) when it finds any:
 
 * a sealed value (a BLOB) anywhere in any sealed column of any table: one probe per table,
-  ``SELECT 1 ... WHERE typeof(col) = 'blob' ... LIMIT 1``, which stops at the first one;
+  ``SELECT 1 ... WHERE typeof(col) = 'blob' ... LIMIT 1``, which a partial index of exactly that
+  WHERE (migration 0009) answers without reading the table's rows;
 * a keyed run in the audit chain not closed by a ``key.disabled`` event whose published key
   verifies every event of the run (a closing event forged under a key of the forger's choosing
   does not verify the real events before it).
@@ -18,11 +19,11 @@ named here again; a test keeps the two lists equal).
 
 from __future__ import annotations
 
-import hmac
 import json
 import sqlite3
 
 from mirror_cli import audit
+from mirror_cli.digests import compare_digest
 
 #: table -> the columns that hold sealed values once the journal is encrypted
 SEALED: dict[str, tuple[str, ...]] = {
@@ -49,8 +50,8 @@ def encrypted_leftovers(conn: sqlite3.Connection) -> str | None:
         if conn.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1").fetchone():  # noqa: S608
             return f"the {table} table holds encrypted values"
     if "audit_events" in tables and conn.execute(
-            "SELECT 1 FROM audit_events WHERE link != ? LIMIT 1", (audit.PLAIN_LINK,)).fetchone():
-        return _open_keyed_run(conn.execute(_EVENTS).fetchall())
+            f"SELECT 1 FROM audit_events WHERE link != '{audit.PLAIN_LINK}' LIMIT 1").fetchone():
+        return _open_keyed_run(conn.execute(_EVENTS).fetchall())  # (audit_events_keyed answers the probe)
     return None
 
 
@@ -91,7 +92,7 @@ def _closed_run_problem(run: list) -> str | None:
             parsed = None
         fields = {"seq": seq, "id": eid, "event_type": etype, "timestamp": ts, "data": parsed,
                   "previous_hash": prev, "link": link}
-        if len(key) != 32 or parsed is None or not hmac.compare_digest(audit.link_hash(fields, key), ehash):
+        if len(key) != 32 or parsed is None or not compare_digest(audit.link_hash(fields, key), ehash):
             return (f"its audit chain holds keyed events (#{run[0][0]} to #{closing[0]}) that the key.disabled "
                     f"event #{closing[0]} does not verify")
     return None

@@ -1,29 +1,14 @@
-"""Opening the database for a command: resolve, open, migrate, finish an overdue scrub, unlock.
+"""Opening the database for a command: resolve, open, migrate, finish an overdue scrub.
 
-:func:`open_store` opens (and migrates) the configured database; :func:`unlock_store` loads the
-key of an encrypted one into ``store.key`` and returns what the CLI shows (:class:`Unlocked`:
-where the key came from, and warnings such as keyring trouble or a passphrase file others can read).
+:func:`open_store` opens (and migrates) the configured database; unlocking an encrypted one is
+:mod:`.unlock`'s (which loads the key machinery a plaintext journal's commands never need).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
-from mirror_cli.crypto import passphrase
-from mirror_cli.crypto.unlocked import UnlockedKey
 from mirror_cli.db.scrub import SCRUB_PENDING, retry_scrub
 from mirror_cli.db.store import Store
-from mirror_cli.localfs import mark_encrypted
 from mirror_cli.settings import Settings
-
-
-@dataclass(frozen=True)
-class Unlocked:
-    """What unlocking found, for the CLI to show (the key itself is ``store.key``)."""
-
-    source: str  # MIRROR_PASSPHRASE_FILE, MIRROR_PASSPHRASE, "keyring" or "prompt"
-    warnings: tuple[str, ...] = ()
 
 
 def open_store(settings: Settings, *, migrate: bool = True, create: bool = False) -> Store:
@@ -38,16 +23,3 @@ def open_store(settings: Settings, *, migrate: bool = True, create: bool = False
     if store.meta(SCRUB_PENDING) is not None:  # an earlier wipe was cut short (a full disk): finish it
         retry_scrub(store)
     return store
-
-
-def unlock_store(store: Store, settings: Settings, *, interactive: bool = False) -> Unlocked:
-    """Load the data key of encrypted *store* into ``store.key`` (file, env, keyring, prompt).
-
-    No key -> LockedError (exit 4). Keyring trouble that did not stop the unlock (a failing
-    backend, a stale cached key) comes back in ``.warnings``, for the CLI to show.
-    """
-    found = passphrase.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env,
-                              interactive=interactive)
-    store.key = UnlockedKey.from_dek(found.dek, found.source)
-    mark_encrypted(store.db_id)  # from now on, this journal without its key record is refused a plain write
-    return Unlocked(found.source, tuple(found.warnings))

@@ -9,7 +9,7 @@
   than this code is refused.
 
 Key state is one attribute: ``store.key``, the :class:`~mirror_cli.crypto.unlocked.UnlockedKey`
-of an unlocked encrypted database, else None (set by ``db.open.unlock_store`` and the ``mirror
+of an unlocked encrypted database, else None (set by ``db.unlock.unlock_store`` and the ``mirror
 key`` operations). The store uses it only to refuse writes with a key the database no longer
 uses and to key its audit events; field codecs come from ``crypto.fields.codec(store)``.
 """
@@ -277,7 +277,7 @@ class Store:
         * no key record, yet the file shows it was encrypted (:func:`.keyless.encrypted_leftovers`: a sealed value
           anywhere, a keyed audit run no verifying key.disabled closes): the key record was removed
           outside mirror, and the write is refused so that nothing is stored unencrypted. The file
-          is looked at once per open store (a full pass over the sealed columns of a plain journal);
+          is looked at once per open store (a probe per table, answered by the partial indexes of migration 0009);
           audit.append refuses on its own when the newest event is keyed."""
         encrypted = self.encrypted
         if self._opened_plain and encrypted:

@@ -7,12 +7,12 @@ records through it into a format writer (and seals ``--encrypt`` exports);
 :mod:`.importer` reads a file (plain or sealed), has :mod:`.validate` check
 every record all or nothing, then writes them in one transaction with one
 audit event. :mod:`.detect` tells the formats apart; :mod:`.kinds` names the
-record kinds. The formats themselves are pure text code in :mod:`.formats`
+record kinds, :mod:`.document` holds what an import file reads as. The formats themselves are pure text code in :mod:`.formats`
 (``jsondoc``, ``jsonl``, ``markdown``, ``csvfmt``, ``jrnl``): no database, no key.
 """
 
 from __future__ import annotations
 
-from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, ImportDocument, parse_kinds
+from mirror_cli.exchange.kinds import KINDS, RECORD_TYPES, parse_kinds
 
-__all__ = ["KINDS", "RECORD_TYPES", "ImportDocument", "parse_kinds"]
+__all__ = ["KINDS", "RECORD_TYPES", "parse_kinds"]

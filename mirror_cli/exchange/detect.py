@@ -20,7 +20,7 @@ from mirror_cli.exchange.formats.jrnl import read_jrnl
 from mirror_cli.exchange.formats.jrnltext import looks_like_text
 from mirror_cli.exchange.formats.jsondoc import read_json
 from mirror_cli.exchange.formats.jsonl import read_jsonl
-from mirror_cli.exchange.kinds import ImportDocument
+from mirror_cli.exchange.document import ImportDocument
 
 FORMATS = ("auto", "json", "jsonl", "jrnl")
 PEEK = 64 * 1024

@@ -2,7 +2,7 @@
 
 Reading (:func:`read_document`) turns bytes or a binary stream -- plain, or
 a ``mirror export --encrypt`` container -- into a validated
-:class:`~mirror_cli.exchange.kinds.ImportDocument`; every record is checked
+:class:`~mirror_cli.exchange.document.ImportDocument`; every record is checked
 before anything is written (phase-1 ``validate``). :func:`apply_import` then
 plans what each record does and, unless it is a dry run, writes everything
 in ONE ``store.write()`` transaction together with ONE audit event
@@ -65,7 +65,8 @@ from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.detect import Prefixed, load_document
-from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.document import ImportDocument
+from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.exchange.validate import normalize_time
 from mirror_cli.ids import now_iso
 from mirror_cli.journal import reflections as journal

@@ -41,7 +41,8 @@ from typing import Any
 
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import records as codec
-from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.document import ImportDocument
+from mirror_cli.exchange.kinds import KINDS
 
 FORMAT_NAME = "mirror-export"
 FORMAT_VERSION = 1

@@ -1,4 +1,4 @@
-"""Reflections: add, list, show, edit, search, delete.
+"""Reflections: add, list, show, edit, delete (search: :mod:`.find`).
 
 Works on plaintext and encrypted databases alike: user-content fields go
 through ``crypto.fields.codec(store)`` (see ``mirror_cli.crypto.fields``). Every change runs in one
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,30 +16,37 @@ from mirror_cli.errors import MirrorError, OperationError, UsageError
 from mirror_cli.exchange import records
 from mirror_cli.ids import is_valid_id, iso, now_iso, ulid
 from mirror_cli.db.scrub import SCRUB_PENDING, forget_deleted_words, scrub_or_warn
-from mirror_cli import audit
 from mirror_cli.db.store import Store
-from mirror_cli.journal import query as search_query
-from mirror_cli.journal import search as scan
-from mirror_cli.journal import snippets
+from mirror_cli import audit
 from mirror_cli.crypto.fields import codec as field_codec
 
 DEFAULT_MODE = "REFLECTION"
 MIN_PREFIX = 6
 _HASHTAG = re.compile(r"(?<![\w&#/])#([^\W\d_][\w-]*)")
 _TAG_LEAD = re.compile(r"^[#@\s]+")
-_COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
+COLUMNS = "id, created_at, updated_at, content, response, mode, tags, local_only"
 
 
-@dataclass
 class Reflection:
-    id: str
-    created_at: str
-    updated_at: str
-    content: str
-    response: str | None = None
-    mode: str = DEFAULT_MODE
-    tags: list[str] = field(default_factory=list)
-    local_only: bool = False
+    """One reflection, its fields decoded. A plain class, not a dataclass: every command defines it, and
+    ``dataclasses`` (the module, and the code it generates per class) was ~1.5 ms of `mirror reflect`."""
+
+    __slots__ = ("id", "created_at", "updated_at", "content", "response", "mode", "tags", "local_only")
+
+    def __init__(self, id: str, created_at: str, updated_at: str, content: str,  # noqa: A002 (the record's field)
+                 response: str | None = None, mode: str = DEFAULT_MODE, tags: list[str] | None = None,
+                 local_only: bool = False) -> None:
+        self.id, self.created_at, self.updated_at, self.content = id, created_at, updated_at, content
+        self.response, self.mode, self.local_only = response, mode, local_only
+        self.tags = [] if tags is None else tags
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Reflection and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, like the dataclass it was)
+
+    def __repr__(self) -> str:
+        return "Reflection(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": self.created_at, "updated_at": self.updated_at,
@@ -81,7 +87,7 @@ def retagged(tags: Sequence[str], old_text: str, new_text: str) -> list[str]:
     return normalize_tags([t for t in tags if t not in from_text], new_text)
 
 
-def _decode(store: Store, row: Sequence[Any]) -> Reflection:
+def decode(store: Store, row: Sequence[Any]) -> Reflection:
     f = field_codec(store)
     rid = row[0]
     return Reflection(
@@ -99,7 +105,7 @@ def vouch(store: Store, rid: str) -> tuple[str, str, str | None]:
 
 # One reflection's stored row, inserted or replaced (the import writes its rows with it too).
 UPSERT_SQL = (
-    f"INSERT INTO reflections ({_COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO reflections ({COLUMNS}, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at,"
     " content = excluded.content, response = excluded.response, mode = excluded.mode,"
     " tags = excluded.tags, local_only = excluded.local_only, rev = excluded.rev")
@@ -190,8 +196,8 @@ def short_id_length(store: Store) -> int:
 
 def get(store: Store, ref: str) -> Reflection:
     rid = resolve_id(store, ref)
-    row = store.conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
-    return _decode(store, row)
+    row = store.conn.execute(f"SELECT {COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+    return decode(store, row)
 
 
 def list_reflections(store: Store, *, limit: int | None = None, since: datetime | None = None,
@@ -271,7 +277,7 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
             needle = None
     in_python = not plain and bool(wanted or some or unwanted) or needle is not None
     order = "ASC" if oldest_first else "DESC"
-    sql = f"SELECT {_COLUMNS} FROM reflections"
+    sql = f"SELECT {COLUMNS} FROM reflections"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY created_at {order}, id {order}"
@@ -280,7 +286,7 @@ def iter_reflections(store: Store, *, limit: int | None = None, since: datetime 
         params.append(limit)
     produced = 0
     for row in store.conn.execute(sql, params):
-        r = _decode(store, row)
+        r = decode(store, row)
         if in_python and not _matches(r, wanted, some, unwanted, needle):
             continue
         yield r
@@ -371,10 +377,10 @@ def edit_many(store: Store, ids: Sequence[str], *, mode: str | None = None, add_
     with store.write() as conn:
         rev = None
         for rid in ids:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
+            row = conn.execute(f"SELECT {COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
             if row is None:
                 continue  # deleted meanwhile
-            r = _decode(store, row)
+            r = decode(store, row)
             changed, words = _retag(r, mode, None, add_tags, drop_tags)
             if changed:
                 rev = store.tick() if rev is None else rev
@@ -439,58 +445,3 @@ def delete_all(store: Store, *, warn=None) -> dict[str, int]:
     if warning and warn is not None:
         warn(warning)
     return counts
-
-
-# -- search --------------------------------------------------------------------
-@dataclass
-class Found:
-    """A reflection a search found, and the part of its text that matched."""
-
-    reflection: Reflection
-    snippet: snippets.Snippet
-
-
-def search(store: Store, query: str, *, limit: int = 20) -> list[Reflection]:
-    return [f.reflection for f in find(store, query, limit=limit)]
-
-
-def find(store: Store, text: str, *, limit: int = 20) -> list[Found]:
-    """The *limit* best matches of the query *text* (``journal.query``), best first, with snippets."""
-    query = search_query.parse(text)
-    if not store.encrypted and not query.literal:
-        # Rank inside the index first and read only the winners' rows: joining every match to
-        # its (large) reflection row before the sort cost as much as the ranking itself.
-        # Equal scores go newest first (rowid order is only a proxy for that, hence the outer sort).
-        rows = store.conn.execute(
-            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM"
-            " (SELECT rowid, bm25(reflections_fts, 10.0, 3.0, 5.0) AS score FROM reflections_fts"
-            "  WHERE reflections_fts MATCH ? ORDER BY score, rowid DESC LIMIT ?) AS hit"
-            " JOIN reflections AS r ON r.rowid = hit.rowid ORDER BY hit.score, r.created_at DESC",
-            (search_query.fts_expression(query), limit),
-        ).fetchall()
-        found = [_decode(store, row) for row in rows]
-    else:
-        found = _scan_search(store, query, limit)
-    return [Found(r, snip) for r, snip in zip(found, snippets.snippets(query.groups, found))]
-
-
-def _scan_search(store: Store, query: search_query.Query, limit: int) -> list[Reflection]:
-    """Encrypted databases keep no plaintext index: ``mirror_cli.journal.search`` decrypts every row and
-    ranks it. A plaintext one does the same for a query FTS5 cannot answer alone (a script written
-    without spaces), over the rows ``query.plain_filter`` selects. Whole Reflection objects are built
-    only for the best hits.
-    """
-    if store.encrypted:
-        ranked = scan.best_hits(store, query.groups, limit)
-    else:
-        where, params = search_query.plain_filter(query)
-        rows = store.conn.execute("SELECT r.id, r.created_at, r.content, r.response, r.tags FROM reflections AS r"
-                                  f" WHERE {where}", params)  # noqa: S608
-        ranked = sorted(scan.scan_rows(rows, scan.plain_row, query.groups, limit), reverse=True)
-    if not ranked:
-        return []
-    by_id = {}
-    for rid in (r for _, _, r in ranked):
-        row = store.conn.execute(f"SELECT {_COLUMNS} FROM reflections WHERE id = ?", (rid,)).fetchone()
-        by_id[rid] = _decode(store, row)
-    return [by_id[rid] for _, _, rid in ranked]

@@ -245,6 +245,10 @@ def _stamp_row(store: Store, clock: StoreClock, key: bytes, row: tuple[Any, ...]
     meta.pop("lo", None)
     if not new:
         save_meta(store, rid, meta, rev)
+        # Edits that put every value back (tags work, then sleep again) make no version, so no other
+        # device moves its updated_at: this one's goes back to the shared value's time too.
+        if old and _normalise_updated(store, rid, meta, row[2]):
+            store.append_event("sync.stamped", {"reflection_id": rid}, [vouch(store, rid)])
         return False
     # The stamp is the edit's time (updated_at, with the HLC counter Store.tick gave it), moved just
     # above the stamp of the value it replaces when a clock was behind: a new version never sorts

@@ -288,6 +288,7 @@ def test_enable_and_disable_convert_the_pattern_analysis(cli, db):
 
 def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
     from mirror_cli.journal import reflections as journal
+    from mirror_cli.journal import find as finder
 
     with Store.open(tmp_path / "e.db") as s:
         tag_only = journal.add(s, "nothing else to see", tags=["Kumquat"]).id
@@ -300,7 +301,7 @@ def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
         assert s.encrypted
 
         def hits(query, limit=20):
-            return [r.id for r in journal.search(s, query, limit=limit)]
+            return [r.id for r in finder.search(s, query, limit=limit)]
 
         assert hits("kumquat") == [tag_only]  # found in the tags only
         assert hits("QUASAR") == [reply]  # in the response only, any case
@@ -310,7 +311,7 @@ def test_encrypted_search_matches_words_phrases_tags_and_responses(tmp_path):
         assert hits('"long winding"') == [phrase]  # a phrase across punctuation
         assert hits('"winding long"') == [] and hits("walk long") == [phrase]
         assert hits("walk zebra") == []  # every term must match
-        assert journal.search(s, "kumquat")[0].tags == ["kumquat"]
+        assert finder.search(s, "kumquat")[0].tags == ["kumquat"]
 
 
 @given(rows=st.lists(st.tuples(st.text(max_size=40), st.none() | st.text(max_size=20),

@@ -100,14 +100,14 @@ HEAVY = ("yaml", "cryptography", "keyring", "rich", "numpy", "platformdirs", "sq
          "parsedatetime")
 
 
-def _command_modules(*args: str) -> set[str]:
+def _command_modules(*args: str, whole: bool = False) -> set[str]:
     import os
 
     proc = subprocess.run([sys.executable, "-c", COMMAND_PROBE, *args], capture_output=True, text=True,
                           timeout=60, env=dict(os.environ))
     result = json.loads(proc.stderr.rsplit("\n", 1)[-1])
     assert result["code"] in (0, None), proc.stderr
-    return _top(result["modules"])
+    return set(result["modules"]) if whole else _top(result["modules"])
 
 
 def test_plain_reflect_and_list_load_nothing_heavy():
@@ -119,6 +119,24 @@ def test_plain_reflect_and_list_load_nothing_heavy():
         top = _command_modules(*args)
         for heavy in HEAVY:
             assert heavy not in top, (args, heavy)
+
+
+# Start-up (benchmarks/startup.py): on a plaintext journal, writing and listing load neither OpenSSL (hashlib,
+# hmac: the audit chain's plain SHA-256 is Python's own) nor the key hierarchy, and only `search` loads the
+# query language and its scan.
+NOT_FOR_PLAIN = ("_hashlib", "hashlib", "hmac", "mirror_cli.crypto.kdf", "mirror_cli.crypto.container",
+                 "mirror_cli.crypto.passphrase", "mirror_cli.crypto.unlocked", "mirror_cli.db.unlock")
+SEARCH_ONLY = ("mirror_cli.journal.find", "mirror_cli.journal.query", "mirror_cli.journal.search",
+               "mirror_cli.journal.snippets")
+
+
+def test_plain_reflect_and_list_load_no_openssl_keys_or_search():
+    for args in (("reflect", "one more plain reflection"), ("list", "--limit", "20")):
+        loaded = _command_modules(*args, whole=True)
+        assert "mirror_cli.journal.reflections" in loaded and "mirror_cli.digests" in loaded
+        assert not loaded & set(NOT_FOR_PLAIN + SEARCH_ONLY), (args, sorted(loaded & set(NOT_FOR_PLAIN + SEARCH_ONLY)))
+    loaded = _command_modules("search", "plain", whole=True)
+    assert set(SEARCH_ONLY) <= loaded and not loaded & set(NOT_FOR_PLAIN)
 
 
 def test_verify_loads_no_numpy(tmp_path):

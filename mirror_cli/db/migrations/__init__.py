@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+from mirror_cli.digests import sha256
 from mirror_cli.errors import OperationError, UsageError
 
 PACKAGE_DIR = Path(__file__).parent
@@ -31,8 +32,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):  # NamedTuple, not a dataclass: every command loads it (start-up)
     version: int
     name: str
     up: str
@@ -41,8 +41,7 @@ class Migration:
     path: Path
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     version: int
     name: str
     checksum: str
@@ -74,9 +73,7 @@ def discover(folder: Path | None = None) -> list[Migration]:
 
 
 def _sha256(text: str) -> str:
-    import hashlib  # not needed to open an up-to-date database
-
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256(text.encode()).hexdigest()
 
 
 def _split(text: str, path: Path) -> tuple[str, str]:

@@ -39,7 +39,8 @@ from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.formats.jrnltext import is_text, parse_text
 from mirror_cli.exchange.formats.jsondoc import decode_utf8, parse_json_text
-from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.document import ImportDocument
+from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.exchange.validate import validate_records
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)

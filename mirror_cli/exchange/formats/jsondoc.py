@@ -31,7 +31,8 @@ from typing import Any, TextIO
 
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import records
-from mirror_cli.exchange.kinds import KINDS, ImportDocument
+from mirror_cli.exchange.document import ImportDocument
+from mirror_cli.exchange.kinds import KINDS
 from mirror_cli.exchange.validate import validate_document
 
 _BATCH = 512

@@ -18,7 +18,8 @@ from typing import IO, Any, TextIO
 from mirror_cli.errors import InvalidInputError
 from mirror_cli.exchange import records
 from mirror_cli.exchange.formats.jsondoc import _where, batches, header_items
-from mirror_cli.exchange.kinds import KINDS, TYPE_KINDS, ImportDocument
+from mirror_cli.exchange.document import ImportDocument
+from mirror_cli.exchange.kinds import KINDS, TYPE_KINDS
 from mirror_cli.exchange.validate import check_counts, check_header, describe, validate_records
 
 

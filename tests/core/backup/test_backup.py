@@ -24,6 +24,7 @@ from mirror_cli.backup import restore as brestore
 from mirror_cli.backup import keys as bkeys
 from mirror_cli.backup import opened, retention, workspace
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
 from mirror_cli.crypto.fields import codec as field_codec
@@ -96,7 +97,7 @@ def test_round_trip_plain_into_a_fresh_home(plain, tmp_path):
     assert res.before is None
     assert reflections(target) == reflections(plain.path)
     with Store.open(target) as s:  # full-text index rebuilt, audit chain intact with the restore event
-        assert [r.content for r in journal.search(s, "river")]
+        assert [r.content for r in finder.search(s, "river")]
         assert audit.verify(s.conn).ok
         types = [e.event_type for e in audit.events(s.conn)]
         assert types[-1] == bformat.EVENT_RESTORED

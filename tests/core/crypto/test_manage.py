@@ -15,6 +15,7 @@ from keyring_backends import FailingKeyring, MemoryKeyring, keyring_backend
 
 from mirror_cli import audit, crypto
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.crypto import passphrase as keys
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, UsageError, VerificationError
@@ -257,8 +258,8 @@ def test_disable_restores_plaintext_search_and_a_verifiable_chain(db):
     with Store.open(db) as s:
         result = keyops.disable(s, env_cur(), interactive=False)
         assert result.converted["reflections"] == 4 and not s.encrypted
-        assert {r.content for r in journal.search(s, "kites")} == {"added while encrypted about kites"}
-        assert len(journal.search(s, "entry")) == 2  # FTS repopulated by the triggers
+        assert {r.content for r in finder.search(s, "kites")} == {"added while encrypted about kites"}
+        assert len(finder.search(s, "entry")) == 2  # FTS repopulated by the triggers
         journal.add(s, "plain again")
         events = audit.events(s.conn)
         assert [e.event_type for e in events][-3:] == ["reflection.saved", "key.disabled", "reflection.saved"]
@@ -578,7 +579,7 @@ def test_a_failed_enable_leaves_the_store_without_a_key(store, monkeypatch):
 
 
 def test_unlock_store_returns_its_warnings_and_leaves_the_key_on_the_store(db, tmp_path):
-    from mirror_cli.db.open import unlock_store
+    from mirror_cli.db.unlock import unlock_store
     from mirror_cli.settings import resolve
 
     with Store.open(db) as s:

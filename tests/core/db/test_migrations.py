@@ -12,9 +12,10 @@ import pytest
 
 from mirror_cli import audit
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.db import migrations
 from mirror_cli.db import schema
-from mirror_cli.errors import OperationError, UsageError
+from mirror_cli.errors import OperationError, UsageError, VerificationError
 from mirror_cli.db.store import Store
 from helpers import DATA, ROOT, raw
 
@@ -294,6 +295,38 @@ def test_check_compares_objects_even_when_a_migration_drifted(populated):
     assert report.objects == [{"type": "table", "name": "planted", "problem": "no migration made it"}]
 
 
+def test_shipped_fingerprint_is_what_the_shipped_migrations_make():
+    """objects.SHIPPED lets a journal exactly as every migration makes it skip building the schema in
+    memory before its first write. A new migration changes it: put the value printed here."""
+    from mirror_cli.db import objects
+
+    shipped = {m.version: m for m in migrations.discover()}
+    made = objects.fingerprint(objects.expected(sorted(shipped), shipped))
+    assert made == objects.SHIPPED, f"set objects.SHIPPED = {made!r}"
+
+
+def test_the_fingerprint_shortcut_still_sees_a_changed_object(populated, monkeypatch):
+    """The shortcut answers only for the exact shipped schema: an altered or added object takes the full
+    comparison, which names it; a store's first write is refused as before."""
+    from mirror_cli.db import objects
+
+    built: list[int] = []
+    real = objects.expected
+    monkeypatch.setattr(objects, "expected", lambda *a: built.append(1) or real(*a))
+    with Store.open(populated) as store:
+        assert objects.differences(store.conn) == [] and not built  # the shortcut, nothing built
+    trigger = "CREATE TRIGGER copy_out AFTER INSERT ON reflections BEGIN SELECT 1; END"
+    raw(populated, trigger)
+    with Store.open(populated) as store:
+        found = objects.differences(store.conn)
+        assert [(d.type, d.name, d.problem) for d in found] == [("trigger", "copy_out", objects.UNKNOWN)]
+        assert built
+        with pytest.raises(VerificationError, match="changed outside mirror"):
+            journal.add(store, "not written")
+    with Store.open(populated) as store:
+        assert store.conn.execute("SELECT count(*) FROM reflections WHERE content = 'not written'").fetchone()[0] == 0
+
+
 def test_every_package_data_entry_names_a_package_with_its_files():
     """The SQL migrations must be in the wheel: a package-data key left at an old location ships none."""
     import tomllib
@@ -316,9 +349,9 @@ def test_search_index_stays_right_after_edits(populated):
         r = journal.add(store, "hello world")
         journal.edit(store, r.id, content="hello big world")
         journal.edit(store, r.id, content="hello big world again", response="a reply")
-        assert [x.id for x in journal.search(store, "hello")] == [r.id]
-        assert [x.id for x in journal.search(store, "world")] == [r.id]
-        assert [x.id for x in journal.search(store, "reply")] == [r.id]
+        assert [x.id for x in finder.search(store, "hello")] == [r.id]
+        assert [x.id for x in finder.search(store, "world")] == [r.id]
+        assert [x.id for x in finder.search(store, "reply")] == [r.id]
         assert schema.check(store).ok
 
 
@@ -332,7 +365,7 @@ def test_migration_0004_repairs_an_index_broken_by_the_old_triggers(tmp_path):
         assert not schema.check(store).ok  # the bug 0004 repairs
         schema.up(store)
         assert schema.check(store).ok
-        assert [x.id for x in journal.search(store, "hello world")] == [r.id]
+        assert [x.id for x in finder.search(store, "hello world")] == [r.id]
 
 
 def _tension_row(conn, tid):

@@ -10,6 +10,7 @@ from pathlib import Path
 from mirror_cli.db.store import Store
 from mirror_cli.exchange import export, importer
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 
 CANARY = "zqxvbnmkcanary"
 # the index stores porter stems, prefix-compressed: look for the word, its stem and its tail
@@ -51,8 +52,8 @@ def test_replace_leaves_no_word_of_the_replaced_reflections(tmp_path):
         result = _import(store, kept, "replace")
         assert result.deleted["reflections"] == 1
         _settle(store)
-        assert journal.search(store, CANARY) == []
-        assert len(journal.search(store, "ordinary")) == 1
+        assert finder.search(store, CANARY) == []
+        assert len(finder.search(store, "ordinary")) == 1
         assert _traces(db) == []
 
 
@@ -64,6 +65,6 @@ def test_a_merge_that_rewrites_a_reflection_leaves_no_word_of_its_old_text(tmp_p
         newer["reflections"][0].update(content="today I wrote nothing at all", updated_at="2099-01-01T00:00:00.000Z")
         assert _import(store, newer, "merge").updated["reflections"] == 1
         _settle(store)
-        assert journal.search(store, CANARY) == []
-        assert [x.id for x in journal.search(store, "nothing")] == [r.id]
+        assert finder.search(store, CANARY) == []
+        assert [x.id for x in finder.search(store, "nothing")] == [r.id]
         assert _traces(db) == []

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mirror_cli import audit, crypto
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.errors import InvalidInputError, LockedError, OperationError, VerificationError
 from mirror_cli.exchange import export, importer
@@ -555,12 +556,12 @@ def test_large_import_fills_the_search_index_and_keeps_the_trigger(store):
     sql_before = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()
     r = do_import(store, doc(records))
     assert r.added["reflections"] == n
-    hits = journal.search(store, "lanterns", limit=1000)
+    hits = finder.search(store, "lanterns", limit=1000)
     assert len(hits) == n // 2
     sql_after = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_fts_insert'").fetchone()
     assert sql_after == sql_before
     journal.add(store, "a new note about zeppelins")
-    assert [x.content for x in journal.search(store, "zeppelins")] == ["a new note about zeppelins"]
+    assert [x.content for x in finder.search(store, "zeppelins")] == ["a new note about zeppelins"]
     assert audit.verify(store.conn).ok
     # A failing large import rolls the trigger change back too.
     bad = [rec(f"more{i:04d}") for i in range(n)]
@@ -616,7 +617,7 @@ def test_imported_rows_are_stored_as_journal_insert_row_stores_them(rows, encryp
                 got = s.conn.execute(f"SELECT {cols} FROM reflections ORDER BY id").fetchall()
                 if not encrypted:
                     return got
-                return [journal._decode(s, row) for row in got]  # ciphertext differs; what it opens to must not
+                return [journal.decode(s, row) for row in got]  # ciphertext differs; what it opens to must not
 
             assert stored(a) == stored(b)
             assert audit.verify(a.conn, key=(a.key.audit_key if a.key else None), encrypted=encrypted).ok
@@ -639,7 +640,7 @@ def test_large_import_vouches_for_exactly_what_is_stored(tmp_path, encrypted):
         assert audit.verify(s.conn, key=(s.key.audit_key if s.key else None), encrypted=encrypted).ok
         if event is not None:
             assert event["updated"]["reflections"] == 1
-        assert [r.content for r in journal.search(s, "changed")] == ["changed"] if not encrypted else True
+        assert [r.content for r in finder.search(s, "changed")] == ["changed"] if not encrypted else True
 
 
 def test_a_failure_while_indexing_rolls_everything_back(store, monkeypatch):

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from exchange_samples import HEADER, header_for, pattern, records, reflection, tension
 from mirror_cli.errors import InvalidInputError
-from mirror_cli.exchange import ImportDocument, parse_kinds
+from mirror_cli.exchange import parse_kinds
+from mirror_cli.exchange.document import ImportDocument
 from mirror_cli.errors import UsageError
 from mirror_cli.exchange.validate import normalize_time, validate_document, validate_records
 

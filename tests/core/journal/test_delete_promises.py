@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mirror_cli.db.store import Store
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 
 CANARY = "zqxvbnmkcanary"
 # the index stores porter stems, prefix-compressed: look for the word, its stem and its tail
@@ -26,8 +27,8 @@ def test_deleted_words_leave_the_full_text_index_and_the_file(tmp_path):
         journal.delete(store, [gone.id])
         for i in range(10):
             journal.add(store, f"later entry {i} about the weather")
-        assert journal.search(store, CANARY) == []
-        assert [r.id for r in journal.search(store, "ordinary")] == [kept.id]
+        assert finder.search(store, CANARY) == []
+        assert [r.id for r in finder.search(store, "ordinary")] == [kept.id]
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert _traces(db) == []
         assert _traces(wal) == []
@@ -43,8 +44,8 @@ def test_words_edited_away_leave_the_full_text_index_and_the_file(tmp_path):
         journal.edit(store, r.id, content="today I wrote nothing at all")
         for i in range(10):
             journal.add(store, f"later entry {i} about the weather")
-        assert journal.search(store, CANARY) == []
-        assert [x.id for x in journal.search(store, "nothing")] == [r.id]
+        assert finder.search(store, CANARY) == []
+        assert [x.id for x in finder.search(store, "nothing")] == [r.id]
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert _traces(db) == []
     assert _traces(db) == []

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mirror_cli import audit
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.errors import UsageError
 from mirror_cli.ids import is_valid_id
 from mirror_cli.db.store import Store
@@ -159,25 +160,25 @@ def test_search_ranks_and_phrases(store):
     many = journal.add(store, "walk, walk, walk in the park")
     phrase = journal.add(store, "we took a long walk by the sea")
     journal.add(store, "nothing to see here", response="talked about walking", tags=["walk"])
-    got = [r.id for r in journal.search(store, "walk")]
+    got = [r.id for r in finder.search(store, "walk")]
     assert got[0] == many.id and set(got) >= {few.id, phrase.id}
-    assert [r.id for r in journal.search(store, '"long walk"')] == [phrase.id]
-    assert {r.id for r in journal.search(store, "long walk")} == {few.id, phrase.id}
-    assert len(journal.search(store, "walk", limit=1)) == 1
-    assert journal.search(store, "zebra") == []
-    assert [r.id for r in journal.search(store, 'sea "long walk" AND')] == []  # AND is a word, not an operator
+    assert [r.id for r in finder.search(store, '"long walk"')] == [phrase.id]
+    assert {r.id for r in finder.search(store, "long walk")} == {few.id, phrase.id}
+    assert len(finder.search(store, "walk", limit=1)) == 1
+    assert finder.search(store, "zebra") == []
+    assert [r.id for r in finder.search(store, 'sea "long walk" AND')] == []  # AND is a word, not an operator
     with pytest.raises(UsageError):
-        journal.search(store, ' "" !! ')
+        finder.search(store, ' "" !! ')
 
 
 def test_search_survives_fts_syntax(store):
     r = journal.add(store, 'quotes " and NEAR(x) and col:on * stars')
     for q in ['"', "NEAR(x)", "col:on", "*", "-x", "OR", "(", '" OR "']:
         try:
-            journal.search(store, q)
+            finder.search(store, q)
         except UsageError:
             pass
-    assert [x.id for x in journal.search(store, "col:on")] == [r.id]
+    assert [x.id for x in finder.search(store, "col:on")] == [r.id]
 
 
 def test_delete_all_resets_everything_but_settings(store):
@@ -192,9 +193,9 @@ def test_delete_all_resets_everything_but_settings(store):
     assert [(e.seq, e.event_type) for e in events] == [(1, "data.deleted_all")]
     assert audit.verify(store.conn).ok
     assert store.db_id == db_id
-    assert journal.search(store, "entry") == []
+    assert finder.search(store, "entry") == []
     r = journal.add(store, "life goes on")
-    assert [x.id for x in journal.search(store, "life")] == [r.id]
+    assert [x.id for x in finder.search(store, "life")] == [r.id]
 
 
 def test_delete_all_forgets_the_pattern_analysis_too(store):
@@ -235,8 +236,8 @@ def test_every_saved_word_is_searchable_after_an_edit(store, words):
     r = journal.add(store, "placeholder " + " ".join(reversed(words)))
     journal.edit(store, r.id, content=" ".join(words) + " placeholder")
     for w in words:
-        assert r.id in {x.id for x in journal.search(store, w, limit=1000)}
-    assert r.id in {x.id for x in journal.search(store, '"' + " ".join(words) + '"', limit=1000)}
+        assert r.id in {x.id for x in finder.search(store, w, limit=1000)}
+    assert r.id in {x.id for x in finder.search(store, '"' + " ".join(words) + '"', limit=1000)}
 
 
 def test_a_reflection_too_large_to_export_and_import_again_is_refused(store, monkeypatch):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mirror_cli import crypto
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.crypto import manage as keyops
 from mirror_cli.journal import search as scan
 from mirror_cli.errors import UsageError
@@ -60,7 +61,7 @@ def _pair(tmp_path, rows):
 
 def _ids(store, q):
     try:
-        return {store.row_names[r.id] for r in journal.search(store, q, limit=1000)}
+        return {store.row_names[r.id] for r in finder.search(store, q, limit=1000)}
     except UsageError:
         return "usage error"
 

@@ -18,6 +18,7 @@ from mirror_cli.crypto import manage as keyops
 from mirror_cli.db.store import Store
 from mirror_cli.errors import UsageError
 from mirror_cli.journal import reflections as journal
+from mirror_cli.journal import find as finder
 from mirror_cli.journal.query import QueryTerm, fts_expression, parse
 from mirror_cli.journal.snippets import cut
 
@@ -60,7 +61,7 @@ def pair(tmp_path_factory):
 
 def found(store, q, limit=100):
     try:
-        return [(store.names[f.reflection.id], f.snippet) for f in journal.find(store, q, limit=limit)]
+        return [(store.names[f.reflection.id], f.snippet) for f in finder.find(store, q, limit=limit)]
     except UsageError:
         return "usage error"
 

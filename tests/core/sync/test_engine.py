@@ -70,6 +70,26 @@ def test_the_same_field_edited_on_both_keeps_one_value_and_the_other_as_a_confli
     assert dump(a) == dump(b)
 
 
+def test_an_edit_put_back_before_a_sync_leaves_the_same_updated_at_everywhere(pair):
+    """Found by the convergence property (seed 235): tags changed and changed back between two syncs
+    make no new version, so the other device keeps the shared updated_at; this one's moved with the
+    edits and must go back to it, with an audit event for the row it rewrites."""
+    import time
+
+    a, b, _ = pair
+    rid = a.reflect("base text #sleep")
+    settle(a, b)
+    time.sleep(0.005)  # the edits' updated_at is later than the entry's
+    b.edit(rid, tags=["work"])
+    b.edit(rid, tags=["sleep"])
+    assert b.entries()[rid]["updated_at"] != a.entries()[rid]["updated_at"]
+    report = b.sync()
+    assert not report.changed  # nothing to publish: every value is the shared one
+    settle(a, b)
+    assert b.entries()[rid] == a.entries()[rid] and dump(a) == dump(b)
+    assert a.verify_audit() and b.verify_audit()
+
+
 def test_different_fields_edited_on_both_merge_without_conflict(pair):
     a, b, _ = pair
     rid = a.reflect("base text")
