@@ -190,13 +190,13 @@ _mirror() {
         "remote revoke") words="--wipe-device --json --help" ;;
         "remote rotate") words="--json --help" ;;
         "remote wipe") words="--yes -y --help" ;;
-        "search") words="--limit -n --json --help" ;;
+        "search") words="--limit -n --no-pager --json --help" ;;
         "shard") words="create repair restore verify --help" ;;
         "shard create") words="--level -l -k -n --to --mkdir --json --help" ;;
         "shard repair") words="--json --help" ;;
         "shard restore") words="--output -o --json --help" ;;
         "shard verify") words="--json --help" ;;
-        "show") words="--json --help" ;;
+        "show") words="--no-pager --json --help" ;;
         "stats") words="--since --json --help" ;;
         "sync") words="--push --pull --only --conflict --dry-run --compact --rejoin --json --help" ;;
         "tags") words="--json --help" ;;

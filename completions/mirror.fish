@@ -276,6 +276,7 @@ complete -c mirror -n '__fish_seen_subcommand_from wipe' -l yes -s y -d 'Do not 
 complete -c mirror -n '__fish_seen_subcommand_from wipe' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_use_subcommand' -a search -d 'Search reflections, best matches first, each with the part of its text that matched.'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l limit -s n -r -f -d 'At most N results.'
+complete -c mirror -n '__fish_seen_subcommand_from search' -l no-pager -d 'Do not page (on a terminal the hits go through MIRROR_PAGER, PAGER or less -FRX).'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from search' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_use_subcommand' -a shard -d 'Erasure-coded copies of a backup, spread over several disks, folders, buckets or databases.'
@@ -302,8 +303,9 @@ complete -c mirror -n '__fish_seen_subcommand_from shard; and not __fish_seen_su
 complete -c mirror -n '__fish_seen_subcommand_from verify' -F
 complete -c mirror -n '__fish_seen_subcommand_from verify' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from verify' -l help -d 'Show this message and exit.'
-complete -c mirror -n '__fish_use_subcommand' -a show -d 'Show one reflection in full.'
+complete -c mirror -n '__fish_use_subcommand' -a show -d 'Show reflections in full (several: each in turn, as jrnl\'s pretty format, through the pager).'
 complete -c mirror -n '__fish_seen_subcommand_from show' -a '(mirror completion --values ids 2>/dev/null)'
+complete -c mirror -n '__fish_seen_subcommand_from show' -l no-pager -d 'Do not page several reflections (on a terminal they go through MIRROR_PAGER, PAGER or less -FRX).'
 complete -c mirror -n '__fish_seen_subcommand_from show' -l json -d 'Print one JSON value on stdout and nothing else.'
 complete -c mirror -n '__fish_seen_subcommand_from show' -l help -d 'Show this message and exit.'
 complete -c mirror -n '__fish_use_subcommand' -a stats -d 'Entries, words, days written, streaks, busiest weekday and a calendar of the days written on.'

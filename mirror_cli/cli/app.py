@@ -89,7 +89,7 @@ def report_error(exc: MirrorError) -> None:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "reflect": ("mirror_cli.cli.journal", "reflect", "command"),
     "list": ("mirror_cli.cli.journal", "list_", "command"),
-    "show": ("mirror_cli.cli.journal", "show", "command"),
+    "show": ("mirror_cli.cli.show", "show", "command"),
     "edit": ("mirror_cli.cli.journal", "edit", "command"),
     "search": ("mirror_cli.cli.search", "search", "command"),
     "delete": ("mirror_cli.cli.journal", "delete", "command"),

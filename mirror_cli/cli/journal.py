@@ -295,36 +295,6 @@ def list_(
                 paged=not no_pager, store=store)
 
 
-def show(
-    ctx: typer.Context,
-    id: Annotated[str, typer.Argument(help="Reflection id or a unique prefix of at least 6 characters.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Show one reflection in full."""
-    from mirror_cli.journal import reflections as journal
-
-    st = state(ctx)
-    with st.open_store() as store:
-        r = journal.get(store, id)
-    if as_json:
-        st.out.json(r.to_dict())
-        return
-    created, updated = r.created_at, r.updated_at
-    if st.out.rich:  # a person: local time, the zone named once; scripts keep the stored ISO UTC
-        from mirror_cli.cli.terminal import local, zone_name
-
-        created, updated = f"{local(created, seconds=True)} ({zone_name()})", local(updated, seconds=True)
-    lines = [f"id:       {r.id}", f"created:  {created}", f"updated:  {updated}", f"mode:     {r.mode}"]
-    if r.tags:
-        lines.append(f"tags:     {', '.join(r.tags)}")
-    if r.local_only:
-        lines.append("local-only: yes")
-    lines += ["", r.content]
-    if r.response:
-        lines += ["", "response:", r.response]
-    st.out.data("\n".join(lines))
-
-
 def edit(
     ctx: typer.Context,
     id: Annotated[Optional[str], typer.Argument(help="Reflection id or unique prefix (or filters: --has-tag, --contains...).", show_default=False)] = None,

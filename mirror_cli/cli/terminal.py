@@ -142,6 +142,27 @@ def colour(codes: str, text: str, on: bool) -> str:
     return f"\x1b[{codes}m{text}\x1b[0m" if on and text else text
 
 
+def wrap_marked(text: str, marks, cells: int, on: bool) -> list[str]:
+    """*text* (a snippet) wrapped to *cells* terminal cells a line (Chinese and Japanese folded by display
+    width), the [start, end) spans *marks* in bold and underlined when *on*: lines ready to print."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.text import Text
+
+    styled, at = Text(), 0
+    for start, end in marks:
+        styled.append(for_terminal(text[at:start]))
+        styled.append(for_terminal(text[start:end]), style="bold underline" if on else None)
+        at = end
+    styled.append(for_terminal(text[at:]))
+    out = StringIO()
+    console = Console(file=out, width=max(cells, 10), color_system="standard" if on else None, force_terminal=on,
+                      no_color=not on, highlight=False, soft_wrap=False)
+    console.print(styled, overflow="fold", end="")
+    return out.getvalue().split("\n")
+
+
 class Oneline:
     """One reflection on one line, as ``git log --oneline``: the short id, ``MM-DD HH:MM`` (local time,
     the year in front when not this year), and the text in the rest of the width, cut by display width."""

@@ -122,3 +122,43 @@ def test_file_names_and_paths_are_never_cut_at_80_columns(cli, tty, tmp_path, ne
     name = json.loads(cli("backup", "list", "--json").stdout)[0]["path"].rpartition("/")[2]
     assert any(name in line for line in listed.splitlines()) and "…" not in listed
     assert "times in America/New_York" in listed
+
+
+def test_show_of_several_names_the_zone_once_and_json_gives_an_array(cli, tty, new_york):
+    a = _reflect(cli, "the first one\nwith a second line")
+    b = _reflect(cli, "the second one #tea", at="2026-06-04 08:00")
+    shown = cli("show", a[:8], b, a).stdout  # an id given twice is shown once
+    assert shown.count("times in America/New_York") == 1 and "(America/New_York)" not in shown
+    assert shown.count("id:       ") == 2 and "with a second line" in shown and "tags:     tea" in shown
+    assert "created:  2026-06-04 08:00:00" in shown
+    both = json.loads(cli("show", a, b, "--json").stdout)
+    assert [r["id"] for r in both] == [a, b]
+    assert json.loads(cli("show", a, "--json").stdout)["id"] == a  # one ID: its object, as the contract says
+    r = cli("show", a, "nosuchid")
+    assert r.exit_code == 2 and r.stdout == ""  # nothing shown when one of them is not there
+
+
+def test_search_at_80_columns_names_the_zone_once_and_wraps_the_match(cli, tty, new_york):
+    _reflect(cli, "a walk by the river #walk")
+    _reflect(cli, "川沿いの散歩。" * 12 + "river", at="2026-06-04 08:00")
+    lines = cli("search", "river").stdout.splitlines()
+    assert lines[0] == "times in America/New_York"
+    heads = [line for line in lines if re.match(r"\S{6,}  (2026-)?06-0\d \d\d:\d\d  ", line)]
+    under = [line for line in lines if line.startswith("    ")]
+    assert len(heads) == 2 and len(under) == 2 and "river" in under[1]
+    assert all(cell_len(line) <= 80 for line in lines)
+    assert "\x1b" not in "".join(lines)  # NO_COLOR: the match is not emphasised, nothing else changes
+
+
+def test_hit_lines_emphasise_the_match_when_colour_is_on(new_york):
+    from mirror_cli.cli.search import hit_lines
+    from mirror_cli.journal.find import Found
+    from mirror_cli.journal.reflections import Reflection
+    from mirror_cli.journal.snippets import Snippet
+
+    r = Reflection("01HZFRDES0587TMR3Y4ZT1RQ6Q", STAMP, STAMP, "we walked to 東京タワー", tags=["walk"])
+    out = list(hit_lines([Found(r, Snippet("we walked to 東京タワー", ((13, 15),), "content"))], 8, columns=80, colour_on=True))
+    assert "times in America/New_York" in out[0]
+    narrow = list(hit_lines([Found(r, Snippet("川沿いの散歩。" * 8, ((0, 2),), "content"))], 8, columns=40))
+    assert len(narrow) > 3 and all(cell_len(line) <= 40 for line in narrow)  # Japanese folds by display width
+    assert re.search(r"\x1b\[[0-9;]*1;4m東京", out[2]) or re.search(r"\x1b\[1m\x1b\[4m東京", out[2]), out[2]

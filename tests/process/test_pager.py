@@ -113,3 +113,57 @@ def test_mirror_pager_and_pager_choose_the_pager(forty, tmp_path):
         finally:
             os.close(master)
         assert seen.read_text().count("entry number") == 40
+
+
+def _first_screen(args, marker: bytes):
+    """The first screen of `mirror ARGS` on the 80x24 terminal, and whether less was still waiting."""
+    proc, master = _terminal(args, _env())
+    try:
+        screen = _read_until(master, lambda out: marker in out, 60)
+        screen += _read_until(master, lambda out: False, 1.5)
+        waiting = proc.poll() is None
+        os.write(master, b"q")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return SGR.sub(b"", screen).decode().replace("\r", ""), waiting
+
+
+def test_search_pages_like_list_with_the_match_under_each_hit(forty):
+    text, waiting = _first_screen(["search", "river", "--limit", "40"], b"walked by")
+    assert waiting, "less waits for a key: the hits were paged"
+    lines = text.splitlines()
+    assert sum("times in America/New_York" in line for line in lines) == 1  # the zone, once
+    heads = [line for line in lines if re.match(r"[0-9A-Z]{6,12}  (20\d\d-)?\d\d-\d\d \d\d:\d\d  entry number", line)]
+    matches = [line for line in lines if line.startswith("    ") and "river" in line]
+    assert heads and matches and len(heads) < 40  # one screen, not all 40 hits
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_show_of_several_reflections_pages_them_in_full(forty, cli):
+    ids = [line.split("\t")[0] for line in cli("list", "--limit", "6").stdout.splitlines()]
+    text, waiting = _first_screen(["show", *ids], b"id:")
+    assert waiting
+    assert text.count("times in America/New_York") == 1 and "(America/New_York)" not in text
+    assert text.count("id:       ") >= 2 and ids[0] in text
+
+
+def test_delete_asks_on_the_terminal_showing_what_it_would_delete(forty, cli):
+    rid = cli("list", "--limit", "1").stdout.split("\t")[0]
+    proc, master = _terminal(["delete", rid[:10]], _env())
+    try:
+        asked = SGR.sub(b"", _read_until(master, lambda out: b"[y/N]" in out, 60)).decode()
+        assert "entry number" in asked and "Delete" in asked  # its date and first line, then the question
+        assert re.search(r"\d\d:\d\d", asked)
+        os.write(master, b"n\r")
+        said = SGR.sub(b"", _read_until(master, lambda out: False, 5)).decode()
+        assert proc.wait(timeout=30) == 0 and "othing" in said  # declined: nothing deleted, and it says so
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert rid in cli("show", rid, "--json").stdout
