@@ -1,8 +1,10 @@
-"""The generated bash completion completes values, not options, where a value goes (issue 15, item 12)."""
+"""The generated bash, zsh and fish completions complete values, not options, where a value goes (issue 15,
+item 12), run in those shells."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -64,3 +66,71 @@ def test_ids_tags_and_modes_from_the_journal(run_mirror):
     assert _complete("list", "--tag", "") == ["walks"]
     assert _complete("list", "--mode", "P") == ["POST_ACTION"]
     assert _complete("--db", "/nonexistent/x.db", "show", "") == []
+
+
+# -- zsh and fish: the same promises in those shells (`.ci/run` installs them where they are missing) ----
+
+ZSH_STUBS = r"""
+compdef() { : }
+compadd() { local a; for a in "$@"; do [[ $a == -- ]] || print -r -- "$a"; done }
+_describe() { local x; for x in "${(@P)${@[-1]}}"; do print -r -- "${x%%:*}"; done }
+_files() { print -r -- '<files>' }
+_message() { print -r -- '<value>' }
+"""
+
+
+def _shell(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: .ci/run installs it (apt-get install {name})")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def _complete_in(shell: str, *words: str) -> list[str]:
+    """What `shell`'s completion offers for `mirror WORDS...` (the cursor on the last word), filtered by
+    the last word as the shell would."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    if shell == "zsh":
+        quoted = " ".join("'" + w.replace("'", "'\\''") + "'" for w in ("mirror", *words))
+        probe = (ZSH_STUBS + f'source "{ROOT / "completions" / "mirror.zsh"}"\n'
+                 f"words=({quoted}); CURRENT={len(words) + 1}; _mirror\n")
+        argv = [_shell("zsh"), "-f", "-c", probe]
+    else:
+        line = " ".join(("mirror", *words))
+        argv = [_shell("fish"), "--no-config", "-c",
+                f"source {ROOT / 'completions' / 'mirror.fish'}; complete -C {shlex.quote(line)}"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    offered = [w.split("\t")[0] for w in result.stdout.splitlines() if w]
+    return [w for w in offered if w.startswith(words[-1]) or w.startswith("<")] if words else offered
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_option_values(shell):
+    assert sorted(_complete_in(shell, "export", "--format", "")) == ["csv", "jrnl", "json", "jsonl", "markdown"]
+    assert sorted(_complete_in(shell, "import", "-f", "j")) == ["jrnl", "json", "jsonl"]
+    assert sorted(_complete_in(shell, "patterns", "evolution", "--by", "")) == ["month", "week"]
+    assert sorted(_complete_in(shell, "delete", "--all", "--remote", "")) == ["keep", "wipe"]
+    assert not [w for w in _complete_in(shell, "list", "--since", "") if w.startswith("-")]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_keep_each_commands_options_apart(shell):
+    """`list` and `patterns list` share a word: each keeps its own options."""
+    top = _complete_in(shell, "list", "--")
+    assert "--not-tag" in top and "--min-confidence" not in top
+    nested = _complete_in(shell, "patterns", "list", "--")
+    assert "--min-confidence" in nested and "--not-tag" not in nested
+    assert set(_complete_in(shell, "sh")) == {"shard", "show"}
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_offer_ids_and_tags_from_the_journal(shell, run_mirror):
+    assert run_mirror("reflect", "walk by the river", "--tag", "walks").returncode == 0
+    [rid] = run_mirror("completion", "--values", "ids").stdout.split()
+    assert _complete_in(shell, "show", "") == [rid]
+    assert _complete_in(shell, "delete", rid[:4]) == [rid]
+    assert _complete_in(shell, "list", "--tag", "") == ["walks"]
+    assert _complete_in(shell, "--db", "/nonexistent/x.db", "show", "") == []  # the journal named on the line
