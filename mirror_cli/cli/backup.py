@@ -274,20 +274,38 @@ def list_(
         from mirror_cli.backup.format import PLAIN_IS_UNAUTHENTICATED
 
         st.out.note(f"encrypted \"no\": {PLAIN_IS_UNAUTHENTICATED}.")
-    # On a terminal the file name alone (under a title naming the folder), so that a narrow table
-    # still shows what `verify` and `restore` need; pipes keep the full path.
-    shown = (lambda p: p.rstrip("/").rpartition("/")[2].partition("?")[0]) if st.out.rich else str
-    # For a person the time is local (the zone named in the title); pipes keep the stored ISO UTC.
-    when, title = str, None
     if st.out.rich:
-        from mirror_cli.cli.terminal import local, times_in
-
-        when, title = local, f"in {where}; {times_in()}"
-    rows = [(when(b.created_at), _mb(b.bytes), "yes" if b.encrypted else "no", shown(b.path)) for b in listing.backups]
-    rows += [("UNREADABLE", _mb(u.bytes), "?", shown(u.path)) for u in listing.unreadable]
+        st.out.lines(_backup_lines(where, listing), paged=False)
+        return
+    # Scripts: tab-separated, the full path and the stored ISO UTC time.
+    rows = [(b.created_at, _mb(b.bytes), "yes" if b.encrypted else "no", b.path) for b in listing.backups]
+    rows += [("UNREADABLE", _mb(u.bytes), "?", u.path) for u in listing.unreadable]
     if rows:
-        st.out.table(("created", "size", "encrypted", "file" if st.out.rich else "path"), rows, title=title,
-                      whole=("file",))
+        st.out.table(("created", "size", "encrypted", "path"), rows)
+
+
+def _backup_lines(where: str, listing):
+    """A person's view, a line per backup as `list` has reflections: the folder and the zone named once on
+    top, then the local time (``MM-DD HH:MM``, with the year for other years), size, encrypted or not, and
+    the file name, whole (what `verify` and `restore` take), never cut: a long one wraps."""
+    from datetime import datetime
+
+    from mirror_cli.cli.output import colour_wanted
+    from mirror_cli.cli.terminal import colour, for_terminal, short_when, times_in
+
+    on, year = colour_wanted(), datetime.now().year
+    name = lambda p: for_terminal(p.rstrip("/").rpartition("/")[2].partition("?")[0])  # noqa: E731
+    rows = [(short_when(b.created_at, year), _mb(b.bytes), "yes" if b.encrypted else "no", name(b.path))
+            for b in listing.backups]
+    rows += [("UNREADABLE", _mb(u.bytes), "?", name(u.path)) for u in listing.unreadable]
+    if not rows:
+        return
+    head = ("created", "size", "encrypted", "file")
+    width = [max(len(r[i]) for r in (head, *rows)) for i in range(3)]
+    yield colour("2", f"in {for_terminal(str(where))}; {times_in()}", on)
+    yield colour("1", f"{head[0]:<{width[0]}}  {head[1]:>{width[1]}}  {head[2]:<{width[2]}}  {head[3]}", on)
+    for when, size, enc, file in rows:
+        yield f"{when:<{width[0]}}  {size:>{width[1]}}  {enc:<{width[2]}}  {file}"
 
 
 @app.command()

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Typer reads these signatures on every run, and
 # string annotations would cost an eval (a compile) each.
 import contextlib
+import itertools
 import sys
 from typing import Annotated, Optional
 
@@ -99,9 +100,17 @@ def _render(st, reflections, as_json: bool, empty: str = "no reflections match",
         st.out.json([r.to_dict() for r in reflections])
         return
     if not st.out.rich:
-        rows = ((r.id, r.created_at, r.mode, ", ".join(r.tags), _first_line(r))
-                for r in reflections)
-        st.out.table(("id", "when", "mode", "tags", "text"), rows, empty=empty)
+        columns = ("id", "when", "mode", "tags", "text")
+        rows = ((r.id, r.created_at, r.mode, ", ".join(r.tags), _first_line(r)) for r in reflections)
+        first = next(rows, None)
+        if first is None:
+            from mirror_cli.cli.output import is_tty
+
+            if not is_tty(sys.stdout):  # a pipe's stdout stays empty; the person reading stderr is told why
+                st.out.note(empty[0].upper() + empty[1:] + ".")
+            st.out.table(columns, [], empty=empty)
+            return
+        st.out.table(columns, itertools.chain([first], rows), empty=empty)
         return
     from mirror_cli.cli.output import colour_wanted
     from mirror_cli.cli.terminal import Oneline, colour, times_in

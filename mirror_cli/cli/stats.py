@@ -53,19 +53,24 @@ def _print_calendar(st, days: dict, first: date, last: date) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from mirror_cli.cli.output import colour_wanted
+
+    on = colour_wanted()
+    # In colour, one block shaded by level; without (NO_COLOR), a glyph per level and no escape at all.
+    marks = "·■■■" if on else "·░▒█"
     out = Text()
     for line in lines:
         for text, level in line:
             if level is None or level < 0:
-                out.append(text, style="dim" if level is None else "")
+                out.append(text, style="dim" if level is None and on else "")
             else:
-                out.append("■" if level else "·", style=_COLOURS[level])
+                out.append(marks[level], style=_COLOURS[level] if on else "")
         out.append("\n")
     out.append("  ")
     for level, label in enumerate(("none", "1", "2-3", "4+")):
-        out.append("■" if level else "·", style=_COLOURS[level])
+        out.append(marks[level], style=_COLOURS[level] if on else "")
         out.append(f" {label}  ")
-    Console().print(out)
+    Console(color_system="auto" if on else None).print(out)
 
 
 def stats(ctx: typer.Context, since: SinceOpt = None, as_json: JsonOpt = False) -> None:

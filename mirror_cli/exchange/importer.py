@@ -63,7 +63,7 @@ from mirror_cli import audit, crypto
 from mirror_cli.db.scrub import forget_deleted_words
 from mirror_cli.db.store import Store
 from mirror_cli.errors import InvalidInputError, OperationError, UsageError
-from mirror_cli.exchange import records
+from mirror_cli.exchange import jrnlids, records
 from mirror_cli.exchange.detect import Prefixed, load_document
 from mirror_cli.exchange.document import ImportDocument
 from mirror_cli.exchange.kinds import KINDS
@@ -72,7 +72,6 @@ from mirror_cli.ids import now_iso
 from mirror_cli.journal import reflections as journal
 from mirror_cli.localfs import FILE_MODE, aside_path, fsync_file, io_error, read_full
 from mirror_cli.patterns.detect import STRONG_CONFIDENCE
-from mirror_cli.crypto import textids
 from mirror_cli.crypto.fields import codec as field_codec
 
 MODES = ("merge", "replace")
@@ -209,32 +208,6 @@ def _newer(file_value: str | None, local_value: str | None) -> bool:
     return file_value > (normalize_time(local_value) or local_value)
 
 
-def _adopt_legacy_ids(store: Store, file_refl: list[dict], legacy_ids: dict[str, str], known: set[str]) -> None:
-    """jrnl: an entry an older mirror imported under an id derived from its text keeps that id here
-    (re-keyed on an encrypted journal, ``mirror_cli.crypto.textids``), so importing again adds nothing."""
-    key = textids.legacy_key(store.key.dek) if store.key is not None else None
-    for r in file_refl:
-        old = legacy_ids.get(r["id"])
-        if r["id"] in known or old is None:
-            continue
-        for name in (old,) if key is None else (textids.keyed_legacy_id(key, old), old):
-            if name in known:
-                r["id"] = name
-                break
-
-
-def _edited_in_jrnl(store: Store, r: dict) -> bool:
-    """A jrnl entry whose text or tags changed in jrnl, and that was not edited here since (jrnl keeps no
-    time of change: its copy is the newer one only while ours is as imported)."""
-    row = store.conn.execute("SELECT created_at, updated_at, content, tags FROM reflections WHERE id = ?",
-                             (r["id"],)).fetchone()
-    if row is None or row[0] != row[1]:
-        return False
-    f = field_codec(store)
-    return (f.open("reflections", r["id"], "content", row[2]) != r["content"]
-            or sorted(f.open_tags("reflections", r["id"], row[3])) != sorted(r["tags"]))  # jrnl's order is a set's
-
-
 def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], dry_run: bool) -> _Plan:
     conn = store.conn
     f = field_codec(store)
@@ -260,8 +233,8 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
         # A reflection deleted here stays deleted unless the file's copy was changed after the deletion.
         deleted_here: dict[str, str] = dict(conn.execute(
             "SELECT id, deleted_at FROM tombstones WHERE kind = 'reflection'")) if file_refl else {}
-        if doc.legacy_ids:
-            _adopt_legacy_ids(store, file_refl, doc.legacy_ids, set(local_refl) | set(deleted_here))
+        if doc.source_format == "jrnl":
+            jrnlids.adopt(store, file_refl, doc.legacy_ids, set(local_refl) | set(deleted_here))
         for r in file_refl:
             local = local_refl.get(r["id"])
             gone = deleted_here.get(r["id"]) if local is None else None
@@ -271,7 +244,7 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
             elif local is None:
                 plan.reflections.append((r, False))
                 result.added["reflections"] += 1
-            elif _newer(r["updated_at"], local) or (doc.source_format == "jrnl" and _edited_in_jrnl(store, r)):
+            elif _newer(r["updated_at"], local) or (doc.source_format == "jrnl" and jrnlids.edited_in_jrnl(store, r)):
                 plan.reflections.append((r, True))
                 result.updated["reflections"] += 1
             else:

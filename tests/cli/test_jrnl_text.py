@@ -81,8 +81,32 @@ def test_export_jrnl_writes_jrnl_text_that_imports_back(cli, tmp_path, new_york)
     assert entries[3].endswith("] Notes\n [2024-01-01 10:00] a line that looks like an entry\n@v1-0\n")
     back = tmp_path / "back.txt"
     back.write_text(out, encoding="utf-8")
+    before = _rows(cli)
     result = _import(cli, back)
-    assert result["added"]["reflections"] == 1  # the mirror-made entry gets a jrnl id; jrnl's own match
+    assert result["added"]["reflections"] == 0  # jrnl's own by their ids, mirror's by minute and words
+    assert _rows(cli) == before  # the mirror-made one keeps its text and tags (jrnl's copy adds "@v1-0")
+
+
+def test_a_round_trip_through_jrnl_adds_nothing_twice(cli, tmp_path, new_york):
+    """Found living with it for a week: entries written in mirror, and one moved with `edit --at`, came back
+    from `export --format jrnl` as new reflections (jrnl keeps no ids)."""
+    path = tmp_path / "journal.txt"
+    path.write_text(JOURNAL, encoding="utf-8")
+    _import(cli, path)
+    mine = _ok(cli("reflect", "Slept well. #sleep", "--at", "2024-06-04 07:30")).stdout.strip()
+    _ok(cli("reflect", "Two in one minute", "--at", "2024-06-04 07:30"))
+    moved = next(r[0] for r in _rows(cli) if r[2] == "Long day")
+    _ok(cli("edit", moved, "--at", "2024-06-05 20:00"))
+    before = _rows(cli)
+    back = tmp_path / "back.txt"
+    _ok(cli("export", "--format", "jrnl", "-o", back))
+    result = _import(cli, back)
+    assert result["added"]["reflections"] == 0 and result["updated"]["reflections"] == 0
+    assert _rows(cli) == before and mine in {r[0] for r in before}
+    # Words changed in jrnl: that one is a new entry (jrnl keeps no id for it to be found by).
+    back.write_text(back.read_text(encoding="utf-8").replace("Two in one minute", "Three in one minute"),
+                    encoding="utf-8")
+    assert _import(cli, back)["added"]["reflections"] == 1
 
 
 def test_export_jrnl_refuses_other_kinds(cli):

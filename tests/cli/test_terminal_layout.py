@@ -122,6 +122,11 @@ def test_file_names_and_paths_are_never_cut_at_80_columns(cli, tty, tmp_path, ne
     name = json.loads(cli("backup", "list", "--json").stdout)[0]["path"].rpartition("/")[2]
     assert any(name in line for line in listed.splitlines()) and "…" not in listed
     assert "times in America/New_York" in listed
+    # One line per backup, as `list` has reflections: nothing folds at 80 columns (found living with it for
+    # a week: the table wrapped the time onto a second line).
+    row = next(line for line in listed.splitlines() if name in line)
+    assert re.fullmatch(r"(\d{4}-)?\d\d-\d\d \d\d:\d\d +[\d.]+ [kMG]?B +no +" + re.escape(name), row), row
+    assert all(cell_len(line) <= 80 for line in listed.splitlines()[1:])  # the folder, on top, may wrap
 
 
 def test_show_of_several_names_the_zone_once_and_json_gives_an_array(cli, tty, new_york):
@@ -162,3 +167,13 @@ def test_hit_lines_emphasise_the_match_when_colour_is_on(new_york):
     narrow = list(hit_lines([Found(r, Snippet("川沿いの散歩。" * 8, ((0, 2),), "content"))], 8, columns=40))
     assert len(narrow) > 3 and all(cell_len(line) <= 40 for line in narrow)  # Japanese folds by display width
     assert re.search(r"\x1b\[[0-9;]*1;4m東京", out[2]) or re.search(r"\x1b\[1m\x1b\[4m東京", out[2]), out[2]
+
+
+def test_an_empty_result_says_so_on_stderr_when_piped(cli, new_york):
+    """Found living with it for a week: `list --on-this-day` with nothing to show printed nothing at all."""
+    _reflect(cli, "only this year")
+    r = cli("list", "--on-this-day")
+    assert r.exit_code == 0 and r.stdout == "" and "No reflections match." in r.stderr
+    assert cli("-q", "list", "--on-this-day").stderr == ""  # -q: nothing but errors
+    r = cli("list", "--tag", "nosuchtag", "--json")
+    assert r.stdout.strip() == "[]" and r.stderr == ""  # --json: the empty array is the answer

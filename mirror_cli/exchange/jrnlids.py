@@ -1,0 +1,115 @@
+"""Which reflection a jrnl entry already is, so that importing a jrnl journal again adds nothing twice.
+
+jrnl keeps no ids: :mod:`.formats.jrnl` derives one from an entry's date, time and occurrence index.
+An entry finds its reflection by that id; else by the id an older mirror derived from its text
+(:func:`_adopt_legacy_ids`); else, for an entry that came from mirror in the first place (written
+here, or moved in time with ``edit --at``, and exported with ``export --format jrnl``), by the same
+minute and the same words (:func:`_adopt_same_entries`): jrnl's times have no seconds, and its text
+carries the tags as words and lines that look like an entry's start indented. Such an entry is the
+reflection as it is here (it keeps its text and tags); one whose words changed in jrnl is a new one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mirror_cli.crypto import textids
+from mirror_cli.crypto.fields import codec as field_codec
+from mirror_cli.db.store import Store
+from mirror_cli.exchange.formats.jrnl import jrnl_id
+from mirror_cli.ids import parse_iso
+
+_SPACE = re.compile(r"\s+")
+_TAG_WORD = re.compile(r"(?<!\S)[@#][\w.-]+")
+
+
+def _words(text: str) -> str:
+    """*text* without its @tag/#tag words, white space collapsed: what jrnl's copy of it keeps."""
+    return _SPACE.sub(" ", _TAG_WORD.sub(" ", text)).strip()
+
+
+def adopt(store: Store, file_refl: list[dict], legacy_ids: dict[str, str], known: set[str]) -> None:
+    """Give each entry of a jrnl file the id of the reflection it already is, where one is."""
+    by_text = _adopt_legacy_ids(store, file_refl, legacy_ids, known) if legacy_ids else set()
+    moved = _release_moved_ids(store, [r for r in file_refl if id(r) not in by_text], known)
+    _adopt_same_entries(store, file_refl, known, moved)
+    for r, old in moved.values():
+        if r["id"] == old:  # found no reflection of its own: a new one, under an id of its own
+            r["id"] = jrnl_id(old, "moved", 0)
+
+
+def _release_moved_ids(store: Store, file_refl: list[dict], known: set[str]) -> dict[int, tuple[dict, str]]:
+    """Entries whose id names a reflection that is no longer at their minute (moved with ``edit --at``, so
+    the next entry of its old minute now takes its place and its id) give that id up: they are found by
+    minute and words instead. Returns them (by ``id()``) with the ids they gave up."""
+    moved: dict[int, tuple[dict, str]] = {}
+    for r in file_refl:
+        if r["id"] not in known:
+            continue
+        row = store.conn.execute("SELECT created_at FROM reflections WHERE id = ?", (r["id"],)).fetchone()
+        if row is not None and _minute(row[0]) != _minute(r["created_at"]):
+            moved[id(r)] = (r, r["id"])
+    return moved
+
+
+def _minute(stamp: str) -> str:
+    return stamp[:16]  # YYYY-MM-DDTHH:MM of an ISO UTC time
+
+
+def _adopt_legacy_ids(store: Store, file_refl: list[dict], legacy_ids: dict[str, str], known: set[str]) -> set[int]:
+    """jrnl: an entry an older mirror imported under an id derived from its text keeps that id here
+    (re-keyed on an encrypted journal, ``mirror_cli.crypto.textids``), so importing again adds nothing.
+    Returns the entries (by ``id()``) that took such an id."""
+    adopted: set[int] = set()
+    key = textids.legacy_key(store.key.dek) if store.key is not None else None
+    for r in file_refl:
+        old = legacy_ids.get(r["id"])
+        if r["id"] in known or old is None:
+            continue
+        for name in (old,) if key is None else (textids.keyed_legacy_id(key, old), old):
+            if name in known:
+                r["id"] = name
+                adopted.add(id(r))
+                break
+    return adopted
+
+
+def edited_in_jrnl(store: Store, r: dict) -> bool:
+    """A jrnl entry whose text or tags changed in jrnl, and that was not edited here since (jrnl keeps no
+    time of change: its copy is the newer one only while ours is as imported)."""
+    row = store.conn.execute("SELECT created_at, updated_at, content, tags FROM reflections WHERE id = ?",
+                             (r["id"],)).fetchone()
+    if row is None or row[0] != row[1]:
+        return False
+    f = field_codec(store)
+    return (f.open("reflections", r["id"], "content", row[2]) != r["content"]
+            or sorted(f.open_tags("reflections", r["id"], row[3])) != sorted(r["tags"]))  # jrnl's order is a set's
+
+
+def _adopt_same_entries(store: Store, file_refl: list[dict], known: set[str], released: dict[int, tuple[dict, str]]) -> None:
+    """An entry whose id is new here takes the id, text and tags of a reflection of the same minute with the
+    same words (:func:`_words`) that no other entry of the file claims: one mirror wrote and jrnl gave back."""
+    from datetime import timedelta
+
+    claimed = {r["id"] for r in file_refl if r["id"] in known and id(r) not in released}
+    f = field_codec(store)
+    for r in file_refl:
+        if r["id"] in known and id(r) not in released:
+            continue
+        try:
+            start = parse_iso(r["created_at"]).replace(second=0, microsecond=0)
+        except (ValueError, TypeError):
+            continue
+        lo = start.strftime("%Y-%m-%dT%H:%M:00.000Z")
+        hi = (start + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:00.000Z")
+        words = _words(r["content"])
+        for rid, content, tags in store.conn.execute(
+                "SELECT id, content, tags FROM reflections WHERE created_at >= ? AND created_at < ? ORDER BY id",
+                (lo, hi)):
+            if rid in claimed:
+                continue
+            text = f.open("reflections", rid, "content", content)
+            if _words(text) == words:
+                claimed.add(rid)
+                r["id"], r["content"], r["tags"] = rid, text, f.open_tags("reflections", rid, tags)
+                break
