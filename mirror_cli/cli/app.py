@@ -87,7 +87,7 @@ def report_error(exc: MirrorError) -> None:
 # signature each time it is mounted, so building all of them would cost every
 # invocation tens of milliseconds. name -> (module, attribute, kind).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "reflect": ("mirror_cli.cli.journal", "reflect", "command"),
+    "reflect": ("mirror_cli.cli.reflect", "reflect", "command"),
     "list": ("mirror_cli.cli.journal", "list_", "command"),
     "show": ("mirror_cli.cli.show", "show", "command"),
     "edit": ("mirror_cli.cli.journal", "edit", "command"),

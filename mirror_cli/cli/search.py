@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mirror_cli.cli.journal import _utf8
+from mirror_cli.cli.reflect import _utf8
 from mirror_cli.cli.options import JsonOpt, state
 
 

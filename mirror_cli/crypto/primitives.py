@@ -7,7 +7,6 @@ when the journal is plaintext.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from mirror_cli.errors import UsageError
@@ -28,7 +27,7 @@ STREAM_INFO = "mirror container stream v1 "  # + purpose
 def lp(text: str) -> bytes:
     """Length-prefixed UTF-8 (4-byte big-endian length, then the bytes): associated-data parts."""
     raw = text.encode("utf-8")
-    return struct.pack(">I", len(raw)) + raw
+    return len(raw).to_bytes(4, "big") + raw  # as struct.pack(">I", ...), without loading struct
 
 
 def check_key(key: Any, what: str = "data key") -> bytes:

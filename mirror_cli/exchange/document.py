@@ -25,6 +25,9 @@ class ImportDocument:
     # jrnl: reflection id -> the id an older mirror gave the same entry (derived from its text), so a
     # journal that imported the file before still finds it (mirror_cli.exchange.importer)
     legacy_ids: dict[str, str] = field(default_factory=dict)
+    # jrnl: reflection id -> the (date, time, place among that minute's entries) it was made of
+    # (mirror_cli.exchange.jrnlids: an entry whose place another took when one moved away)
+    jrnl_slots: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {k: len(self.records.get(k, ())) for k in KINDS}
@@ -36,4 +39,5 @@ class ImportDocument:
             records={k: (self.records.get(k, []) if k in kinds else []) for k in KINDS},
             source_format=self.source_format,
             legacy_ids=self.legacy_ids if "reflections" in kinds else {},
+            jrnl_slots=self.jrnl_slots if "reflections" in kinds else {},
         )

@@ -234,7 +234,7 @@ def _plan(store: Store, doc: ImportDocument, mode: str, kinds: tuple[str, ...], 
         deleted_here: dict[str, str] = dict(conn.execute(
             "SELECT id, deleted_at FROM tombstones WHERE kind = 'reflection'")) if file_refl else {}
         if doc.source_format == "jrnl":
-            jrnlids.adopt(store, file_refl, doc.legacy_ids, set(local_refl) | set(deleted_here))
+            jrnlids.adopt(store, file_refl, doc.legacy_ids, doc.jrnl_slots, set(local_refl) | set(deleted_here))
         for r in file_refl:
             local = local_refl.get(r["id"])
             gone = deleted_here.get(r["id"]) if local is None else None

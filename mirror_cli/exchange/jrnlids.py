@@ -28,32 +28,46 @@ def _words(text: str) -> str:
     return _SPACE.sub(" ", _TAG_WORD.sub(" ", text)).strip()
 
 
-def adopt(store: Store, file_refl: list[dict], legacy_ids: dict[str, str], known: set[str]) -> None:
+def adopt(store: Store, file_refl: list[dict], legacy_ids: dict[str, str],
+          slots: dict[str, tuple[str, str, int]], known: set[str]) -> None:
     """Give each entry of a jrnl file the id of the reflection it already is, where one is."""
     by_text = _adopt_legacy_ids(store, file_refl, legacy_ids, known) if legacy_ids else set()
-    moved = _release_moved_ids(store, [r for r in file_refl if id(r) not in by_text], known)
-    _adopt_same_entries(store, file_refl, known, moved)
-    for r, old in moved.values():
-        if r["id"] == old:  # found no reflection of its own: a new one, under an id of its own
-            r["id"] = jrnl_id(old, "moved", 0)
+    _take_back_places(store, [r for r in file_refl if id(r) not in by_text], slots, known)
+    _adopt_same_entries(store, file_refl, known)
 
 
-def _release_moved_ids(store: Store, file_refl: list[dict], known: set[str]) -> dict[int, tuple[dict, str]]:
-    """Entries whose id names a reflection that is no longer at their minute (moved with ``edit --at``, so
-    the next entry of its old minute now takes its place and its id) give that id up: they are found by
-    minute and words instead. Returns them (by ``id()``) with the ids they gave up."""
-    moved: dict[int, tuple[dict, str]] = {}
+_PLACES = 64  # entries of one minute looked at for one that moved within it (jrnl keeps no seconds)
+
+
+def _take_back_places(store: Store, file_refl: list[dict], slots: dict[str, tuple[str, str, int]],
+                      known: set[str]) -> None:
+    """An entry's id is its minute and its place among that minute's entries. When one of a minute's entries
+    moves away here (``edit --at``), the next takes its place in the exported file, and with it the moved
+    one's id. Such an entry, whose id names a reflection of other words, takes the id of the reflection of
+    its own minute that has its words, if there is one (else its words changed in jrnl: an update). The id
+    it gives up is the moved reflection's, which its entry then finds by minute and words. Times are
+    compared as jrnl wrote them (date, time, place), so this holds in any time zone."""
+    held = {r["id"] for r in file_refl}
+    f = field_codec(store)
     for r in file_refl:
-        if r["id"] not in known:
+        slot = slots.get(r["id"])
+        if slot is None or r["id"] not in known:
             continue
-        row = store.conn.execute("SELECT created_at FROM reflections WHERE id = ?", (r["id"],)).fetchone()
-        if row is not None and _minute(row[0]) != _minute(r["created_at"]):
-            moved[id(r)] = (r, r["id"])
-    return moved
+        words = _words(r["content"])
+        if _local_words(store, f, r["id"]) in (None, words):
+            continue
+        date, time, place = slot
+        for k in range(_PLACES):
+            sibling = jrnl_id(date, time, k)
+            if k != place and sibling in known and sibling not in held and _local_words(store, f, sibling) == words:
+                held.add(sibling)
+                r["id"] = sibling
+                break
 
 
-def _minute(stamp: str) -> str:
-    return stamp[:16]  # YYYY-MM-DDTHH:MM of an ISO UTC time
+def _local_words(store: Store, f, rid: str) -> str | None:
+    row = store.conn.execute("SELECT content FROM reflections WHERE id = ?", (rid,)).fetchone()
+    return None if row is None else _words(f.open("reflections", rid, "content", row[0]))
 
 
 def _adopt_legacy_ids(store: Store, file_refl: list[dict], legacy_ids: dict[str, str], known: set[str]) -> set[int]:
@@ -86,15 +100,15 @@ def edited_in_jrnl(store: Store, r: dict) -> bool:
             or sorted(f.open_tags("reflections", r["id"], row[3])) != sorted(r["tags"]))  # jrnl's order is a set's
 
 
-def _adopt_same_entries(store: Store, file_refl: list[dict], known: set[str], released: dict[int, tuple[dict, str]]) -> None:
+def _adopt_same_entries(store: Store, file_refl: list[dict], known: set[str]) -> None:
     """An entry whose id is new here takes the id, text and tags of a reflection of the same minute with the
     same words (:func:`_words`) that no other entry of the file claims: one mirror wrote and jrnl gave back."""
     from datetime import timedelta
 
-    claimed = {r["id"] for r in file_refl if r["id"] in known and id(r) not in released}
+    claimed = {r["id"] for r in file_refl if r["id"] in known}  # (a moved reflection's id is no entry's now)
     f = field_codec(store)
     for r in file_refl:
-        if r["id"] in known and id(r) not in released:
+        if r["id"] in known:
             continue
         try:
             start = parse_iso(r["created_at"]).replace(second=0, microsecond=0)

@@ -68,9 +68,9 @@ def test_reflect_nothing_saves_nothing(cli, mirror_home):
 
 def test_reflect_refuses_more_stdin_than_one_reflection_holds(cli, monkeypatch):
     """`yes | mirror reflect` read until memory ran out (MemoryError, exit 1)."""
-    from mirror_cli.cli import journal as journal_cli
+    from mirror_cli.cli import reflect as reflect_cli
 
-    monkeypatch.setattr(journal_cli, "_STDIN_LIMIT", 1000)
+    monkeypatch.setattr(reflect_cli, "_STDIN_LIMIT", 1000)
     r = cli("reflect", input="y\n" * 600)
     assert r.exit_code == 2 and "longer than" in r.stderr and r.stdout == ""
     assert ok(cli("reflect", input="y\n" * 400)).stdout.strip()

@@ -102,8 +102,9 @@ def _string(entry: dict, key: str, where: str, default: str | None = None) -> st
     return value
 
 
-def iter_jrnl_reflections(obj: Any) -> Iterator[tuple[dict, str]]:
-    """Convert a parsed jrnl export to (reflection record, its legacy id); not yet validated."""
+def iter_jrnl_reflections(obj: Any) -> Iterator[tuple[dict, str, tuple[str, str, int]]]:
+    """Convert a parsed jrnl export to (reflection record, its legacy id, the (date, time, place) its id is
+    made of); not yet validated."""
     if not isinstance(obj, dict) or not isinstance(obj.get("entries"), list):
         if isinstance(obj, dict) and obj.get("format") == "mirror-export":
             raise InvalidInputError("the file is a mirror export, not a jrnl export.",
@@ -149,7 +150,7 @@ def iter_jrnl_reflections(obj: Any) -> Iterator[tuple[dict, str]]:
             "mode": "REFLECTION",
             "tags": tags,
             "local_only": False,
-        }, legacy_jrnl_id(*when, content)
+        }, legacy_jrnl_id(*when, content), (*when, place)
 
 
 def jrnl_to_reflections(obj: Any) -> list[dict]:
@@ -157,18 +158,20 @@ def jrnl_to_reflections(obj: Any) -> list[dict]:
     return _jrnl_records(obj)[0]
 
 
-def _jrnl_records(obj: Any) -> tuple[list[dict], dict[str, str]]:
-    """The records of :func:`jrnl_to_reflections`, and id -> legacy id (the first entry of each legacy id:
-    older mirrors folded identical entries into one)."""
+def _jrnl_records(obj: Any) -> tuple[list[dict], dict[str, str], dict[str, tuple[str, str, int]]]:
+    """The records of :func:`jrnl_to_reflections`, id -> legacy id (the first entry of each legacy id:
+    older mirrors folded identical entries into one), and id -> the (date, time, place) it is made of."""
     recs: list[dict] = []
     legacy: dict[str, str] = {}
+    slots: dict[str, tuple[str, str, int]] = {}
     seen: set[str] = set()
-    for rec, old in iter_jrnl_reflections(obj):
+    for rec, old, slot in iter_jrnl_reflections(obj):
         recs.append(rec)
+        slots[rec["id"]] = slot
         if old not in seen:
             seen.add(old)
             legacy[rec["id"]] = old
-    return validate_records("reflections", recs), legacy
+    return validate_records("reflections", recs), legacy, slots
 
 
 def read_jrnl(raw: bytes) -> ImportDocument:
@@ -176,6 +179,7 @@ def read_jrnl(raw: bytes) -> ImportDocument:
     text = decode_utf8(raw)
     obj = parse_text(text) if is_text(text) else parse_json_text(text)
     records = {k: [] for k in KINDS}
-    records["reflections"], legacy = _jrnl_records(obj)
+    records["reflections"], legacy, slots = _jrnl_records(obj)
     header = {"format": "jrnl", "counts": {"reflections": len(records["reflections"])}}
-    return ImportDocument(header=header, records=records, source_format="jrnl", legacy_ids=legacy)
+    return ImportDocument(header=header, records=records, source_format="jrnl", legacy_ids=legacy,
+                          jrnl_slots=slots)
