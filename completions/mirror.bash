@@ -11,7 +11,12 @@ _mirror() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$w" in
-            --db|--config|--journal|-j) _mirror_global+=("$w" "${COMP_WORDS[i+1]}"); ((i++)); continue ;;
+            --db|--config|--journal|-j)
+                if [[ "${COMP_WORDS[i+1]}" == "=" ]]; then  # --db=PATH: bash splits at "="
+                    _mirror_global+=("$w=${COMP_WORDS[i+2]}"); ((i += 2))
+                else _mirror_global+=("$w" "${COMP_WORDS[i+1]}"); ((i++)); fi
+                continue ;;
+            --db=*|--config=*|--journal=*|-j?*) _mirror_global+=("$w"); continue ;;
             -*) continue ;;
         esac
         case "${path:+$path }$w" in

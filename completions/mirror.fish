@@ -21,6 +21,9 @@ function __mirror_cmd
                 set skip 1
                 set -a __mirror_global_opts $w
                 continue
+            case '--db=*' '--config=*' '--journal=*' '-j?*'
+                set -a __mirror_global_opts $w
+                continue
             case '-*'
                 continue
         end

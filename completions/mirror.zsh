@@ -13,6 +13,7 @@ _mirror() {
         w="${words[i]}"
         case "$w" in
             --db|--config|--journal|-j) _mirror_global+=("$w" "${words[i+1]}"); ((i++)); continue ;;
+            --db=*|--config=*|--journal=*|-j?*) _mirror_global+=("$w"); continue ;;
             -*) continue ;;
         esac
         case "${cmd:+$cmd }$w" in

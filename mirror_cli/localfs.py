@@ -350,8 +350,9 @@ def read_full(src: IO[bytes], n: int) -> bytes:
 
 
 # -- "this journal was encrypted here" --------------------------------------------------------
-# A mark per journal id, outside the journal's folder (in the user's state folder), set whenever
-# this user enables or unlocks a journal's key and cleared by `key disable`. Someone who can write
+# A mark per journal id, and one per journal file (its real path), outside the journal's folder (in the
+# user's state folder), set whenever this user enables or unlocks a journal's key and cleared by
+# `key disable`. The file's mark outlives a db_id changed by someone who writes the file. Someone who can write
 # the journal file but not this user's home cannot remove it: a journal whose key record is gone
 # while its mark stands refuses to write in clear. A file test, not a keyring lookup (which would
 # cost every plain `mirror reflect` tens of milliseconds).
@@ -368,24 +369,50 @@ def _mark(db_id: str) -> Path | None:
     return _marks_dir() / db_id
 
 
-def mark_encrypted(db_id: str) -> None:
-    """Remember that *db_id* is encrypted (best effort: no home folder is no error)."""
-    mark = _mark(db_id)
-    if mark is None or mark.exists():
-        return
+def _path_mark(db_path: str | os.PathLike[str] | None) -> Path | None:
+    """The mark of the journal file at *db_path* (its real path's digest): it outlives a changed db_id."""
+    if db_path is None:
+        return None
+    from mirror_cli.digests import sha256
+
     try:
-        ensure_private_dir(mark.parent)
-        os.close(os.open(mark, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
-    except (OSError, OperationError):
-        pass
+        real = os.path.realpath(db_path)
+    except (OSError, ValueError):
+        return None
+    return _marks_dir() / ("path-" + sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:32])
 
 
-def unmark_encrypted(db_id: str) -> None:
-    mark = _mark(db_id)
-    if mark is not None:
-        _unlink_quietly(mark)
+def mark_encrypted(db_id: str, db_path: str | os.PathLike[str] | None = None) -> None:
+    """Remember that *db_id*, and the journal file at *db_path*, are encrypted (best effort: no home folder
+    is no error)."""
+    for mark in (_mark(db_id), _path_mark(db_path)):
+        if mark is None or mark.exists():
+            continue
+        try:
+            ensure_private_dir(mark.parent)
+            os.close(os.open(mark, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
+        except (OSError, OperationError):
+            pass
+
+
+def unmark_encrypted(db_id: str, db_path: str | os.PathLike[str] | None = None) -> None:
+    for mark in (_mark(db_id), _path_mark(db_path)):
+        if mark is not None:
+            _unlink_quietly(mark)
 
 
 def marked_encrypted(db_id: str | None) -> bool:
     mark = _mark(db_id or "")
     return mark is not None and os.path.lexists(mark)
+
+
+def path_marked_encrypted(db_path: str | os.PathLike[str]) -> bool:
+    """The journal file at *db_path* was encrypted on this machine once (whatever its db_id says now)."""
+    mark = _path_mark(db_path)
+    return mark is not None and os.path.lexists(mark)
+
+
+def unmark_path(db_path: str | os.PathLike[str]) -> None:
+    mark = _path_mark(db_path)
+    if mark is not None:
+        _unlink_quietly(mark)

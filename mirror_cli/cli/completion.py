@@ -138,7 +138,12 @@ def bash(root: Node) -> str:
              "    for ((i = 1; i < COMP_CWORD; i++)); do",
              '        w="${COMP_WORDS[i]}"',
              '        case "$w" in',
-             '            --db|--config|--journal|-j) _mirror_global+=("$w" "${COMP_WORDS[i+1]}"); ((i++)); continue ;;',
+             '            --db|--config|--journal|-j)',
+             '                if [[ "${COMP_WORDS[i+1]}" == "=" ]]; then  # --db=PATH: bash splits at "="',
+             '                    _mirror_global+=("$w=${COMP_WORDS[i+2]}"); ((i += 2))',
+             '                else _mirror_global+=("$w" "${COMP_WORDS[i+1]}"); ((i++)); fi',
+             "                continue ;;",
+             '            --db=*|--config=*|--journal=*|-j?*) _mirror_global+=("$w"); continue ;;',
              "            -*) continue ;;",
              "        esac",
              '        case "${path:+$path }$w" in',
@@ -177,6 +182,7 @@ def zsh(root: Node) -> str:
              "    for ((i = 2; i < CURRENT; i++)); do", '        w="${words[i]}"',
              '        case "$w" in',
              '            --db|--config|--journal|-j) _mirror_global+=("$w" "${words[i+1]}"); ((i++)); continue ;;',
+             '            --db=*|--config=*|--journal=*|-j?*) _mirror_global+=("$w"); continue ;;',
              "            -*) continue ;;",
              "        esac",
              '        case "${cmd:+$cmd }$w" in',
@@ -236,6 +242,9 @@ function __mirror_cmd
         switch $w
             case --db --config --journal -j
                 set skip 1
+                set -a __mirror_global_opts $w
+                continue
+            case '--db=*' '--config=*' '--journal=*' '-j?*'
                 set -a __mirror_global_opts $w
                 continue
             case '-*'

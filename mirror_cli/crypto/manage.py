@@ -386,7 +386,7 @@ def enable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: k
     except BaseException:
         store.key = None
         raise
-    mark_encrypted(store.db_id)
+    mark_encrypted(store.db_id, store.path)
     cached = _cache(cache if cache is not None else keys.KeyCache(env=env), store.db_id, record.kek, warnings)
     wiped = scrub_or_warn(store, "the journal is encrypted")
     if wiped:
@@ -425,7 +425,7 @@ def disable(store: Store, env: Mapping[str, str], *, interactive: bool, prompt: 
         forgotten = (cache if cache is not None else keys.KeyCache(env=env)).forget(store.db_id)
     except keys.KeyringFailure as exc:
         warnings.append(str(exc))
-    unmark_encrypted(store.db_id)
+    unmark_encrypted(store.db_id, store.path)
     return DisableResult(store.db_id, converted, forgotten, event.seq, forced, warnings)
 
 

@@ -8,7 +8,7 @@ the write (``Store.write``, once per open store) when it finds any:
 
 * a sealed value (a BLOB) anywhere in any sealed column of any table: one probe per table,
   ``SELECT 1 ... WHERE typeof(col) = 'blob' ... LIMIT 1``, which a partial index of exactly that
-  WHERE (migration 0009) answers without reading the table's rows;
+  WHERE (migration 0009) answers without reading the table's rows (or, *thorough*, every row read);
 * a keyed run in the audit chain not closed by a ``key.disabled`` event whose published key
   verifies every event of the run (a closing event forged under a key of the forger's choosing
   does not verify the real events before it).
@@ -40,17 +40,24 @@ SEALED: dict[str, tuple[str, ...]] = {
 _EVENTS = "SELECT seq, id, event_type, timestamp, data, previous_hash, event_hash, link FROM audit_events ORDER BY seq"
 
 
-def encrypted_leftovers(conn: sqlite3.Connection) -> str | None:
-    """What shows that this journal (without a key record) was encrypted, or None."""
+def encrypted_leftovers(conn: sqlite3.Connection, *, thorough: bool = False) -> str | None:
+    """What shows that this journal (without a key record) was encrypted, or None.
+
+    The probes are answered by the partial indexes of migration 0009, which someone who writes the file
+    can empty (``writable_schema``, a REINDEX under another WHERE): *thorough* reads the tables themselves
+    (``NOT INDEXED``), every row. The store asks for that when the journal file was encrypted on this
+    machine once (``localfs.path_marked_encrypted``) yet its db_id is not marked: a changed db_id is
+    what such a forger would leave."""
+    scan = " NOT INDEXED" if thorough else ""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, columns in SEALED.items():
         if table not in tables:  # an older schema (`migrate down`)
             continue
         where = " OR ".join(f"typeof({c}) = 'blob'" for c in columns)
-        if conn.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1").fetchone():  # noqa: S608
+        if conn.execute(f"SELECT 1 FROM {table}{scan} WHERE {where} LIMIT 1").fetchone():  # noqa: S608
             return f"the {table} table holds encrypted values"
     if "audit_events" in tables and conn.execute(
-            f"SELECT 1 FROM audit_events WHERE link != '{audit.PLAIN_LINK}' LIMIT 1").fetchone():
+            f"SELECT 1 FROM audit_events{scan} WHERE link != '{audit.PLAIN_LINK}' LIMIT 1").fetchone():
         return _open_keyed_run(conn.execute(_EVENTS).fetchall())  # (audit_events_keyed answers the probe)
     return None
 

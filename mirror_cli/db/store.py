@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from mirror_cli import audit
 from mirror_cli.db import keyless, migrations, objects
 from mirror_cli.errors import LockedError, MirrorError, OperationError, UsageError, VerificationError
-from mirror_cli.localfs import FILE_MODE, ensure_private_dir, marked_encrypted
+from mirror_cli.localfs import FILE_MODE, ensure_private_dir, marked_encrypted, path_marked_encrypted, unmark_path
 from mirror_cli.ids import hlc_next, now_iso, ulid
 
 if TYPE_CHECKING:  # the store holds the key; only crypto makes it (db sits below crypto)
@@ -287,6 +287,12 @@ class Store:
         if encrypted:
             return
         problem = None if self._keyless_checked else keyless.encrypted_leftovers(self.conn)
+        if not problem and not self._keyless_checked and path_marked_encrypted(self.path):
+            # This file was encrypted here once, and its db_id is no longer marked: a journal made anew
+            # at the same place, or one whose db_id and indexes were forged. The tables tell.
+            problem = keyless.encrypted_leftovers(self.conn, thorough=True)
+            if not problem:
+                unmark_path(self.path)  # a new journal: its writes need not read every row again
         if problem:
             raise VerificationError(
                 f"this journal has no key record, yet {problem}: its key record is gone (removed outside mirror, "

@@ -34,5 +34,5 @@ def unlock_store(store: Store, settings: Settings, *, interactive: bool = False)
     found = passphrase.unlock(json.loads(store.meta("crypto")), store.db_id, settings.env,
                               interactive=interactive)
     store.key = UnlockedKey.from_dek(found.dek, found.source)
-    mark_encrypted(store.db_id)  # from now on, this journal without its key record is refused a plain write
+    mark_encrypted(store.db_id, store.path)  # from now on, this journal without its key record is refused a plain write
     return Unlocked(found.source, tuple(found.warnings))

@@ -63,6 +63,33 @@ def _take_back_places(store: Store, file_refl: list[dict], slots: dict[str, tupl
                 held.add(sibling)
                 r["id"] = sibling
                 break
+        else:
+            if _same_minute_words(store, f, r, words):
+                # An entry moved here (`edit --at`) onto the place of one that moved away: it is not that
+                # one, it is found by minute and words (whose id stays free for that one's own entry).
+                held.discard(r["id"])
+                r["id"] = jrnl_id(r["id"], "moved here", 0)
+
+
+def _same_minute_words(store: Store, f, r: dict, words: str) -> bool:
+    """A reflection of *r*'s minute, other than the one its id names, has *r*'s words."""
+    lo, hi = _minute_range(r["created_at"])
+    return lo is not None and any(
+        rid != r["id"] and _words(f.open("reflections", rid, "content", content)) == words
+        for rid, content in store.conn.execute(
+            "SELECT id, content FROM reflections WHERE created_at >= ? AND created_at < ?", (lo, hi)))
+
+
+def _minute_range(created_at: str) -> tuple[str | None, str | None]:
+    """[start, end) of the UTC minute of *created_at*, as stored times compare."""
+    from datetime import timedelta
+
+    try:
+        start = parse_iso(created_at).replace(second=0, microsecond=0)
+    except (ValueError, TypeError):
+        return None, None
+    return (start.strftime("%Y-%m-%dT%H:%M:00.000Z"),
+            (start + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:00.000Z"))
 
 
 def _local_words(store: Store, f, rid: str) -> str | None:
@@ -103,19 +130,14 @@ def edited_in_jrnl(store: Store, r: dict) -> bool:
 def _adopt_same_entries(store: Store, file_refl: list[dict], known: set[str]) -> None:
     """An entry whose id is new here takes the id, text and tags of a reflection of the same minute with the
     same words (:func:`_words`) that no other entry of the file claims: one mirror wrote and jrnl gave back."""
-    from datetime import timedelta
-
     claimed = {r["id"] for r in file_refl if r["id"] in known}  # (a moved reflection's id is no entry's now)
     f = field_codec(store)
     for r in file_refl:
         if r["id"] in known:
             continue
-        try:
-            start = parse_iso(r["created_at"]).replace(second=0, microsecond=0)
-        except (ValueError, TypeError):
+        lo, hi = _minute_range(r["created_at"])
+        if lo is None:
             continue
-        lo = start.strftime("%Y-%m-%dT%H:%M:00.000Z")
-        hi = (start + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:00.000Z")
         words = _words(r["content"])
         for rid, content, tags in store.conn.execute(
                 "SELECT id, content, tags FROM reflections WHERE created_at >= ? AND created_at < ? ORDER BY id",

@@ -109,6 +109,24 @@ def test_a_round_trip_through_jrnl_adds_nothing_twice(cli, tmp_path, new_york):
     assert _import(cli, back)["added"]["reflections"] == 1
 
 
+def test_an_entry_moved_onto_the_place_of_one_moved_away_is_itself(cli, tmp_path, new_york):
+    """Found by review: Alpha moved into the minute that Charlie-one left, onto Charlie-one's place (and id);
+    Charlie-one's own entry then found its reflection taken, and came back as a new one."""
+    path = tmp_path / "journal.txt"
+    path.write_text("[2024-06-03 09:15] Alpha walk.\n\n[2024-06-03 21:00] Charlie zero\n\n"
+                    "[2024-06-03 21:00] Charlie one\n", encoding="utf-8")
+    _import(cli, path)
+    ids = {r[2]: r[0] for r in _rows(cli)}
+    _ok(cli("edit", ids["Charlie one"], "--at", "2024-06-05 20:00"))
+    _ok(cli("edit", ids["Alpha walk."], "--at", "2024-06-03T21:00:30-04:00"))
+    before = _rows(cli)
+    back = tmp_path / "back.txt"
+    _ok(cli("export", "--format", "jrnl", "-o", back))
+    result = _import(cli, back)
+    assert result["added"]["reflections"] == 0 and result["updated"]["reflections"] == 0
+    assert _rows(cli) == before
+
+
 def test_export_jrnl_refuses_other_kinds(cli):
     r = cli("export", "--format", "jrnl", "--only", "patterns")
     assert r.exit_code == 2 and "reflections only" in r.stderr

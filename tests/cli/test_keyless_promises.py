@@ -257,3 +257,86 @@ def test_key_disable_clears_the_mark(cli, monkeypatch):
     assert cli("key", "enable", env=env).exit_code == 0
     assert cli("key", "disable", env=env).exit_code == 0
     assert cli("reflect", "plain again").exit_code == 0
+
+
+def _forge_indexes_and_id(db) -> None:
+    """A stronger forger: the partial indexes that answer the keyless probes (migration 0009) emptied, with
+    writable_schema and a REINDEX under `WHERE 0`, their SQL then put back so that the schema check sees
+    nothing; and a new db_id, so that this machine's mark of the journal's id no longer applies."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        probes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                              "(name LIKE '%!_sealed' ESCAPE '!' OR name = 'audit_events_keyed')").fetchall()
+        assert len(probes) == 9
+        conn.execute("PRAGMA writable_schema = ON")
+        for name, sql in probes:
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql.split(" WHERE ")[0] + " WHERE 0", name))
+    finally:
+        conn.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for name, _ in probes:
+            conn.execute(f"REINDEX {name}")
+        conn.execute("PRAGMA writable_schema = ON")
+        for name, sql in probes:
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (sql, name))
+        conn.execute("UPDATE meta SET value = '01FORGEDFORGEDFORGEDFORGED' WHERE key = 'db_id'")
+    finally:
+        conn.close()
+    conn = sqlite3.connect(db)
+    try:  # the forgery worked: the probe, through its index, finds nothing any more
+        assert conn.execute("SELECT 1 FROM reflections WHERE typeof(content) = 'blob' OR "
+                            "typeof(response) = 'blob' OR typeof(tags) = 'blob' LIMIT 1").fetchone() is None
+        assert conn.execute("SELECT 1 FROM reflections NOT INDEXED WHERE typeof(content) = 'blob' LIMIT 1").fetchone()
+    finally:
+        conn.close()
+
+
+def test_emptied_probe_indexes_and_a_new_db_id_still_refuse(cli, encrypted):
+    """Found by review: the probes trust indexes the file's writer can empty. The file was encrypted on this
+    machine, so its path is marked too: a db_id it no longer knows gets every row read, and the write refused."""
+    _strip(encrypted)
+    _forge_indexes_and_id(encrypted)
+    r = cli("reflect", "a new secret never to be stored in clear")
+    assert_error(r, 3)
+    assert "encrypted values" in r.stderr and "tampering" in r.stderr
+    assert _plaintext_rows(encrypted) == [DECOY]
+    assert_error(cli("audit", "verify"), 3)  # integrity_check sees indexes that disagree with their tables
+
+
+def test_a_new_journal_where_an_encrypted_one_was_is_written_to(cli, encrypted, db):
+    """The path's mark does not hold a journal made anew at the same place: one full read, then as usual."""
+    for suffix in ("", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    for text in ("a fresh start", "and a second entry"):
+        assert cli("reflect", text).exit_code == 0
+    assert sorted(_plaintext_rows(db)) == ["a fresh start", "and a second entry"]
+    from mirror_cli.localfs import path_marked_encrypted
+
+    assert not path_marked_encrypted(db)  # the first write found nothing encrypted and let the mark go
+
+
+def test_audit_verify_finds_an_index_emptied_behind_its_table(cli, db):
+    """`audit verify` runs integrity_check: quick_check passed a probe index emptied as above."""
+    assert cli("reflect", "an entry the index should list").exit_code == 0
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reflections_created_at'").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'reflections_created_at'",
+                     (sql.replace("(created_at)", "(created_at) WHERE 0"),))
+    finally:
+        conn.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("REINDEX reflections_created_at")
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'reflections_created_at'", (sql,))
+    finally:
+        conn.close()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"  # what verify used to ask
+    finally:
+        conn.close()
+    assert_error(cli("audit", "verify"), 3)

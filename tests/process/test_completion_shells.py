@@ -66,6 +66,11 @@ def test_ids_tags_and_modes_from_the_journal(run_mirror):
     assert _complete("list", "--tag", "") == ["walks"]
     assert _complete("list", "--mode", "P") == ["POST_ACTION"]
     assert _complete("--db", "/nonexistent/x.db", "show", "") == []
+    other = Path(os.environ["MIRROR_HOME"]) / "other.db"
+    assert run_mirror("--db", str(other), "reflect", "in another journal").returncode == 0
+    [oid] = run_mirror("--db", str(other), "completion", "--values", "ids").stdout.split()
+    assert _complete("--db", "=", str(other), "show", "") == [oid]  # --db=PATH, split at "=" by bash
+    assert _complete(f"--db={other}", "show", "") == [oid]  # (and unsplit, without "=" in COMP_WORDBREAKS)
 
 
 # -- zsh and fish: the same promises in those shells (`.ci/run` installs them where they are missing) ----
@@ -134,3 +139,7 @@ def test_zsh_and_fish_offer_ids_and_tags_from_the_journal(shell, run_mirror):
     assert _complete_in(shell, "delete", rid[:4]) == [rid]
     assert _complete_in(shell, "list", "--tag", "") == ["walks"]
     assert _complete_in(shell, "--db", "/nonexistent/x.db", "show", "") == []  # the journal named on the line
+    other = Path(os.environ["MIRROR_HOME"]) / "other.db"
+    assert run_mirror("--db", str(other), "reflect", "in another journal").returncode == 0
+    [oid] = run_mirror("--db", str(other), "completion", "--values", "ids").stdout.split()
+    assert _complete_in(shell, f"--db={other}", "show", "") == [oid]

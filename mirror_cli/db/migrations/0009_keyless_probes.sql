@@ -3,8 +3,9 @@
 -- every row of a plain journal on the first write of each process: 25 ms at 10,000 reflections,
 -- 0.25 s at 100,000, for every `mirror reflect`. In a plain journal they are empty; in an encrypted one
 -- they hold one small entry per row (the check does not run there). Each WHERE is written exactly as
--- keyless.py asks, so that SQLite uses the index; dropped or damaged, the query is the same one and the
--- answer too, only slower.
+-- keyless.py asks, so that SQLite uses the index; dropped, the query is the same one and the answer too,
+-- only slower. Emptied by someone who writes the file, the answer is wrong: what the file cannot forge
+-- (the marks this machine keeps of encrypted journals, by id and by file) then has every row read.
 
 -- migrate:up
 CREATE INDEX reflections_sealed ON reflections (local_only)
