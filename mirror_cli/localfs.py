@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from mirror_cli.digests import sha256
 from mirror_cli.errors import OperationError, UsageError
 
 FILE_MODE = 0o600
@@ -373,8 +374,6 @@ def _path_mark(db_path: str | os.PathLike[str] | None) -> Path | None:
     """The mark of the journal file at *db_path* (its real path's digest): it outlives a changed db_id."""
     if db_path is None:
         return None
-    from mirror_cli.digests import sha256
-
     try:
         real = os.path.realpath(db_path)
     except (OSError, ValueError):
