@@ -8,7 +8,6 @@ decrypted row by row in one pass (nothing held but the counts).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,7 +18,6 @@ from mirror_cli.db.store import Store
 from mirror_cli.ids import iso, parse_iso
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def tag_counts(store: Store) -> list[tuple[str, int]]:
@@ -102,6 +100,8 @@ def journal_stats(store: Store, *, since: datetime | None = None, today: date | 
         days[day] += 1
         out.weekdays[day.weekday()] += 1
         out.entries += 1
-        out.words += len(_WORD.findall(f.open("reflections", rid, "content", stored)))
+        # Words as `wc -w` counts them: runs between white space. A \w+ regex took 1.35 s of
+        # 1.7 s at 50,000 reflections; str.split 0.35 s.
+        out.words += len(f.open("reflections", rid, "content", stored).split())
     out.days = dict(days)
     return out

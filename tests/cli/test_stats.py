@@ -108,3 +108,8 @@ def test_calendar_blocks_at_a_terminal(cli, journal, monkeypatch):
     assert "\x1b" not in out
     assert line.rstrip() == "2024-01 " + "·" * 29 + "░░"  # one reflection on each of the last two days
     assert "· none  ░ 1  ▒ 2-3  █ 4+" in out
+
+
+def test_words_are_counted_as_wc_does(cli):
+    ok(cli("reflect", "a well-being day,\n東京に行った  — ok"))
+    assert stats(cli)["words"] == 6  # a | well-being | day, | 東京に行った | — | ok: runs between white space

@@ -61,30 +61,19 @@ def _env(**extra):
 
 
 def test_list_pages_through_less_with_short_ids_and_local_times(forty):
-    proc, master = _terminal(["list"], _env())
-    try:
-        screen = _read_until(master, lambda out: b"entry number 19" in out, 60)
-        screen += _read_until(master, lambda out: False, 1.5)  # the rest of the first screen
-        assert proc.poll() is None, "less waits for a key: the list was paged"
-        text = SGR.sub(b"", screen).decode()
-        assert "times in America/New_York" in text
-        rows = [line for line in text.replace("\r", "").splitlines() if "entry number" in line]
-        assert 15 <= len(rows) <= 24 and "entry number 39" not in text  # one screen, not all 40
-        # 2026 is "this year" only in 2026: take the year into account either way.
-        this_year = time.localtime().tm_year
-        row = rows[0]
-        assert re.match(r"[0-9A-Z]{6,12}  (2026-)?03-\d\d 09:\d\d  entry number", row), row
-        assert row.startswith(next(r for r in rows).split()[0]) and len(row.split()[0]) < 26
-        if this_year == 2026:
-            assert re.search(r"  03-\d\d 09:\d\d  ", row)
-        assert all(len(line) <= 80 for line in rows)
-        os.write(master, b"q")
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
+    text, waiting = _first_screen(["list"], b"entry number 19")
+    assert waiting, "less waits for a key: the list was paged"
+    assert "times in America/New_York" in text
+    rows = [line for line in text.splitlines() if "entry number" in line]
+    assert 15 <= len(rows) <= 24 and "entry number 39" not in text  # one screen, not all 40
+    # 2026 is "this year" only in 2026: take the year into account either way.
+    this_year = time.localtime().tm_year
+    row = rows[0]
+    assert re.match(r"[0-9A-Z]{6,12}  (2026-)?03-\d\d 09:\d\d  entry number", row), row
+    assert row.startswith(next(r for r in rows).split()[0]) and len(row.split()[0]) < 26
+    if this_year == 2026:
+        assert re.search(r"  03-\d\d 09:\d\d  ", row)
+    assert all(len(line) <= 80 for line in rows)
 
 
 def test_the_shown_short_id_is_what_show_takes(forty, cli):
