@@ -223,3 +223,19 @@ def _check_segment(whole: str, segment: str) -> None:
     if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
         raise InvalidName(f"invalid object name {whole[:60]!r}: a segment is longer than {MAX_SEGMENT_BYTES} bytes.",
                           _NAME_HINT)
+
+
+CHUNK = 1 << 20  # how much of a local source a remote reads at a time when it uploads
+
+
+def chunks(src: BinaryIO, read_error: Callable[[OSError], Exception], size: int = CHUNK) -> Iterator[bytes]:
+    """*src* in pieces of *size* bytes until its end (every remote's upload loop); a failure to read the
+    local source is raised as ``read_error(exc)``, not as the remote's own error."""
+    while True:
+        try:
+            chunk = src.read(size)
+        except OSError as exc:
+            raise read_error(exc) from None
+        if not chunk:
+            return
+        yield chunk

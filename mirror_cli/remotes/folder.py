@@ -32,7 +32,8 @@ from typing import BinaryIO
 
 from mirror_cli.errors import UsageError
 from mirror_cli.localfs import DIR_MODE, FILE_MODE, atomic_write, ensure_private_dir, io_error
-from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, RemoteError, check_name, check_prefix
+from mirror_cli.remotes.base import (Exists, InvalidName, NotFound, ObjectInfo, RemoteError, check_name, check_prefix,
+                                     chunks)
 
 TEMP_PREFIX = ".~mirror-"
 TEMP_SUFFIX = ".tmp"
@@ -417,13 +418,7 @@ def _check_no_file_in_the_way(root: Path, *, creating: bool) -> None:
 
 def _copy(src: BinaryIO, out: BinaryIO, read_error: Callable[[OSError], Exception]) -> None:
     """Stream *src* into *out* in CHUNK pieces; a read failure is raised as ``read_error(exc)``."""
-    while True:
-        try:
-            chunk = src.read(CHUNK)
-        except OSError as exc:
-            raise read_error(exc) from None
-        if not chunk:
-            return
+    for chunk in chunks(src, read_error, CHUNK):
         out.write(chunk)
 
 

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 from mirror_cli.errors import UsageError
 from mirror_cli.localfs import atomic_write, io_error
-from mirror_cli.remotes.base import Exists, NotFound, ObjectInfo, RemoteError, check_name, check_prefix
+from mirror_cli.remotes.base import Exists, NotFound, ObjectInfo, RemoteError, check_name, check_prefix, chunks
 
 DEFAULT_TABLE = "mirror_objects"
 CHUNK = 1 << 20
@@ -307,17 +307,9 @@ class PostgresRemote:
                 with conn.cursor() as cur, cur.copy("COPY pg_temp.mirror_upload (seq, part) FROM STDIN "
                                                     "(FORMAT BINARY)") as copy:
                     copy.set_types(["int4", "bytea"])
-                    seq = 0
-                    while True:
-                        try:
-                            chunk = src.read(CHUNK)
-                        except OSError as exc:
-                            raise read_error(exc) from None
-                        if not chunk:
-                            break
+                    for seq, chunk in enumerate(chunks(src, read_error, CHUNK)):
                         digest.update(chunk)
                         copy.write_row((seq, chunk))
-                        seq += 1
                 tag = conn.execute(self._q(publish + " RETURNING tag"), (name,)).fetchone()[0]
         except self._pg.errors.UniqueViolation:
             raise Exists(f"{name} already exists in {self.describe()}; nothing was written.") from None

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 from mirror_cli.localfs import atomic_write, io_error
 from mirror_cli.remotes.base import (CloudExtraMissing, Exists, InvalidName, NotFound, ObjectInfo, RemoteError,
-                                     check_name, check_prefix)
+                                     check_name, check_prefix, chunks)
 
 PART_SIZE = 8 << 20  # multipart above this; S3 takes parts of 5 MiB and up
 DELETE_BATCH = 1000  # DeleteObjects' limit
@@ -153,14 +153,9 @@ class S3Remote:
         except OSError as exc:
             raise io_error("read", path, exc) from None
         with src, self.put_stream(name, exclusive=exclusive) as out:
-            while True:
-                try:
-                    chunk = src.read(CHUNK)
-                except OSError as exc:
-                    raise io_error("read", path, exc) from None
-                if not chunk:
-                    return out.commit()
+            for chunk in chunks(src, lambda exc: io_error("read", path, exc), CHUNK):
                 out.write(chunk)
+            return out.commit()
 
     def put_stream(self, name: str, *, exclusive: bool = False) -> S3Writer:
         return S3Writer(self, check_name(name), exclusive=exclusive)

@@ -10,6 +10,7 @@ import os
 import stat
 import threading
 import tracemalloc
+from pathlib import Path
 from contextlib import closing
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remote_kinds import race_put_new
-from mirror_cli.errors import ExitCode
+from mirror_cli.errors import ExitCode, OperationError
 from mirror_cli.remotes.base import Exists, InvalidName, NotFound, ObjectInfo, Remote, RemoteError
 
 # --------------------------------------------------------------------------- the basic calls
@@ -362,3 +363,13 @@ def test_any_sequence_of_writes_matches_a_dict(kind):
             assert [o.name for o in remote.list(prefix)] == sorted(n for n in model if n.startswith(prefix))
 
     check()
+
+
+def test_a_source_that_fails_to_read_is_named_and_leaves_nothing(kind):
+    """Every backend's upload reads its local file through remotes.base.chunks: a read error (here EIO,
+    which /proc/self/mem gives at address 0) names the local file, not the remote, and stores nothing."""
+    remote = kind.remote
+    with pytest.raises(OperationError) as failed:
+        remote.put_file("from-a-bad-disk", Path("/proc/self/mem"))
+    assert "/proc/self/mem" in str(failed.value) and not isinstance(failed.value, RemoteError)
+    assert kind.stored() == []
