@@ -40,39 +40,7 @@ from _corpus import build_db  # noqa: E402
 
 PW = "benchmark passphrase"
 
-KEYRING_MODULE = '''
-"""A file-backed keyring for the benchmark only (stands in for the OS keyring)."""
-import json, os
-from keyring.backend import KeyringBackend
-
-class FileKeyring(KeyringBackend):
-    priority = 1
-    path = os.environ["BENCH_KEYRING_FILE"]
-
-    def _load(self):
-        try:
-            with open(self.path) as fh:
-                return json.load(fh)
-        except FileNotFoundError:
-            return {}
-
-    def get_password(self, service, username):
-        return self._load().get(service + "/" + username)
-
-    def set_password(self, service, username, password):
-        data = self._load()
-        data[service + "/" + username] = password
-        with open(self.path, "w") as fh:
-            json.dump(data, fh)
-
-    def delete_password(self, service, username):
-        data = self._load()
-        data.pop(service + "/" + username, None)
-        with open(self.path, "w") as fh:
-            json.dump(data, fh)
-'''
-
-
+KEYRING_MODULE = (Path(__file__).resolve().parent / "bench_keyring.py").read_text()  # a file keyring
 def median_time(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
     """Median wall time and median CPU time (user + sys of the child, from wait4) of *runs* runs.
 

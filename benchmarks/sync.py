@@ -61,40 +61,7 @@ from _servers import open_remotes  # noqa: E402
 from house import Failed, iso, ulid  # noqa: E402
 
 LOCK = "/tmp/bench.lock"
-KEYRING_MODULE = '''
-"""A file-backed keyring for the benchmark only (stands in for the OS keyring)."""
-import json, os
-from keyring.backend import KeyringBackend
-
-class FileKeyring(KeyringBackend):
-    priority = 1
-
-    @property
-    def path(self):
-        return os.environ["BENCH_KEYRING_FILE"]
-
-    def _load(self):
-        try:
-            with open(self.path) as fh:
-                return json.load(fh)
-        except FileNotFoundError:
-            return {}
-
-    def get_password(self, service, username):
-        return self._load().get(service + "/" + username)
-
-    def set_password(self, service, username, password):
-        data = self._load()
-        data[service + "/" + username] = password
-        with open(self.path, "w") as fh:
-            json.dump(data, fh)
-
-    def delete_password(self, service, username):
-        data = self._load()
-        data.pop(service + "/" + username, None)
-        with open(self.path, "w") as fh:
-            json.dump(data, fh)
-'''
+KEYRING_MODULE = (Path(__file__).resolve().parent / "bench_keyring.py").read_text()  # a file keyring
 KDF_CODE = """
 import statistics, time
 from mirror_cli.crypto.kdf import derive_kek
