@@ -35,6 +35,17 @@ def cheap_sync_kdf(monkeypatch):
     monkeypatch.setattr(access, "new_envelope_params", cheap)
 
 
+SYNC_ENV = {"MIRROR_SYNC_PASSPHRASE": PASSPHRASE}  # the sync passphrase, as the CLI tests pass it
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """An empty folder to use as a folder remote (`mirror remote add NAME FOLDER`)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    return folder
+
+
 @contextlib.contextmanager
 def skewed(ms: int) -> Iterator[None]:
     """mirror's wall clock (``ids.utcnow`` and ``ids.now_ms``, which every timestamp and HLC use)

@@ -6,15 +6,11 @@ import json
 
 import pytest
 
-from helpers import cheap
-from mirror_cli.sync import access
+from sync_helpers import SYNC_ENV, cheap_sync_kdf  # noqa: F401 (fixtures)
 
-PASS = {"MIRROR_SYNC_PASSPHRASE": "a long enough sync passphrase 7"}
+pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
 
-
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch):
-    monkeypatch.setattr(access, "new_envelope_params", cheap)
+PASS = SYNC_ENV
 
 
 @pytest.fixture

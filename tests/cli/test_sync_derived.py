@@ -9,25 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cheap
-from mirror_cli.sync import access
+from sync_helpers import SYNC_ENV, cheap_sync_kdf, shared  # noqa: F401 (fixtures)
 
-PASS = {"MIRROR_SYNC_PASSPHRASE": "a long enough sync passphrase 7"}
+pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
+
+PASS = SYNC_ENV
 ONLY = ("--only", "patterns,tensions")
 ANXIOUS = ["I feel anxious about work deadlines again", "anxious and tired, work is too much",
            "I want freedom but I need security"]
-
-
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch):
-    monkeypatch.setattr(access, "new_envelope_params", cheap)
-
-
-@pytest.fixture
-def shared(tmp_path):
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    return folder
 
 
 def home(tmp_path, name, **extra):

@@ -11,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cheap
+from sync_helpers import SYNC_ENV, cheap_sync_kdf, shared  # noqa: F401 (fixtures)
 from mirror_cli.sync import access
 
-PASS = {"MIRROR_SYNC_PASSPHRASE": "a long enough sync passphrase 7"}
+pytestmark = pytest.mark.usefixtures("cheap_sync_kdf")
 
-
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch):
-    monkeypatch.setattr(access, "new_envelope_params", cheap)
-
-
-@pytest.fixture
-def shared(tmp_path):
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    return folder
+PASS = SYNC_ENV
 
 
 def ok(r):
